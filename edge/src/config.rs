@@ -1,0 +1,134 @@
+//! Edge configuration, read in one place from a key lookup: process environment variables
+//! in the local runtime, Worker vars and secrets at the edge. Same names in both.
+//!
+//! | variable | default | meaning |
+//! | --- | --- | --- |
+//! | `PROMO_WEBHOOK_SECRET_<PROVIDER>` | unset (provider answers 503) | space-separated active secrets, newest first |
+//! | `PROMO_WEBHOOK_TOLERANCE_SECONDS` | 300 | allowed clock difference, both directions |
+//! | `PROMO_WEBHOOK_MAX_BODY_BYTES` | 65536 | larger bodies get 413 |
+//! | `PROMO_ISSUER_URL` | unset | edge only: the coupon issuer's function URL events are handed to |
+//! | `PROMO_ISSUER_SECRET` | unset | edge only: `whsec_` secret signing that hand-off (Standard Webhooks) |
+
+use thiserror::Error;
+
+use crate::webhook::standard::Secret;
+
+pub const DEFAULT_TOLERANCE_SECONDS: i64 = 300;
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A webhook sender we verify.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Provider {
+    /// Standard Webhooks v1 signing, our canonical payment event as body.
+    Standard,
+}
+
+impl Provider {
+    pub fn parse(s: &str) -> Option<Provider> {
+        match s {
+            "standard" => Some(Provider::Standard),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Standard => "standard",
+        }
+    }
+
+    pub fn secret_var(self) -> String {
+        format!("PROMO_WEBHOOK_SECRET_{}", self.name().to_ascii_uppercase())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("configuration {var}: {message}")]
+pub struct ConfigError {
+    pub var: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct EdgeConfig {
+    pub standard_secrets: Vec<Secret>,
+    pub tolerance_seconds: i64,
+    pub max_body_bytes: usize,
+    pub issuer_url: Option<String>,
+    pub issuer_secret: Option<Secret>,
+}
+
+impl EdgeConfig {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<EdgeConfig, ConfigError> {
+        let standard_var = Provider::Standard.secret_var();
+        let standard_secrets = get(&standard_var)
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(Secret::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError { var: standard_var, message: e.to_string() })?;
+        Ok(EdgeConfig {
+            standard_secrets,
+            tolerance_seconds: number(&get, "PROMO_WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE_SECONDS)?,
+            max_body_bytes: number(&get, "PROMO_WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
+            issuer_url: get("PROMO_ISSUER_URL").filter(|u| !u.trim().is_empty()),
+            issuer_secret: get("PROMO_ISSUER_SECRET")
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| Secret::parse(s.trim()))
+                .transpose()
+                .map_err(|e| ConfigError { var: "PROMO_ISSUER_SECRET".into(), message: e.to_string() })?,
+        })
+    }
+
+    pub fn secrets(&self, provider: Provider) -> &[Secret] {
+        match provider {
+            Provider::Standard => &self.standard_secrets,
+        }
+    }
+}
+
+fn number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) if v.trim().is_empty() => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError { var: var.into(), message: format!("`{v}` is not a non-negative whole number") }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = EdgeConfig::from_lookup(|_| None).unwrap();
+        assert_eq!(c.tolerance_seconds, 300);
+        assert_eq!(c.max_body_bytes, 65536);
+        assert!(c.standard_secrets.is_empty());
+        let c = EdgeConfig::from_lookup(|k| match k {
+            "PROMO_WEBHOOK_SECRET_STANDARD" => Some("whsec_c2VjcmV0 whsec_b2xk".into()),
+            "PROMO_WEBHOOK_TOLERANCE_SECONDS" => Some("60".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.standard_secrets.len(), 2);
+        assert_eq!(c.tolerance_seconds, 60);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e = EdgeConfig::from_lookup(|k| (k == "PROMO_WEBHOOK_MAX_BODY_BYTES").then(|| "lots".into())).unwrap_err();
+        assert_eq!(e.var, "PROMO_WEBHOOK_MAX_BODY_BYTES");
+        let e =
+            EdgeConfig::from_lookup(|k| (k == "PROMO_WEBHOOK_SECRET_STANDARD").then(|| "whsec_!!".into())).unwrap_err();
+        assert_eq!(e.var, "PROMO_WEBHOOK_SECRET_STANDARD");
+        assert!(!e.message.contains("!!"), "never echo a secret");
+    }
+}

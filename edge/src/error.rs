@@ -1,0 +1,77 @@
+//! Every way an edge request can fail, and its one mapping to an HTTP status and the JSON
+//! body `{"error": {"code", "message"}}`.
+
+use thiserror::Error;
+
+use crate::http::Response;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EdgeError {
+    #[error("no route for {0}")]
+    NotFound(String),
+    #[error("method {method} is not allowed here; use {allow}")]
+    MethodNotAllowed { method: String, allow: &'static str },
+    #[error("unknown webhook provider `{0}`")]
+    UnknownProvider(String),
+    #[error("webhook provider `{0}` has no secret configured")]
+    ProviderNotConfigured(String),
+    #[error("body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    InvalidSignature(String),
+    #[error("{0}")]
+    InvalidBody(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("delivery `{0}` is being processed; retry shortly")]
+    InProgress(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EdgeError {
+    pub fn status(&self) -> u16 {
+        match self {
+            EdgeError::NotFound(_) | EdgeError::UnknownProvider(_) => 404,
+            EdgeError::MethodNotAllowed { .. } => 405,
+            EdgeError::PayloadTooLarge { .. } => 413,
+            EdgeError::InvalidSignature(_) => 401,
+            EdgeError::InvalidBody(_) => 400,
+            EdgeError::Conflict(_) | EdgeError::InProgress(_) => 409,
+            EdgeError::ProviderNotConfigured(_) | EdgeError::Unavailable(_) => 503,
+            EdgeError::Internal(_) => 500,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            EdgeError::NotFound(_) => "not_found",
+            EdgeError::MethodNotAllowed { .. } => "method_not_allowed",
+            EdgeError::UnknownProvider(_) => "unknown_provider",
+            EdgeError::ProviderNotConfigured(_) => "provider_not_configured",
+            EdgeError::PayloadTooLarge { .. } => "payload_too_large",
+            EdgeError::InvalidSignature(_) => "invalid_signature",
+            EdgeError::InvalidBody(_) => "invalid_body",
+            EdgeError::Conflict(_) => "conflict",
+            EdgeError::InProgress(_) => "in_progress",
+            EdgeError::Unavailable(_) => "unavailable",
+            EdgeError::Internal(_) => "internal",
+        }
+    }
+
+    /// The HTTP response for this error.
+    pub fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}});
+        let mut resp = Response::json(self.status(), &body);
+        match &self {
+            EdgeError::MethodNotAllowed { allow, .. } => resp.headers.push(("allow".into(), (*allow).into())),
+            EdgeError::InProgress(_) | EdgeError::Unavailable(_) | EdgeError::ProviderNotConfigured(_) => {
+                resp.headers.push(("retry-after".into(), "5".into()))
+            }
+            _ => {}
+        }
+        resp
+    }
+}

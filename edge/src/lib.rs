@@ -1,0 +1,63 @@
+//! Edge HTTP handlers: plain async functions over runtime-neutral [`http`] types, served
+//! by the Cloudflare Worker (`worker_entry`, wasm32 only) and natively by `promoctl dev`.
+
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod http;
+pub mod webhook;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod adapters;
+
+#[cfg(target_arch = "wasm32")]
+mod worker_entry;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+pub use config::EdgeConfig;
+pub use error::EdgeError;
+pub use gateway::{DeliveryLedger, HandOff};
+pub use http::{Request, Response};
+
+/// The edge application: configuration and its two ports.
+pub struct Edge<L, H> {
+    pub config: EdgeConfig,
+    pub ledger: L,
+    pub handoff: H,
+}
+
+impl<L: DeliveryLedger, H: HandOff> Edge<L, H> {
+    /// Routes a request. Never fails: errors become their HTTP answer.
+    pub async fn handle(&self, req: Request, now: DateTime<Utc>) -> Response {
+        match self.route(&req, now).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        }
+    }
+
+    async fn route(&self, req: &Request, now: DateTime<Utc>) -> Result<Response, EdgeError> {
+        let segments: Vec<&str> = req.path.trim_end_matches('/').split('/').skip(1).collect();
+        let method = req.method.as_str();
+        match segments.as_slice() {
+            ["healthz"] => {
+                allow(method, "GET")?;
+                Ok(Response::json(200, &json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})))
+            }
+            ["v1", "webhooks", provider] => {
+                allow(method, "POST")?;
+                gateway::handle_webhook(&self.config, &self.ledger, &self.handoff, provider, req, now).await
+            }
+            _ => Err(EdgeError::NotFound(format!("{} {}", req.method, req.path))),
+        }
+    }
+}
+
+fn allow(method: &str, allowed: &'static str) -> Result<(), EdgeError> {
+    if method == allowed || (allowed == "GET" && method == "HEAD") {
+        Ok(())
+    } else {
+        Err(EdgeError::MethodNotAllowed { method: method.into(), allow: allowed })
+    }
+}

@@ -1,0 +1,238 @@
+//! The Cloudflare Worker: a thin `#[event(fetch)]` over the same handlers the local runtime
+//! serves, with the edge's adapters — a Durable Object per delivery id as the strongly
+//! consistent delivery ledger, and a signed `fetch` to the issuer's function URL as hand-off.
+
+use chrono::{DateTime, TimeZone, Utc};
+use promo_shared::idempotency::{Begin, IdempotencyConfig};
+use promo_shared::payment::PaymentEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use worker::{
+    Context, Date, DurableObject, Env, Headers, Method, ObjectNamespace, Request, RequestInit, Response, Result, State,
+    durable_object, event,
+};
+
+use crate::config::EdgeConfig;
+use crate::error::EdgeError;
+use crate::gateway::{DeliveryLedger, HandOff};
+use crate::{Edge, http};
+
+const DEDUPE_BINDING: &str = "WEBHOOK_DEDUPE";
+
+fn now() -> DateTime<Utc> {
+    let ms = i64::try_from(Date::now().as_millis()).unwrap_or(0);
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn config(env: &Env) -> std::result::Result<EdgeConfig, EdgeError> {
+    EdgeConfig::from_lookup(|k| env.var(k).ok().map(|v| v.to_string()))
+        .map_err(|e| EdgeError::Internal(format!("misconfigured worker: {e}")))
+}
+
+fn to_worker(resp: http::Response) -> Result<Response> {
+    let headers = Headers::new();
+    for (k, v) in &resp.headers {
+        headers.append(k, v)?;
+    }
+    Ok(Response::from_bytes(resp.body)?.with_status(resp.status).with_headers(headers))
+}
+
+#[event(fetch)]
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let cfg = match config(&env) {
+        Ok(c) => c,
+        Err(e) => return to_worker(e.into_response()),
+    };
+    let headers: Vec<(String, String)> = req.headers().entries().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+    let declared = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > cfg.max_body_bytes) {
+        return to_worker(EdgeError::PayloadTooLarge { limit: cfg.max_body_bytes }.into_response());
+    }
+    let body = req.bytes().await.unwrap_or_default();
+    let request = http::Request { method: req.method().to_string(), path: req.path(), headers, body };
+    let edge = Edge {
+        ledger: DurableObjectLedger { namespace: env.durable_object(DEDUPE_BINDING)? },
+        handoff: FetchHandOff { url: cfg.issuer_url.clone(), secret: cfg.issuer_secret.clone() },
+        config: cfg,
+    };
+    to_worker(edge.handle(request, now()).await)
+}
+
+/// A command to a delivery's Durable Object.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum LedgerCommand {
+    Begin { hash: String, now_ms: i64 },
+    Complete { answer: Value, now_ms: i64 },
+    Release,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+enum LedgerReply {
+    Started,
+    Completed { answer: Value },
+    Conflict,
+    InProgress,
+    Done,
+}
+
+struct DurableObjectLedger {
+    namespace: ObjectNamespace,
+}
+
+impl DurableObjectLedger {
+    async fn call(&self, key: &str, cmd: &LedgerCommand) -> std::result::Result<LedgerReply, EdgeError> {
+        let unavailable = |e: worker::Error| EdgeError::Unavailable(format!("delivery ledger: {e}"));
+        let stub = self.namespace.id_from_name(key).and_then(|id| id.get_stub()).map_err(unavailable)?;
+        let body = serde_json::to_string(cmd).map_err(|e| EdgeError::Internal(e.to_string()))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_body(Some(body.into()));
+        let req = Request::new_with_init("https://ledger/", &init).map_err(unavailable)?;
+        let mut resp = stub.fetch_with_request(req).await.map_err(unavailable)?;
+        resp.json().await.map_err(unavailable)
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl DeliveryLedger for DurableObjectLedger {
+    async fn begin(&self, key: &str, payload_hash: &str, now: DateTime<Utc>) -> std::result::Result<Begin, EdgeError> {
+        match self
+            .call(key, &LedgerCommand::Begin { hash: payload_hash.into(), now_ms: now.timestamp_millis() })
+            .await?
+        {
+            LedgerReply::Started => Ok(Begin::Started),
+            LedgerReply::Completed { answer } => Ok(Begin::Completed(answer)),
+            LedgerReply::Conflict => {
+                Err(EdgeError::Conflict("this delivery id was already used with a different body".into()))
+            }
+            LedgerReply::InProgress | LedgerReply::Done => Err(EdgeError::InProgress(key.into())),
+        }
+    }
+
+    async fn complete(&self, key: &str, answer: &Value, now: DateTime<Utc>) -> std::result::Result<(), EdgeError> {
+        self.call(key, &LedgerCommand::Complete { answer: answer.clone(), now_ms: now.timestamp_millis() })
+            .await
+            .map(|_| ())
+    }
+
+    async fn release(&self, key: &str) -> std::result::Result<(), EdgeError> {
+        self.call(key, &LedgerCommand::Release).await.map(|_| ())
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct DeliveryRecord {
+    completed: bool,
+    hash: String,
+    lease_until_ms: i64,
+    expires_at_ms: i64,
+    answer: Option<Value>,
+}
+
+/// One instance per delivery key (`id_from_name`): a single-threaded, strongly consistent
+/// record with an in-progress lease and a completed answer kept for days; an alarm deletes
+/// it when it expires.
+#[durable_object]
+pub struct WebhookDedupe {
+    state: State,
+}
+
+impl DurableObject for WebhookDedupe {
+    fn new(state: State, _env: Env) -> Self {
+        WebhookDedupe { state }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let cfg = IdempotencyConfig::default();
+        let storage = self.state.storage();
+        let cmd: LedgerCommand = req.json().await?;
+        let current: Option<DeliveryRecord> = storage.get("record").await?;
+        let reply = match cmd {
+            LedgerCommand::Begin { hash, now_ms } => {
+                let takeable = match &current {
+                    None => true,
+                    Some(r) => r.expires_at_ms < now_ms || (!r.completed && r.lease_until_ms < now_ms),
+                };
+                if takeable {
+                    let expires_at_ms = now_ms + cfg.record_ttl.num_milliseconds();
+                    let record = DeliveryRecord {
+                        completed: false,
+                        hash,
+                        lease_until_ms: now_ms + cfg.in_progress_ttl.num_milliseconds(),
+                        expires_at_ms,
+                        answer: None,
+                    };
+                    storage.put("record", &record).await?;
+                    storage.set_alarm(expires_at_ms).await?;
+                    LedgerReply::Started
+                } else {
+                    match current {
+                        Some(r) if r.hash != hash => LedgerReply::Conflict,
+                        Some(DeliveryRecord { completed: true, answer, .. }) => {
+                            LedgerReply::Completed { answer: answer.unwrap_or(Value::Null) }
+                        }
+                        _ => LedgerReply::InProgress,
+                    }
+                }
+            }
+            LedgerCommand::Complete { answer, now_ms } => {
+                if let Some(mut r) = current {
+                    r.completed = true;
+                    r.answer = Some(answer);
+                    r.expires_at_ms = now_ms + cfg.record_ttl.num_milliseconds();
+                    storage.put("record", &r).await?;
+                    storage.set_alarm(r.expires_at_ms).await?;
+                }
+                LedgerReply::Done
+            }
+            LedgerCommand::Release => {
+                if current.is_some_and(|r| !r.completed) {
+                    storage.delete_all().await?;
+                }
+                LedgerReply::Done
+            }
+        };
+        Response::from_json(&reply)
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.state.storage().delete_all().await?;
+        Response::ok("expired")
+    }
+}
+
+/// Hands a verified event to the issuer's function URL, signed with Standard Webhooks so
+/// the issuer verifies it like any other webhook.
+struct FetchHandOff {
+    url: Option<String>,
+    secret: Option<crate::webhook::standard::Secret>,
+}
+
+#[async_trait::async_trait(?Send)]
+impl HandOff for FetchHandOff {
+    async fn hand_off(&self, event: &PaymentEvent) -> std::result::Result<(), EdgeError> {
+        let (Some(url), Some(secret)) = (&self.url, &self.secret) else {
+            return Err(EdgeError::Unavailable("the issuer hand-off is not configured".into()));
+        };
+        let body = event.to_json();
+        let id = format!("payment:{}:{}", event.payment_id, json!(event.kind).as_str().unwrap_or("event"));
+        let ts = now().timestamp();
+        let headers = Headers::new();
+        let unavailable = |e: worker::Error| EdgeError::Unavailable(format!("hand-off: {e}"));
+        headers.set("content-type", "application/json").map_err(unavailable)?;
+        headers.set("webhook-id", &id).map_err(unavailable)?;
+        headers.set("webhook-timestamp", &ts.to_string()).map_err(unavailable)?;
+        headers.set("webhook-signature", &secret.sign(&id, ts, &body)).map_err(unavailable)?;
+        let mut init = RequestInit::new();
+        let body = String::from_utf8(body).map_err(|e| EdgeError::Internal(e.to_string()))?;
+        init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
+        let req = Request::new_with_init(url, &init).map_err(unavailable)?;
+        let resp = worker::Fetch::Request(req).send().await.map_err(unavailable)?;
+        if (200..300).contains(&resp.status_code()) {
+            Ok(())
+        } else {
+            Err(EdgeError::Unavailable(format!("issuer answered {}", resp.status_code())))
+        }
+    }
+}

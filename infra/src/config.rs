@@ -1,0 +1,63 @@
+//! Configuration of the local runtime: the one place that reads environment variables
+//! (command-line flags override them; clap reads the flags' variables).
+//!
+//! | variable | default | meaning |
+//! | --- | --- | --- |
+//! | `PROMO_LISTEN` | `127.0.0.1:8787` | address `promoctl dev` serves on |
+//! | `PROMO_DATA_DIR` | `./.promo` | store, queue and outbox of the local runtime |
+//! | `PROMO_TICK_SECONDS` | `60` | period of the schedule timer (EventBridge: every minute) |
+//! | `PROMO_LOG` | `info` | log filter (`tracing` env-filter syntax) |
+//! | `PROMO_LOG_FORMAT` | `text` | `text` or `json` |
+//! | `PROMO_WEBHOOK_*` | see `promo_edge::config` | webhook secrets, tolerance, body limit |
+
+use std::time::Duration;
+
+use anyhow::Context;
+use promo_edge::EdgeConfig;
+use promo_edge::config::Provider;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+pub const DEFAULT_DATA_DIR: &str = ".promo";
+
+/// The Standard Webhooks secret `promoctl dev` uses when none is configured, so the local
+/// platform works out of the box. Never accepted by the deployed edge (it has no default).
+pub const DEV_WEBHOOK_SECRET: &str = "whsec_cHJvbW8tZGV2LXNlY3JldC1kby1ub3QtdXNlLWluLXByb2Q=";
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// The edge's configuration from the environment. With `dev_defaults`, a provider without
+/// secrets gets [`DEV_WEBHOOK_SECRET`].
+pub fn edge_config(dev_defaults: bool) -> anyhow::Result<(EdgeConfig, bool)> {
+    let standard = Provider::Standard.secret_var();
+    let missing = env(&standard).is_none_or(|v| v.trim().is_empty());
+    let use_dev = dev_defaults && missing;
+    let cfg =
+        EdgeConfig::from_lookup(
+            |k| {
+                if use_dev && k == standard { Some(DEV_WEBHOOK_SECRET.to_string()) } else { env(k) }
+            },
+        )?;
+    Ok((cfg, use_dev))
+}
+
+pub fn tick() -> anyhow::Result<Duration> {
+    match env("PROMO_TICK_SECONDS") {
+        None => Ok(Duration::from_secs(60)),
+        Some(v) => {
+            let n: u64 =
+                v.trim().parse().with_context(|| format!("PROMO_TICK_SECONDS: `{v}` is not a whole number"))?;
+            anyhow::ensure!(n > 0, "PROMO_TICK_SECONDS must be at least 1");
+            Ok(Duration::from_secs(n))
+        }
+    }
+}
+
+pub fn log_filter() -> String {
+    env("PROMO_LOG").unwrap_or_else(|| "info".into())
+}
+
+pub fn log_json() -> bool {
+    env("PROMO_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json"))
+}

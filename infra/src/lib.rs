@@ -1,0 +1,7 @@
+//! promoctl's library: the local runtime and the embedded adapters, used by the binary and
+//! by tests that spawn the whole platform.
+
+pub mod campaign_file;
+pub mod config;
+pub mod embedded;
+pub mod runtime;

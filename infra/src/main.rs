@@ -1,0 +1,227 @@
+//! promoctl: run the platform locally, and drive campaigns.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use promo_lambdas::{campaigns, wallet};
+use promo_shared::ids::UserId;
+use promo_shared::ports::Clock;
+use promoctl::config::{self, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
+use promoctl::runtime::{self, Platform, RunOptions};
+use promoctl::{campaign_file, embedded::SystemClock};
+
+#[derive(Parser)]
+#[command(name = "promoctl", version, about = "Run the promotions platform locally and drive its campaigns.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole platform in one process on embedded adapters (no services needed).
+    Dev {
+        /// Address to serve the edge routes on.
+        #[arg(long, env = "PROMO_LISTEN", default_value = DEFAULT_LISTEN)]
+        listen: SocketAddr,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Validate, deploy and list campaigns.
+    #[command(subcommand)]
+    Campaign(CampaignCommand),
+    /// Shoppers' coupons.
+    #[command(subcommand)]
+    Coupons(CouponsCommand),
+}
+
+#[derive(Args)]
+struct DataDir {
+    /// Directory of the local platform's store, queue and outbox.
+    #[arg(long, env = "PROMO_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum CampaignCommand {
+    /// Check a campaign file (.toml or .json) and print every problem found.
+    Validate {
+        /// The campaign file.
+        file: PathBuf,
+    },
+    /// Validate and deploy a campaign file to the local platform's store.
+    Deploy {
+        /// The campaign file.
+        file: PathBuf,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// List deployed campaigns and their status now.
+    List {
+        #[command(flatten)]
+        data: DataDir,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CouponsCommand {
+    /// List a shopper's coupons.
+    List {
+        /// The shopper's user id.
+        #[arg(long)]
+        user: String,
+        #[command(flatten)]
+        data: DataDir,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_new(config::log_filter())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config::log_json() {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Dev { listen, data } => dev(listen, data.data_dir).await,
+        Command::Campaign(CampaignCommand::Validate { file }) => {
+            let c = campaign_file::load(&file)?;
+            println!(
+                "{}: campaign `{}` is valid ({} coupons, {} reward rules{})",
+                file.display(),
+                c.id,
+                c.coupons.len(),
+                c.rewards.len(),
+                if c.claim.is_some() { ", claims" } else { "" }
+            );
+            Ok(())
+        }
+        Command::Campaign(CampaignCommand::Deploy { file, data }) => {
+            let c = campaign_file::load(&file)?;
+            let store = runtime::open_store(&data.data_dir)?;
+            let now = SystemClock.now();
+            let version = campaigns::deploy(&*store, &c, now).await.context("deploying the campaign")?;
+            println!("deployed campaign `{}` version {version} ({:?} now)", c.id, c.status_at(now));
+            Ok(())
+        }
+        Command::Campaign(CampaignCommand::List { data, json }) => {
+            let store = runtime::open_store(&data.data_dir)?;
+            let all = campaigns::list(&*store).await?;
+            let now = SystemClock.now();
+            if json {
+                let out: Vec<_> =
+                    all.iter().map(|c| serde_json::json!({"campaign": c, "status": c.status_at(now)})).collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!("{:<24} {:<10} {:<26} {:<26} NAME", "ID", "STATUS", "STARTS", "ENDS");
+                for c in all {
+                    println!(
+                        "{:<24} {:<10} {:<26} {:<26} {}",
+                        c.id.as_str(),
+                        format!("{:?}", c.status_at(now)).to_uppercase(),
+                        c.starts_at.to_rfc3339(),
+                        c.ends_at.to_rfc3339(),
+                        c.name
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Coupons(CouponsCommand::List { user, data, json }) => {
+            let user = UserId::parse(user)?;
+            let store = runtime::open_store(&data.data_dir)?;
+            let coupons = wallet::list(&*store, &user).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&coupons)?);
+            } else {
+                println!("{:<16} {:<20} {:<16} {:<9} ENDS", "CODE", "CAMPAIGN", "COUPON", "STATUS");
+                for c in coupons {
+                    println!(
+                        "{:<16} {:<20} {:<16} {:<9} {}",
+                        c.code.as_str(),
+                        c.campaign_id.as_str(),
+                        c.template.id.as_str(),
+                        format!("{:?}", c.status).to_uppercase(),
+                        c.ends_at.to_rfc3339()
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn dev(listen: SocketAddr, data_dir: PathBuf) -> anyhow::Result<()> {
+    let (edge_config, dev_secret) = config::edge_config(true)?;
+    let tick = config::tick()?;
+    let platform = Arc::new(Platform::open(&data_dir, edge_config)?);
+    let running = runtime::start(platform, listen, RunOptions { tick, ..RunOptions::default() }).await?;
+    eprintln!("promoctl dev: serving http://{} (data in {})", running.addr, data_dir.display());
+    if dev_secret {
+        eprintln!(
+            "  webhooks: PROMO_WEBHOOK_SECRET_STANDARD is unset; using the development secret {}",
+            config::DEV_WEBHOOK_SECRET
+        );
+    }
+    eprintln!("  press Ctrl-C to stop (queued work is kept and resumed on the next start)");
+    shutdown_signal().await;
+    eprintln!("promoctl dev: stopping...");
+    running.shutdown().await?;
+    eprintln!("promoctl dev: stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,231 @@
+//! The local runtime: the whole platform in one process on embedded adapters. The edge's
+//! routes are served natively, the Lambda handlers consume the embedded queue in-process,
+//! and the schedule is a timer. Shutdown stops accepting requests, lets in-flight work
+//! finish, and leaves anything unprocessed in the durable queue for the next start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use promo_edge::adapters::{PAYMENT_EVENTS_QUEUE, QueueHandOff, StoreLedger};
+use promo_edge::{Edge, EdgeConfig, EdgeError};
+use promo_lambdas::handlers;
+use promo_lambdas::issuer::Issuer;
+use promo_shared::idempotency::IdempotencyConfig;
+use promo_shared::ports::{Clock, IdGen, Queue, backoff};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::embedded::{OsIds, OutboxMailer, QueueConfig, SqliteQueue, SqliteStore, SystemClock};
+
+pub type LocalEdge = Edge<StoreLedger<Arc<SqliteStore>>, QueueHandOff<Arc<SqliteQueue>>>;
+
+/// Every adapter and handler of the local platform, opened on one data directory.
+pub struct Platform {
+    pub data_dir: PathBuf,
+    pub store: Arc<SqliteStore>,
+    pub queue: Arc<SqliteQueue>,
+    pub mailer: Arc<OutboxMailer>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGen>,
+    pub edge: LocalEdge,
+    pub issuer: Issuer<Arc<SqliteStore>>,
+}
+
+/// Opens the store of a data directory (for CLI commands that need nothing else).
+pub fn open_store(data_dir: &Path) -> anyhow::Result<Arc<SqliteStore>> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    let path = data_dir.join("store.db");
+    Ok(Arc::new(SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?))
+}
+
+impl Platform {
+    pub fn open(data_dir: &Path, edge_config: EdgeConfig) -> anyhow::Result<Platform> {
+        Self::open_with(data_dir, edge_config, Arc::new(SystemClock), Arc::new(OsIds))
+    }
+
+    pub fn open_with(
+        data_dir: &Path,
+        edge_config: EdgeConfig,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGen>,
+    ) -> anyhow::Result<Platform> {
+        let store = open_store(data_dir)?;
+        let queue_path = data_dir.join("queue.db");
+        let queue = Arc::new(
+            SqliteQueue::open(&queue_path, QueueConfig::default())
+                .with_context(|| format!("opening {}", queue_path.display()))?,
+        );
+        let mailer = Arc::new(OutboxMailer::open(&data_dir.join("outbox")).context("opening the outbox")?);
+        let edge = Edge {
+            config: edge_config,
+            ledger: StoreLedger { store: store.clone(), config: IdempotencyConfig::default() },
+            handoff: QueueHandOff { queue: queue.clone() },
+        };
+        let issuer = Issuer::new(store.clone(), clock.clone(), ids.clone());
+        Ok(Platform { data_dir: data_dir.to_path_buf(), store, queue, mailer, clock, ids, edge, issuer })
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// Period of the schedule timer.
+    pub tick: Duration,
+    /// Concurrent consumers of the payment event queue.
+    pub consumers: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { tick: Duration::from_secs(60), consumers: 2 }
+    }
+}
+
+/// A running platform; [`Running::shutdown`] stops it gracefully.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting requests, finishes in-flight requests and messages, and returns.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.server.await.context("server task")?.context("server")?;
+        for w in self.workers {
+            w.await.context("worker task")?;
+        }
+        Ok(())
+    }
+}
+
+/// Binds `listen` and starts the HTTP server, the queue consumers and the schedule timer.
+pub async fn start(platform: Arc<Platform>, listen: SocketAddr, opts: RunOptions) -> anyhow::Result<Running> {
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+
+    let app = Router::new().fallback(edge_route).with_state(platform.clone());
+    let mut on_stop = stopped.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = on_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+
+    let mut workers = Vec::new();
+    for n in 0..opts.consumers.max(1) {
+        workers.push(tokio::spawn(consume_payment_events(platform.clone(), stopped.clone(), n)));
+    }
+    workers.push(tokio::spawn(schedule(platform.clone(), stopped.clone(), opts.tick)));
+    tracing::info!(%addr, data_dir = %platform.data_dir.display(), "platform running");
+    Ok(Running { addr, stop, server, workers })
+}
+
+/// Serves every path through the edge's router (the same code the Worker runs).
+async fn edge_route(State(platform): State<Arc<Platform>>, req: axum::extract::Request) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let (parts, body) = req.into_parts();
+    let limit = platform.edge.config.max_body_bytes;
+    let resp = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => {
+            let req = promo_edge::Request {
+                method: parts.method.as_str().to_string(),
+                path: parts.uri.path().to_string(),
+                headers: parts
+                    .headers
+                    .iter()
+                    .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+                    .collect(),
+                body: bytes.to_vec(),
+            };
+            platform.edge.handle(req, platform.clock.now()).await
+        }
+        Err(_) => EdgeError::PayloadTooLarge { limit }.into_response(),
+    };
+    tracing::info!(
+        method = %parts.method, path = %parts.uri.path(), status = resp.status,
+        micros = started.elapsed().as_micros() as u64, "request"
+    );
+    to_axum(resp)
+}
+
+fn to_axum(resp: promo_edge::Response) -> axum::response::Response {
+    let mut out = axum::response::Response::new(Body::from(resp.body));
+    *out.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (k, v) in resp.headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
+            out.headers_mut().append(k, v);
+        }
+    }
+    out
+}
+
+/// The coupon issuer Lambda, in process: payment events from the queue.
+async fn consume_payment_events(platform: Arc<Platform>, stopped: watch::Receiver<bool>, n: usize) {
+    let queue = &platform.queue;
+    while !*stopped.borrow() {
+        // A short wait, not a select on `stopped`: cancelling a receive would strand the
+        // messages it leased until their lease expires.
+        let batch = match queue.receive(PAYMENT_EVENTS_QUEUE, 10, Duration::from_millis(500)).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(consumer = n, error = %e, "receiving payment events failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for delivery in batch {
+            let outcome = handlers::payment_event(&platform.issuer, &delivery.body).await;
+            let settled = match outcome {
+                Ok(rewards) => {
+                    tracing::debug!(consumer = n, rewards = rewards.len(), "payment event handled");
+                    queue.ack(PAYMENT_EVENTS_QUEUE, &delivery).await
+                }
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(consumer = n, attempt = delivery.attempt, error = %e, "payment event will be retried");
+                    let random = u64::from_le_bytes(platform.ids.random_12()[..8].try_into().unwrap_or([0; 8]));
+                    let delay = backoff(delivery.attempt, Duration::from_millis(200), Duration::from_secs(60), random);
+                    queue.nack(PAYMENT_EVENTS_QUEUE, &delivery, delay).await
+                }
+                Err(e) => {
+                    tracing::error!(consumer = n, error = %e, "payment event dead-lettered");
+                    queue.reject(PAYMENT_EVENTS_QUEUE, &delivery, &e.to_string()).await
+                }
+            };
+            if let Err(e) = settled {
+                // The lease expires and the message comes back: nothing is lost.
+                tracing::error!(consumer = n, error = %e, "settling a payment event failed");
+            }
+        }
+    }
+}
+
+/// The schedule (EventBridge every minute, in production): TTL sweeps, and the scheduled
+/// transitions as they are added.
+async fn schedule(platform: Arc<Platform>, mut stopped: watch::Receiver<bool>, tick: Duration) {
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let now = platform.clock.now();
+        match platform.store.purge_expired(now.timestamp()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired items deleted"),
+            Err(e) => tracing::error!(error = %e, "TTL sweep failed"),
+        }
+    }
+}

@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# THE test command: installs and starts what the tests need (idempotently; fast
+# when already there), then runs every suite and fails loudly on the first
+# problem. Never skips a suite silently.
+#
+#   infra/test.sh                  everything
+#   infra/test.sh --quick          skip clippy, the wasm check/build and the
+#                                  Miniflare tests that need that build (announced)
+#   infra/test.sh --services-only  ensure the Python/Node tools, start the services,
+#                                  print the env exports, exit
+#   infra/test.sh --stop           stop the services
+#
+# Environment: CARGO_TARGET_DIR (used if set), PROMO_TEST_STATE (pids, ports,
+# logs; default ~/.cache/promo/test-state), PROMO_TOOLS_DIR (Python venv;
+# default ~/.cache/promo/tools), PROMO_SERVICE_TIMEOUT (s, default 60),
+# PROMO_CHECK_MOTO_ATOMIC=1 (rerun the moto atomicity check).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=infra/tools.sh
+source "$ROOT/infra/tools.sh"
+
+MODE=full
+QUICK=0
+for arg in "$@"; do
+    case "$arg" in
+    --services-only) MODE=services ;;
+    --stop) MODE=stop ;;
+    --quick) QUICK=1 ;;
+    -h | --help)
+        sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+        exit 0
+        ;;
+    *) die "unknown argument: $arg (try --help)" ;;
+    esac
+done
+
+SERVICES=(rabbitmq dynamodb ses)
+
+start_services() {
+    local s
+    for s in "${SERVICES[@]}"; do
+        "$ROOT/infra/services/$s.sh" start || die "service $s failed to start (see above)"
+    done
+    # shellcheck source=infra/services/env.sh
+    source "$ROOT/infra/services/env.sh"
+    # One file to source by hand: `source ~/.cache/promo/test-state/env`.
+    "$ROOT/infra/services/env.sh" >"$PROMO_TEST_STATE/env"
+}
+
+if [[ $MODE == stop ]]; then
+    for s in "${SERVICES[@]}"; do
+        "$ROOT/infra/services/$s.sh" stop
+    done
+    log "services stopped"
+    exit 0
+fi
+
+if [[ $MODE == services ]]; then
+    t0=$SECONDS
+    ensure_python_tools
+    ensure_node_tools
+    start_services
+    log "services ready in $((SECONDS - t0))s; environment for the tests (also in $PROMO_TEST_STATE/env):"
+    cat "$PROMO_TEST_STATE/env"
+    exit 0
+fi
+
+# ---------------------------------------------------------------- full run --
+STEP_NO=0
+CURRENT_STEP=""
+SUMMARY=()      # one line per step: status, name, seconds
+RESULT_LINES=() # the runners' own summary lines
+PASSED=0
+FAILED=0
+LOGDIR="$PROMO_TEST_STATE/last-run"
+mkdir -p "$LOGDIR"
+
+print_summary() {
+    local line
+    echo
+    log "================ summary ================"
+    for line in "${SUMMARY[@]}"; do log "$line"; done
+    if ((${#RESULT_LINES[@]})); then
+        log "---- runner results ----"
+        for line in "${RESULT_LINES[@]}"; do echo "$line"; done
+    fi
+}
+
+on_exit() {
+    local rc=$?
+    if ((rc != 0)) && [[ -n $CURRENT_STEP ]]; then
+        SUMMARY+=("FAILED  $CURRENT_STEP")
+        print_summary
+        echo "$PASSED passed, $FAILED failed"
+        log "FAILED at step: $CURRENT_STEP (exit $rc); logs in $LOGDIR"
+    fi
+}
+trap on_exit EXIT
+
+begin_step() {
+    STEP_NO=$((STEP_NO + 1))
+    CURRENT_STEP="$1"
+    STEP_T0=$SECONDS
+    echo >&2
+    log "==> [$STEP_NO] $CURRENT_STEP"
+}
+
+end_step() {
+    SUMMARY+=("ok      $CURRENT_STEP ($((SECONDS - STEP_T0))s)")
+    CURRENT_STEP=""
+}
+
+skip_step() {
+    STEP_NO=$((STEP_NO + 1))
+    echo >&2
+    log "==> [$STEP_NO] SKIPPED (--quick): $1"
+    SUMMARY+=("SKIPPED $1 (--quick)")
+}
+
+# run_step NAME COMMAND...: run a command as one step. Not in a conditional, so
+# errexit stays on inside it: any failure ends the run, and the EXIT trap says
+# which step failed.
+run_step() {
+    begin_step "$1"
+    shift
+    "$@"
+    end_step
+}
+
+cargo_tests() {
+    local log="$LOGDIR/cargo-test.log" rc p f lines
+    set +e
+    cargo test --workspace -- --include-ignored 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    set -e
+    mapfile -t lines < <(grep -E '^test result: ' "$log" || true)
+    read -r p f < <(printf '%s\n' "${lines[@]}" | awk '
+        { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+        END { print p + 0, f + 0 }')
+    PASSED=$((PASSED + p))
+    FAILED=$((FAILED + f))
+    RESULT_LINES+=("cargo test: ${#lines[@]} test binaries/doc-test sets: $p passed, $f failed")
+    ((rc == 0)) || die "cargo test failed (exit $rc): $f failed; log: $log"
+    ((${#lines[@]} > 0 && p > 0)) || die "cargo test ran no test (no 'test result:' line with a pass); log: $log"
+}
+
+node_tests() {
+    local log="$LOGDIR/node-test.log" rc p f c
+    compgen -G "$ROOT/edge/tests/*.test.mjs" >/dev/null || die "no edge/tests/*.test.mjs files"
+    [[ -f $ROOT/edge/build/worker/shim.mjs ]] || die "edge/build/worker/shim.mjs is missing: the worker build did not produce it"
+    set +e
+    # TAP on every Node version (newer ones default to the spec reporter).
+    (cd "$ROOT/edge" && node --test --test-reporter=tap tests/) 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    set -e
+    p="$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$log" | tail -n1)"
+    f="$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$log" | tail -n1)"
+    c="$(sed -n 's/^# cancelled \([0-9][0-9]*\)$/\1/p' "$log" | tail -n1)"
+    p=${p:-0} f=${f:-0} c=${c:-0}
+    PASSED=$((PASSED + p))
+    FAILED=$((FAILED + f + c))
+    RESULT_LINES+=("node --test: # pass $p" "node --test: # fail $f" "node --test: # cancelled $c")
+    ((rc == 0)) || die "node tests failed (exit $rc); log: $log"
+    ((p > 0)) || die "node tests ran no test; log: $log"
+}
+
+build_worker() {
+    (cd "$ROOT/edge" && worker-build --release)
+}
+
+ensure_all_tools() {
+    ensure_python_tools
+    ensure_node_tools
+    ensure_rust_tools
+}
+
+T0=$SECONDS
+log "repo: $ROOT; CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-<cargo default>}; mode: $([[ $QUICK == 1 ]] && echo quick || echo full)"
+
+run_step "ensure tools (python venv, edge/node_modules, rust targets and tools)" ensure_all_tools
+run_step "start services (rabbitmq, dynamodb/moto, ses)" start_services
+log "PROMO_TEST_RABBITMQ_URL=$PROMO_TEST_RABBITMQ_URL"
+log "PROMO_TEST_DYNAMODB_ENDPOINT=$PROMO_TEST_DYNAMODB_ENDPOINT"
+log "PROMO_TEST_SES_ENDPOINT=$PROMO_TEST_SES_ENDPOINT"
+
+run_step "cargo fmt --all -- --check" cargo fmt --all -- --check
+
+if ((QUICK)); then
+    skip_step "cargo clippy --workspace --all-targets -- -D warnings"
+else
+    run_step "cargo clippy --workspace --all-targets -- -D warnings" \
+        cargo clippy --workspace --all-targets -- -D warnings
+fi
+
+if ((QUICK)); then
+    skip_step "cargo check -p promo-shared -p promo-edge --target wasm32-unknown-unknown"
+else
+    run_step "cargo check -p promo-shared -p promo-edge --target wasm32-unknown-unknown" \
+        cargo check -p promo-shared -p promo-edge --target wasm32-unknown-unknown
+fi
+
+run_step "cargo test --workspace -- --include-ignored" cargo_tests
+
+if ((QUICK)); then
+    skip_step "worker build: (cd edge && worker-build --release)"
+    skip_step "Miniflare tests: (cd edge && node --test tests/) (they need the worker build)"
+else
+    run_step "worker build: (cd edge && worker-build --release)" build_worker
+    run_step "Miniflare tests: (cd edge && node --test tests/)" node_tests
+fi
+
+run_step "cfn-lint template.yaml" cfn-lint template.yaml
+
+print_summary
+log "all steps passed in $((SECONDS - T0))s"
+echo "$PASSED passed, $FAILED failed"

@@ -1,0 +1,204 @@
+//! The coupon issuer: payment events in, reward coupons out — exactly once per
+//! (payment, campaign rule), by construction.
+//!
+//! Each reward is one all-or-nothing transaction of three conditional puts:
+//! 1. the payment's reward marker `PAYMENT#<p> / REWARD#<campaign>#<rule>` — must not exist:
+//!    this condition is the exactly-once guarantee, whatever mix of webhook deliveries and
+//!    client callbacks races;
+//! 2. the coupon in the wallet `USER#<u> / COUPON#<code>` — must not exist;
+//! 3. the code's uniqueness item `CODE#<code>` — must not exist (a collision retries with a
+//!    fresh code).
+//!
+//! Never read-then-write: a loser of the race learns it from the cancelled transaction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use promo_shared::campaign::{Campaign, RewardRule};
+use promo_shared::coupon::{CouponCode, CouponStatus, IssueSource, IssuedCoupon};
+use promo_shared::ids::{CampaignId, RuleId};
+use promo_shared::keys;
+use promo_shared::payment::{PaymentEvent, PaymentKind};
+use promo_shared::ports::{Clock, IdGen, backoff};
+use promo_shared::store::{Cond, GSI1_PK, GSI1_SK, ItemExt, Store, StoreError, TxOp};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::campaigns;
+
+/// Fresh codes tried before giving up on collisions (at 60 bits, one retry is already rare).
+const CODE_ATTEMPTS: u32 = 5;
+/// Retries of throttled or conflicting transactions.
+const TRANSIENT_ATTEMPTS: u32 = 8;
+
+#[derive(Debug, Error)]
+pub enum IssueError {
+    /// Worth retrying later (throttling, store unavailable).
+    #[error("transient: {0}")]
+    Transient(StoreError),
+    /// Retrying will not help.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl IssueError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, IssueError::Transient(_))
+    }
+}
+
+impl From<StoreError> for IssueError {
+    fn from(e: StoreError) -> Self {
+        if e.is_retryable() { IssueError::Transient(e) } else { IssueError::Permanent(e.to_string()) }
+    }
+}
+
+/// One reward coupon of a payment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Reward {
+    pub campaign_id: CampaignId,
+    pub rule_id: RuleId,
+    pub code: CouponCode,
+    /// True when an earlier delivery already issued it.
+    pub duplicate: bool,
+}
+
+pub struct Issuer<S> {
+    pub store: S,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGen>,
+}
+
+impl<S: Store> Issuer<S> {
+    pub fn new(store: S, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Self {
+        Issuer { store, clock, ids }
+    }
+
+    /// Handles a payment event. A paid payment earns the rewards of every campaign rule it
+    /// meets; replays return the same coupons with `duplicate: true`.
+    pub async fn handle_payment(&self, event: &PaymentEvent) -> Result<Vec<Reward>, IssueError> {
+        match event.kind {
+            PaymentKind::Paid => {}
+            // Revocation of unused coupons on cancel/refund is handled by its own change.
+            PaymentKind::Cancelled | PaymentKind::Refunded => return Ok(vec![]),
+        }
+        let mut rewards = Vec::new();
+        for campaign in campaigns::list(&self.store).await? {
+            for rule in campaign.rewards_for(event) {
+                rewards.push(self.issue_reward(&campaign, rule, event).await?);
+            }
+        }
+        Ok(rewards)
+    }
+
+    async fn issue_reward(
+        &self,
+        campaign: &Campaign,
+        rule: &RewardRule,
+        event: &PaymentEvent,
+    ) -> Result<Reward, IssueError> {
+        let template = campaign
+            .coupon(&rule.coupon)
+            .ok_or_else(|| IssueError::Permanent(format!("rule {} names a missing coupon", rule.id)))?;
+        let marker = keys::payment_reward(&event.payment_id, &campaign.id, &rule.id);
+        let mut transient = 0;
+        let mut collisions = 0;
+        loop {
+            let now = self.clock.now();
+            let code = CouponCode::from_random(&self.ids.random_12());
+            let coupon = IssuedCoupon {
+                code: code.clone(),
+                user_id: event.user_id.clone(),
+                campaign_id: campaign.id.clone(),
+                template: template.clone(),
+                currency: campaign.currency,
+                status: CouponStatus::Issued,
+                source: IssueSource::PaymentReward { payment_id: event.payment_id.clone(), rule_id: rule.id.clone() },
+                issued_at: now,
+                starts_at: now,
+                ends_at: coupon_end(campaign, template.valid_days, now),
+            };
+            let mut marker_item = marker.item();
+            marker_item.insert("type".into(), "payment_reward".into());
+            marker_item.insert("code".into(), code.as_str().into());
+            marker_item.insert("user_id".into(), event.user_id.as_str().into());
+            marker_item.insert("issued_at".into(), now.to_rfc3339().into());
+
+            let wallet_key = keys::wallet_coupon(&event.user_id, &code);
+            let mut wallet_item = wallet_key.item();
+            if let serde_json::Value::Object(fields) =
+                serde_json::to_value(&coupon).map_err(|e| IssueError::Permanent(e.to_string()))?
+            {
+                wallet_item.extend(fields);
+            }
+            wallet_item.insert("type".into(), "coupon".into());
+            wallet_item.insert(GSI1_PK.into(), keys::payment_partition(&event.payment_id).into());
+            wallet_item.insert(GSI1_SK.into(), format!("{}{code}", keys::COUPON_SK_PREFIX).into());
+
+            let mut code_item = keys::coupon_code(&code).item();
+            code_item.insert("type".into(), "coupon_code".into());
+            code_item.insert("user_id".into(), event.user_id.as_str().into());
+
+            let ops = vec![
+                TxOp::Put { item: marker_item, cond: Some(Cond::NotExists) },
+                TxOp::Put { item: wallet_item, cond: Some(Cond::NotExists) },
+                TxOp::Put { item: code_item, cond: Some(Cond::NotExists) },
+            ];
+            let token =
+                client_token(&[event.payment_id.as_str(), campaign.id.as_str(), rule.id.as_str(), code.as_str()]);
+            match self.store.transact(ops, Some(&token)).await {
+                Ok(()) => {
+                    tracing::info!(payment = %event.payment_id, campaign = %campaign.id, rule = %rule.id, "reward issued");
+                    return Ok(Reward {
+                        campaign_id: campaign.id.clone(),
+                        rule_id: rule.id.clone(),
+                        code,
+                        duplicate: false,
+                    });
+                }
+                Err(e) if e.failed_at(0) => {
+                    let existing = self.store.get(&marker).await?.ok_or_else(|| {
+                        IssueError::Transient(StoreError::Unavailable("reward marker vanished".into()))
+                    })?;
+                    let code = existing
+                        .str_attr("code")
+                        .and_then(|c| CouponCode::parse(c).ok())
+                        .ok_or_else(|| IssueError::Permanent("reward marker without a code".into()))?;
+                    return Ok(Reward {
+                        campaign_id: campaign.id.clone(),
+                        rule_id: rule.id.clone(),
+                        code,
+                        duplicate: true,
+                    });
+                }
+                Err(e) if (e.failed_at(1) || e.failed_at(2)) && collisions < CODE_ATTEMPTS => collisions += 1,
+                Err(e) if e.is_retryable() && transient < TRANSIENT_ATTEMPTS => {
+                    transient += 1;
+                    let random = u64::from_le_bytes(self.ids.random_12()[..8].try_into().unwrap_or([0; 8]));
+                    tokio::time::sleep(backoff(transient, Duration::from_millis(20), Duration::from_secs(2), random))
+                        .await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+fn coupon_end(campaign: &Campaign, valid_days: Option<u32>, now: DateTime<Utc>) -> DateTime<Utc> {
+    match valid_days {
+        Some(d) => now + chrono::Duration::days(i64::from(d)),
+        None => campaign.ends_at,
+    }
+}
+
+/// A DynamoDB ClientRequestToken (≤ 36 chars) derived from what makes the write unique.
+fn client_token(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..18])
+}

@@ -1,0 +1,7 @@
+//! Lambda handlers and the AWS/RabbitMQ adapters of the domain's ports. The handlers are
+//! generic over the ports, so the local runtime calls them in-process on embedded adapters.
+
+pub mod campaigns;
+pub mod handlers;
+pub mod issuer;
+pub mod wallet;

@@ -1,0 +1,265 @@
+//! Campaigns: what a marketer describes in a campaign file and deploys.
+
+use std::collections::BTreeSet;
+use std::ops::Deref;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::coupon::CouponTemplate;
+use crate::error::ValidationError;
+use crate::ids::{CampaignId, CouponTemplateId, RuleId};
+use crate::money::{Amount, Currency};
+use crate::payment::{PaymentEvent, PaymentKind};
+
+/// Where a campaign is in its life at a given instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CampaignStatus {
+    /// Deployed, before `starts_at`.
+    Scheduled,
+    /// `starts_at <= now < ends_at`.
+    Active,
+    /// At or after `ends_at`.
+    Ended,
+}
+
+/// "Pay at least `min_payment` and get one `coupon`": at most once per payment and rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewardRule {
+    pub id: RuleId,
+    pub coupon: CouponTemplateId,
+    #[serde(default)]
+    pub min_payment: Amount,
+}
+
+/// First-come-first-served claims of one coupon template.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRule {
+    pub coupon: CouponTemplateId,
+    /// Coupons in total, over all shoppers.
+    pub stock: u32,
+    /// Coupons per shopper.
+    #[serde(default = "one")]
+    pub per_user_limit: u32,
+    /// Stock counter items the total is split over (hot-key relief); 1 = no split.
+    #[serde(default = "one_u16")]
+    pub shards: u16,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn one_u16() -> u16 {
+    1
+}
+
+/// A campaign as written in a campaign file: every field parsed, cross-field rules not yet checked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSpec {
+    pub id: CampaignId,
+    pub name: String,
+    pub currency: Currency,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    #[serde(default)]
+    pub coupons: Vec<CouponTemplate>,
+    #[serde(default)]
+    pub rewards: Vec<RewardRule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<ClaimRule>,
+}
+
+/// A campaign whose every rule has been checked. Construct with [`Campaign::new`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "CampaignSpec", into = "CampaignSpec")]
+pub struct Campaign(CampaignSpec);
+
+/// All the problems of a campaign file, so a marketer can fix them in one go.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid campaign: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct CampaignErrors(pub Vec<ValidationError>);
+
+impl Campaign {
+    pub fn new(spec: CampaignSpec) -> Result<Campaign, CampaignErrors> {
+        let mut errors = Vec::new();
+        if spec.name.trim().is_empty() {
+            errors.push(ValidationError::new("name", "must not be empty"));
+        }
+        if spec.starts_at >= spec.ends_at {
+            errors.push(ValidationError::new(
+                "ends_at",
+                format!("{} is not after starts_at {}", spec.ends_at.to_rfc3339(), spec.starts_at.to_rfc3339()),
+            ));
+        }
+        let mut coupon_ids = BTreeSet::new();
+        for (i, c) in spec.coupons.iter().enumerate() {
+            if !coupon_ids.insert(c.id.clone()) {
+                errors.push(ValidationError::new(format!("coupons[{i}].id"), format!("`{}` is defined twice", c.id)));
+            }
+            if let Err(e) = c.validate() {
+                errors.push(e.within(format!("coupons[{i}]")));
+            }
+        }
+        let mut rule_ids = BTreeSet::new();
+        for (i, r) in spec.rewards.iter().enumerate() {
+            if !rule_ids.insert(r.id.clone()) {
+                errors.push(ValidationError::new(format!("rewards[{i}].id"), format!("`{}` is defined twice", r.id)));
+            }
+            if !coupon_ids.contains(&r.coupon) {
+                errors.push(ValidationError::new(
+                    format!("rewards[{i}].coupon"),
+                    format!("`{}` is not one of this campaign's coupons", r.coupon),
+                ));
+            }
+        }
+        if let Some(claim) = &spec.claim {
+            if !coupon_ids.contains(&claim.coupon) {
+                errors.push(ValidationError::new(
+                    "claim.coupon",
+                    format!("`{}` is not one of this campaign's coupons", claim.coupon),
+                ));
+            }
+            if claim.stock == 0 {
+                errors.push(ValidationError::new("claim.stock", "must be at least 1"));
+            }
+            if claim.per_user_limit == 0 {
+                errors.push(ValidationError::new("claim.per_user_limit", "must be at least 1"));
+            }
+            if claim.shards == 0 || claim.shards > 1000 || u32::from(claim.shards) > claim.stock.max(1) {
+                errors.push(ValidationError::new(
+                    "claim.shards",
+                    format!("{} is not within 1..=min(1000, stock)", claim.shards),
+                ));
+            }
+        }
+        if errors.is_empty() { Ok(Campaign(spec)) } else { Err(CampaignErrors(errors)) }
+    }
+
+    pub fn spec(&self) -> &CampaignSpec {
+        &self.0
+    }
+
+    pub fn status_at(&self, now: DateTime<Utc>) -> CampaignStatus {
+        if now < self.starts_at {
+            CampaignStatus::Scheduled
+        } else if now < self.ends_at {
+            CampaignStatus::Active
+        } else {
+            CampaignStatus::Ended
+        }
+    }
+
+    pub fn coupon(&self, id: &CouponTemplateId) -> Option<&CouponTemplate> {
+        self.coupons.iter().find(|c| &c.id == id)
+    }
+
+    /// The reward rules a payment earns: a paid payment, made while the campaign was active,
+    /// in the campaign's currency, of at least the rule's minimum.
+    pub fn rewards_for<'a>(&'a self, event: &'a PaymentEvent) -> impl Iterator<Item = &'a RewardRule> + 'a {
+        let eligible = event.kind == PaymentKind::Paid
+            && event.amount.currency == self.currency
+            && self.status_at(event.occurred_at) == CampaignStatus::Active;
+        self.rewards.iter().filter(move |r| eligible && event.amount.amount >= r.min_payment)
+    }
+}
+
+impl Deref for Campaign {
+    type Target = CampaignSpec;
+    fn deref(&self) -> &CampaignSpec {
+        &self.0
+    }
+}
+
+impl TryFrom<CampaignSpec> for Campaign {
+    type Error = CampaignErrors;
+    fn try_from(spec: CampaignSpec) -> Result<Self, Self::Error> {
+        Campaign::new(spec)
+    }
+}
+
+impl From<Campaign> for CampaignSpec {
+    fn from(c: Campaign) -> CampaignSpec {
+        c.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{at, campaign_json, paid_event};
+
+    fn campaign() -> Campaign {
+        serde_json::from_value(campaign_json()).unwrap()
+    }
+
+    #[test]
+    fn status_follows_the_window_with_exact_boundaries() {
+        let c = campaign();
+        assert_eq!(c.status_at(at("2026-10-31T23:59:59Z")), CampaignStatus::Scheduled);
+        assert_eq!(c.status_at(at("2026-11-01T00:00:00Z")), CampaignStatus::Active);
+        assert_eq!(c.status_at(at("2026-11-30T23:59:59Z")), CampaignStatus::Active);
+        assert_eq!(c.status_at(at("2026-12-01T00:00:00Z")), CampaignStatus::Ended);
+    }
+
+    #[test]
+    fn rewards_need_a_paid_payment_in_window_currency_and_minimum() {
+        let c = campaign();
+        assert_eq!(c.rewards_for(&paid_event("p1", 50_000, "2026-11-22T12:00:00Z")).count(), 1);
+        assert_eq!(c.rewards_for(&paid_event("p1", 49_999, "2026-11-22T12:00:00Z")).count(), 0);
+        assert_eq!(c.rewards_for(&paid_event("p1", 50_000, "2026-12-01T00:00:00Z")).count(), 0);
+        let mut refunded = paid_event("p1", 90_000, "2026-11-22T12:00:00Z");
+        refunded.kind = PaymentKind::Refunded;
+        assert_eq!(c.rewards_for(&refunded).count(), 0);
+        let mut usd = paid_event("p1", 90_000, "2026-11-22T12:00:00Z");
+        usd.amount.currency = Currency::parse("USD").unwrap();
+        assert_eq!(c.rewards_for(&usd).count(), 0);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut j = campaign_json();
+        j["name"] = " ".into();
+        j["ends_at"] = "2026-10-01T00:00:00Z".into();
+        j["rewards"][0]["coupon"] = "nope".into();
+        j["claim"] = serde_json::json!({"coupon": "nope", "stock": 0, "per_user_limit": 0, "shards": 0});
+        let spec: CampaignSpec = serde_json::from_value(j).unwrap();
+        let errs = Campaign::new(spec).unwrap_err().0;
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "name",
+                "ends_at",
+                "rewards[0].coupon",
+                "claim.coupon",
+                "claim.stock",
+                "claim.per_user_limit",
+                "claim.shards"
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicates_and_unknown_fields_are_rejected() {
+        let mut j = campaign_json();
+        let dup = j["coupons"][0].clone();
+        j["coupons"].as_array_mut().unwrap().push(dup);
+        let spec: CampaignSpec = serde_json::from_value(j).unwrap();
+        assert!(Campaign::new(spec).is_err());
+        let mut k = campaign_json();
+        k["surprise"] = 1.into();
+        assert!(serde_json::from_value::<CampaignSpec>(k).is_err());
+    }
+
+    #[test]
+    fn a_stored_campaign_is_validated_when_read_back() {
+        let mut j = campaign_json();
+        j["ends_at"] = "2020-01-01T00:00:00Z".into();
+        assert!(serde_json::from_value::<Campaign>(j).is_err());
+    }
+}

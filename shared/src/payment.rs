@@ -1,0 +1,153 @@
+//! The canonical payment event: what every provider's webhook is normalised into.
+//!
+//! JSON (the body of `POST /v1/webhooks/standard`, and what the gateway hands to the issuer):
+//!
+//! ```json
+//! {"type": "paid", "payment_id": "pay_123", "order_id": "ord_9", "user_id": "u-1",
+//!  "amount": 52000, "currency": "KRW",
+//!  "items": [{"product_id": "p-1", "quantity": 1, "unit_price": 52000}],
+//!  "occurred_at": "2026-11-22T12:00:00Z"}
+//! ```
+//!
+//! `type` is `paid`, `cancelled` or `refunded`; `amount` is in minor units of `currency`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::ValidationError;
+use crate::ids::{OrderId, PaymentId, ProductId, UserId};
+use crate::money::{Amount, Currency, Money};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentKind {
+    Paid,
+    Cancelled,
+    Refunded,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentItem {
+    pub product_id: ProductId,
+    pub quantity: u32,
+    pub unit_price: Amount,
+}
+
+/// The wire form (flat `amount` + `currency`), parsed into [`PaymentEvent`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentEventWire {
+    #[serde(rename = "type")]
+    kind: PaymentKind,
+    payment_id: PaymentId,
+    order_id: OrderId,
+    user_id: UserId,
+    amount: Amount,
+    currency: Currency,
+    #[serde(default)]
+    items: Vec<PaymentItem>,
+    occurred_at: DateTime<Utc>,
+}
+
+/// A payment that was paid, cancelled or refunded, as the issuer sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "PaymentEventWire", into = "PaymentEventWire")]
+pub struct PaymentEvent {
+    pub kind: PaymentKind,
+    pub payment_id: PaymentId,
+    pub order_id: OrderId,
+    pub user_id: UserId,
+    pub amount: Money,
+    pub items: Vec<PaymentItem>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl TryFrom<PaymentEventWire> for PaymentEvent {
+    type Error = ValidationError;
+    fn try_from(w: PaymentEventWire) -> Result<Self, Self::Error> {
+        for (i, item) in w.items.iter().enumerate() {
+            if item.quantity == 0 {
+                return Err(ValidationError::new(format!("items[{i}].quantity"), "must be at least 1"));
+            }
+        }
+        Ok(PaymentEvent {
+            kind: w.kind,
+            payment_id: w.payment_id,
+            order_id: w.order_id,
+            user_id: w.user_id,
+            amount: Money { amount: w.amount, currency: w.currency },
+            items: w.items,
+            occurred_at: w.occurred_at,
+        })
+    }
+}
+
+impl From<PaymentEvent> for PaymentEventWire {
+    fn from(e: PaymentEvent) -> Self {
+        PaymentEventWire {
+            kind: e.kind,
+            payment_id: e.payment_id,
+            order_id: e.order_id,
+            user_id: e.user_id,
+            amount: e.amount.amount,
+            currency: e.amount.currency,
+            items: e.items,
+            occurred_at: e.occurred_at,
+        }
+    }
+}
+
+impl PaymentEvent {
+    /// Parses the canonical JSON.
+    pub fn from_json(bytes: &[u8]) -> Result<PaymentEvent, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising plain data into a Vec cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// SHA-256 of the canonical JSON: the same event always hashes the same, whatever the
+    /// provider's formatting, so idempotency keys can detect a reused key with another payload.
+    pub fn fingerprint(&self) -> String {
+        hex::encode(Sha256::digest(self.to_json()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JSON: &str = r#"{"type":"paid","payment_id":"pay_123","order_id":"ord_9","user_id":"u-1",
+        "amount":52000,"currency":"KRW","items":[{"product_id":"p-1","quantity":1,"unit_price":52000}],
+        "occurred_at":"2026-11-22T12:00:00Z"}"#;
+
+    #[test]
+    fn canonical_json_round_trips() {
+        let e = PaymentEvent::from_json(JSON.as_bytes()).unwrap();
+        assert_eq!(e.kind, PaymentKind::Paid);
+        assert_eq!(e.amount.amount.minor(), 52000);
+        assert_eq!(e.amount.currency.code(), "KRW");
+        let again = PaymentEvent::from_json(&e.to_json()).unwrap();
+        assert_eq!(again, e);
+        assert_eq!(again.fingerprint(), e.fingerprint());
+    }
+
+    #[test]
+    fn bad_events_are_rejected() {
+        for bad in [
+            JSON.replace("\"paid\"", "\"teleported\""),
+            JSON.replace("52000,\"currency\"", "-1,\"currency\""),
+            JSON.replace("KRW", "ABC"),
+            JSON.replace("\"quantity\":1", "\"quantity\":0"),
+            JSON.replace("\"u-1\"", "\"u 1\""),
+            JSON.replace("2026-11-22T12:00:00Z", "yesterday"),
+            JSON.replace("\"type\"", "\"extra\":1,\"type\""),
+        ] {
+            assert!(PaymentEvent::from_json(bad.as_bytes()).is_err(), "accepted {bad}");
+        }
+    }
+}
