@@ -13,4 +13,4 @@ async fn store() -> Arc<dyn Store> {
     Arc::new(SqliteStore::open(&dir.path().join("store.db")).expect("open store"))
 }
 
-promo_store_conformance::store_conformance_tests!(store);
+promo_conformance::store_conformance_tests!(store);

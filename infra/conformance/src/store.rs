@@ -1,0 +1,416 @@
+//! The store port's conformance suite: one set of tests, written once, that every store
+//! adapter must pass — the embedded SQLite store and the DynamoDB adapter alike.
+//!
+//! Use it from an adapter's test file:
+//!
+//! ```ignore
+//! async fn store() -> std::sync::Arc<dyn promo_shared::store::Store> { ... }
+//! promo_conformance::store_conformance_tests!(store);
+//! ```
+//!
+//! Extra attributes (e.g. `#[ignore = "needs services"]`) follow the factory and are put on
+//! every generated test. Every case works in its own key namespace, so adapters may share
+//! one table between cases. The race cases run hundreds of concurrent tasks.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use futures::future::join_all;
+use promo_shared::idempotency::{self, IdempotencyConfig};
+use promo_shared::store::{
+    CancelReason, Cond, GSI1_PK, GSI1_SK, Index, Item, Key, Query, Store, StoreError, TxOp, Update,
+};
+use serde_json::{Value, json};
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Tasks racing in the concurrency cases.
+pub const RACERS: usize = 300;
+
+/// A key namespace unique to this case and run.
+pub fn ns(case: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("t{}{}-{case}", t % 1_000_000_000_000, N.fetch_add(1, Ordering::Relaxed))
+}
+
+fn item(key: &Key, extra: Value) -> Item {
+    let mut i = key.item();
+    if let Value::Object(m) = extra {
+        i.extend(m);
+    }
+    i
+}
+
+pub async fn put_then_get(s: DynStore) {
+    let k = Key::new(ns("put"), "a");
+    assert_eq!(s.get(&k).await.unwrap(), None);
+    let it = item(&k, json!({"n": 7, "s": "x", "b": true, "l": [1, "two"], "m": {"k": "v"}, "z": null}));
+    s.put(it.clone(), None).await.unwrap();
+    assert_eq!(s.get(&k).await.unwrap(), Some(it));
+    // A put replaces the whole item.
+    let replaced = item(&k, json!({"other": 1}));
+    s.put(replaced.clone(), None).await.unwrap();
+    assert_eq!(s.get(&k).await.unwrap(), Some(replaced));
+}
+
+pub async fn put_needs_keys(s: DynStore) {
+    let mut no_sk = Item::new();
+    no_sk.insert("pk".into(), json!(ns("keys")));
+    assert!(matches!(s.put(no_sk, None).await, Err(StoreError::Invalid(_))));
+}
+
+pub async fn conditional_put(s: DynStore) {
+    let k = Key::new(ns("cput"), "a");
+    s.put(item(&k, json!({"v": 1})), Some(Cond::NotExists)).await.unwrap();
+    assert_eq!(s.put(item(&k, json!({"v": 2})), Some(Cond::NotExists)).await, Err(StoreError::ConditionFailed));
+    assert_eq!(s.get(&k).await.unwrap().unwrap()["v"], json!(1), "a failed condition writes nothing");
+    s.put(item(&k, json!({"v": 3})), Some(Cond::eq("v", 1))).await.unwrap();
+    assert_eq!(s.put(item(&k, json!({"v": 4})), Some(Cond::eq("v", 1))).await, Err(StoreError::ConditionFailed));
+    let absent = Key::new(ns("cput"), "b");
+    assert_eq!(s.put(item(&absent, json!({})), Some(Cond::Exists)).await, Err(StoreError::ConditionFailed));
+    assert_eq!(s.get(&absent).await.unwrap(), None);
+}
+
+pub async fn conditions_on_attributes(s: DynStore) {
+    let k = Key::new(ns("conds"), "a");
+    s.put(item(&k, json!({"n": 5, "s": "x"})), None).await.unwrap();
+    let check = |c: Cond| {
+        let s = s.clone();
+        let k = k.clone();
+        async move { s.update(&k, &[Update::set("touched", true)], Some(c)).await.is_ok() }
+    };
+    assert!(check(Cond::Ge("n".into(), 5)).await);
+    assert!(!check(Cond::Gt("n".into(), 5)).await);
+    assert!(check(Cond::Lt("n".into(), 6)).await);
+    assert!(!check(Cond::Le("n".into(), 4)).await);
+    assert!(!check(Cond::Lt("missing".into(), 100)).await, "a missing attribute compares false");
+    assert!(check(Cond::AttrNotExists("missing".into())).await);
+    assert!(check(Cond::AttrExists("s".into())).await);
+    assert!(check(Cond::Ne("s".into(), json!("y"))).await);
+    assert!(check(Cond::Or(vec![Cond::eq("s", "nope"), Cond::eq("n", 5)])).await);
+    assert!(!check(Cond::And(vec![Cond::eq("s", "x"), Cond::eq("n", 6)])).await);
+    assert!(check(Cond::Not(Box::new(Cond::eq("s", "y")))).await);
+}
+
+pub async fn update_upserts_and_counts(s: DynStore) {
+    let k = Key::new(ns("upd"), "counter");
+    let after = s.update(&k, &[Update::Add("n".into(), 3), Update::set("s", "v")], None).await.unwrap();
+    assert_eq!(after["n"], json!(3));
+    let after = s.update(&k, &[Update::Add("n".into(), -1), Update::Remove("s".into())], None).await.unwrap();
+    assert_eq!(after["n"], json!(2));
+    assert!(!after.contains_key("s"));
+    assert_eq!(s.get(&k).await.unwrap(), Some(after));
+    let r = s.update(&k, &[Update::Add("n".into(), -5)], Some(Cond::Ge("n".into(), 5))).await;
+    assert_eq!(r, Err(StoreError::ConditionFailed));
+    assert_eq!(s.get(&k).await.unwrap().unwrap()["n"], json!(2));
+    let none = Key::new(ns("upd"), "absent");
+    assert_eq!(
+        s.update(&none, &[Update::Add("n".into(), 1)], Some(Cond::Exists)).await,
+        Err(StoreError::ConditionFailed)
+    );
+    assert_eq!(s.get(&none).await.unwrap(), None);
+}
+
+pub async fn conditional_delete(s: DynStore) {
+    let k = Key::new(ns("del"), "a");
+    s.put(item(&k, json!({"status": "USED"})), None).await.unwrap();
+    assert_eq!(s.delete(&k, Some(Cond::eq("status", "ISSUED"))).await, Err(StoreError::ConditionFailed));
+    assert!(s.get(&k).await.unwrap().is_some());
+    let gone = s.delete(&k, Some(Cond::eq("status", "USED"))).await.unwrap();
+    assert_eq!(gone.unwrap()["status"], json!("USED"));
+    assert_eq!(s.get(&k).await.unwrap(), None);
+    assert_eq!(s.delete(&k, None).await.unwrap(), None, "deleting nothing is fine");
+}
+
+pub async fn transaction_all_or_nothing(s: DynStore) {
+    let p = ns("tx");
+    let (a, b, c) = (Key::new(&p, "a"), Key::new(&p, "b"), Key::new(&p, "c"));
+    s.put(item(&a, json!({"stock": 1})), None).await.unwrap();
+    let ops = |n| {
+        vec![
+            TxOp::Update {
+                key: a.clone(),
+                updates: vec![Update::Add("stock".into(), -1)],
+                cond: Some(Cond::Gt("stock".into(), 0)),
+            },
+            TxOp::Put { item: item(&b, json!({"n": n})), cond: Some(Cond::NotExists) },
+            TxOp::Put { item: item(&c, json!({"n": n})), cond: None },
+        ]
+    };
+    s.transact(ops(1), None).await.unwrap();
+    assert_eq!(s.get(&a).await.unwrap().unwrap()["stock"], json!(0));
+    assert_eq!(s.get(&b).await.unwrap().unwrap()["n"], json!(1));
+    // Both conditions fail now: nothing at all is written, and the reasons say which.
+    let err = s.transact(ops(2), None).await.unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::TransactionCancelled(vec![
+            CancelReason::ConditionFailed,
+            CancelReason::ConditionFailed,
+            CancelReason::None
+        ])
+    );
+    assert_eq!(s.get(&c).await.unwrap().unwrap()["n"], json!(1), "the unconditional put was not applied either");
+    // Check-only operations and deletes.
+    let d = Key::new(&p, "d");
+    let err = s
+        .transact(
+            vec![TxOp::Check { key: d.clone(), cond: Cond::Exists }, TxOp::Delete { key: c.clone(), cond: None }],
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.failed_at(0) && !err.failed_at(1));
+    assert!(s.get(&c).await.unwrap().is_some());
+    s.transact(
+        vec![TxOp::Check { key: b.clone(), cond: Cond::Exists }, TxOp::Delete { key: c.clone(), cond: None }],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.get(&c).await.unwrap(), None);
+}
+
+pub async fn transaction_shape_is_checked(s: DynStore) {
+    let k = Key::new(ns("txshape"), "a");
+    let dup = vec![TxOp::Put { item: item(&k, json!({})), cond: None }, TxOp::Delete { key: k.clone(), cond: None }];
+    assert!(matches!(s.transact(dup, None).await, Err(StoreError::Invalid(_))));
+    assert_eq!(s.get(&k).await.unwrap(), None);
+}
+
+pub async fn transaction_token_makes_retries_idempotent(s: DynStore) {
+    let k = Key::new(ns("txtok"), "counter");
+    let token = format!("tok-{}", ns("t"));
+    let token = &token[..token.len().min(36)];
+    let ops = || vec![TxOp::Update { key: k.clone(), updates: vec![Update::Add("n".into(), 1)], cond: None }];
+    s.transact(ops(), Some(token)).await.unwrap();
+    s.transact(ops(), Some(token)).await.unwrap();
+    assert_eq!(s.get(&k).await.unwrap().unwrap()["n"], json!(1), "the retry was not applied twice");
+}
+
+pub async fn query_orders_filters_and_pages(s: DynStore) {
+    let p = ns("query");
+    for sk in ["COUPON#c", "COUPON#a", "OTHER#x", "COUPON#b", "COUPOM#z"] {
+        s.put(item(&Key::new(&p, sk), json!({})), None).await.unwrap();
+    }
+    let page = s.query(&Query::partition(&p).prefix("COUPON#").limit(2)).await.unwrap();
+    let sks: Vec<_> = page.items.iter().map(|i| i["sk"].as_str().unwrap().to_string()).collect();
+    assert_eq!(sks, ["COUPON#a", "COUPON#b"]);
+    let next = page.next.clone().expect("more to come");
+    let page2 = s.query(&Query::partition(&p).prefix("COUPON#").limit(2).after(Some(next))).await.unwrap();
+    let sks: Vec<_> = page2.items.iter().map(|i| i["sk"].as_str().unwrap().to_string()).collect();
+    assert_eq!(sks, ["COUPON#c"]);
+    let mut rest = page2.next.clone();
+    // An adapter may return one more, empty page.
+    while let Some(n) = rest {
+        let more = s.query(&Query::partition(&p).prefix("COUPON#").limit(2).after(Some(n))).await.unwrap();
+        assert!(more.items.is_empty());
+        rest = more.next;
+    }
+    let all = s.query(&Query::partition(&p)).await.unwrap();
+    assert_eq!(all.items.len(), 5);
+    let none = s.query(&Query::partition(ns("empty"))).await.unwrap();
+    assert!(none.items.is_empty() && none.next.is_none());
+}
+
+pub async fn secondary_index_query(s: DynStore) {
+    let p = ns("gsi");
+    let g = format!("G#{p}");
+    for (sk, gsk) in [("x", "COUPON#2"), ("y", "COUPON#1"), ("z", "OTHER#1")] {
+        s.put(item(&Key::new(&p, sk), json!({GSI1_PK: g, GSI1_SK: gsk})), None).await.unwrap();
+    }
+    s.put(item(&Key::new(&p, "w"), json!({})), None).await.unwrap();
+    let page = s.query(&Query::partition(&g).on(Index::Gsi1).prefix("COUPON#")).await.unwrap();
+    let sks: Vec<_> = page.items.iter().map(|i| i["sk"].as_str().unwrap().to_string()).collect();
+    assert_eq!(sks, ["y", "x"], "ordered by the index's sort key");
+}
+
+pub async fn expired_records_can_be_taken_over(s: DynStore) {
+    let k = Key::new(ns("ttl"), "a");
+    let now = 1_800_000_000_i64;
+    s.put(item(&k, json!({"expires_at": now - 1, "owner": "old"})), None).await.unwrap();
+    let takeover = Cond::Or(vec![Cond::NotExists, Cond::Lt("expires_at".into(), now)]);
+    s.put(item(&k, json!({"expires_at": now + 60, "owner": "new"})), Some(takeover.clone())).await.unwrap();
+    let r = s.put(item(&k, json!({"expires_at": now + 60, "owner": "third"})), Some(takeover)).await;
+    assert_eq!(r, Err(StoreError::ConditionFailed));
+    assert_eq!(s.get(&k).await.unwrap().unwrap()["owner"], json!("new"));
+}
+
+/// Hundreds of tasks decrement one counter under `stock > 0`: exactly `stock` win.
+pub async fn race_conditional_decrement(s: DynStore) {
+    let k = Key::new(ns("race-dec"), "stock");
+    let stock = 100;
+    s.put(item(&k, json!({"stock": stock})), None).await.unwrap();
+    let wins = Arc::new(AtomicUsize::new(0));
+    let tasks = (0..RACERS).map(|_| {
+        let (s, k, wins) = (s.clone(), k.clone(), wins.clone());
+        tokio::spawn(async move {
+            match s.update(&k, &[Update::Add("stock".into(), -1)], Some(Cond::Gt("stock".into(), 0))).await {
+                Ok(after) => {
+                    assert!(after["stock"].as_i64().unwrap() >= 0);
+                    wins.fetch_add(1, Ordering::SeqCst);
+                }
+                Err(StoreError::ConditionFailed) => {}
+                Err(e) => panic!("unexpected error: {e}"),
+            }
+        })
+    });
+    for r in join_all(tasks).await {
+        r.unwrap();
+    }
+    assert_eq!(wins.load(Ordering::SeqCst), stock as usize);
+    assert_eq!(s.get(&k).await.unwrap().unwrap()["stock"], json!(0));
+}
+
+/// Hundreds of tasks put the same key under `attribute_not_exists`: exactly one wins.
+pub async fn race_put_if_absent(s: DynStore) {
+    let k = Key::new(ns("race-put"), "once");
+    let tasks = (0..RACERS).map(|n| {
+        let (s, k) = (s.clone(), k.clone());
+        tokio::spawn(async move {
+            match s.put(item(&k, json!({"winner": n})), Some(Cond::NotExists)).await {
+                Ok(()) => Some(n),
+                Err(StoreError::ConditionFailed) => None,
+                Err(e) => panic!("unexpected error: {e}"),
+            }
+        })
+    });
+    let winners: Vec<usize> = join_all(tasks).await.into_iter().filter_map(|r| r.unwrap()).collect();
+    assert_eq!(winners.len(), 1);
+    assert_eq!(s.get(&k).await.unwrap().unwrap()["winner"], json!(winners[0]));
+}
+
+/// Hundreds of claimers race transactions of "decrement stock, record my claim": exactly
+/// `stock` claims exist afterwards, stock is 0, and no user has two.
+pub async fn race_transactions(s: DynStore) {
+    let p = ns("race-tx");
+    let stock_key = Key::new(&p, "STOCK");
+    let stock = 50;
+    s.put(item(&stock_key, json!({"stock": stock})), None).await.unwrap();
+    let tasks = (0..RACERS).map(|n| {
+        let (s, p, stock_key) = (s.clone(), p.clone(), stock_key.clone());
+        tokio::spawn(async move {
+            // Users 0..150, each trying twice: the per-user claim item blocks the second.
+            let user = n % (RACERS / 2);
+            let ops = vec![
+                TxOp::Update {
+                    key: stock_key,
+                    updates: vec![Update::Add("stock".into(), -1)],
+                    cond: Some(Cond::Gt("stock".into(), 0)),
+                },
+                TxOp::Put {
+                    item: item(&Key::new(&p, format!("CLAIM#{user:04}")), json!({"n": n})),
+                    cond: Some(Cond::NotExists),
+                },
+            ];
+            loop {
+                match s.transact(ops.clone(), None).await {
+                    Ok(()) => return true,
+                    Err(e) if e.is_retryable() => tokio::task::yield_now().await,
+                    Err(StoreError::TransactionCancelled(_)) => return false,
+                    Err(e) => panic!("unexpected error: {e}"),
+                }
+            }
+        })
+    });
+    let wins = join_all(tasks).await.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+    assert_eq!(wins, stock as usize);
+    assert_eq!(s.get(&stock_key).await.unwrap().unwrap()["stock"], json!(0));
+    let mut claims = 0;
+    let mut after = None;
+    loop {
+        let page = s.query(&Query::partition(&p).prefix("CLAIM#").after(after)).await.unwrap();
+        claims += page.items.len();
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(claims, stock as usize, "one claim item per successful transaction, one per user");
+}
+
+/// Hundreds of tasks run the same idempotent operation: it runs once, the others replay.
+pub async fn race_idempotency(s: DynStore) {
+    let key = ns("race-idem");
+    let runs = Arc::new(AtomicUsize::new(0));
+    let cfg = IdempotencyConfig::default();
+    let now = chrono::Utc::now();
+    let tasks = (0..RACERS).map(|_| {
+        let (s, key, runs) = (s.clone(), key.clone(), runs.clone());
+        tokio::spawn(async move {
+            let r: Result<(Value, bool), idempotency::IdempotencyError> =
+                idempotency::run_once(&*s, &key, "hash-1", now, &cfg, || async {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                    Ok(json!({"answer": 42}))
+                })
+                .await;
+            match r {
+                Ok((v, _)) => assert_eq!(v, json!({"answer": 42})),
+                Err(idempotency::IdempotencyError::InProgress(_)) => {}
+                Err(e) => panic!("unexpected error: {e}"),
+            }
+        })
+    });
+    for r in join_all(tasks).await {
+        r.unwrap();
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    // Later: a replay returns the stored answer; another payload under the key is a conflict.
+    let (v, replay) =
+        idempotency::run_once::<_, _, _, idempotency::IdempotencyError>(&*s, &key, "hash-1", now, &cfg, || async {
+            Ok(json!("must not run"))
+        })
+        .await
+        .unwrap();
+    assert!(replay);
+    assert_eq!(v, json!({"answer": 42}));
+    let conflict = idempotency::begin(&*s, &key, "hash-2", now, &cfg).await;
+    assert!(matches!(conflict, Err(idempotency::IdempotencyError::PayloadMismatch(_))));
+}
+
+/// An in-progress record of a crashed run stops blocking after its in-progress expiry.
+pub async fn idempotency_recovers_from_a_crashed_run(s: DynStore) {
+    let key = ns("idem-crash");
+    let cfg = IdempotencyConfig::default();
+    let t0 = chrono::Utc::now();
+    assert_eq!(idempotency::begin(&*s, &key, "h", t0, &cfg).await.unwrap(), idempotency::Begin::Started);
+    // The owner "crashed": no complete, no release.
+    assert!(matches!(
+        idempotency::begin(&*s, &key, "h", t0 + chrono::Duration::seconds(1), &cfg).await,
+        Err(idempotency::IdempotencyError::InProgress(_))
+    ));
+    let later = t0 + cfg.in_progress_ttl + chrono::Duration::seconds(1);
+    assert_eq!(idempotency::begin(&*s, &key, "h", later, &cfg).await.unwrap(), idempotency::Begin::Started);
+    idempotency::complete(&*s, &key, &json!(1), later, &cfg).await.unwrap();
+    assert_eq!(idempotency::begin(&*s, &key, "h", later, &cfg).await.unwrap(), idempotency::Begin::Completed(json!(1)));
+    // After the record's TTL a new run may start.
+    let expired = later + cfg.record_ttl + chrono::Duration::seconds(1);
+    assert_eq!(idempotency::begin(&*s, &key, "h", expired, &cfg).await.unwrap(), idempotency::Begin::Started);
+}
+
+/// Generates one `#[tokio::test]` per conformance case for a store factory
+/// (`async fn() -> Arc<dyn Store>`), with optional extra attributes on each test.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($factory:path $(, #[$attr:meta])* $(,)?) => {
+        $crate::store_conformance_tests!(@cases $factory, [$(#[$attr])*],
+            put_then_get, put_needs_keys, conditional_put, conditions_on_attributes,
+            update_upserts_and_counts, conditional_delete, transaction_all_or_nothing,
+            transaction_shape_is_checked, transaction_token_makes_retries_idempotent,
+            query_orders_filters_and_pages, secondary_index_query, expired_records_can_be_taken_over,
+            race_conditional_decrement, race_put_if_absent, race_transactions, race_idempotency,
+            idempotency_recovers_from_a_crashed_run);
+    };
+    (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
+        $( $crate::store_conformance_tests!(@one $factory, $attrs, $case); )*
+    };
+    (@one $factory:path, [$(#[$attr:meta])*], $case:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        $(#[$attr])*
+        async fn $case() {
+            $crate::store::$case($factory().await).await;
+        }
+    };
+}
