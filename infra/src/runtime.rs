@@ -77,7 +77,7 @@ impl Platform {
 pub struct RunOptions {
     /// Period of the schedule timer.
     pub tick: Duration,
-    /// Concurrent consumers of the payment event queue.
+    /// Concurrent consumers of the payment event queue (0: accept and queue only).
     pub consumers: usize,
 }
 
@@ -124,7 +124,7 @@ pub async fn start(platform: Arc<Platform>, listen: SocketAddr, opts: RunOptions
     });
 
     let mut workers = Vec::new();
-    for n in 0..opts.consumers.max(1) {
+    for n in 0..opts.consumers {
         workers.push(tokio::spawn(consume_payment_events(platform.clone(), stopped.clone(), n)));
     }
     workers.push(tokio::spawn(schedule(platform.clone(), stopped.clone(), opts.tick)));

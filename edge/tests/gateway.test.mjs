@@ -1,0 +1,130 @@
+// The webhook gateway end to end in workerd: Durable Object dedupe and the signed hand-off
+// to the issuer (a local HTTP server standing in for the issuer's function URL).
+import { after, before, beforeEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { randomUUID } from "node:crypto";
+import { BASE, STANDARD_SECRET, assertError, json, standardHeaders, standardSignature, startWorker } from "./helpers.mjs";
+
+const ISSUER_SECRET = "whsec_" + Buffer.from("issuer-handoff-secret-for-tests!").toString("base64");
+
+function paidEvent(paymentId, amount = 52000) {
+  return JSON.stringify({
+    type: "paid", payment_id: paymentId, order_id: `order-${paymentId}`, user_id: "u-1",
+    amount, currency: "KRW", items: [], occurred_at: "2026-11-22T12:00:00Z",
+  });
+}
+
+describe("webhook gateway in workerd", () => {
+  let mf, issuer, issuerUrl;
+  /** Requests the issuer received. */
+  let received = [];
+  /** Status the issuer answers with. */
+  let issuerStatus = 200;
+
+  before(async () => {
+    issuer = createServer((req, res) => {
+      const chunks = [];
+      req.on("data", (c) => chunks.push(c));
+      req.on("end", () => {
+        received.push({ headers: req.headers, body: Buffer.concat(chunks).toString() });
+        res.writeHead(issuerStatus, { "content-type": "application/json" }).end("{}");
+      });
+    });
+    await new Promise((r) => issuer.listen(0, "127.0.0.1", r));
+    issuerUrl = `http://127.0.0.1:${issuer.address().port}/issue`;
+    mf = await startWorker({ PROMO_ISSUER_URL: issuerUrl, PROMO_ISSUER_SECRET: ISSUER_SECRET });
+  });
+
+  after(async () => {
+    await mf?.dispose();
+    await new Promise((r) => issuer?.close(r));
+  });
+
+  beforeEach(() => {
+    received = [];
+    issuerStatus = 200;
+  });
+
+  const post = (body, headers) =>
+    mf.dispatchFetch(`${BASE}/v1/webhooks/standard`, { method: "POST", headers, body });
+
+  it("accepts a verified delivery and hands it off once, signed", async () => {
+    const body = paidEvent(`pay_${randomUUID()}`);
+    const res = await post(body, standardHeaders(STANDARD_SECRET, body));
+    assert.equal(res.status, 200);
+    const answer = await json(res);
+    assert.equal(answer.status, "accepted");
+    assert.equal(answer.duplicate, false);
+    assert.equal(received.length, 1);
+    const h = received[0].headers;
+    assert.equal(received[0].body, JSON.stringify(JSON.parse(received[0].body)), "canonical JSON");
+    assert.equal(h["webhook-signature"], standardSignature(ISSUER_SECRET, h["webhook-id"], h["webhook-timestamp"], received[0].body));
+  });
+
+  it("answers a replay of the same delivery from the Durable Object, without a second hand-off", async () => {
+    const body = paidEvent(`pay_${randomUUID()}`);
+    const headers = standardHeaders(STANDARD_SECRET, body);
+    const first = await json(await post(body, headers));
+    const replays = await Promise.all([1, 2, 3].map(() => post(body, headers)));
+    for (const r of replays) {
+      assert.equal(r.status, 200);
+      const answer = await json(r);
+      assert.equal(answer.duplicate, true);
+      assert.equal(answer.payment_id, first.payment_id);
+    }
+    assert.equal(received.length, 1);
+  });
+
+  it("refuses the same delivery id with another body (409) and stores nothing for it", async () => {
+    const id = `msg_${randomUUID()}`;
+    const body = paidEvent(`pay_${randomUUID()}`);
+    assert.equal((await post(body, standardHeaders(STANDARD_SECRET, body, { id }))).status, 200);
+    const other = paidEvent(`pay_${randomUUID()}`, 1000);
+    const res = await post(other, standardHeaders(STANDARD_SECRET, other, { id }));
+    assert.equal(res.status, 409);
+    assertError(await json(res), "conflict");
+    assert.equal(received.length, 1);
+  });
+
+  it("answers 503 when the hand-off fails, and lets the retry through", async () => {
+    const body = paidEvent(`pay_${randomUUID()}`);
+    const headers = standardHeaders(STANDARD_SECRET, body);
+    issuerStatus = 500;
+    const failed = await post(body, headers);
+    assert.equal(failed.status, 503);
+    assertError(await json(failed), "unavailable");
+    issuerStatus = 200;
+    const retried = await post(body, headers);
+    assert.equal(retried.status, 200);
+    assert.equal((await json(retried)).duplicate, false);
+    assert.equal(received.length, 2, "the failed attempt and the retry both reached the issuer");
+  });
+
+  it("acknowledges a verified event of a type it does not handle, without a hand-off", async () => {
+    const body = JSON.stringify({ type: "payment.pending", payment_id: "p" });
+    const res = await post(body, standardHeaders(STANDARD_SECRET, body));
+    assert.equal(res.status, 200);
+    assert.equal((await json(res)).status, "ignored");
+    assert.equal(received.length, 0);
+  });
+
+  it("rejects stale and future timestamps, bad JSON and oversized bodies, storing nothing", async () => {
+    const body = paidEvent(`pay_${randomUUID()}`);
+    const now = Math.floor(Date.now() / 1000);
+    for (const timestamp of [now - 301, now + 301]) {
+      const res = await post(body, standardHeaders(STANDARD_SECRET, body, { timestamp }));
+      assert.equal(res.status, 401);
+      assertError(await json(res), "invalid_signature");
+    }
+    const notJson = "{nope";
+    const bad = await post(notJson, standardHeaders(STANDARD_SECRET, notJson));
+    assert.equal(bad.status, 400);
+    assertError(await json(bad), "invalid_body");
+    const huge = JSON.stringify({ type: "paid", pad: "x".repeat(70 * 1024) });
+    const big = await post(huge, standardHeaders(STANDARD_SECRET, huge));
+    assert.equal(big.status, 413);
+    assertError(await json(big), "payload_too_large");
+    assert.equal(received.length, 0);
+  });
+});

@@ -1,0 +1,198 @@
+//! The first end-to-end slice, through the whole local platform: a campaign with a payment
+//! reward rule is deployed from the example file, a Standard Webhooks-signed payment event
+//! is POSTed to `/v1/webhooks/standard`, and exactly one coupon lands in the shopper's
+//! wallet — also when the same payment arrives three times.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use promo_edge::EdgeConfig;
+use promo_edge::webhook::standard::Secret;
+use promo_lambdas::{campaigns, wallet};
+use promo_shared::coupon::CouponStatus;
+use promo_shared::ids::UserId;
+use promoctl::campaign_file;
+use promoctl::runtime::{self, Platform, RunOptions, Running};
+use serde_json::{Value, json};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/black-friday.toml")
+}
+
+fn edge_config() -> EdgeConfig {
+    EdgeConfig::from_lookup(|k| (k == "PROMO_WEBHOOK_SECRET_STANDARD").then(|| SECRET.to_string())).unwrap()
+}
+
+async fn boot(dir: &Path, consumers: usize) -> (Arc<Platform>, Running) {
+    let platform = Arc::new(Platform::open(dir, edge_config()).unwrap());
+    let running = runtime::start(
+        platform.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        RunOptions { tick: Duration::from_secs(1), consumers },
+    )
+    .await
+    .unwrap();
+    (platform, running)
+}
+
+fn paid(payment: &str, user: &str, amount: i64) -> String {
+    json!({
+        "type": "paid", "payment_id": payment, "order_id": format!("order-{payment}"), "user_id": user,
+        "amount": amount, "currency": "KRW",
+        "items": [{"product_id": "p-1", "quantity": 1, "unit_price": amount}],
+        "occurred_at": "2026-11-27T10:00:00Z"
+    })
+    .to_string()
+}
+
+async fn deliver(addr: std::net::SocketAddr, delivery_id: &str, body: &str, secret: &str) -> (u16, Value) {
+    let ts = chrono::Utc::now().timestamp();
+    let sig = Secret::parse(secret).unwrap().sign(delivery_id, ts, body.as_bytes());
+    let resp = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/webhooks/standard"))
+        .header("content-type", "application/json")
+        .header("webhook-id", delivery_id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sig)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Waits (bounded) until the payment queue is drained; the assertion is on what is stored.
+async fn drained(platform: &Platform) {
+    for _ in 0..200 {
+        if platform.queue.depth(promo_edge::adapters::PAYMENT_EVENTS_QUEUE).await.unwrap() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the payment event queue was not drained within 10 s");
+}
+
+async fn deploy_example(platform: &Platform) {
+    let campaign = campaign_file::load(&example()).unwrap();
+    campaigns::deploy(&*platform.store, &campaign, platform.clock.now()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payment_reported_three_times_yields_exactly_one_coupon() {
+    let dir = tempfile::tempdir().unwrap();
+    let (platform, running) = boot(dir.path(), 2).await;
+    deploy_example(&platform).await;
+    let body = paid("pay-e2e-1", "shopper-1", 52_000);
+
+    // The provider's delivery, its retry of the same delivery, and a re-send under a new id.
+    let (s1, a1) = deliver(running.addr, "msg_1", &body, SECRET).await;
+    let (s2, a2) = deliver(running.addr, "msg_1", &body, SECRET).await;
+    let (s3, a3) = deliver(running.addr, "msg_2", &body, SECRET).await;
+    assert_eq!((s1, s2, s3), (200, 200, 200));
+    assert_eq!(a1["status"], "accepted");
+    assert_eq!(a1["duplicate"], false);
+    assert_eq!(a2["duplicate"], true, "a replay of the same delivery gets the first answer");
+    assert_eq!(a3["duplicate"], false, "a new delivery id is a new delivery; the issuer dedupes the payment");
+    drained(&platform).await;
+
+    let coupons = wallet::list(&*platform.store, &UserId::parse("shopper-1").unwrap()).await.unwrap();
+    assert_eq!(coupons.len(), 1, "{coupons:#?}");
+    let c = &coupons[0];
+    assert_eq!(c.campaign_id.as_str(), "black-friday-2026");
+    assert_eq!(c.template.id.as_str(), "thanks-5000");
+    assert_eq!(c.status, CouponStatus::Issued);
+    assert_eq!(c.ends_at - c.starts_at, chrono::Duration::days(30));
+
+    // Below the reward's minimum: accepted, no coupon.
+    let small = paid("pay-e2e-2", "shopper-2", 49_999);
+    assert_eq!(deliver(running.addr, "msg_3", &small, SECRET).await.0, 200);
+    drained(&platform).await;
+    assert!(wallet::list(&*platform.store, &UserId::parse("shopper-2").unwrap()).await.unwrap().is_empty());
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_racing_reports_of_many_payments_yield_one_coupon_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let (platform, running) = boot(dir.path(), 2).await;
+    deploy_example(&platform).await;
+    let payments = 20;
+    let mut tasks = Vec::new();
+    for p in 0..payments {
+        let body = paid(&format!("pay-race-{p}"), &format!("racer-{p}"), 60_000);
+        // Each payment: two deliveries, each sent twice, all at once.
+        for d in 0..4 {
+            let body = body.clone();
+            let addr = running.addr;
+            tasks.push(tokio::spawn(async move { deliver(addr, &format!("msg-{p}-{}", d % 2), &body, SECRET).await }));
+        }
+    }
+    for t in tasks {
+        let (status, answer) = t.await.unwrap();
+        // A racing replay may see the first delivery still in progress: 409, and the sender retries.
+        assert!(status == 200 || (status == 409 && answer["error"]["code"] == "in_progress"), "{status} {answer}");
+    }
+    drained(&platform).await;
+    for p in 0..payments {
+        let coupons = wallet::list(&*platform.store, &UserId::parse(format!("racer-{p}")).unwrap()).await.unwrap();
+        assert_eq!(coupons.len(), 1, "payment {p}: {coupons:#?}");
+    }
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_deliveries_are_rejected_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (platform, running) = boot(dir.path(), 0).await;
+    deploy_example(&platform).await;
+    let body = paid("pay-bad-1", "shopper-1", 52_000);
+    let wrong = "whsec_c2VjcmV0LW5vdC10aGUtcmlnaHQtb25l";
+    let (status, answer) = deliver(running.addr, "msg_bad", &body, wrong).await;
+    assert_eq!(status, 401);
+    assert_eq!(answer["error"]["code"], "invalid_signature");
+    let client = reqwest::Client::new();
+    let r = client.get(format!("http://{}/v1/webhooks/acme", running.addr)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    let r = client.post(format!("http://{}/v1/webhooks/acme", running.addr)).body("{}").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let r = client
+        .post(format!("http://{}/v1/webhooks/standard", running.addr))
+        .body(vec![b'x'; 70 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "payload_too_large");
+    let health = client.get(format!("http://{}/healthz", running.addr)).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    assert_eq!(platform.queue.depth(promo_edge::adapters::PAYMENT_EVENTS_QUEUE).await.unwrap(), 0);
+    // The same delivery id, correctly signed, is still fresh: the rejected attempt stored nothing.
+    assert_eq!(deliver(running.addr, "msg_bad", &body, SECRET).await.0, 200);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn accepted_work_survives_a_restart_and_is_processed_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // First run: accepts and queues, but processes nothing (no consumers), then stops.
+    let (platform, running) = boot(dir.path(), 0).await;
+    deploy_example(&platform).await;
+    for p in 0..5 {
+        let body = paid(&format!("pay-restart-{p}"), "shopper-r", 70_000);
+        assert_eq!(deliver(running.addr, &format!("msg-r-{p}"), &body, SECRET).await.0, 200);
+    }
+    running.shutdown().await.unwrap();
+    drop(platform);
+
+    // Second run on the same data directory picks the queued events up.
+    let (platform, running) = boot(dir.path(), 2).await;
+    drained(&platform).await;
+    let coupons = wallet::list(&*platform.store, &UserId::parse("shopper-r").unwrap()).await.unwrap();
+    assert_eq!(coupons.len(), 5);
+    running.shutdown().await.unwrap();
+}
