@@ -3,6 +3,8 @@
 //! is POSTed to `/v1/webhooks/standard`, and exactly one coupon lands in the shopper's
 //! wallet — also when the same payment arrives three times.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! The store conformance suite against the embedded SQLite store (a real file on disk).
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::sync::{Arc, OnceLock};
 
 use promo_shared::store::Store;
