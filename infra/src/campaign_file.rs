@@ -14,7 +14,7 @@ pub fn load(path: &Path) -> anyhow::Result<Campaign> {
 pub fn parse(text: &str, path: &Path) -> anyhow::Result<Campaign> {
     let spec: CampaignSpec = match path.extension().and_then(|e| e.to_str()) {
         Some("toml") => {
-            toml::from_str(text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message().trim()))?
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{} is not a valid campaign: {e}", path.display()))?
         }
         Some("json") => {
             serde_json::from_str(text).with_context(|| format!("{} is not a valid campaign", path.display()))?

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use promo_edge::webhook::standard::Secret;
 use promo_lambdas::{campaigns, wallet};
 use promo_shared::ids::UserId;
 use promo_shared::ports::Clock;
@@ -37,6 +38,42 @@ enum Command {
     /// Shoppers' coupons.
     #[command(subcommand)]
     Coupons(CouponsCommand),
+    /// Sign and send webhooks as a payment provider would (to test an integration).
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+#[derive(Args)]
+struct SignArgs {
+    /// The provider scheme to sign for.
+    #[arg(long, default_value = "standard", value_parser = ["standard"])]
+    provider: String,
+    /// The signing secret (`whsec_...`); defaults to the development secret of `promoctl dev`.
+    #[arg(long, env = "PROMO_WEBHOOK_SECRET_STANDARD", default_value = config::DEV_WEBHOOK_SECRET, hide_env_values = true)]
+    secret: String,
+    /// The delivery id (default: a new unique id).
+    #[arg(long)]
+    id: Option<String>,
+    /// Epoch seconds (default: now).
+    #[arg(long)]
+    timestamp: Option<i64>,
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Read a body on stdin and print the headers a provider would send with it.
+    Sign {
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+    /// Read a body on stdin, sign it and POST it to the platform; prints the answer.
+    Send {
+        #[command(flatten)]
+        sign: SignArgs,
+        /// Base URL of the platform.
+        #[arg(long, default_value = "http://127.0.0.1:8787")]
+        url: String,
+    },
 }
 
 #[derive(Args)]
@@ -153,12 +190,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         "{:<24} {:<10} {:<26} {:<26} {}",
                         c.id.as_str(),
                         format!("{:?}", c.status_at(now)).to_uppercase(),
-                        c.starts_at.to_rfc3339(),
-                        c.ends_at.to_rfc3339(),
+                        rfc3339(c.starts_at),
+                        rfc3339(c.ends_at),
                         c.name
                     );
                 }
             }
+            Ok(())
+        }
+        Command::Webhook(WebhookCommand::Sign { sign }) => {
+            let body = read_stdin()?;
+            for (k, v) in webhook_headers(&sign, &body)? {
+                println!("{k}: {v}");
+            }
+            Ok(())
+        }
+        Command::Webhook(WebhookCommand::Send { sign, url }) => {
+            let body = read_stdin()?;
+            let target = format!("{}/v1/webhooks/{}", url.trim_end_matches('/'), sign.provider);
+            let mut req = reqwest::Client::new().post(&target).header("content-type", "application/json");
+            for (k, v) in webhook_headers(&sign, &body)? {
+                req = req.header(k, v);
+            }
+            let resp = req.body(body).send().await.with_context(|| format!("POST {target}"))?;
+            let status = resp.status();
+            println!("{status}");
+            println!("{}", resp.text().await.unwrap_or_default());
+            anyhow::ensure!(status.is_success(), "the platform answered {status}");
             Ok(())
         }
         Command::Coupons(CouponsCommand::List { user, data, json }) => {
@@ -176,13 +234,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         c.campaign_id.as_str(),
                         c.template.id.as_str(),
                         format!("{:?}", c.status).to_uppercase(),
-                        c.ends_at.to_rfc3339()
+                        rfc3339(c.ends_at)
                     );
                 }
             }
             Ok(())
         }
     }
+}
+
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn read_stdin() -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut body = Vec::new();
+    std::io::stdin().read_to_end(&mut body).context("reading the body from stdin")?;
+    anyhow::ensure!(!body.is_empty(), "no body on stdin: pipe the webhook body in, e.g. < event.json");
+    Ok(body)
+}
+
+fn webhook_headers(sign: &SignArgs, body: &[u8]) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let secret = Secret::parse(&sign.secret).map_err(|e| anyhow::anyhow!("--secret: {e}"))?;
+    let id = sign.id.clone().unwrap_or_else(|| format!("msg_{}", uuid::Uuid::now_v7().simple()));
+    let ts = sign.timestamp.unwrap_or_else(|| SystemClock.now().timestamp());
+    Ok(vec![
+        ("webhook-id", id.clone()),
+        ("webhook-timestamp", ts.to_string()),
+        ("webhook-signature", secret.sign(&id, ts, body)),
+    ])
 }
 
 async fn dev(listen: SocketAddr, data_dir: PathBuf) -> anyhow::Result<()> {
