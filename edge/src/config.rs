@@ -3,30 +3,40 @@
 //!
 //! | variable | default | meaning |
 //! | --- | --- | --- |
-//! | `PROMO_WEBHOOK_SECRET_<PROVIDER>` | unset (provider answers 503) | space-separated active secrets, newest first |
+//! | `PROMO_WEBHOOK_SECRET_<PROVIDER>` | unset (provider answers 503) | space-separated active secrets (rotation); `STANDARD` and `PORTONE` take `whsec_…`, `STRIPE` the endpoint secret as shown |
 //! | `PROMO_WEBHOOK_TOLERANCE_SECONDS` | 300 | allowed clock difference, both directions |
 //! | `PROMO_WEBHOOK_MAX_BODY_BYTES` | 65536 | larger bodies get 413 |
+//! | `PROMO_PORTONE_API_BASE` | `https://api.portone.io` | PortOne V2 API, for payment look-ups |
+//! | `PROMO_PORTONE_API_SECRET` | unset (look-ups answer 503) | PortOne V2 API secret |
 //! | `PROMO_ISSUER_URL` | unset | edge only: the coupon issuer's function URL events are handed to |
 //! | `PROMO_ISSUER_SECRET` | unset | edge only: `whsec_` secret signing that hand-off (Standard Webhooks) |
 
 use thiserror::Error;
 
 use crate::webhook::standard::Secret;
+use crate::webhook::stripe;
 
 pub const DEFAULT_TOLERANCE_SECONDS: i64 = 300;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+pub const DEFAULT_PORTONE_API_BASE: &str = "https://api.portone.io";
 
 /// A webhook sender we verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Provider {
     /// Standard Webhooks v1 signing, our canonical payment event as body.
     Standard,
+    /// PortOne V2: Standard Webhooks signing; the payment is looked up at PortOne's API.
+    PortOne,
+    /// Stripe: `Stripe-Signature`, payment intent and charge events.
+    Stripe,
 }
 
 impl Provider {
     pub fn parse(s: &str) -> Option<Provider> {
         match s {
             "standard" => Some(Provider::Standard),
+            "portone" => Some(Provider::PortOne),
+            "stripe" => Some(Provider::Stripe),
             _ => None,
         }
     }
@@ -34,6 +44,8 @@ impl Provider {
     pub fn name(self) -> &'static str {
         match self {
             Provider::Standard => "standard",
+            Provider::PortOne => "portone",
+            Provider::Stripe => "stripe",
         }
     }
 
@@ -52,6 +64,10 @@ pub struct ConfigError {
 #[derive(Clone, Debug)]
 pub struct EdgeConfig {
     pub standard_secrets: Vec<Secret>,
+    pub portone_secrets: Vec<Secret>,
+    pub stripe_secrets: Vec<stripe::Secret>,
+    pub portone_api_base: String,
+    pub portone_api_secret: Option<String>,
     pub tolerance_seconds: i64,
     pub max_body_bytes: usize,
     pub issuer_url: Option<String>,
@@ -60,15 +76,16 @@ pub struct EdgeConfig {
 
 impl EdgeConfig {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<EdgeConfig, ConfigError> {
-        let standard_var = Provider::Standard.secret_var();
-        let standard_secrets = get(&standard_var)
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(Secret::parse)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ConfigError { var: standard_var, message: e.to_string() })?;
         Ok(EdgeConfig {
-            standard_secrets,
+            standard_secrets: secrets(&get, Provider::Standard, Secret::parse)?,
+            portone_secrets: secrets(&get, Provider::PortOne, Secret::parse)?,
+            stripe_secrets: secrets(&get, Provider::Stripe, stripe::Secret::parse)?,
+            portone_api_base: get("PROMO_PORTONE_API_BASE")
+                .filter(|u| !u.trim().is_empty())
+                .unwrap_or_else(|| DEFAULT_PORTONE_API_BASE.into())
+                .trim_end_matches('/')
+                .to_string(),
+            portone_api_secret: get("PROMO_PORTONE_API_SECRET").filter(|s| !s.trim().is_empty()),
             tolerance_seconds: number(&get, "PROMO_WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE_SECONDS)?,
             max_body_bytes: number(&get, "PROMO_WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
             issuer_url: get("PROMO_ISSUER_URL").filter(|u| !u.trim().is_empty()),
@@ -80,11 +97,28 @@ impl EdgeConfig {
         })
     }
 
-    pub fn secrets(&self, provider: Provider) -> &[Secret] {
+    /// Whether any secret is configured for a provider.
+    pub fn has_secrets(&self, provider: Provider) -> bool {
         match provider {
-            Provider::Standard => &self.standard_secrets,
+            Provider::Standard => !self.standard_secrets.is_empty(),
+            Provider::PortOne => !self.portone_secrets.is_empty(),
+            Provider::Stripe => !self.stripe_secrets.is_empty(),
         }
     }
+}
+
+fn secrets<T, E: std::fmt::Display>(
+    get: &impl Fn(&str) -> Option<String>,
+    provider: Provider,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<Vec<T>, ConfigError> {
+    let var = provider.secret_var();
+    get(&var)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(parse)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ConfigError { var, message: e.to_string() })
 }
 
 fn number<T: std::str::FromStr>(

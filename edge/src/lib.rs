@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod providers;
 pub mod webhook;
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -18,17 +19,18 @@ use serde_json::json;
 
 pub use config::EdgeConfig;
 pub use error::EdgeError;
-pub use gateway::{DeliveryLedger, HandOff};
+pub use gateway::{DeliveryLedger, HandOff, PaymentLookup};
 pub use http::{Request, Response};
 
-/// The edge application: configuration and its two ports.
-pub struct Edge<L, H> {
+/// The edge application: configuration and its ports.
+pub struct Edge<L, H, P> {
     pub config: EdgeConfig,
     pub ledger: L,
     pub handoff: H,
+    pub lookup: P,
 }
 
-impl<L: DeliveryLedger, H: HandOff> Edge<L, H> {
+impl<L: DeliveryLedger, H: HandOff, P: PaymentLookup> Edge<L, H, P> {
     /// Routes a request. Never fails: errors become their HTTP answer.
     pub async fn handle(&self, req: Request, now: DateTime<Utc>) -> Response {
         match self.route(&req, now).await {
@@ -47,10 +49,20 @@ impl<L: DeliveryLedger, H: HandOff> Edge<L, H> {
             }
             ["v1", "webhooks", provider] => {
                 allow(method, "POST")?;
-                gateway::handle_webhook(&self.config, &self.ledger, &self.handoff, provider, req, now).await
+                gateway::handle_webhook(&self.config, self.ports(), provider, req, now).await
+            }
+            ["v1", "payments", payment_id, "complete"] => {
+                allow(method, "POST")?;
+                gateway::handle_callback(&self.config, self.ports(), payment_id, req, now).await
             }
             _ => Err(EdgeError::NotFound(format!("{} {}", req.method, req.path))),
         }
+    }
+}
+
+impl<L, H, P> Edge<L, H, P> {
+    fn ports(&self) -> gateway::Ports<'_, L, H, P> {
+        gateway::Ports { ledger: &self.ledger, handoff: &self.handoff, lookup: &self.lookup }
     }
 }
 

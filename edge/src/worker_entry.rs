@@ -14,7 +14,8 @@ use worker::{
 
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
-use crate::gateway::{DeliveryLedger, HandOff};
+use crate::gateway::{DeliveryLedger, HandOff, PaymentLookup};
+use crate::providers::PortOnePayment;
 use crate::{Edge, http};
 
 const DEDUPE_BINDING: &str = "WEBHOOK_DEDUPE";
@@ -53,6 +54,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let edge = Edge {
         ledger: DurableObjectLedger { namespace: env.durable_object(DEDUPE_BINDING)? },
         handoff: FetchHandOff { url: cfg.issuer_url.clone(), secret: cfg.issuer_secret.clone() },
+        lookup: FetchLookup { base: cfg.portone_api_base.clone(), secret: cfg.portone_api_secret.clone() },
         config: cfg,
     };
     to_worker(edge.handle(request, now()).await)
@@ -233,6 +235,36 @@ impl HandOff for FetchHandOff {
             Ok(())
         } else {
             Err(EdgeError::Unavailable(format!("issuer answered {}", resp.status_code())))
+        }
+    }
+}
+
+/// PortOne V2 payment look-ups over `fetch`.
+struct FetchLookup {
+    base: String,
+    secret: Option<String>,
+}
+
+#[async_trait::async_trait(?Send)]
+impl PaymentLookup for FetchLookup {
+    async fn portone_payment(&self, payment_id: &str) -> std::result::Result<Option<PortOnePayment>, EdgeError> {
+        let Some(secret) = &self.secret else {
+            return Err(EdgeError::Unavailable(
+                "PortOne look-ups are not configured (PROMO_PORTONE_API_SECRET)".into(),
+            ));
+        };
+        let unavailable = |e: worker::Error| EdgeError::Unavailable(format!("PortOne API: {e}"));
+        let headers = Headers::new();
+        headers.set("authorization", &format!("PortOne {secret}")).map_err(unavailable)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Get).with_headers(headers);
+        let url = format!("{}/payments/{}", self.base, http::encode_path_segment(payment_id));
+        let req = Request::new_with_init(&url, &init).map_err(unavailable)?;
+        let mut resp = worker::Fetch::Request(req).send().await.map_err(unavailable)?;
+        match resp.status_code() {
+            404 => Ok(None),
+            200..=299 => resp.json::<PortOnePayment>().await.map(Some).map_err(unavailable),
+            s => Err(EdgeError::Unavailable(format!("PortOne API answered {s}"))),
         }
     }
 }

@@ -3,10 +3,17 @@
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { randomUUID } from "node:crypto";
+import { createHmac, randomUUID } from "node:crypto";
 import { BASE, STANDARD_SECRET, assertError, json, standardHeaders, standardSignature, startWorker } from "./helpers.mjs";
 
 const ISSUER_SECRET = "whsec_" + Buffer.from("issuer-handoff-secret-for-tests!").toString("base64");
+const PORTONE_SECRET = "whsec_" + Buffer.from("portone-webhook-secret-for-tests").toString("base64");
+const PORTONE_API_SECRET = "portone-api-secret";
+const STRIPE_SECRET = "whsec_stripe_endpoint_secret_for_tests";
+
+function stripeSignature(secret, timestamp, body) {
+  return `t=${timestamp},v1=${createHmac("sha256", secret).update(`${timestamp}.${body}`).digest("hex")}`;
+}
 
 function paidEvent(paymentId, amount = 52000) {
   return JSON.stringify({
@@ -21,19 +28,35 @@ describe("webhook gateway in workerd", () => {
   let received = [];
   /** Status the issuer answers with. */
   let issuerStatus = 200;
+  /** PortOne's payments, by id. */
+  const portonePayments = new Map();
 
   before(async () => {
     issuer = createServer((req, res) => {
       const chunks = [];
       req.on("data", (c) => chunks.push(c));
       req.on("end", () => {
+        if (req.url.startsWith("/payments/")) {
+          // The stand-in PortOne API.
+          const p = portonePayments.get(decodeURIComponent(req.url.slice("/payments/".length)));
+          const authorized = req.headers.authorization === `PortOne ${PORTONE_API_SECRET}`;
+          res.writeHead(!authorized ? 401 : p ? 200 : 404, { "content-type": "application/json" });
+          return res.end(JSON.stringify(p ?? { type: "PAYMENT_NOT_FOUND" }));
+        }
         received.push({ headers: req.headers, body: Buffer.concat(chunks).toString() });
         res.writeHead(issuerStatus, { "content-type": "application/json" }).end("{}");
       });
     });
     await new Promise((r) => issuer.listen(0, "127.0.0.1", r));
     issuerUrl = `http://127.0.0.1:${issuer.address().port}/issue`;
-    mf = await startWorker({ PROMO_ISSUER_URL: issuerUrl, PROMO_ISSUER_SECRET: ISSUER_SECRET });
+    mf = await startWorker({
+      PROMO_ISSUER_URL: issuerUrl,
+      PROMO_ISSUER_SECRET: ISSUER_SECRET,
+      PROMO_WEBHOOK_SECRET_PORTONE: PORTONE_SECRET,
+      PROMO_WEBHOOK_SECRET_STRIPE: STRIPE_SECRET,
+      PROMO_PORTONE_API_BASE: `http://127.0.0.1:${issuer.address().port}`,
+      PROMO_PORTONE_API_SECRET: PORTONE_API_SECRET,
+    });
   });
 
   after(async () => {
@@ -126,5 +149,55 @@ describe("webhook gateway in workerd", () => {
     assert.equal(big.status, 413);
     assertError(await json(big), "payload_too_large");
     assert.equal(received.length, 0);
+  });
+
+  it("a PortOne webhook and the shop's callback for one payment hand it off once, as PortOne reports it", async () => {
+    const paymentId = `po_${randomUUID()}`;
+    portonePayments.set(paymentId, {
+      status: "PAID", id: paymentId, currency: "KRW", amount: { total: 60000, paid: 60000, cancelled: 0 },
+      customer: { id: "u-po" }, paidAt: "2026-11-27T10:00:00Z",
+    });
+    const body = JSON.stringify({ type: "Transaction.Paid", timestamp: "2026-11-27T10:00:01Z",
+      data: { storeId: "store-1", paymentId, transactionId: "tx-1" } });
+    const headers = standardHeaders(PORTONE_SECRET, body);
+    const hook = await mf.dispatchFetch(`${BASE}/v1/webhooks/portone`, { method: "POST", headers, body });
+    assert.equal(hook.status, 200);
+    assert.equal((await json(hook)).status, "accepted");
+    const cb = await mf.dispatchFetch(`${BASE}/v1/payments/${paymentId}/complete`, { method: "POST", body: "{}" });
+    assert.equal(cb.status, 200);
+    assert.equal((await json(cb)).status, "accepted");
+    // Both reached the issuer, which dedupes the payment; both carry PortOne's amount.
+    assert.equal(received.length, 2);
+    for (const r of received) assert.equal(JSON.parse(r.body).amount, 60000);
+    const replay = await mf.dispatchFetch(`${BASE}/v1/payments/${paymentId}/complete`, { method: "POST", body: "{}" });
+    assert.equal((await json(replay)).duplicate, true);
+    assert.equal(received.length, 2);
+  });
+
+  it("a callback for a payment PortOne does not know is a 404, and one not fully paid is ignored", async () => {
+    const unknown = await mf.dispatchFetch(`${BASE}/v1/payments/po_nope/complete`, { method: "POST", body: "{}" });
+    assert.equal(unknown.status, 404);
+    assertError(await json(unknown), "not_found");
+    portonePayments.set("po_short", { status: "PAID", id: "po_short", currency: "KRW",
+      amount: { total: 60000, paid: 10, cancelled: 0 }, customer: { id: "u-po" } });
+    const short = await mf.dispatchFetch(`${BASE}/v1/payments/po_short/complete`, { method: "POST", body: "{}" });
+    assert.equal(short.status, 200);
+    assert.equal((await json(short)).status, "ignored");
+    assert.equal(received.length, 0);
+  });
+
+  it("verifies Stripe signatures and dedupes by the event id", async () => {
+    const body = JSON.stringify({ id: `evt_${randomUUID()}`, object: "event", type: "payment_intent.succeeded",
+      created: Math.floor(Date.now() / 1000), data: { object: { id: `pi_${randomUUID()}`, amount_received: 80000,
+      currency: "krw", metadata: { user_id: "u-stripe" } } } });
+    const sig = stripeSignature(STRIPE_SECRET, Math.floor(Date.now() / 1000), body);
+    const send = () => mf.dispatchFetch(`${BASE}/v1/webhooks/stripe`, { method: "POST", headers: { "stripe-signature": sig }, body });
+    assert.equal((await json(await send())).duplicate, false);
+    assert.equal((await json(await send())).duplicate, true);
+    assert.equal(received.length, 1);
+    const bad = await mf.dispatchFetch(`${BASE}/v1/webhooks/stripe`, { method: "POST",
+      headers: { "stripe-signature": stripeSignature("whsec_wrong", Math.floor(Date.now() / 1000), body) }, body });
+    assert.equal(bad.status, 401);
+    assertError(await json(bad), "invalid_signature");
   });
 });

@@ -4,4 +4,5 @@
 pub mod campaign_file;
 pub mod config;
 pub mod embedded;
+pub mod portone;
 pub mod runtime;

@@ -23,8 +23,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::embedded::{OsIds, OutboxMailer, QueueConfig, SqliteQueue, SqliteStore, SystemClock};
+use crate::portone::PortOneClient;
 
-pub type LocalEdge = Edge<StoreLedger<Arc<SqliteStore>>, QueueHandOff<Arc<SqliteQueue>>>;
+pub type LocalEdge = Edge<StoreLedger<Arc<SqliteStore>>, QueueHandOff<Arc<SqliteQueue>>, PortOneClient>;
 
 /// Every adapter and handler of the local platform, opened on one data directory.
 pub struct Platform {
@@ -63,7 +64,9 @@ impl Platform {
                 .with_context(|| format!("opening {}", queue_path.display()))?,
         );
         let mailer = Arc::new(OutboxMailer::open(&data_dir.join("outbox")).context("opening the outbox")?);
+        let lookup = PortOneClient::new(&edge_config.portone_api_base, edge_config.portone_api_secret.clone());
         let edge = Edge {
+            lookup,
             config: edge_config,
             ledger: StoreLedger { store: store.clone(), config: IdempotencyConfig::default() },
             handoff: QueueHandOff { queue: queue.clone() },

@@ -2,6 +2,7 @@
 //! enforces a timestamp tolerance in both directions and accepts several active secrets.
 
 pub mod standard;
+pub mod stripe;
 
 use thiserror::Error;
 

@@ -1,0 +1,258 @@
+//! What each provider's verified body means: a canonical [`PaymentEvent`], a payment to look
+//! up at the provider first (PortOne sends only ids), or something we acknowledge and ignore.
+
+use chrono::{DateTime, TimeZone, Utc};
+use promo_shared::ids::{OrderId, PaymentId, UserId};
+use promo_shared::money::{Currency, Money};
+use promo_shared::payment::{PaymentEvent, PaymentKind};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::EdgeError;
+
+/// The meaning of a verified webhook body.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Normalized {
+    Event(PaymentEvent),
+    /// Fetch the payment from the provider's API and derive the event from what it says.
+    Lookup {
+        payment_id: String,
+    },
+    /// Verified, but nothing for us to do: acknowledged with 2xx so the sender stops.
+    Ignored {
+        reason: String,
+    },
+}
+
+fn invalid(e: impl std::fmt::Display) -> EdgeError {
+    EdgeError::InvalidBody(e.to_string())
+}
+
+/// Our canonical event (provider `standard`).
+pub fn standard(body: &Value) -> Result<Normalized, EdgeError> {
+    let kind = body.get("type").and_then(Value::as_str).unwrap_or_default();
+    if !matches!(kind, "paid" | "cancelled" | "refunded") {
+        return Ok(Normalized::Ignored { reason: format!("event type `{kind}` is not handled") });
+    }
+    serde_json::from_value(body.clone())
+        .map(Normalized::Event)
+        .map_err(|e| EdgeError::InvalidBody(format!("not a payment event: {e}")))
+}
+
+/// PortOne V2: `{type: "Transaction.Paid", timestamp, data: {storeId, paymentId, transactionId}}`.
+pub fn portone(body: &Value) -> Result<Normalized, EdgeError> {
+    let kind = body.get("type").and_then(Value::as_str).unwrap_or_default();
+    if !matches!(kind, "Transaction.Paid" | "Transaction.Cancelled" | "Transaction.PartialCancelled") {
+        return Ok(Normalized::Ignored { reason: format!("event type `{kind}` is not handled") });
+    }
+    let payment_id = body
+        .pointer("/data/paymentId")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| invalid("data.paymentId is missing"))?;
+    Ok(Normalized::Lookup { payment_id: payment_id.to_string() })
+}
+
+/// A payment as PortOne's `GET /payments/{paymentId}` describes it (the fields we use).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortOnePayment {
+    pub status: String,
+    pub id: String,
+    pub currency: String,
+    pub amount: PortOneAmount,
+    #[serde(default)]
+    pub customer: Option<PortOneCustomer>,
+    /// JSON string the shop attached at checkout, e.g. `{"order_id": "..."}`.
+    #[serde(default)]
+    pub custom_data: Option<String>,
+    #[serde(default)]
+    pub paid_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub cancelled_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub requested_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct PortOneAmount {
+    pub total: i64,
+    #[serde(default)]
+    pub paid: i64,
+    #[serde(default)]
+    pub cancelled: i64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct PortOneCustomer {
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// Derives the event from PortOne's own record of the payment — never from what a client
+/// or a webhook body claims. A `PAID` payment must be paid in full.
+pub fn portone_event(p: &PortOnePayment, now: DateTime<Utc>) -> Result<Normalized, EdgeError> {
+    let kind = match p.status.as_str() {
+        "PAID" => PaymentKind::Paid,
+        "CANCELLED" => PaymentKind::Cancelled,
+        "PARTIAL_CANCELLED" => PaymentKind::Refunded,
+        other => return Ok(Normalized::Ignored { reason: format!("payment status `{other}` is not final") }),
+    };
+    if kind == PaymentKind::Paid && p.amount.paid != p.amount.total {
+        return Ok(Normalized::Ignored {
+            reason: format!("paid amount {} differs from the total {}: not issuing", p.amount.paid, p.amount.total),
+        });
+    }
+    let Some(user) = p.customer.as_ref().and_then(|c| c.id.as_deref()).filter(|u| !u.is_empty()) else {
+        return Ok(Normalized::Ignored { reason: "the payment has no customer id".into() });
+    };
+    let order = p
+        .custom_data
+        .as_deref()
+        .and_then(|d| serde_json::from_str::<Value>(d).ok())
+        .and_then(|d| d.get("order_id").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| p.id.clone());
+    let currency = Currency::parse(&p.currency.to_ascii_uppercase()).map_err(invalid)?;
+    let amount = if kind == PaymentKind::Paid { p.amount.paid } else { p.amount.cancelled };
+    Ok(Normalized::Event(PaymentEvent {
+        kind,
+        payment_id: PaymentId::parse(p.id.clone()).map_err(invalid)?,
+        order_id: OrderId::parse(order).map_err(invalid)?,
+        user_id: UserId::parse(user).map_err(invalid)?,
+        amount: Money::new(amount, currency).map_err(invalid)?,
+        items: vec![],
+        occurred_at: match kind {
+            PaymentKind::Paid => p.paid_at,
+            _ => p.cancelled_at,
+        }
+        .or(p.requested_at)
+        .unwrap_or(now),
+    }))
+}
+
+/// Stripe: `payment_intent.succeeded`, `payment_intent.canceled` and `charge.refunded`, with
+/// the shop's `metadata.user_id` / `metadata.order_id`. Returns the event id (the delivery id)
+/// and the meaning.
+pub fn stripe(body: &Value) -> Result<(String, Normalized), EdgeError> {
+    let event_id = body
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| invalid("the event has no id"))?
+        .to_string();
+    let kind = body.get("type").and_then(Value::as_str).unwrap_or_default();
+    let (kind, amount_field, payment_field) = match kind {
+        "payment_intent.succeeded" => (PaymentKind::Paid, "amount_received", "id"),
+        "payment_intent.canceled" => (PaymentKind::Cancelled, "amount", "id"),
+        "charge.refunded" => (PaymentKind::Refunded, "amount_refunded", "payment_intent"),
+        other => {
+            return Ok((event_id, Normalized::Ignored { reason: format!("event type `{other}` is not handled") }));
+        }
+    };
+    let obj = body.pointer("/data/object").ok_or_else(|| invalid("data.object is missing"))?;
+    let text = |field: &str| obj.get(field).and_then(Value::as_str).map(str::to_string);
+    let meta = |field: &str| obj.pointer(&format!("/metadata/{field}")).and_then(Value::as_str).map(str::to_string);
+    let Some(user) = meta("user_id") else {
+        return Ok((event_id, Normalized::Ignored { reason: "metadata.user_id is missing".into() }));
+    };
+    let payment = text(payment_field).ok_or_else(|| invalid(format!("data.object.{payment_field} is missing")))?;
+    let currency = text("currency").ok_or_else(|| invalid("data.object.currency is missing"))?;
+    let amount =
+        obj.get(amount_field).and_then(Value::as_i64).ok_or_else(|| invalid(format!("{amount_field} is missing")))?;
+    let created = body.get("created").and_then(Value::as_i64).unwrap_or(0);
+    let event = PaymentEvent {
+        kind,
+        payment_id: PaymentId::parse(payment.clone()).map_err(invalid)?,
+        order_id: OrderId::parse(meta("order_id").unwrap_or(payment)).map_err(invalid)?,
+        user_id: UserId::parse(user).map_err(invalid)?,
+        // Stripe amounts are in the currency's smallest unit, like ours (zero-decimal: KRW, JPY).
+        amount: Money::new(amount, Currency::parse(&currency.to_ascii_uppercase()).map_err(invalid)?)
+            .map_err(invalid)?,
+        items: vec![],
+        occurred_at: Utc.timestamp_opt(created, 0).single().unwrap_or_default(),
+    };
+    Ok((event_id, Normalized::Event(event)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        promo_shared::testing::at("2026-11-23T00:00:00Z")
+    }
+
+    fn portone_payment(status: &str, total: i64, paid: i64) -> PortOnePayment {
+        serde_json::from_value(json!({
+            "status": status, "id": "pay-po-1", "transactionId": "tx-1", "storeId": "store-1",
+            "currency": "KRW", "amount": {"total": total, "paid": paid, "cancelled": 0, "taxFree": 0},
+            "customer": {"id": "u-1", "name": "Kim"}, "customData": "{\"order_id\":\"ord-7\"}",
+            "paidAt": "2026-11-22T12:00:00Z", "requestedAt": "2026-11-22T11:59:00Z"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn standard_bodies() {
+        assert!(matches!(standard(&json!({"type": "payment.pending"})).unwrap(), Normalized::Ignored { .. }));
+        assert!(standard(&json!({"type": "paid"})).is_err());
+    }
+
+    #[test]
+    fn portone_webhooks_ask_for_a_lookup() {
+        let body = json!({"type": "Transaction.Paid", "timestamp": "2026-11-22T12:00:00Z",
+            "data": {"storeId": "store-1", "paymentId": "pay-po-1", "transactionId": "tx-1"}});
+        assert_eq!(portone(&body).unwrap(), Normalized::Lookup { payment_id: "pay-po-1".into() });
+        let ready = json!({"type": "Transaction.Ready", "data": {"paymentId": "p"}});
+        assert!(matches!(portone(&ready).unwrap(), Normalized::Ignored { .. }));
+        assert!(portone(&json!({"type": "Transaction.Paid", "data": {}})).is_err());
+    }
+
+    #[test]
+    fn portone_payments_become_events_only_when_fully_paid() {
+        let Normalized::Event(e) = portone_event(&portone_payment("PAID", 52000, 52000), now()).unwrap() else {
+            panic!("expected an event")
+        };
+        assert_eq!(e.kind, PaymentKind::Paid);
+        assert_eq!(e.amount.amount.minor(), 52000);
+        assert_eq!(e.order_id.as_str(), "ord-7");
+        assert_eq!(e.user_id.as_str(), "u-1");
+        assert_eq!(e.occurred_at, promo_shared::testing::at("2026-11-22T12:00:00Z"));
+        assert!(matches!(
+            portone_event(&portone_payment("PAID", 52000, 100), now()).unwrap(),
+            Normalized::Ignored { .. }
+        ));
+        assert!(matches!(
+            portone_event(&portone_payment("READY", 52000, 0), now()).unwrap(),
+            Normalized::Ignored { .. }
+        ));
+        let Normalized::Event(c) = portone_event(&portone_payment("CANCELLED", 52000, 52000), now()).unwrap() else {
+            panic!("expected an event")
+        };
+        assert_eq!(c.kind, PaymentKind::Cancelled);
+    }
+
+    #[test]
+    fn stripe_events() {
+        let body = json!({"id": "evt_1", "type": "payment_intent.succeeded", "created": 1795400000,
+            "data": {"object": {"id": "pi_1", "object": "payment_intent", "amount": 2000, "amount_received": 2000,
+            "currency": "usd", "metadata": {"user_id": "u-9", "order_id": "ord-9"}}}});
+        let (id, Normalized::Event(e)) = stripe(&body).unwrap() else { panic!("expected an event") };
+        assert_eq!(id, "evt_1");
+        assert_eq!((e.kind, e.payment_id.as_str(), e.amount.amount.minor()), (PaymentKind::Paid, "pi_1", 2000));
+        assert_eq!(e.amount.currency.code(), "USD");
+        let refund = json!({"id": "evt_2", "type": "charge.refunded", "created": 1795400000,
+            "data": {"object": {"id": "ch_1", "payment_intent": "pi_1", "amount_refunded": 500, "currency": "usd",
+            "metadata": {"user_id": "u-9"}}}});
+        let (_, Normalized::Event(r)) = stripe(&refund).unwrap() else { panic!("expected an event") };
+        assert_eq!((r.kind, r.payment_id.as_str()), (PaymentKind::Refunded, "pi_1"));
+        let no_user = json!({"id": "evt_3", "type": "payment_intent.succeeded", "data": {"object": {"id": "pi_2"}}});
+        assert!(matches!(stripe(&no_user).unwrap().1, Normalized::Ignored { .. }));
+        assert!(matches!(
+            stripe(&json!({"id": "evt_4", "type": "customer.created"})).unwrap().1,
+            Normalized::Ignored { .. }
+        ));
+        assert!(stripe(&json!({"type": "payment_intent.succeeded"})).is_err());
+    }
+}

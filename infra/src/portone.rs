@@ -1,0 +1,50 @@
+//! The PortOne V2 API client of the local runtime (the Worker has its own, over `fetch`):
+//! `GET {base}/payments/{paymentId}` with `Authorization: PortOne {secret}`.
+
+use async_trait::async_trait;
+use promo_edge::providers::PortOnePayment;
+use promo_edge::{EdgeError, PaymentLookup};
+
+pub struct PortOneClient {
+    base: String,
+    secret: Option<String>,
+    http: reqwest::Client,
+}
+
+impl PortOneClient {
+    pub fn new(base: &str, secret: Option<String>) -> PortOneClient {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        PortOneClient { base: base.trim_end_matches('/').to_string(), secret, http }
+    }
+}
+
+#[async_trait]
+impl PaymentLookup for PortOneClient {
+    async fn portone_payment(&self, payment_id: &str) -> Result<Option<PortOnePayment>, EdgeError> {
+        let Some(secret) = &self.secret else {
+            return Err(EdgeError::Unavailable(
+                "PortOne look-ups are not configured (PROMO_PORTONE_API_SECRET)".into(),
+            ));
+        };
+        let url = format!("{}/payments/{}", self.base, promo_edge::http::encode_path_segment(payment_id));
+        let resp = self
+            .http
+            .get(&url)
+            .header("authorization", format!("PortOne {secret}"))
+            .send()
+            .await
+            .map_err(|e| EdgeError::Unavailable(format!("PortOne API: {e}")))?;
+        match resp.status().as_u16() {
+            404 => Ok(None),
+            200..=299 => resp
+                .json::<PortOnePayment>()
+                .await
+                .map(Some)
+                .map_err(|e| EdgeError::Unavailable(format!("PortOne API answered an unexpected payment: {e}"))),
+            s => Err(EdgeError::Unavailable(format!("PortOne API answered {s}"))),
+        }
+    }
+}
