@@ -146,6 +146,65 @@ async fn many_racing_reports_of_many_payments_yield_one_coupon_each() {
     running.shutdown().await.unwrap();
 }
 
+/// Sends like a provider: retries a 409 (in progress elsewhere) or 5xx with a short backoff.
+async fn deliver_until_answered(addr: std::net::SocketAddr, delivery_id: &str, body: &str) -> Value {
+    for attempt in 0..50 {
+        let (status, answer) = deliver(addr, delivery_id, body, SECRET).await;
+        match status {
+            200 => return answer,
+            409 | 500..=599 => tokio::time::sleep(Duration::from_millis(20 + 10 * attempt)).await,
+            _ => panic!("{delivery_id}: {status} {answer}"),
+        }
+    }
+    panic!("{delivery_id}: no final answer after 50 attempts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_concurrent_deliveries_of_a_hundred_payments_yield_a_hundred_coupons() {
+    let dir = tempfile::tempdir().unwrap();
+    let (platform, running) = boot(dir.path(), 2).await;
+    deploy_example(&platform).await;
+    let payments = 100;
+    // Per payment: delivery `a` four times, `b` and `c` three times each — a provider's retries
+    // and re-sends racing the same payment under three delivery ids. All 1,000 at once.
+    let mut tasks = Vec::new();
+    for p in 0..payments {
+        let body = paid(&format!("pay-k-{p}"), &format!("kilo-{p}"), 55_000);
+        for (delivery, copies) in [("a", 4), ("b", 3), ("c", 3)] {
+            for _ in 0..copies {
+                let (body, addr) = (body.clone(), running.addr);
+                let id = format!("msg-k-{p}-{delivery}");
+                tasks.push(tokio::spawn(async move { (id.clone(), deliver_until_answered(addr, &id, &body).await) }));
+            }
+        }
+    }
+    assert_eq!(tasks.len(), 1000);
+    let mut first_answers = std::collections::HashMap::new();
+    for t in tasks {
+        let (id, answer) = t.await.unwrap();
+        assert_eq!(answer["status"], "accepted", "{id}: {answer}");
+        if answer["duplicate"] == false {
+            assert!(first_answers.insert(id.clone(), answer).is_none(), "{id} was accepted as new twice");
+        }
+    }
+    assert_eq!(first_answers.len(), 300, "each delivery id is accepted as new exactly once");
+    drained(&platform).await;
+    let mut total = 0;
+    for p in 0..payments {
+        let coupons = wallet::list(&*platform.store, &UserId::parse(format!("kilo-{p}")).unwrap()).await.unwrap();
+        assert_eq!(coupons.len(), 1, "payment {p}: {coupons:#?}");
+        total += coupons.len();
+    }
+    assert_eq!(total, 100);
+    // No duplicate downstream work: one reward marker per payment.
+    use promo_shared::store::{Query, Store};
+    for p in 0..payments {
+        let markers = platform.store.query(&Query::partition(format!("PAYMENT#pay-k-{p}"))).await.unwrap();
+        assert_eq!(markers.items.len(), 1, "payment {p}");
+    }
+    running.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_deliveries_are_rejected_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
