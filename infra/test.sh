@@ -132,7 +132,8 @@ run_step() {
 cargo_tests() {
     local log="$LOGDIR/cargo-test.log" rc p f lines
     set +e
-    cargo test --workspace -- --include-ignored 2>&1 | tee "$log"
+    # The durability test restarts the broker; cargo runs test binaries one at a time.
+    PROMO_TEST_RABBITMQ_RESTART=1 cargo test --workspace -- --include-ignored 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     set -e
     mapfile -t lines < <(grep -E '^test result: ' "$log" || true)

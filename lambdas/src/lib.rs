@@ -4,4 +4,6 @@
 pub mod campaigns;
 pub mod handlers;
 pub mod issuer;
+#[cfg(feature = "rabbitmq")]
+pub mod rabbitmq;
 pub mod wallet;
