@@ -6,6 +6,7 @@
 //! | `PROMO_LISTEN` | `127.0.0.1:8787` | address `promoctl dev` serves on |
 //! | `PROMO_DATA_DIR` | `./.promo` | store, queue and outbox of the local runtime |
 //! | `PROMO_TICK_SECONDS` | `60` | period of the schedule timer (EventBridge: every minute) |
+//! | `PROMO_CONSUMERS` | `2` | in-process issuer consumers of the payment event queue (0: accept only) |
 //! | `PROMO_LOG` | `info` | log filter (`tracing` env-filter syntax) |
 //! | `PROMO_LOG_FORMAT` | `text` | `text` or `json` |
 //! | `PROMO_WEBHOOK_*` | see `promo_edge::config` | webhook secrets, tolerance, body limit |
@@ -51,6 +52,13 @@ pub fn tick() -> anyhow::Result<Duration> {
             anyhow::ensure!(n > 0, "PROMO_TICK_SECONDS must be at least 1");
             Ok(Duration::from_secs(n))
         }
+    }
+}
+
+pub fn consumers() -> anyhow::Result<usize> {
+    match env("PROMO_CONSUMERS") {
+        None => Ok(2),
+        Some(v) => v.trim().parse().with_context(|| format!("PROMO_CONSUMERS: `{v}` is not a whole number")),
     }
 }
 

@@ -269,8 +269,9 @@ fn webhook_headers(sign: &SignArgs, body: &[u8]) -> anyhow::Result<Vec<(&'static
 async fn dev(listen: SocketAddr, data_dir: PathBuf) -> anyhow::Result<()> {
     let (edge_config, dev_secret) = config::edge_config(true)?;
     let tick = config::tick()?;
+    let consumers = config::consumers()?;
     let platform = Arc::new(Platform::open(&data_dir, edge_config)?);
-    let running = runtime::start(platform, listen, RunOptions { tick, ..RunOptions::default() }).await?;
+    let running = runtime::start(platform, listen, RunOptions { tick, consumers }).await?;
     eprintln!("promoctl dev: serving http://{} (data in {})", running.addr, data_dir.display());
     if dev_secret {
         eprintln!(

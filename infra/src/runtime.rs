@@ -180,7 +180,7 @@ async fn consume_payment_events(platform: Arc<Platform>, stopped: watch::Receive
     while !*stopped.borrow() {
         // A short wait, not a select on `stopped`: cancelling a receive would strand the
         // messages it leased until their lease expires.
-        let batch = match queue.receive(PAYMENT_EVENTS_QUEUE, 10, Duration::from_millis(500)).await {
+        let batch = match queue.receive(PAYMENT_EVENTS_QUEUE, 64, Duration::from_millis(500)).await {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(consumer = n, error = %e, "receiving payment events failed");
@@ -188,29 +188,33 @@ async fn consume_payment_events(platform: Arc<Platform>, stopped: watch::Receive
                 continue;
             }
         };
-        for delivery in batch {
-            let outcome = handlers::payment_event(&platform.issuer, &delivery.body).await;
-            let settled = match outcome {
-                Ok(rewards) => {
-                    tracing::debug!(consumer = n, rewards = rewards.len(), "payment event handled");
-                    queue.ack(PAYMENT_EVENTS_QUEUE, &delivery).await
-                }
-                Err(e) if e.is_retryable() => {
-                    tracing::warn!(consumer = n, attempt = delivery.attempt, error = %e, "payment event will be retried");
-                    let random = u64::from_le_bytes(platform.ids.random_12()[..8].try_into().unwrap_or([0; 8]));
-                    let delay = backoff(delivery.attempt, Duration::from_millis(200), Duration::from_secs(60), random);
-                    queue.nack(PAYMENT_EVENTS_QUEUE, &delivery, delay).await
-                }
-                Err(e) => {
-                    tracing::error!(consumer = n, error = %e, "payment event dead-lettered");
-                    queue.reject(PAYMENT_EVENTS_QUEUE, &delivery, &e.to_string()).await
-                }
-            };
-            if let Err(e) = settled {
-                // The lease expires and the message comes back: nothing is lost.
-                tracing::error!(consumer = n, error = %e, "settling a payment event failed");
-            }
+        // The batch's messages are handled concurrently: their store writes share commits.
+        futures::future::join_all(batch.into_iter().map(|delivery| handle_payment_event(&platform, delivery, n))).await;
+    }
+}
+
+async fn handle_payment_event(platform: &Platform, delivery: promo_shared::ports::Delivery, n: usize) {
+    let queue = &platform.queue;
+    let outcome = handlers::payment_event(&platform.issuer, &delivery.body).await;
+    let settled = match outcome {
+        Ok(rewards) => {
+            tracing::debug!(consumer = n, rewards = rewards.len(), "payment event handled");
+            queue.ack(PAYMENT_EVENTS_QUEUE, &delivery).await
         }
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(consumer = n, attempt = delivery.attempt, error = %e, "payment event will be retried");
+            let random = u64::from_le_bytes(platform.ids.random_12()[..8].try_into().unwrap_or([0; 8]));
+            let delay = backoff(delivery.attempt, Duration::from_millis(200), Duration::from_secs(60), random);
+            queue.nack(PAYMENT_EVENTS_QUEUE, &delivery, delay).await
+        }
+        Err(e) => {
+            tracing::error!(consumer = n, error = %e, "payment event dead-lettered");
+            queue.reject(PAYMENT_EVENTS_QUEUE, &delivery, &e.to_string()).await
+        }
+    };
+    if let Err(e) = settled {
+        // The lease expires and the message comes back: nothing is lost.
+        tracing::error!(consumer = n, error = %e, "settling a payment event failed");
     }
 }
 

@@ -69,11 +69,34 @@ pub struct Issuer<S> {
     pub store: S,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGen>,
+    /// Deployed campaigns, re-read at most this often (a deploy is seen within it).
+    campaign_ttl: Duration,
+    campaigns: tokio::sync::RwLock<Option<(std::time::Instant, Arc<Vec<Campaign>>)>>,
 }
+
+/// How long the issuer reuses the list of deployed campaigns.
+pub const DEFAULT_CAMPAIGN_TTL: Duration = Duration::from_secs(1);
 
 impl<S: Store> Issuer<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Self {
-        Issuer { store, clock, ids }
+        Issuer { store, clock, ids, campaign_ttl: DEFAULT_CAMPAIGN_TTL, campaigns: Default::default() }
+    }
+
+    /// Re-reads deployed campaigns at most every `ttl` (zero: on every event).
+    pub fn with_campaign_ttl(mut self, ttl: Duration) -> Self {
+        self.campaign_ttl = ttl;
+        self
+    }
+
+    async fn deployed_campaigns(&self) -> Result<Arc<Vec<Campaign>>, IssueError> {
+        if let Some((at, list)) = &*self.campaigns.read().await
+            && at.elapsed() < self.campaign_ttl
+        {
+            return Ok(list.clone());
+        }
+        let list = Arc::new(campaigns::list(&self.store).await?);
+        *self.campaigns.write().await = Some((std::time::Instant::now(), list.clone()));
+        Ok(list)
     }
 
     /// Handles a payment event. A paid payment earns the rewards of every campaign rule it
@@ -85,9 +108,9 @@ impl<S: Store> Issuer<S> {
             PaymentKind::Cancelled | PaymentKind::Refunded => return Ok(vec![]),
         }
         let mut rewards = Vec::new();
-        for campaign in campaigns::list(&self.store).await? {
+        for campaign in self.deployed_campaigns().await?.iter() {
             for rule in campaign.rewards_for(event) {
-                rewards.push(self.issue_reward(&campaign, rule, event).await?);
+                rewards.push(self.issue_reward(campaign, rule, event).await?);
             }
         }
         Ok(rewards)

@@ -9,6 +9,7 @@
 
 pub mod mailer;
 pub mod queue;
+pub mod sqlite;
 pub mod store;
 
 use chrono::{DateTime, Utc};

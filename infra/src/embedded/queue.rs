@@ -6,13 +6,15 @@
 //! nacked message moves to the dead letters, which `promoctl` can list and replay.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use promo_shared::ports::{Delivery, Queue, QueueError};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 use tokio::sync::Notify;
+
+use super::sqlite::{Writer, exec, query_row};
 
 #[derive(Clone, Copy, Debug)]
 pub struct QueueConfig {
@@ -30,7 +32,7 @@ impl Default for QueueConfig {
 
 #[derive(Clone)]
 pub struct SqliteQueue {
-    conn: Arc<Mutex<Connection>>,
+    db: Writer,
     notify: Arc<Notify>,
     config: QueueConfig,
 }
@@ -71,12 +73,9 @@ fn parse_receipt(d: &Delivery) -> Result<(i64, String), QueueError> {
 
 impl SqliteQueue {
     pub fn open(path: &Path, config: QueueConfig) -> Result<SqliteQueue, QueueError> {
-        let conn = Connection::open(path).map_err(unavailable)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA busy_timeout = 10000;
-             CREATE TABLE IF NOT EXISTS messages (
+        let db = Writer::open(
+            path,
+            "CREATE TABLE IF NOT EXISTS messages (
                  id INTEGER PRIMARY KEY AUTOINCREMENT,
                  queue TEXT NOT NULL,
                  body BLOB NOT NULL,
@@ -96,31 +95,22 @@ impl SqliteQueue {
              );",
         )
         .map_err(unavailable)?;
-        Ok(SqliteQueue { conn: Arc::new(Mutex::new(conn)), notify: Arc::new(Notify::new()), config })
+        Ok(SqliteQueue { db, notify: Arc::new(Notify::new()), config })
     }
 
     async fn with_tx<T, F>(&self, f: F) -> Result<T, QueueError>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, QueueError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, QueueError> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            let tx = guard.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(unavailable)?;
-            Ok(out)
-        })
-        .await
-        .map_err(|e| QueueError::Unavailable(format!("queue task failed: {e}")))?
+        self.db.run(f, QueueError::Unavailable).await
     }
 
     /// Messages waiting or in flight in a queue.
     pub async fn depth(&self, queue: &str) -> Result<u64, QueueError> {
         let queue = queue.to_string();
         self.with_tx(move |tx| {
-            tx.query_row("SELECT COUNT(*) FROM messages WHERE queue = ?1", [queue], |r| r.get(0)).map_err(unavailable)
+            query_row(tx, "SELECT COUNT(*) FROM messages WHERE queue = ?1", [queue], |r| r.get(0)).map_err(unavailable)
         })
         .await
     }
@@ -160,7 +150,7 @@ impl SqliteQueue {
                         params![queue, now],
                     )
                     .map_err(unavailable)?;
-                tx.execute("DELETE FROM dead_letters WHERE queue = ?1", [queue]).map_err(unavailable)?;
+                exec(tx, "DELETE FROM dead_letters WHERE queue = ?1", [queue]).map_err(unavailable)?;
                 Ok(n)
             })
             .await?;
@@ -179,7 +169,7 @@ impl SqliteQueue {
                 )
                 .map_err(unavailable)?;
             if moved == 1 {
-                tx.execute("DELETE FROM messages WHERE id = ?1", [id]).map_err(unavailable)?;
+                exec(tx, "DELETE FROM messages WHERE id = ?1", [id]).map_err(unavailable)?;
             }
             Ok(())
         })
@@ -206,7 +196,7 @@ impl SqliteQueue {
                 .map_err(unavailable)?;
             let mut out = Vec::with_capacity(rows.len());
             for (id, body, attempts) in rows {
-                tx.execute(
+                exec(tx,
                     "UPDATE messages SET attempts = attempts + 1, visible_at = ?2, lease = ?3 WHERE id = ?1",
                     params![id, now + visibility, lease],
                 )
@@ -271,7 +261,7 @@ impl Queue for SqliteQueue {
         let (id, lease) = parse_receipt(delivery)?;
         self.with_tx(move |tx| {
             // A stale lease (the message was redelivered meanwhile) deletes nothing.
-            tx.execute("DELETE FROM messages WHERE id = ?1 AND lease = ?2", params![id, lease]).map_err(unavailable)?;
+            exec(tx, "DELETE FROM messages WHERE id = ?1 AND lease = ?2", params![id, lease]).map_err(unavailable)?;
             Ok(())
         })
         .await
@@ -284,7 +274,8 @@ impl Queue for SqliteQueue {
         let (id, lease) = parse_receipt(delivery)?;
         let delay = duration_ms(retry_in);
         self.with_tx(move |tx| {
-            tx.execute(
+            exec(
+                tx,
                 "UPDATE messages SET visible_at = ?3, lease = '' WHERE id = ?1 AND lease = ?2",
                 params![id, lease, now_ms() + delay],
             )

@@ -1,20 +1,21 @@
 //! The embedded store: one SQLite file with the semantics of the DynamoDB adapter.
 //!
-//! Every operation runs in an `IMMEDIATE` SQLite transaction on one connection, so a
-//! conditional write evaluates its condition and writes atomically; a multi-item
-//! transaction is all-or-nothing. WAL journaling keeps committed writes across a crash of
+//! Every operation runs atomically on the one connection of a writer thread (see
+//! `sqlite::Writer`: its own savepoint, group commit), so a conditional write evaluates its
+//! condition and writes atomically; a multi-item transaction is all-or-nothing. WAL journaling keeps committed writes across a crash of
 //! the process. Expired items (TTL attribute `expires_at`, epoch seconds) stay readable
 //! until [`SqliteStore::purge_expired`] deletes them, as DynamoDB's TTL does.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use promo_shared::store::{
     CancelReason, Cond, GSI1_PK, GSI1_SK, Index, Item, ItemExt, Key, Page, Query, Store, StoreError, TTL_ATTRIBUTE,
     TxOp, Update, validate_tx,
 };
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::sqlite::{Writer, exec, query_row};
 use serde_json::Value;
 
 /// How long a transaction's client token makes a retry idempotent (DynamoDB: 10 minutes).
@@ -22,7 +23,7 @@ const TOKEN_WINDOW_SECONDS: i64 = 600;
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    db: Writer,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -37,12 +38,9 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let conn = Connection::open(path).map_err(unavailable)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA busy_timeout = 10000;
-             CREATE TABLE IF NOT EXISTS items (
+        let db = Writer::open(
+            path,
+            "CREATE TABLE IF NOT EXISTS items (
                  pk TEXT NOT NULL,
                  sk TEXT NOT NULL,
                  body TEXT NOT NULL,
@@ -60,25 +58,16 @@ impl SqliteStore {
              ) WITHOUT ROWID;",
         )
         .map_err(unavailable)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteStore { db })
     }
 
-    /// Runs `f` in an immediate transaction on a blocking thread; commits when it returns Ok.
+    /// Runs `f` atomically on the database thread; answers after the commit.
     async fn with_tx<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            let tx = guard.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(unavailable)?;
-            Ok(out)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+        self.db.run(f, StoreError::Unavailable).await
     }
 
     /// Deletes items whose TTL has passed; returns how many.
@@ -87,7 +76,7 @@ impl SqliteStore {
             let n = tx
                 .execute("DELETE FROM items WHERE expires_at IS NOT NULL AND expires_at < ?1", [now_epoch_seconds])
                 .map_err(unavailable)?;
-            tx.execute("DELETE FROM tx_tokens WHERE created_at < ?1", [now_epoch_seconds - TOKEN_WINDOW_SECONDS])
+            exec(tx, "DELETE FROM tx_tokens WHERE created_at < ?1", [now_epoch_seconds - TOKEN_WINDOW_SECONDS])
                 .map_err(unavailable)?;
             Ok(n)
         })
@@ -95,11 +84,11 @@ impl SqliteStore {
     }
 }
 
-fn read(tx: &rusqlite::Transaction<'_>, key: &Key) -> Result<Option<Item>, StoreError> {
-    let body: Option<String> = tx
-        .query_row("SELECT body FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk], |r| r.get(0))
-        .optional()
-        .map_err(unavailable)?;
+fn read(tx: &Connection, key: &Key) -> Result<Option<Item>, StoreError> {
+    let body: Option<String> =
+        query_row(tx, "SELECT body FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk], |r| r.get(0))
+            .optional()
+            .map_err(unavailable)?;
     body.map(|b| parse_body(&b)).transpose()
 }
 
@@ -110,11 +99,12 @@ fn parse_body(b: &str) -> Result<Item, StoreError> {
     }
 }
 
-fn write(tx: &rusqlite::Transaction<'_>, item: &Item) -> Result<(), StoreError> {
+fn write(tx: &Connection, item: &Item) -> Result<(), StoreError> {
     let key = Key::of(item)?;
     check_values(item)?;
     let body = serde_json::to_string(item).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    tx.execute(
+    exec(
+        tx,
         "INSERT OR REPLACE INTO items (pk, sk, body, expires_at, gsi1pk, gsi1sk) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![key.pk, key.sk, body, item.i64_attr(TTL_ATTRIBUTE), item.str_attr(GSI1_PK), item.str_attr(GSI1_SK)],
     )
@@ -135,8 +125,8 @@ fn check_values(item: &Item) -> Result<(), StoreError> {
     if item.values().all(ok) { Ok(()) } else { Err(StoreError::Invalid("numbers in items must be integers".into())) }
 }
 
-fn remove(tx: &rusqlite::Transaction<'_>, key: &Key) -> Result<(), StoreError> {
-    tx.execute("DELETE FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk]).map_err(unavailable)?;
+fn remove(tx: &Connection, key: &Key) -> Result<(), StoreError> {
+    exec(tx, "DELETE FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk]).map_err(unavailable)?;
     Ok(())
 }
 
@@ -197,8 +187,8 @@ impl Store for SqliteStore {
         self.with_tx(move |tx| {
             let now = chrono::Utc::now().timestamp();
             if let Some(t) = &token {
-                let seen: Option<(String, i64)> = tx
-                    .query_row("SELECT digest, created_at FROM tx_tokens WHERE token = ?1", [t], |r| {
+                let seen: Option<(String, i64)> =
+                    query_row(tx, "SELECT digest, created_at FROM tx_tokens WHERE token = ?1", [t], |r| {
                         Ok((r.get(0)?, r.get(1)?))
                     })
                     .optional()
@@ -237,7 +227,8 @@ impl Store for SqliteStore {
                 }
             }
             if let Some(t) = &token {
-                tx.execute(
+                exec(
+                    tx,
                     "INSERT OR REPLACE INTO tx_tokens (token, digest, created_at) VALUES (?1, ?2, ?3)",
                     params![t, digest, now],
                 )

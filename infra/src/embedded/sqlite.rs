@@ -1,0 +1,161 @@
+//! One SQLite connection owned by one writer thread, with group commit.
+//!
+//! Operations are closures sent to the thread. The thread takes every operation waiting
+//! (up to [`MAX_BATCH`]), runs each inside its own savepoint of one `IMMEDIATE`
+//! transaction — so each stays atomic and a failed one rolls back alone — commits once, and
+//! only then answers every caller. Callers never contend for a lock, and one commit (and its
+//! WAL append) serves a whole batch: under load that is what makes the embedded store fast.
+
+use std::path::Path;
+use std::sync::mpsc;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+/// Most operations committed together.
+pub const MAX_BATCH: usize = 256;
+
+/// What an operation leaves for after the commit: whether it succeeded (else its savepoint
+/// is rolled back) and how to answer its caller once the commit's outcome is known.
+struct Done {
+    ok: bool,
+    answer: Box<dyn FnOnce(Option<String>) + Send>,
+}
+
+/// `None` when the batch transaction could not even start.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Done + Send>;
+
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("sqlite::Writer")
+    }
+}
+
+impl Writer {
+    /// Opens the database (WAL, `synchronous = NORMAL`: durable across a process crash),
+    /// runs `schema`, and starts the writer thread. The thread ends when every `Writer`
+    /// handle is dropped.
+    pub fn open(path: &Path, schema: &str) -> rusqlite::Result<Writer> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // WAL + NORMAL: a commit survives a crash of the process (not of the OS) without an
+        // fsync per commit; reads through mmap; checkpoints in larger, rarer steps. Switching
+        // to WAL needs a lock the busy handler does not wait for, so another process (or
+        // thread) opening the file at the same moment is retried here.
+        let setup = format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;
+             PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 4000; {schema}"
+        );
+        let mut attempt = 0;
+        while let Err(e) = conn.execute_batch(&setup) {
+            let busy = matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            );
+            attempt += 1;
+            if !busy || attempt > 500 {
+                return Err(e);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        conn.set_prepared_statement_cache_capacity(64);
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let name = format!("sqlite-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("db"));
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || run(conn, rx))
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(Writer { jobs })
+    }
+
+    /// Runs `f` atomically (in its own savepoint) and answers after the commit. `fail` turns a
+    /// SQLite failure outside `f` (begin, commit, the thread gone) into the caller's error.
+    pub async fn run<T, E, F>(&self, f: F, fail: fn(String) -> E) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T, E>>();
+        let job: Job = Box::new(move |conn| match conn {
+            None => Done {
+                ok: false,
+                answer: Box::new(move |_| {
+                    let _ = tx.send(Err(fail("could not begin a transaction".into())));
+                }),
+            },
+            Some(conn) => {
+                let result = f(conn);
+                Done {
+                    ok: result.is_ok(),
+                    answer: Box::new(move |commit_error| {
+                        let _ = tx.send(match commit_error {
+                            Some(e) => Err(fail(e)),
+                            None => result,
+                        });
+                    }),
+                }
+            }
+        });
+        self.jobs.send(job).map_err(|_| fail("the database thread has stopped".into()))?;
+        rx.await.unwrap_or_else(|_| Err(fail("the database thread has stopped".into())))
+    }
+}
+
+/// `execute` through the connection's statement cache (no re-parsing of hot statements).
+pub fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// `query_row` through the connection's statement cache.
+pub fn query_row<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
+}
+
+fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut answers = Vec::with_capacity(batch.len());
+        let outcome = (|| -> rusqlite::Result<()> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for job in batch.drain(..) {
+                // A savepoint per operation (cached statements: no re-parsing per operation).
+                exec(&tx, "SAVEPOINT op", [])?;
+                let done = job(Some(&tx));
+                if done.ok {
+                    exec(&tx, "RELEASE op", [])?;
+                } else {
+                    // Rolls this operation back, alone.
+                    exec(&tx, "ROLLBACK TO op", [])?;
+                    exec(&tx, "RELEASE op", [])?;
+                }
+                answers.push(done.answer);
+            }
+            tx.commit()
+        })();
+        let error = outcome.err().map(|e| e.to_string());
+        // Operations never reached (begin failed mid-way) are answered with the error too.
+        for job in batch {
+            answers.push(job(None).answer);
+        }
+        for answer in answers {
+            answer(error.clone());
+        }
+    }
+}
