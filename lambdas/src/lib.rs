@@ -2,6 +2,8 @@
 //! generic over the ports, so the local runtime calls them in-process on embedded adapters.
 
 pub mod campaigns;
+#[cfg(feature = "aws")]
+pub mod dynamodb;
 pub mod handlers;
 pub mod issuer;
 #[cfg(feature = "rabbitmq")]

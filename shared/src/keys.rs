@@ -8,6 +8,7 @@
 //! | coupon code (uniqueness) | `CODE#<code>` | `CODE` | |
 //! | payment reward marker | `PAYMENT#<payment>` | `REWARD#<campaign>#<rule>` | |
 //! | idempotency record | `IDEMP#<key>` | `IDEMP` | |
+//! | transaction client token (DynamoDB adapter) | `TXTOKEN#<token>` | `TXTOKEN` | |
 
 use crate::coupon::CouponCode;
 use crate::ids::{CampaignId, PaymentId, RuleId, UserId};
