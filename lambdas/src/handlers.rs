@@ -5,7 +5,7 @@ use promo_shared::payment::PaymentEvent;
 use promo_shared::store::Store;
 use thiserror::Error;
 
-use crate::issuer::{IssueError, Issuer, Reward};
+use crate::issuer::{IssueError, Issuer, PaymentOutcome};
 
 #[derive(Debug, Error)]
 pub enum HandlerError {
@@ -26,7 +26,7 @@ impl HandlerError {
 }
 
 /// A payment event message (canonical JSON) → the issuer.
-pub async fn payment_event<S: Store>(issuer: &Issuer<S>, body: &[u8]) -> Result<Vec<Reward>, HandlerError> {
+pub async fn payment_event<S: Store>(issuer: &Issuer<S>, body: &[u8]) -> Result<PaymentOutcome, HandlerError> {
     let event = PaymentEvent::from_json(body).map_err(|e| HandlerError::Malformed(e.to_string()))?;
     Ok(issuer.handle_payment(&event).await?)
 }

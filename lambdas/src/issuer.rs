@@ -9,7 +9,16 @@
 //! 3. the code's uniqueness item `CODE#<code>` — must not exist (a collision retries with a
 //!    fresh code).
 //!
+//! 4. a check that the payment's state item `PAYMENT#<p> / STATE` is not cancelled or
+//!    refunded — so an event that arrives after the cancellation never issues.
+//!
 //! Never read-then-write: a loser of the race learns it from the cancelled transaction.
+//!
+//! A cancelled or refunded payment first marks its state item (strongly consistent), then
+//! revokes every coupon its reward markers name, each with the condition `status = ISSUED`
+//! (a used coupon is reported, not revoked). Any issuance that committed before the mark is
+//! found by the marker query (primary index, strongly consistent); any later one fails its
+//! state check. So a cancelled payment never keeps an unused coupon, in any order.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,12 +26,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use promo_shared::campaign::{Campaign, RewardRule};
 use promo_shared::coupon::{CouponCode, CouponStatus, IssueSource, IssuedCoupon};
-use promo_shared::ids::{CampaignId, RuleId};
+use promo_shared::ids::{CampaignId, RuleId, UserId};
 use promo_shared::keys;
 use promo_shared::payment::{PaymentEvent, PaymentKind};
 use promo_shared::ports::{Clock, IdGen, backoff};
-use promo_shared::store::{Cond, GSI1_PK, GSI1_SK, ItemExt, Store, StoreError, TxOp};
+use promo_shared::store::{Cond, GSI1_PK, GSI1_SK, ItemExt, Query, Store, StoreError, TxOp, Update};
 use serde::Serialize;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
@@ -54,6 +64,34 @@ impl From<StoreError> for IssueError {
         if e.is_retryable() { IssueError::Transient(e) } else { IssueError::Permanent(e.to_string()) }
     }
 }
+
+/// What handling a payment event did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PaymentOutcome {
+    pub rewards: Vec<Reward>,
+    pub revocations: Vec<Revocation>,
+}
+
+/// What became of one coupon of a cancelled or refunded payment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Revocation {
+    pub code: CouponCode,
+    pub user_id: UserId,
+    pub outcome: RevocationOutcome,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationOutcome {
+    Revoked,
+    /// A replay of the cancellation: it was revoked before.
+    AlreadyRevoked,
+    /// The shopper already used it: reported, not revoked.
+    Used,
+}
+
+const STATE_CANCELLED: &str = "CANCELLED";
+const STATE_REFUNDED: &str = "REFUNDED";
 
 /// One reward coupon of a payment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -100,28 +138,101 @@ impl<S: Store> Issuer<S> {
     }
 
     /// Handles a payment event. A paid payment earns the rewards of every campaign rule it
-    /// meets; replays return the same coupons with `duplicate: true`.
-    pub async fn handle_payment(&self, event: &PaymentEvent) -> Result<Vec<Reward>, IssueError> {
+    /// meets (replays return the same coupons with `duplicate: true`; a payment cancelled
+    /// meanwhile earns nothing); a cancelled or refunded one revokes its unused coupons.
+    pub async fn handle_payment(&self, event: &PaymentEvent) -> Result<PaymentOutcome, IssueError> {
         match event.kind {
-            PaymentKind::Paid => {}
-            // Revocation of unused coupons on cancel/refund is handled by its own change.
-            PaymentKind::Cancelled | PaymentKind::Refunded => return Ok(vec![]),
-        }
-        let mut rewards = Vec::new();
-        for campaign in self.deployed_campaigns().await?.iter() {
-            for rule in campaign.rewards_for(event) {
-                rewards.push(self.issue_reward(campaign, rule, event).await?);
+            PaymentKind::Paid => {
+                let mut rewards = Vec::new();
+                for campaign in self.deployed_campaigns().await?.iter() {
+                    for rule in campaign.rewards_for(event) {
+                        if let Some(r) = self.issue_reward(campaign, rule, event).await? {
+                            rewards.push(r);
+                        }
+                    }
+                }
+                Ok(PaymentOutcome { rewards, revocations: vec![] })
+            }
+            PaymentKind::Cancelled | PaymentKind::Refunded => {
+                Ok(PaymentOutcome { rewards: vec![], revocations: self.revoke(event).await? })
             }
         }
-        Ok(rewards)
     }
 
+    async fn revoke(&self, event: &PaymentEvent) -> Result<Vec<Revocation>, IssueError> {
+        let state = if event.kind == PaymentKind::Cancelled { STATE_CANCELLED } else { STATE_REFUNDED };
+        let now = self.clock.now();
+        // First the mark: from here on no issuance for this payment can commit.
+        self.store
+            .update(
+                &keys::payment_state(&event.payment_id),
+                &[Update::set("status", state), Update::set("updated_at", now.to_rfc3339())],
+                None,
+            )
+            .await?;
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .query(
+                    &Query::partition(keys::payment_partition(&event.payment_id))
+                        .prefix(keys::REWARD_SK_PREFIX)
+                        .after(after),
+                )
+                .await?;
+            for marker in &page.items {
+                let (Some(code), Some(user)) = (
+                    marker.str_attr("code").and_then(|c| CouponCode::parse(c).ok()),
+                    marker.str_attr("user_id").and_then(|u| UserId::parse(u).ok()),
+                ) else {
+                    return Err(IssueError::Permanent("reward marker without code or user".into()));
+                };
+                let outcome = self.revoke_one(&user, &code, state, now).await?;
+                tracing::info!(payment = %event.payment_id, outcome = ?outcome, "payment coupon revocation");
+                out.push(Revocation { code, user_id: user, outcome });
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    async fn revoke_one(
+        &self,
+        user: &UserId,
+        code: &CouponCode,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RevocationOutcome, IssueError> {
+        let key = keys::wallet_coupon(user, code);
+        let revoke = [
+            Update::set("status", json!(CouponStatus::Revoked)),
+            Update::set("revoked_at", now.to_rfc3339()),
+            Update::set("revoked_because", reason),
+        ];
+        match self.store.update(&key, &revoke, Some(Cond::eq("status", json!(CouponStatus::Issued)))).await {
+            Ok(_) => Ok(RevocationOutcome::Revoked),
+            Err(StoreError::ConditionFailed) => {
+                let current = self.store.get(&key).await?;
+                match current.as_ref().and_then(|c| c.get("status")) {
+                    Some(s) if *s == json!(CouponStatus::Used) => Ok(RevocationOutcome::Used),
+                    Some(s) if *s == json!(CouponStatus::Revoked) => Ok(RevocationOutcome::AlreadyRevoked),
+                    _ => Err(IssueError::Permanent(format!("coupon {code} of a reward marker is missing"))),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Issues one reward; `None` when the payment was cancelled or refunded meanwhile.
     async fn issue_reward(
         &self,
         campaign: &Campaign,
         rule: &RewardRule,
         event: &PaymentEvent,
-    ) -> Result<Reward, IssueError> {
+    ) -> Result<Option<Reward>, IssueError> {
         let template = campaign
             .coupon(&rule.coupon)
             .ok_or_else(|| IssueError::Permanent(format!("rule {} names a missing coupon", rule.id)))?;
@@ -168,18 +279,28 @@ impl<S: Store> Issuer<S> {
                 TxOp::Put { item: marker_item, cond: Some(Cond::NotExists) },
                 TxOp::Put { item: wallet_item, cond: Some(Cond::NotExists) },
                 TxOp::Put { item: code_item, cond: Some(Cond::NotExists) },
+                TxOp::Check {
+                    key: keys::payment_state(&event.payment_id),
+                    cond: Cond::Or(vec![
+                        Cond::AttrNotExists("status".into()),
+                        Cond::And(vec![
+                            Cond::eq("status", STATE_CANCELLED).negate(),
+                            Cond::eq("status", STATE_REFUNDED).negate(),
+                        ]),
+                    ]),
+                },
             ];
             let token =
                 client_token(&[event.payment_id.as_str(), campaign.id.as_str(), rule.id.as_str(), code.as_str()]);
             match self.store.transact(ops, Some(&token)).await {
                 Ok(()) => {
                     tracing::info!(payment = %event.payment_id, campaign = %campaign.id, rule = %rule.id, "reward issued");
-                    return Ok(Reward {
+                    return Ok(Some(Reward {
                         campaign_id: campaign.id.clone(),
                         rule_id: rule.id.clone(),
                         code,
                         duplicate: false,
-                    });
+                    }));
                 }
                 Err(e) if e.failed_at(0) => {
                     let existing = self.store.get(&marker).await?.ok_or_else(|| {
@@ -189,12 +310,16 @@ impl<S: Store> Issuer<S> {
                         .str_attr("code")
                         .and_then(|c| CouponCode::parse(c).ok())
                         .ok_or_else(|| IssueError::Permanent("reward marker without a code".into()))?;
-                    return Ok(Reward {
+                    return Ok(Some(Reward {
                         campaign_id: campaign.id.clone(),
                         rule_id: rule.id.clone(),
                         code,
                         duplicate: true,
-                    });
+                    }));
+                }
+                Err(e) if e.failed_at(3) => {
+                    tracing::info!(payment = %event.payment_id, "payment cancelled or refunded meanwhile: no reward");
+                    return Ok(None);
                 }
                 Err(e) if (e.failed_at(1) || e.failed_at(2)) && collisions < CODE_ATTEMPTS => collisions += 1,
                 Err(e) if e.is_retryable() && transient < TRANSIENT_ATTEMPTS => {

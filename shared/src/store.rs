@@ -78,6 +78,11 @@ impl Cond {
         Cond::Eq(attr.into(), v.into())
     }
 
+    /// `NOT (self)`.
+    pub fn negate(self) -> Cond {
+        Cond::Not(Box::new(self))
+    }
+
     /// Evaluates the condition on the current item (for adapters that evaluate in process).
     pub fn eval(&self, item: Option<&Item>) -> bool {
         let attr = |name: &str| item.and_then(|i| i.get(name));
