@@ -21,6 +21,23 @@ pub enum EdgeError {
     InvalidSignature(String),
     #[error("{0}")]
     InvalidBody(String),
+    /// A malformed id in the path.
+    #[error("{0}")]
+    InvalidId(String),
+    /// Missing, invalid or expired credentials (answered with `WWW-Authenticate: Bearer`).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated, but not allowed to touch this resource.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("campaign `{0}` does not exist")]
+    CampaignNotFound(String),
+    #[error("{0}")]
+    CampaignNotActive(String),
+    #[error("campaign `{0}` is sold out")]
+    SoldOut(String),
+    #[error("{0}")]
+    ClaimLimitReached(String),
     #[error("{0}")]
     Conflict(String),
     #[error("delivery `{0}` is being processed; retry shortly")]
@@ -34,12 +51,17 @@ pub enum EdgeError {
 impl EdgeError {
     pub fn status(&self) -> u16 {
         match self {
-            EdgeError::NotFound(_) | EdgeError::UnknownProvider(_) => 404,
+            EdgeError::NotFound(_) | EdgeError::UnknownProvider(_) | EdgeError::CampaignNotFound(_) => 404,
             EdgeError::MethodNotAllowed { .. } => 405,
             EdgeError::PayloadTooLarge { .. } => 413,
-            EdgeError::InvalidSignature(_) => 401,
-            EdgeError::InvalidBody(_) => 400,
-            EdgeError::Conflict(_) | EdgeError::InProgress(_) => 409,
+            EdgeError::InvalidSignature(_) | EdgeError::Unauthorized(_) => 401,
+            EdgeError::Forbidden(_) => 403,
+            EdgeError::InvalidBody(_) | EdgeError::InvalidId(_) => 400,
+            EdgeError::Conflict(_)
+            | EdgeError::InProgress(_)
+            | EdgeError::CampaignNotActive(_)
+            | EdgeError::SoldOut(_)
+            | EdgeError::ClaimLimitReached(_) => 409,
             EdgeError::ProviderNotConfigured(_) | EdgeError::Unavailable(_) => 503,
             EdgeError::Internal(_) => 500,
         }
@@ -54,6 +76,13 @@ impl EdgeError {
             EdgeError::PayloadTooLarge { .. } => "payload_too_large",
             EdgeError::InvalidSignature(_) => "invalid_signature",
             EdgeError::InvalidBody(_) => "invalid_body",
+            EdgeError::InvalidId(_) => "invalid_id",
+            EdgeError::Unauthorized(_) => "unauthorized",
+            EdgeError::Forbidden(_) => "forbidden",
+            EdgeError::CampaignNotFound(_) => "campaign_not_found",
+            EdgeError::CampaignNotActive(_) => "campaign_not_active",
+            EdgeError::SoldOut(_) => "sold_out",
+            EdgeError::ClaimLimitReached(_) => "claim_limit_reached",
             EdgeError::Conflict(_) => "conflict",
             EdgeError::InProgress(_) => "in_progress",
             EdgeError::Unavailable(_) => "unavailable",
@@ -67,6 +96,7 @@ impl EdgeError {
         let mut resp = Response::json(self.status(), &body);
         match &self {
             EdgeError::MethodNotAllowed { allow, .. } => resp.headers.push(("allow".into(), (*allow).into())),
+            EdgeError::Unauthorized(_) => resp.headers.push(("www-authenticate".into(), "Bearer".into())),
             EdgeError::InProgress(_) | EdgeError::Unavailable(_) | EdgeError::ProviderNotConfigured(_) => {
                 resp.headers.push(("retry-after".into(), "5".into()))
             }

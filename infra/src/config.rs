@@ -10,6 +10,7 @@
 //! | `PROMO_LOG` | `info` | log filter (`tracing` env-filter syntax) |
 //! | `PROMO_LOG_FORMAT` | `text` | `text` or `json` |
 //! | `PROMO_WEBHOOK_*` | see `promo_edge::config` | webhook secrets, tolerance, body limit |
+//! | `PROMO_SHOPPER_JWT_SECRET` | `promoctl dev`/`token`: [`DEV_SHOPPER_JWT_SECRET`] | HS256 secret of shoppers' bearer tokens (≥ 32 bytes) |
 
 use std::time::Duration;
 
@@ -23,6 +24,10 @@ pub const DEFAULT_DATA_DIR: &str = ".promo";
 /// The Standard Webhooks secret `promoctl dev` uses when none is configured, so the local
 /// platform works out of the box. Never accepted by the deployed edge (it has no default).
 pub const DEV_WEBHOOK_SECRET: &str = "whsec_cHJvbW8tZGV2LXNlY3JldC1kby1ub3QtdXNlLWluLXByb2Q=";
+
+/// The shopper token secret `promoctl dev` and `promoctl token` use when none is configured.
+/// Development only: anyone can mint tokens with it.
+pub const DEV_SHOPPER_JWT_SECRET: &str = "promo-dev-shopper-jwt-secret-do-not-use-in-prod";
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
@@ -41,6 +46,16 @@ pub fn edge_config(dev_defaults: bool) -> anyhow::Result<(EdgeConfig, bool)> {
             },
         )?;
     Ok((cfg, use_dev))
+}
+
+/// The HS256 secret of shopper tokens (`PROMO_SHOPPER_JWT_SECRET`). With `dev_defaults`, an
+/// unset or empty variable gives [`DEV_SHOPPER_JWT_SECRET`]; the flag says whether it did.
+pub fn shopper_jwt_secret(dev_defaults: bool) -> anyhow::Result<(String, bool)> {
+    match env("PROMO_SHOPPER_JWT_SECRET").filter(|v| !v.trim().is_empty()) {
+        Some(v) => Ok((v, false)),
+        None if dev_defaults => Ok((DEV_SHOPPER_JWT_SECRET.to_string(), true)),
+        None => anyhow::bail!("PROMO_SHOPPER_JWT_SECRET is not set"),
+    }
 }
 
 pub fn tick() -> anyhow::Result<Duration> {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use promo_edge::webhook::standard::Secret;
+use promo_lambdas::auth::ShopperAuth;
 use promo_lambdas::{campaigns, wallet};
 use promo_shared::ids::UserId;
 use promo_shared::ports::Clock;
@@ -41,6 +42,16 @@ enum Command {
     /// Sign and send webhooks as a payment provider would (to test an integration).
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Print a shopper bearer token (HS256, signed with PROMO_SHOPPER_JWT_SECRET or the
+    /// development secret of `promoctl dev`), for `Authorization: Bearer <token>`.
+    Token {
+        /// The shopper's user id (the token's `sub`).
+        #[arg(long)]
+        user: String,
+        /// How long the token is valid.
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u32).range(1..=31_536_000))]
+        ttl_seconds: u32,
+    },
 }
 
 #[derive(Args)]
@@ -219,6 +230,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             anyhow::ensure!(status.is_success(), "the platform answered {status}");
             Ok(())
         }
+        Command::Token { user, ttl_seconds } => {
+            let user = UserId::parse(user)?;
+            let (secret, dev) = config::shopper_jwt_secret(true)?;
+            if dev {
+                eprintln!("note: PROMO_SHOPPER_JWT_SECRET is unset; signing with the development secret");
+            }
+            let auth = ShopperAuth::new(secret.as_bytes())?;
+            println!("{}", auth.mint(&user, SystemClock.now(), chrono::Duration::seconds(i64::from(ttl_seconds))));
+            Ok(())
+        }
         Command::Coupons(CouponsCommand::List { user, data, json }) => {
             let user = UserId::parse(user)?;
             let store = runtime::open_store(&data.data_dir)?;
@@ -270,6 +291,7 @@ async fn dev(listen: SocketAddr, data_dir: PathBuf) -> anyhow::Result<()> {
     let (edge_config, dev_secret) = config::edge_config(true)?;
     let tick = config::tick()?;
     let consumers = config::consumers()?;
+    let (_, dev_shopper_secret) = config::shopper_jwt_secret(true)?;
     let platform = Arc::new(Platform::open(&data_dir, edge_config)?);
     let running = runtime::start(platform, listen, RunOptions { tick, consumers }).await?;
     eprintln!("promoctl dev: serving http://{} (data in {})", running.addr, data_dir.display());
@@ -278,6 +300,9 @@ async fn dev(listen: SocketAddr, data_dir: PathBuf) -> anyhow::Result<()> {
             "  webhooks: PROMO_WEBHOOK_SECRET_STANDARD is unset; using the development secret {}",
             config::DEV_WEBHOOK_SECRET
         );
+    }
+    if dev_shopper_secret {
+        eprintln!("  shoppers: PROMO_SHOPPER_JWT_SECRET is unset; tokens from `promoctl token --user U` are accepted");
     }
     eprintln!("  press Ctrl-C to stop (queued work is kept and resumed on the next start)");
     shutdown_signal().await;

@@ -15,6 +15,9 @@ use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use promo_edge::adapters::{PAYMENT_EVENTS_QUEUE, QueueHandOff, StoreLedger};
 use promo_edge::{Edge, EdgeConfig, EdgeError};
+use promo_lambdas::api::{self, Api};
+use promo_lambdas::auth::ShopperAuth;
+use promo_lambdas::claims::Claimer;
 use promo_lambdas::handlers;
 use promo_lambdas::issuer::Issuer;
 use promo_shared::idempotency::IdempotencyConfig;
@@ -37,6 +40,8 @@ pub struct Platform {
     pub ids: Arc<dyn IdGen>,
     pub edge: LocalEdge,
     pub issuer: Issuer<Arc<SqliteStore>>,
+    /// The shoppers' API (claims, wallet); its token secret comes from `config`.
+    pub api: Api<Arc<SqliteStore>>,
 }
 
 /// Opens the store of a data directory (for CLI commands that need nothing else).
@@ -72,7 +77,16 @@ impl Platform {
             handoff: QueueHandOff { queue: queue.clone() },
         };
         let issuer = Issuer::new(store.clone(), clock.clone(), ids.clone());
-        Ok(Platform { data_dir: data_dir.to_path_buf(), store, queue, mailer, clock, ids, edge, issuer })
+        let (secret, _) = crate::config::shopper_jwt_secret(true)?;
+        let api =
+            Api::new(Claimer::new(store.clone(), clock.clone(), ids.clone()), ShopperAuth::new(secret.as_bytes())?);
+        Ok(Platform { data_dir: data_dir.to_path_buf(), store, queue, mailer, clock, ids, edge, issuer, api })
+    }
+
+    /// Verifies shopper tokens with this secret instead of the configured one.
+    pub fn with_shopper_secret(mut self, secret: &str) -> anyhow::Result<Platform> {
+        self.api.auth = ShopperAuth::new(secret.as_bytes())?;
+        Ok(self)
     }
 }
 
@@ -135,7 +149,8 @@ pub async fn start(platform: Arc<Platform>, listen: SocketAddr, opts: RunOptions
     Ok(Running { addr, stop, server, workers })
 }
 
-/// Serves every path through the edge's router (the same code the Worker runs).
+/// Serves the shoppers' API routes through its handlers and every other path through the
+/// edge's router (the same code the Worker runs).
 async fn edge_route(State(platform): State<Arc<Platform>>, req: axum::extract::Request) -> axum::response::Response {
     let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
@@ -152,7 +167,11 @@ async fn edge_route(State(platform): State<Arc<Platform>>, req: axum::extract::R
                     .collect(),
                 body: bytes.to_vec(),
             };
-            platform.edge.handle(req, platform.clock.now()).await
+            if api::handles(&req.path) {
+                platform.api.handle(&req).await
+            } else {
+                platform.edge.handle(req, platform.clock.now()).await
+            }
         }
         Err(_) => EdgeError::PayloadTooLarge { limit }.into_response(),
     };
@@ -197,8 +216,13 @@ async fn handle_payment_event(platform: &Platform, delivery: promo_shared::ports
     let queue = &platform.queue;
     let outcome = handlers::payment_event(&platform.issuer, &delivery.body).await;
     let settled = match outcome {
-        Ok(rewards) => {
-            tracing::debug!(consumer = n, rewards = rewards.len(), "payment event handled");
+        Ok(outcome) => {
+            tracing::debug!(
+                consumer = n,
+                rewards = outcome.rewards.len(),
+                revocations = outcome.revocations.len(),
+                "payment event handled"
+            );
             queue.ack(PAYMENT_EVENTS_QUEUE, &delivery).await
         }
         Err(e) if e.is_retryable() => {

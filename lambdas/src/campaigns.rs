@@ -4,11 +4,31 @@ use chrono::{DateTime, Utc};
 use promo_shared::campaign::Campaign;
 use promo_shared::ids::CampaignId;
 use promo_shared::keys;
-use promo_shared::store::{Item, Query, Store, StoreError};
+use promo_shared::store::{Cond, Item, Query, Store, StoreError};
 use serde_json::Value;
 
 /// Writes (or replaces) a campaign, bumping its version. Returns the new version.
+///
+/// A campaign with a `claim` rule gets its stock shards first (see [`stock_shares`]), each
+/// put only if absent, so a redeploy never resets the stock that claims have taken.
+/// Changing `stock` or `shards` of a deployed campaign is not supported yet: a redeploy
+/// keeps the shards it finds (and adds missing ones).
 pub async fn deploy<S: Store + ?Sized>(store: &S, campaign: &Campaign, now: DateTime<Utc>) -> Result<i64, StoreError> {
+    // Shards before the campaign: a campaign that claims can see always has its stock.
+    if let Some(claim) = &campaign.claim {
+        for (shard, share) in stock_shares(claim.stock, claim.shards).into_iter().enumerate() {
+            let shard = u16::try_from(shard).map_err(|_| StoreError::Invalid("too many shards".into()))?;
+            let mut item = keys::stock_shard(&campaign.id, shard).item();
+            item.insert("type".into(), "stock_shard".into());
+            item.insert("campaign_id".into(), campaign.id.as_str().into());
+            item.insert("initial".into(), share.into());
+            item.insert("remaining".into(), share.into());
+            match store.put(item, Some(Cond::NotExists)).await {
+                Ok(()) | Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
     let key = keys::campaign(&campaign.id);
     let version = store.get(&key).await?.and_then(|i| i.get("version").and_then(Value::as_i64)).unwrap_or(0) + 1;
     let mut item = key.item();
@@ -17,11 +37,7 @@ pub async fn deploy<S: Store + ?Sized>(store: &S, campaign: &Campaign, now: Date
     item.insert("version".into(), version.into());
     item.insert("deployed_at".into(), now.to_rfc3339().into());
     // Optimistic concurrency: two deploys racing cannot both claim the same version.
-    let cond = if version == 1 {
-        promo_shared::store::Cond::NotExists
-    } else {
-        promo_shared::store::Cond::eq("version", version - 1)
-    };
+    let cond = if version == 1 { Cond::NotExists } else { Cond::eq("version", version - 1) };
     store.put(item, Some(cond)).await?;
     Ok(version)
 }
@@ -47,7 +63,27 @@ pub async fn list<S: Store + ?Sized>(store: &S) -> Result<Vec<Campaign>, StoreEr
     }
 }
 
+/// The stock of each shard: `stock / shards`, the remainder spread one by one over the
+/// first shards (stock 10 over 4 shards: 3, 3, 2, 2).
+pub fn stock_shares(stock: u32, shards: u16) -> Vec<i64> {
+    let shards = u32::from(shards.max(1));
+    (0..shards).map(|i| i64::from(stock / shards + u32::from(i < stock % shards))).collect()
+}
+
 fn parse(item: &Item) -> Result<Campaign, StoreError> {
     let v = item.get("campaign").cloned().unwrap_or(Value::Null);
     serde_json::from_value(v).map_err(|e| StoreError::Invalid(format!("stored campaign is invalid: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stock_shares;
+
+    #[test]
+    fn stock_is_spread_over_the_shards_with_the_remainder_first() {
+        assert_eq!(stock_shares(10, 4), [3, 3, 2, 2]);
+        assert_eq!(stock_shares(100, 4), [25; 4]);
+        assert_eq!(stock_shares(7, 1), [7]);
+        assert_eq!(stock_shares(1000, 7).iter().sum::<i64>(), 1000);
+    }
 }

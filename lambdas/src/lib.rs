@@ -1,7 +1,10 @@
 //! Lambda handlers and the AWS/RabbitMQ adapters of the domain's ports. The handlers are
 //! generic over the ports, so the local runtime calls them in-process on embedded adapters.
 
+pub mod api;
+pub mod auth;
 pub mod campaigns;
+pub mod claims;
 #[cfg(feature = "aws")]
 pub mod dynamodb;
 pub mod handlers;

@@ -3,10 +3,12 @@
 //! | item | pk | sk | gsi1pk / gsi1sk |
 //! | --- | --- | --- | --- |
 //! | campaign | `CAMPAIGNS` | `CAMPAIGN#<campaign>` | |
-//! | claim stock shard | `CAMPAIGN#<campaign>` | `STOCK#<shard>` | |
+//! | claim stock shard | `CAMPAIGN#<campaign>#STOCK#<shard>` | `STOCK` | |
+//! | a shopper's claims of a campaign | `USER#<user>` | `CLAIMS#<campaign>` | |
 //! | wallet coupon | `USER#<user>` | `COUPON#<code>` | `PAYMENT#<payment>` / `COUPON#<code>` (rewards) |
 //! | coupon code (uniqueness) | `CODE#<code>` | `CODE` | |
 //! | payment reward marker | `PAYMENT#<payment>` | `REWARD#<campaign>#<rule>` | |
+//! | payment state (cancelled/refunded) | `PAYMENT#<payment>` | `STATE` | |
 //! | idempotency record | `IDEMP#<key>` | `IDEMP` | |
 //! | transaction client token (DynamoDB adapter) | `TXTOKEN#<token>` | `TXTOKEN` | |
 
@@ -22,8 +24,16 @@ pub fn campaign(id: &CampaignId) -> Key {
     Key::new(CAMPAIGNS_PK, format!("{CAMPAIGN_SK_PREFIX}{id}"))
 }
 
+/// One shard of a campaign's claim stock. Every shard is its own partition key, so DynamoDB
+/// can place shards on different partitions: the point of sharding a hot counter.
 pub fn stock_shard(id: &CampaignId, shard: u16) -> Key {
-    Key::new(format!("CAMPAIGN#{id}"), format!("STOCK#{shard:04}"))
+    Key::new(format!("CAMPAIGN#{id}#STOCK#{shard:04}"), "STOCK")
+}
+
+/// How many coupons a shopper has claimed from a campaign. It lives in the shopper's own
+/// partition (beside the wallet), so claims of many shoppers spread over many partitions.
+pub fn claim_counter(user: &UserId, campaign: &CampaignId) -> Key {
+    Key::new(wallet_partition(user), format!("CLAIMS#{campaign}"))
 }
 
 pub fn wallet_partition(user: &UserId) -> String {
@@ -42,6 +52,12 @@ pub fn payment_partition(payment: &PaymentId) -> String {
     format!("PAYMENT#{payment}")
 }
 
+pub const REWARD_SK_PREFIX: &str = "REWARD#";
+
+pub fn payment_state(payment: &PaymentId) -> Key {
+    Key::new(payment_partition(payment), "STATE")
+}
+
 pub fn payment_reward(payment: &PaymentId, campaign: &CampaignId, rule: &RuleId) -> Key {
-    Key::new(payment_partition(payment), format!("REWARD#{campaign}#{rule}"))
+    Key::new(payment_partition(payment), format!("{REWARD_SK_PREFIX}{campaign}#{rule}"))
 }

@@ -1,7 +1,9 @@
 //! Conformance suites for the domain's ports: one set of tests per port, written once,
-//! that every adapter must pass. See [`store`], [`queue`] and the `*_conformance_tests!` macros.
+//! that every adapter must pass. See [`store`], [`queue`], [`claims`] and the `*_conformance_tests!` macros.
 
 #![allow(clippy::unwrap_used)] // test suites: a failed unwrap is a failed test
 
+pub mod claims;
+pub mod issuer;
 pub mod queue;
 pub mod store;

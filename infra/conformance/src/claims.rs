@@ -1,0 +1,405 @@
+//! First-come-first-served claims against a real store adapter: the claimer of
+//! `promo_lambdas::claims` over every store (embedded SQLite, DynamoDB through the SDK), so
+//! the stock and per-user invariants are shown under real races, not assumed.
+//!
+//! ```ignore
+//! promo_conformance::claims_conformance_tests!(store);
+//! ```
+//!
+//! Also [`ThrottlingStore`]: a store wrapper that answers `Throttled` once an item has taken
+//! more than K writes in the current (virtual) time window — DynamoDB's per-partition write
+//! limit in miniature — to show what sharding a stock counter buys.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::join_all;
+use promo_lambdas::campaigns;
+use promo_lambdas::claims::{self, ClaimError, Claimed, Claimer, RetryPolicy};
+use promo_shared::campaign::{Campaign, CampaignStatus};
+use promo_shared::coupon::IssueSource;
+use promo_shared::ids::{CampaignId, UserId};
+use promo_shared::ports::{IdGen, ManualClock};
+use promo_shared::store::{Item, Key, Page, Query, Store, StoreError, TxOp, Update};
+use promo_shared::testing::at;
+use serde_json::json;
+
+use crate::store::{DynStore, ns};
+
+/// Random-enough bytes for coupon codes and shard picks, seeded from the clock so that
+/// instances (and test runs sharing a table) do not repeat each other's codes.
+#[derive(Debug)]
+pub struct SeededIds(AtomicU64);
+
+impl Default for SeededIds {
+    fn default() -> Self {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        static INSTANCES: AtomicU64 = AtomicU64::new(0);
+        SeededIds(AtomicU64::new((t as u64) ^ INSTANCES.fetch_add(1, Ordering::Relaxed).rotate_left(40)))
+    }
+}
+
+impl IdGen for SeededIds {
+    fn new_id(&self) -> String {
+        format!("id-{}", self.0.fetch_add(1, Ordering::Relaxed))
+    }
+    fn random_12(&self) -> [u8; 12] {
+        // SplitMix64 over a per-instance counter.
+        let mut out = [0u8; 12];
+        for chunk in out.chunks_mut(4) {
+            let mut z = self.0.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            chunk.copy_from_slice(&z.to_le_bytes()[..4]);
+        }
+        out
+    }
+}
+
+/// A campaign of November 2026 whose coupon `drop` is claimed first come, first served.
+pub fn claim_campaign(id: &str, stock: u32, per_user_limit: u32, shards: u16) -> Campaign {
+    serde_json::from_value(json!({
+        "id": id, "name": "Flash drop", "currency": "KRW",
+        "starts_at": "2026-11-01T00:00:00Z", "ends_at": "2026-12-01T00:00:00Z",
+        "coupons": [{"id": "drop", "kind": "cart", "discount": {"fixed": 3000}}],
+        "claim": {"coupon": "drop", "stock": stock, "per_user_limit": per_user_limit, "shards": shards}
+    }))
+    .unwrap()
+}
+
+/// A clock inside the campaign's window.
+pub fn during() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(at("2026-11-15T12:00:00Z")))
+}
+
+fn claimer(s: &DynStore, clock: Arc<ManualClock>) -> Claimer<DynStore> {
+    Claimer::new(s.clone(), clock, Arc::new(SeededIds::default()))
+}
+
+async fn deploy(s: &DynStore, c: &Campaign) {
+    campaigns::deploy(&**s, c, at("2026-10-01T00:00:00Z")).await.unwrap();
+}
+
+async fn wallet_len(s: &DynStore, user: &UserId) -> usize {
+    promo_lambdas::wallet::list(&**s, user).await.unwrap().len()
+}
+
+/// 1,000 concurrent claims (400 shoppers, 2–3 attempts each, over 4 claimer instances) on a
+/// stock of 100 in 4 shards, 1 per shopper: exactly 100 coupons, every shard at 0, nobody
+/// over the limit.
+pub async fn claims_race_thousand_on_stock_hundred(s: DynStore) {
+    claims_race(s, 1000, 400, 100).await;
+}
+
+/// The same race at a fifth of the size, for stand-ins too slow for the full one (moto
+/// deep-copies the table on every transaction and grows without bound under the full race).
+pub async fn claims_race_two_hundred_on_stock_twenty(s: DynStore) {
+    claims_race(s, 200, 80, 20).await;
+}
+
+/// `claims` concurrent claims by `shoppers` shoppers on `stock` in 4 shards, 1 per shopper.
+async fn claims_race(s: DynStore, claims: usize, shoppers: usize, stock: u32) {
+    let p = ns("claims-race");
+    let campaign = claim_campaign(&p, stock, 1, 4);
+    deploy(&s, &campaign).await;
+    let clock = during();
+    let instances: Vec<Arc<Claimer<DynStore>>> = (0..4).map(|_| Arc::new(claimer(&s, clock.clone()))).collect();
+    let tasks = (0..claims).map(|n| {
+        let claimer = instances[n % instances.len()].clone();
+        let (campaign, user) = (campaign.id.clone(), UserId::parse(format!("{p}-u{}", n % shoppers)).unwrap());
+        tokio::spawn(async move { (user.clone(), claimer.claim(&campaign, &user).await) })
+    });
+    let mut wins: HashMap<UserId, Vec<Claimed>> = HashMap::new();
+    for r in join_all(tasks).await {
+        let (user, outcome) = r.unwrap();
+        match outcome {
+            Ok(c) => wins.entry(user).or_default().push(c),
+            Err(ClaimError::SoldOut(_) | ClaimError::LimitReached { .. }) => {}
+            // A throttled stand-in may turn some claims away; the invariants must still hold.
+            Err(ClaimError::Transient(e)) => eprintln!("transient (allowed): {e}"),
+            Err(e) => panic!("unexpected claim error: {e}"),
+        }
+    }
+    let issued: usize = wins.values().map(Vec::len).sum();
+    assert_eq!(issued, stock as usize, "exactly the stock is issued");
+    assert!(wins.values().all(|w| w.len() == 1), "nobody claims twice with a limit of 1");
+    assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap(), [0, 0, 0, 0]);
+    let mut stored = 0;
+    for u in 0..shoppers {
+        let user = UserId::parse(format!("{p}-u{u}")).unwrap();
+        let n = wallet_len(&s, &user).await;
+        assert!(n <= 1, "{user} holds {n} coupons");
+        assert_eq!(claims::claimed_by(&*s, &user, &campaign.id).await.unwrap(), n as i64);
+        stored += n;
+    }
+    assert_eq!(stored, stock as usize, "one wallet coupon per successful claim");
+    for w in wins.values().flatten() {
+        assert_eq!(w.coupon.source, IssueSource::Claim { claim_no: 1 });
+    }
+}
+
+/// A campaign that is not active, unknown, or without claims issues nothing.
+pub async fn claims_inactive_unknown_and_ruleless_campaigns_issue_nothing(s: DynStore) {
+    let p = ns("claims-inactive");
+    let campaign = claim_campaign(&p, 10, 1, 2);
+    deploy(&s, &campaign).await;
+    let clock = Arc::new(ManualClock::new(at("2026-10-31T23:59:59Z")));
+    let c = claimer(&s, clock.clone()).with_campaign_ttl(Duration::ZERO);
+    let user = UserId::parse(format!("{p}-u")).unwrap();
+    let tasks = (0..50).map(|_| c.claim(&campaign.id, &user));
+    for r in join_all(tasks).await {
+        assert_eq!(
+            r.unwrap_err(),
+            ClaimError::NotActive { campaign: campaign.id.clone(), status: CampaignStatus::Scheduled }
+        );
+    }
+    clock.set(at("2026-12-01T00:00:00Z"));
+    assert!(matches!(
+        c.claim(&campaign.id, &user).await,
+        Err(ClaimError::NotActive { status: CampaignStatus::Ended, .. })
+    ));
+    assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap(), [5, 5], "no stock taken");
+    assert_eq!(claims::claimed_by(&*s, &user, &campaign.id).await.unwrap(), 0);
+    assert_eq!(wallet_len(&s, &user).await, 0);
+
+    clock.set(at("2026-11-15T00:00:00Z"));
+    let unknown = CampaignId::parse(format!("{p}-nope")).unwrap();
+    assert_eq!(c.claim(&unknown, &user).await.unwrap_err(), ClaimError::NotFound(unknown));
+    let mut ruleless = claim_campaign(&format!("{p}-rewards-only"), 1, 1, 1).spec().clone();
+    ruleless.claim = None;
+    let ruleless = Campaign::new(ruleless).unwrap();
+    deploy(&s, &ruleless).await;
+    assert_eq!(c.claim(&ruleless.id, &user).await.unwrap_err(), ClaimError::NoClaims(ruleless.id.clone()));
+    assert_eq!(wallet_len(&s, &user).await, 0);
+    // Active now: the same shopper gets exactly one.
+    c.claim(&campaign.id, &user).await.unwrap();
+    assert_eq!(wallet_len(&s, &user).await, 1);
+}
+
+/// One shopper racing many claims against a limit of 3 gets exactly 3, numbered 1..=3.
+pub async fn claims_per_user_limit_under_concurrency(s: DynStore) {
+    let p = ns("claims-limit");
+    let campaign = claim_campaign(&p, 50, 3, 2);
+    deploy(&s, &campaign).await;
+    let c = Arc::new(claimer(&s, during()));
+    let user = UserId::parse(format!("{p}-u")).unwrap();
+    let tasks = (0..20).map(|_| {
+        let (c, id, user) = (c.clone(), campaign.id.clone(), user.clone());
+        tokio::spawn(async move { c.claim(&id, &user).await })
+    });
+    let mut numbers = Vec::new();
+    for r in join_all(tasks).await {
+        match r.unwrap() {
+            Ok(claimed) => match claimed.coupon.source {
+                IssueSource::Claim { claim_no } => numbers.push(claim_no),
+                other => panic!("unexpected source {other:?}"),
+            },
+            Err(ClaimError::LimitReached { limit: 3, .. }) => {}
+            Err(e) => panic!("unexpected claim error: {e}"),
+        }
+    }
+    numbers.sort_unstable();
+    assert_eq!(numbers, [1, 2, 3]);
+    assert_eq!(wallet_len(&s, &user).await, 3);
+    assert_eq!(claims::claimed_by(&*s, &user, &campaign.id).await.unwrap(), 3);
+    assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap().iter().sum::<i64>(), 47);
+}
+
+/// Shards drain one by one; claims fall over to the others, then it is sold out. A redeploy
+/// does not reset the stock.
+pub async fn claims_fall_over_to_other_shards_and_sell_out(s: DynStore) {
+    let p = ns("claims-drain");
+    let campaign = claim_campaign(&p, 7, 1, 4);
+    deploy(&s, &campaign).await;
+    assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap(), [2, 2, 2, 1]);
+    let c = claimer(&s, during());
+    let mut won = 0;
+    for n in 0..12 {
+        let user = UserId::parse(format!("{p}-u{n}")).unwrap();
+        match c.claim(&campaign.id, &user).await {
+            Ok(_) => won += 1,
+            Err(ClaimError::SoldOut(_)) => assert!(won == 7, "sold out after {won}"),
+            Err(e) => panic!("unexpected claim error: {e}"),
+        }
+        if n == 2 {
+            deploy(&s, &campaign).await;
+        }
+    }
+    assert_eq!(won, 7);
+    assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap(), [0, 0, 0, 0]);
+    // A fresh instance (no memory of empty shards) also answers sold out, and writes nothing.
+    let user = UserId::parse(format!("{p}-late")).unwrap();
+    let fresh = claimer(&s, during());
+    assert_eq!(fresh.claim(&campaign.id, &user).await.unwrap_err(), ClaimError::SoldOut(campaign.id.clone()));
+    assert_eq!(claims::claimed_by(&*s, &user, &campaign.id).await.unwrap(), 0);
+}
+
+/// A store that throttles an item after `limit` writes in the current window, as DynamoDB
+/// throttles a partition past its write capacity. Reads are not limited. Writes that are
+/// refused are not counted; writes that fail their condition are (they consume capacity).
+pub struct ThrottlingStore {
+    inner: DynStore,
+    limit: usize,
+    window: AtomicU64,
+    writes: Mutex<HashMap<Key, (u64, usize)>>,
+}
+
+impl ThrottlingStore {
+    pub fn new(inner: DynStore, writes_per_item_per_window: usize) -> ThrottlingStore {
+        ThrottlingStore {
+            inner,
+            limit: writes_per_item_per_window,
+            window: AtomicU64::new(0),
+            writes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Moves to the next time window: every item has its full budget again.
+    pub fn next_window(&self) {
+        self.window.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn admit(&self, keys: &[Key]) -> Result<(), StoreError> {
+        let window = self.window.load(Ordering::SeqCst);
+        let mut writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        let used = |k: &Key, w: &HashMap<Key, (u64, usize)>| match w.get(k) {
+            Some((win, n)) if *win == window => *n,
+            _ => 0,
+        };
+        if let Some(hot) = keys.iter().find(|k| used(k, &writes) >= self.limit) {
+            return Err(StoreError::Throttled(format!("{}/{} is over its write limit", hot.pk, hot.sk)));
+        }
+        for k in keys {
+            let n = used(k, &writes) + 1;
+            writes.insert(k.clone(), (window, n));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for ThrottlingStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, cond: Option<promo_shared::store::Cond>) -> Result<(), StoreError> {
+        self.admit(&[Key::of(&item)?])?;
+        self.inner.put(item, cond).await
+    }
+    async fn update(
+        &self,
+        key: &Key,
+        updates: &[Update],
+        cond: Option<promo_shared::store::Cond>,
+    ) -> Result<Item, StoreError> {
+        self.admit(std::slice::from_ref(key))?;
+        self.inner.update(key, updates, cond).await
+    }
+    async fn delete(&self, key: &Key, cond: Option<promo_shared::store::Cond>) -> Result<Option<Item>, StoreError> {
+        self.admit(std::slice::from_ref(key))?;
+        self.inner.delete(key, cond).await
+    }
+    async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError> {
+        let keys = ops.iter().map(TxOp::key).collect::<Result<Vec<_>, _>>()?;
+        self.admit(&keys)?;
+        self.inner.transact(ops, token).await
+    }
+    async fn query(&self, q: &Query) -> Result<Page, StoreError> {
+        self.inner.query(q).await
+    }
+}
+
+/// Rounds of `claimers` concurrent claims (distinct shoppers), one round per window of the
+/// throttling store; returns the coupons issued in each round.
+async fn rounds(
+    throttled: &Arc<ThrottlingStore>,
+    campaign: &Campaign,
+    tag: &str,
+    rounds: usize,
+    claimers: usize,
+) -> Vec<usize> {
+    let store: DynStore = throttled.clone();
+    // Retries without sleeping: time is the window, not the wall clock.
+    let retry = RetryPolicy { retries: 3, base: Duration::ZERO, cap: Duration::ZERO };
+    let claimer = Arc::new(claimer(&store, during()).with_retry(retry));
+    let mut per_round = Vec::new();
+    for r in 0..rounds {
+        let tasks = (0..claimers).map(|n| {
+            let (claimer, id) = (claimer.clone(), campaign.id.clone());
+            let user = UserId::parse(format!("{}-{tag}-r{r}-u{n}", campaign.id)).unwrap();
+            tokio::spawn(async move { claimer.claim(&id, &user).await })
+        });
+        let mut won = 0;
+        for outcome in join_all(tasks).await {
+            match outcome.unwrap() {
+                Ok(_) => won += 1,
+                Err(ClaimError::Transient(StoreError::Throttled(_)) | ClaimError::SoldOut(_)) => {}
+                Err(e) => panic!("unexpected claim error: {e}"),
+            }
+        }
+        per_round.push(won);
+        throttled.next_window();
+    }
+    per_round
+}
+
+/// The same load on one stock counter and on 8 shards, under a per-item limit of K writes per
+/// window: one counter issues at most K per window, 8 shards several times more — and the
+/// total never exceeds the stock.
+pub async fn claims_sharding_under_a_per_item_write_limit(s: DynStore) {
+    const K: usize = 10;
+    const ROUNDS: usize = 5;
+    const CLAIMERS: usize = 100;
+    let p = ns("claims-shards");
+    let mut totals = Vec::new();
+    for shards in [1u16, 8] {
+        let campaign = claim_campaign(&format!("{p}-s{shards}"), 10_000, 1, shards);
+        deploy(&s, &campaign).await;
+        let throttled = Arc::new(ThrottlingStore::new(s.clone(), K));
+        let per_round = rounds(&throttled, &campaign, "load", ROUNDS, CLAIMERS).await;
+        eprintln!("shards={shards}: claims per window {per_round:?} (limit {K} writes per item per window)");
+        assert!(per_round.iter().all(|n| *n <= K * usize::from(shards)), "{per_round:?}");
+        let total: usize = per_round.iter().sum();
+        let left: i64 = claims::stock_left(&*s, &campaign).await.unwrap().iter().sum();
+        assert_eq!(left, 10_000 - total as i64, "every coupon took one unit");
+        totals.push(total);
+    }
+    assert_eq!(totals[0], K * ROUNDS, "one counter: exactly K per window under this load");
+    assert!(totals[1] >= 4 * totals[0], "8 shards should issue several times more: {totals:?}");
+
+    // Small stock, same throttling: never more than the stock, every shard drained.
+    let campaign = claim_campaign(&format!("{p}-small"), 30, 1, 8);
+    deploy(&s, &campaign).await;
+    let throttled = Arc::new(ThrottlingStore::new(s.clone(), K));
+    let per_round = rounds(&throttled, &campaign, "small", 3, CLAIMERS).await;
+    assert_eq!(per_round.iter().sum::<usize>(), 30, "{per_round:?}");
+    assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap(), [0; 8]);
+}
+
+/// Generates one `#[tokio::test]` per claims case for a store factory
+/// (`async fn() -> Arc<dyn Store>`), with optional extra attributes on each test.
+#[macro_export]
+macro_rules! claims_conformance_tests {
+    ($factory:path $(, #[$attr:meta])* $(,)?) => {
+        $crate::claims_conformance_tests!(@cases $factory, [$(#[$attr])*],
+            claims_race_thousand_on_stock_hundred,
+            claims_inactive_unknown_and_ruleless_campaigns_issue_nothing,
+            claims_per_user_limit_under_concurrency, claims_fall_over_to_other_shards_and_sell_out,
+            claims_sharding_under_a_per_item_write_limit);
+    };
+    (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
+        $( $crate::claims_conformance_tests!(@one $factory, $attrs, $case); )*
+    };
+    (@one $factory:path, [$(#[$attr:meta])*], $case:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        $(#[$attr])*
+        async fn $case() {
+            $crate::claims::$case($factory().await).await;
+        }
+    };
+}

@@ -1,0 +1,178 @@
+//! First-come-first-served claims and the wallet over HTTP, through the local runtime: a
+//! shopper with a bearer token claims the example campaign's coupon, is stopped at the
+//! per-user limit, reads their own wallet and no one else's; bad requests get clear 4xx
+//! answers and write nothing.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use promo_edge::EdgeConfig;
+use promo_lambdas::auth::ShopperAuth;
+use promo_lambdas::{campaigns, claims};
+use promo_shared::ids::{CampaignId, UserId};
+use promo_shared::ports::{Clock, ManualClock};
+use promo_shared::testing::at;
+use promoctl::campaign_file;
+use promoctl::embedded::OsIds;
+use promoctl::runtime::{self, Platform, RunOptions, Running};
+use serde_json::Value;
+
+const SHOPPER_SECRET: &str = "e2e-shopper-secret-0123456789abcdef";
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/black-friday.toml")
+}
+
+async fn boot(dir: &Path, clock: Arc<ManualClock>) -> (Arc<Platform>, Running) {
+    let platform = Platform::open_with(dir, EdgeConfig::from_lookup(|_| None).unwrap(), clock, Arc::new(OsIds))
+        .unwrap()
+        .with_shopper_secret(SHOPPER_SECRET)
+        .unwrap();
+    let platform = Arc::new(platform);
+    let running = runtime::start(
+        platform.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        RunOptions { tick: Duration::from_secs(60), consumers: 0 },
+    )
+    .await
+    .unwrap();
+    (platform, running)
+}
+
+fn token(user: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    ShopperAuth::new(SHOPPER_SECRET.as_bytes()).unwrap().mint(
+        &UserId::parse(user).unwrap(),
+        now,
+        chrono::Duration::minutes(15),
+    )
+}
+
+async fn call(method: &str, url: String, token: Option<&str>) -> (u16, Value, reqwest::header::HeaderMap) {
+    let client = reqwest::Client::new();
+    let mut req = client.request(method.parse().unwrap(), url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, resp.json().await.unwrap_or(Value::Null), headers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shopper_claims_once_and_reads_only_their_own_wallet() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(at("2026-11-25T12:00:00Z")));
+    let (platform, running) = boot(dir.path(), clock.clone()).await;
+    let campaign = campaign_file::load(&example()).unwrap();
+    campaigns::deploy(&*platform.store, &campaign, clock.now()).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let claim_url = format!("{base}/v1/campaigns/black-friday-2026/claims");
+    let alice = token("alice", clock.now());
+
+    let (status, coupon, headers) = call("POST", claim_url.clone(), Some(&alice)).await;
+    assert_eq!(status, 201, "{coupon}");
+    assert_eq!(coupon["user_id"], "alice");
+    assert_eq!(coupon["campaign_id"], "black-friday-2026");
+    assert_eq!(coupon["template"]["id"], "welcome-10pct");
+    assert_eq!(coupon["status"], "ISSUED");
+    assert_eq!(coupon["source"], serde_json::json!({"type": "claim", "claim_no": 1}));
+    assert_eq!(headers["cache-control"], "no-store");
+
+    let (status, answer, _) = call("POST", claim_url.clone(), Some(&alice)).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (409, Some("claim_limit_reached")), "{answer}");
+
+    let (status, wallet, headers) = call("GET", format!("{base}/v1/users/alice/coupons"), Some(&alice)).await;
+    assert_eq!(status, 200, "{wallet}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(wallet["user_id"], "alice");
+    assert_eq!(wallet["coupons"].as_array().unwrap().len(), 1);
+    assert_eq!(wallet["coupons"][0]["code"], coupon["code"]);
+
+    let (status, answer, _) = call("GET", format!("{base}/v1/users/bob/coupons"), Some(&alice)).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (403, Some("forbidden")), "{answer}");
+
+    let (status, answer, headers) = call("POST", claim_url.clone(), None).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("unauthorized")), "{answer}");
+    assert_eq!(headers["www-authenticate"], "Bearer");
+    let (status, _, _) = call("GET", format!("{base}/v1/users/alice/coupons"), None).await;
+    assert_eq!(status, 401);
+
+    let (status, answer, _) =
+        call("POST", format!("{base}/v1/campaigns/no-such-campaign/claims"), Some(&token("carol", clock.now()))).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (404, Some("campaign_not_found")), "{answer}");
+
+    // One coupon taken from the stock, by alice only.
+    let left: i64 = claims::stock_left(&*platform.store, &campaign).await.unwrap().iter().sum();
+    assert_eq!(left, 999);
+    let carol = UserId::parse("carol").unwrap();
+    assert_eq!(claims::claimed_by(&*platform.store, &carol, &campaign.id).await.unwrap(), 0);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_tokens_ids_methods_and_inactive_campaigns_are_refused_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(at("2026-11-19T12:00:00Z")));
+    let (platform, running) = boot(dir.path(), clock.clone()).await;
+    let campaign = campaign_file::load(&example()).unwrap();
+    campaigns::deploy(&*platform.store, &campaign, clock.now()).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let claim_url = format!("{base}/v1/campaigns/black-friday-2026/claims");
+    let dave = token("dave", clock.now());
+
+    // Before starts_at (2026-11-20T00:00:00+09:00).
+    let (status, answer, _) = call("POST", claim_url.clone(), Some(&dave)).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (409, Some("campaign_not_active")), "{answer}");
+
+    // Expired (past the leeway), signed with another secret, or not a JWT at all.
+    let expired = token("dave", clock.now() - chrono::Duration::hours(1));
+    let foreign = ShopperAuth::new(b"some-other-secret-some-other-secret").unwrap().mint(
+        &UserId::parse("dave").unwrap(),
+        clock.now(),
+        chrono::Duration::minutes(5),
+    );
+    for bad in [expired.as_str(), foreign.as_str(), "garbage"] {
+        let (status, answer, _) = call("POST", claim_url.clone(), Some(bad)).await;
+        assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("unauthorized")), "{answer}");
+    }
+
+    let (status, answer, _) = call("POST", format!("{base}/v1/campaigns/bad%20id/claims"), Some(&dave)).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_id")), "{answer}");
+    let (status, answer, _) = call("GET", format!("{base}/v1/users/da%23ve/coupons"), Some(&dave)).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_id")), "{answer}");
+    let (status, answer, headers) = call("GET", claim_url.clone(), Some(&dave)).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (405, Some("method_not_allowed")), "{answer}");
+    assert_eq!(headers["allow"], "POST");
+
+    // Nothing was written; once the campaign starts the same shopper gets their coupon.
+    let id = CampaignId::parse("black-friday-2026").unwrap();
+    let user = UserId::parse("dave").unwrap();
+    assert_eq!(claims::claimed_by(&*platform.store, &user, &id).await.unwrap(), 0);
+    assert_eq!(claims::stock_left(&*platform.store, &campaign).await.unwrap().iter().sum::<i64>(), 1000);
+    clock.set(at("2026-11-20T00:00:00+09:00"));
+    let (status, answer, _) = call("POST", claim_url, Some(&token("dave", clock.now()))).await;
+    assert_eq!(status, 201, "{answer}");
+    running.shutdown().await.unwrap();
+}
+
+#[test]
+fn promoctl_token_mints_a_token_the_api_accepts() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_promoctl"))
+        .args(["token", "--user", "erin", "--ttl-seconds", "120"])
+        .env("PROMO_SHOPPER_JWT_SECRET", SHOPPER_SECRET)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap();
+    let auth = ShopperAuth::new(SHOPPER_SECRET.as_bytes()).unwrap();
+    assert_eq!(auth.verify(token.trim(), chrono::Utc::now()).unwrap().as_str(), "erin");
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_promoctl"))
+        .args(["token", "--user", "not ok"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}

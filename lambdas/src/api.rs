@@ -1,0 +1,107 @@
+//! The shoppers' HTTP API: runtime-neutral handlers over [`promo_edge::Request`] /
+//! [`promo_edge::Response`], errors through the one mapping of [`EdgeError`].
+//!
+//! | route | answer |
+//! | --- | --- |
+//! | `POST /v1/campaigns/{id}/claims` | 201 and the claimed coupon (an `IssuedCoupon`) |
+//! | `GET /v1/users/{user_id}/coupons` | 200 `{"user_id", "coupons": [...]}`, the caller's own wallet only |
+//!
+//! Both need `Authorization: Bearer <token>` ([`crate::auth`]): 401 `unauthorized` without a
+//! valid one, 403 `forbidden` for another shopper's wallet. Claims answer 404
+//! `campaign_not_found`, 409 `campaign_not_active` / `sold_out` / `claim_limit_reached`, 400
+//! `invalid_id` for a malformed id, 503 `unavailable` (with `Retry-After`) when the store is
+//! throttled or down after the claimer's retries. Answers are personal: `Cache-Control: no-store`.
+
+use promo_edge::{EdgeError, Request, Response};
+use promo_shared::ids::{CampaignId, UserId};
+use promo_shared::store::Store;
+use serde_json::json;
+
+use crate::auth::{AuthError, ShopperAuth};
+use crate::claims::{ClaimError, Claimer};
+use crate::wallet;
+
+/// The API's routes, to send these paths here and everything else to the edge.
+pub fn handles(path: &str) -> bool {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    matches!(segments.as_slice(), ["v1", "campaigns", _, "claims"] | ["v1", "users", _, "coupons"])
+}
+
+pub struct Api<S> {
+    pub claimer: Claimer<S>,
+    pub auth: ShopperAuth,
+}
+
+impl<S: Store> Api<S> {
+    pub fn new(claimer: Claimer<S>, auth: ShopperAuth) -> Self {
+        Api { claimer, auth }
+    }
+
+    /// Routes a request. Never fails: errors become their HTTP answer.
+    pub async fn handle(&self, req: &Request) -> Response {
+        let mut resp = match self.route(req).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        };
+        resp.headers.push(("cache-control".into(), "no-store".into()));
+        resp
+    }
+
+    async fn route(&self, req: &Request) -> Result<Response, EdgeError> {
+        let segments: Vec<&str> = req.path.trim_end_matches('/').split('/').skip(1).collect();
+        match segments.as_slice() {
+            ["v1", "campaigns", campaign, "claims"] => {
+                allow(&req.method, "POST")?;
+                let shopper = self.shopper(req)?;
+                let campaign = CampaignId::parse(*campaign).map_err(|e| EdgeError::InvalidId(e.to_string()))?;
+                let claimed = self.claimer.claim(&campaign, &shopper).await.map_err(claim_error)?;
+                Ok(Response::json(201, &claimed.coupon))
+            }
+            ["v1", "users", user, "coupons"] => {
+                allow(&req.method, "GET")?;
+                let shopper = self.shopper(req)?;
+                let user = UserId::parse(*user).map_err(|e| EdgeError::InvalidId(e.to_string()))?;
+                if user != shopper {
+                    return Err(EdgeError::Forbidden("a shopper may only read their own coupons".into()));
+                }
+                let coupons = wallet::list(&self.claimer.store, &user).await.map_err(|e| {
+                    if e.is_retryable() {
+                        EdgeError::Unavailable(e.to_string())
+                    } else {
+                        EdgeError::Internal(e.to_string())
+                    }
+                })?;
+                Ok(Response::json(200, &json!({"user_id": user, "coupons": coupons})))
+            }
+            _ => Err(EdgeError::NotFound(format!("{} {}", req.method, req.path))),
+        }
+    }
+
+    fn shopper(&self, req: &Request) -> Result<UserId, EdgeError> {
+        self.auth.verify_header(req.header_values("authorization"), self.claimer.clock.now()).map_err(|e| match e {
+            AuthError::Missing => EdgeError::Unauthorized(e.to_string()),
+            // Never echo why a token failed beyond its category.
+            AuthError::Invalid(_) => EdgeError::Unauthorized("invalid token".into()),
+            AuthError::Expired | AuthError::NotYetValid => EdgeError::Unauthorized(e.to_string()),
+        })
+    }
+}
+
+fn claim_error(e: ClaimError) -> EdgeError {
+    match e {
+        ClaimError::NotFound(c) => EdgeError::CampaignNotFound(c.to_string()),
+        ClaimError::NotActive { .. } | ClaimError::NoClaims(_) => EdgeError::CampaignNotActive(e.to_string()),
+        ClaimError::SoldOut(c) => EdgeError::SoldOut(c.to_string()),
+        ClaimError::LimitReached { .. } => EdgeError::ClaimLimitReached(e.to_string()),
+        ClaimError::Transient(err) => EdgeError::Unavailable(format!("the store is busy, retry shortly: {err}")),
+        ClaimError::Permanent(msg) => EdgeError::Internal(msg),
+    }
+}
+
+fn allow(method: &str, allowed: &'static str) -> Result<(), EdgeError> {
+    if method == allowed || (allowed == "GET" && method == "HEAD") {
+        Ok(())
+    } else {
+        Err(EdgeError::MethodNotAllowed { method: method.into(), allow: allowed })
+    }
+}
