@@ -58,6 +58,15 @@ pub fn shopper_jwt_secret(dev_defaults: bool) -> anyhow::Result<(String, bool)> 
     }
 }
 
+/// The secret `promoctl webhook sign|send` signs with for a provider: the first of
+/// `PROMO_WEBHOOK_SECRET_<PROVIDER>`, else for `standard` the development secret.
+pub fn webhook_signing_secret(provider: &str) -> Option<String> {
+    let var = format!("PROMO_WEBHOOK_SECRET_{}", provider.to_ascii_uppercase());
+    env(&var)
+        .and_then(|v| v.split_whitespace().next().map(str::to_string))
+        .or_else(|| (provider == "standard").then(|| DEV_WEBHOOK_SECRET.to_string()))
+}
+
 pub fn tick() -> anyhow::Result<Duration> {
     match env("PROMO_TICK_SECONDS") {
         None => Ok(Duration::from_secs(60)),

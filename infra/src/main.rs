@@ -57,11 +57,12 @@ enum Command {
 #[derive(Args)]
 struct SignArgs {
     /// The provider scheme to sign for.
-    #[arg(long, default_value = "standard", value_parser = ["standard"])]
+    #[arg(long, default_value = "standard", value_parser = ["standard", "portone", "stripe"])]
     provider: String,
-    /// The signing secret (`whsec_...`); defaults to the development secret of `promoctl dev`.
-    #[arg(long, env = "PROMO_WEBHOOK_SECRET_STANDARD", default_value = config::DEV_WEBHOOK_SECRET, hide_env_values = true)]
-    secret: String,
+    /// The signing secret; default: the first of `PROMO_WEBHOOK_SECRET_<PROVIDER>`, else (for
+    /// `standard`) the development secret of `promoctl dev`.
+    #[arg(long)]
+    secret: Option<String>,
     /// The delivery id (default: a new unique id).
     #[arg(long)]
     id: Option<String>,
@@ -277,9 +278,25 @@ fn read_stdin() -> anyhow::Result<Vec<u8>> {
 }
 
 fn webhook_headers(sign: &SignArgs, body: &[u8]) -> anyhow::Result<Vec<(&'static str, String)>> {
-    let secret = Secret::parse(&sign.secret).map_err(|e| anyhow::anyhow!("--secret: {e}"))?;
-    let id = sign.id.clone().unwrap_or_else(|| format!("msg_{}", uuid::Uuid::now_v7().simple()));
+    let secret = match &sign.secret {
+        Some(s) => s.clone(),
+        None => config::webhook_signing_secret(&sign.provider).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no secret for `{}`: pass --secret or set PROMO_WEBHOOK_SECRET_{}",
+                sign.provider,
+                sign.provider.to_ascii_uppercase()
+            )
+        })?,
+    };
     let ts = sign.timestamp.unwrap_or_else(|| SystemClock.now().timestamp());
+    if sign.provider == "stripe" {
+        // Stripe's delivery id is the event id inside the body; only the signature is a header.
+        let secret =
+            promo_edge::webhook::stripe::Secret::parse(&secret).map_err(|e| anyhow::anyhow!("--secret: {e}"))?;
+        return Ok(vec![("stripe-signature", secret.sign(ts, body))]);
+    }
+    let secret = Secret::parse(&secret).map_err(|e| anyhow::anyhow!("--secret: {e}"))?;
+    let id = sign.id.clone().unwrap_or_else(|| format!("msg_{}", uuid::Uuid::now_v7().simple()));
     Ok(vec![
         ("webhook-id", id.clone()),
         ("webhook-timestamp", ts.to_string()),

@@ -86,3 +86,52 @@ fn existing_id(path: &Path) -> Option<String> {
         .find_map(|l| l.strip_prefix("Message-ID: ").or_else(|| l.strip_prefix("Message-Id: ")))
         .map(|s| s.trim().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use promo_shared::email::EmailAddress;
+
+    fn email(key: &str) -> OutgoingEmail {
+        OutgoingEmail {
+            from: EmailAddress::parse("promo@shop.example").unwrap(),
+            to: EmailAddress::parse("jane@example.com").unwrap(),
+            subject: "Black Friday: 10% for you".into(),
+            text: "Your coupon is waiting.".into(),
+            html: Some("<p>Your coupon is waiting.</p>".into()),
+            headers: vec![
+                ("List-Unsubscribe".into(), "<https://shop.example/u/abc>".into()),
+                ("List-Unsubscribe-Post".into(), "List-Unsubscribe=One-Click".into()),
+            ],
+            idempotency_key: key.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_one_rfc5322_file_per_idempotency_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = OutboxMailer::open(&dir.path().join("outbox")).unwrap();
+        let id1 = mailer.send(&email("email:bf:u-1")).await.unwrap();
+        let id2 = mailer.send(&email("email:bf:u-1")).await.unwrap();
+        assert_eq!(id1, id2, "a redelivered job returns the first message id");
+        mailer.send(&email("email:bf:u-2")).await.unwrap();
+        let files: Vec<_> = std::fs::read_dir(mailer.dir()).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(files.len(), 2, "{files:?}");
+        let text = std::fs::read_to_string(mailer.path_for("email:bf:u-1")).unwrap();
+        for needle in [
+            "To: jane@example.com",
+            "Subject: Black Friday: 10% for you",
+            "List-Unsubscribe: <https://shop.example/u/abc>",
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            "multipart/alternative",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn keys_that_sanitise_alike_get_distinct_files() {
+        let mailer = OutboxMailer { dir: PathBuf::from("/tmp/x") };
+        assert_ne!(mailer.path_for("a/b"), mailer.path_for("a_b"));
+    }
+}
