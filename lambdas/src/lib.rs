@@ -7,8 +7,11 @@ pub mod campaigns;
 pub mod claims;
 #[cfg(feature = "aws")]
 pub mod dynamodb;
+#[cfg(feature = "lambda")]
+pub mod entry;
 pub mod handlers;
 pub mod issuer;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
+pub mod system;
 pub mod wallet;

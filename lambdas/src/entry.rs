@@ -1,0 +1,128 @@
+//! The coupon issuer's Lambda entry: one function, three ways in, each with its own failure
+//! semantics. The dispatch is plain code over JSON, so it is tested without the runtime.
+//!
+//! - **Function URL** (the edge's hand-off): the request must carry a valid Standard Webhooks
+//!   signature made with `PROMO_ISSUER_SECRET`; 200 with the outcome, 401 for a bad
+//!   signature, 400 for a malformed event, 503 (retry) for a transient failure.
+//! - **SQS batch**: every record is handled; records that failed are returned as
+//!   `batchItemFailures` (partial batch response), so only they are redelivered — and, after
+//!   the queue's `maxReceiveCount`, dead-lettered. Malformed records fail too: they belong in
+//!   the dead-letter queue, not dropped.
+//! - **Amazon MQ (RabbitMQ)**: no partial failures exist, so a transient failure of any
+//!   message fails the invocation (the batch is redelivered; handling is idempotent), while
+//!   a malformed message is logged and skipped (it can never succeed).
+
+use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
+use aws_lambda_events::event::rabbitmq::RabbitMqEvent;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use promo_edge::webhook::standard::{self, Secret};
+use promo_shared::store::Store;
+use serde_json::{Value, json};
+use thiserror::Error;
+
+use crate::handlers::{self, HandlerError};
+use crate::issuer::Issuer;
+
+/// Allowed clock difference for the signed hand-off.
+pub const HANDOFF_TOLERANCE_SECONDS: i64 = 300;
+
+#[derive(Debug, Error)]
+pub enum EntryError {
+    #[error("unrecognised event: neither a function URL request, an SQS batch nor an Amazon MQ batch")]
+    Unrecognised,
+    /// Fails the invocation so the whole batch is redelivered.
+    #[error("transient failure, the batch will be redelivered: {0}")]
+    Transient(String),
+}
+
+/// Handles one invocation's event and returns the Lambda's answer.
+pub async fn handle<S: Store>(issuer: &Issuer<S>, secrets: &[Secret], event: Value) -> Result<Value, EntryError> {
+    if event.get("requestContext").is_some() && event.get("rawPath").is_some() {
+        let req: LambdaFunctionUrlRequest = serde_json::from_value(event).map_err(|_| EntryError::Unrecognised)?;
+        return Ok(function_url(issuer, secrets, req).await);
+    }
+    if event.pointer("/Records/0/eventSource").and_then(Value::as_str) == Some("aws:sqs")
+        || event.get("Records").is_some_and(|r| r.as_array().is_some_and(Vec::is_empty))
+    {
+        let batch: SqsEvent = serde_json::from_value(event).map_err(|_| EntryError::Unrecognised)?;
+        return Ok(serde_json::to_value(sqs(issuer, batch).await).unwrap_or(Value::Null));
+    }
+    if event.get("rmqMessagesByQueue").is_some() {
+        let batch: RabbitMqEvent = serde_json::from_value(event).map_err(|_| EntryError::Unrecognised)?;
+        return rabbitmq(issuer, batch).await;
+    }
+    Err(EntryError::Unrecognised)
+}
+
+fn url_response(status: u16, body: Value) -> Value {
+    json!({"statusCode": status, "headers": {"content-type": "application/json"}, "body": body.to_string()})
+}
+
+fn error_body(code: &str, message: &str) -> Value {
+    json!({"error": {"code": code, "message": message}})
+}
+
+async fn function_url<S: Store>(issuer: &Issuer<S>, secrets: &[Secret], req: LambdaFunctionUrlRequest) -> Value {
+    let body = match (req.body, req.is_base64_encoded) {
+        (Some(b), true) => match B64.decode(b) {
+            Ok(bytes) => bytes,
+            Err(_) => return url_response(400, error_body("invalid_body", "body is not base64")),
+        },
+        (Some(b), false) => b.into_bytes(),
+        (None, _) => vec![],
+    };
+    let mut signed = promo_edge::Request::new("POST", "/").body(body.clone());
+    for (name, value) in req.headers.iter() {
+        if let Ok(v) = value.to_str() {
+            signed = signed.header(name.as_str(), v);
+        }
+    }
+    if secrets.is_empty() {
+        return url_response(503, error_body("unavailable", "PROMO_ISSUER_SECRET is not configured"));
+    }
+    let now = chrono::Utc::now().timestamp();
+    if let Err(e) = standard::verify(secrets, &signed, now, HANDOFF_TOLERANCE_SECONDS) {
+        return url_response(401, error_body("invalid_signature", &e.to_string()));
+    }
+    match handlers::payment_event(issuer, &body).await {
+        Ok(outcome) => url_response(200, json!({"status": "handled", "outcome": outcome})),
+        Err(e @ HandlerError::Malformed(_)) => url_response(400, error_body("invalid_body", &e.to_string())),
+        Err(e) if e.is_retryable() => url_response(503, error_body("unavailable", &e.to_string())),
+        Err(e) => url_response(500, error_body("internal", &e.to_string())),
+    }
+}
+
+async fn sqs<S: Store>(issuer: &Issuer<S>, batch: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in batch.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let body = record.body.unwrap_or_default();
+        if let Err(e) = handlers::payment_event(issuer, body.as_bytes()).await {
+            tracing::warn!(message_id = %id, retryable = e.is_retryable(), error = %e, "SQS record failed");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+async fn rabbitmq<S: Store>(issuer: &Issuer<S>, batch: RabbitMqEvent) -> Result<Value, EntryError> {
+    let mut handled = 0;
+    for (queue, messages) in batch.messages_by_queue {
+        for message in messages {
+            let Some(body) = message.data.as_deref().and_then(|d| B64.decode(d).ok()) else {
+                tracing::error!(%queue, "Amazon MQ message without base64 data: skipped");
+                continue;
+            };
+            match handlers::payment_event(issuer, &body).await {
+                Ok(_) => handled += 1,
+                Err(e) if e.is_retryable() => return Err(EntryError::Transient(e.to_string())),
+                Err(e) => tracing::error!(%queue, error = %e, "malformed Amazon MQ message: skipped"),
+            }
+        }
+    }
+    Ok(json!({"handled": handled}))
+}
