@@ -182,11 +182,11 @@ impl Store for SqliteStore {
 
     async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError> {
         validate_tx(&ops)?;
-        let token = token.map(str::to_string);
-        let digest = format!("{ops:?}");
+        // The digest only matters to recognise a retry under the same client token.
+        let token = token.map(|t| (t.to_string(), format!("{ops:?}")));
         self.with_tx(move |tx| {
             let now = chrono::Utc::now().timestamp();
-            if let Some(t) = &token {
+            if let Some((t, digest)) = &token {
                 let seen: Option<(String, i64)> =
                     query_row(tx, "SELECT digest, created_at FROM tx_tokens WHERE token = ?1", [t], |r| {
                         Ok((r.get(0)?, r.get(1)?))
@@ -196,7 +196,7 @@ impl Store for SqliteStore {
                 if let Some((d, created)) = seen
                     && now - created < TOKEN_WINDOW_SECONDS
                 {
-                    return if d == digest {
+                    return if &d == digest {
                         Ok(())
                     } else {
                         Err(StoreError::Invalid("client token reused with different operations".into()))
@@ -226,7 +226,7 @@ impl Store for SqliteStore {
                     TxOp::Check { .. } => {}
                 }
             }
-            if let Some(t) = &token {
+            if let Some((t, digest)) = &token {
                 exec(
                     tx,
                     "INSERT OR REPLACE INTO tx_tokens (token, digest, created_at) VALUES (?1, ?2, ?3)",
