@@ -6,7 +6,8 @@
 #   infra/tools.sh [all|python|node|rust]      (default: all)
 #
 # Sourced (by infra/test.sh and the service scripts) it only defines:
-#   ensure_python_tools  venv with moto[server], boto3, cfn-lint, cargo-lambda
+#   ensure_python_tools  venv with moto[server], boto3, cfn-lint, cargo-lambda and the
+#                        webhook reference SDKs (stripe, standardwebhooks)
 #   ensure_node_tools    edge/node_modules from edge/package-lock.json (npm ci)
 #   ensure_rust_tools    wasm32 target, rustfmt/clippy, worker-build, wasm-bindgen-cli
 # Each writes what it exports to $PROMO_TEST_STATE/tools-*.env as well.
