@@ -21,6 +21,9 @@ pub enum EdgeError {
     InvalidSignature(String),
     #[error("{0}")]
     InvalidBody(String),
+    /// A malformed request header.
+    #[error("{0}")]
+    InvalidHeader(String),
     /// A malformed id in the path.
     #[error("{0}")]
     InvalidId(String),
@@ -42,6 +45,12 @@ pub enum EdgeError {
     Conflict(String),
     #[error("delivery `{0}` is being processed; retry shortly")]
     InProgress(String),
+    /// A client retry whose idempotency key is still being worked on.
+    #[error("a request with idempotency key `{0}` is being processed; retry shortly")]
+    RequestInProgress(String),
+    /// An idempotency key reused for a different request.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -56,9 +65,11 @@ impl EdgeError {
             EdgeError::PayloadTooLarge { .. } => 413,
             EdgeError::InvalidSignature(_) | EdgeError::Unauthorized(_) => 401,
             EdgeError::Forbidden(_) => 403,
-            EdgeError::InvalidBody(_) | EdgeError::InvalidId(_) => 400,
+            EdgeError::InvalidBody(_) | EdgeError::InvalidHeader(_) | EdgeError::InvalidId(_) => 400,
+            EdgeError::IdempotencyKeyReused(_) => 422,
             EdgeError::Conflict(_)
             | EdgeError::InProgress(_)
+            | EdgeError::RequestInProgress(_)
             | EdgeError::CampaignNotActive(_)
             | EdgeError::SoldOut(_)
             | EdgeError::ClaimLimitReached(_) => 409,
@@ -76,6 +87,7 @@ impl EdgeError {
             EdgeError::PayloadTooLarge { .. } => "payload_too_large",
             EdgeError::InvalidSignature(_) => "invalid_signature",
             EdgeError::InvalidBody(_) => "invalid_body",
+            EdgeError::InvalidHeader(_) => "invalid_header",
             EdgeError::InvalidId(_) => "invalid_id",
             EdgeError::Unauthorized(_) => "unauthorized",
             EdgeError::Forbidden(_) => "forbidden",
@@ -85,6 +97,8 @@ impl EdgeError {
             EdgeError::ClaimLimitReached(_) => "claim_limit_reached",
             EdgeError::Conflict(_) => "conflict",
             EdgeError::InProgress(_) => "in_progress",
+            EdgeError::RequestInProgress(_) => "request_in_progress",
+            EdgeError::IdempotencyKeyReused(_) => "idempotency_key_reused",
             EdgeError::Unavailable(_) => "unavailable",
             EdgeError::Internal(_) => "internal",
         }
@@ -97,9 +111,10 @@ impl EdgeError {
         match &self {
             EdgeError::MethodNotAllowed { allow, .. } => resp.headers.push(("allow".into(), (*allow).into())),
             EdgeError::Unauthorized(_) => resp.headers.push(("www-authenticate".into(), "Bearer".into())),
-            EdgeError::InProgress(_) | EdgeError::Unavailable(_) | EdgeError::ProviderNotConfigured(_) => {
-                resp.headers.push(("retry-after".into(), "5".into()))
-            }
+            EdgeError::InProgress(_)
+            | EdgeError::RequestInProgress(_)
+            | EdgeError::Unavailable(_)
+            | EdgeError::ProviderNotConfigured(_) => resp.headers.push(("retry-after".into(), "5".into())),
             _ => {}
         }
         resp

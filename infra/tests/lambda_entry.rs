@@ -108,3 +108,140 @@ async fn amazon_mq_batches_skip_malformed_messages() {
     assert_eq!(wallet_len(&issuer, "mq-user").await, 1);
     assert!(entry::handle(&issuer, &[], json!({"hello": "world"})).await.is_err());
 }
+
+// --- The shoppers' API Lambda (`entry::api`) ---
+
+const JWT_SECRET: &[u8] = b"lambda-entry-test-shopper-secret-32b";
+
+fn url_request(method: &str, path: &str, headers: Value, body: Option<&str>) -> Value {
+    json!({
+        "version": "2.0", "rawPath": path, "rawQueryString": "", "headers": headers,
+        "requestContext": {"accountId": "anonymous", "apiId": "x", "domainName": "x.lambda-url.us-east-1.on.aws",
+            "domainPrefix": "x", "requestId": "r", "routeKey": "$default", "stage": "$default",
+            "time": "23/Nov/2026:00:00:00 +0000", "timeEpoch": 0,
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "shop"}},
+        "body": body, "isBase64Encoded": false
+    })
+}
+
+/// Inside the example campaign's window, whatever the date the tests run on.
+fn during_campaign() -> chrono::DateTime<chrono::Utc> {
+    promo_shared::testing::at("2026-11-25T12:00:00Z")
+}
+
+async fn api(dir: &Path) -> promo_lambdas::api::Api<Arc<dyn Store>> {
+    let issuer = issuer(dir).await; // deploys the example campaign
+    let clock = Arc::new(promo_shared::ports::ManualClock::new(during_campaign()));
+    let claimer = promo_lambdas::claims::Claimer::new(issuer.store.clone(), clock, Arc::new(OsIds));
+    promo_lambdas::api::Api::new(claimer, promo_lambdas::auth::ShopperAuth::new(JWT_SECRET).unwrap())
+}
+
+fn bearer(user: &str) -> String {
+    let auth = promo_lambdas::auth::ShopperAuth::new(JWT_SECRET).unwrap();
+    format!("Bearer {}", auth.mint(&UserId::parse(user).unwrap(), during_campaign(), chrono::Duration::minutes(5)))
+}
+
+fn body(resp: &Value) -> Value {
+    serde_json::from_str(resp["body"].as_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn api_function_url_claims_and_lists_the_wallet() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = api(dir.path()).await;
+    let claim =
+        url_request("POST", "/v1/campaigns/black-friday-2026/claims", json!({"authorization": bearer("api-1")}), None);
+    let created = entry::api(&api, claim).await.unwrap();
+    assert_eq!(created["statusCode"], 201, "{created}");
+    assert_eq!(created["headers"]["cache-control"], "no-store");
+    let coupon = body(&created);
+    assert_eq!(coupon["user_id"], "api-1");
+
+    let wallet = url_request("GET", "/v1/users/api-1/coupons", json!({"authorization": bearer("api-1")}), None);
+    let listed = entry::api(&api, wallet).await.unwrap();
+    assert_eq!(listed["statusCode"], 200, "{listed}");
+    assert_eq!(body(&listed)["coupons"].as_array().unwrap().len(), 1);
+    assert_eq!(body(&listed)["coupons"][0]["code"], coupon["code"]);
+
+    let anonymous = url_request("POST", "/v1/campaigns/black-friday-2026/claims", json!({}), None);
+    let refused = entry::api(&api, anonymous).await.unwrap();
+    assert_eq!(refused["statusCode"], 401);
+    assert_eq!(body(&refused)["error"]["code"], "unauthorized");
+    let other = url_request("GET", "/v1/users/api-1/coupons", json!({"authorization": bearer("api-2")}), None);
+    assert_eq!(entry::api(&api, other).await.unwrap()["statusCode"], 403);
+    let unknown = url_request("POST", "/v1/campaigns/nope/claims", json!({"authorization": bearer("api-2")}), None);
+    assert_eq!(entry::api(&api, unknown).await.unwrap()["statusCode"], 404);
+    assert_eq!(wallet_len_of(&api, "api-2").await, 0, "refused requests write nothing");
+    assert!(entry::api(&api, json!({"Records": [{"eventSource": "aws:s3"}]})).await.is_err());
+}
+
+async fn wallet_len_of(api: &promo_lambdas::api::Api<Arc<dyn Store>>, user: &str) -> usize {
+    wallet::list(&*api.claimer.store, &UserId::parse(user).unwrap()).await.unwrap().len()
+}
+
+#[tokio::test]
+async fn api_claim_retries_with_an_idempotency_key_claim_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = api(dir.path()).await;
+    let claim = |key: &str, campaign: &str| {
+        url_request(
+            "POST",
+            &format!("/v1/campaigns/{campaign}/claims"),
+            json!({"authorization": bearer("idem-1"), "idempotency-key": key}),
+            None,
+        )
+    };
+    let first = entry::api(&api, claim("retry-1", "black-friday-2026")).await.unwrap();
+    assert_eq!(first["statusCode"], 201, "{first}");
+    assert!(first["headers"].get("idempotent-replayed").is_none());
+    // Concurrent retries of the same request: one coupon, the same answer for all.
+    let retries =
+        futures::future::join_all((0..20).map(|_| entry::api(&api, claim("retry-1", "black-friday-2026")))).await;
+    for r in retries {
+        let r = r.unwrap();
+        assert_eq!(r["statusCode"], 201, "{r}");
+        assert_eq!(r["headers"]["idempotent-replayed"], "true");
+        assert_eq!(body(&r)["code"], body(&first)["code"]);
+    }
+    assert_eq!(wallet_len_of(&api, "idem-1").await, 1);
+
+    let reused = entry::api(&api, claim("retry-1", "another-campaign")).await.unwrap();
+    assert_eq!(reused["statusCode"], 422, "{reused}");
+    assert_eq!(body(&reused)["error"]["code"], "idempotency_key_reused");
+    let bad = entry::api(&api, claim("bad key with spaces", "black-friday-2026")).await.unwrap();
+    assert_eq!(bad["statusCode"], 400);
+    assert_eq!(body(&bad)["error"]["code"], "invalid_header");
+    assert_eq!(wallet_len_of(&api, "idem-1").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_first_requests_with_one_idempotency_key_claim_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = Arc::new(api(dir.path()).await);
+    let tasks = (0..100).map(|_| {
+        let api = api.clone();
+        tokio::spawn(async move {
+            let req = url_request(
+                "POST",
+                "/v1/campaigns/black-friday-2026/claims",
+                json!({"authorization": bearer("racer"), "idempotency-key": "same-click"}),
+                None,
+            );
+            entry::api(&api, req).await.unwrap()
+        })
+    });
+    let answers: Vec<Value> = futures::future::join_all(tasks).await.into_iter().map(Result::unwrap).collect();
+    let fresh: Vec<&Value> = answers
+        .iter()
+        .filter(|r| r["statusCode"] == 201 && r["headers"].get("idempotent-replayed").is_none())
+        .collect();
+    assert_eq!(fresh.len(), 1, "exactly one request claims");
+    for r in &answers {
+        match r["statusCode"].as_u64().unwrap() {
+            201 => assert_eq!(body(r)["code"], body(fresh[0])["code"], "replays answer the same coupon"),
+            409 => assert_eq!(body(r)["error"]["code"], "request_in_progress"),
+            other => panic!("unexpected {other}: {r}"),
+        }
+    }
+    assert_eq!(wallet_len_of(&api, "racer").await, 1);
+}

@@ -6,16 +6,27 @@
 //! | `POST /v1/campaigns/{id}/claims` | 201 and the claimed coupon (an `IssuedCoupon`) |
 //! | `GET /v1/users/{user_id}/coupons` | 200 `{"user_id", "coupons": [...]}`, the caller's own wallet only |
 //!
+//! A claim may carry an `Idempotency-Key` header (1–255 visible ASCII characters, as in the
+//! IETF draft and Stripe's API): a client retry with the same key gets the first answer's
+//! coupon again (201, `Idempotent-Replayed: true`) instead of claiming a second unit; the
+//! key is scoped to the shopper and kept for 24 hours; reusing it for another campaign is
+//! 422 `idempotency_key_reused`, and a retry while the first is still running is 409
+//! `request_in_progress`. A failed claim (sold out, ...) keeps no record, so a retry runs
+//! again.
+//!
 //! Both need `Authorization: Bearer <token>` ([`crate::auth`]): 401 `unauthorized` without a
 //! valid one, 403 `forbidden` for another shopper's wallet. Claims answer 404
 //! `campaign_not_found`, 409 `campaign_not_active` / `sold_out` / `claim_limit_reached`, 400
 //! `invalid_id` for a malformed id, 503 `unavailable` (with `Retry-After`) when the store is
 //! throttled or down after the claimer's retries. Answers are personal: `Cache-Control: no-store`.
 
+use chrono::Duration;
 use promo_edge::{EdgeError, Request, Response};
+use promo_shared::idempotency::{self, IdempotencyConfig, IdempotencyError};
 use promo_shared::ids::{CampaignId, UserId};
 use promo_shared::store::Store;
-use serde_json::json;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::auth::{AuthError, ShopperAuth};
 use crate::claims::{ClaimError, Claimer};
@@ -54,8 +65,13 @@ impl<S: Store> Api<S> {
                 allow(&req.method, "POST")?;
                 let shopper = self.shopper(req)?;
                 let campaign = CampaignId::parse(*campaign).map_err(|e| EdgeError::InvalidId(e.to_string()))?;
-                let claimed = self.claimer.claim(&campaign, &shopper).await.map_err(claim_error)?;
-                Ok(Response::json(201, &claimed.coupon))
+                match idempotency_key(req)? {
+                    None => {
+                        let claimed = self.claimer.claim(&campaign, &shopper).await.map_err(claim_error)?;
+                        Ok(Response::json(201, &claimed.coupon))
+                    }
+                    Some(key) => self.claim_once(&campaign, &shopper, key).await,
+                }
             }
             ["v1", "users", user, "coupons"] => {
                 allow(&req.method, "GET")?;
@@ -64,17 +80,38 @@ impl<S: Store> Api<S> {
                 if user != shopper {
                     return Err(EdgeError::Forbidden("a shopper may only read their own coupons".into()));
                 }
-                let coupons = wallet::list(&self.claimer.store, &user).await.map_err(|e| {
-                    if e.is_retryable() {
-                        EdgeError::Unavailable(e.to_string())
-                    } else {
-                        EdgeError::Internal(e.to_string())
-                    }
-                })?;
+                let coupons = wallet::list(&self.claimer.store, &user).await.map_err(store_error)?;
                 Ok(Response::json(200, &json!({"user_id": user, "coupons": coupons})))
             }
             _ => Err(EdgeError::NotFound(format!("{} {}", req.method, req.path))),
         }
+    }
+
+    /// A claim under the client's idempotency key: claimed at most once per (shopper, key).
+    async fn claim_once(&self, campaign: &CampaignId, shopper: &UserId, key: &str) -> Result<Response, EdgeError> {
+        let record = format!("claim:{shopper}:{key}");
+        let payload = hex::encode(Sha256::digest(campaign.as_str().as_bytes()));
+        let run = || async {
+            let claimed = self.claimer.claim(campaign, shopper).await.map_err(OnceError::Claim)?;
+            serde_json::to_value(&claimed.coupon).map_err(|e| OnceError::Claim(ClaimError::Permanent(e.to_string())))
+        };
+        let now = self.claimer.clock.now();
+        let (coupon, replayed): (Value, bool) =
+            idempotency::run_once(&self.claimer.store, &record, &payload, now, &CLAIM_KEYS, run).await.map_err(
+                |e| match e {
+                    OnceError::Claim(e) => claim_error(e),
+                    OnceError::Key(IdempotencyError::PayloadMismatch(_)) => EdgeError::IdempotencyKeyReused(format!(
+                        "idempotency key `{key}` was already used for another request"
+                    )),
+                    OnceError::Key(IdempotencyError::InProgress(_)) => EdgeError::RequestInProgress(key.to_string()),
+                    OnceError::Key(IdempotencyError::Store(e)) => store_error(e),
+                },
+            )?;
+        let mut resp = Response::json(201, &coupon);
+        if replayed {
+            resp.headers.push(("idempotent-replayed".into(), "true".into()));
+        }
+        Ok(resp)
     }
 
     fn shopper(&self, req: &Request) -> Result<UserId, EdgeError> {
@@ -85,6 +122,38 @@ impl<S: Store> Api<S> {
             AuthError::Expired | AuthError::NotYetValid => EdgeError::Unauthorized(e.to_string()),
         })
     }
+}
+
+/// How long a claim's idempotency key answers retries, and how long a crashed claim holds it.
+const CLAIM_KEYS: IdempotencyConfig =
+    IdempotencyConfig { record_ttl: Duration::hours(24), in_progress_ttl: Duration::seconds(30) };
+
+enum OnceError {
+    Claim(ClaimError),
+    Key(IdempotencyError),
+}
+
+impl From<IdempotencyError> for OnceError {
+    fn from(e: IdempotencyError) -> Self {
+        OnceError::Key(e)
+    }
+}
+
+/// The `Idempotency-Key` header, if any: one value of 1–255 visible ASCII characters.
+fn idempotency_key(req: &Request) -> Result<Option<&str>, EdgeError> {
+    let mut values = req.header_values("idempotency-key");
+    let Some(key) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(EdgeError::InvalidHeader("send one Idempotency-Key header, not several".into()));
+    }
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(EdgeError::InvalidHeader("Idempotency-Key must be 1-255 visible ASCII characters".into()));
+    }
+    Ok(Some(key))
+}
+
+fn store_error(e: promo_shared::store::StoreError) -> EdgeError {
+    if e.is_retryable() { EdgeError::Unavailable(e.to_string()) } else { EdgeError::Internal(e.to_string()) }
 }
 
 fn claim_error(e: ClaimError) -> EdgeError {

@@ -1,5 +1,7 @@
-//! The coupon issuer's Lambda entry: one function, three ways in, each with its own failure
-//! semantics. The dispatch is plain code over JSON, so it is tested without the runtime.
+//! The Lambdas' entries, plain code over JSON so they are tested without the runtime.
+//!
+//! The shoppers' API ([`api`]) takes function URL requests. The coupon issuer ([`handle`])
+//! is one function with three ways in, each with its own failure semantics:
 //!
 //! - **Function URL** (the edge's hand-off): the request must carry a valid Standard Webhooks
 //!   signature made with `PROMO_ISSUER_SECRET`; 200 with the outcome, 401 for a bad
@@ -22,6 +24,7 @@ use promo_shared::store::Store;
 use serde_json::{Value, json};
 use thiserror::Error;
 
+use crate::api::Api;
 use crate::handlers::{self, HandlerError};
 use crate::issuer::Issuer;
 
@@ -54,6 +57,41 @@ pub async fn handle<S: Store>(issuer: &Issuer<S>, secrets: &[Secret], event: Val
         return rabbitmq(issuer, batch).await;
     }
     Err(EntryError::Unrecognised)
+}
+
+/// The shoppers' API Lambda behind its function URL: the request goes to [`Api`] as it came
+/// (method, path, headers, body) and its answer goes back as the function URL response. A
+/// body that is not valid base64 is 400 `invalid_body`; anything that is not a function URL
+/// request fails the invocation.
+pub async fn api<S: Store>(api: &Api<S>, event: Value) -> Result<Value, EntryError> {
+    let req: LambdaFunctionUrlRequest = serde_json::from_value(event).map_err(|_| EntryError::Unrecognised)?;
+    let body = match (req.body, req.is_base64_encoded) {
+        (Some(b), true) => match B64.decode(b) {
+            Ok(bytes) => bytes,
+            Err(_) => return Ok(url_response(400, error_body("invalid_body", "body is not base64"))),
+        },
+        (Some(b), false) => b.into_bytes(),
+        (None, _) => vec![],
+    };
+    let method = req.request_context.http.method.unwrap_or_else(|| "GET".into());
+    let path = req.raw_path.or(req.request_context.http.path).unwrap_or_else(|| "/".into());
+    let mut request = promo_edge::Request::new(&method, &path).body(body);
+    for (name, value) in req.headers.iter() {
+        if let Ok(v) = value.to_str() {
+            request = request.header(name.as_str(), v);
+        }
+    }
+    let resp = api.handle(&request).await;
+    let mut headers = serde_json::Map::new();
+    for (name, value) in resp.headers {
+        headers.insert(name, Value::String(value));
+    }
+    Ok(json!({
+        "statusCode": resp.status,
+        "headers": headers,
+        "body": String::from_utf8_lossy(&resp.body),
+        "isBase64Encoded": false,
+    }))
 }
 
 fn url_response(status: u16, body: Value) -> Value {

@@ -5,6 +5,8 @@ pub mod api;
 pub mod auth;
 pub mod campaigns;
 pub mod claims;
+#[cfg(feature = "lambda")]
+pub mod config;
 #[cfg(feature = "aws")]
 pub mod dynamodb;
 #[cfg(feature = "lambda")]

@@ -1,0 +1,29 @@
+//! The shoppers' API Lambda behind a function URL: FCFS claims and the wallet
+//! (`promo_lambdas::api`). Builds its clients once; configuration: `promo_lambdas::config`.
+
+use std::sync::Arc;
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use promo_lambdas::api::Api;
+use promo_lambdas::auth::ShopperAuth;
+use promo_lambdas::claims::Claimer;
+use promo_lambdas::config::{self, LambdaConfig};
+use promo_lambdas::dynamodb::DynamoStore;
+use promo_lambdas::entry;
+use promo_lambdas::system::{OsIds, SystemClock};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    let cfg = LambdaConfig::from_env()?;
+    let auth = ShopperAuth::new(config::shopper_jwt_secret()?.as_bytes())
+        .map_err(|e| format!("PROMO_SHOPPER_JWT_SECRET: {e}"))?;
+    let store = DynamoStore::from_env(cfg.table, cfg.dynamodb_endpoint.as_deref()).await;
+    let api = Arc::new(Api::new(Claimer::new(store, Arc::new(SystemClock), Arc::new(OsIds)), auth));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let api = api.clone();
+        async move { entry::api(&api, event.payload).await.map_err(Error::from) }
+    }))
+    .await
+}
