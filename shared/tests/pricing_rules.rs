@@ -221,6 +221,27 @@ fn thresholds_rounding_and_caps() {
             (48_000, Some("p2"), None, None, 0),
         ),
         (
+            // Rounding unit 100, stackable coupons. No product coupon: cart 10 % of 1,000 = 100 →
+            // 900. With p10: 990 → 99 → rounded 0 → 990; with p1: 999 → 0 → 999. The amount
+            // after the cart coupon is not monotone in the amount before it, which the engine's
+            // pruning must respect.
+            "a product coupon can cost the cart coupon its rounding step",
+            with(
+                request(
+                    1_000,
+                    json!([
+                        with(coupon("p10", "product", json!({"fixed":10})), json!({"stackable":true})),
+                        with(coupon("p1", "product", json!({"fixed":1})), json!({"stackable":true})),
+                        with(coupon("cart", "cart", json!({"percent":10})), json!({"stackable":true}))
+                    ]),
+                    json!([]),
+                    none.clone(),
+                ),
+                json!({"rounding_unit":100}),
+            ),
+            (900, None, Some("cart"), None, 0),
+        ),
+        (
             // card A 5 % without minimum vs card B 3,000 off from 40,000: 50,000 → A 47,500, B 47,000.
             "at most one payment promotion",
             request(
