@@ -129,22 +129,52 @@ run_step() {
     end_step
 }
 
-cargo_tests() {
-    local log="$LOGDIR/cargo-test.log" rc p f lines
-    set +e
-    # The durability test restarts the broker; cargo runs test binaries one at a time.
-    PROMO_TEST_RABBITMQ_RESTART=1 cargo test --workspace -- --include-ignored 2>&1 | tee "$log"
-    rc=${PIPESTATUS[0]}
-    set -e
+# count_cargo_results NAME LOG RC: adds a cargo test log's results to the totals; fails
+# the run on a failure or when no test passed.
+count_cargo_results() {
+    local name=$1 log=$2 rc=$3 p f lines
     mapfile -t lines < <(grep -E '^test result: ' "$log" || true)
     read -r p f < <(printf '%s\n' "${lines[@]}" | awk '
         { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
         END { print p + 0, f + 0 }')
     PASSED=$((PASSED + p))
     FAILED=$((FAILED + f))
-    RESULT_LINES+=("cargo test: ${#lines[@]} test binaries/doc-test sets: $p passed, $f failed")
-    ((rc == 0)) || die "cargo test failed (exit $rc): $f failed; log: $log"
-    ((${#lines[@]} > 0 && p > 0)) || die "cargo test ran no test (no 'test result:' line with a pass); log: $log"
+    RESULT_LINES+=("$name: ${#lines[@]} test binaries/doc-test sets: $p passed, $f failed")
+    ((rc == 0)) || die "$name failed (exit $rc): $f failed; log: $log"
+    ((${#lines[@]} > 0 && p > 0)) || die "$name ran no test (no 'test result:' line with a pass); log: $log"
+}
+
+# The test that runs `cargo lambda watch` builds with cargo in the same target directory,
+# so it runs as its own step (lambda_tests), not inside the workspace run.
+LAMBDA_WATCH_TEST=issuer_and_api_serve_sample_events_under_cargo_lambda_watch
+
+cargo_tests() {
+    local log="$LOGDIR/cargo-test.log" rc
+    set +e
+    # The durability test restarts the broker; cargo runs test binaries one at a time.
+    PROMO_TEST_RABBITMQ_RESTART=1 cargo test --workspace -- --include-ignored --skip "$LAMBDA_WATCH_TEST" 2>&1 |
+        tee "$log"
+    rc=${PIPESTATUS[0]}
+    set -e
+    count_cargo_results "cargo test" "$log" "$rc"
+}
+
+# Every function built as it is deployed (arm64, cross-compiled through zig), then the
+# binaries served by `cargo lambda watch` and invoked with sample events.
+lambda_tests() {
+    local log="$LOGDIR/cargo-lambda.log" rc out="${CARGO_TARGET_DIR:-$ROOT/target}/lambda" fn
+    (cd "$ROOT/lambdas" && cargo lambda build --release --arm64)
+    for fn in issuer api; do
+        [[ -s $out/$fn/bootstrap ]] || die "cargo lambda build produced no $out/$fn/bootstrap"
+        # ELF e_machine (bytes 18-19) is 0xb7 for aarch64.
+        [[ $(od -An -tx1 -j18 -N2 "$out/$fn/bootstrap" | tr -d ' ') == b700 ]] ||
+            die "$out/$fn/bootstrap is not an arm64 ELF binary"
+    done
+    set +e
+    cargo test -p promoctl --test cargo_lambda_watch -- --ignored --exact "$LAMBDA_WATCH_TEST" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    set -e
+    count_cargo_results "cargo lambda watch/invoke" "$log" "$rc"
 }
 
 node_tests() {
@@ -203,6 +233,12 @@ else
 fi
 
 run_step "cargo test --workspace -- --include-ignored" cargo_tests
+
+if ((QUICK)); then
+    skip_step "cargo lambda build --release --arm64, then cargo lambda watch + invoke"
+else
+    run_step "cargo lambda build --release --arm64, then cargo lambda watch + invoke" lambda_tests
+fi
 
 if ((QUICK)); then
     skip_step "worker build: (cd edge && worker-build --release)"

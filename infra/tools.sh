@@ -9,7 +9,7 @@
 #   ensure_python_tools  venv with moto[server], boto3, cfn-lint, cargo-lambda and the
 #                        webhook reference SDKs (stripe, standardwebhooks)
 #   ensure_node_tools    edge/node_modules from edge/package-lock.json (npm ci)
-#   ensure_rust_tools    wasm32 target, rustfmt/clippy, worker-build, wasm-bindgen-cli
+#   ensure_rust_tools    wasm32 and aarch64 targets, rustfmt/clippy, worker-build, wasm-bindgen-cli
 # Each writes what it exports to $PROMO_TEST_STATE/tools-*.env as well.
 
 # shellcheck source=infra/services/lib.sh
@@ -145,12 +145,16 @@ ensure_rust_tools() {
     command -v rustup >/dev/null 2>&1 || die "rustup not found: the wasm32 target is added with rustup"
     local installed
     installed="$(rustup target list --installed)"
-    if grep -qx 'wasm32-unknown-unknown' <<<"$installed"; then
-        log "rust tools: target wasm32-unknown-unknown present"
-    else
-        log "rust tools: rustup target add wasm32-unknown-unknown"
-        rustup target add wasm32-unknown-unknown >&2 || die "rustup target add wasm32-unknown-unknown failed"
-    fi
+    # wasm32 for the worker; aarch64 for the Lambdas (template.yaml deploys arm64).
+    local target
+    for target in wasm32-unknown-unknown aarch64-unknown-linux-gnu; do
+        if grep -qx "$target" <<<"$installed"; then
+            log "rust tools: target $target present"
+        else
+            log "rust tools: rustup target add $target"
+            rustup target add "$target" >&2 || die "rustup target add $target failed"
+        fi
+    done
     installed="$(rustup component list --installed)"
     local comp
     for comp in rustfmt clippy; do

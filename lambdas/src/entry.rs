@@ -64,7 +64,10 @@ pub async fn handle<S: Store>(issuer: &Issuer<S>, secrets: &[Secret], event: Val
 /// body that is not valid base64 is 400 `invalid_body`; anything that is not a function URL
 /// request fails the invocation.
 pub async fn api<S: Store>(api: &Api<S>, event: Value) -> Result<Value, EntryError> {
-    let req: LambdaFunctionUrlRequest = serde_json::from_value(event).map_err(|_| EntryError::Unrecognised)?;
+    let req: LambdaFunctionUrlRequest = serde_json::from_value(event).map_err(|e| {
+        tracing::error!(error = %e, "the API function got an event that is not a function URL request");
+        EntryError::Unrecognised
+    })?;
     let body = match (req.body, req.is_base64_encoded) {
         (Some(b), true) => match B64.decode(b) {
             Ok(bytes) => bytes,
