@@ -1,0 +1,228 @@
+//! Coupon issuance on each store: the exactly-once issuer against a plain write, same run.
+//!
+//! For every store it measures, on fresh payments:
+//! - **plain write**: one unconditional `put` of the same wallet coupon item the issuer
+//!   writes — what a naive issuer does, with no protection against a second delivery;
+//! - **exactly-once**: `Issuer::handle_payment` — the reward marker, wallet coupon and code
+//!   reservation puts under their conditions plus the payment-state check, in one
+//!   transaction with a client token;
+//! - **replay**: the same payment handled again (answered from the marker, nothing written).
+//!
+//! Each is run sequentially (latency p50/p99: one request at a time) and with 32 concurrent
+//! tasks (throughput). Stores: the embedded SQLite store (file in a temp dir, synchronous
+//! commits) and, when `PROMO_TEST_DYNAMODB_ENDPOINT` is set, DynamoDB through the real SDK
+//! against that stand-in (moto behind its global lock: a functional stand-in, its absolute
+//! numbers say nothing about DynamoDB's).
+//!
+//! ```text
+//! source infra/services/env.sh   # for the DynamoDB stand-in (infra/test.sh --services-only)
+//! cargo bench -p promoctl --bench issuance [-- SEQUENTIAL CONCURRENT_TOTAL]
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a bench: a failure is a failed run
+#![allow(clippy::float_arithmetic, clippy::cast_precision_loss)] // reporting rates and ratios
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use promo_lambdas::campaigns;
+use promo_lambdas::dynamodb::{DynamoStore, create_table};
+use promo_lambdas::issuer::Issuer;
+use promo_shared::campaign::Campaign;
+use promo_shared::coupon::{CouponCode, CouponStatus, IssueSource, IssuedCoupon};
+use promo_shared::ids::UserId;
+use promo_shared::keys;
+use promo_shared::ports::{Clock, IdGen, ManualClock};
+use promo_shared::store::Store;
+use promo_shared::testing::{at, campaign_json, paid_event};
+use promoctl::embedded::{OsIds, SqliteStore};
+
+const CONCURRENCY: usize = 32;
+
+struct Row {
+    store: &'static str,
+    op: &'static str,
+    p50: Duration,
+    p99: Duration,
+    per_second: f64,
+}
+
+async fn sequential<F, Fut>(n: usize, f: F) -> (Duration, Duration)
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let t0 = Instant::now();
+        f(i).await;
+        times.push(t0.elapsed());
+    }
+    times.sort();
+    (times[n / 2], times[(n * 99 / 100).min(n - 1)])
+}
+
+async fn concurrent<F, Fut>(total: usize, f: F) -> f64
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let f = Arc::new(f);
+    let next = Arc::new(AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (f, next) = (f.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        break;
+                    }
+                    f(i).await;
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    total as f64 / t0.elapsed().as_secs_f64()
+}
+
+/// The wallet item the issuer writes for a reward, written plainly.
+fn wallet_item(
+    campaign: &Campaign,
+    ids: &OsIds,
+    payment: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> promo_shared::store::Item {
+    let code = CouponCode::from_random(&ids.random_12());
+    let template = campaign.coupons[0].clone();
+    let user = UserId::parse("u-1").unwrap();
+    let coupon = IssuedCoupon {
+        code: code.clone(),
+        user_id: user.clone(),
+        campaign_id: campaign.id.clone(),
+        template,
+        currency: campaign.currency,
+        status: CouponStatus::Issued,
+        source: IssueSource::PaymentReward {
+            payment_id: promo_shared::ids::PaymentId::parse(payment).unwrap(),
+            rule_id: campaign.rewards[0].id.clone(),
+        },
+        issued_at: now,
+        starts_at: now,
+        ends_at: now + chrono::Duration::days(30),
+    };
+    let mut item = keys::wallet_coupon(&user, &code).item();
+    if let serde_json::Value::Object(fields) = serde_json::to_value(&coupon).unwrap() {
+        item.extend(fields);
+    }
+    item.insert("type".into(), "coupon".into());
+    item
+}
+
+async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: usize, total: usize) -> Vec<Row> {
+    let clock = Arc::new(ManualClock::new(at("2026-11-25T12:00:00Z")));
+    let campaign = Campaign::new(serde_json::from_value(campaign_json()).unwrap()).unwrap();
+    campaigns::deploy(&*store, &campaign, clock.now()).await.unwrap();
+    let issuer = Arc::new(Issuer::new(store.clone(), clock.clone(), Arc::new(OsIds)));
+    let campaign = Arc::new(campaign);
+    let mut rows = Vec::new();
+
+    // Warm-up: connections, statement caches, the issuer's campaign cache.
+    for i in 0..20 {
+        issuer.handle_payment(&paid_event(&format!("{run}-warm-{i}"), 60000, "2026-11-25T11:00:00Z")).await.unwrap();
+    }
+
+    let plain = |tag: &'static str| {
+        let (store, campaign, run) = (store.clone(), campaign.clone(), run.to_string());
+        move |i: usize| {
+            let (store, campaign) = (store.clone(), campaign.clone());
+            let payment = format!("{run}-{tag}-{i}");
+            async move {
+                let item = wallet_item(&campaign, &OsIds, &payment, at("2026-11-25T12:00:00Z"));
+                store.put(item, None).await.unwrap();
+            }
+        }
+    };
+    let once = |tag: &'static str| {
+        let (issuer, run) = (issuer.clone(), run.to_string());
+        move |i: usize| {
+            let issuer = issuer.clone();
+            let event = paid_event(&format!("{run}-{tag}-{i}"), 60000, "2026-11-25T11:00:00Z");
+            async move {
+                let outcome = issuer.handle_payment(&event).await.unwrap();
+                assert_eq!(outcome.rewards.len(), 1);
+            }
+        }
+    };
+
+    let (p50, p99) = sequential(seq, plain("plain-seq")).await;
+    let per_second = concurrent(total, plain("plain-conc")).await;
+    rows.push(Row { store: name, op: "plain write (unconditional put)", p50, p99, per_second });
+
+    let (p50, p99) = sequential(seq, once("once-seq")).await;
+    let per_second = concurrent(total, once("once-conc")).await;
+    rows.push(Row { store: name, op: "exactly-once issuance", p50, p99, per_second });
+
+    // Replays of the payments just issued sequentially.
+    let (p50, p99) = sequential(seq, once("once-seq")).await;
+    let per_second = concurrent(total, once("once-conc")).await;
+    rows.push(Row { store: name, op: "replay (already issued)", p50, p99, per_second });
+    rows
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let seq = args.first().copied().unwrap_or(1000);
+    let total = args.get(1).copied().unwrap_or(4000);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let run = format!("bench-{}", std::process::id());
+        let mut rows = Vec::new();
+
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("bench.db")).unwrap());
+        rows.extend(bench_store("embedded SQLite", sqlite, &run, seq, total).await);
+
+        match std::env::var("PROMO_TEST_DYNAMODB_ENDPOINT") {
+            Ok(endpoint) => {
+                let table = format!("promo-bench-{}", std::process::id());
+                let store = DynamoStore::from_env(table.clone(), Some(&endpoint)).await;
+                create_table(store.client(), &table).await.unwrap();
+                // Moto is slow and copies the table per transaction: a fifth of the counts.
+                let store: Arc<dyn Store> = Arc::new(store);
+                rows.extend(bench_store("DynamoDB (moto stand-in)", store, &run, seq / 5, total / 5).await);
+                let client = DynamoStore::from_env(table.clone(), Some(&endpoint)).await;
+                let _ = client.client().delete_table().table_name(&table).send().await;
+            }
+            Err(_) => eprintln!("PROMO_TEST_DYNAMODB_ENDPOINT is not set: DynamoDB stand-in not measured"),
+        }
+
+        println!(
+            "sequential: {seq} ops (moto: {}); concurrent: {total} ops with {CONCURRENCY} tasks (moto: {})",
+            seq / 5,
+            total / 5
+        );
+        println!("| store | operation | p50 | p99 | ops/s ({CONCURRENCY} tasks) | p50 vs plain write |");
+        println!("| --- | --- | ---: | ---: | ---: | ---: |");
+        for chunk in rows.chunks(3) {
+            let base = chunk[0].p50.as_secs_f64();
+            for r in chunk {
+                println!(
+                    "| {} | {} | {:.0} µs | {:.0} µs | {:.0} | {:.2}× |",
+                    r.store,
+                    r.op,
+                    r.p50.as_secs_f64() * 1e6,
+                    r.p99.as_secs_f64() * 1e6,
+                    r.per_second,
+                    r.p50.as_secs_f64() / base
+                );
+            }
+        }
+    });
+}
