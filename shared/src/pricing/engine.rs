@@ -1,11 +1,11 @@
 //! The exact optimum without trying every combination.
 //!
-//! 1. **Coupons → amounts.** [`super::cart::outcomes`] gives every distinct cart total `T` after
+//! 1. **Coupons → amounts.** `cart::outcomes` gives every distinct cart total `T` after
 //!    product coupons (with its stackability class and best tie-break key); a single product is a
 //!    one-line cart. Each `T` meets each usable cart coupon (or none): `A = T − cart discount`.
 //! 2. **Amount → payment.** For an amount after coupons `A`, mileage and the payment promotion
-//!    depend on nothing else: [`pay`] finds the best `(price, mileage, promotion)` with
-//!    [`super::mileage::best_mileage`] per promotion (a handful of candidates each, see that
+//!    depend on nothing else: `Engine::pay` finds the best `(price, mileage, promotion)` with
+//!    `mileage::best_mileage` per promotion (a handful of candidates each, see that
 //!    module), skipping a promotion whose lower bound is already worse. It is memoised by `A`.
 //! 3. **Pruning.** The final price is not monotone in `A` (thresholds, rounding), so no amount can
 //!    be skipped for being larger — but it has a monotone **lower bound**

@@ -8,10 +8,14 @@
 //!
 //! * [`request`]: the request JSON, its defaults and its checks ([`ValidQuote`], [`QuoteError`]).
 //! * [`choice`]: the objective and tie-break as one total order ([`Choice`]).
-//! * [`engine`]: the exact optimum, fast: coupon outcomes ([`cart`]) × a memoised, pruned payment
-//!   step whose mileage is solved analytically ([`mileage`], [`modular`]).
-//! * [`reference`]: the same rules by trying every combination, for tests and benchmarks.
+//! * [`engine`]: the exact optimum, fast: coupon outcomes (`cart`) × a memoised, pruned payment
+//!   step whose mileage is solved analytically (`mileage`, `modular`).
+//! * [`reference`](mod@reference): the same rules by trying every combination, for tests and benchmarks.
 //! * [`answer`]: what a page prints ([`Answer`], its breakdown and `valid_until`).
+//!
+//! Where the spec is silent: a cart coupon counts only when it applies to **every** line of the
+//! cart (it never discounts a product it excludes); a payment promotion is not a "coupon" in the
+//! tie-break's coupon count; a cart's product coupons are compared line by line (see [`Choice`]).
 //!
 //! Pure computation on integers (minor units, never floats), no I/O: it runs in the edge worker
 //! (wasm) and natively alike.
