@@ -49,6 +49,25 @@ pub struct ClaimRule {
     pub shards: u16,
 }
 
+/// A card (or other payment method) promotion the campaign advertises: a discount on the
+/// amount actually paid with `method`, at least `min_payment`. It prices max-benefit reads and
+/// quotes; the payment provider applies it at checkout.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentPromotionRule {
+    pub id: RuleId,
+    /// The payment method, e.g. `card:x`.
+    pub method: String,
+    pub discount: crate::coupon::Discount,
+    #[serde(default)]
+    pub min_payment: Amount,
+    /// Default: the campaign's window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
 fn one() -> u32 {
     1
 }
@@ -72,6 +91,8 @@ pub struct CampaignSpec {
     pub rewards: Vec<RewardRule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim: Option<ClaimRule>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payment_promotions: Vec<PaymentPromotionRule>,
 }
 
 /// A campaign whose every rule has been checked. Construct with [`Campaign::new`].
@@ -135,6 +156,23 @@ impl Campaign {
                     "claim.shards",
                     format!("{} is not within 1..=min(1000, stock)", claim.shards),
                 ));
+            }
+        }
+        let mut promotion_ids = BTreeSet::new();
+        for (i, p) in spec.payment_promotions.iter().enumerate() {
+            let at = format!("payment_promotions[{i}]");
+            if !promotion_ids.insert(p.id.clone()) {
+                errors.push(ValidationError::new(format!("{at}.id"), format!("`{}` is defined twice", p.id)));
+            }
+            if p.method.trim().is_empty() {
+                errors.push(ValidationError::new(format!("{at}.method"), "must not be empty"));
+            }
+            if let Err(e) = p.discount.validate() {
+                errors.push(e.within(at.clone()));
+            }
+            let (starts, ends) = (p.starts_at.unwrap_or(spec.starts_at), p.ends_at.unwrap_or(spec.ends_at));
+            if starts >= ends {
+                errors.push(ValidationError::new(format!("{at}.ends_at"), "is not after its starts_at"));
             }
         }
         if errors.is_empty() { Ok(Campaign(spec)) } else { Err(CampaignErrors(errors)) }

@@ -61,3 +61,22 @@ pub fn payment_state(payment: &PaymentId) -> Key {
 pub fn payment_reward(payment: &PaymentId, campaign: &CampaignId, rule: &RuleId) -> Key {
     Key::new(payment_partition(payment), format!("{REWARD_SK_PREFIX}{campaign}#{rule}"))
 }
+
+pub const PRODUCTS_PK: &str = "PRODUCTS";
+pub const PRODUCT_SK_PREFIX: &str = "PRODUCT#";
+
+/// A catalog product, as published for price reads. One partition holds them all so they
+/// can be listed for export to the edge's KV (reads at the edge come from KV).
+pub fn product(id: &str) -> Key {
+    Key::new(PRODUCTS_PK, format!("{PRODUCT_SK_PREFIX}{id}"))
+}
+
+/// The price book: the public offers of the deployed campaigns (rebuilt on every deploy).
+pub fn price_book() -> Key {
+    Key::new("PRICEBOOK", "CURRENT")
+}
+
+/// A shopper's mileage balance.
+pub fn mileage(user: &UserId) -> Key {
+    Key::new(wallet_partition(user), "MILEAGE")
+}

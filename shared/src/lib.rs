@@ -13,6 +13,7 @@ pub mod limited_event;
 pub mod money;
 pub mod payment;
 pub mod ports;
+pub mod price_book;
 pub mod pricing;
 pub mod store;
 
