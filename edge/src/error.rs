@@ -21,6 +21,9 @@ pub enum EdgeError {
     InvalidSignature(String),
     #[error("{0}")]
     InvalidBody(String),
+    /// A quote request whose values break the pricing rules.
+    #[error("{0}")]
+    InvalidQuote(String),
     /// A malformed request header.
     #[error("{0}")]
     InvalidHeader(String),
@@ -66,7 +69,7 @@ impl EdgeError {
             EdgeError::InvalidSignature(_) | EdgeError::Unauthorized(_) => 401,
             EdgeError::Forbidden(_) => 403,
             EdgeError::InvalidBody(_) | EdgeError::InvalidHeader(_) | EdgeError::InvalidId(_) => 400,
-            EdgeError::IdempotencyKeyReused(_) => 422,
+            EdgeError::IdempotencyKeyReused(_) | EdgeError::InvalidQuote(_) => 422,
             EdgeError::Conflict(_)
             | EdgeError::InProgress(_)
             | EdgeError::RequestInProgress(_)
@@ -88,6 +91,7 @@ impl EdgeError {
             EdgeError::InvalidSignature(_) => "invalid_signature",
             EdgeError::InvalidBody(_) => "invalid_body",
             EdgeError::InvalidHeader(_) => "invalid_header",
+            EdgeError::InvalidQuote(_) => "invalid_quote",
             EdgeError::InvalidId(_) => "invalid_id",
             EdgeError::Unauthorized(_) => "unauthorized",
             EdgeError::Forbidden(_) => "forbidden",

@@ -5,7 +5,9 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod prices;
 pub mod providers;
+pub mod quotes;
 pub mod webhook;
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -54,6 +56,10 @@ impl<L: DeliveryLedger, H: HandOff, P: PaymentLookup> Edge<L, H, P> {
             ["v1", "payments", payment_id, "complete"] => {
                 allow(method, "POST")?;
                 gateway::handle_callback(&self.config, self.ports(), payment_id, req, now).await
+            }
+            ["v1", "quotes"] => {
+                allow(method, "POST")?;
+                quotes::handle(req)
             }
             _ => Err(EdgeError::NotFound(format!("{} {}", req.method, req.path))),
         }

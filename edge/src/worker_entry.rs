@@ -1,6 +1,8 @@
 //! The Cloudflare Worker: a thin `#[event(fetch)]` over the same handlers the local runtime
 //! serves, with the edge's adapters — a Durable Object per delivery id as the strongly
-//! consistent delivery ledger, and a signed `fetch` to the issuer's function URL as hand-off.
+//! consistent delivery ledger, and a signed `fetch` to the issuer's function URL as hand-off;
+//! for product pages, KV (products and the price book) and the Cache API (public answers),
+//! with personal (tokened) reads passed to the API Lambda.
 
 use chrono::{DateTime, TimeZone, Utc};
 use promo_shared::idempotency::{Begin, IdempotencyConfig};
@@ -15,6 +17,7 @@ use worker::{
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
 use crate::gateway::{DeliveryLedger, HandOff, PaymentLookup};
+use crate::prices::{self, CachePolicy, CachedPrice, Catalog, PriceCache};
 use crate::providers::PortOnePayment;
 use crate::{Edge, http};
 
@@ -39,7 +42,7 @@ fn to_worker(resp: http::Response) -> Result<Response> {
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let cfg = match config(&env) {
         Ok(c) => c,
         Err(e) => return to_worker(e.into_response()),
@@ -51,6 +54,10 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
     let body = req.bytes().await.unwrap_or_default();
     let request = http::Request { method: req.method().to_string(), path: req.path(), headers, body };
+    if let Some(product) = prices::product_of(&request.path) {
+        let product = product.to_string();
+        return to_worker(price_read(&env, &ctx, &request, &product).await.unwrap_or_else(EdgeError::into_response));
+    }
     let edge = Edge {
         ledger: DurableObjectLedger { namespace: env.durable_object(DEDUPE_BINDING)? },
         handoff: FetchHandOff { url: cfg.issuer_url.clone(), secret: cfg.issuer_secret.clone() },
@@ -266,5 +273,136 @@ impl PaymentLookup for FetchLookup {
             200..=299 => resp.json::<PortOnePayment>().await.map(Some).map_err(unavailable),
             s => Err(EdgeError::Unavailable(format!("PortOne API answered {s}"))),
         }
+    }
+}
+
+const KV_BINDING: &str = "PROMO_KV";
+/// Cache API keys live under this made-up origin: never fetched, only a cache namespace.
+const PRICE_CACHE_ORIGIN: &str = "https://price-cache.promo.internal";
+
+fn price_policy(env: &Env) -> CachePolicy {
+    let seconds = |name: &str, default: i64| {
+        env.var(name).ok().and_then(|v| v.to_string().trim().parse::<i64>().ok()).filter(|n| *n >= 0).unwrap_or(default)
+    };
+    CachePolicy {
+        ttl: chrono::Duration::seconds(seconds("PROMO_PRICE_CACHE_TTL_SECONDS", 60).max(1)),
+        stale: chrono::Duration::seconds(seconds("PROMO_PRICE_CACHE_STALE_SECONDS", 300)),
+    }
+}
+
+/// A product page's price: public reads from the Cache API (recomputed from KV on a miss,
+/// revalidated after the response when stale); tokened reads passed to the API Lambda
+/// (`PROMO_API_URL`), which knows the shopper's coupons and mileage, and never cached.
+async fn price_read(
+    env: &Env,
+    ctx: &Context,
+    req: &http::Request,
+    product: &str,
+) -> std::result::Result<http::Response, EdgeError> {
+    if req.method != "GET" && req.method != "HEAD" {
+        return Err(EdgeError::MethodNotAllowed { method: req.method.clone(), allow: "GET" });
+    }
+    if let Some(auth) = req.header_values("authorization").next() {
+        return personal_read(env, req, auth).await;
+    }
+    let catalog = KvCatalog::new(env)?;
+    let policy = price_policy(env);
+    let read = prices::read(&catalog, &EdgeCache, req, product, None, now(), policy).await?;
+    if read.revalidate.is_some() {
+        let (env, product) = (env.clone(), product.to_string());
+        ctx.wait_until(async move {
+            if let Ok(catalog) = KvCatalog::new(&env) {
+                prices::refresh(&catalog, &EdgeCache, &product, now(), policy).await;
+            }
+        });
+    }
+    Ok(read.response)
+}
+
+async fn personal_read(env: &Env, req: &http::Request, auth: &str) -> std::result::Result<http::Response, EdgeError> {
+    let base = env.var("PROMO_API_URL").map(|v| v.to_string()).unwrap_or_default();
+    if base.is_empty() {
+        return Err(EdgeError::Unavailable("personal prices need PROMO_API_URL (the API Lambda)".into()));
+    }
+    let unavailable = |e: worker::Error| EdgeError::Unavailable(format!("API: {e}"));
+    let headers = Headers::new();
+    headers.set("authorization", auth).map_err(unavailable)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    let url = format!("{}{}", base.trim_end_matches('/'), req.path);
+    let upstream = Request::new_with_init(&url, &init).map_err(unavailable)?;
+    let mut resp = worker::Fetch::Request(upstream).send().await.map_err(unavailable)?;
+    let status = resp.status_code();
+    let body = resp.bytes().await.map_err(unavailable)?;
+    let mut out = http::Response { status, headers: vec![], body };
+    for (k, v) in resp.headers().entries() {
+        let k = k.to_ascii_lowercase();
+        if k == "content-type" || k == "etag" || k == "www-authenticate" {
+            out.headers.push((k, v));
+        }
+    }
+    // Whatever the upstream said: a personal answer is never stored by a shared cache.
+    out.headers.push(("cache-control".into(), "private, no-store".into()));
+    Ok(out)
+}
+
+/// Products (`product:<id>`) and the price book (`price-book`) in KV, as JSON.
+struct KvCatalog {
+    kv: worker::kv::KvStore,
+}
+
+impl KvCatalog {
+    fn new(env: &Env) -> std::result::Result<KvCatalog, EdgeError> {
+        Ok(KvCatalog { kv: env.kv(KV_BINDING).map_err(|e| EdgeError::Internal(format!("KV binding: {e}")))? })
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl Catalog for KvCatalog {
+    async fn product(
+        &self,
+        id: &str,
+    ) -> std::result::Result<Option<promo_shared::price_book::CatalogProduct>, EdgeError> {
+        self.kv
+            .get(&format!("product:{id}"))
+            .json()
+            .await
+            .map_err(|e| EdgeError::Unavailable(format!("KV product {id}: {e}")))
+    }
+
+    async fn price_book(&self) -> std::result::Result<promo_shared::price_book::PriceBook, EdgeError> {
+        let book = self
+            .kv
+            .get("price-book")
+            .json()
+            .await
+            .map_err(|e| EdgeError::Unavailable(format!("KV price book: {e}")))?;
+        Ok(book.unwrap_or(promo_shared::price_book::PriceBook { rounding_unit: 1, ..Default::default() }))
+    }
+}
+
+/// Public answers in the Cache API, each kept until its `stale_until`.
+struct EdgeCache;
+
+#[async_trait::async_trait(?Send)]
+impl PriceCache for EdgeCache {
+    async fn get(&self, key: &str) -> Option<CachedPrice> {
+        let mut resp = worker::Cache::default().get(format!("{PRICE_CACHE_ORIGIN}/{key}"), true).await.ok()??;
+        resp.json::<CachedPrice>().await.ok()
+    }
+
+    async fn put(&self, key: &str, entry: CachedPrice) {
+        let keep = entry.stale_until - now().timestamp();
+        if keep <= 0 {
+            return;
+        }
+        let Ok(resp) = Response::from_json(&entry) else { return };
+        let headers = Headers::new();
+        if headers.set("content-type", "application/json").is_err()
+            || headers.set("cache-control", &format!("public, max-age={keep}")).is_err()
+        {
+            return;
+        }
+        let _ = worker::Cache::default().put(format!("{PRICE_CACHE_ORIGIN}/{key}"), resp.with_headers(headers)).await;
     }
 }
