@@ -93,3 +93,55 @@ pub fn log_filter() -> String {
 pub fn log_json() -> bool {
     env("PROMO_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json"))
 }
+
+fn whole(name: &str, default: i64, min: i64) -> anyhow::Result<i64> {
+    match env(name) {
+        None => Ok(default),
+        Some(v) => {
+            let n: i64 = v.trim().parse().with_context(|| format!("{name}: `{v}` is not a whole number"))?;
+            anyhow::ensure!(n >= min, "{name} must be at least {min}");
+            Ok(n)
+        }
+    }
+}
+
+/// Max-benefit price settings: the quotes' rounding unit (`PROMO_PRICE_ROUNDING_UNIT`,
+/// default 1), the mileage policy (`PROMO_MILEAGE_POLICY` = `max_ratio_percent,min_use,unit`,
+/// default `100,0,1`), and the public answers' cache (`PROMO_PRICE_CACHE_TTL_SECONDS` 60,
+/// `PROMO_PRICE_CACHE_STALE_SECONDS` 300, `PROMO_PRICE_CACHE_ENTRIES` 10000).
+pub struct PriceSettings {
+    pub rounding_unit: i64,
+    pub mileage: promo_shared::price_book::MileagePolicy,
+    pub policy: promo_edge::prices::CachePolicy,
+    pub cache_entries: usize,
+}
+
+pub fn price_settings() -> anyhow::Result<PriceSettings> {
+    let mileage = match env("PROMO_MILEAGE_POLICY") {
+        None => promo_shared::price_book::MileagePolicy { max_ratio_percent: 100, min_use: 0, unit: 1 },
+        Some(v) => {
+            let parts: Vec<i64> = v
+                .split(',')
+                .map(|p| p.trim().parse::<i64>())
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("PROMO_MILEAGE_POLICY: `{v}` is not max_ratio_percent,min_use,unit"))?;
+            let [ratio, min_use, unit] = parts[..] else {
+                anyhow::bail!("PROMO_MILEAGE_POLICY: `{v}` is not max_ratio_percent,min_use,unit")
+            };
+            anyhow::ensure!(
+                (0..=100).contains(&ratio) && min_use >= 0 && unit >= 1,
+                "PROMO_MILEAGE_POLICY: `{v}` is out of range"
+            );
+            promo_shared::price_book::MileagePolicy { max_ratio_percent: ratio, min_use, unit }
+        }
+    };
+    Ok(PriceSettings {
+        rounding_unit: whole("PROMO_PRICE_ROUNDING_UNIT", 1, 1)?,
+        mileage,
+        policy: promo_edge::prices::CachePolicy {
+            ttl: chrono::Duration::seconds(whole("PROMO_PRICE_CACHE_TTL_SECONDS", 60, 1)?),
+            stale: chrono::Duration::seconds(whole("PROMO_PRICE_CACHE_STALE_SECONDS", 300, 0)?),
+        },
+        cache_entries: usize::try_from(whole("PROMO_PRICE_CACHE_ENTRIES", 10_000, 1)?).unwrap_or(10_000),
+    })
+}

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use promo_edge::webhook::standard::Secret;
 use promo_lambdas::auth::ShopperAuth;
-use promo_lambdas::{campaigns, wallet};
+use promo_lambdas::{campaigns, catalog, wallet};
 use promo_shared::ids::UserId;
 use promo_shared::ports::Clock;
 use promoctl::config::{self, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
@@ -42,6 +42,20 @@ enum Command {
     /// Sign and send webhooks as a payment provider would (to test an integration).
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Publish the shop's products for max-benefit price reads.
+    #[command(subcommand)]
+    Products(ProductsCommand),
+    /// Shoppers' mileage.
+    #[command(subcommand)]
+    Mileage(MileageCommand),
+    /// Price a product or a cart at its best: reads the quote request JSON (SPEC.md "Pricing
+    /// rules") on stdin, prints the answer JSON on stdout. Exit 1 with the problems on stderr
+    /// for an invalid request.
+    Quote {
+        /// Print the answer on one line instead of indented.
+        #[arg(long)]
+        compact: bool,
+    },
     /// Print a shopper bearer token (HS256, signed with PROMO_SHOPPER_JWT_SECRET or the
     /// development secret of `promoctl dev`), for `Authorization: Bearer <token>`.
     Token {
@@ -120,6 +134,36 @@ enum CampaignCommand {
 }
 
 #[derive(Subcommand)]
+enum ProductsCommand {
+    /// Print what the edge's KV must hold (the price book and every product) in the format
+    /// of `wrangler kv bulk put --binding PROMO_KV FILE`; run after deploys and publishes.
+    ExportKv {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Publish (create or replace) products from a JSON file: an array of
+    /// `{"id","brand","category","currency","list_price","sale_price"}`.
+    Publish {
+        file: PathBuf,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+#[derive(Subcommand)]
+enum MileageCommand {
+    /// Set a shopper's mileage balance (minor units).
+    Set {
+        #[arg(long)]
+        user: String,
+        #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+        balance: i64,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+#[derive(Subcommand)]
 enum CouponsCommand {
     /// List a shopper's coupons.
     List {
@@ -184,7 +228,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = runtime::open_store(&data.data_dir)?;
             let now = SystemClock.now();
             let version = campaigns::deploy(&*store, &c, now).await.context("deploying the campaign")?;
+            let s = config::price_settings()?;
+            let book = catalog::publish_price_book(&*store, now, s.rounding_unit, Some(s.mileage))
+                .await
+                .context("publishing the price book")?;
             println!("deployed campaign `{}` version {version} ({:?} now)", c.id, c.status_at(now));
+            println!(
+                "published the price book: {} public coupons, {} payment promotions",
+                book.coupons.len(),
+                book.payment_promotions.len()
+            );
             Ok(())
         }
         Command::Campaign(CampaignCommand::List { data, json }) => {
@@ -229,6 +282,44 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{status}");
             println!("{}", resp.text().await.unwrap_or_default());
             anyhow::ensure!(status.is_success(), "the platform answered {status}");
+            Ok(())
+        }
+        Command::Products(ProductsCommand::Publish { file, data }) => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let products: Vec<promo_shared::price_book::CatalogProduct> = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a JSON array of products", file.display()))?;
+            for (i, p) in products.iter().enumerate() {
+                anyhow::ensure!(
+                    p.sale_price >= 0 && p.list_price >= p.sale_price && !p.id.is_empty(),
+                    "{}: products[{i}] (`{}`): needs an id and 0 <= sale_price <= list_price",
+                    file.display(),
+                    p.id
+                );
+            }
+            let store = runtime::open_store(&data.data_dir)?;
+            catalog::publish_products(&*store, &products).await?;
+            println!("published {} products", products.len());
+            Ok(())
+        }
+        Command::Products(ProductsCommand::ExportKv { data }) => {
+            let store = runtime::open_store(&data.data_dir)?;
+            println!("{}", serde_json::to_string_pretty(&catalog::kv_bulk(&*store).await?)?);
+            Ok(())
+        }
+        Command::Mileage(MileageCommand::Set { user, balance, data }) => {
+            let user = UserId::parse(user)?;
+            let store = runtime::open_store(&data.data_dir)?;
+            catalog::set_mileage(&*store, &user, balance).await?;
+            println!("mileage of `{user}`: {balance}");
+            Ok(())
+        }
+        Command::Quote { compact } => {
+            let mut request = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut request).context("reading stdin")?;
+            anyhow::ensure!(!request.trim().is_empty(), "no quote request on stdin (see SPEC.md \"Pricing rules\")");
+            let answer = promo_shared::pricing::quote_json(&request)?;
+            let out = if compact { serde_json::to_string(&answer)? } else { serde_json::to_string_pretty(&answer)? };
+            println!("{out}");
             Ok(())
         }
         Command::Token { user, ttl_seconds } => {
@@ -310,6 +401,11 @@ async fn dev(listen: SocketAddr, data_dir: PathBuf) -> anyhow::Result<()> {
     let consumers = config::consumers()?;
     let (_, dev_shopper_secret) = config::shopper_jwt_secret(true)?;
     let platform = Arc::new(Platform::open(&data_dir, edge_config)?);
+    // Campaigns may have ended or been deployed by an older build since the last run.
+    let s = &platform.prices;
+    catalog::publish_price_book(&*platform.store, platform.clock.now(), s.rounding_unit, Some(s.mileage))
+        .await
+        .context("publishing the price book")?;
     let running = runtime::start(platform, listen, RunOptions { tick, consumers }).await?;
     eprintln!("promoctl dev: serving http://{} (data in {})", running.addr, data_dir.display());
     if dev_secret {

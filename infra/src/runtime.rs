@@ -17,6 +17,7 @@ use promo_edge::adapters::{PAYMENT_EVENTS_QUEUE, QueueHandOff, StoreLedger};
 use promo_edge::{Edge, EdgeConfig, EdgeError};
 use promo_lambdas::api::{self, Api};
 use promo_lambdas::auth::ShopperAuth;
+use promo_lambdas::catalog;
 use promo_lambdas::claims::Claimer;
 use promo_lambdas::handlers;
 use promo_lambdas::issuer::Issuer;
@@ -42,6 +43,9 @@ pub struct Platform {
     pub issuer: Issuer<Arc<SqliteStore>>,
     /// The shoppers' API (claims, wallet); its token secret comes from `config`.
     pub api: Api<Arc<SqliteStore>>,
+    /// Max-benefit price reads: settings and the bounded cache of public answers.
+    pub prices: crate::config::PriceSettings,
+    pub price_cache: Arc<crate::embedded::BoundedPriceCache>,
 }
 
 /// Opens the store of a data directory (for CLI commands that need nothing else).
@@ -80,7 +84,21 @@ impl Platform {
         let (secret, _) = crate::config::shopper_jwt_secret(true)?;
         let api =
             Api::new(Claimer::new(store.clone(), clock.clone(), ids.clone()), ShopperAuth::new(secret.as_bytes())?);
-        Ok(Platform { data_dir: data_dir.to_path_buf(), store, queue, mailer, clock, ids, edge, issuer, api })
+        let prices = crate::config::price_settings()?;
+        let price_cache = Arc::new(crate::embedded::BoundedPriceCache::new(prices.cache_entries));
+        Ok(Platform {
+            data_dir: data_dir.to_path_buf(),
+            store,
+            queue,
+            mailer,
+            clock,
+            ids,
+            edge,
+            issuer,
+            api,
+            prices,
+            price_cache,
+        })
     }
 
     /// Verifies shopper tokens with this secret instead of the configured one.
@@ -167,7 +185,10 @@ async fn edge_route(State(platform): State<Arc<Platform>>, req: axum::extract::R
                     .collect(),
                 body: bytes.to_vec(),
             };
-            if api::handles(&req.path) {
+            if let Some(product) = promo_edge::prices::product_of(&req.path) {
+                let product = product.to_string();
+                price_read(&platform, &req, &product).await
+            } else if api::handles(&req.path) {
                 platform.api.handle(&req).await
             } else {
                 platform.edge.handle(req, platform.clock.now()).await
@@ -180,6 +201,38 @@ async fn edge_route(State(platform): State<Arc<Platform>>, req: axum::extract::R
         micros = started.elapsed().as_micros() as u64, "request"
     );
     to_axum(resp)
+}
+
+/// `GET /v1/products/{id}/max-benefit-price` ([`promo_edge::prices`]): public answers from
+/// the bounded in-process cache, personal ones (a valid bearer token) computed every time.
+async fn price_read(platform: &Arc<Platform>, req: &promo_edge::Request, product: &str) -> promo_edge::Response {
+    let read = async {
+        if req.method != "GET" && req.method != "HEAD" {
+            return Err(EdgeError::MethodNotAllowed { method: req.method.clone(), allow: "GET" });
+        }
+        let now = platform.clock.now();
+        let personal = if req.header_values("authorization").next().is_some() {
+            let user = platform.api.shopper(req)?;
+            Some(catalog::personal(&*platform.store, &user).await.map_err(|e| EdgeError::Unavailable(e.to_string()))?)
+        } else {
+            None
+        };
+        let source = catalog::StoreCatalog(&*platform.store);
+        let policy = platform.prices.policy;
+        let read =
+            promo_edge::prices::read(&source, &*platform.price_cache, req, product, personal.as_ref(), now, policy)
+                .await?;
+        if read.revalidate.is_some() {
+            let (platform, product) = (platform.clone(), product.to_string());
+            tokio::spawn(async move {
+                let source = catalog::StoreCatalog(&*platform.store);
+                let now = platform.clock.now();
+                promo_edge::prices::refresh(&source, &*platform.price_cache, &product, now, policy).await;
+            });
+        }
+        Ok(read.response)
+    };
+    read.await.unwrap_or_else(EdgeError::into_response)
 }
 
 fn to_axum(resp: promo_edge::Response) -> axum::response::Response {

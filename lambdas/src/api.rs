@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | `POST /v1/campaigns/{id}/claims` | 201 and the claimed coupon (an `IssuedCoupon`) |
 //! | `GET /v1/users/{user_id}/coupons` | 200 `{"user_id", "coupons": [...]}`, the caller's own wallet only |
+//! | `GET /v1/products/{id}/max-benefit-price` | 200, the personal answer (`private, no-store`) for the token's shopper; the edge sends tokened reads here |
 //!
 //! A claim may carry an `Idempotency-Key` header (1–255 visible ASCII characters, as in the
 //! IETF draft and Stripe's API): a client retry with the same key gets the first answer's
@@ -35,7 +36,10 @@ use crate::wallet;
 /// The API's routes, to send these paths here and everything else to the edge.
 pub fn handles(path: &str) -> bool {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    matches!(segments.as_slice(), ["v1", "campaigns", _, "claims"] | ["v1", "users", _, "coupons"])
+    matches!(
+        segments.as_slice(),
+        ["v1", "campaigns", _, "claims"] | ["v1", "users", _, "coupons"] | ["v1", "products", _, "max-benefit-price"]
+    )
 }
 
 pub struct Api<S> {
@@ -54,7 +58,9 @@ impl<S: Store> Api<S> {
             Ok(r) => r,
             Err(e) => e.into_response(),
         };
-        resp.headers.push(("cache-control".into(), "no-store".into()));
+        if resp.header("cache-control").is_none() {
+            resp.headers.push(("cache-control".into(), "no-store".into()));
+        }
         resp
     }
 
@@ -82,6 +88,25 @@ impl<S: Store> Api<S> {
                 }
                 let coupons = wallet::list(&self.claimer.store, &user).await.map_err(store_error)?;
                 Ok(Response::json(200, &json!({"user_id": user, "coupons": coupons})))
+            }
+            ["v1", "products", product, "max-benefit-price"] => {
+                allow(&req.method, "GET")?;
+                let shopper = self.shopper(req)?;
+                let store = &self.claimer.store;
+                let personal = crate::catalog::personal(store, &shopper).await.map_err(store_error)?;
+                let catalog = crate::catalog::StoreCatalog(store);
+                let now = self.claimer.clock.now();
+                let read = promo_edge::prices::read(
+                    &catalog,
+                    &promo_edge::prices::NoCache,
+                    req,
+                    product,
+                    Some(&personal),
+                    now,
+                    promo_edge::prices::CachePolicy::default(),
+                )
+                .await?;
+                Ok(read.response)
             }
             _ => Err(EdgeError::NotFound(format!("{} {}", req.method, req.path))),
         }
@@ -114,7 +139,8 @@ impl<S: Store> Api<S> {
         Ok(resp)
     }
 
-    fn shopper(&self, req: &Request) -> Result<UserId, EdgeError> {
+    /// The shopper of a request's bearer token: 401 `unauthorized` without a valid one.
+    pub fn shopper(&self, req: &Request) -> Result<UserId, EdgeError> {
         self.auth.verify_header(req.header_values("authorization"), self.claimer.clock.now()).map_err(|e| match e {
             AuthError::Missing => EdgeError::Unauthorized(e.to_string()),
             // Never echo why a token failed beyond its category.

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod campaigns;
+pub mod catalog;
 pub mod claims;
 #[cfg(feature = "lambda")]
 pub mod config;

@@ -8,11 +8,13 @@
 //! ```
 
 pub mod mailer;
+pub mod price_cache;
 pub mod queue;
 pub mod sqlite;
 pub mod store;
 
 pub use mailer::OutboxMailer;
+pub use price_cache::BoundedPriceCache;
 pub use queue::{QueueConfig, SqliteQueue};
 pub use store::SqliteStore;
 

@@ -1,0 +1,228 @@
+//! Max-benefit price reads and quotes over HTTP, through the local runtime: the product page's
+//! public answer is cached (MISS, then HIT with Age, 304 on a matching ETag), a deploy that
+//! changes the offers is answered fresh at once, a shopper's token adds their own coupons and
+//! mileage and is never cached; `POST /v1/quotes` and `promoctl quote` answer the spec's
+//! example exactly.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use promo_edge::EdgeConfig;
+use promo_lambdas::auth::ShopperAuth;
+use promo_lambdas::{campaigns, catalog};
+use promo_shared::campaign::Campaign;
+use promo_shared::ids::UserId;
+use promo_shared::money::Currency;
+use promo_shared::ports::{Clock, ManualClock};
+use promo_shared::price_book::{CatalogProduct, MileagePolicy};
+use promo_shared::testing::at;
+use promoctl::embedded::OsIds;
+use promoctl::runtime::{self, Platform, RunOptions, Running};
+use serde_json::{Value, json};
+
+const SHOPPER_SECRET: &str = "e2e-prices-shopper-secret-0123456789";
+
+/// The spec's example request.
+const SPEC_EXAMPLE: &str = r#"{"currency":"KRW","now":"2026-11-22T12:00:00Z","rounding_unit":10,"quantity":1,
+ "product":{"id":"p-1","brand":"b-1","category":"c-1","list_price":59000,"sale_price":52000},
+ "coupons":[{"id":"welcome","kind":"product","discount":{"percent":15,"max":7000},
+   "min_order":30000,"starts_at":"2026-11-01T00:00:00Z","ends_at":"2026-12-01T00:00:00Z",
+   "applies_to":{"products":[],"brands":["b-1"],"categories":[]},
+   "excludes":{"products":[],"brands":[],"categories":[]},"stackable":true,"owned":false}],
+ "payment_promotions":[{"id":"card-x","method":"card:x","discount":{"percent":10,"max":5000},
+   "min_payment":40000,"starts_at":"2026-11-01T00:00:00Z","ends_at":"2026-12-01T00:00:00Z"}],
+ "mileage":{"balance":3000,"max_ratio_percent":10,"min_use":1000,"unit":10}}"#;
+
+fn november(percent: u8) -> Campaign {
+    Campaign::new(
+        serde_json::from_value(json!({
+            "id": "nov", "name": "November", "currency": "KRW",
+            "starts_at": "2026-11-01T00:00:00Z", "ends_at": "2026-12-01T00:00:00Z",
+            "coupons": [{"id": "welcome", "kind": "product", "discount": {"percent": percent, "max": 7000},
+                         "min_order": 30000, "applies_to": {"brands": ["b-1"]}, "stackable": true}],
+            "claim": {"coupon": "welcome", "stock": 100},
+            "payment_promotions": [{"id": "card-x", "method": "card:x", "discount": {"percent": 10, "max": 5000},
+                                    "min_payment": 40000}]
+        }))
+        .unwrap(),
+    )
+    .unwrap()
+}
+
+fn product(id: &str, brand: &str) -> CatalogProduct {
+    CatalogProduct {
+        id: id.into(),
+        brand: Some(brand.into()),
+        category: Some("c-1".into()),
+        currency: Currency::parse("KRW").unwrap(),
+        list_price: 59000,
+        sale_price: 52000,
+    }
+}
+
+async fn boot(dir: &Path, clock: Arc<ManualClock>) -> (Arc<Platform>, Running) {
+    let platform = Platform::open_with(dir, EdgeConfig::from_lookup(|_| None).unwrap(), clock, Arc::new(OsIds))
+        .unwrap()
+        .with_shopper_secret(SHOPPER_SECRET)
+        .unwrap();
+    let platform = Arc::new(platform);
+    catalog::publish_products(&*platform.store, &[product("p-1", "b-1"), product("p-2", "b-2")]).await.unwrap();
+    let running = runtime::start(
+        platform.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        RunOptions { tick: Duration::from_secs(60), consumers: 0 },
+    )
+    .await
+    .unwrap();
+    (platform, running)
+}
+
+async fn deploy(platform: &Platform, campaign: &Campaign) {
+    let now = platform.clock.now();
+    campaigns::deploy(&*platform.store, campaign, now).await.unwrap();
+    let policy = MileagePolicy { max_ratio_percent: 10, min_use: 1000, unit: 10 };
+    catalog::publish_price_book(&*platform.store, now, 10, Some(policy)).await.unwrap();
+}
+
+async fn get(running: &Running, product: &str, headers: &[(&str, &str)]) -> (u16, Value, reqwest::header::HeaderMap) {
+    let mut req =
+        reqwest::Client::new().get(format!("http://{}/v1/products/{product}/max-benefit-price", running.addr));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, resp.json().await.unwrap_or(Value::Null), headers)
+}
+
+fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    h.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn product_pages_are_cached_until_a_deploy_changes_their_offers() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
+    let (platform, running) = boot(dir.path(), clock.clone()).await;
+    deploy(&platform, &november(15)).await;
+
+    let (status, answer, h) = get(&running, "p-1", &[]).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(header(&h, "x-cache"), "MISS");
+    // 52000 − 7000 (welcome, capped) = 45000, card −4500: 40500; the coupon is to download.
+    assert_eq!(answer["final_price"], 40500, "{answer}");
+    assert_eq!(answer["to_download"], json!(["nov:welcome"]));
+    assert_eq!(header(&h, "cache-control"), "public, max-age=60, stale-while-revalidate=300");
+
+    clock.advance(chrono::Duration::seconds(20));
+    let (_, again, h) = get(&running, "p-1", &[]).await;
+    assert_eq!((header(&h, "x-cache"), header(&h, "age")), ("HIT", "20"));
+    assert_eq!(again, answer);
+    let etag = header(&h, "etag").to_string();
+    let (status, _, h) = get(&running, "p-1", &[("if-none-match", &etag)]).await;
+    assert_eq!(status, 304);
+    assert_eq!(header(&h, "etag"), etag);
+
+    // Another brand's product, then a deploy that changes only b-1's coupon.
+    let (_, other, _) = get(&running, "p-2", &[]).await;
+    assert_eq!(other["final_price"], 52000 - 5000);
+    deploy(&platform, &november(10)).await;
+    let (_, changed, h) = get(&running, "p-1", &[]).await;
+    assert_eq!(header(&h, "x-cache"), "MISS", "the deploy changed p-1's offers");
+    assert_eq!(changed["final_price"], 52000 - 5200 - 4680);
+    let (_, _, h) = get(&running, "p-2", &[]).await;
+    assert_eq!(header(&h, "x-cache"), "HIT", "p-2's offers did not change");
+
+    let (status, missing, _) = get(&running, "nope", &[]).await;
+    assert_eq!(status, 404, "{missing}");
+
+    // What the edge's KV gets (`promoctl products export-kv`): the book and every product.
+    let bulk = catalog::kv_bulk(&*platform.store).await.unwrap();
+    let keys: Vec<&str> = bulk.as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["price-book", "product:p-1", "product:p-2"]);
+    let book: promo_shared::price_book::PriceBook = serde_json::from_str(bulk[0]["value"].as_str().unwrap()).unwrap();
+    assert_eq!(book.coupons[0].coupon.id, "nov:welcome");
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shoppers_own_coupons_and_mileage_are_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
+    let (platform, running) = boot(dir.path(), clock.clone()).await;
+    deploy(&platform, &november(15)).await;
+    let user = UserId::parse("page-shopper").unwrap();
+    catalog::set_mileage(&*platform.store, &user, 3000).await.unwrap();
+    let token =
+        ShopperAuth::new(SHOPPER_SECRET.as_bytes()).unwrap().mint(&user, clock.now(), chrono::Duration::minutes(5));
+    let bearer = format!("Bearer {token}");
+
+    let (status, mine, h) = get(&running, "p-1", &[("authorization", &bearer)]).await;
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(header(&h, "cache-control"), "private, no-store");
+    assert_eq!(mine["final_price"], 37800, "the spec's example: mileage 3000, card on 42000");
+    assert_eq!(mine["mileage_used"], 3000);
+    assert!(platform.price_cache.is_empty(), "a personal answer is never stored");
+
+    let (status, _, _) = get(&running, "p-1", &[("authorization", "Bearer not-a-token")]).await;
+    assert_eq!(status, 401);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotes_answer_the_spec_example_over_http_and_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
+    let (_platform, running) = boot(dir.path(), clock).await;
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/v1/quotes", running.addr))
+        .body(SPEC_EXAMPLE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let http: Value = resp.json().await.unwrap();
+    assert_eq!(http["final_price"], 37800);
+    assert_eq!(
+        (&http["product_coupon"], &http["payment_promotion"], &http["mileage_used"]),
+        (&json!("welcome"), &json!("card-x"), &json!(3000))
+    );
+    let bad = reqwest::Client::new()
+        .post(format!("http://{}/v1/quotes", running.addr))
+        .body(SPEC_EXAMPLE.replace("\"rounding_unit\":10", "\"rounding_unit\":0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+
+    let quote = |stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_promoctl"))
+            .args(["quote", "--compact"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = quote(SPEC_EXAMPLE);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli, http, "the CLI and the route give the same answer");
+    let invalid = quote(&SPEC_EXAMPLE.replace("\"quantity\":1", "\"quantity\":0"));
+    assert_eq!(invalid.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&invalid.stderr).contains("quantity"),
+        "{}",
+        String::from_utf8_lossy(&invalid.stderr)
+    );
+    assert!(invalid.stdout.is_empty());
+    running.shutdown().await.unwrap();
+}

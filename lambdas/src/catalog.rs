@@ -1,0 +1,106 @@
+//! The catalog and price book in the store, for max-benefit price reads
+//! ([`promo_edge::prices`]); the same JSON is what the edge reads from KV.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use promo_edge::EdgeError;
+use promo_edge::prices::Catalog;
+use promo_shared::ids::UserId;
+use promo_shared::keys;
+use promo_shared::price_book::{CatalogProduct, MileagePolicy, Personal, PriceBook};
+use promo_shared::store::{ItemExt, Store, StoreError};
+use serde_json::Value;
+
+use crate::{campaigns, wallet};
+
+/// Products and the price book read from the store.
+pub struct StoreCatalog<'a, S: ?Sized>(pub &'a S);
+
+#[async_trait]
+impl<S: Store + ?Sized> Catalog for StoreCatalog<'_, S> {
+    async fn product(&self, id: &str) -> Result<Option<CatalogProduct>, EdgeError> {
+        let item = self.0.get(&keys::product(id)).await.map_err(unavailable)?;
+        item.and_then(|i| i.get("product").cloned())
+            .map(|v| serde_json::from_value(v).map_err(|e| EdgeError::Internal(format!("stored product: {e}"))))
+            .transpose()
+    }
+
+    async fn price_book(&self) -> Result<PriceBook, EdgeError> {
+        let item = self.0.get(&keys::price_book()).await.map_err(unavailable)?;
+        match item.and_then(|i| i.get("book").cloned()) {
+            Some(v) => serde_json::from_value(v).map_err(|e| EdgeError::Internal(format!("stored price book: {e}"))),
+            None => Ok(PriceBook { rounding_unit: 1, ..PriceBook::default() }),
+        }
+    }
+}
+
+fn unavailable(e: StoreError) -> EdgeError {
+    EdgeError::Unavailable(e.to_string())
+}
+
+/// Publishes (creates or replaces) catalog products.
+pub async fn publish_products<S: Store + ?Sized>(store: &S, products: &[CatalogProduct]) -> Result<(), StoreError> {
+    for p in products {
+        let mut item = keys::product(&p.id).item();
+        item.insert("type".into(), "product".into());
+        item.insert("product".into(), serde_json::to_value(p).map_err(|e| StoreError::Invalid(e.to_string()))?);
+        store.put(item, None).await?;
+    }
+    Ok(())
+}
+
+/// Rebuilds the price book from every deployed campaign and stores it; run after a deploy.
+pub async fn publish_price_book<S: Store + ?Sized>(
+    store: &S,
+    now: DateTime<Utc>,
+    rounding_unit: i64,
+    mileage: Option<MileagePolicy>,
+) -> Result<PriceBook, StoreError> {
+    let book = PriceBook::from_campaigns(&campaigns::list(store).await?, now, rounding_unit, mileage);
+    let mut item = keys::price_book().item();
+    item.insert("book".into(), serde_json::to_value(&book).map_err(|e| StoreError::Invalid(e.to_string()))?);
+    item.insert("published_at".into(), now.to_rfc3339().into());
+    store.put(item, None).await?;
+    Ok(book)
+}
+
+/// What the edge's KV must hold for product-page reads, as `wrangler kv bulk put` takes it:
+/// `[{"key": "price-book", "value": "<json>"}, {"key": "product:<id>", "value": "<json>"}, ...]`.
+pub async fn kv_bulk<S: Store + ?Sized>(store: &S) -> Result<Value, StoreError> {
+    let catalog = StoreCatalog(store);
+    let book = catalog.price_book().await.map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let mut entries =
+        vec![serde_json::json!({"key": "price-book", "value": serde_json::to_string(&book).unwrap_or_default()})];
+    let mut after = None;
+    loop {
+        let page = store
+            .query(
+                &promo_shared::store::Query::partition(keys::PRODUCTS_PK).prefix(keys::PRODUCT_SK_PREFIX).after(after),
+            )
+            .await?;
+        for item in &page.items {
+            if let Some(p) = item.get("product") {
+                let id = p.get("id").and_then(Value::as_str).unwrap_or_default();
+                entries.push(serde_json::json!({"key": format!("product:{id}"), "value": p.to_string()}));
+            }
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(Value::Array(entries)),
+        }
+    }
+}
+
+/// Sets a shopper's mileage balance.
+pub async fn set_mileage<S: Store + ?Sized>(store: &S, user: &UserId, balance: i64) -> Result<(), StoreError> {
+    let mut item = keys::mileage(user).item();
+    item.insert("balance".into(), Value::from(balance));
+    store.put(item, None).await
+}
+
+/// What a signed-in shopper adds to a price read: their coupons and mileage.
+pub async fn personal<S: Store + ?Sized>(store: &S, user: &UserId) -> Result<Personal, StoreError> {
+    let coupons = wallet::list(store, user).await?;
+    let mileage_balance = store.get(&keys::mileage(user)).await?.and_then(|i| i.i64_attr("balance")).unwrap_or(0);
+    Ok(Personal { coupons, mileage_balance })
+}
