@@ -84,5 +84,39 @@ await measure("POST webhook, replay (verify+DO)", () => {
   const body = paid("replayed");
   return [`${BASE}/v1/webhooks/standard`, { method: "POST", headers: standardHeaders(STANDARD_SECRET, body, { id: "msg_replayed" }), body }];
 });
+// The pricing engine inside workerd: POST /v1/quotes with the spec's example (1 coupon, 1
+// promotion) and a large request (50 coupons, 20 promotions, 500,000 mileage in units of 10).
+const window = { starts_at: "2026-01-01T00:00:00Z", ends_at: "2099-01-01T00:00:00Z" };
+const none = { products: [], brands: [], categories: [] };
+const small = {
+  currency: "KRW", now: "2026-11-22T12:00:00Z", rounding_unit: 10, quantity: 1,
+  product: { id: "p-1", brand: "b-1", category: "c-1", list_price: 59000, sale_price: 52000 },
+  coupons: [{ id: "welcome", kind: "product", discount: { percent: 15, max: 7000 }, min_order: 30000, ...window,
+    applies_to: { ...none, brands: ["b-1"] }, excludes: none, stackable: true, owned: false }],
+  payment_promotions: [{ id: "card-x", method: "card:x", discount: { percent: 10, max: 5000 }, min_payment: 40000, ...window }],
+  mileage: { balance: 3000, max_ratio_percent: 10, min_use: 1000, unit: 10 },
+};
+const large = {
+  ...small,
+  product: { id: "p-1", brand: "b-1", category: "c-1", list_price: 990000, sale_price: 890000 },
+  coupons: Array.from({ length: 50 }, (_, i) => ({
+    id: `c-${String(i).padStart(2, "0")}`, kind: i % 2 ? "cart" : "product",
+    discount: i % 3 ? { percent: 5 + (i % 20), max: 10000 + 1000 * i } : { fixed: 5000 + 700 * i },
+    min_order: 10000 * (i % 7), ...window, applies_to: none, excludes: none, stackable: i % 4 !== 0, owned: i % 5 === 0,
+  })),
+  payment_promotions: Array.from({ length: 20 }, (_, i) => ({
+    id: `card-${String(i).padStart(2, "0")}`, method: `card:${i}`,
+    discount: i % 2 ? { percent: 3 + i, max: 20000 + 1000 * i } : { fixed: 3000 + 500 * i },
+    min_payment: 50000 * i, ...window,
+  })),
+  mileage: { balance: 500000, max_ratio_percent: 30, min_use: 1000, unit: 10 },
+};
+for (const [name, body] of [["POST /v1/quotes, small (spec example)", small], ["POST /v1/quotes, large (50 coupons, 20 promos)", large]]) {
+  const text = JSON.stringify(body);
+  const check = await mf.dispatchFetch(`${BASE}/v1/quotes`, { method: "POST", body: text });
+  if (check.status !== 200) throw new Error(`${name}: ${check.status} ${await check.text()}`);
+  await check.arrayBuffer();
+  await measure(name, () => [`${BASE}/v1/quotes`, { method: "POST", body: text }]);
+}
 await mf.dispose();
 issuer.close();

@@ -128,3 +128,33 @@ describe("max-benefit price reads (Miniflare, KV + Cache API)", () => {
     assertError(await json(res), "method_not_allowed");
   });
 });
+
+describe("max-benefit price expiry without a stale window (Miniflare)", () => {
+  let mf;
+
+  before(async () => {
+    // Times have one-second resolution: a TTL of 2 s keeps the immediate re-read a HIT.
+    mf = await startWorker({ PROMO_PRICE_CACHE_TTL_SECONDS: "2", PROMO_PRICE_CACHE_STALE_SECONDS: "0" });
+    const kv = await mf.getKVNamespace("PROMO_KV");
+    await kv.put("product:p-1", JSON.stringify(product("p-1", "b-1")));
+    await kv.put("price-book", JSON.stringify(priceBook(15)));
+  });
+
+  after(async () => {
+    await mf?.dispose();
+  });
+
+  it("recomputes once the TTL has passed", async () => {
+    const first = await mf.dispatchFetch(url("p-1"));
+    assert.equal(first.headers.get("x-cache"), "MISS");
+    assert.equal(first.headers.get("cache-control"), "public, max-age=2, stale-while-revalidate=0");
+    await first.arrayBuffer();
+    const hit = await mf.dispatchFetch(url("p-1"));
+    assert.equal(hit.headers.get("x-cache"), "HIT");
+    await hit.arrayBuffer();
+    await sleep(2_200);
+    const expired = await mf.dispatchFetch(url("p-1"));
+    assert.equal(expired.headers.get("x-cache"), "MISS");
+    assert.equal((await json(expired)).final_price, 40500);
+  });
+});
