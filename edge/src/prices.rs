@@ -15,6 +15,8 @@
 //! **Personal reads** (a valid bearer token) also use the shopper's own coupons and mileage.
 //! They are computed every time, never stored, and answered `Cache-Control: private, no-store`.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use promo_shared::price_book::{CatalogProduct, Personal, PriceBook, public_cache_key, quote_request};
@@ -30,7 +32,7 @@ use crate::http::{Request, Response};
 #[cfg_attr(not(target_arch = "wasm32"), async_trait)]
 pub trait Catalog {
     async fn product(&self, id: &str) -> Result<Option<CatalogProduct>, EdgeError>;
-    async fn price_book(&self) -> Result<PriceBook, EdgeError>;
+    async fn price_book(&self) -> Result<Arc<PriceBook>, EdgeError>;
 }
 
 /// The shared cache of public answers (the Cache API at the edge, a bounded map locally).
@@ -212,8 +214,8 @@ mod tests {
         async fn product(&self, id: &str) -> Result<Option<CatalogProduct>, EdgeError> {
             Ok((id == self.1.id).then(|| self.1.clone()))
         }
-        async fn price_book(&self) -> Result<PriceBook, EdgeError> {
-            Ok(self.0.lock().unwrap().clone())
+        async fn price_book(&self) -> Result<Arc<PriceBook>, EdgeError> {
+            Ok(Arc::new(self.0.lock().unwrap().clone()))
         }
     }
     #[derive(Default)]

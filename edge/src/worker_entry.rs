@@ -370,14 +370,16 @@ impl Catalog for KvCatalog {
             .map_err(|e| EdgeError::Unavailable(format!("KV product {id}: {e}")))
     }
 
-    async fn price_book(&self) -> std::result::Result<promo_shared::price_book::PriceBook, EdgeError> {
+    async fn price_book(&self) -> std::result::Result<std::sync::Arc<promo_shared::price_book::PriceBook>, EdgeError> {
         let book = self
             .kv
             .get("price-book")
             .json()
             .await
             .map_err(|e| EdgeError::Unavailable(format!("KV price book: {e}")))?;
-        Ok(book.unwrap_or(promo_shared::price_book::PriceBook { rounding_unit: 1, ..Default::default() }))
+        Ok(std::sync::Arc::new(
+            book.unwrap_or(promo_shared::price_book::PriceBook { rounding_unit: 1, ..Default::default() }),
+        ))
     }
 }
 

@@ -56,6 +56,7 @@ URL="http://127.0.0.1:$PORT/v1/products/p-1/max-benefit-price"
 for _ in $(seq 50); do curl -fsS "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
 
 # The same body, served by nginx from a file.
+chmod 755 "$WORK"
 mkdir -p "$WORK/www"
 curl -fsS "$URL" >"$WORK/www/price.json"
 cat >"$WORK/nginx.conf" <<CONF
@@ -77,6 +78,7 @@ CONF
 mkdir -p "$WORK/tmp"
 nginx -c "$WORK/nginx.conf"
 for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$NGINX_PORT/price.json" >/dev/null 2>&1 && break; sleep 0.1; done
+chmod -R a+rX "$WORK/www"
 cmp -s "$WORK/www/price.json" <(curl -fsS "http://127.0.0.1:$NGINX_PORT/price.json") || {
     echo "nginx does not serve the same body" >&2
     exit 1

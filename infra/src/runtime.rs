@@ -46,6 +46,8 @@ pub struct Platform {
     /// Max-benefit price reads: settings and the bounded cache of public answers.
     pub prices: crate::config::PriceSettings,
     pub price_cache: Arc<crate::embedded::BoundedPriceCache>,
+    /// Products and the price book, kept in memory for a second between store reads.
+    pub catalog: Arc<catalog::MemoCatalog<SqliteStore>>,
 }
 
 /// Opens the store of a data directory (for CLI commands that need nothing else).
@@ -85,6 +87,7 @@ impl Platform {
         let api =
             Api::new(Claimer::new(store.clone(), clock.clone(), ids.clone()), ShopperAuth::new(secret.as_bytes())?);
         let prices = crate::config::price_settings()?;
+        let store_for_catalog = store.clone();
         let price_cache = Arc::new(crate::embedded::BoundedPriceCache::new(prices.cache_entries));
         Ok(Platform {
             data_dir: data_dir.to_path_buf(),
@@ -98,6 +101,7 @@ impl Platform {
             api,
             prices,
             price_cache,
+            catalog: Arc::new(catalog::MemoCatalog::new(store_for_catalog, Duration::from_secs(1))),
         })
     }
 
@@ -217,17 +221,16 @@ async fn price_read(platform: &Arc<Platform>, req: &promo_edge::Request, product
         } else {
             None
         };
-        let source = catalog::StoreCatalog(&*platform.store);
+        let source = &*platform.catalog;
         let policy = platform.prices.policy;
         let read =
-            promo_edge::prices::read(&source, &*platform.price_cache, req, product, personal.as_ref(), now, policy)
+            promo_edge::prices::read(source, &*platform.price_cache, req, product, personal.as_ref(), now, policy)
                 .await?;
         if read.revalidate.is_some() {
             let (platform, product) = (platform.clone(), product.to_string());
             tokio::spawn(async move {
-                let source = catalog::StoreCatalog(&*platform.store);
                 let now = platform.clock.now();
-                promo_edge::prices::refresh(&source, &*platform.price_cache, &product, now, policy).await;
+                promo_edge::prices::refresh(&*platform.catalog, &*platform.price_cache, &product, now, policy).await;
             });
         }
         Ok(read.response)

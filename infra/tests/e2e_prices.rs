@@ -133,6 +133,8 @@ async fn product_pages_are_cached_until_a_deploy_changes_their_offers() {
     let (_, other, _) = get(&running, "p-2", &[]).await;
     assert_eq!(other["final_price"], 52000 - 5000);
     deploy(&platform, &november(10)).await;
+    // The runtime keeps the price book in memory for a second between store reads.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let (_, changed, h) = get(&running, "p-1", &[]).await;
     assert_eq!(header(&h, "x-cache"), "MISS", "the deploy changed p-1's offers");
     assert_eq!(changed["final_price"], 52000 - 5200 - 4680);

@@ -1,6 +1,8 @@
 //! The catalog and price book in the store, for max-benefit price reads
 //! ([`promo_edge::prices`]); the same JSON is what the edge reads from KV.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use promo_edge::EdgeError;
@@ -25,11 +27,13 @@ impl<S: Store + ?Sized> Catalog for StoreCatalog<'_, S> {
             .transpose()
     }
 
-    async fn price_book(&self) -> Result<PriceBook, EdgeError> {
+    async fn price_book(&self) -> Result<Arc<PriceBook>, EdgeError> {
         let item = self.0.get(&keys::price_book()).await.map_err(unavailable)?;
         match item.and_then(|i| i.get("book").cloned()) {
-            Some(v) => serde_json::from_value(v).map_err(|e| EdgeError::Internal(format!("stored price book: {e}"))),
-            None => Ok(PriceBook { rounding_unit: 1, ..PriceBook::default() }),
+            Some(v) => serde_json::from_value(v)
+                .map(Arc::new)
+                .map_err(|e| EdgeError::Internal(format!("stored price book: {e}"))),
+            None => Ok(Arc::new(PriceBook { rounding_unit: 1, ..PriceBook::default() })),
         }
     }
 }
@@ -70,7 +74,7 @@ pub async fn kv_bulk<S: Store + ?Sized>(store: &S) -> Result<Value, StoreError> 
     let catalog = StoreCatalog(store);
     let book = catalog.price_book().await.map_err(|e| StoreError::Invalid(e.to_string()))?;
     let mut entries =
-        vec![serde_json::json!({"key": "price-book", "value": serde_json::to_string(&book).unwrap_or_default()})];
+        vec![serde_json::json!({"key": "price-book", "value": serde_json::to_string(&*book).unwrap_or_default()})];
     let mut after = None;
     loop {
         let page = store
@@ -103,4 +107,57 @@ pub async fn personal<S: Store + ?Sized>(store: &S, user: &UserId) -> Result<Per
     let coupons = wallet::list(store, user).await?;
     let mileage_balance = store.get(&keys::mileage(user)).await?.and_then(|i| i.i64_attr("balance")).unwrap_or(0);
     Ok(Personal { coupons, mileage_balance })
+}
+
+/// [`StoreCatalog`] with the price book and products kept in memory for `ttl`: a cached
+/// price read then costs no store round trip. A deploy or a product publish is seen within
+/// `ttl` (as the edge sees KV writes within KV's own propagation delay).
+pub struct MemoCatalog<S: ?Sized> {
+    store: Arc<S>,
+    ttl: std::time::Duration,
+    book: std::sync::Mutex<Option<(std::time::Instant, Arc<PriceBook>)>>,
+    products: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Option<CatalogProduct>)>>,
+}
+
+/// Products kept in memory at most; past it the memo starts over (a bound, not an LRU).
+const MEMO_PRODUCTS: usize = 100_000;
+
+impl<S: Store + ?Sized> MemoCatalog<S> {
+    pub fn new(store: Arc<S>, ttl: std::time::Duration) -> Self {
+        MemoCatalog { store, ttl, book: Default::default(), products: Default::default() }
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> Catalog for MemoCatalog<S> {
+    async fn product(&self, id: &str) -> Result<Option<CatalogProduct>, EdgeError> {
+        if let Ok(memo) = self.products.lock()
+            && let Some((at, p)) = memo.get(id)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(p.clone());
+        }
+        let p = StoreCatalog(&*self.store).product(id).await?;
+        if let Ok(mut memo) = self.products.lock() {
+            if memo.len() >= MEMO_PRODUCTS {
+                memo.clear();
+            }
+            memo.insert(id.to_string(), (std::time::Instant::now(), p.clone()));
+        }
+        Ok(p)
+    }
+
+    async fn price_book(&self) -> Result<Arc<PriceBook>, EdgeError> {
+        if let Ok(memo) = self.book.lock()
+            && let Some((at, b)) = memo.as_ref()
+            && at.elapsed() < self.ttl
+        {
+            return Ok(b.clone());
+        }
+        let b = StoreCatalog(&*self.store).price_book().await?;
+        if let Ok(mut memo) = self.book.lock() {
+            *memo = Some((std::time::Instant::now(), b.clone()));
+        }
+        Ok(b)
+    }
 }
