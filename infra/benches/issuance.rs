@@ -6,6 +6,8 @@
 //! - **exactly-once**: `Issuer::handle_payment` — the reward marker, wallet coupon and code
 //!   reservation puts under their conditions plus the payment-state check, in one
 //!   transaction with a client token;
+//! - **the same writes without the machinery**: the marker, coupon and code items put in one
+//!   transaction with no conditions and no client token;
 //! - **replay**: the same payment handled again (answered from the marker, nothing written).
 //!
 //! Each is run sequentially (latency p50/p99: one request at a time) and with 32 concurrent
@@ -35,7 +37,7 @@ use promo_shared::coupon::{CouponCode, CouponStatus, IssueSource, IssuedCoupon};
 use promo_shared::ids::UserId;
 use promo_shared::keys;
 use promo_shared::ports::{Clock, IdGen, ManualClock};
-use promo_shared::store::Store;
+use promo_shared::store::{Store, TxOp};
 use promo_shared::testing::{at, campaign_json, paid_event};
 use promoctl::embedded::{OsIds, SqliteStore};
 
@@ -149,6 +151,32 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
             }
         }
     };
+    // The same three items the issuer writes (marker, wallet coupon, code), in one
+    // transaction but with no conditions and no client token: what the writes cost without
+    // the machinery that makes them exactly-once.
+    let plain_tx = |tag: &'static str| {
+        let (store, campaign, run) = (store.clone(), campaign.clone(), run.to_string());
+        move |i: usize| {
+            let (store, campaign) = (store.clone(), campaign.clone());
+            let payment = format!("{run}-{tag}-{i}");
+            async move {
+                let wallet = wallet_item(&campaign, &OsIds, &payment, at("2026-11-25T12:00:00Z"));
+                let code = wallet.get("code").and_then(|c| c.as_str()).unwrap_or_default().to_string();
+                let pid = promo_shared::ids::PaymentId::parse(payment.as_str()).unwrap();
+                let mut marker = keys::payment_reward(&pid, &campaign.id, &campaign.rewards[0].id).item();
+                marker.insert("code".into(), code.clone().into());
+                marker.insert("user_id".into(), "u-1".into());
+                let mut code_item = keys::coupon_code(&CouponCode::parse(&code).unwrap()).item();
+                code_item.insert("user_id".into(), "u-1".into());
+                let ops = vec![
+                    TxOp::Put { item: marker, cond: None },
+                    TxOp::Put { item: wallet, cond: None },
+                    TxOp::Put { item: code_item, cond: None },
+                ];
+                store.transact(ops, None).await.unwrap();
+            }
+        }
+    };
     let once = |tag: &'static str| {
         let (issuer, run) = (issuer.clone(), run.to_string());
         move |i: usize| {
@@ -164,6 +192,10 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
     let (p50, p99) = sequential(seq, plain("plain-seq")).await;
     let per_second = concurrent(total, plain("plain-conc")).await;
     rows.push(Row { store: name, op: "plain write (unconditional put)", p50, p99, per_second });
+
+    let (p50, p99) = sequential(seq, plain_tx("tx-seq")).await;
+    let per_second = concurrent(total, plain_tx("tx-conc")).await;
+    rows.push(Row { store: name, op: "the same 3 items, unconditional, one transaction", p50, p99, per_second });
 
     let (p50, p99) = sequential(seq, once("once-seq")).await;
     let per_second = concurrent(total, once("once-conc")).await;
@@ -210,7 +242,7 @@ fn main() {
         );
         println!("| store | operation | p50 | p99 | ops/s ({CONCURRENCY} tasks) | p50 vs plain write |");
         println!("| --- | --- | ---: | ---: | ---: | ---: |");
-        for chunk in rows.chunks(3) {
+        for chunk in rows.chunks(4) {
             let base = chunk[0].p50.as_secs_f64();
             for r in chunk {
                 println!(

@@ -21,6 +21,22 @@ use serde_json::Value;
 /// How long a transaction's client token makes a retry idempotent (DynamoDB: 10 minutes).
 const TOKEN_WINDOW_SECONDS: i64 = 600;
 
+/// SHA-256 of the operations' `Debug` form, streamed into the hasher: no multi-kilobyte
+/// string is built per transaction, and the token table stores 64 hex characters.
+fn ops_digest(ops: &[TxOp]) -> String {
+    use sha2::{Digest, Sha256};
+    struct Hashing(Sha256);
+    impl std::fmt::Write for Hashing {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.update(s.as_bytes());
+            Ok(())
+        }
+    }
+    let mut h = Hashing(Sha256::new());
+    let _ = std::fmt::Write::write_fmt(&mut h, format_args!("{ops:?}"));
+    hex::encode(h.0.finalize())
+}
+
 #[derive(Clone)]
 pub struct SqliteStore {
     db: Writer,
@@ -183,7 +199,7 @@ impl Store for SqliteStore {
     async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError> {
         validate_tx(&ops)?;
         // The digest only matters to recognise a retry under the same client token.
-        let token = token.map(|t| (t.to_string(), format!("{ops:?}")));
+        let token = token.map(|t| (t.to_string(), ops_digest(&ops)));
         self.with_tx(move |tx| {
             let now = chrono::Utc::now().timestamp();
             if let Some((t, digest)) = &token {
