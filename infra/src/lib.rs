@@ -3,6 +3,7 @@
 
 pub mod campaign_file;
 pub mod config;
+pub mod edge_kv;
 pub mod embedded;
 pub mod portone;
 pub mod runtime;

@@ -225,6 +225,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Campaign(CampaignCommand::Deploy { file, data }) => {
             let c = campaign_file::load(&file)?;
+            let edge = config::edge_kv()?; // a partial setting fails before anything is written
             let store = runtime::open_store(&data.data_dir)?;
             let now = SystemClock.now();
             let version = campaigns::deploy(&*store, &c, now).await.context("deploying the campaign")?;
@@ -238,6 +239,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 book.coupons.len(),
                 book.payment_promotions.len()
             );
+            if let Some(kv) = edge {
+                let entry = serde_json::json!({"key": "price-book", "value": serde_json::to_string(&book)?});
+                kv.put_all(&[entry]).await.context("publishing the price book to the edge")?;
+                println!("published the price book to the edge's KV");
+            }
             Ok(())
         }
         Command::Campaign(CampaignCommand::List { data, json }) => {
@@ -296,9 +302,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     p.id
                 );
             }
+            let edge = config::edge_kv()?; // a partial setting fails before anything is written
             let store = runtime::open_store(&data.data_dir)?;
             catalog::publish_products(&*store, &products).await?;
             println!("published {} products", products.len());
+            if let Some(kv) = edge {
+                let entries = products
+                    .iter()
+                    .map(|p| {
+                        Ok(serde_json::json!({"key": format!("product:{}", p.id), "value": serde_json::to_string(p)?}))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                kv.put_all(&entries).await.context("publishing products to the edge")?;
+                println!("published {} products to the edge's KV", entries.len());
+            }
             Ok(())
         }
         Command::Products(ProductsCommand::ExportKv { data }) => {

@@ -1,0 +1,101 @@
+//! `promoctl campaign deploy` and `products publish` write the edge's KV through Cloudflare's
+//! bulk API (here a local stand-in that records what it receives): the price book on
+//! deploy, each product on publish, with the API token as bearer; a partial configuration
+//! is refused before anything is written.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::put;
+use serde_json::{Value, json};
+
+type Seen = Arc<Mutex<Vec<(String, String, Value)>>>;
+
+async fn fake_cloudflare() -> (String, Seen) {
+    async fn bulk(
+        State(seen): State<Seen>,
+        Path((account, ns)): Path<(String, String)>,
+        headers: HeaderMap,
+        body: String,
+    ) -> ([(&'static str, &'static str); 1], String) {
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        seen.lock().unwrap().push((format!("{account}/{ns}"), auth, body));
+        let answer = json!({"success": true, "errors": [], "messages": [], "result": {"successful_key_count": 1}});
+        ([("content-type", "application/json")], answer.to_string())
+    }
+    let seen: Seen = Arc::default();
+    let app = axum::Router::new()
+        .route("/client/v4/accounts/{account}/storage/kv/namespaces/{ns}/bulk", put(bulk))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/client/v4"), seen)
+}
+
+fn promoctl(args: &[&str], dir: &std::path::Path, api: &str, with_token: bool) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_promoctl"));
+    cmd.args(args)
+        .env("PROMO_DATA_DIR", dir)
+        .env("PROMO_CF_API_BASE", api)
+        .env("PROMO_CF_ACCOUNT_ID", "acct-1")
+        .env("PROMO_CF_KV_NAMESPACE_ID", "ns-1");
+    if with_token {
+        cmd.env("PROMO_CF_API_TOKEN", "cf-token");
+    } else {
+        cmd.env_remove("PROMO_CF_API_TOKEN");
+    }
+    cmd.output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploys_and_product_publishes_reach_the_edges_kv() {
+    let (api, seen) = fake_cloudflare().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    // Live whenever the test runs: an ended campaign offers nothing.
+    let campaign = dir.path().join("live.toml");
+    std::fs::write(
+        &campaign,
+        std::fs::read_to_string(format!("{root}/examples/black-friday.toml"))
+            .unwrap()
+            .replace("starts_at = \"2026-11-20T00:00:00+09:00\"", "starts_at = \"2026-01-01T00:00:00Z\"")
+            .replace("ends_at = \"2026-12-01T00:00:00+09:00\"", "ends_at = \"2099-01-01T00:00:00Z\""),
+    )
+    .unwrap();
+    assert!(std::fs::read_to_string(&campaign).unwrap().contains("2099-01-01"), "the window was replaced");
+    let campaign = campaign.to_str().unwrap();
+
+    let partial = promoctl(&["campaign", "deploy", campaign], dir.path(), &api, false);
+    assert_eq!(partial.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&partial.stderr).contains("PROMO_CF_API_TOKEN"));
+    assert!(seen.lock().unwrap().is_empty());
+    let listed = Command::new(env!("CARGO_BIN_EXE_promoctl"))
+        .args(["campaign", "list", "--json"])
+        .env("PROMO_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&listed.stdout).unwrap(), json!([]), "nothing was deployed");
+
+    let deployed = promoctl(&["campaign", "deploy", campaign], dir.path(), &api, true);
+    assert!(deployed.status.success(), "{}", String::from_utf8_lossy(&deployed.stderr));
+    let published =
+        promoctl(&["products", "publish", &format!("{root}/examples/products.json")], dir.path(), &api, true);
+    assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    let (target, auth, book) = &seen[0];
+    assert_eq!((target.as_str(), auth.as_str()), ("acct-1/ns-1", "Bearer cf-token"));
+    assert_eq!(book[0]["key"], "price-book");
+    let book: Value = serde_json::from_str(book[0]["value"].as_str().unwrap()).unwrap();
+    assert_eq!(book["coupons"][0]["coupon"]["id"], "black-friday-2026:welcome-10pct");
+    assert_eq!(book["payment_promotions"][0]["promotion"]["id"], "black-friday-2026:card-x");
+    let keys: Vec<&str> = seen[1].2.as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["product:p-1", "product:p-2"]);
+}
