@@ -96,12 +96,6 @@ pub async fn claims_race_thousand_on_stock_hundred(s: DynStore) {
     claims_race(s, 1000, 400, 100).await;
 }
 
-/// The same race at a fifth of the size, for stand-ins too slow for the full one (moto
-/// deep-copies the table on every transaction and grows without bound under the full race).
-pub async fn claims_race_two_hundred_on_stock_twenty(s: DynStore) {
-    claims_race(s, 200, 80, 20).await;
-}
-
 /// `claims` concurrent claims by `shoppers` shoppers on `stock` in 4 shards, 1 per shopper.
 async fn claims_race(s: DynStore, claims: usize, shoppers: usize, stock: u32) {
     let p = ns("claims-race");

@@ -83,12 +83,6 @@ pub async fn payments_reported_five_times_issue_once(s: DynStore) {
     reported_five_times(s, 100).await;
 }
 
-/// The same with 20 payments, for stand-ins too slow for the full race (moto deep-copies
-/// the table on every transaction; 500 at once time out its connections).
-pub async fn twenty_payments_reported_five_times_issue_once(s: DynStore) {
-    reported_five_times(s, 20).await;
-}
-
 async fn reported_five_times(s: DynStore, payments: usize) {
     let (campaign, issuer) = setup(&s, "five").await;
     let p = ns("pay5");
@@ -115,11 +109,6 @@ async fn reported_five_times(s: DynStore, payments: usize) {
 /// unused coupon, and a paid event arriving after the cancellation issues nothing.
 pub async fn cancellation_racing_issuance_never_leaves_a_coupon(s: DynStore) {
     cancellation_race(s, 100).await;
-}
-
-/// The same with 20 payments, for slow stand-ins.
-pub async fn cancellation_of_twenty_racing_issuance_never_leaves_a_coupon(s: DynStore) {
-    cancellation_race(s, 20).await;
 }
 
 async fn cancellation_race(s: DynStore, payments: usize) {
