@@ -108,6 +108,11 @@ id_type!(
     /// A reservation of a limited event.
     ReservationId, "reservation_id"
 );
+id_type!(
+    /// A coupon or payment promotion in a quote. Ordered bytewise: the pricing tie-break's
+    /// "smallest id".
+    BenefitId, "id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -19,10 +19,9 @@
 //! `mileage.max_ratio_percent` 100, `mileage.min_use` 0, `mileage.unit` 1.
 
 use std::collections::BTreeSet;
-use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::coupon::{CouponKind, Discount, Targets};
@@ -63,41 +62,7 @@ impl QuoteError {
     }
 }
 
-/// An id of a coupon or payment promotion: the shared id alphabet (letters, digits, `-_.:`),
-/// 1..=128 characters. Ordered bytewise: the tie-break's "smallest id".
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct BenefitId(String);
-
-impl BenefitId {
-    pub fn parse(s: impl Into<String>) -> Result<Self, ValidationError> {
-        let s = s.into();
-        check_id("id", &s)?;
-        Ok(BenefitId(s))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for BenefitId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for BenefitId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for BenefitId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        BenefitId::parse(String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
+pub use crate::ids::BenefitId;
 
 // ---------------------------------------------------------------------------------------------
 // The JSON shape, as sent. Integers stay raw (`i64`) until checked, for errors that name fields.
