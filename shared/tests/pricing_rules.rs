@@ -8,17 +8,9 @@ use serde_json::{Value, json};
 const NOW: &str = "2026-11-22T12:00:00Z";
 const NOV: (&str, &str) = ("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z");
 
-/// The spec's example request, verbatim.
+/// The spec's example request, verbatim (the file README's `promoctl quote` example uses).
 fn spec_example() -> Value {
-    json!({"currency":"KRW","now":"2026-11-22T12:00:00Z","rounding_unit":10,"quantity":1,
-     "product":{"id":"p-1","brand":"b-1","category":"c-1","list_price":59000,"sale_price":52000},
-     "coupons":[{"id":"welcome","kind":"product","discount":{"percent":15,"max":7000},
-       "min_order":30000,"starts_at":"2026-11-01T00:00:00Z","ends_at":"2026-12-01T00:00:00Z",
-       "applies_to":{"products":[],"brands":["b-1"],"categories":[]},
-       "excludes":{"products":[],"brands":[],"categories":[]},"stackable":true,"owned":false}],
-     "payment_promotions":[{"id":"card-x","method":"card:x","discount":{"percent":10,"max":5000},
-       "min_payment":40000,"starts_at":"2026-11-01T00:00:00Z","ends_at":"2026-12-01T00:00:00Z"}],
-     "mileage":{"balance":3000,"max_ratio_percent":10,"min_use":1000,"unit":10}})
+    serde_json::from_str(include_str!("../../examples/quote-request.json")).unwrap()
 }
 
 /// A one-product KRW request with the given price and benefits (live all November).
