@@ -58,6 +58,7 @@ describe("max-benefit price reads (Miniflare, KV + Cache API)", () => {
     kv = await mf.getKVNamespace("PROMO_KV");
     await kv.put("product:p-1", JSON.stringify(product("p-1", "b-1")));
     await kv.put("product:p-2", JSON.stringify(product("p-2", "b-2")));
+    await kv.put("product:p-4", JSON.stringify(product("p-4", "b-2")));
     await kv.put("price-book", JSON.stringify(priceBook(15)));
   });
 
@@ -112,13 +113,18 @@ describe("max-benefit price reads (Miniflare, KV + Cache API)", () => {
   });
 
   it("passes a shopper's read to the API and never lets it be cached", async () => {
-    const res = await mf.dispatchFetch(url("p-3"), { headers: { authorization: "Bearer shopper-token" } });
+    // p-4 is read by nobody else: its first public read after the personal one must miss
+    // and be the public answer, so nothing personal was stored where public reads look.
+    const res = await mf.dispatchFetch(url("p-4"), { headers: { authorization: "Bearer shopper-token" } });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("cache-control"), "private, no-store");
     assert.equal((await json(res)).final_price, 37800);
-    assert.deepEqual(apiCalls.at(-1), { path: "/v1/products/p-3/max-benefit-price", auth: "Bearer shopper-token" });
+    assert.deepEqual(apiCalls.at(-1), { path: "/v1/products/p-4/max-benefit-price", auth: "Bearer shopper-token" });
+    const publicRead = await mf.dispatchFetch(url("p-4"));
+    assert.equal(publicRead.headers.get("x-cache"), "MISS");
+    assert.equal((await json(publicRead)).final_price, 52000 - 5000, "the public answer, not the shopper's");
     const unknown = await mf.dispatchFetch(url("p-3"));
-    assert.equal(unknown.status, 404, "the personal answer was not stored for public reads");
+    assert.equal(unknown.status, 404);
     assertError(await json(unknown), "not_found");
   });
 
