@@ -14,7 +14,8 @@ written to --port-file once the socket is bound and listening.
 
 Two fixes to stock moto's memory and speed under many DynamoDB transactions (see
 install_moto_patches): it kept every model object it ever created, and it copied
-the whole table once per operation of every TransactWriteItems.
+the whole table once per operation of every TransactWriteItems (now an undo log of
+the items the transaction touches).
 """
 
 from __future__ import annotations
@@ -39,14 +40,23 @@ def install_moto_patches() -> None:
     """Keep moto's memory flat and its transactions cheap; behaviour is unchanged.
 
     1. moto's BaseModel.__new__ appends every instance to a class-level list (for its
-       /moto-api/ introspection, which nothing here uses). TransactWriteItems deep-copies
+       /moto-api/ introspection, which nothing here uses). TransactWriteItems deep-copied
        the table as a rollback snapshot, so every transaction added a whole table's worth
        of Items to those lists for good: 1,000 transactions on a 2,000-item table held
        several GB. New instances are no longer tracked.
-    2. The snapshot is taken once per *operation* of the transaction, each a deep copy of
-       the whole table. All are taken before any operation applies, so they are identical:
-       one per table and transaction is kept and reused. Only `items` changes under a
-       transaction, so the snapshot deep-copies the items and shares the rest.
+    2. TransactWriteItems deep-copied every table it touches, once per operation, before
+       running the operations, and put the copies back if one failed: a transaction cost
+       time proportional to the table, not to its items. It now keeps an undo log
+       instead. moto's own loop reads each target item (`DynamoDBBackend.get_item`) before
+       it checks that item's condition and writes it, and one transaction may touch an
+       item only once, so the first read of each key is its pre-image. On any failure the
+       pre-images are put back (or the item removed, if it did not exist), which is the
+       state the snapshot held: a cancelled transaction still writes nothing.
+    3. A Query on the table's own key sorted *every item of the table* and then kept
+       those of the asked partition, so each query cost O(n log n) in the table's size.
+       While such a query runs, `all_items` returns only that partition (sorted the
+       same way), which is exactly what the filter kept. Index queries and scans are
+       untouched.
     """
     from moto.core.common_models import BaseModel
     from moto.dynamodb.models import DynamoDBBackend
@@ -54,28 +64,74 @@ def install_moto_patches() -> None:
 
     BaseModel.__new__ = staticmethod(lambda cls, *args, **kwargs: object.__new__(cls))  # type: ignore[method-assign]
 
-    snapshots = threading.local()
+    # Per thread (the server is threaded, requests are serialised by the global lock):
+    # the running transaction's undo log, {(table name, repr of key): (key, pre-image)}.
+    state = threading.local()
 
     def table_deepcopy(self: Table, memo: dict[int, Any]) -> Table:
-        cache = getattr(snapshots, "cache", None)
-        if cache is not None and id(self) in cache:
-            return cache[id(self)]
+        if getattr(state, "undo", None) is not None:
+            # moto's whole-table snapshot: not needed, the undo log restores instead.
+            return self
         snapshot = copy.copy(self)
         snapshot.items = copy.deepcopy(self.items, memo)
-        if cache is not None:
-            cache[id(self)] = snapshot
         return snapshot
 
-    original = DynamoDBBackend.transact_write_items
+    original_get_item = DynamoDBBackend.get_item
+
+    def get_item(self: DynamoDBBackend, table_name: str, keys: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        item = original_get_item(self, table_name, keys, *args, **kwargs)
+        undo = getattr(state, "undo", None)
+        if undo is not None:
+            slot = (table_name, repr(sorted(keys.items())))
+            if slot not in undo:
+                undo[slot] = (keys, copy.deepcopy(item))
+        return item
+
+    original_transact = DynamoDBBackend.transact_write_items
 
     def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
-        snapshots.cache = {}
+        state.undo = {}
         try:
-            return original(self, transact_items)
+            return original_transact(self, transact_items)
+        except BaseException:
+            undo, state.undo = state.undo, None
+            for (table_name, _), (keys, before) in reversed(list(undo.items())):
+                table = self.get_table(table_name)
+                hash_key, range_key = self.get_keys_value(table, keys)
+                if before is None:
+                    table.delete_item(hash_key, range_key)
+                elif range_key is not None:
+                    table.items[hash_key][range_key] = before
+                else:
+                    table.items[hash_key] = before
+            raise
         finally:
-            snapshots.cache = None
+            state.undo = None
 
+    original_query = Table.query
+    original_all_items = Table.all_items
+
+    def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        if index_name is not None or hash_key is None:
+            return original_query(self, hash_key, *args, **kwargs)
+        state.partition = hash_key
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            state.partition = None
+
+    def all_items(self: Table) -> list[Any]:
+        partition = getattr(state, "partition", None)
+        if partition is None or self.range_key_attr is None:
+            return original_all_items(self)
+        items = list(self.items.get(partition, {}).values())
+        return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+    Table.query = query  # type: ignore[method-assign]
+    Table.all_items = all_items  # type: ignore[method-assign]
     Table.__deepcopy__ = table_deepcopy  # type: ignore[attr-defined]
+    DynamoDBBackend.get_item = get_item  # type: ignore[method-assign]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
