@@ -30,7 +30,7 @@ use promo_shared::ids::{CampaignId, RuleId, UserId};
 use promo_shared::keys;
 use promo_shared::payment::{PaymentEvent, PaymentKind};
 use promo_shared::ports::{Clock, IdGen, backoff};
-use promo_shared::store::{Cond, GSI1_PK, GSI1_SK, ItemExt, Query, Store, StoreError, TxOp, Update};
+use promo_shared::store::{Cond, ItemExt, Query, Store, StoreError, TxOp, Update};
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -132,8 +132,16 @@ impl<S: Store> Issuer<S> {
         {
             return Ok(list.clone());
         }
+        // One refresh at a time: concurrent events wait for it instead of each re-reading
+        // the campaigns (a stampede of identical queries every `campaign_ttl` under load).
+        let mut cached = self.campaigns.write().await;
+        if let Some((at, list)) = &*cached
+            && at.elapsed() < self.campaign_ttl
+        {
+            return Ok(list.clone());
+        }
         let list = Arc::new(campaigns::list(&self.store).await?);
-        *self.campaigns.write().await = Some((std::time::Instant::now(), list.clone()));
+        *cached = Some((std::time::Instant::now(), list.clone()));
         Ok(list)
     }
 
@@ -268,8 +276,6 @@ impl<S: Store> Issuer<S> {
                 wallet_item.extend(fields);
             }
             wallet_item.insert("type".into(), "coupon".into());
-            wallet_item.insert(GSI1_PK.into(), keys::payment_partition(&event.payment_id).into());
-            wallet_item.insert(GSI1_SK.into(), format!("{}{code}", keys::COUPON_SK_PREFIX).into());
 
             let mut code_item = keys::coupon_code(&code).item();
             code_item.insert("type".into(), "coupon_code".into());

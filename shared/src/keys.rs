@@ -5,7 +5,7 @@
 //! | campaign | `CAMPAIGNS` | `CAMPAIGN#<campaign>` | |
 //! | claim stock shard | `CAMPAIGN#<campaign>#STOCK#<shard>` | `STOCK` | |
 //! | a shopper's claims of a campaign | `USER#<user>` | `CLAIMS#<campaign>` | |
-//! | wallet coupon | `USER#<user>` | `COUPON#<code>` | `PAYMENT#<payment>` / `COUPON#<code>` (rewards) |
+//! | wallet coupon | `USER#<user>` | `COUPON#<code>` | |
 //! | coupon code (uniqueness) | `CODE#<code>` | `CODE` | |
 //! | payment reward marker | `PAYMENT#<payment>` | `REWARD#<campaign>#<rule>` | |
 //! | payment state (cancelled/refunded) | `PAYMENT#<payment>` | `STATE` | |
