@@ -170,6 +170,26 @@ pub async fn transaction_all_or_nothing(s: DynStore) {
     .await
     .unwrap();
     assert_eq!(s.get(&c).await.unwrap(), None);
+    // Only the last condition fails: the puts before it, which alone would succeed, are not
+    // written either.
+    let (e, f) = (Key::new(&p, "e"), Key::new(&p, "f"));
+    let err = s
+        .transact(
+            vec![
+                TxOp::Put { item: item(&e, json!({})), cond: Some(Cond::NotExists) },
+                TxOp::Put { item: item(&f, json!({})), cond: None },
+                TxOp::Check { key: d.clone(), cond: Cond::Exists },
+            ],
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::TransactionCancelled(vec![CancelReason::None, CancelReason::None, CancelReason::ConditionFailed])
+    );
+    assert_eq!(s.get(&e).await.unwrap(), None);
+    assert_eq!(s.get(&f).await.unwrap(), None);
 }
 
 pub async fn transaction_shape_is_checked(s: DynStore) {
@@ -187,6 +207,28 @@ pub async fn transaction_token_makes_retries_idempotent(s: DynStore) {
     s.transact(ops(), Some(token)).await.unwrap();
     s.transact(ops(), Some(token)).await.unwrap();
     assert_eq!(s.get(&k).await.unwrap().unwrap()["n"], json!(1), "the retry was not applied twice");
+    let other = vec![TxOp::Update { key: k.clone(), updates: vec![Update::Add("n".into(), 5)], cond: None }];
+    assert!(
+        matches!(s.transact(other, Some(token)).await, Err(StoreError::Invalid(_))),
+        "same token, other operations"
+    );
+    assert_eq!(s.get(&k).await.unwrap().unwrap()["n"], json!(1));
+    // A cancelled transaction does not use its token up: once its condition holds, the
+    // same token runs it.
+    let gate = Key::new(ns("txtok"), "gate");
+    let token2 = format!("tok2-{}", ns("t"));
+    let token2 = &token2[..token2.len().min(36)];
+    let gated = || {
+        vec![
+            TxOp::Check { key: gate.clone(), cond: Cond::Exists },
+            TxOp::Update { key: k.clone(), updates: vec![Update::Add("n".into(), 1)], cond: None },
+        ]
+    };
+    assert!(s.transact(gated(), Some(token2)).await.unwrap_err().failed_at(0));
+    s.put(item(&gate, json!({})), None).await.unwrap();
+    s.transact(gated(), Some(token2)).await.unwrap();
+    s.transact(gated(), Some(token2)).await.unwrap();
+    assert_eq!(s.get(&k).await.unwrap().unwrap()["n"], json!(2));
 }
 
 pub async fn query_orders_filters_and_pages(s: DynStore) {

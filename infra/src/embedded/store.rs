@@ -116,16 +116,39 @@ fn parse_body(b: &str) -> Result<Item, StoreError> {
 }
 
 fn write(tx: &Connection, item: &Item) -> Result<(), StoreError> {
+    store_row(
+        tx,
+        item,
+        "INSERT OR REPLACE INTO items (pk, sk, body, expires_at, gsi1pk, gsi1sk) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .map(|_| ())
+}
+
+/// Writes `item` only if no item has its key (the `NotExists` condition, checked by the
+/// primary key instead of a read first); `false` when one does.
+fn insert_new(tx: &Connection, item: &Item) -> Result<bool, StoreError> {
+    store_row(tx, item, "INSERT INTO items (pk, sk, body, expires_at, gsi1pk, gsi1sk) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+}
+
+/// Runs an INSERT of `item`'s row; `Ok(false)` when it hit an existing key.
+fn store_row(tx: &Connection, item: &Item, sql: &str) -> Result<bool, StoreError> {
     let key = Key::of(item)?;
     check_values(item)?;
     let body = serde_json::to_string(item).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    exec(
+    match exec(
         tx,
-        "INSERT OR REPLACE INTO items (pk, sk, body, expires_at, gsi1pk, gsi1sk) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        sql,
         params![key.pk, key.sk, body, item.i64_attr(TTL_ATTRIBUTE), item.str_attr(GSI1_PK), item.str_attr(GSI1_SK)],
-    )
-    .map_err(unavailable)?;
-    Ok(())
+    ) {
+        Ok(_) => Ok(true),
+        Err(e) if is_duplicate_key(&e) => Ok(false),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+fn is_duplicate_key(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
 /// DynamoDB stores integers and decimals, not floats beyond its precision; we keep integers only.
@@ -146,6 +169,33 @@ fn remove(tx: &Connection, key: &Key) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Records a transaction's client token; `false` when the same operations already ran under
+/// it within the window (the caller then answers success without running them again).
+fn claim_token(tx: &Connection, token: &str, digest: &str, now: i64) -> Result<bool, StoreError> {
+    match exec(tx, "INSERT INTO tx_tokens (token, digest, created_at) VALUES (?1, ?2, ?3)", params![token, digest, now])
+    {
+        Ok(_) => return Ok(true),
+        Err(e) if is_duplicate_key(&e) => {}
+        Err(e) => return Err(unavailable(e)),
+    }
+    let (seen, created): (String, i64) =
+        query_row(tx, "SELECT digest, created_at FROM tx_tokens WHERE token = ?1", [token], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(unavailable)?;
+    if now - created >= TOKEN_WINDOW_SECONDS {
+        // Out of the window: the token is fresh again.
+        exec(tx, "UPDATE tx_tokens SET digest = ?2, created_at = ?3 WHERE token = ?1", params![token, digest, now])
+            .map_err(unavailable)?;
+        return Ok(true);
+    }
+    if seen == digest {
+        Ok(false)
+    } else {
+        Err(StoreError::Invalid("client token reused with different operations".into()))
+    }
+}
+
 fn holds(cond: Option<&Cond>, current: Option<&Item>) -> bool {
     cond.is_none_or(|c| c.eval(current))
 }
@@ -159,11 +209,23 @@ impl Store for SqliteStore {
 
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         let key = Key::of(&item)?;
-        self.with_tx(move |tx| {
-            if !holds(cond.as_ref(), read(tx, &key)?.as_ref()) {
-                return Err(StoreError::ConditionFailed);
+        self.with_tx(move |tx| match cond {
+            // No read needed: the primary key enforces "must not exist", and an
+            // unconditional put overwrites whatever is there.
+            Some(Cond::NotExists) => {
+                if insert_new(tx, &item)? {
+                    Ok(())
+                } else {
+                    Err(StoreError::ConditionFailed)
+                }
             }
-            write(tx, &item)
+            None => write(tx, &item),
+            Some(cond) => {
+                if !cond.eval(read(tx, &key)?.as_ref()) {
+                    return Err(StoreError::ConditionFailed);
+                }
+                write(tx, &item)
+            }
         })
         .await
     }
@@ -202,53 +264,47 @@ impl Store for SqliteStore {
         let token = token.map(|t| (t.to_string(), ops_digest(&ops)));
         self.with_tx(move |tx| {
             let now = chrono::Utc::now().timestamp();
-            if let Some((t, digest)) = &token {
-                let seen: Option<(String, i64)> =
-                    query_row(tx, "SELECT digest, created_at FROM tx_tokens WHERE token = ?1", [t], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .optional()
-                    .map_err(unavailable)?;
-                if let Some((d, created)) = seen
-                    && now - created < TOKEN_WINDOW_SECONDS
-                {
-                    return if &d == digest {
-                        Ok(())
-                    } else {
-                        Err(StoreError::Invalid("client token reused with different operations".into()))
-                    };
-                }
+            // The token row goes in first: on the first run of a transaction (the usual case)
+            // that is one insert, and only a reused token costs a read.
+            if let Some((t, digest)) = &token
+                && !claim_token(tx, t, digest, now)?
+            {
+                return Ok(());
             }
-            // Check every condition first: nothing is written unless all hold.
-            let mut currents = Vec::with_capacity(ops.len());
+            // Operations run in order, each seeing the state left by the ones before it;
+            // keys are distinct (validate_tx), so that is the state before the transaction.
+            // After the first failed condition nothing more is written, but every condition
+            // is still evaluated so the reasons are complete; the savepoint then undoes the
+            // writes that did happen.
             let mut reasons = Vec::with_capacity(ops.len());
+            let mut failed = false;
             for op in &ops {
-                let current = read(tx, &op.key()?)?;
-                reasons.push(if holds(op.cond(), current.as_ref()) {
-                    CancelReason::None
-                } else {
-                    CancelReason::ConditionFailed
-                });
-                currents.push(current);
+                let held = match op {
+                    TxOp::Put { item, cond: Some(Cond::NotExists) } if !failed => insert_new(tx, item)?,
+                    TxOp::Put { item, cond: None } if !failed => {
+                        write(tx, item)?;
+                        true
+                    }
+                    _ => {
+                        let key = op.key()?;
+                        let current = read(tx, &key)?;
+                        let held = holds(op.cond(), current.as_ref());
+                        if held && !failed {
+                            match op {
+                                TxOp::Put { item, .. } => write(tx, item)?,
+                                TxOp::Update { updates, .. } => write(tx, &Update::apply_all(&key, current, updates)?)?,
+                                TxOp::Delete { .. } => remove(tx, &key)?,
+                                TxOp::Check { .. } => {}
+                            }
+                        }
+                        held
+                    }
+                };
+                failed |= !held;
+                reasons.push(if held { CancelReason::None } else { CancelReason::ConditionFailed });
             }
-            if reasons.contains(&CancelReason::ConditionFailed) {
+            if failed {
                 return Err(StoreError::TransactionCancelled(reasons));
-            }
-            for (op, current) in ops.iter().zip(currents) {
-                match op {
-                    TxOp::Put { item, .. } => write(tx, item)?,
-                    TxOp::Update { key, updates, .. } => write(tx, &Update::apply_all(key, current, updates)?)?,
-                    TxOp::Delete { key, .. } => remove(tx, key)?,
-                    TxOp::Check { .. } => {}
-                }
-            }
-            if let Some((t, digest)) = &token {
-                exec(
-                    tx,
-                    "INSERT OR REPLACE INTO tx_tokens (token, digest, created_at) VALUES (?1, ?2, ?3)",
-                    params![t, digest, now],
-                )
-                .map_err(unavailable)?;
             }
             Ok(())
         })
