@@ -226,7 +226,7 @@ fn main() {
                 let table = format!("promo-bench-{}", std::process::id());
                 let store = DynamoStore::from_env(table.clone(), Some(&endpoint)).await;
                 create_table(store.client(), &table).await.unwrap();
-                // Moto is slow and copies the table per transaction: a fifth of the counts.
+                // Every moto request costs milliseconds of Python: a fifth of the counts.
                 let store: Arc<dyn Store> = Arc::new(store);
                 rows.extend(bench_store("DynamoDB (moto stand-in)", store, &run, seq / 5, total / 5).await);
                 let client = DynamoStore::from_env(table.clone(), Some(&endpoint)).await;
