@@ -127,18 +127,17 @@ impl<S: Store> Issuer<S> {
     }
 
     async fn deployed_campaigns(&self) -> Result<Arc<Vec<Campaign>>, IssueError> {
-        if let Some((at, list)) = &*self.campaigns.read().await
-            && at.elapsed() < self.campaign_ttl
-        {
-            return Ok(list.clone());
+        let fresh = |cached: &Option<(std::time::Instant, Arc<Vec<Campaign>>)>| {
+            cached.as_ref().filter(|(at, _)| at.elapsed() < self.campaign_ttl).map(|(_, list)| list.clone())
+        };
+        if let Some(list) = fresh(&*self.campaigns.read().await) {
+            return Ok(list);
         }
         // One refresh at a time: concurrent events wait for it instead of each re-reading
         // the campaigns (a stampede of identical queries every `campaign_ttl` under load).
         let mut cached = self.campaigns.write().await;
-        if let Some((at, list)) = &*cached
-            && at.elapsed() < self.campaign_ttl
-        {
-            return Ok(list.clone());
+        if let Some(list) = fresh(&cached) {
+            return Ok(list);
         }
         let list = Arc::new(campaigns::list(&self.store).await?);
         *cached = Some((std::time::Instant::now(), list.clone()));

@@ -15,3 +15,5 @@ promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs servi
     cancellation_racing_issuance_never_leaves_a_coupon);
 promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
     used_coupons_are_reported_not_revoked);
+promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
+    concurrent_events_read_the_campaigns_once);

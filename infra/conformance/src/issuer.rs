@@ -2,7 +2,7 @@
 //! payments reported many times concurrently, and cancellations racing issuance.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use futures::future::join_all;
 use promo_lambdas::issuer::{Issuer, RevocationOutcome};
@@ -13,7 +13,7 @@ use promo_shared::ids::UserId;
 use promo_shared::keys;
 use promo_shared::payment::{PaymentEvent, PaymentKind};
 use promo_shared::ports::{Clock, IdGen, ManualClock};
-use promo_shared::store::{Store, Update};
+use promo_shared::store::{Cond, Item, Key, Page, Query, Store, StoreError, TxOp, Update};
 use promo_shared::testing::{at, campaign_json, paid_event};
 use serde_json::json;
 
@@ -105,6 +105,62 @@ async fn reported_five_times(s: DynStore, payments: usize) {
     }
 }
 
+/// Counts the queries of the campaign list; everything else passes through.
+struct CampaignQueryCount {
+    inner: DynStore,
+    queries: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Store for CampaignQueryCount {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
+        self.inner.put(item, cond).await
+    }
+    async fn update(&self, key: &Key, updates: &[Update], cond: Option<Cond>) -> Result<Item, StoreError> {
+        self.inner.update(key, updates, cond).await
+    }
+    async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<Option<Item>, StoreError> {
+        self.inner.delete(key, cond).await
+    }
+    async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError> {
+        self.inner.transact(ops, token).await
+    }
+    async fn query(&self, q: &Query) -> Result<Page, StoreError> {
+        if q.pk == keys::CAMPAIGNS_PK {
+            self.queries.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.query(q).await
+    }
+}
+
+/// 64 payments reported at once to an issuer whose campaign cache is empty: the campaigns
+/// are read once, not once per event (the others wait for that one refresh).
+pub async fn concurrent_events_read_the_campaigns_once(s: DynStore) {
+    let (campaign, _) = setup(&s, "refresh").await;
+    let counting = Arc::new(CampaignQueryCount { inner: s.clone(), queries: AtomicUsize::new(0) });
+    let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
+    let issuer = Arc::new(
+        Issuer::new(counting.clone() as DynStore, clock, Arc::new(TestIds::default()))
+            .with_campaign_ttl(std::time::Duration::from_secs(3600)),
+    );
+    let p = ns("refresh");
+    let tasks = (0..64).map(|n| {
+        let (issuer, e) = (issuer.clone(), event(&format!("{p}-{n}"), &format!("{p}-u{n}"), PaymentKind::Paid));
+        tokio::spawn(async move { issuer.handle_payment(&e).await.unwrap() })
+    });
+    let outcomes = join_all(tasks).await;
+    let issued = outcomes
+        .iter()
+        .flat_map(|o| o.as_ref().unwrap().rewards.iter())
+        .filter(|r| r.campaign_id == campaign.id)
+        .count();
+    assert_eq!(issued, 64);
+    assert_eq!(counting.queries.load(Ordering::SeqCst), 1, "one campaign refresh for 64 concurrent events");
+}
+
 /// Cancellations racing issuance, in every order: afterwards no cancelled payment has an
 /// unused coupon, and a paid event arriving after the cancellation issues nothing.
 pub async fn cancellation_racing_issuance_never_leaves_a_coupon(s: DynStore) {
@@ -160,7 +216,7 @@ macro_rules! issuer_race_tests {
     ($factory:path $(, #[$attr:meta])* $(,)?) => {
         $crate::issuer_race_tests!(@cases $factory, [$(#[$attr])*],
             payments_reported_five_times_issue_once, cancellation_racing_issuance_never_leaves_a_coupon,
-            used_coupons_are_reported_not_revoked);
+            used_coupons_are_reported_not_revoked, concurrent_events_read_the_campaigns_once);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::issuer_race_tests!(@one $factory, $attrs, $case); )*
