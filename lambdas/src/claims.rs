@@ -226,12 +226,8 @@ impl<S: Store> Claimer<S> {
                         if contended > self.retry.retries + rule.per_user_limit {
                             return Err(ClaimError::Permanent(format!("the claim counter of {user} keeps failing")));
                         }
-                        let counter = keys::claim_counter(user, campaign_id);
-                        expected = self
-                            .read(|| self.store.get(&counter))
-                            .await?
-                            .and_then(|i| i.i64_attr("count"))
-                            .unwrap_or(0);
+                        // The cancelled transaction returned the counter it found.
+                        expected = e.found_at(1).and_then(|i| i.i64_attr("count")).unwrap_or(0);
                     }
                     if e.failed_at(0) {
                         shards.retain(|s| *s != attempt.shard);

@@ -34,6 +34,8 @@
 //!   when given). A `TransactionCanceledException`'s cancellation reasons map per
 //!   operation: `ConditionalCheckFailed` → [`CancelReason::ConditionFailed`],
 //!   `TransactionConflict` → [`CancelReason::Conflict`], `None` → [`CancelReason::None`].
+//!   Every conditional operation asks for `ReturnValuesOnConditionCheckFailure = ALL_OLD`,
+//!   so a failed one reports the item it found ([`StoreError::found_at`]).
 //!   A token reused with other operations (`IdempotentParameterMismatchException`) is
 //!   [`StoreError::Invalid`].
 //! - `query`: `Query` with a `KeyConditionExpression` on the partition key (and
@@ -70,8 +72,8 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CancellationReason, ConditionCheck, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
-    TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem, Update as DdbUpdate,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    ScalarAttributeType, TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem, Update as DdbUpdate,
 };
 use promo_shared::store::{
     CancelReason, Cond, GSI1_PK, GSI1_SK, Index, Item, ItemExt, Key, MAX_TX_OPS, Page, Query, Store, StoreError,
@@ -431,11 +433,21 @@ where
 /// The port's error for a cancelled transaction of `ops` operations.
 fn cancelled(reasons: &[CancellationReason], ops: usize, message: &str) -> StoreError {
     let mut out = vec![CancelReason::None; ops];
+    let mut found = vec![None; ops];
     let mut throttled = None;
-    for (slot, r) in out.iter_mut().zip(reasons) {
+    for ((slot, item), r) in out.iter_mut().zip(found.iter_mut()).zip(reasons) {
         match r.code().unwrap_or("None") {
             "None" => {}
-            "ConditionalCheckFailed" => *slot = CancelReason::ConditionFailed,
+            "ConditionalCheckFailed" => {
+                *slot = CancelReason::ConditionFailed;
+                *item = match r.item() {
+                    Some(attrs) if !attrs.is_empty() => match from_attrs(attrs.clone()) {
+                        Ok(found) => Some(found),
+                        Err(e) => return e,
+                    },
+                    _ => None,
+                };
+            }
             "TransactionConflict" => *slot = CancelReason::Conflict,
             "ProvisionedThroughputExceeded" | "ThrottlingError" => throttled = Some(r.message().unwrap_or(message)),
             "ValidationError" | "ItemCollectionSizeLimitExceeded" => {
@@ -450,7 +462,7 @@ fn cancelled(reasons: &[CancellationReason], ops: usize, message: &str) -> Store
     }
     match throttled {
         Some(m) if !out.contains(&CancelReason::ConditionFailed) => StoreError::Throttled(m.to_string()),
-        _ => StoreError::TransactionCancelled(out),
+        _ => StoreError::TransactionCancelled { reasons: out, found },
     }
 }
 
@@ -460,6 +472,9 @@ impl DynamoStore {
     fn tx_item(&self, op: &TxOp) -> Result<TransactWriteItem, StoreError> {
         let mut e = Expr::default();
         let cond = op.cond().map(|c| e.cond(c)).transpose()?;
+        // A failed condition returns the item it was evaluated against: the caller learns
+        // what won (an earlier reward, the current count) without reading again.
+        let found = cond.as_ref().map(|_| ReturnValuesOnConditionCheckFailure::AllOld);
         Ok(match op {
             TxOp::Put { item, .. } => TransactWriteItem::builder().put(
                 Put::builder()
@@ -468,6 +483,7 @@ impl DynamoStore {
                     .set_condition_expression(cond)
                     .set_expression_attribute_names(e.names())
                     .set_expression_attribute_values(e.values())
+                    .set_return_values_on_condition_check_failure(found.clone())
                     .build()
                     .map_err(invalid)?,
             ),
@@ -481,6 +497,7 @@ impl DynamoStore {
                         .set_condition_expression(cond)
                         .set_expression_attribute_names(e.names())
                         .set_expression_attribute_values(e.values())
+                        .set_return_values_on_condition_check_failure(found.clone())
                         .build()
                         .map_err(invalid)?,
                 )
@@ -492,6 +509,7 @@ impl DynamoStore {
                     .set_condition_expression(cond)
                     .set_expression_attribute_names(e.names())
                     .set_expression_attribute_values(e.values())
+                    .set_return_values_on_condition_check_failure(found.clone())
                     .build()
                     .map_err(invalid)?,
             ),
@@ -502,6 +520,7 @@ impl DynamoStore {
                     .set_condition_expression(cond)
                     .set_expression_attribute_names(e.names())
                     .set_expression_attribute_values(e.values())
+                    .set_return_values_on_condition_check_failure(found.clone())
                     .build()
                     .map_err(invalid)?,
             ),
@@ -624,7 +643,7 @@ impl Store for DynamoStore {
                     item,
                     cond: Some(Cond::Or(vec![Cond::NotExists, Cond::Lt(TTL_ATTRIBUTE.into(), now)])),
                 });
-                Some((key, digest))
+                Some(digest)
             }
             None => None,
         };
@@ -643,18 +662,20 @@ impl Store for DynamoStore {
                     let err =
                         cancelled(c.cancellation_reasons(), all.len(), c.message().unwrap_or("transaction cancelled"));
                     match (&token_item, err) {
-                        (Some((key, digest)), StoreError::TransactionCancelled(mut reasons)) => {
+                        (Some(digest), StoreError::TransactionCancelled { mut reasons, mut found }) => {
                             if reasons.last() == Some(&CancelReason::ConditionFailed) {
-                                // The token was used: a replay of the same operations succeeded before.
-                                let stored = self.get(key).await?;
-                                return if stored.as_ref().and_then(|i| i.str_attr("digest")) == Some(digest.as_str()) {
+                                // The token was used: a replay of the same operations succeeded
+                                // before. The failed put returned the token item it found.
+                                let stored = found.last().and_then(Option::as_ref).and_then(|i| i.str_attr("digest"));
+                                return if stored == Some(digest.as_str()) {
                                     Ok(())
                                 } else {
                                     Err(StoreError::Invalid("client token reused with different operations".into()))
                                 };
                             }
                             reasons.truncate(ops.len());
-                            StoreError::TransactionCancelled(reasons)
+                            found.truncate(ops.len());
+                            StoreError::TransactionCancelled { reasons, found }
                         }
                         (_, other) => other,
                     }
@@ -830,14 +851,21 @@ mod tests {
         let err = cancelled(&[r("ConditionalCheckFailed"), r("None"), r("TransactionConflict")], 3, "m");
         assert_eq!(
             err,
-            StoreError::TransactionCancelled(vec![
-                CancelReason::ConditionFailed,
-                CancelReason::None,
-                CancelReason::Conflict
-            ])
+            StoreError::cancelled(vec![CancelReason::ConditionFailed, CancelReason::None, CancelReason::Conflict])
         );
+        // The item a failed condition was evaluated against comes back with its reason.
+        let with_item = CancellationReason::builder()
+            .code("ConditionalCheckFailed")
+            .item("pk", AttributeValue::S("P".into()))
+            .item("sk", AttributeValue::S("S".into()))
+            .item("n", AttributeValue::N("7".into()))
+            .build();
+        let err = cancelled(&[r("None"), with_item, r("ConditionalCheckFailed")], 3, "m");
+        assert!(err.failed_at(1) && err.failed_at(2) && !err.failed_at(0));
+        assert_eq!(err.found_at(1), Some(&json!({"pk": "P", "sk": "S", "n": 7}).as_object().unwrap().clone()));
+        assert_eq!((err.found_at(0), err.found_at(2)), (None, None));
         assert!(matches!(cancelled(&[r("None"), r("ThrottlingError")], 2, "m"), StoreError::Throttled(_)));
         assert!(matches!(cancelled(&[r("ValidationError")], 1, "m"), StoreError::Invalid(_)));
-        assert_eq!(cancelled(&[], 2, "m"), StoreError::TransactionCancelled(vec![CancelReason::None; 2]));
+        assert_eq!(cancelled(&[], 2, "m"), StoreError::cancelled(vec![CancelReason::None; 2]));
     }
 }

@@ -12,7 +12,9 @@
 //! 4. a check that the payment's state item `PAYMENT#<p> / STATE` is not cancelled or
 //!    refunded — so an event that arrives after the cancellation never issues.
 //!
-//! Never read-then-write: a loser of the race learns it from the cancelled transaction.
+//! Never read-then-write: a loser of the race learns it from the cancelled transaction,
+//! which also returns the winner's marker (so a replay answers with the same coupon in one
+//! round trip).
 //!
 //! A cancelled or refunded payment first marks its state item (strongly consistent), then
 //! revokes every coupon its reward markers name, each with the condition `status = ISSUED`
@@ -308,7 +310,9 @@ impl<S: Store> Issuer<S> {
                     }));
                 }
                 Err(e) if e.failed_at(0) => {
-                    let existing = self.store.get(&marker).await?.ok_or_else(|| {
+                    // An earlier delivery issued it: the cancelled transaction returned its
+                    // marker, which names the coupon (no second round trip).
+                    let existing = e.found_at(0).ok_or_else(|| {
                         IssueError::Transient(StoreError::Unavailable("reward marker vanished".into()))
                     })?;
                     let code = existing

@@ -17,3 +17,5 @@ promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs servi
     used_coupons_are_reported_not_revoked);
 promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
     concurrent_events_read_the_campaigns_once);
+promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
+    a_replay_is_one_round_trip);

@@ -264,9 +264,12 @@ pub enum StoreError {
     /// The condition of a single-item write did not hold; nothing was written.
     #[error("condition failed")]
     ConditionFailed,
-    /// A transaction was cancelled; nothing was written. One reason per operation.
-    #[error("transaction cancelled: {0:?}")]
-    TransactionCancelled(Vec<CancelReason>),
+    /// A transaction was cancelled; nothing was written. One reason per operation, and
+    /// one `found` per operation: for an operation whose condition failed, the item the
+    /// condition was evaluated against (`None`: there was none), so the caller learns what
+    /// won without another read; `None` for the others.
+    #[error("transaction cancelled: {reasons:?}")]
+    TransactionCancelled { reasons: Vec<CancelReason>, found: Vec<Option<Item>> },
     /// The store asked us to slow down; retry with backoff.
     #[error("throttled: {0}")]
     Throttled(String),
@@ -283,7 +286,7 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         match self {
             StoreError::Throttled(_) | StoreError::Unavailable(_) => true,
-            StoreError::TransactionCancelled(r) => {
+            StoreError::TransactionCancelled { reasons: r, .. } => {
                 r.contains(&CancelReason::Conflict) && !r.contains(&CancelReason::ConditionFailed)
             }
             StoreError::ConditionFailed | StoreError::Invalid(_) => false,
@@ -292,7 +295,30 @@ impl StoreError {
 
     /// For a cancelled transaction: did operation `i` fail its condition?
     pub fn failed_at(&self, i: usize) -> bool {
-        matches!(self, StoreError::TransactionCancelled(r) if r.get(i) == Some(&CancelReason::ConditionFailed))
+        self.reasons().and_then(|r| r.get(i)) == Some(&CancelReason::ConditionFailed)
+    }
+
+    /// A cancelled transaction whose stores reported no items.
+    pub fn cancelled(reasons: Vec<CancelReason>) -> StoreError {
+        let found = vec![None; reasons.len()];
+        StoreError::TransactionCancelled { reasons, found }
+    }
+
+    /// For a cancelled transaction: the reason of each operation.
+    pub fn reasons(&self) -> Option<&[CancelReason]> {
+        match self {
+            StoreError::TransactionCancelled { reasons, .. } => Some(reasons),
+            _ => None,
+        }
+    }
+
+    /// For a cancelled transaction: the item operation `i` failed its condition against
+    /// (`None` when it did not fail, or found no item).
+    pub fn found_at(&self, i: usize) -> Option<&Item> {
+        match self {
+            StoreError::TransactionCancelled { found, .. } => found.get(i).and_then(Option::as_ref),
+            _ => None,
+        }
     }
 }
 
@@ -308,7 +334,8 @@ pub trait Store: Send + Sync {
     async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<Option<Item>, StoreError>;
     /// All operations or none, each item at most once, at most [`MAX_TX_OPS`]. The same
     /// `token` within minutes makes a retried transaction idempotent (DynamoDB's
-    /// ClientRequestToken).
+    /// ClientRequestToken). A cancelled one says, per operation, whether its condition
+    /// failed and against which item (DynamoDB's `ReturnValuesOnConditionCheckFailure`).
     async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError>;
     async fn query(&self, q: &Query) -> Result<Page, StoreError>;
 }
@@ -417,8 +444,8 @@ mod tests {
     fn retryability() {
         assert!(StoreError::Throttled("x".into()).is_retryable());
         assert!(!StoreError::ConditionFailed.is_retryable());
-        assert!(StoreError::TransactionCancelled(vec![CancelReason::Conflict, CancelReason::None]).is_retryable());
-        let failed = StoreError::TransactionCancelled(vec![CancelReason::None, CancelReason::ConditionFailed]);
+        assert!(StoreError::cancelled(vec![CancelReason::Conflict, CancelReason::None]).is_retryable());
+        let failed = StoreError::cancelled(vec![CancelReason::None, CancelReason::ConditionFailed]);
         assert!(!failed.is_retryable());
         assert!(failed.failed_at(1) && !failed.failed_at(0));
     }

@@ -105,15 +105,31 @@ async fn reported_five_times(s: DynStore, payments: usize) {
     }
 }
 
-/// Counts the queries of the campaign list; everything else passes through.
-struct CampaignQueryCount {
+/// Counts round trips to the store (campaign-list queries, reads, transactions); everything
+/// passes through.
+struct Counting {
     inner: DynStore,
-    queries: AtomicUsize,
+    campaign_queries: AtomicUsize,
+    gets: AtomicUsize,
+    transacts: AtomicUsize,
+}
+
+impl Counting {
+    fn over(s: &DynStore) -> Arc<Counting> {
+        let zero = AtomicUsize::new;
+        Arc::new(Counting { inner: s.clone(), campaign_queries: zero(0), gets: zero(0), transacts: zero(0) })
+    }
+    fn reset(&self) {
+        for n in [&self.campaign_queries, &self.gets, &self.transacts] {
+            n.store(0, Ordering::SeqCst);
+        }
+    }
 }
 
 #[async_trait::async_trait]
-impl Store for CampaignQueryCount {
+impl Store for Counting {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
         self.inner.get(key).await
     }
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
@@ -126,11 +142,12 @@ impl Store for CampaignQueryCount {
         self.inner.delete(key, cond).await
     }
     async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError> {
+        self.transacts.fetch_add(1, Ordering::SeqCst);
         self.inner.transact(ops, token).await
     }
     async fn query(&self, q: &Query) -> Result<Page, StoreError> {
         if q.pk == keys::CAMPAIGNS_PK {
-            self.queries.fetch_add(1, Ordering::SeqCst);
+            self.campaign_queries.fetch_add(1, Ordering::SeqCst);
         }
         self.inner.query(q).await
     }
@@ -140,7 +157,7 @@ impl Store for CampaignQueryCount {
 /// are read once, not once per event (the others wait for that one refresh).
 pub async fn concurrent_events_read_the_campaigns_once(s: DynStore) {
     let (campaign, _) = setup(&s, "refresh").await;
-    let counting = Arc::new(CampaignQueryCount { inner: s.clone(), queries: AtomicUsize::new(0) });
+    let counting = Counting::over(&s);
     let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
     let issuer = Arc::new(
         Issuer::new(counting.clone() as DynStore, clock, Arc::new(TestIds::default()))
@@ -158,7 +175,33 @@ pub async fn concurrent_events_read_the_campaigns_once(s: DynStore) {
         .filter(|r| r.campaign_id == campaign.id)
         .count();
     assert_eq!(issued, 64);
-    assert_eq!(counting.queries.load(Ordering::SeqCst), 1, "one campaign refresh for 64 concurrent events");
+    assert_eq!(counting.campaign_queries.load(Ordering::SeqCst), 1, "one campaign refresh for 64 concurrent events");
+}
+
+/// A payment reported again after its reward was issued: answered with the same coupon in
+/// one round trip (the cancelled transaction returns the winner's marker; no read follows).
+pub async fn a_replay_is_one_round_trip(s: DynStore) {
+    let (campaign, _) = setup(&s, "replay").await;
+    let counting = Counting::over(&s);
+    let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
+    let issuer = Issuer::new(counting.clone() as DynStore, clock, Arc::new(TestIds::default()))
+        .with_campaign_ttl(std::time::Duration::from_secs(3600));
+    let p = ns("replay");
+    let e = event(&p, &format!("{p}-u"), PaymentKind::Paid);
+    let first = issuer.handle_payment(&e).await.unwrap();
+    let first: Vec<_> = first.rewards.iter().filter(|r| r.campaign_id == campaign.id).collect();
+    assert_eq!(first.len(), 1);
+    assert!(!first[0].duplicate);
+
+    counting.reset();
+    let again = issuer.handle_payment(&e).await.unwrap();
+    assert!(again.rewards.iter().all(|r| r.duplicate));
+    let mine: Vec<_> = again.rewards.iter().filter(|r| r.campaign_id == campaign.id).collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].code, first[0].code, "the coupon issued first");
+    assert_eq!(counting.transacts.load(Ordering::SeqCst), again.rewards.len(), "one transaction per reward");
+    assert_eq!(counting.gets.load(Ordering::SeqCst), 0, "no read after the cancelled transaction");
+    assert_eq!(coupons_of(&s, &format!("{p}-u"), &campaign).await.len(), 1);
 }
 
 /// Cancellations racing issuance, in every order: afterwards no cancelled payment has an
@@ -216,7 +259,8 @@ macro_rules! issuer_race_tests {
     ($factory:path $(, #[$attr:meta])* $(,)?) => {
         $crate::issuer_race_tests!(@cases $factory, [$(#[$attr])*],
             payments_reported_five_times_issue_once, cancellation_racing_issuance_never_leaves_a_coupon,
-            used_coupons_are_reported_not_revoked, concurrent_events_read_the_campaigns_once);
+            used_coupons_are_reported_not_revoked, concurrent_events_read_the_campaigns_once,
+            a_replay_is_one_round_trip);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::issuer_race_tests!(@one $factory, $attrs, $case); )*

@@ -141,16 +141,16 @@ pub async fn transaction_all_or_nothing(s: DynStore) {
     s.transact(ops(1), None).await.unwrap();
     assert_eq!(s.get(&a).await.unwrap().unwrap()["stock"], json!(0));
     assert_eq!(s.get(&b).await.unwrap().unwrap()["n"], json!(1));
-    // Both conditions fail now: nothing at all is written, and the reasons say which.
+    // Both conditions fail now: nothing at all is written, the reasons say which, and each
+    // failed operation reports the item its condition was evaluated against.
     let err = s.transact(ops(2), None).await.unwrap_err();
     assert_eq!(
-        err,
-        StoreError::TransactionCancelled(vec![
-            CancelReason::ConditionFailed,
-            CancelReason::ConditionFailed,
-            CancelReason::None
-        ])
+        err.reasons(),
+        Some(&[CancelReason::ConditionFailed, CancelReason::ConditionFailed, CancelReason::None][..])
     );
+    assert_eq!(err.found_at(0), Some(&item(&a, json!({"stock": 0}))));
+    assert_eq!(err.found_at(1), Some(&item(&b, json!({"n": 1}))));
+    assert_eq!(err.found_at(2), None, "its condition did not fail");
     assert_eq!(s.get(&c).await.unwrap().unwrap()["n"], json!(1), "the unconditional put was not applied either");
     // Check-only operations and deletes.
     let d = Key::new(&p, "d");
@@ -162,6 +162,7 @@ pub async fn transaction_all_or_nothing(s: DynStore) {
         .await
         .unwrap_err();
     assert!(err.failed_at(0) && !err.failed_at(1));
+    assert_eq!(err.found_at(0), None, "the condition failed on a missing item");
     assert!(s.get(&c).await.unwrap().is_some());
     s.transact(
         vec![TxOp::Check { key: b.clone(), cond: Cond::Exists }, TxOp::Delete { key: c.clone(), cond: None }],
@@ -184,10 +185,7 @@ pub async fn transaction_all_or_nothing(s: DynStore) {
         )
         .await
         .unwrap_err();
-    assert_eq!(
-        err,
-        StoreError::TransactionCancelled(vec![CancelReason::None, CancelReason::None, CancelReason::ConditionFailed])
-    );
+    assert_eq!(err, StoreError::cancelled(vec![CancelReason::None, CancelReason::None, CancelReason::ConditionFailed]));
     assert_eq!(s.get(&e).await.unwrap(), None);
     assert_eq!(s.get(&f).await.unwrap(), None);
 }
@@ -224,7 +222,9 @@ pub async fn transaction_token_makes_retries_idempotent(s: DynStore) {
             TxOp::Update { key: k.clone(), updates: vec![Update::Add("n".into(), 1)], cond: None },
         ]
     };
-    assert!(s.transact(gated(), Some(token2)).await.unwrap_err().failed_at(0));
+    let err = s.transact(gated(), Some(token2)).await.unwrap_err();
+    assert_eq!(err.reasons(), Some(&[CancelReason::ConditionFailed, CancelReason::None][..]), "one per operation");
+    assert_eq!((err.found_at(0), err.found_at(1)), (None, None));
     s.put(item(&gate, json!({})), None).await.unwrap();
     s.transact(gated(), Some(token2)).await.unwrap();
     s.transact(gated(), Some(token2)).await.unwrap();
@@ -350,7 +350,7 @@ pub async fn race_transactions(s: DynStore) {
                 match s.transact(ops.clone(), None).await {
                     Ok(()) => return true,
                     Err(e) if e.is_retryable() => tokio::task::yield_now().await,
-                    Err(StoreError::TransactionCancelled(_)) => return false,
+                    Err(StoreError::TransactionCancelled { .. }) => return false,
                     Err(e) => panic!("unexpected error: {e}"),
                 }
             }

@@ -277,34 +277,49 @@ impl Store for SqliteStore {
             // is still evaluated so the reasons are complete; the savepoint then undoes the
             // writes that did happen.
             let mut reasons = Vec::with_capacity(ops.len());
+            let mut found = Vec::with_capacity(ops.len());
             let mut failed = false;
             for op in &ops {
-                let held = match op {
-                    TxOp::Put { item, cond: Some(Cond::NotExists) } if !failed => insert_new(tx, item)?,
+                // `Some(item found)` when the condition failed.
+                let failure = match op {
+                    // The primary key refused the insert: only then is the item read.
+                    TxOp::Put { item, cond: Some(Cond::NotExists) } if !failed => {
+                        if insert_new(tx, item)? {
+                            None
+                        } else {
+                            Some(read(tx, &op.key()?)?)
+                        }
+                    }
                     TxOp::Put { item, cond: None } if !failed => {
                         write(tx, item)?;
-                        true
+                        None
                     }
                     _ => {
                         let key = op.key()?;
                         let current = read(tx, &key)?;
-                        let held = holds(op.cond(), current.as_ref());
-                        if held && !failed {
-                            match op {
-                                TxOp::Put { item, .. } => write(tx, item)?,
-                                TxOp::Update { updates, .. } => write(tx, &Update::apply_all(&key, current, updates)?)?,
-                                TxOp::Delete { .. } => remove(tx, &key)?,
-                                TxOp::Check { .. } => {}
+                        if !holds(op.cond(), current.as_ref()) {
+                            Some(current)
+                        } else {
+                            if !failed {
+                                match op {
+                                    TxOp::Put { item, .. } => write(tx, item)?,
+                                    TxOp::Update { updates, .. } => {
+                                        write(tx, &Update::apply_all(&key, current, updates)?)?
+                                    }
+                                    TxOp::Delete { .. } => remove(tx, &key)?,
+                                    TxOp::Check { .. } => {}
+                                }
                             }
+                            None
                         }
-                        held
                     }
                 };
-                failed |= !held;
-                reasons.push(if held { CancelReason::None } else { CancelReason::ConditionFailed });
+                reasons.push(if failure.is_some() { CancelReason::ConditionFailed } else { CancelReason::None });
+                failed |= failure.is_some();
+                found.push(failure.flatten());
             }
             if failed {
-                return Err(StoreError::TransactionCancelled(reasons));
+                return Err(StoreError::TransactionCancelled { reasons, found });
             }
             Ok(())
         })
