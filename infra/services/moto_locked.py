@@ -60,16 +60,19 @@ def install_moto_patches() -> None:
        untouched.
     4. Every request listed moto's ~200 service directories (`list_of_moto_modules`,
        an isdir() each) to route itself. The list is computed once.
-    5. Every condition expression was parsed on every use, twice for a transaction's
-       Put (once by the transaction, once by the put it delegates to): a third of the
-       time of a TransactWriteItems. The parse (an immutable tree of operators whose
-       `expr(item)` only reads) is memoised by (expression, names, values).
+    5. Every condition expression was parsed on every use, three times for a
+       transaction's Put (request validation, the transaction, the put it delegates
+       to): a third of the time of a TransactWriteItems. The parse (an immutable tree
+       of operators whose `expr(item)` only reads, and the attribute names it found) is
+       memoised by (expression, names, values). A parse error is not cached: it is
+       raised again, on the same request as before.
     """
     import functools
     import json
 
     import moto.backends
     import moto.dynamodb.models as dynamodb_models
+    import moto.dynamodb.responses as dynamodb_responses
     import moto.dynamodb.models.table as dynamodb_table
     from moto.core.common_models import BaseModel
     from moto.dynamodb import comparisons
@@ -145,19 +148,42 @@ def install_moto_patches() -> None:
     modules = tuple(moto.backends.list_of_moto_modules())
     moto.backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
 
-    @functools.lru_cache(maxsize=4096)
-    def parse_condition(expr: str | None, names: str, values: str) -> Any:
-        return comparisons.get_filter_expression(expr, json.loads(names), json.loads(values))
+    # The operator tree, and the attribute names and values the expression uses.
+    Parse = tuple[Any, tuple[str, ...], tuple[str, ...]]
 
-    def get_filter_expression(expr: str | None, names: Any, values: Any) -> Any:
+    @functools.lru_cache(maxsize=4096)
+    def parse_condition(expr: str | None, names: str, values: str) -> Parse:
+        return parse_now(expr, json.loads(names), json.loads(values))
+
+    def parse_now(expr: str | None, names: Any, values: Any) -> Parse:
+        parser = comparisons.create_condition_expression_parser(expr, names, values)
+        op = parser.parse()
+        return op, tuple(parser.expr_attr_names_found), tuple(parser.expr_attr_values_found)
+
+    def parsed(expr: str | None, names: Any, values: Any) -> Parse:
         try:
             key = (json.dumps(names, sort_keys=True), json.dumps(values, sort_keys=True))
         except (TypeError, ValueError):
-            return comparisons.get_filter_expression(expr, names, values)
+            return parse_now(expr, names, values)
         return parse_condition(expr, *key)
+
+    class ParsedCondition:
+        """What moto's request validation reads from a parser, from the memoised parse."""
+
+        def __init__(self, expr: str | None, names: Any, values: Any) -> None:
+            self.op, names_found, values_found = parsed(expr, names, values)
+            self.expr_attr_names_found = list(names_found)
+            self.expr_attr_values_found = list(values_found)
+
+        def parse(self) -> Any:
+            return self.op
+
+    def get_filter_expression(expr: str | None, names: Any, values: Any) -> Any:
+        return parsed(expr, names, values)[0]
 
     dynamodb_models.get_filter_expression = get_filter_expression  # type: ignore[attr-defined]
     dynamodb_table.get_filter_expression = get_filter_expression  # type: ignore[attr-defined]
+    dynamodb_responses.create_condition_expression_parser = ParsedCondition  # type: ignore[attr-defined]
     Table.query = query  # type: ignore[method-assign]
     Table.all_items = all_items  # type: ignore[method-assign]
     Table.__deepcopy__ = table_deepcopy  # type: ignore[attr-defined]
