@@ -10,8 +10,9 @@
 //!   transaction with no conditions and no client token;
 //! - **replay**: the same payment handled again (answered from the marker, nothing written).
 //!
-//! Each is run sequentially (latency p50/p99: one request at a time) and with 32 concurrent
-//! tasks (throughput). Stores: the embedded SQLite store (file in a temp dir, synchronous
+//! Latency (p50/p99, one request at a time) is measured with the four interleaved, one of
+//! each per round, so machine noise lands on all of them alike; throughput with 32
+//! concurrent tasks, one operation at a time. Stores: the embedded SQLite store (file in a temp dir, synchronous
 //! commits) and, when `PROMO_TEST_DYNAMODB_ENDPOINT` is set, DynamoDB through the real SDK
 //! against that stand-in (moto behind its global lock: a functional stand-in, its absolute
 //! numbers say nothing about DynamoDB's).
@@ -46,23 +47,15 @@ const CONCURRENCY: usize = 32;
 struct Row {
     store: &'static str,
     op: &'static str,
-    p50: Duration,
-    p99: Duration,
+    /// (p50, p99)
+    lat: (Duration, Duration),
     per_second: f64,
 }
 
-async fn sequential<F, Fut>(n: usize, f: F) -> (Duration, Duration)
-where
-    F: Fn(usize) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let mut times = Vec::with_capacity(n);
-    for i in 0..n {
-        let t0 = Instant::now();
-        f(i).await;
-        times.push(t0.elapsed());
-    }
+/// (p50, p99) of one operation's latencies.
+fn percentiles(mut times: Vec<Duration>) -> (Duration, Duration) {
     times.sort();
+    let n = times.len();
     (times[n / 2], times[(n * 99 / 100).min(n - 1)])
 }
 
@@ -189,22 +182,37 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
         }
     };
 
-    let (p50, p99) = sequential(seq, plain("plain-seq")).await;
+    // Latency: the four operations interleaved, one of each per round (the replay is of the
+    // payment issued just before it), so a slow stretch of the machine or the server hits
+    // them all alike instead of whichever phase it fell in.
+    let (plain_seq, tx_seq, once_seq) = (plain("plain-seq"), plain_tx("tx-seq"), once("once-seq"));
+    let mut times: [Vec<Duration>; 4] = Default::default();
+    for i in 0..seq {
+        let t0 = Instant::now();
+        plain_seq(i).await;
+        let t1 = Instant::now();
+        tx_seq(i).await;
+        let t2 = Instant::now();
+        once_seq(i).await;
+        let t3 = Instant::now();
+        once_seq(i).await;
+        let t4 = Instant::now();
+        for (slot, d) in times.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3]) {
+            slot.push(d);
+        }
+    }
+    let [plain_lat, tx_lat, once_lat, replay_lat] = times.map(percentiles);
+
+    // Throughput: each operation on its own, 32 tasks.
     let per_second = concurrent(total, plain("plain-conc")).await;
-    rows.push(Row { store: name, op: "plain write (unconditional put)", p50, p99, per_second });
-
-    let (p50, p99) = sequential(seq, plain_tx("tx-seq")).await;
+    rows.push(Row { store: name, op: "plain write (unconditional put)", lat: plain_lat, per_second });
     let per_second = concurrent(total, plain_tx("tx-conc")).await;
-    rows.push(Row { store: name, op: "the same 3 items, unconditional, one transaction", p50, p99, per_second });
-
-    let (p50, p99) = sequential(seq, once("once-seq")).await;
+    rows.push(Row { store: name, op: "the same 3 items, unconditional, one transaction", lat: tx_lat, per_second });
     let per_second = concurrent(total, once("once-conc")).await;
-    rows.push(Row { store: name, op: "exactly-once issuance", p50, p99, per_second });
-
-    // Replays of the payments just issued sequentially.
-    let (p50, p99) = sequential(seq, once("once-seq")).await;
+    rows.push(Row { store: name, op: "exactly-once issuance", lat: once_lat, per_second });
+    // Replays of the payments just issued concurrently.
     let per_second = concurrent(total, once("once-conc")).await;
-    rows.push(Row { store: name, op: "replay (already issued)", p50, p99, per_second });
+    rows.push(Row { store: name, op: "replay (already issued)", lat: replay_lat, per_second });
     rows
 }
 
@@ -236,23 +244,24 @@ fn main() {
         }
 
         println!(
-            "sequential: {seq} ops (moto: {}); concurrent: {total} ops with {CONCURRENCY} tasks (moto: {})",
+            "latency: {seq} rounds of the four (moto: {}); throughput: {total} ops with {CONCURRENCY} tasks (moto: {})",
             seq / 5,
             total / 5
         );
         println!("| store | operation | p50 | p99 | ops/s ({CONCURRENCY} tasks) | p50 vs plain write |");
         println!("| --- | --- | ---: | ---: | ---: | ---: |");
         for chunk in rows.chunks(4) {
-            let base = chunk[0].p50.as_secs_f64();
+            let base = chunk[0].lat.0.as_secs_f64();
             for r in chunk {
+                let (p50, p99) = r.lat;
                 println!(
                     "| {} | {} | {:.0} µs | {:.0} µs | {:.0} | {:.2}× |",
                     r.store,
                     r.op,
-                    r.p50.as_secs_f64() * 1e6,
-                    r.p99.as_secs_f64() * 1e6,
+                    p50.as_secs_f64() * 1e6,
+                    p99.as_secs_f64() * 1e6,
                     r.per_second,
-                    r.p50.as_secs_f64() / base
+                    p50.as_secs_f64() / base
                 );
             }
         }
