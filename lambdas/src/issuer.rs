@@ -313,7 +313,7 @@ impl<S: Store> Issuer<S> {
                     // An earlier delivery issued it: the cancelled transaction returned its
                     // marker, which names the coupon (no second round trip).
                     let existing = e.found_at(0).ok_or_else(|| {
-                        IssueError::Transient(StoreError::Unavailable("reward marker vanished".into()))
+                        IssueError::Permanent("the store did not return the existing reward marker".into())
                     })?;
                     let code = existing
                         .str_attr("code")
