@@ -24,7 +24,7 @@ pub async fn deploy<S: Store + ?Sized>(store: &S, campaign: &Campaign, now: Date
             item.insert("initial".into(), share.into());
             item.insert("remaining".into(), share.into());
             match store.put(item, Some(Cond::NotExists)).await {
-                Ok(()) | Err(StoreError::ConditionFailed) => {}
+                Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
                 Err(e) => return Err(e),
             }
         }

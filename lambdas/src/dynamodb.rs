@@ -24,7 +24,8 @@
 //!   `attribute_not_exists(pk)`, comparisons are `= <> < <= > >=`, combined with
 //!   `AND` / `OR` / `NOT`. DynamoDB's own rules match [`Cond::eval`]: a missing attribute
 //!   or one of another type compares false, and `<>` holds when the attribute is missing.
-//!   A failed condition of a single-item write is [`StoreError::ConditionFailed`].
+//!   A failed condition of a single-item write is [`StoreError::ConditionFailed`], with the
+//!   item it found (`ReturnValuesOnConditionCheckFailure = ALL_OLD`).
 //! - `put`: `PutItem`. `update`: `UpdateItem` with `SET` / `ADD` / `REMOVE` clauses and
 //!   `ReturnValues = ALL_NEW` (DynamoDB creates a missing item). Several changes of one
 //!   attribute, which DynamoDB refuses in one expression, are first folded into one change
@@ -69,7 +70,10 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CancellationReason, ConditionCheck, Delete, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
@@ -414,7 +418,7 @@ where
             StoreError::Unavailable(message)
         }
         SdkError::ServiceError(se) => match se.err().code().unwrap_or_default() {
-            "ConditionalCheckFailedException" => StoreError::ConditionFailed,
+            "ConditionalCheckFailedException" => StoreError::ConditionFailed { found: None },
             "ProvisionedThroughputExceededException"
             | "ThrottlingException"
             | "RequestLimitExceeded"
@@ -430,6 +434,29 @@ where
     }
 }
 
+/// A conditional write asks for the item its condition finds when it fails: the caller
+/// learns what won (an earlier reward, the current count) without reading again.
+fn return_found(cond: &Option<String>) -> Option<ReturnValuesOnConditionCheckFailure> {
+    cond.as_ref().map(|_| ReturnValuesOnConditionCheckFailure::AllOld)
+}
+
+/// The item a failed condition returned (`ReturnValuesOnConditionCheckFailure = ALL_OLD`);
+/// `None` when there was none.
+fn found_item(attrs: Option<&Attrs>) -> Result<Option<Item>, StoreError> {
+    match attrs {
+        Some(attrs) if !attrs.is_empty() => from_attrs(attrs.clone()).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// A single-item write's failed condition, with the item it found.
+fn condition_failed(attrs: Option<&Attrs>) -> StoreError {
+    match found_item(attrs) {
+        Ok(found) => StoreError::ConditionFailed { found },
+        Err(e) => e,
+    }
+}
+
 /// The port's error for a cancelled transaction of `ops` operations.
 fn cancelled(reasons: &[CancellationReason], ops: usize, message: &str) -> StoreError {
     let mut out = vec![CancelReason::None; ops];
@@ -440,12 +467,9 @@ fn cancelled(reasons: &[CancellationReason], ops: usize, message: &str) -> Store
             "None" => {}
             "ConditionalCheckFailed" => {
                 *slot = CancelReason::ConditionFailed;
-                *item = match r.item() {
-                    Some(attrs) if !attrs.is_empty() => match from_attrs(attrs.clone()) {
-                        Ok(found) => Some(found),
-                        Err(e) => return e,
-                    },
-                    _ => None,
+                *item = match found_item(r.item()) {
+                    Ok(found) => found,
+                    Err(e) => return e,
                 };
             }
             "TransactionConflict" => *slot = CancelReason::Conflict,
@@ -472,9 +496,7 @@ impl DynamoStore {
     fn tx_item(&self, op: &TxOp) -> Result<TransactWriteItem, StoreError> {
         let mut e = Expr::default();
         let cond = op.cond().map(|c| e.cond(c)).transpose()?;
-        // A failed condition returns the item it was evaluated against: the caller learns
-        // what won (an earlier reward, the current count) without reading again.
-        let found = cond.as_ref().map(|_| ReturnValuesOnConditionCheckFailure::AllOld);
+        let found = return_found(&cond);
         Ok(match op {
             TxOp::Put { item, .. } => TransactWriteItem::builder().put(
                 Put::builder()
@@ -563,12 +585,16 @@ impl Store for DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(attrs))
+            .set_return_values_on_condition_check_failure(return_found(&cond))
             .set_condition_expression(cond)
             .set_expression_attribute_names(e.names())
             .set_expression_attribute_values(e.values())
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(|e| match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(c)) => condition_failed(c.item()),
+                _ => classify(e),
+            })?;
         Ok(())
     }
 
@@ -582,13 +608,17 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key_attrs(key)))
             .update_expression(update)
+            .set_return_values_on_condition_check_failure(return_found(&cond))
             .set_condition_expression(cond)
             .set_expression_attribute_names(e.names())
             .set_expression_attribute_values(e.values())
             .return_values(ReturnValue::AllNew)
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(|e| match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(c)) => condition_failed(c.item()),
+                _ => classify(e),
+            })?;
         match out.attributes {
             Some(attrs) if !attrs.is_empty() => from_attrs(attrs),
             _ => Ok(key.item()),
@@ -603,13 +633,17 @@ impl Store for DynamoStore {
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key_attrs(key)))
+            .set_return_values_on_condition_check_failure(return_found(&cond))
             .set_condition_expression(cond)
             .set_expression_attribute_names(e.names())
             .set_expression_attribute_values(e.values())
             .return_values(ReturnValue::AllOld)
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(|e| match e.as_service_error() {
+                Some(DeleteItemError::ConditionalCheckFailedException(c)) => condition_failed(c.item()),
+                _ => classify(e),
+            })?;
         match out.attributes {
             Some(attrs) if !attrs.is_empty() => from_attrs(attrs).map(Some),
             _ => Ok(None),

@@ -223,14 +223,12 @@ impl<S: Store> Issuer<S> {
         ];
         match self.store.update(&key, &revoke, Some(Cond::eq("status", json!(CouponStatus::Issued)))).await {
             Ok(_) => Ok(RevocationOutcome::Revoked),
-            Err(StoreError::ConditionFailed) => {
-                let current = self.store.get(&key).await?;
-                match current.as_ref().and_then(|c| c.get("status")) {
-                    Some(s) if *s == json!(CouponStatus::Used) => Ok(RevocationOutcome::Used),
-                    Some(s) if *s == json!(CouponStatus::Revoked) => Ok(RevocationOutcome::AlreadyRevoked),
-                    _ => Err(IssueError::Permanent(format!("coupon {code} of a reward marker is missing"))),
-                }
-            }
+            // The refused update returns the coupon as it is.
+            Err(StoreError::ConditionFailed { found }) => match found.as_ref().and_then(|c| c.get("status")) {
+                Some(s) if *s == json!(CouponStatus::Used) => Ok(RevocationOutcome::Used),
+                Some(s) if *s == json!(CouponStatus::Revoked) => Ok(RevocationOutcome::AlreadyRevoked),
+                _ => Err(IssueError::Permanent(format!("coupon {code} of a reward marker is missing"))),
+            },
             Err(e) => Err(e.into()),
         }
     }

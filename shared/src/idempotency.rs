@@ -78,22 +78,23 @@ pub async fn begin<S: Store + ?Sized>(
             Cond::Lt("in_progress_expiry".into(), now.timestamp_millis()),
         ]),
     ]);
-    // Two attempts: the record may vanish (TTL) between our failed put and our read.
-    for _ in 0..2 {
-        match store.put(item.clone(), Some(takeable.clone())).await {
-            Ok(()) => return Ok(Begin::Started),
-            Err(StoreError::ConditionFailed) => {}
-            Err(e) => return Err(e.into()),
+    // One round trip: a refused put returns the record that refused it.
+    let existing = match store.put(item, Some(takeable)).await {
+        Ok(()) => return Ok(Begin::Started),
+        Err(StoreError::ConditionFailed { found: Some(existing) }) => existing,
+        // The condition holds on a missing record, so a store that refuses without one
+        // breaks the port: report it rather than guess.
+        Err(StoreError::ConditionFailed { found: None }) => {
+            return Err(StoreError::Invalid("a refused idempotency record was not returned".into()).into());
         }
-        let Some(existing) = store.get(&k).await? else { continue };
-        if existing.str_attr("payload_hash") != Some(payload_hash) {
-            return Err(IdempotencyError::PayloadMismatch(key.to_string()));
-        }
-        if existing.str_attr("status") == Some(STATUS_COMPLETED) {
-            let result = existing.str_attr("result").and_then(|r| serde_json::from_str(r).ok()).unwrap_or(Value::Null);
-            return Ok(Begin::Completed(result));
-        }
-        return Err(IdempotencyError::InProgress(key.to_string()));
+        Err(e) => return Err(e.into()),
+    };
+    if existing.str_attr("payload_hash") != Some(payload_hash) {
+        return Err(IdempotencyError::PayloadMismatch(key.to_string()));
+    }
+    if existing.str_attr("status") == Some(STATUS_COMPLETED) {
+        let result = existing.str_attr("result").and_then(|r| serde_json::from_str(r).ok()).unwrap_or(Value::Null);
+        return Ok(Begin::Completed(result));
     }
     Err(IdempotencyError::InProgress(key.to_string()))
 }
@@ -124,7 +125,7 @@ pub async fn complete<S: Store + ?Sized>(
 /// Gives the run up (it failed), so the sender's retry can take it at once.
 pub async fn release<S: Store + ?Sized>(store: &S, key: &str) -> Result<(), StoreError> {
     match store.delete(&record_key(key), Some(Cond::eq("status", STATUS_IN_PROGRESS))).await {
-        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+        Ok(_) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
         Err(e) => Err(e),
     }
 }

@@ -261,9 +261,11 @@ pub enum CancelReason {
 
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum StoreError {
-    /// The condition of a single-item write did not hold; nothing was written.
+    /// The condition of a single-item write did not hold; nothing was written. `found`: the
+    /// item the condition was evaluated against (`None`: there was none), so the caller
+    /// learns what is there without another read.
     #[error("condition failed")]
-    ConditionFailed,
+    ConditionFailed { found: Option<Item> },
     /// A transaction was cancelled; nothing was written. One reason per operation, and
     /// one `found` per operation: for an operation whose condition failed, the item the
     /// condition was evaluated against (`None`: there was none), so the caller learns what
@@ -289,7 +291,7 @@ impl StoreError {
             StoreError::TransactionCancelled { reasons: r, .. } => {
                 r.contains(&CancelReason::Conflict) && !r.contains(&CancelReason::ConditionFailed)
             }
-            StoreError::ConditionFailed | StoreError::Invalid(_) => false,
+            StoreError::ConditionFailed { .. } | StoreError::Invalid(_) => false,
         }
     }
 
@@ -443,7 +445,7 @@ mod tests {
     #[test]
     fn retryability() {
         assert!(StoreError::Throttled("x".into()).is_retryable());
-        assert!(!StoreError::ConditionFailed.is_retryable());
+        assert!(!StoreError::ConditionFailed { found: None }.is_retryable());
         assert!(StoreError::cancelled(vec![CancelReason::Conflict, CancelReason::None]).is_retryable());
         let failed = StoreError::cancelled(vec![CancelReason::None, CancelReason::ConditionFailed]);
         assert!(!failed.is_retryable());

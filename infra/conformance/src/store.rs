@@ -63,12 +63,18 @@ pub async fn put_needs_keys(s: DynStore) {
 pub async fn conditional_put(s: DynStore) {
     let k = Key::new(ns("cput"), "a");
     s.put(item(&k, json!({"v": 1})), Some(Cond::NotExists)).await.unwrap();
-    assert_eq!(s.put(item(&k, json!({"v": 2})), Some(Cond::NotExists)).await, Err(StoreError::ConditionFailed));
+    // A refused write returns the item its condition found.
+    let refused = |v: i64| StoreError::ConditionFailed { found: Some(item(&k, json!({"v": v}))) };
+    assert_eq!(s.put(item(&k, json!({"v": 2})), Some(Cond::NotExists)).await, Err(refused(1)));
     assert_eq!(s.get(&k).await.unwrap().unwrap()["v"], json!(1), "a failed condition writes nothing");
     s.put(item(&k, json!({"v": 3})), Some(Cond::eq("v", 1))).await.unwrap();
-    assert_eq!(s.put(item(&k, json!({"v": 4})), Some(Cond::eq("v", 1))).await, Err(StoreError::ConditionFailed));
+    assert_eq!(s.put(item(&k, json!({"v": 4})), Some(Cond::eq("v", 1))).await, Err(refused(3)));
     let absent = Key::new(ns("cput"), "b");
-    assert_eq!(s.put(item(&absent, json!({})), Some(Cond::Exists)).await, Err(StoreError::ConditionFailed));
+    assert_eq!(
+        s.put(item(&absent, json!({})), Some(Cond::Exists)).await,
+        Err(StoreError::ConditionFailed { found: None }),
+        "nothing was there"
+    );
     assert_eq!(s.get(&absent).await.unwrap(), None);
 }
 
@@ -102,12 +108,12 @@ pub async fn update_upserts_and_counts(s: DynStore) {
     assert!(!after.contains_key("s"));
     assert_eq!(s.get(&k).await.unwrap(), Some(after));
     let r = s.update(&k, &[Update::Add("n".into(), -5)], Some(Cond::Ge("n".into(), 5))).await;
-    assert_eq!(r, Err(StoreError::ConditionFailed));
+    assert_eq!(r, Err(StoreError::ConditionFailed { found: Some(item(&k, json!({"n": 2}))) }));
     assert_eq!(s.get(&k).await.unwrap().unwrap()["n"], json!(2));
     let none = Key::new(ns("upd"), "absent");
     assert_eq!(
         s.update(&none, &[Update::Add("n".into(), 1)], Some(Cond::Exists)).await,
-        Err(StoreError::ConditionFailed)
+        Err(StoreError::ConditionFailed { found: None })
     );
     assert_eq!(s.get(&none).await.unwrap(), None);
 }
@@ -115,7 +121,10 @@ pub async fn update_upserts_and_counts(s: DynStore) {
 pub async fn conditional_delete(s: DynStore) {
     let k = Key::new(ns("del"), "a");
     s.put(item(&k, json!({"status": "USED"})), None).await.unwrap();
-    assert_eq!(s.delete(&k, Some(Cond::eq("status", "ISSUED"))).await, Err(StoreError::ConditionFailed));
+    assert_eq!(
+        s.delete(&k, Some(Cond::eq("status", "ISSUED"))).await,
+        Err(StoreError::ConditionFailed { found: Some(item(&k, json!({"status": "USED"}))) })
+    );
     assert!(s.get(&k).await.unwrap().is_some());
     let gone = s.delete(&k, Some(Cond::eq("status", "USED"))).await.unwrap();
     assert_eq!(gone.unwrap()["status"], json!("USED"));
@@ -275,7 +284,10 @@ pub async fn expired_records_can_be_taken_over(s: DynStore) {
     let takeover = Cond::Or(vec![Cond::NotExists, Cond::Lt("expires_at".into(), now)]);
     s.put(item(&k, json!({"expires_at": now + 60, "owner": "new"})), Some(takeover.clone())).await.unwrap();
     let r = s.put(item(&k, json!({"expires_at": now + 60, "owner": "third"})), Some(takeover)).await;
-    assert_eq!(r, Err(StoreError::ConditionFailed));
+    assert_eq!(
+        r,
+        Err(StoreError::ConditionFailed { found: Some(item(&k, json!({"expires_at": now + 60, "owner": "new"}))) })
+    );
     assert_eq!(s.get(&k).await.unwrap().unwrap()["owner"], json!("new"));
 }
 
@@ -293,7 +305,9 @@ pub async fn race_conditional_decrement(s: DynStore) {
                     assert!(after["stock"].as_i64().unwrap() >= 0);
                     wins.fetch_add(1, Ordering::SeqCst);
                 }
-                Err(StoreError::ConditionFailed) => {}
+                Err(StoreError::ConditionFailed { found }) => {
+                    assert_eq!(found.unwrap()["stock"], json!(0), "refused only at zero");
+                }
                 Err(e) => panic!("unexpected error: {e}"),
             }
         })
@@ -312,15 +326,18 @@ pub async fn race_put_if_absent(s: DynStore) {
         let (s, k) = (s.clone(), k.clone());
         tokio::spawn(async move {
             match s.put(item(&k, json!({"winner": n})), Some(Cond::NotExists)).await {
-                Ok(()) => Some(n),
-                Err(StoreError::ConditionFailed) => None,
+                Ok(()) => Ok(n),
+                Err(StoreError::ConditionFailed { found: Some(found) }) => Err(found["winner"].clone()),
                 Err(e) => panic!("unexpected error: {e}"),
             }
         })
     });
-    let winners: Vec<usize> = join_all(tasks).await.into_iter().filter_map(|r| r.unwrap()).collect();
+    let (winners, losers): (Vec<_>, Vec<_>) =
+        join_all(tasks).await.into_iter().map(|r| r.unwrap()).partition(Result::is_ok);
     assert_eq!(winners.len(), 1);
-    assert_eq!(s.get(&k).await.unwrap().unwrap()["winner"], json!(winners[0]));
+    let winner = json!(winners[0].as_ref().unwrap());
+    assert_eq!(s.get(&k).await.unwrap().unwrap()["winner"], winner);
+    assert!(losers.iter().all(|l| l.as_ref().unwrap_err() == &winner), "every loser was shown the winner");
 }
 
 /// Hundreds of claimers race transactions of "decrement stock, record my claim": exactly

@@ -216,13 +216,14 @@ impl Store for SqliteStore {
                 if insert_new(tx, &item)? {
                     Ok(())
                 } else {
-                    Err(StoreError::ConditionFailed)
+                    Err(StoreError::ConditionFailed { found: read(tx, &key)? })
                 }
             }
             None => write(tx, &item),
             Some(cond) => {
-                if !cond.eval(read(tx, &key)?.as_ref()) {
-                    return Err(StoreError::ConditionFailed);
+                let current = read(tx, &key)?;
+                if !cond.eval(current.as_ref()) {
+                    return Err(StoreError::ConditionFailed { found: current });
                 }
                 write(tx, &item)
             }
@@ -236,7 +237,7 @@ impl Store for SqliteStore {
         self.with_tx(move |tx| {
             let current = read(tx, &key)?;
             if !holds(cond.as_ref(), current.as_ref()) {
-                return Err(StoreError::ConditionFailed);
+                return Err(StoreError::ConditionFailed { found: current });
             }
             let next = Update::apply_all(&key, current, &updates)?;
             write(tx, &next)?;
@@ -250,7 +251,7 @@ impl Store for SqliteStore {
         self.with_tx(move |tx| {
             let current = read(tx, &key)?;
             if !holds(cond.as_ref(), current.as_ref()) {
-                return Err(StoreError::ConditionFailed);
+                return Err(StoreError::ConditionFailed { found: current });
             }
             remove(tx, &key)?;
             Ok(current)
