@@ -2,7 +2,7 @@
 //! payments reported many times concurrently, and cancellations racing issuance.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::future::join_all;
 use promo_lambdas::issuer::{Issuer, RevocationOutcome};
@@ -13,10 +13,11 @@ use promo_shared::ids::UserId;
 use promo_shared::keys;
 use promo_shared::payment::{PaymentEvent, PaymentKind};
 use promo_shared::ports::{Clock, IdGen, ManualClock};
-use promo_shared::store::{Cond, Item, Key, Page, Query, Store, StoreError, TxOp, Update};
+use promo_shared::store::{Store, Update};
 use promo_shared::testing::{at, campaign_json, paid_event};
 use serde_json::json;
 
+use crate::counting::Counting;
 use crate::store::{DynStore, ns};
 
 /// Unique, well-spread random bytes (tests only: a counter through SplitMix64), seeded from
@@ -102,54 +103,6 @@ async fn reported_five_times(s: DynStore, payments: usize) {
     assert_eq!(firsts, payments);
     for n in 0..payments {
         assert_eq!(coupons_of(&s, &format!("{p}-u{n}"), &campaign).await.len(), 1, "payment {n}");
-    }
-}
-
-/// Counts round trips to the store (campaign-list queries, reads, transactions); everything
-/// passes through.
-struct Counting {
-    inner: DynStore,
-    campaign_queries: AtomicUsize,
-    gets: AtomicUsize,
-    transacts: AtomicUsize,
-}
-
-impl Counting {
-    fn over(s: &DynStore) -> Arc<Counting> {
-        let zero = AtomicUsize::new;
-        Arc::new(Counting { inner: s.clone(), campaign_queries: zero(0), gets: zero(0), transacts: zero(0) })
-    }
-    fn reset(&self) {
-        for n in [&self.campaign_queries, &self.gets, &self.transacts] {
-            n.store(0, Ordering::SeqCst);
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl Store for Counting {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.gets.fetch_add(1, Ordering::SeqCst);
-        self.inner.get(key).await
-    }
-    async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
-        self.inner.put(item, cond).await
-    }
-    async fn update(&self, key: &Key, updates: &[Update], cond: Option<Cond>) -> Result<Item, StoreError> {
-        self.inner.update(key, updates, cond).await
-    }
-    async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<Option<Item>, StoreError> {
-        self.inner.delete(key, cond).await
-    }
-    async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError> {
-        self.transacts.fetch_add(1, Ordering::SeqCst);
-        self.inner.transact(ops, token).await
-    }
-    async fn query(&self, q: &Query) -> Result<Page, StoreError> {
-        if q.pk == keys::CAMPAIGNS_PK {
-            self.campaign_queries.fetch_add(1, Ordering::SeqCst);
-        }
-        self.inner.query(q).await
     }
 }
 

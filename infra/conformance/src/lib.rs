@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // test suites: a failed unwrap is a failed test
 
 pub mod claims;
+pub mod counting;
 pub mod issuer;
 pub mod queue;
 pub mod store;

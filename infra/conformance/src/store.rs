@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use futures::future::join_all;
 use promo_shared::idempotency::{self, IdempotencyConfig};
+
+use crate::counting::Counting;
 use promo_shared::store::{
     CancelReason, Cond, GSI1_PK, GSI1_SK, Index, Item, Key, Query, Store, StoreError, TxOp, Update,
 };
@@ -425,6 +427,11 @@ pub async fn race_idempotency(s: DynStore) {
         .unwrap();
     assert!(replay);
     assert_eq!(v, json!({"answer": 42}));
+    // A replay is one round trip: the refused put returns the stored record.
+    let counting = Counting::over(&s);
+    let begun = idempotency::begin(&*counting, &key, "hash-1", now, &cfg).await.unwrap();
+    assert_eq!(begun, idempotency::Begin::Completed(json!({"answer": 42})));
+    assert_eq!((counting.puts.load(Ordering::SeqCst), counting.gets.load(Ordering::SeqCst)), (1, 0));
     let conflict = idempotency::begin(&*s, &key, "hash-2", now, &cfg).await;
     assert!(matches!(conflict, Err(idempotency::IdempotencyError::PayloadMismatch(_))));
 }

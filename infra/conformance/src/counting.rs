@@ -1,0 +1,65 @@
+//! A store wrapper that counts round trips, for cases that prove how many a flow takes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use promo_shared::keys;
+use promo_shared::store::{Cond, Item, Key, Page, Query, Store, StoreError, TxOp, Update};
+
+use crate::store::DynStore;
+
+/// Counts round trips to the store (campaign-list queries, reads, puts, transactions);
+/// everything passes through.
+pub struct Counting {
+    inner: DynStore,
+    pub campaign_queries: AtomicUsize,
+    pub gets: AtomicUsize,
+    pub puts: AtomicUsize,
+    pub transacts: AtomicUsize,
+}
+
+impl Counting {
+    pub fn over(s: &DynStore) -> Arc<Counting> {
+        let zero = AtomicUsize::new;
+        Arc::new(Counting {
+            inner: s.clone(),
+            campaign_queries: zero(0),
+            gets: zero(0),
+            puts: zero(0),
+            transacts: zero(0),
+        })
+    }
+    pub fn reset(&self) {
+        for n in [&self.campaign_queries, &self.gets, &self.puts, &self.transacts] {
+            n.store(0, Ordering::SeqCst);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for Counting {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.inner.put(item, cond).await
+    }
+    async fn update(&self, key: &Key, updates: &[Update], cond: Option<Cond>) -> Result<Item, StoreError> {
+        self.inner.update(key, updates, cond).await
+    }
+    async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<Option<Item>, StoreError> {
+        self.inner.delete(key, cond).await
+    }
+    async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError> {
+        self.transacts.fetch_add(1, Ordering::SeqCst);
+        self.inner.transact(ops, token).await
+    }
+    async fn query(&self, q: &Query) -> Result<Page, StoreError> {
+        if q.pk == keys::CAMPAIGNS_PK {
+            self.campaign_queries.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.query(q).await
+    }
+}
