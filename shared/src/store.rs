@@ -259,7 +259,9 @@ pub enum CancelReason {
     Conflict,
 }
 
-#[derive(Debug, Clone, PartialEq, Error)]
+/// `Debug` shows a found item only as `<item>`: items can hold coupon codes, which are
+/// bearer secrets, and errors end up in logs.
+#[derive(Clone, PartialEq, Error)]
 pub enum StoreError {
     /// The condition of a single-item write did not hold; nothing was written. `found`: the
     /// item the condition was evaluated against (`None`: there was none), so the caller
@@ -281,6 +283,25 @@ pub enum StoreError {
     /// The request itself is wrong (a bug, not a condition); do not retry.
     #[error("invalid store request: {0}")]
     Invalid(String),
+}
+
+impl std::fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked = |i: &Option<Item>| i.as_ref().map(|_| "<item>");
+        match self {
+            StoreError::ConditionFailed { found } => {
+                f.debug_struct("ConditionFailed").field("found", &masked(found)).finish()
+            }
+            StoreError::TransactionCancelled { reasons, found } => f
+                .debug_struct("TransactionCancelled")
+                .field("reasons", reasons)
+                .field("found", &found.iter().map(masked).collect::<Vec<_>>())
+                .finish(),
+            StoreError::Throttled(m) => f.debug_tuple("Throttled").field(m).finish(),
+            StoreError::Unavailable(m) => f.debug_tuple("Unavailable").field(m).finish(),
+            StoreError::Invalid(m) => f.debug_tuple("Invalid").field(m).finish(),
+        }
+    }
 }
 
 impl StoreError {
@@ -446,6 +467,16 @@ mod tests {
     fn retryability() {
         assert!(StoreError::Throttled("x".into()).is_retryable());
         assert!(!StoreError::ConditionFailed { found: None }.is_retryable());
+        // A found item (it may hold a coupon code) never reaches a log through `Debug`.
+        let mut coupon = Item::new();
+        coupon.insert("code".into(), "SECR-ETCO-DE12".into());
+        let err = StoreError::ConditionFailed { found: Some(coupon.clone()) };
+        assert_eq!(format!("{err:?}"), r#"ConditionFailed { found: Some("<item>") }"#);
+        let err = StoreError::TransactionCancelled {
+            reasons: vec![CancelReason::ConditionFailed, CancelReason::None],
+            found: vec![Some(coupon), None],
+        };
+        assert!(!format!("{err:?} {err}").contains("SECR"));
         assert!(StoreError::cancelled(vec![CancelReason::Conflict, CancelReason::None]).is_retryable());
         let failed = StoreError::cancelled(vec![CancelReason::None, CancelReason::ConditionFailed]);
         assert!(!failed.is_retryable());
