@@ -12,10 +12,10 @@
 //!
 //! Latency (p50/p99, one request at a time) is measured with the four interleaved, one of
 //! each per round, so machine noise lands on all of them alike; throughput with 32
-//! concurrent tasks, one operation at a time. Stores: the embedded SQLite store (file in a temp dir, synchronous
-//! commits) and, when `PROMO_TEST_DYNAMODB_ENDPOINT` is set, DynamoDB through the real SDK
-//! against that stand-in (moto behind its global lock: a functional stand-in, its absolute
-//! numbers say nothing about DynamoDB's).
+//! concurrent tasks, one operation at a time. Stores: the embedded SQLite store (file in a
+//! temp dir, synchronous commits) and, when `PROMO_TEST_DYNAMODB_ENDPOINT` is set, DynamoDB
+//! through the real SDK against that stand-in (moto behind its global lock: a functional
+//! stand-in, its absolute numbers say nothing about DynamoDB's).
 //!
 //! ```text
 //! source infra/services/env.sh   # for the DynamoDB stand-in (infra/test.sh --services-only)

@@ -2,8 +2,8 @@
 
 The embedded store (infra/src/embedded/store.rs) commits through SQLite in WAL mode, where
 every page a commit dirties is appended to the WAL as one frame (4 KiB + header). This
-replays the store's statements on its schema with Python's sqlite3 - the same SQL, not the
-Rust code path - and counts frames per commit, with checkpoints off so the WAL only grows:
+replays the store's statements on its schema (read from store.rs) with Python's sqlite3 -
+the same SQL, not the Rust code path - and counts frames per commit, with checkpoints off so the WAL only grows:
 
 - put: `INSERT OR REPLACE` of one wallet coupon (the issuance bench's plain write);
 - issuance: the client-token row, the reward marker, the wallet coupon and the code item,
@@ -16,18 +16,22 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
+import re
 import secrets
 import sqlite3
 import sys
 import tempfile
 
-SCHEMA = """
-CREATE TABLE items (pk TEXT NOT NULL, sk TEXT NOT NULL, body TEXT NOT NULL, expires_at INTEGER,
-                    gsi1pk TEXT, gsi1sk TEXT, PRIMARY KEY (pk, sk)) WITHOUT ROWID;
-CREATE INDEX items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
-CREATE INDEX items_ttl ON items (expires_at) WHERE expires_at IS NOT NULL;
-CREATE TABLE tx_tokens (token TEXT PRIMARY KEY, digest TEXT NOT NULL, created_at INTEGER NOT NULL) WITHOUT ROWID;
-"""
+STORE = pathlib.Path(__file__).resolve().parents[1] / "src" / "embedded" / "store.rs"
+
+
+def schema() -> str:
+    """The embedded store's schema, taken from the string it passes to `Writer::open`."""
+    found = re.search(r'Writer::open\(\s*path,\s*"(.*?)",\s*\)', STORE.read_text(), re.DOTALL)
+    if found is None:
+        raise SystemExit(f"no schema found in {STORE}")
+    return found.group(1)
 
 INSERT = "INSERT INTO items (pk, sk, body) VALUES (?, ?, ?)"
 
@@ -87,7 +91,7 @@ def main() -> None:
         path = os.path.join(tmp, "frames.db")
         db = sqlite3.connect(path, isolation_level=None)
         db.executescript("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;")
-        db.executescript(SCHEMA)
+        db.executescript(schema())
 
         def frames() -> int:
             size = os.path.getsize(path + "-wal")

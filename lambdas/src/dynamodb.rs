@@ -418,6 +418,8 @@ where
             StoreError::Unavailable(message)
         }
         SdkError::ServiceError(se) => match se.err().code().unwrap_or_default() {
+            // put, update and delete map this one themselves, with the item it carries;
+            // no other operation has a condition.
             "ConditionalCheckFailedException" => StoreError::ConditionFailed { found: None },
             "ProvisionedThroughputExceededException"
             | "ThrottlingException"

@@ -106,16 +106,22 @@ async fn reported_five_times(s: DynStore, payments: usize) {
     }
 }
 
+/// An issuer over `s` whose round trips are counted; it keeps the campaigns it reads for an
+/// hour, so only the first event reads them.
+fn counted_issuer(s: &DynStore) -> (Arc<Counting>, Issuer<DynStore>) {
+    let counting = Counting::over(s);
+    let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
+    let issuer = Issuer::new(counting.clone() as DynStore, clock, Arc::new(TestIds::default()))
+        .with_campaign_ttl(std::time::Duration::from_secs(3600));
+    (counting, issuer)
+}
+
 /// 64 payments reported at once to an issuer whose campaign cache is empty: the campaigns
 /// are read once, not once per event (the others wait for that one refresh).
 pub async fn concurrent_events_read_the_campaigns_once(s: DynStore) {
     let (campaign, _) = setup(&s, "refresh").await;
-    let counting = Counting::over(&s);
-    let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
-    let issuer = Arc::new(
-        Issuer::new(counting.clone() as DynStore, clock, Arc::new(TestIds::default()))
-            .with_campaign_ttl(std::time::Duration::from_secs(3600)),
-    );
+    let (counting, issuer) = counted_issuer(&s);
+    let issuer = Arc::new(issuer);
     let p = ns("refresh");
     let tasks = (0..64).map(|n| {
         let (issuer, e) = (issuer.clone(), event(&format!("{p}-{n}"), &format!("{p}-u{n}"), PaymentKind::Paid));
@@ -135,10 +141,7 @@ pub async fn concurrent_events_read_the_campaigns_once(s: DynStore) {
 /// one round trip (the cancelled transaction returns the winner's marker; no read follows).
 pub async fn a_replay_is_one_round_trip(s: DynStore) {
     let (campaign, _) = setup(&s, "replay").await;
-    let counting = Counting::over(&s);
-    let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
-    let issuer = Issuer::new(counting.clone() as DynStore, clock, Arc::new(TestIds::default()))
-        .with_campaign_ttl(std::time::Duration::from_secs(3600));
+    let (counting, issuer) = counted_issuer(&s);
     let p = ns("replay");
     let e = event(&p, &format!("{p}-u"), PaymentKind::Paid);
     let first = issuer.handle_payment(&e).await.unwrap();
