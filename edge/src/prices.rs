@@ -241,7 +241,7 @@ mod tests {
             .unwrap(),
         )
         .unwrap();
-        PriceBook::from_campaigns(&[c], at("2026-11-22T00:00:00Z"), 10, None)
+        PriceBook::from_campaigns(&[c], &[], at("2026-11-22T00:00:00Z"), 10, None)
     }
 
     fn catalog() -> Fixed {

@@ -151,20 +151,5 @@ pub fn price_settings() -> anyhow::Result<PriceSettings> {
 /// (`PROMO_CF_API_BASE`, default `https://api.cloudflare.com/client/v4`). A partial setting
 /// is an error, not a silent skip.
 pub fn edge_kv() -> anyhow::Result<Option<crate::edge_kv::EdgeKv>> {
-    let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-    let names = ["PROMO_CF_ACCOUNT_ID", "PROMO_CF_KV_NAMESPACE_ID", "PROMO_CF_API_TOKEN"];
-    match names.map(get) {
-        [Some(account_id), Some(namespace_id), Some(api_token)] => Ok(Some(crate::edge_kv::EdgeKv {
-            api_base: get("PROMO_CF_API_BASE").unwrap_or_else(|| "https://api.cloudflare.com/client/v4".into()),
-            account_id,
-            namespace_id,
-            api_token,
-        })),
-        [None, None, None] => Ok(None),
-        set => {
-            let missing: Vec<&str> =
-                names.iter().zip(set.iter()).filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
-            anyhow::bail!("publishing to the edge's KV needs {} as well", missing.join(", "))
-        }
-    }
+    Ok(crate::edge_kv::EdgeKv::from_vars(env)?)
 }

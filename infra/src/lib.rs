@@ -3,7 +3,7 @@
 
 pub mod campaign_file;
 pub mod config;
-pub mod edge_kv;
+pub use promo_lambdas::edge_kv;
 pub mod embedded;
 pub mod portone;
 pub mod runtime;

@@ -21,6 +21,7 @@ use promo_lambdas::catalog;
 use promo_lambdas::claims::Claimer;
 use promo_lambdas::handlers;
 use promo_lambdas::issuer::Issuer;
+use promo_lambdas::sell_out::Republisher;
 use promo_shared::idempotency::IdempotencyConfig;
 use promo_shared::ports::{Clock, IdGen, Queue, backoff};
 use tokio::sync::watch;
@@ -84,8 +85,11 @@ impl Platform {
         };
         let issuer = Issuer::new(store.clone(), clock.clone(), ids.clone());
         let (secret, _) = crate::config::shopper_jwt_secret(true)?;
-        let api =
-            Api::new(Claimer::new(store.clone(), clock.clone(), ids.clone()), ShopperAuth::new(secret.as_bytes())?);
+        // A sell-out rebuilds the store's price book, which this runtime serves product pages
+        // from (the Lambda also writes the edge's KV).
+        let republisher = Arc::new(Republisher::new(store.clone(), clock.clone(), None));
+        let claimer = Claimer::new(store.clone(), clock.clone(), ids.clone()).with_sold_out_hook(republisher);
+        let api = Api::new(claimer, ShopperAuth::new(secret.as_bytes())?);
         let prices = crate::config::price_settings()?;
         let store_for_catalog = store.clone();
         let price_cache = Arc::new(crate::embedded::BoundedPriceCache::new(prices.cache_entries));

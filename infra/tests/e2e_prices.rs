@@ -20,6 +20,7 @@ use promo_shared::ids::UserId;
 use promo_shared::money::Currency;
 use promo_shared::ports::{Clock, ManualClock};
 use promo_shared::price_book::{CatalogProduct, MileagePolicy};
+use promo_shared::store::Store;
 use promo_shared::testing::at;
 use promoctl::embedded::OsIds;
 use promoctl::runtime::{self, Platform, RunOptions, Running};
@@ -166,6 +167,62 @@ async fn a_shoppers_own_coupons_and_mileage_are_private() {
 
     let (status, _, _) = get(&running, "p-1", &[("authorization", "Bearer not-a-token")]).await;
     assert_eq!(status, 401);
+    running.shutdown().await.unwrap();
+}
+
+/// A claim coupon stops pricing product pages when nobody can download it any more: for
+/// everyone once the stock is gone (the claim that finds it sold out republishes the price
+/// book), and for a shopper who has claimed it as often as allowed and used it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coupon_nobody_can_download_any_more_is_not_priced() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
+    let (platform, running) = boot(dir.path(), clock.clone()).await;
+    let mut spec = november(15).spec().clone();
+    spec.claim.as_mut().unwrap().stock = 2;
+    deploy(&platform, &Campaign::new(spec).unwrap()).await;
+    let auth = ShopperAuth::new(SHOPPER_SECRET.as_bytes()).unwrap();
+    let bearer = |user: &str| {
+        format!("Bearer {}", auth.mint(&UserId::parse(user).unwrap(), clock.now(), chrono::Duration::minutes(5)))
+    };
+    let claim = |user: &str| {
+        let request = reqwest::Client::new()
+            .post(format!("http://{}/v1/campaigns/nov/claims", running.addr))
+            .header("authorization", bearer(user));
+        async move {
+            let resp = request.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap())
+        }
+    };
+
+    let (_, public, _) = get(&running, "p-1", &[]).await;
+    assert_eq!((public["final_price"].clone(), public["to_download"].clone()), (json!(40500), json!(["nov:welcome"])));
+
+    // Ann claims her one coupon and uses it: the public one is not hers to download again.
+    let (status, coupon) = claim("ann").await;
+    assert_eq!(status, 201, "{coupon}");
+    let (_, ann, _) = get(&running, "p-1", &[("authorization", &bearer("ann"))]).await;
+    assert_eq!(ann["final_price"], 40500, "her own coupon prices it: {ann}");
+    let code = promo_shared::coupon::CouponCode::parse(coupon["code"].as_str().unwrap()).unwrap();
+    let key = promo_shared::keys::wallet_coupon(&UserId::parse("ann").unwrap(), &code);
+    let used = [promo_shared::store::Update::set("status", "USED")];
+    platform.store.update(&key, &used, None).await.unwrap();
+    let (_, ann, _) = get(&running, "p-1", &[("authorization", &bearer("ann"))]).await;
+    assert_eq!(ann["final_price"], 52000 - 5000, "used, and no claim left: the card only: {ann}");
+    assert_eq!(ann["to_download"], json!([]));
+
+    // Bob takes the last unit; Cid finds it sold out, which republishes the price book.
+    assert_eq!(claim("bob").await.0, 201);
+    let (status, answer) = claim("cid").await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (409, Some("sold_out")), "{answer}");
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the runtime's 1 s price-book memo
+    let (_, public, h) = get(&running, "p-1", &[]).await;
+    assert_eq!(header(&h, "x-cache"), "MISS", "the offers changed");
+    assert_eq!(public["final_price"], 52000 - 5000, "sold out: the card only: {public}");
+    assert_eq!(public["to_download"], json!([]));
+    let (_, dee, _) = get(&running, "p-1", &[("authorization", &bearer("dee"))]).await;
+    assert_eq!(dee["final_price"], 52000 - 5000, "nor for a signed-in shopper: {dee}");
     running.shutdown().await.unwrap();
 }
 

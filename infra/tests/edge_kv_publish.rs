@@ -99,3 +99,55 @@ async fn deploys_and_product_publishes_reach_the_edges_kv() {
     let keys: Vec<&str> = seen[1].2.as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
     assert_eq!(keys, ["product:p-1", "product:p-2"]);
 }
+
+/// The API Lambda's path: a claim that finds its campaign sold out republishes the price book
+/// to the edge's KV (through the same bulk API), once, and without the sold-out coupon; the
+/// campaign's payment promotions stay on offer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sell_out_republishes_the_price_book_to_the_edges_kv() {
+    use promo_lambdas::claims::{ClaimError, Claimer};
+    use promo_lambdas::edge_kv::EdgeKv;
+    use promo_lambdas::sell_out::Republisher;
+    use promo_lambdas::{campaigns, catalog};
+    use promo_shared::ids::UserId;
+    use promo_shared::ports::{Clock, ManualClock};
+    use promoctl::embedded::{OsIds, SqliteStore};
+
+    let (api, seen) = fake_cloudflare().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap());
+    let clock = Arc::new(ManualClock::new(promo_shared::testing::at("2026-11-25T12:00:00Z")));
+    let mut spec = promo_shared::testing::campaign_json();
+    spec["claim"]["stock"] = json!(1);
+    spec["payment_promotions"] =
+        json!([{"id": "card-x", "method": "card:x", "discount": {"percent": 10, "max": 5000}, "min_payment": 40000}]);
+    let campaign = promo_shared::campaign::Campaign::new(serde_json::from_value(spec).unwrap()).unwrap();
+    campaigns::deploy(&*store, &campaign, clock.now()).await.unwrap();
+    catalog::publish_price_book(&*store, clock.now(), 10, None).await.unwrap();
+
+    let kv = EdgeKv {
+        api_base: api,
+        account_id: "acct-1".into(),
+        namespace_id: "ns-1".into(),
+        api_token: "cf-token".into(),
+    };
+    let republisher = Arc::new(Republisher::new(store.clone(), clock.clone(), Some(kv)));
+    let claimer = Claimer::new(store.clone(), clock.clone(), Arc::new(OsIds)).with_sold_out_hook(republisher);
+    claimer.claim(&campaign.id, &UserId::parse("u-1").unwrap()).await.unwrap();
+    assert!(seen.lock().unwrap().is_empty(), "in stock: nothing to republish");
+    for user in ["u-2", "u-3"] {
+        let refused = claimer.claim(&campaign.id, &UserId::parse(user).unwrap()).await;
+        assert!(matches!(refused, Err(ClaimError::SoldOut(_))), "{refused:?}");
+    }
+
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "one republication for two sold-out answers");
+    let (target, auth, entries) = &seen[0];
+    assert_eq!((target.as_str(), auth.as_str()), ("acct-1/ns-1", "Bearer cf-token"));
+    assert_eq!(entries[0]["key"], "price-book");
+    let book: promo_shared::price_book::PriceBook =
+        serde_json::from_str(entries[0]["value"].as_str().unwrap()).unwrap();
+    assert!(book.coupons.is_empty(), "the sold-out coupon is no longer offered: {book:?}");
+    assert_eq!(book.payment_promotions.len(), 1, "its payment promotion stays");
+    assert_eq!(book.rounding_unit, 10, "the quote parameters of the published book are kept");
+}

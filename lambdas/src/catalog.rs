@@ -10,10 +10,10 @@ use promo_edge::prices::Catalog;
 use promo_shared::ids::UserId;
 use promo_shared::keys;
 use promo_shared::price_book::{CatalogProduct, MileagePolicy, Personal, PriceBook};
-use promo_shared::store::{ItemExt, Store, StoreError};
+use promo_shared::store::{ItemExt, Query, Store, StoreError};
 use serde_json::Value;
 
-use crate::{campaigns, wallet};
+use crate::{campaigns, claims, wallet};
 
 /// Products and the price book read from the store.
 pub struct StoreCatalog<'a, S: ?Sized>(pub &'a S);
@@ -54,18 +54,29 @@ pub async fn publish_products<S: Store + ?Sized>(store: &S, products: &[CatalogP
 }
 
 /// Rebuilds the price book from every deployed campaign and stores it; run after a deploy.
+/// A claim campaign whose stock is all taken offers no coupon in it.
 pub async fn publish_price_book<S: Store + ?Sized>(
     store: &S,
     now: DateTime<Utc>,
     rounding_unit: i64,
     mileage: Option<MileagePolicy>,
 ) -> Result<PriceBook, StoreError> {
-    let book = PriceBook::from_campaigns(&campaigns::list(store).await?, now, rounding_unit, mileage);
+    let deployed = campaigns::list(store).await?;
+    let sold_out = claims::sold_out(store, &deployed, now).await?;
+    let book = PriceBook::from_campaigns(&deployed, &sold_out, now, rounding_unit, mileage);
     let mut item = keys::price_book().item();
     item.insert("book".into(), serde_json::to_value(&book).map_err(|e| StoreError::Invalid(e.to_string()))?);
     item.insert("published_at".into(), now.to_rfc3339().into());
     store.put(item, None).await?;
     Ok(book)
+}
+
+/// Rebuilds the stored price book's offers (as [`publish_price_book`]) keeping its quote
+/// parameters — rounding unit and mileage policy, which only `promoctl` configures: what a
+/// sell-out does, from a Lambda that does not know them.
+pub async fn refresh_price_book<S: Store + ?Sized>(store: &S, now: DateTime<Utc>) -> Result<PriceBook, StoreError> {
+    let current = StoreCatalog(store).price_book().await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    publish_price_book(store, now, current.rounding_unit, current.mileage).await
 }
 
 /// What the edge's KV must hold for product-page reads, as `wrangler kv bulk put` takes it:
@@ -102,11 +113,27 @@ pub async fn set_mileage<S: Store + ?Sized>(store: &S, user: &UserId, balance: i
     store.put(item, None).await
 }
 
-/// What a signed-in shopper adds to a price read: their coupons and mileage.
+/// What a signed-in shopper adds to a price read: their coupons, mileage and claims made.
 pub async fn personal<S: Store + ?Sized>(store: &S, user: &UserId) -> Result<Personal, StoreError> {
     let coupons = wallet::list(store, user).await?;
     let mileage_balance = store.get(&keys::mileage(user)).await?.and_then(|i| i.i64_attr("balance")).unwrap_or(0);
-    Ok(Personal { coupons, mileage_balance })
+    let mut claims = std::collections::BTreeMap::new();
+    let mut after = None;
+    loop {
+        let query = Query::partition(keys::wallet_partition(user)).prefix(keys::CLAIMS_SK_PREFIX).after(after);
+        let page = store.query(&query).await?;
+        for item in &page.items {
+            let campaign = item.get("campaign_id").and_then(Value::as_str);
+            let count = item.i64_attr("count").and_then(|n| u32::try_from(n).ok());
+            if let (Some(campaign), Some(count)) = (campaign, count) {
+                claims.insert(campaign.to_string(), count);
+            }
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(Personal { coupons, mileage_balance, claims }),
+        }
+    }
 }
 
 /// [`StoreCatalog`] with the price book and products kept in memory for `ttl`: a cached

@@ -102,6 +102,14 @@ impl From<StoreError> for ClaimError {
     }
 }
 
+/// Told when a claim finds every stock shard of a campaign empty — product pages must stop
+/// offering its coupon ([`crate::sell_out::Republisher`]). Called on each sold-out answer;
+/// the hook makes repeats cheap. It never fails the claim: its errors are its own to log.
+#[async_trait::async_trait]
+pub trait SoldOutHook: Send + Sync {
+    async fn sold_out(&self, campaign: &CampaignId);
+}
+
 /// A successful claim.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Claimed {
@@ -143,6 +151,7 @@ pub struct Claimer<S> {
     campaign_ttl: Duration,
     retry: RetryPolicy,
     cache: Mutex<HashMap<CampaignId, Cached>>,
+    on_sold_out: Option<Arc<dyn SoldOutHook>>,
 }
 
 /// One transaction, kept to be retried unchanged (same token) when its outcome is unknown.
@@ -162,7 +171,14 @@ impl<S: Store> Claimer<S> {
             campaign_ttl: DEFAULT_CAMPAIGN_TTL,
             retry: RetryPolicy::default(),
             cache: Mutex::new(HashMap::new()),
+            on_sold_out: None,
         }
+    }
+
+    /// Calls `hook` whenever a claim finds the campaign sold out.
+    pub fn with_sold_out_hook(mut self, hook: Arc<dyn SoldOutHook>) -> Self {
+        self.on_sold_out = Some(hook);
+        self
     }
 
     /// Re-reads a campaign at most every `ttl` (zero: on every claim).
@@ -201,6 +217,9 @@ impl<S: Store> Claimer<S> {
         let mut pending: Option<Attempt> = None;
         loop {
             if shards.is_empty() {
+                if let Some(hook) = &self.on_sold_out {
+                    hook.sold_out(campaign_id).await;
+                }
                 return Err(ClaimError::SoldOut(campaign_id.clone()));
             }
             if expected >= limit {
@@ -396,6 +415,22 @@ pub async fn stock_left<S: Store + ?Sized>(store: &S, campaign: &Campaign) -> Re
         for shard in 0..rule.shards {
             let item = store.get(&keys::stock_shard(&campaign.id, shard)).await?;
             out.push(item.and_then(|i| i.i64_attr("remaining")).unwrap_or(0));
+        }
+    }
+    Ok(out)
+}
+
+/// The claim campaigns among `campaigns`, not ended at `now`, whose stock is all taken (every
+/// shard read, strongly consistent).
+pub async fn sold_out<S: Store + ?Sized>(
+    store: &S,
+    campaigns: &[Campaign],
+    now: DateTime<Utc>,
+) -> Result<Vec<CampaignId>, StoreError> {
+    let mut out = Vec::new();
+    for c in campaigns.iter().filter(|c| c.claim.is_some() && c.status_at(now) != CampaignStatus::Ended) {
+        if stock_left(store, c).await?.iter().all(|left| *left <= 0) {
+            out.push(c.id.clone());
         }
     }
     Ok(out)

@@ -6,6 +6,8 @@
 //! | `PROMO_DYNAMODB_ENDPOINT` | all (optional) | a local DynamoDB stand-in instead of AWS |
 //! | `PROMO_ISSUER_SECRET` | issuer | space-separated `whsec_` secrets verifying the edge's hand-off; several during a rotation |
 //! | `PROMO_SHOPPER_JWT_SECRET` | api (required) | the HS256 secret of shoppers' bearer tokens, at least 32 bytes |
+//! | `PROMO_CF_ACCOUNT_ID`, `PROMO_CF_KV_NAMESPACE_ID`, `PROMO_CF_API_TOKEN` | api (optional, all three or none) | the Worker's KV namespace: a claim campaign that sells out republishes the price book there |
+//! | `PROMO_CF_API_BASE` | api (optional) | Cloudflare's API, default `https://api.cloudflare.com/client/v4` |
 //! | `RUST_LOG` | all | log filter (JSON logs to CloudWatch) |
 //!
 //! The AWS SDK reads its usual variables (region, credentials) itself.
@@ -48,6 +50,12 @@ pub fn issuer_secrets() -> Result<Vec<Secret>, ConfigError> {
 /// `PROMO_SHOPPER_JWT_SECRET`, required by the API.
 pub fn shopper_jwt_secret() -> Result<String, ConfigError> {
     var("PROMO_SHOPPER_JWT_SECRET").ok_or(ConfigError::Missing("PROMO_SHOPPER_JWT_SECRET"))
+}
+
+/// The edge's KV namespace (`PROMO_CF_*`); none set means sell-outs only rebuild the store's
+/// copy of the price book, and a partial setting is an error.
+pub fn edge_kv() -> Result<Option<crate::edge_kv::EdgeKv>, ConfigError> {
+    crate::edge_kv::EdgeKv::from_vars(var).map_err(|e| ConfigError::Invalid("PROMO_CF_*", e.to_string()))
 }
 
 fn var(name: &str) -> Option<String> {

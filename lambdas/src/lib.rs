@@ -10,11 +10,13 @@ pub mod claims;
 pub mod config;
 #[cfg(feature = "aws")]
 pub mod dynamodb;
+pub mod edge_kv;
 #[cfg(feature = "lambda")]
 pub mod entry;
 pub mod handlers;
 pub mod issuer;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
+pub mod sell_out;
 pub mod system;
 pub mod wallet;

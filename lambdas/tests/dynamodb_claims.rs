@@ -40,3 +40,8 @@ promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs serv
     claims_per_user_limit_under_concurrency);
 promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
     claims_fall_over_to_other_shards_and_sell_out);
+// A sell-out republishes the price book once across racing claimer instances.
+promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
+    claims_sell_out_republishes_the_price_book_once);
+promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
+    claims_an_unfinished_republication_is_taken_over_after_its_lease);

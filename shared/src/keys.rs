@@ -4,6 +4,7 @@
 //! | --- | --- | --- | --- |
 //! | campaign | `CAMPAIGNS` | `CAMPAIGN#<campaign>` | |
 //! | claim stock shard | `CAMPAIGN#<campaign>#STOCK#<shard>` | `STOCK` | |
+//! | claim campaign sold out (price book republished once) | `CAMPAIGN#<campaign>#SOLDOUT` | `SOLDOUT` | |
 //! | a shopper's claims of a campaign | `USER#<user>` | `CLAIMS#<campaign>` | |
 //! | wallet coupon | `USER#<user>` | `COUPON#<code>` | |
 //! | coupon code (uniqueness) | `CODE#<code>` | `CODE` | |
@@ -30,11 +31,19 @@ pub fn stock_shard(id: &CampaignId, shard: u16) -> Key {
     Key::new(format!("CAMPAIGN#{id}#STOCK#{shard:04}"), "STOCK")
 }
 
+/// Marks a claim campaign whose stock is all taken, so that one claimer (of however many
+/// find it empty at once) republishes the price book without its coupon.
+pub fn sold_out(id: &CampaignId) -> Key {
+    Key::new(format!("CAMPAIGN#{id}#SOLDOUT"), "SOLDOUT")
+}
+
 /// How many coupons a shopper has claimed from a campaign. It lives in the shopper's own
 /// partition (beside the wallet), so claims of many shoppers spread over many partitions.
 pub fn claim_counter(user: &UserId, campaign: &CampaignId) -> Key {
-    Key::new(wallet_partition(user), format!("CLAIMS#{campaign}"))
+    Key::new(wallet_partition(user), format!("{CLAIMS_SK_PREFIX}{campaign}"))
 }
+
+pub const CLAIMS_SK_PREFIX: &str = "CLAIMS#";
 
 pub fn wallet_partition(user: &UserId) -> String {
     format!("USER#{user}")

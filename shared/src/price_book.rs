@@ -3,10 +3,12 @@
 //!
 //! - [`CatalogProduct`]: a product as the shop publishes it (`promoctl products publish`).
 //! - [`PriceBook`]: the public offers of the deployed campaigns that have not ended — each
-//!   campaign's claimable coupon (public: any shopper can still download it) and its payment
-//!   promotions — plus the quote parameters (rounding unit, mileage policy). Campaign deploy
-//!   rebuilds and republishes it.
-//! - [`Personal`]: what a signed-in shopper adds: the coupons they own and their mileage.
+//!   campaign's claimable coupon (public: any shopper can still download it; left out once the
+//!   campaign is sold out) and its payment promotions — plus the quote parameters (rounding
+//!   unit, mileage policy). Campaign deploy rebuilds and republishes it, and so does the claim
+//!   that finds a campaign sold out.
+//! - [`Personal`]: what a signed-in shopper adds: the coupons they own, their mileage and the
+//!   claims they have made (a coupon claimed up to its limit is not offered to them again).
 //!
 //! [`quote_request`] turns these into the spec's quote request for the pricing engine.
 //! [`public_cache_key`] digests exactly the inputs a product's public answer depends on — the
@@ -14,12 +16,15 @@
 //! changes the keys of that brand's products only: their cached answers are never read again
 //! (purged), everything else stays cached.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::campaign::{Campaign, CampaignStatus};
 use crate::coupon::{CouponStatus, Discount, IssuedCoupon, Targets, applies};
+use crate::ids::CampaignId;
 use crate::money::Currency;
 use crate::pricing::request::{CouponSpec, DiscountSpec, MileageSpec, PaymentPromotionSpec, ProductSpec, QuoteRequest};
 
@@ -53,6 +58,10 @@ pub struct PublicCoupon {
     pub campaign_id: String,
     pub template_id: String,
     pub coupon: CouponSpec,
+    /// Claims a shopper may make of it (the campaign's `per_user_limit`): a signed-in shopper
+    /// who has made that many is not offered it again. Absent in books published before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_user_limit: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,11 +81,14 @@ pub struct PriceBook {
     pub payment_promotions: Vec<PublicPaymentPromotion>,
 }
 
-/// A signed-in shopper's own coupons (issued, not used or revoked) and mileage balance.
+/// A signed-in shopper's own coupons (issued, not used or revoked), mileage balance and how
+/// many coupons they have claimed per campaign.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Personal {
     pub coupons: Vec<IssuedCoupon>,
     pub mileage_balance: i64,
+    /// Campaign id → the shopper's claims of it (used, revoked or still held).
+    pub claims: BTreeMap<String, u32>,
 }
 
 fn discount_spec(d: &Discount) -> DiscountSpec {
@@ -90,16 +102,19 @@ fn discount_spec(d: &Discount) -> DiscountSpec {
 
 impl PriceBook {
     /// The public offers of `campaigns` that have not ended at `now` (scheduled ones included:
-    /// their start is a `valid_until` of the answers).
+    /// their start is a `valid_until` of the answers). The claimable coupon of a campaign in
+    /// `sold_out` is left out — nobody can download it any more — its payment promotions stay.
     pub fn from_campaigns(
         campaigns: &[Campaign],
+        sold_out: &[CampaignId],
         now: DateTime<Utc>,
         rounding_unit: i64,
         mileage: Option<MileagePolicy>,
     ) -> PriceBook {
         let mut book = PriceBook { rounding_unit: rounding_unit.max(1), mileage, ..PriceBook::default() };
         for c in campaigns.iter().filter(|c| c.status_at(now) != CampaignStatus::Ended) {
-            if let Some(t) = c.claim.as_ref().and_then(|claim| c.coupon(&claim.coupon)) {
+            let claimable = c.claim.as_ref().filter(|_| !sold_out.contains(&c.id));
+            if let Some((claim, t)) = claimable.and_then(|claim| Some((claim, c.coupon(&claim.coupon)?))) {
                 book.coupons.push(PublicCoupon {
                     currency: c.currency,
                     campaign_id: c.id.to_string(),
@@ -116,6 +131,7 @@ impl PriceBook {
                         stackable: t.stackable,
                         owned: false,
                     },
+                    per_user_limit: Some(claim.per_user_limit),
                 });
             }
             for p in &c.payment_promotions {
@@ -156,8 +172,9 @@ fn targets_apply(applies_to: &Targets, excludes: &Targets, p: &CatalogProduct) -
 }
 
 /// The quote request for one unit of `product` at `now`: the public offers that can apply,
-/// and with `personal` the shopper's own live coupons and mileage (a public coupon whose
-/// template the shopper already owns is left out: they cannot download it again).
+/// and with `personal` the shopper's own live coupons and mileage. A public coupon is left
+/// out for a shopper who already owns its template (the owned one is priced instead) or has
+/// claimed it as often as the campaign allows: they cannot download it again.
 pub fn quote_request(
     product: &CatalogProduct,
     book: &PriceBook,
@@ -173,11 +190,16 @@ pub fn quote_request(
                 .collect()
         })
         .unwrap_or_default();
+    let claims_left = |c: &PublicCoupon| match (personal.and_then(|p| p.claims.get(&c.campaign_id)), c.per_user_limit) {
+        (Some(made), Some(limit)) => *made < limit,
+        _ => true,
+    };
     let mut coupons: Vec<CouponSpec> = book
         .coupons_for(product)
         .filter(|c| {
             !owned.iter().any(|o| o.campaign_id.as_str() == c.campaign_id && o.template.id.as_str() == c.template_id)
         })
+        .filter(|c| claims_left(c))
         .map(|c| c.coupon.clone())
         .collect();
     coupons.extend(owned.iter().map(|c| CouponSpec {
@@ -279,6 +301,7 @@ mod tests {
     fn a_product_page_is_priced_with_the_public_offers_and_the_shoppers_own() {
         let book = PriceBook::from_campaigns(
             &[spec_like()],
+            &[],
             at("2026-11-22T12:00:00Z"),
             10,
             Some(MileagePolicy { max_ratio_percent: 10, min_use: 1000, unit: 10 }),
@@ -288,7 +311,7 @@ mod tests {
         // 52000 − 7000 (coupon) = 45000 paid by card: −4500.
         assert_eq!(public.final_price.minor(), 40500);
         assert_eq!(public.to_download.len(), 1);
-        let personal = Personal { coupons: vec![], mileage_balance: 3000 };
+        let personal = Personal { coupons: vec![], mileage_balance: 3000, ..Personal::default() };
         let mine =
             crate::pricing::quote(&quote_request(&product("b-1"), &book, now, Some(&personal)).try_into().unwrap());
         assert_eq!(mine.final_price.minor(), 37800, "the spec's example: mileage 3000, card on 42000");
@@ -299,10 +322,10 @@ mod tests {
     #[test]
     fn cache_keys_change_only_for_products_whose_offers_changed() {
         let now = at("2026-11-22T12:00:00Z");
-        let before = PriceBook::from_campaigns(&[spec_like()], now, 10, None);
+        let before = PriceBook::from_campaigns(&[spec_like()], &[], now, 10, None);
         let mut changed = spec_like().spec().clone();
         changed.coupons[0].discount = Discount::Percent { percent: 20, max: None };
-        let after = PriceBook::from_campaigns(&[Campaign::new(changed).unwrap()], now, 10, None);
+        let after = PriceBook::from_campaigns(&[Campaign::new(changed).unwrap()], &[], now, 10, None);
         assert_ne!(public_cache_key(&product("b-1"), &before), public_cache_key(&product("b-1"), &after));
         assert_eq!(public_cache_key(&product("b-2"), &before), public_cache_key(&product("b-2"), &after));
         let mut cheaper = product("b-2");
@@ -312,7 +335,51 @@ mod tests {
 
     #[test]
     fn ended_campaigns_offer_nothing() {
-        let book = PriceBook::from_campaigns(&[spec_like()], at("2026-12-01T00:00:00Z"), 10, None);
+        let book = PriceBook::from_campaigns(&[spec_like()], &[], at("2026-12-01T00:00:00Z"), 10, None);
         assert!(book.coupons.is_empty() && book.payment_promotions.is_empty());
+    }
+
+    #[test]
+    fn a_sold_out_campaign_offers_its_payment_promotions_but_not_its_coupon() {
+        let now = at("2026-11-22T12:00:00Z");
+        let id = spec_like().id.clone();
+        let book = PriceBook::from_campaigns(&[spec_like()], &[id], now, 10, None);
+        assert!(book.coupons.is_empty(), "nobody can download it any more");
+        assert_eq!(book.payment_promotions.len(), 1);
+        let answer = crate::pricing::quote(&quote_request(&product("b-1"), &book, now, None).try_into().unwrap());
+        assert_eq!(answer.final_price.minor(), 52000 - 5000, "the card only");
+        let other = CampaignId::parse("other").unwrap();
+        let book = PriceBook::from_campaigns(&[spec_like()], &[other], now, 10, None);
+        assert_eq!(book.coupons.len(), 1, "another campaign's sell-out changes nothing here");
+    }
+
+    #[test]
+    fn a_shopper_at_the_claim_limit_is_not_offered_the_public_coupon() {
+        let now = at("2026-11-22T12:00:00Z");
+        let mut c = spec_like().spec().clone();
+        c.claim.as_mut().unwrap().per_user_limit = 2;
+        let book = PriceBook::from_campaigns(&[Campaign::new(c).unwrap()], &[], now, 10, None);
+        assert_eq!(book.coupons[0].per_user_limit, Some(2));
+        let price = |claims: &[(&str, u32)]| {
+            let personal = Personal {
+                claims: claims.iter().map(|(c, n)| ((*c).to_string(), *n)).collect(),
+                ..Personal::default()
+            };
+            let req = quote_request(&product("b-1"), &book, now, Some(&personal));
+            crate::pricing::quote(&req.try_into().unwrap()).final_price.minor()
+        };
+        assert_eq!(price(&[]), 40500, "never claimed: the coupon is offered");
+        assert_eq!(price(&[("nov", 1)]), 40500, "one claim of two made (the first was used): still offered");
+        assert_eq!(price(&[("nov", 2)]), 52000 - 5000, "at the limit: the card only");
+        assert_eq!(price(&[("other", 5)]), 40500, "claims of another campaign do not count");
+        // A book published before the limit was recorded offers the coupon as before.
+        let mut old = book.clone();
+        old.coupons[0].per_user_limit = None;
+        let personal = Personal { claims: [("nov".to_string(), 9)].into(), ..Personal::default() };
+        let req = quote_request(&product("b-1"), &old, now, Some(&personal));
+        assert_eq!(crate::pricing::quote(&req.try_into().unwrap()).final_price.minor(), 40500);
+        let json = serde_json::to_value(&old).unwrap();
+        assert!(json["coupons"][0].get("per_user_limit").is_none());
+        assert_eq!(serde_json::from_value::<PriceBook>(json).unwrap(), old);
     }
 }

@@ -19,11 +19,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::future::join_all;
 use promo_lambdas::campaigns;
-use promo_lambdas::claims::{self, ClaimError, Claimed, Claimer, RetryPolicy};
+use promo_lambdas::claims::{self, ClaimError, Claimed, Claimer, RetryPolicy, SoldOutHook};
+use promo_lambdas::sell_out::{Republished, Republisher};
 use promo_shared::campaign::{Campaign, CampaignStatus};
 use promo_shared::coupon::IssueSource;
 use promo_shared::ids::{CampaignId, UserId};
-use promo_shared::ports::{IdGen, ManualClock};
+use promo_shared::ports::{Clock, IdGen, ManualClock};
 use promo_shared::store::{Item, Key, Page, Query, Store, StoreError, TxOp, Update};
 use promo_shared::testing::at;
 use serde_json::json;
@@ -135,6 +136,102 @@ async fn claims_race(s: DynStore, claims: usize, shoppers: usize, stock: u32) {
     for w in wins.values().flatten() {
         assert_eq!(w.coupon.source, IssueSource::Claim { claim_no: 1 });
     }
+}
+
+/// Records what each sold-out call of the claimers did.
+struct Recording {
+    republisher: Republisher<DynStore>,
+    outcomes: Arc<Mutex<Vec<Republished>>>,
+}
+
+#[async_trait]
+impl SoldOutHook for Recording {
+    async fn sold_out(&self, campaign: &CampaignId) {
+        let outcome = self.republisher.republish(campaign).await.unwrap();
+        self.outcomes.lock().unwrap().push(outcome);
+    }
+}
+
+/// Whether the stored price book offers `campaign`'s claimable coupon.
+async fn book_offers(s: &DynStore, campaign: &CampaignId) -> bool {
+    let item = s.get(&promo_shared::keys::price_book()).await.unwrap().unwrap();
+    let book: promo_shared::price_book::PriceBook = serde_json::from_value(item["book"].clone()).unwrap();
+    book.coupons.iter().any(|c| c.campaign_id == campaign.as_str())
+}
+
+/// A sell-out republishes the price book exactly once, however many claims find it empty:
+/// 300 concurrent claims on a stock of 20 (4 shards) over 4 claimer instances, each with its
+/// own republisher (as Lambda instances are). Every sold-out answer calls the hook, one call
+/// publishes, and the book stops offering the coupon (its payment promotions would stay).
+pub async fn claims_sell_out_republishes_the_price_book_once(s: DynStore) {
+    let p = ns("sell-out");
+    let campaign = claim_campaign(&p, 20, 1, 4);
+    deploy(&s, &campaign).await;
+    let clock = during();
+    promo_lambdas::catalog::publish_price_book(&*s, clock.now(), 10, None).await.unwrap();
+    assert!(book_offers(&s, &campaign.id).await, "in stock: offered");
+
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let instances: Vec<Arc<Claimer<DynStore>>> = (0..4)
+        .map(|_| {
+            let hook =
+                Recording { republisher: Republisher::new(s.clone(), clock.clone(), None), outcomes: outcomes.clone() };
+            Arc::new(claimer(&s, clock.clone()).with_sold_out_hook(Arc::new(hook)))
+        })
+        .collect();
+    let tasks = (0..300).map(|n| {
+        let claimer = instances[n % instances.len()].clone();
+        let (campaign, user) = (campaign.id.clone(), UserId::parse(format!("{p}-u{n}")).unwrap());
+        tokio::spawn(async move { claimer.claim(&campaign, &user).await })
+    });
+    let (mut issued, mut sold_out) = (0, 0);
+    for r in join_all(tasks).await {
+        match r.unwrap() {
+            Ok(_) => issued += 1,
+            Err(ClaimError::SoldOut(_)) => sold_out += 1,
+            Err(e) => panic!("unexpected claim error: {e}"),
+        }
+    }
+    assert_eq!((issued, sold_out), (20, 280));
+    let outcomes = outcomes.lock().unwrap().clone();
+    assert_eq!(outcomes.len(), 280, "every sold-out answer tells the hook");
+    let published: Vec<&Republished> = outcomes.iter().filter(|o| matches!(o, Republished::Published { .. })).collect();
+    let others = outcomes.len() - published.len();
+    assert_eq!(published.len(), 1, "exactly one publication ({others} calls did not publish)");
+    assert!(!book_offers(&s, &campaign.id).await, "sold out: no longer offered");
+    let marker = s.get(&promo_shared::keys::sold_out(&campaign.id)).await.unwrap().unwrap();
+    assert!(marker.contains_key("published_at"));
+}
+
+/// A republication that never finished (its publisher crashed after marking the campaign) is
+/// left alone within its lease and taken over after it; a finished one is never repeated.
+pub async fn claims_an_unfinished_republication_is_taken_over_after_its_lease(s: DynStore) {
+    let p = ns("sell-out-lease");
+    let campaign = claim_campaign(&p, 1, 1, 1);
+    deploy(&s, &campaign).await;
+    let clock = during();
+    promo_lambdas::catalog::publish_price_book(&*s, clock.now(), 10, None).await.unwrap();
+    claimer(&s, clock.clone()).claim(&campaign.id, &UserId::parse(format!("{p}-u")).unwrap()).await.unwrap();
+    // What a publisher that crashed right after winning the marker leaves behind.
+    let mut marker = promo_shared::keys::sold_out(&campaign.id).item();
+    marker.insert("marked_at".into(), clock.now().timestamp_millis().into());
+    s.put(marker, None).await.unwrap();
+
+    let lease = Duration::from_secs(60);
+    let first = Republisher::new(s.clone(), clock.clone(), None).with_lease(lease);
+    assert_eq!(first.republish(&campaign.id).await.unwrap(), Republished::InProgress);
+    assert_eq!(first.republish(&campaign.id).await.unwrap(), Republished::Skipped, "rechecked later, not per claim");
+    assert!(book_offers(&s, &campaign.id).await, "nothing republished yet");
+
+    clock.advance(chrono::Duration::seconds(61));
+    let second = Republisher::new(s.clone(), clock.clone(), None).with_lease(lease);
+    match second.republish(&campaign.id).await.unwrap() {
+        Republished::Published { rounds, .. } => assert_eq!(rounds, 1),
+        other => panic!("the lease ran out: {other:?}"),
+    }
+    assert!(!book_offers(&s, &campaign.id).await);
+    let third = Republisher::new(s.clone(), clock.clone(), None).with_lease(lease);
+    assert_eq!(third.republish(&campaign.id).await.unwrap(), Republished::AlreadyPublished);
 }
 
 /// A campaign that is not active, unknown, or without claims issues nothing.
@@ -384,7 +481,8 @@ macro_rules! claims_conformance_tests {
             claims_race_thousand_on_stock_hundred,
             claims_inactive_unknown_and_ruleless_campaigns_issue_nothing,
             claims_per_user_limit_under_concurrency, claims_fall_over_to_other_shards_and_sell_out,
-            claims_sharding_under_a_per_item_write_limit);
+            claims_sharding_under_a_per_item_write_limit, claims_sell_out_republishes_the_price_book_once,
+            claims_an_unfinished_republication_is_taken_over_after_its_lease);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::claims_conformance_tests!(@one $factory, $attrs, $case); )*

@@ -1,5 +1,6 @@
 //! The shoppers' API Lambda behind a function URL: FCFS claims and the wallet
-//! (`promo_lambdas::api`). Builds its clients once; configuration: `promo_lambdas::config`.
+//! (`promo_lambdas::api`); a claim that finds its campaign sold out republishes the price
+//! book (`promo_lambdas::sell_out`). Builds its clients once; configuration: `promo_lambdas::config`.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use promo_lambdas::claims::Claimer;
 use promo_lambdas::config::{self, LambdaConfig};
 use promo_lambdas::dynamodb::DynamoStore;
 use promo_lambdas::entry;
+use promo_lambdas::sell_out::Republisher;
 use promo_lambdas::system::{OsIds, SystemClock};
 use serde_json::Value;
 
@@ -19,8 +21,13 @@ async fn main() -> Result<(), Error> {
     let cfg = LambdaConfig::from_env()?;
     let auth = ShopperAuth::new(config::shopper_jwt_secret()?.as_bytes())
         .map_err(|e| format!("PROMO_SHOPPER_JWT_SECRET: {e}"))?;
+    let edge = config::edge_kv()?;
     let store = DynamoStore::from_env(cfg.table, cfg.dynamodb_endpoint.as_deref()).await;
-    let api = Arc::new(Api::new(Claimer::new(store, Arc::new(SystemClock), Arc::new(OsIds)), auth));
+    let clock = Arc::new(SystemClock);
+    // A sell-out republishes the price book (store and KV), so pages stop offering its coupon.
+    let republisher = Arc::new(Republisher::new(store.clone(), clock.clone(), edge));
+    let claimer = Claimer::new(store, clock, Arc::new(OsIds)).with_sold_out_hook(republisher);
+    let api = Arc::new(Api::new(claimer, auth));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let api = api.clone();
         async move { entry::api(&api, event.payload).await.map_err(Error::from) }
