@@ -8,9 +8,12 @@
 //!   transaction with a client token;
 //! - **the same writes without the machinery**: the marker, coupon and code items put in one
 //!   transaction with no conditions and no client token;
+//! - **the machinery added piece by piece** to that transaction: the puts' `NotExists`
+//!   conditions, then the payment-state check, then the client token — the last step is the
+//!   issuer's own transaction, so the ladder shows where the cost of exactly-once goes;
 //! - **replay**: the same payment handled again (answered from the marker, nothing written).
 //!
-//! Latency (p50/p99, one request at a time) is measured with the four interleaved, one of
+//! Latency (p50/p99, one request at a time) is measured with all of them interleaved, one of
 //! each per round, so machine noise lands on all of them alike; throughput with 32
 //! concurrent tasks, one operation at a time. Stores: the embedded SQLite store (file in a
 //! temp dir, synchronous commits) and, when `PROMO_TEST_DYNAMODB_ENDPOINT` is set, DynamoDB
@@ -38,11 +41,22 @@ use promo_shared::coupon::{CouponCode, CouponStatus, IssueSource, IssuedCoupon};
 use promo_shared::ids::UserId;
 use promo_shared::keys;
 use promo_shared::ports::{Clock, IdGen, ManualClock};
-use promo_shared::store::{Store, TxOp};
+use promo_shared::store::{Cond, Store, TxOp};
 use promo_shared::testing::{at, campaign_json, paid_event};
 use promoctl::embedded::{OsIds, SqliteStore};
+use sha2::{Digest, Sha256};
 
 const CONCURRENCY: usize = 32;
+const ROWS_PER_STORE: usize = 7;
+
+/// How much of the exactly-once machinery a transaction of the issuer's three items carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Machinery {
+    None,
+    Conditions,
+    Check,
+    Token,
+}
 
 struct Row {
     store: &'static str,
@@ -144,10 +158,10 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
             }
         }
     };
-    // The same three items the issuer writes (marker, wallet coupon, code), in one
-    // transaction but with no conditions and no client token: what the writes cost without
-    // the machinery that makes them exactly-once.
-    let plain_tx = |tag: &'static str| {
+    // The same three items the issuer writes (marker, wallet coupon, code) in one transaction,
+    // with as much of the machinery as asked for: none (what the writes cost without it), the
+    // puts' conditions, the payment-state check, the client token (the issuer's transaction).
+    let ladder = |tag: &'static str, step: Machinery| {
         let (store, campaign, run) = (store.clone(), campaign.clone(), run.to_string());
         move |i: usize| {
             let (store, campaign) = (store.clone(), campaign.clone());
@@ -161,12 +175,28 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
                 marker.insert("user_id".into(), "u-1".into());
                 let mut code_item = keys::coupon_code(&CouponCode::parse(&code).unwrap()).item();
                 code_item.insert("user_id".into(), "u-1".into());
-                let ops = vec![
-                    TxOp::Put { item: marker, cond: None },
-                    TxOp::Put { item: wallet, cond: None },
-                    TxOp::Put { item: code_item, cond: None },
+                let cond = || (step >= Machinery::Conditions).then_some(Cond::NotExists);
+                let mut ops = vec![
+                    TxOp::Put { item: marker, cond: cond() },
+                    TxOp::Put { item: wallet, cond: cond() },
+                    TxOp::Put { item: code_item, cond: cond() },
                 ];
-                store.transact(ops, None).await.unwrap();
+                if step >= Machinery::Check {
+                    ops.push(TxOp::Check {
+                        key: keys::payment_state(&pid),
+                        cond: Cond::Or(vec![
+                            Cond::AttrNotExists("status".into()),
+                            Cond::And(vec![
+                                Cond::eq("status", "CANCELLED").negate(),
+                                Cond::eq("status", "REFUNDED").negate(),
+                            ]),
+                        ]),
+                    });
+                }
+                // As the issuer derives it: 36 hex characters (DynamoDB's limit).
+                let token = hex::encode(&Sha256::digest(format!("{payment}\0{code}").as_bytes())[..18]);
+                let token = (step >= Machinery::Token).then_some(token.as_str());
+                store.transact(ops, token).await.unwrap();
             }
         }
     };
@@ -182,37 +212,52 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
         }
     };
 
-    // Latency: the four operations interleaved, one of each per round (the replay is of the
+    // Latency: the operations interleaved, one of each per round (the replay is of the
     // payment issued just before it), so a slow stretch of the machine or the server hits
     // them all alike instead of whichever phase it fell in.
-    let (plain_seq, tx_seq, once_seq) = (plain("plain-seq"), plain_tx("tx-seq"), once("once-seq"));
-    let mut times: [Vec<Duration>; 4] = Default::default();
+    let plain_seq = plain("plain-seq");
+    let steps = [Machinery::None, Machinery::Conditions, Machinery::Check, Machinery::Token];
+    let tags = ["tx-seq", "cond-seq", "check-seq", "token-seq"];
+    let ladder_seq: Vec<_> = steps.iter().zip(tags).map(|(step, tag)| ladder(tag, *step)).collect();
+    let once_seq = once("once-seq");
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); 7];
     for i in 0..seq {
         let t0 = Instant::now();
         plain_seq(i).await;
-        let t1 = Instant::now();
-        tx_seq(i).await;
-        let t2 = Instant::now();
-        once_seq(i).await;
-        let t3 = Instant::now();
-        once_seq(i).await;
-        let t4 = Instant::now();
-        for (slot, d) in times.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3]) {
-            slot.push(d);
+        times[0].push(t0.elapsed());
+        for (k, op) in ladder_seq.iter().enumerate() {
+            let t = Instant::now();
+            op(i).await;
+            times[1 + k].push(t.elapsed());
         }
+        let t = Instant::now();
+        once_seq(i).await;
+        times[5].push(t.elapsed());
+        let t = Instant::now();
+        once_seq(i).await;
+        times[6].push(t.elapsed());
     }
-    let [plain_lat, tx_lat, once_lat, replay_lat] = times.map(percentiles);
+    let lat: Vec<(Duration, Duration)> = times.into_iter().map(percentiles).collect();
 
     // Throughput: each operation on its own, 32 tasks.
     let per_second = concurrent(total, plain("plain-conc")).await;
-    rows.push(Row { store: name, op: "plain write (unconditional put)", lat: plain_lat, per_second });
-    let per_second = concurrent(total, plain_tx("tx-conc")).await;
-    rows.push(Row { store: name, op: "the same 3 items, unconditional, one transaction", lat: tx_lat, per_second });
+    rows.push(Row { store: name, op: "plain write (unconditional put)", lat: lat[0], per_second });
+    let names = [
+        "the same 3 items, unconditional, one transaction",
+        "+ their conditions (put if absent)",
+        "+ the payment-state check",
+        "+ the client token (the issuer's transaction)",
+    ];
+    let conc_tags = ["tx-conc", "cond-conc", "check-conc", "token-conc"];
+    for (k, (step, op)) in steps.iter().zip(names).enumerate() {
+        let per_second = concurrent(total, ladder(conc_tags[k], *step)).await;
+        rows.push(Row { store: name, op, lat: lat[1 + k], per_second });
+    }
     let per_second = concurrent(total, once("once-conc")).await;
-    rows.push(Row { store: name, op: "exactly-once issuance", lat: once_lat, per_second });
+    rows.push(Row { store: name, op: "exactly-once issuance (`Issuer::handle_payment`)", lat: lat[5], per_second });
     // Replays of the payments just issued concurrently.
     let per_second = concurrent(total, once("once-conc")).await;
-    rows.push(Row { store: name, op: "replay (already issued)", lat: replay_lat, per_second });
+    rows.push(Row { store: name, op: "replay (already issued)", lat: lat[6], per_second });
     rows
 }
 
@@ -244,13 +289,13 @@ fn main() {
         }
 
         println!(
-            "latency: {seq} rounds of the four (moto: {}); throughput: {total} ops with {CONCURRENCY} tasks (moto: {})",
+            "latency: {seq} rounds of all seven (moto: {}); throughput: {total} ops with {CONCURRENCY} tasks (moto: {})",
             seq / 5,
             total / 5
         );
         println!("| store | operation | p50 | p99 | ops/s ({CONCURRENCY} tasks) | p50 vs plain write |");
         println!("| --- | --- | ---: | ---: | ---: | ---: |");
-        for chunk in rows.chunks(4) {
+        for chunk in rows.chunks(ROWS_PER_STORE) {
             let base = chunk[0].lat.0.as_secs_f64();
             for r in chunk {
                 let (p50, p99) = r.lat;

@@ -84,7 +84,6 @@ use promo_shared::store::{
     TTL_ATTRIBUTE, TxOp, Update, validate_tx,
 };
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 /// How long a transaction's client token makes a retry idempotent (DynamoDB: 10 minutes).
 const TOKEN_WINDOW_SECONDS: i64 = 600;
@@ -666,7 +665,7 @@ impl Store for DynamoStore {
                         MAX_TX_OPS - 1
                     )));
                 }
-                let digest = hex::encode(Sha256::digest(format!("{ops:?}").as_bytes()));
+                let digest = promo_shared::store::ops_digest(&ops);
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

@@ -192,6 +192,51 @@ impl TxOp {
     }
 }
 
+/// A digest of a transaction's operations (64 hex characters), stored with its client token so
+/// that a retry under the same token is recognised as the same transaction and a reuse with
+/// other operations is refused, as DynamoDB does. Items are hashed as their JSON (streamed
+/// into the hash, nothing built), keys, conditions and updates as their `Debug` form.
+/// Stable across processes and versions of this crate that keep these types.
+pub fn ops_digest(ops: &[TxOp]) -> String {
+    use sha2::{Digest, Sha256};
+    /// Streams both `fmt::Write` and `io::Write` output into the hash.
+    struct Hashing(Sha256);
+    impl std::fmt::Write for Hashing {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.update(s.as_bytes());
+            Ok(())
+        }
+    }
+    impl std::io::Write for Hashing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = Hashing(Sha256::new());
+    for op in ops {
+        // Writing into a hash cannot fail.
+        let _ = match op {
+            TxOp::Put { item, cond } => {
+                // One buffer, one update: much cheaper than streaming serde's small writes.
+                h.0.update(serde_json::to_vec(item).unwrap_or_default());
+                std::fmt::Write::write_fmt(&mut h, format_args!("\0put\0{cond:?}\0"))
+            }
+            TxOp::Update { key, updates, cond } => {
+                std::fmt::Write::write_fmt(&mut h, format_args!("{key:?}\0update\0{updates:?}\0{cond:?}\0"))
+            }
+            TxOp::Delete { key, cond } => {
+                std::fmt::Write::write_fmt(&mut h, format_args!("{key:?}\0delete\0{cond:?}\0"))
+            }
+            TxOp::Check { key, cond } => std::fmt::Write::write_fmt(&mut h, format_args!("{key:?}\0check\0{cond:?}\0")),
+        };
+    }
+    hex::encode(h.0.finalize())
+}
+
 /// Most operations one transaction may hold (DynamoDB's limit).
 pub const MAX_TX_OPS: usize = 100;
 
@@ -481,5 +526,39 @@ mod tests {
         let failed = StoreError::cancelled(vec![CancelReason::None, CancelReason::ConditionFailed]);
         assert!(!failed.is_retryable());
         assert!(failed.failed_at(1) && !failed.failed_at(0));
+    }
+
+    #[test]
+    fn a_digest_tells_transactions_apart_and_only_them() {
+        let item = |v: &str| -> Item {
+            let mut i = Key::new("A", "1").item();
+            i.insert("v".into(), v.into());
+            i
+        };
+        let put = |v: &str, cond: Option<Cond>| TxOp::Put { item: item(v), cond };
+        let base = vec![put("x", Some(Cond::NotExists)), TxOp::Check { key: Key::new("B", "1"), cond: Cond::Exists }];
+        assert_eq!(ops_digest(&base), ops_digest(&base.clone()), "deterministic");
+        assert_eq!(ops_digest(&base).len(), 64);
+        let variants = [
+            vec![put("y", Some(Cond::NotExists)), base[1].clone()],
+            vec![put("x", None), base[1].clone()],
+            vec![put("x", Some(Cond::NotExists)), TxOp::Check { key: Key::new("B", "2"), cond: Cond::Exists }],
+            vec![put("x", Some(Cond::NotExists)), TxOp::Check { key: Key::new("B", "1"), cond: Cond::NotExists }],
+            vec![put("x", Some(Cond::NotExists)), TxOp::Delete { key: Key::new("B", "1"), cond: Some(Cond::Exists) }],
+            vec![base[1].clone(), put("x", Some(Cond::NotExists))],
+            vec![put("x", Some(Cond::NotExists))],
+            vec![
+                put("x", Some(Cond::NotExists)),
+                TxOp::Update {
+                    key: Key::new("B", "1"),
+                    updates: vec![Update::Add("n".into(), 1)],
+                    cond: Some(Cond::Exists),
+                },
+            ],
+        ];
+        let mut seen = std::collections::BTreeSet::from([ops_digest(&base)]);
+        for v in &variants {
+            assert!(seen.insert(ops_digest(v)), "{v:?} shares a digest");
+        }
     }
 }

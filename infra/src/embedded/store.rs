@@ -11,7 +11,7 @@ use std::path::Path;
 use async_trait::async_trait;
 use promo_shared::store::{
     CancelReason, Cond, GSI1_PK, GSI1_SK, Index, Item, ItemExt, Key, Page, Query, Store, StoreError, TTL_ATTRIBUTE,
-    TxOp, Update, validate_tx,
+    TxOp, Update, ops_digest, validate_tx,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -20,22 +20,6 @@ use serde_json::Value;
 
 /// How long a transaction's client token makes a retry idempotent (DynamoDB: 10 minutes).
 const TOKEN_WINDOW_SECONDS: i64 = 600;
-
-/// SHA-256 of the operations' `Debug` form, streamed into the hasher: no multi-kilobyte
-/// string is built per transaction, and the token table stores 64 hex characters.
-fn ops_digest(ops: &[TxOp]) -> String {
-    use sha2::{Digest, Sha256};
-    struct Hashing(Sha256);
-    impl std::fmt::Write for Hashing {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            self.0.update(s.as_bytes());
-            Ok(())
-        }
-    }
-    let mut h = Hashing(Sha256::new());
-    let _ = std::fmt::Write::write_fmt(&mut h, format_args!("{ops:?}"));
-    hex::encode(h.0.finalize())
-}
 
 #[derive(Clone)]
 pub struct SqliteStore {
