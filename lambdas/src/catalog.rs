@@ -113,25 +113,30 @@ pub async fn set_mileage<S: Store + ?Sized>(store: &S, user: &UserId, balance: i
     store.put(item, None).await
 }
 
-/// What a signed-in shopper adds to a price read: their coupons, mileage and claims made.
+/// What a signed-in shopper adds to a price read: their coupons, mileage and claims made —
+/// all in the shopper's partition, so one query (paged) reads them, strongly consistent.
 pub async fn personal<S: Store + ?Sized>(store: &S, user: &UserId) -> Result<Personal, StoreError> {
-    let coupons = wallet::list(store, user).await?;
-    let mileage_balance = store.get(&keys::mileage(user)).await?.and_then(|i| i.i64_attr("balance")).unwrap_or(0);
-    let mut claims = std::collections::BTreeMap::new();
+    let mut personal = Personal::default();
     let mut after = None;
     loop {
-        let query = Query::partition(keys::wallet_partition(user)).prefix(keys::CLAIMS_SK_PREFIX).after(after);
-        let page = store.query(&query).await?;
+        let page = store.query(&Query::partition(keys::wallet_partition(user)).after(after)).await?;
         for item in &page.items {
-            let campaign = item.get("campaign_id").and_then(Value::as_str);
-            let count = item.i64_attr("count").and_then(|n| u32::try_from(n).ok());
-            if let (Some(campaign), Some(count)) = (campaign, count) {
-                claims.insert(campaign.to_string(), count);
+            let sk = item.get("sk").and_then(Value::as_str).unwrap_or_default();
+            if sk.starts_with(keys::COUPON_SK_PREFIX) {
+                personal.coupons.push(wallet::parse(item)?);
+            } else if sk.starts_with(keys::CLAIMS_SK_PREFIX) {
+                let campaign = item.get("campaign_id").and_then(Value::as_str);
+                let count = item.i64_attr("count").and_then(|n| u32::try_from(n).ok());
+                if let (Some(campaign), Some(count)) = (campaign, count) {
+                    personal.claims.insert(campaign.to_string(), count);
+                }
+            } else if sk == keys::MILEAGE_SK {
+                personal.mileage_balance = item.i64_attr("balance").unwrap_or(0);
             }
         }
         match page.next {
             Some(n) => after = Some(n),
-            None => return Ok(Personal { coupons, mileage_balance, claims }),
+            None => return Ok(personal),
         }
     }
 }

@@ -45,3 +45,5 @@ promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs serv
     claims_sell_out_republishes_the_price_book_once);
 promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
     claims_an_unfinished_republication_is_taken_over_after_its_lease);
+promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
+    claims_a_personal_read_is_one_query);

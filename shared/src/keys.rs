@@ -85,7 +85,9 @@ pub fn price_book() -> Key {
     Key::new("PRICEBOOK", "CURRENT")
 }
 
+pub const MILEAGE_SK: &str = "MILEAGE";
+
 /// A shopper's mileage balance.
 pub fn mileage(user: &UserId) -> Key {
-    Key::new(wallet_partition(user), "MILEAGE")
+    Key::new(wallet_partition(user), MILEAGE_SK)
 }

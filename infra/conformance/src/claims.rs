@@ -248,6 +248,26 @@ pub async fn claims_an_unfinished_republication_is_taken_over_after_its_lease(s:
     assert_eq!(third.republish(&campaign.id).await.unwrap(), Republished::AlreadyPublished);
 }
 
+/// What a signed-in shopper adds to a product page's price — their coupons, the claims they
+/// have made and their mileage — is read in one query of their partition, no other read.
+pub async fn claims_a_personal_read_is_one_query(s: DynStore) {
+    let p = ns("personal");
+    let campaign = claim_campaign(&p, 10, 2, 1);
+    deploy(&s, &campaign).await;
+    let user = UserId::parse(format!("{p}-u")).unwrap();
+    let claimer = claimer(&s, during());
+    let coupon = claimer.claim(&campaign.id, &user).await.unwrap().coupon;
+    promo_lambdas::catalog::set_mileage(&*s, &user, 3000).await.unwrap();
+
+    let counting = crate::counting::Counting::over(&s);
+    let personal = promo_lambdas::catalog::personal(&*counting, &user).await.unwrap();
+    assert_eq!(personal.coupons, [coupon]);
+    assert_eq!(personal.claims, [(campaign.id.to_string(), 1)].into());
+    assert_eq!(personal.mileage_balance, 3000);
+    let (queries, gets) = (counting.queries.load(Ordering::SeqCst), counting.gets.load(Ordering::SeqCst));
+    assert_eq!((queries, gets), (1, 0), "one query, no read");
+}
+
 /// A campaign that is not active, unknown, or without claims issues nothing.
 pub async fn claims_inactive_unknown_and_ruleless_campaigns_issue_nothing(s: DynStore) {
     let p = ns("claims-inactive");
@@ -496,7 +516,8 @@ macro_rules! claims_conformance_tests {
             claims_inactive_unknown_and_ruleless_campaigns_issue_nothing,
             claims_per_user_limit_under_concurrency, claims_fall_over_to_other_shards_and_sell_out,
             claims_sharding_under_a_per_item_write_limit, claims_sell_out_republishes_the_price_book_once,
-            claims_an_unfinished_republication_is_taken_over_after_its_lease);
+            claims_an_unfinished_republication_is_taken_over_after_its_lease,
+            claims_a_personal_read_is_one_query);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::claims_conformance_tests!(@one $factory, $attrs, $case); )*

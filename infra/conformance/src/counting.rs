@@ -13,6 +13,8 @@ use crate::store::DynStore;
 pub struct Counting {
     inner: DynStore,
     pub campaign_queries: AtomicUsize,
+    /// Every query, whatever its partition.
+    pub queries: AtomicUsize,
     pub gets: AtomicUsize,
     pub puts: AtomicUsize,
     pub transacts: AtomicUsize,
@@ -24,13 +26,14 @@ impl Counting {
         Arc::new(Counting {
             inner: s.clone(),
             campaign_queries: zero(0),
+            queries: zero(0),
             gets: zero(0),
             puts: zero(0),
             transacts: zero(0),
         })
     }
     pub fn reset(&self) {
-        for n in [&self.campaign_queries, &self.gets, &self.puts, &self.transacts] {
+        for n in [&self.campaign_queries, &self.queries, &self.gets, &self.puts, &self.transacts] {
             n.store(0, Ordering::SeqCst);
         }
     }
@@ -57,6 +60,7 @@ impl Store for Counting {
         self.inner.transact(ops, token).await
     }
     async fn query(&self, q: &Query) -> Result<Page, StoreError> {
+        self.queries.fetch_add(1, Ordering::SeqCst);
         if q.pk == keys::CAMPAIGNS_PK {
             self.campaign_queries.fetch_add(1, Ordering::SeqCst);
         }
