@@ -22,6 +22,12 @@ async fn main() -> Result<(), Error> {
     let auth = ShopperAuth::new(config::shopper_jwt_secret()?.as_bytes())
         .map_err(|e| format!("PROMO_SHOPPER_JWT_SECRET: {e}"))?;
     let edge = config::edge_kv()?;
+    if edge.is_none() {
+        tracing::warn!(
+            "PROMO_CF_* not set: a sell-out rebuilds the stored price book only; product pages keep \
+             the coupon until the next `promoctl campaign deploy` publishes to the edge's KV"
+        );
+    }
     let store = DynamoStore::from_env(cfg.table, cfg.dynamodb_endpoint.as_deref()).await;
     let clock = Arc::new(SystemClock);
     // A sell-out republishes the price book (store and KV), so pages stop offering its coupon.
