@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use promo_lambdas::campaigns;
 use promo_lambdas::dynamodb::{DynamoStore, create_table};
-use promo_lambdas::issuer::Issuer;
+use promo_lambdas::issuer::{self, Issuer};
 use promo_shared::campaign::Campaign;
 use promo_shared::coupon::{CouponCode, CouponStatus, IssueSource, IssuedCoupon};
 use promo_shared::ids::UserId;
@@ -44,7 +44,6 @@ use promo_shared::ports::{Clock, IdGen, ManualClock};
 use promo_shared::store::{Cond, Store, TxOp};
 use promo_shared::testing::{at, campaign_json, paid_event};
 use promoctl::embedded::{OsIds, SqliteStore};
-use sha2::{Digest, Sha256};
 
 const CONCURRENCY: usize = 32;
 const ROWS_PER_STORE: usize = 7;
@@ -182,19 +181,11 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
                     TxOp::Put { item: code_item, cond: cond() },
                 ];
                 if step >= Machinery::Check {
-                    ops.push(TxOp::Check {
-                        key: keys::payment_state(&pid),
-                        cond: Cond::Or(vec![
-                            Cond::AttrNotExists("status".into()),
-                            Cond::And(vec![
-                                Cond::eq("status", "CANCELLED").negate(),
-                                Cond::eq("status", "REFUNDED").negate(),
-                            ]),
-                        ]),
-                    });
+                    ops.push(issuer::payment_not_cancelled(&pid));
                 }
-                // As the issuer derives it: 36 hex characters (DynamoDB's limit).
-                let token = hex::encode(&Sha256::digest(format!("{payment}\0{code}").as_bytes())[..18]);
+                // The issuer's own check and token: the last step is its transaction.
+                let rule = &campaign.rewards[0].id;
+                let token = issuer::reward_token(&pid, &campaign.id, rule, &CouponCode::parse(&code).unwrap());
                 let token = (step >= Machinery::Token).then_some(token.as_str());
                 store.transact(ops, token).await.unwrap();
             }

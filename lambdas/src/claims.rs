@@ -57,8 +57,7 @@ use promo_shared::coupon::{CouponCode, CouponStatus, IssueSource, IssuedCoupon};
 use promo_shared::ids::{CampaignId, UserId};
 use promo_shared::keys;
 use promo_shared::ports::{Clock, IdGen, backoff};
-use promo_shared::store::{Cond, ItemExt, Store, StoreError, TxOp, Update};
-use sha2::{Digest, Sha256};
+use promo_shared::store::{Cond, ItemExt, Store, StoreError, TxOp, Update, client_token};
 use thiserror::Error;
 
 use crate::campaigns;
@@ -457,16 +456,6 @@ fn shuffled(n: u16, seed: u64) -> Vec<u16> {
         v.swap(i, j);
     }
     v
-}
-
-/// A DynamoDB ClientRequestToken (≤ 36 chars) derived from what makes the write unique.
-fn client_token(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0]);
-    }
-    hex::encode(&h.finalize()[..18])
 }
 
 #[cfg(test)]

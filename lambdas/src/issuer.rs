@@ -28,14 +28,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use promo_shared::campaign::{Campaign, RewardRule};
 use promo_shared::coupon::{CouponCode, CouponStatus, IssueSource, IssuedCoupon};
-use promo_shared::ids::{CampaignId, RuleId, UserId};
+use promo_shared::ids::{CampaignId, PaymentId, RuleId, UserId};
 use promo_shared::keys;
 use promo_shared::payment::{PaymentEvent, PaymentKind};
 use promo_shared::ports::{Clock, IdGen, backoff};
-use promo_shared::store::{Cond, ItemExt, Query, Store, StoreError, TxOp, Update};
+use promo_shared::store::{Cond, ItemExt, Query, Store, StoreError, TxOp, Update, client_token};
 use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::campaigns;
@@ -284,19 +283,9 @@ impl<S: Store> Issuer<S> {
                 TxOp::Put { item: marker_item, cond: Some(Cond::NotExists) },
                 TxOp::Put { item: wallet_item, cond: Some(Cond::NotExists) },
                 TxOp::Put { item: code_item, cond: Some(Cond::NotExists) },
-                TxOp::Check {
-                    key: keys::payment_state(&event.payment_id),
-                    cond: Cond::Or(vec![
-                        Cond::AttrNotExists("status".into()),
-                        Cond::And(vec![
-                            Cond::eq("status", STATE_CANCELLED).negate(),
-                            Cond::eq("status", STATE_REFUNDED).negate(),
-                        ]),
-                    ]),
-                },
+                payment_not_cancelled(&event.payment_id),
             ];
-            let token =
-                client_token(&[event.payment_id.as_str(), campaign.id.as_str(), rule.id.as_str(), code.as_str()]);
+            let token = reward_token(&event.payment_id, &campaign.id, &rule.id, &code);
             match self.store.transact(ops, Some(&token)).await {
                 Ok(()) => {
                     tracing::info!(payment = %event.payment_id, campaign = %campaign.id, rule = %rule.id, "reward issued");
@@ -341,19 +330,26 @@ impl<S: Store> Issuer<S> {
     }
 }
 
+/// The check every reward issuance carries: the payment has not been cancelled or refunded
+/// (its state item is absent or says otherwise), so a cancellation that commits first wins.
+pub fn payment_not_cancelled(payment: &PaymentId) -> TxOp {
+    TxOp::Check {
+        key: keys::payment_state(payment),
+        cond: Cond::Or(vec![
+            Cond::AttrNotExists("status".into()),
+            Cond::And(vec![Cond::eq("status", STATE_CANCELLED).negate(), Cond::eq("status", STATE_REFUNDED).negate()]),
+        ]),
+    }
+}
+
+/// The client token of one reward issuance attempt (a fresh code is a new attempt).
+pub fn reward_token(payment: &PaymentId, campaign: &CampaignId, rule: &RuleId, code: &CouponCode) -> String {
+    client_token(&[payment.as_str(), campaign.as_str(), rule.as_str(), code.as_str()])
+}
+
 fn coupon_end(campaign: &Campaign, valid_days: Option<u32>, now: DateTime<Utc>) -> DateTime<Utc> {
     match valid_days {
         Some(d) => now + chrono::Duration::days(i64::from(d)),
         None => campaign.ends_at,
     }
-}
-
-/// A DynamoDB ClientRequestToken (≤ 36 chars) derived from what makes the write unique.
-fn client_token(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0]);
-    }
-    hex::encode(&h.finalize()[..18])
 }

@@ -192,6 +192,19 @@ impl TxOp {
     }
 }
 
+/// A transaction's client request token derived from what makes the write unique: 36 hex
+/// characters (DynamoDB's limit), the same for the same parts, so a retry of a write whose
+/// outcome is unknown carries the token of the first attempt.
+pub fn client_token(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..18])
+}
+
 /// A digest of a transaction's operations (64 hex characters), stored with its client token so
 /// that a retry under the same token is recognised as the same transaction and a reuse with
 /// other operations is refused, as DynamoDB does. Items are hashed as their JSON (streamed
