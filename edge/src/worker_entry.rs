@@ -373,7 +373,7 @@ impl Catalog for KvCatalog {
     async fn price_book(&self) -> std::result::Result<std::sync::Arc<promo_shared::price_book::PriceBook>, EdgeError> {
         let book = self
             .kv
-            .get("price-book")
+            .get(promo_shared::price_book::PRICE_BOOK_KV_KEY)
             .json()
             .await
             .map_err(|e| EdgeError::Unavailable(format!("KV price book: {e}")))?;

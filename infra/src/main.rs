@@ -240,8 +240,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 book.payment_promotions.len()
             );
             if let Some(kv) = edge {
-                let entry = serde_json::json!({"key": "price-book", "value": serde_json::to_string(&book)?});
-                kv.put_all(&[entry]).await.context("publishing the price book to the edge")?;
+                kv.put_price_book(&book).await.context("publishing the price book to the edge")?;
                 println!("published the price book to the edge's KV");
             }
             Ok(())

@@ -84,8 +84,7 @@ pub async fn refresh_price_book<S: Store + ?Sized>(store: &S, now: DateTime<Utc>
 pub async fn kv_bulk<S: Store + ?Sized>(store: &S) -> Result<Value, StoreError> {
     let catalog = StoreCatalog(store);
     let book = catalog.price_book().await.map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let mut entries =
-        vec![serde_json::json!({"key": "price-book", "value": serde_json::to_string(&*book).unwrap_or_default()})];
+    let mut entries = vec![book.kv_entry()];
     let mut after = None;
     loop {
         let page = store

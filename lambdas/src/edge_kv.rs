@@ -96,8 +96,7 @@ impl EdgeKv {
 
     /// Writes the price book under `price-book`, the key the Worker reads.
     pub async fn put_price_book(&self, book: &promo_shared::price_book::PriceBook) -> Result<(), EdgeKvError> {
-        let value = serde_json::to_string(book).unwrap_or_default();
-        self.put_all(&[serde_json::json!({"key": "price-book", "value": value})]).await.map(|_| ())
+        self.put_all(&[book.kv_entry()]).await.map(|_| ())
     }
 }
 

@@ -28,6 +28,9 @@ use crate::ids::CampaignId;
 use crate::money::Currency;
 use crate::pricing::request::{CouponSpec, DiscountSpec, MileageSpec, PaymentPromotionSpec, ProductSpec, QuoteRequest};
 
+/// The key the Worker reads the price book under in its KV namespace.
+pub const PRICE_BOOK_KV_KEY: &str = "price-book";
+
 /// A product as the shop publishes it to the edge.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +104,12 @@ fn discount_spec(d: &Discount) -> DiscountSpec {
 }
 
 impl PriceBook {
+    /// The book as one entry of a KV bulk write (`{"key", "value"}`, the value JSON text),
+    /// as Cloudflare's bulk API and `wrangler kv bulk put` take it.
+    pub fn kv_entry(&self) -> serde_json::Value {
+        serde_json::json!({"key": PRICE_BOOK_KV_KEY, "value": serde_json::to_string(self).unwrap_or_default()})
+    }
+
     /// The public offers of `campaigns` that have not ended at `now` (scheduled ones included:
     /// their start is a `valid_until` of the answers). The claimable coupon of a campaign in
     /// `sold_out` is left out — nobody can download it any more — its payment promotions stay.
