@@ -64,19 +64,20 @@ pub async fn publish_price_book<S: Store + ?Sized>(
     let deployed = campaigns::list(store).await?;
     let sold_out = claims::sold_out(store, &deployed, now).await?;
     let book = PriceBook::from_campaigns(&deployed, &sold_out, now, rounding_unit, mileage);
-    let mut item = keys::price_book().item();
-    item.insert("book".into(), serde_json::to_value(&book).map_err(|e| StoreError::Invalid(e.to_string()))?);
-    item.insert("published_at".into(), now.to_rfc3339().into());
-    store.put(item, None).await?;
+    store_price_book(store, &book, now).await?;
     Ok(book)
 }
 
-/// Rebuilds the stored price book's offers (as [`publish_price_book`]) keeping its quote
-/// parameters — rounding unit and mileage policy, which only `promoctl` configures: what a
-/// sell-out does, from a Lambda that does not know them.
-pub async fn refresh_price_book<S: Store + ?Sized>(store: &S, now: DateTime<Utc>) -> Result<PriceBook, StoreError> {
-    let current = StoreCatalog(store).price_book().await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    publish_price_book(store, now, current.rounding_unit, current.mileage).await
+/// Stores `book` as the current price book (what `promoctl dev` and tokened reads price with).
+pub async fn store_price_book<S: Store + ?Sized>(
+    store: &S,
+    book: &PriceBook,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut item = keys::price_book().item();
+    item.insert("book".into(), serde_json::to_value(book).map_err(|e| StoreError::Invalid(e.to_string()))?);
+    item.insert("published_at".into(), now.to_rfc3339().into());
+    store.put(item, None).await
 }
 
 /// What the edge's KV must hold for product-page reads, as `wrangler kv bulk put` takes it:

@@ -7,9 +7,10 @@
 //! agree on one publisher with a conditional write, never by reading first:
 //!
 //! 1. put the marker `CAMPAIGN#<c>#SOLDOUT` if absent (`marked_at`): the winner publishes;
-//! 2. publish: rebuild the price book from the store ([`catalog::refresh_price_book`], which
-//!    leaves out every sold-out campaign's coupon), write it to the edge's KV when configured,
-//!    then set the marker's `published_at`;
+//! 2. publish: rebuild the price book from the deployed campaigns, leaving out every
+//!    sold-out campaign's coupon and keeping the stored book's quote parameters (rounding
+//!    unit, mileage policy: only `promoctl` configures them), store it, write it to the edge's
+//!    KV when configured, then set the marker's `published_at`;
 //! 3. a loser that finds `published_at` remembers the campaign as done (stock never comes
 //!    back); one that finds a marker without it, older than the lease, takes it over with a
 //!    conditional update on the `marked_at` it saw (a publisher that crashed mid-way), else
@@ -23,6 +24,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use promo_edge::prices::Catalog;
 use promo_shared::ids::CampaignId;
 use promo_shared::keys;
 use promo_shared::ports::Clock;
@@ -132,16 +134,26 @@ impl<S: Store> Republisher<S> {
     }
 
     /// Rebuilds and writes the book until no campaign sold out while it was being written.
+    /// Campaigns and stock are read once per round: the read that checks a round is the one
+    /// the next round builds from.
     async fn publish(&self) -> Result<(PriceBook, usize), SellOutError> {
+        let current = catalog::StoreCatalog(&self.store)
+            .price_book()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut deployed = campaigns::list(&self.store).await?;
+        let mut sold_out = claims::sold_out(&self.store, &deployed, self.clock.now()).await?;
         let mut rounds = 0;
         loop {
             rounds += 1;
-            let book = catalog::refresh_price_book(&self.store, self.clock.now()).await?;
+            let now = self.clock.now();
+            let book = PriceBook::from_campaigns(&deployed, &sold_out, now, current.rounding_unit, current.mileage);
+            catalog::store_price_book(&self.store, &book, now).await?;
             if let Some(edge) = &self.edge {
                 edge.put_price_book(&book).await?;
             }
-            let now = self.clock.now();
-            let sold_out = claims::sold_out(&self.store, &campaigns::list(&self.store).await?, now).await?;
+            deployed = campaigns::list(&self.store).await?;
+            sold_out = claims::sold_out(&self.store, &deployed, self.clock.now()).await?;
             let offered = |id: &CampaignId| book.coupons.iter().any(|c| c.campaign_id == id.as_str());
             if rounds >= MAX_ROUNDS || !sold_out.iter().any(offered) {
                 return Ok((book, rounds));
