@@ -47,3 +47,5 @@ promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs serv
     claims_an_unfinished_republication_is_taken_over_after_its_lease);
 promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
     claims_a_personal_read_is_one_query);
+promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
+    claims_a_sell_out_during_a_republication_is_caught);

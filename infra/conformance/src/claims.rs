@@ -248,6 +248,74 @@ pub async fn claims_an_unfinished_republication_is_taken_over_after_its_lease(s:
     assert_eq!(third.republish(&campaign.id).await.unwrap(), Republished::AlreadyPublished);
 }
 
+/// Passes everything through; the first time the price book is written, it first takes the
+/// last unit of another campaign's stock: a sell-out landing while a publisher writes.
+struct SellsOutDuringPublish {
+    inner: DynStore,
+    shard: Key,
+    done: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl Store for SellsOutDuringPublish {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, cond: Option<promo_shared::store::Cond>) -> Result<(), StoreError> {
+        if Key::of(&item)? == promo_shared::keys::price_book() && !self.done.swap(true, Ordering::SeqCst) {
+            self.inner.update(&self.shard, &[Update::set("remaining", 0)], None).await?;
+        }
+        self.inner.put(item, cond).await
+    }
+    async fn update(
+        &self,
+        key: &Key,
+        updates: &[Update],
+        cond: Option<promo_shared::store::Cond>,
+    ) -> Result<Item, StoreError> {
+        self.inner.update(key, updates, cond).await
+    }
+    async fn delete(&self, key: &Key, cond: Option<promo_shared::store::Cond>) -> Result<Option<Item>, StoreError> {
+        self.inner.delete(key, cond).await
+    }
+    async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError> {
+        self.inner.transact(ops, token).await
+    }
+    async fn query(&self, q: &Query) -> Result<Page, StoreError> {
+        self.inner.query(q).await
+    }
+}
+
+/// A campaign that sells out while a publisher is writing the book it built before is not
+/// left offered: the publisher's recheck sees it and publishes a second round without it.
+pub async fn claims_a_sell_out_during_a_republication_is_caught(s: DynStore) {
+    let _alone = EXCLUSIVE.lock().await;
+    let p = ns("sell-out-meanwhile");
+    let (first, second) = (claim_campaign(&format!("{p}-a"), 1, 1, 1), claim_campaign(&format!("{p}-b"), 1, 1, 1));
+    deploy(&s, &first).await;
+    deploy(&s, &second).await;
+    let clock = during();
+    promo_lambdas::catalog::publish_price_book(&*s, clock.now(), 10, None).await.unwrap();
+    claimer(&s, clock.clone()).claim(&first.id, &UserId::parse(format!("{p}-u")).unwrap()).await.unwrap();
+
+    let racing: DynStore = Arc::new(SellsOutDuringPublish {
+        inner: s.clone(),
+        shard: promo_shared::keys::stock_shard(&second.id, 0),
+        done: Default::default(),
+    });
+    let republisher = Republisher::new(racing, clock.clone(), None);
+    match republisher.republish(&first.id).await.unwrap() {
+        Republished::Published { book, rounds } => {
+            assert_eq!(rounds, 2, "the first round offered the campaign that sold out meanwhile");
+            assert!(
+                !book.coupons.iter().any(|c| [first.id.as_str(), second.id.as_str()].contains(&c.campaign_id.as_str()))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!book_offers(&s, &first.id).await && !book_offers(&s, &second.id).await);
+}
+
 /// What a signed-in shopper adds to a product page's price — their coupons, the claims they
 /// have made and their mileage — is read in one query of their partition, no other read.
 pub async fn claims_a_personal_read_is_one_query(s: DynStore) {
@@ -517,7 +585,7 @@ macro_rules! claims_conformance_tests {
             claims_per_user_limit_under_concurrency, claims_fall_over_to_other_shards_and_sell_out,
             claims_sharding_under_a_per_item_write_limit, claims_sell_out_republishes_the_price_book_once,
             claims_an_unfinished_republication_is_taken_over_after_its_lease,
-            claims_a_personal_read_is_one_query);
+            claims_a_personal_read_is_one_query, claims_a_sell_out_during_a_republication_is_caught);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::claims_conformance_tests!(@one $factory, $attrs, $case); )*
