@@ -4,29 +4,27 @@ use chrono::{DateTime, Utc};
 use promo_shared::campaign::Campaign;
 use promo_shared::ids::CampaignId;
 use promo_shared::keys;
-use promo_shared::store::{Cond, Item, Query, Store, StoreError};
+use promo_shared::store::{Cond, Item, Key, Query, Store, StoreError};
 use serde_json::Value;
 
 /// Writes (or replaces) a campaign, bumping its version. Returns the new version.
 ///
-/// A campaign with a `claim` rule gets its stock shards first (see [`stock_shares`]), each
-/// put only if absent, so a redeploy never resets the stock that claims have taken.
-/// Changing `stock` or `shards` of a deployed campaign is not supported yet: a redeploy
-/// keeps the shards it finds (and adds missing ones).
+/// The stock of its `claim` rule and of every reward rule with a `stock` is written first as
+/// shards (see [`stock_shares`]), each put only if absent, so a redeploy never resets the
+/// stock that claims or rewards have taken. Changing `stock` or `shards` of a deployed rule is
+/// not supported yet: a redeploy keeps the shards it finds (and adds missing ones).
 pub async fn deploy<S: Store + ?Sized>(store: &S, campaign: &Campaign, now: DateTime<Utc>) -> Result<i64, StoreError> {
-    // Shards before the campaign: a campaign that claims can see always has its stock.
+    // Shards before the campaign: a campaign that claims or payments can see always has its stock.
     if let Some(claim) = &campaign.claim {
-        for (shard, share) in stock_shares(claim.stock, claim.shards).into_iter().enumerate() {
-            let shard = u16::try_from(shard).map_err(|_| StoreError::Invalid("too many shards".into()))?;
-            let mut item = keys::stock_shard(&campaign.id, shard).item();
-            item.insert("type".into(), "stock_shard".into());
-            item.insert("campaign_id".into(), campaign.id.as_str().into());
-            item.insert("initial".into(), share.into());
-            item.insert("remaining".into(), share.into());
-            match store.put(item, Some(Cond::NotExists)).await {
-                Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
-                Err(e) => return Err(e),
-            }
+        create_stock(store, campaign, claim.stock, claim.shards, |shard| keys::stock_shard(&campaign.id, shard))
+            .await?;
+    }
+    for rule in &campaign.rewards {
+        if let Some(stock) = rule.stock {
+            create_stock(store, campaign, stock, rule.shards, |shard| {
+                keys::reward_stock_shard(&campaign.id, &rule.id, shard)
+            })
+            .await?;
         }
     }
     let key = keys::campaign(&campaign.id);
@@ -61,6 +59,29 @@ pub async fn list<S: Store + ?Sized>(store: &S) -> Result<Vec<Campaign>, StoreEr
             None => return Ok(out),
         }
     }
+}
+
+/// Puts the shards of one stock, each only if absent.
+async fn create_stock<S: Store + ?Sized>(
+    store: &S,
+    campaign: &Campaign,
+    stock: u32,
+    shards: u16,
+    key_of: impl Fn(u16) -> Key,
+) -> Result<(), StoreError> {
+    for (shard, share) in stock_shares(stock, shards).into_iter().enumerate() {
+        let shard = u16::try_from(shard).map_err(|_| StoreError::Invalid("too many shards".into()))?;
+        let mut item = key_of(shard).item();
+        item.insert("type".into(), "stock_shard".into());
+        item.insert("campaign_id".into(), campaign.id.as_str().into());
+        item.insert("initial".into(), share.into());
+        item.insert("remaining".into(), share.into());
+        match store.put(item, Some(Cond::NotExists)).await {
+            Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// The stock of each shard: `stock / shards`, the remainder spread one by one over the

@@ -441,7 +441,7 @@ pub async fn claimed_by<S: Store + ?Sized>(store: &S, user: &UserId, campaign: &
 }
 
 /// `0..n` in a random order (Fisher–Yates over a splitmix64 stream; not security-relevant).
-fn shuffled(n: u16, seed: u64) -> Vec<u16> {
+pub(crate) fn shuffled(n: u16, seed: u64) -> Vec<u16> {
     let mut v: Vec<u16> = (0..n.max(1)).collect();
     let mut state = seed;
     let mut next = || {

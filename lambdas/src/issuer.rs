@@ -10,7 +10,11 @@
 //!    fresh code).
 //!
 //! 4. a check that the payment's state item `PAYMENT#<p> / STATE` is not cancelled or
-//!    refunded — so an event that arrives after the cancellation never issues.
+//!    refunded — so an event that arrives after the cancellation never issues;
+//! 5. for a rule with a `stock` ("the first 1,000 orders"): one of its stock shards
+//!    `CAMPAIGN#<c>#REWARD#<rule>#STOCK#<nnnn>`, `ADD remaining -1` if `remaining > 0` — a
+//!    random shard first, then the others; when every shard refuses, the payment gets no
+//!    coupon from that rule. The marker names the shard.
 //!
 //! Never read-then-write: a loser of the race learns it from the cancelled transaction,
 //! which also returns the winner's marker (so a replay answers with the same coupon in one
@@ -20,7 +24,15 @@
 //! revokes every coupon its reward markers name, each with the condition `status = ISSUED`
 //! (a used coupon is reported, not revoked). Any issuance that committed before the mark is
 //! found by the marker query (primary index, strongly consistent); any later one fails its
-//! state check. So a cancelled payment never keeps an unused coupon, in any order.
+//! state check. So a cancelled payment never keeps an unused coupon, in any order. A coupon
+//! of a rule with a stock is revoked in one transaction with `ADD remaining 1` on the shard
+//! its marker names: the unit goes back exactly once (only the `ISSUED → REVOKED` transition
+//! returns it), and never for a used coupon.
+//!
+//! Stock shards found empty are not remembered (unlike claims): units come back when
+//! payments are cancelled. Once a rule's stock is all taken, a payment pays one refused
+//! transaction per shard to learn it — rewards follow orders, not a flash drop, so keep
+//! `shards` small.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +44,7 @@ use promo_shared::ids::{CampaignId, PaymentId, RuleId, UserId};
 use promo_shared::keys;
 use promo_shared::payment::{PaymentEvent, PaymentKind};
 use promo_shared::ports::{Clock, IdGen, backoff};
-use promo_shared::store::{Cond, ItemExt, Query, Store, StoreError, TxOp, Update, client_token};
+use promo_shared::store::{Cond, Item, ItemExt, Key, Query, Store, StoreError, TxOp, Update, client_token};
 use serde::Serialize;
 use serde_json::json;
 use thiserror::Error;
@@ -71,6 +83,16 @@ impl From<StoreError> for IssueError {
 pub struct PaymentOutcome {
     pub rewards: Vec<Reward>,
     pub revocations: Vec<Revocation>,
+    /// Rules the payment met whose stock was all taken: no coupon from them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub out_of_stock: Vec<RuleRef>,
+}
+
+/// A reward rule of a campaign.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleRef {
+    pub campaign_id: CampaignId,
+    pub rule_id: RuleId,
 }
 
 /// What became of one coupon of a cancelled or refunded payment.
@@ -110,6 +132,8 @@ pub struct Issuer<S> {
     pub ids: Arc<dyn IdGen>,
     /// Deployed campaigns, re-read at most this often (a deploy is seen within it).
     campaign_ttl: Duration,
+    /// First step of the jittered backoff between retries of retryable store errors.
+    retry_base: Duration,
     campaigns: tokio::sync::RwLock<Option<(std::time::Instant, Arc<Vec<Campaign>>)>>,
 }
 
@@ -118,7 +142,20 @@ pub const DEFAULT_CAMPAIGN_TTL: Duration = Duration::from_secs(1);
 
 impl<S: Store> Issuer<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Self {
-        Issuer { store, clock, ids, campaign_ttl: DEFAULT_CAMPAIGN_TTL, campaigns: Default::default() }
+        Issuer {
+            store,
+            clock,
+            ids,
+            campaign_ttl: DEFAULT_CAMPAIGN_TTL,
+            retry_base: Duration::from_millis(20),
+            campaigns: Default::default(),
+        }
+    }
+
+    /// Sets the first backoff step between retries (zero: retry at once; tests).
+    pub fn with_retry_base(mut self, base: Duration) -> Self {
+        self.retry_base = base;
+        self
     }
 
     /// Re-reads deployed campaigns at most every `ttl` (zero: on every event).
@@ -140,7 +177,7 @@ impl<S: Store> Issuer<S> {
         if let Some(list) = fresh(&cached) {
             return Ok(list);
         }
-        let list = Arc::new(campaigns::list(&self.store).await?);
+        let list = Arc::new(self.retrying(|| campaigns::list(&self.store)).await?);
         *cached = Some((std::time::Instant::now(), list.clone()));
         Ok(list)
     }
@@ -151,18 +188,22 @@ impl<S: Store> Issuer<S> {
     pub async fn handle_payment(&self, event: &PaymentEvent) -> Result<PaymentOutcome, IssueError> {
         match event.kind {
             PaymentKind::Paid => {
-                let mut rewards = Vec::new();
+                let mut outcome = PaymentOutcome::default();
                 for campaign in self.deployed_campaigns().await?.iter() {
                     for rule in campaign.rewards_for(event) {
-                        if let Some(r) = self.issue_reward(campaign, rule, event).await? {
-                            rewards.push(r);
+                        match self.issue_reward(campaign, rule, event).await? {
+                            Issued::Reward(r) => outcome.rewards.push(r),
+                            Issued::PaymentCancelled => {}
+                            Issued::OutOfStock => outcome
+                                .out_of_stock
+                                .push(RuleRef { campaign_id: campaign.id.clone(), rule_id: rule.id.clone() }),
                         }
                     }
                 }
-                Ok(PaymentOutcome { rewards, revocations: vec![] })
+                Ok(outcome)
             }
             PaymentKind::Cancelled | PaymentKind::Refunded => {
-                Ok(PaymentOutcome { rewards: vec![], revocations: self.revoke(event).await? })
+                Ok(PaymentOutcome { revocations: self.revoke(event).await?, ..PaymentOutcome::default() })
             }
         }
     }
@@ -171,24 +212,16 @@ impl<S: Store> Issuer<S> {
         let state = if event.kind == PaymentKind::Cancelled { STATE_CANCELLED } else { STATE_REFUNDED };
         let now = self.clock.now();
         // First the mark: from here on no issuance for this payment can commit.
-        self.store
-            .update(
-                &keys::payment_state(&event.payment_id),
-                &[Update::set("status", state), Update::set("updated_at", now.to_rfc3339())],
-                None,
-            )
-            .await?;
+        let mark = [Update::set("status", state), Update::set("updated_at", now.to_rfc3339())];
+        let state_key = keys::payment_state(&event.payment_id);
+        self.retrying(|| self.store.update(&state_key, &mark, None)).await?;
         let mut out = Vec::new();
         let mut after = None;
         loop {
-            let page = self
-                .store
-                .query(
-                    &Query::partition(keys::payment_partition(&event.payment_id))
-                        .prefix(keys::REWARD_SK_PREFIX)
-                        .after(after),
-                )
-                .await?;
+            let query = Query::partition(keys::payment_partition(&event.payment_id))
+                .prefix(keys::REWARD_SK_PREFIX)
+                .after(after);
+            let page = self.retrying(|| self.store.query(&query)).await?;
             for marker in &page.items {
                 let (Some(code), Some(user)) = (
                     marker.str_attr("code").and_then(|c| CouponCode::parse(c).ok()),
@@ -196,7 +229,7 @@ impl<S: Store> Issuer<S> {
                 ) else {
                     return Err(IssueError::Permanent("reward marker without code or user".into()));
                 };
-                let outcome = self.revoke_one(&user, &code, state, now).await?;
+                let outcome = self.revoke_one(marker, &user, &code, state, now).await?;
                 tracing::info!(payment = %event.payment_id, outcome = ?outcome, "payment coupon revocation");
                 out.push(Revocation { code, user_id: user, outcome });
             }
@@ -207,95 +240,101 @@ impl<S: Store> Issuer<S> {
         }
     }
 
+    /// Revokes the coupon a reward marker names if it is still unused and, when it took a stock
+    /// unit, gives the unit back in the same transaction: it returns exactly once, with the
+    /// `ISSUED → REVOKED` transition, and never for a used coupon.
     async fn revoke_one(
         &self,
+        marker: &Item,
         user: &UserId,
         code: &CouponCode,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<RevocationOutcome, IssueError> {
         let key = keys::wallet_coupon(user, code);
-        let revoke = [
+        let revoke = vec![
             Update::set("status", json!(CouponStatus::Revoked)),
             Update::set("revoked_at", now.to_rfc3339()),
             Update::set("revoked_because", reason),
         ];
-        match self.store.update(&key, &revoke, Some(Cond::eq("status", json!(CouponStatus::Issued)))).await {
-            Ok(_) => Ok(RevocationOutcome::Revoked),
-            // The refused update returns the coupon as it is.
-            Err(StoreError::ConditionFailed { found }) => match found.as_ref().and_then(|c| c.get("status")) {
-                Some(s) if *s == json!(CouponStatus::Used) => Ok(RevocationOutcome::Used),
-                Some(s) if *s == json!(CouponStatus::Revoked) => Ok(RevocationOutcome::AlreadyRevoked),
-                _ => Err(IssueError::Permanent(format!("coupon {code} of a reward marker is missing"))),
+        let unused = Cond::eq("status", json!(CouponStatus::Issued));
+        // A retry after an unknown outcome that did commit finds the coupon revoked: it then
+        // reports `AlreadyRevoked`, and the unit went back once.
+        let refused = match stock_shard_of(marker)? {
+            None => match self.retrying(|| self.store.update(&key, &revoke, Some(unused.clone()))).await {
+                Ok(_) => return Ok(RevocationOutcome::Revoked),
+                // The refused update returns the coupon as it is.
+                Err(StoreError::ConditionFailed { found }) => found,
+                Err(e) => return Err(e.into()),
             },
-            Err(e) => Err(e.into()),
+            Some(shard) => {
+                let ops = vec![
+                    TxOp::Update { key: key.clone(), updates: revoke, cond: Some(unused) },
+                    TxOp::Update { key: shard, updates: vec![Update::Add("remaining".into(), 1)], cond: None },
+                ];
+                match self.retrying(|| self.store.transact(ops.clone(), None)).await {
+                    Ok(()) => return Ok(RevocationOutcome::Revoked),
+                    // The cancelled transaction returns the coupon as it is.
+                    Err(e) if e.failed_at(0) => e.found_at(0).cloned(),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        match refused.as_ref().and_then(|c| c.get("status")) {
+            Some(s) if *s == json!(CouponStatus::Used) => Ok(RevocationOutcome::Used),
+            Some(s) if *s == json!(CouponStatus::Revoked) => Ok(RevocationOutcome::AlreadyRevoked),
+            _ => Err(IssueError::Permanent(format!("coupon {code} of a reward marker is missing"))),
         }
     }
 
-    /// Issues one reward; `None` when the payment was cancelled or refunded meanwhile.
+    /// Issues one reward: the coupon, a duplicate's answer, or why there is none.
     async fn issue_reward(
         &self,
         campaign: &Campaign,
         rule: &RewardRule,
         event: &PaymentEvent,
-    ) -> Result<Option<Reward>, IssueError> {
+    ) -> Result<Issued, IssueError> {
         let template = campaign
             .coupon(&rule.coupon)
             .ok_or_else(|| IssueError::Permanent(format!("rule {} names a missing coupon", rule.id)))?;
-        let marker = keys::payment_reward(&event.payment_id, &campaign.id, &rule.id);
+        // A limited rule's shards not yet found empty, in random order.
+        let mut shards = match rule.stock {
+            Some(_) => crate::claims::shuffled(rule.shards, self.random_u64()),
+            None => Vec::new(),
+        };
+        let mut at = 0usize;
         let mut transient = 0;
         let mut collisions = 0;
+        // An attempt whose outcome is unknown, to be sent again unchanged (same token).
+        let mut pending: Option<(CouponCode, Option<u16>, DateTime<Utc>)> = None;
         loop {
-            let now = self.clock.now();
-            let code = CouponCode::from_random(&self.ids.random_12());
-            let coupon = IssuedCoupon {
-                code: code.clone(),
-                user_id: event.user_id.clone(),
-                campaign_id: campaign.id.clone(),
-                template: template.clone(),
-                currency: campaign.currency,
-                status: CouponStatus::Issued,
-                source: IssueSource::PaymentReward { payment_id: event.payment_id.clone(), rule_id: rule.id.clone() },
-                issued_at: now,
-                starts_at: now,
-                ends_at: coupon_end(campaign, template.valid_days, now),
+            let (code, shard, now) = match pending.take() {
+                Some(attempt) => attempt,
+                None => {
+                    let shard = match rule.stock {
+                        None => None,
+                        Some(_) if shards.is_empty() => {
+                            tracing::info!(payment = %event.payment_id, campaign = %campaign.id, rule = %rule.id, "reward stock all taken: no coupon");
+                            return Ok(Issued::OutOfStock);
+                        }
+                        Some(_) => Some(shards[at % shards.len()]),
+                    };
+                    (CouponCode::from_random(&self.ids.random_12()), shard, self.clock.now())
+                }
             };
-            let mut marker_item = marker.item();
-            marker_item.insert("type".into(), "payment_reward".into());
-            marker_item.insert("code".into(), code.as_str().into());
-            marker_item.insert("user_id".into(), event.user_id.as_str().into());
-            marker_item.insert("issued_at".into(), now.to_rfc3339().into());
-
-            let wallet_key = keys::wallet_coupon(&event.user_id, &code);
-            let mut wallet_item = wallet_key.item();
-            if let serde_json::Value::Object(fields) =
-                serde_json::to_value(&coupon).map_err(|e| IssueError::Permanent(e.to_string()))?
-            {
-                wallet_item.extend(fields);
-            }
-            wallet_item.insert("type".into(), "coupon".into());
-
-            let mut code_item = keys::coupon_code(&code).item();
-            code_item.insert("type".into(), "coupon_code".into());
-            code_item.insert("user_id".into(), event.user_id.as_str().into());
-
-            let ops = vec![
-                TxOp::Put { item: marker_item, cond: Some(Cond::NotExists) },
-                TxOp::Put { item: wallet_item, cond: Some(Cond::NotExists) },
-                TxOp::Put { item: code_item, cond: Some(Cond::NotExists) },
-                payment_not_cancelled(&event.payment_id),
-            ];
+            let ops = reward_ops(campaign, rule, template, event, &code, shard, now)?;
             let token = reward_token(&event.payment_id, &campaign.id, &rule.id, &code);
             match self.store.transact(ops, Some(&token)).await {
                 Ok(()) => {
                     tracing::info!(payment = %event.payment_id, campaign = %campaign.id, rule = %rule.id, "reward issued");
-                    return Ok(Some(Reward {
+                    return Ok(Issued::Reward(Reward {
                         campaign_id: campaign.id.clone(),
                         rule_id: rule.id.clone(),
                         code,
                         duplicate: false,
                     }));
                 }
+                // Checked first: a replay also finds the stock taken, or the payment cancelled.
                 Err(e) if e.failed_at(0) => {
                     // An earlier delivery issued it: the cancelled transaction returned its
                     // marker, which names the coupon (no second round trip).
@@ -306,7 +345,7 @@ impl<S: Store> Issuer<S> {
                         .str_attr("code")
                         .and_then(|c| CouponCode::parse(c).ok())
                         .ok_or_else(|| IssueError::Permanent("reward marker without a code".into()))?;
-                    return Ok(Some(Reward {
+                    return Ok(Issued::Reward(Reward {
                         campaign_id: campaign.id.clone(),
                         rule_id: rule.id.clone(),
                         code,
@@ -315,19 +354,162 @@ impl<S: Store> Issuer<S> {
                 }
                 Err(e) if e.failed_at(3) => {
                     tracing::info!(payment = %event.payment_id, "payment cancelled or refunded meanwhile: no reward");
-                    return Ok(None);
+                    return Ok(Issued::PaymentCancelled);
+                }
+                Err(e) if e.failed_at(4) => {
+                    // This shard is empty: the next one (no reward once all are).
+                    shards.retain(|s| Some(*s) != shard);
                 }
                 Err(e) if (e.failed_at(1) || e.failed_at(2)) && collisions < CODE_ATTEMPTS => collisions += 1,
                 Err(e) if e.is_retryable() && transient < TRANSIENT_ATTEMPTS => {
                     transient += 1;
-                    let random = u64::from_le_bytes(self.ids.random_12()[..8].try_into().unwrap_or([0; 8]));
-                    tokio::time::sleep(backoff(transient, Duration::from_millis(20), Duration::from_secs(2), random))
-                        .await;
+                    if matches!(e, StoreError::Unavailable(_)) {
+                        // It may have committed: the very same transaction again, so the
+                        // client token answers for it instead of a second attempt.
+                        pending = Some((code, shard, now));
+                    } else {
+                        // Throttled or conflicting, nothing written: another shard next.
+                        at += 1;
+                    }
+                    self.pause(transient).await;
                 }
                 Err(e) => return Err(e.into()),
             }
         }
     }
+
+    /// A store call, retried with jittered backoff while the store says it is worth it; the
+    /// last error otherwise.
+    async fn retrying<T, F, Fut>(&self, mut f: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut transient = 0;
+        loop {
+            match f().await {
+                Err(e) if e.is_retryable() && transient < TRANSIENT_ATTEMPTS => {
+                    transient += 1;
+                    self.pause(transient).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn pause(&self, attempt: u32) {
+        tokio::time::sleep(backoff(attempt, self.retry_base, Duration::from_secs(2), self.random_u64())).await;
+    }
+
+    fn random_u64(&self) -> u64 {
+        u64::from_le_bytes(self.ids.random_12()[..8].try_into().unwrap_or([0; 8]))
+    }
+}
+
+/// The transaction of one reward attempt: its code, its stock shard (limited rules), its time.
+fn reward_ops(
+    campaign: &Campaign,
+    rule: &RewardRule,
+    template: &promo_shared::coupon::CouponTemplate,
+    event: &PaymentEvent,
+    code: &CouponCode,
+    shard: Option<u16>,
+    now: DateTime<Utc>,
+) -> Result<Vec<TxOp>, IssueError> {
+    let marker = keys::payment_reward(&event.payment_id, &campaign.id, &rule.id);
+    let coupon = IssuedCoupon {
+        code: code.clone(),
+        user_id: event.user_id.clone(),
+        campaign_id: campaign.id.clone(),
+        template: template.clone(),
+        currency: campaign.currency,
+        status: CouponStatus::Issued,
+        source: IssueSource::PaymentReward { payment_id: event.payment_id.clone(), rule_id: rule.id.clone() },
+        issued_at: now,
+        starts_at: now,
+        ends_at: coupon_end(campaign, template.valid_days, now),
+    };
+    let mut marker_item = marker.item();
+    marker_item.insert("type".into(), "payment_reward".into());
+    marker_item.insert("code".into(), code.as_str().into());
+    marker_item.insert("user_id".into(), event.user_id.as_str().into());
+    marker_item.insert("issued_at".into(), now.to_rfc3339().into());
+    if let Some(n) = shard {
+        // What revocation needs to give the unit back.
+        marker_item.insert("campaign_id".into(), campaign.id.as_str().into());
+        marker_item.insert("rule_id".into(), rule.id.as_str().into());
+        marker_item.insert(STOCK_SHARD_ATTR.into(), n.into());
+    }
+
+    let wallet_key = keys::wallet_coupon(&event.user_id, code);
+    let mut wallet_item = wallet_key.item();
+    if let serde_json::Value::Object(fields) =
+        serde_json::to_value(&coupon).map_err(|e| IssueError::Permanent(e.to_string()))?
+    {
+        wallet_item.extend(fields);
+    }
+    wallet_item.insert("type".into(), "coupon".into());
+
+    let mut code_item = keys::coupon_code(code).item();
+    code_item.insert("type".into(), "coupon_code".into());
+    code_item.insert("user_id".into(), event.user_id.as_str().into());
+
+    let mut ops = vec![
+        TxOp::Put { item: marker_item, cond: Some(Cond::NotExists) },
+        TxOp::Put { item: wallet_item, cond: Some(Cond::NotExists) },
+        TxOp::Put { item: code_item, cond: Some(Cond::NotExists) },
+        payment_not_cancelled(&event.payment_id),
+    ];
+    if let Some(n) = shard {
+        ops.push(TxOp::Update {
+            key: keys::reward_stock_shard(&campaign.id, &rule.id, n),
+            updates: vec![Update::Add("remaining".into(), -1)],
+            cond: Some(Cond::Gt("remaining".into(), 0)),
+        });
+    }
+    Ok(ops)
+}
+
+/// What one reward rule gave a paid payment.
+enum Issued {
+    Reward(Reward),
+    /// The payment was cancelled or refunded meanwhile.
+    PaymentCancelled,
+    /// The rule's stock is all taken.
+    OutOfStock,
+}
+
+/// The reward marker's attribute naming the stock shard its coupon took a unit from.
+const STOCK_SHARD_ATTR: &str = "stock_shard";
+
+/// The stock shard a reward marker's coupon took its unit from; `None` for an unlimited rule.
+fn stock_shard_of(marker: &Item) -> Result<Option<Key>, IssueError> {
+    let Some(shard) = marker.i64_attr(STOCK_SHARD_ATTR) else { return Ok(None) };
+    let (Some(campaign), Some(rule), Ok(shard)) = (
+        marker.str_attr("campaign_id").and_then(|c| CampaignId::parse(c).ok()),
+        marker.str_attr("rule_id").and_then(|r| RuleId::parse(r).ok()),
+        u16::try_from(shard),
+    ) else {
+        return Err(IssueError::Permanent("reward marker with a malformed stock shard".into()));
+    };
+    Ok(Some(keys::reward_stock_shard(&campaign, &rule, shard)))
+}
+
+/// Remaining stock of each shard of a reward rule with a stock (absent shards count 0; empty
+/// for an unlimited rule).
+pub async fn reward_stock_left<S: Store + ?Sized>(
+    store: &S,
+    campaign: &Campaign,
+    rule: &RewardRule,
+) -> Result<Vec<i64>, StoreError> {
+    let mut out = Vec::new();
+    if rule.stock.is_some() {
+        for shard in 0..rule.shards {
+            let item = store.get(&keys::reward_stock_shard(&campaign.id, &rule.id, shard)).await?;
+            out.push(item.and_then(|i| i.i64_attr("remaining")).unwrap_or(0));
+        }
+    }
+    Ok(out)
 }
 
 /// The check every reward issuance carries: the payment has not been cancelled or refunded

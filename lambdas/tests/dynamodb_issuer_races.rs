@@ -19,3 +19,11 @@ promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs servi
     concurrent_events_read_the_campaigns_once);
 promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
     a_replay_is_one_round_trip);
+promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
+    limited_rewards_never_exceed_their_stock);
+promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
+    cancelled_limited_rewards_give_their_stock_back);
+promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
+    a_used_limited_reward_keeps_its_unit);
+promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
+    the_issuer_retries_and_a_lost_answer_issues_once);

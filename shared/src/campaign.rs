@@ -25,6 +25,10 @@ pub enum CampaignStatus {
 }
 
 /// "Pay at least `min_payment` and get one `coupon`": at most once per payment and rule.
+///
+/// With a `stock`, only that many payments get the coupon ("the first 1,000 orders"): each
+/// issuance takes one unit, and a cancelled or refunded payment whose coupon is still unused
+/// gives its unit back. Without one, every qualifying payment gets it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RewardRule {
@@ -32,6 +36,12 @@ pub struct RewardRule {
     pub coupon: CouponTemplateId,
     #[serde(default)]
     pub min_payment: Amount,
+    /// Coupons this rule issues in total; unlimited when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stock: Option<u32>,
+    /// Stock counter items the stock is split over (hot-key relief, as for claims); 1 = no split.
+    #[serde(default = "one_u16", skip_serializing_if = "is_one_u16")]
+    pub shards: u16,
 }
 
 /// First-come-first-served claims of one coupon template.
@@ -74,6 +84,23 @@ fn one() -> u32 {
 
 fn one_u16() -> u16 {
     1
+}
+
+fn is_one_u16(n: &u16) -> bool {
+    *n == 1
+}
+
+/// Checks a stock split over `shards` items: `field` names the rule in the errors.
+fn check_stock(field: &str, stock: u32, shards: u16, errors: &mut Vec<ValidationError>) {
+    if stock == 0 {
+        errors.push(ValidationError::new(format!("{field}.stock"), "must be at least 1"));
+    }
+    if shards == 0 || shards > 1000 || u32::from(shards) > stock.max(1) {
+        errors.push(ValidationError::new(
+            format!("{field}.shards"),
+            format!("{shards} is not within 1..=min(1000, stock)"),
+        ));
+    }
 }
 
 /// A campaign as written in a campaign file: every field parsed, cross-field rules not yet checked.
@@ -137,6 +164,13 @@ impl Campaign {
                     format!("`{}` is not one of this campaign's coupons", r.coupon),
                 ));
             }
+            match r.stock {
+                Some(stock) => check_stock(&format!("rewards[{i}]"), stock, r.shards, &mut errors),
+                None if r.shards != 1 => {
+                    errors.push(ValidationError::new(format!("rewards[{i}].shards"), "needs a stock to split"))
+                }
+                None => {}
+            }
         }
         if let Some(claim) = &spec.claim {
             if !coupon_ids.contains(&claim.coupon) {
@@ -145,17 +179,9 @@ impl Campaign {
                     format!("`{}` is not one of this campaign's coupons", claim.coupon),
                 ));
             }
-            if claim.stock == 0 {
-                errors.push(ValidationError::new("claim.stock", "must be at least 1"));
-            }
+            check_stock("claim", claim.stock, claim.shards, &mut errors);
             if claim.per_user_limit == 0 {
                 errors.push(ValidationError::new("claim.per_user_limit", "must be at least 1"));
-            }
-            if claim.shards == 0 || claim.shards > 1000 || u32::from(claim.shards) > claim.stock.max(1) {
-                errors.push(ValidationError::new(
-                    "claim.shards",
-                    format!("{} is not within 1..=min(1000, stock)", claim.shards),
-                ));
             }
         }
         let mut promotion_ids = BTreeSet::new();
@@ -264,6 +290,17 @@ mod tests {
         j["name"] = " ".into();
         j["ends_at"] = "2026-10-01T00:00:00Z".into();
         j["rewards"][0]["coupon"] = "nope".into();
+        j["rewards"][0]["stock"] = 0.into();
+        let mut unstocked = j["rewards"][0].clone();
+        unstocked["id"] = "unstocked".into();
+        unstocked["coupon"] = j["coupons"][0]["id"].clone();
+        unstocked["stock"] = serde_json::Value::Null;
+        unstocked["shards"] = 2.into();
+        let mut oversharded = unstocked.clone();
+        oversharded["id"] = "oversharded".into();
+        oversharded["stock"] = 3.into();
+        oversharded["shards"] = 4.into();
+        j["rewards"].as_array_mut().unwrap().extend([unstocked, oversharded]);
         j["claim"] = serde_json::json!({"coupon": "nope", "stock": 0, "per_user_limit": 0, "shards": 0});
         let spec: CampaignSpec = serde_json::from_value(j).unwrap();
         let errs = Campaign::new(spec).unwrap_err().0;
@@ -274,12 +311,30 @@ mod tests {
                 "name",
                 "ends_at",
                 "rewards[0].coupon",
+                "rewards[0].stock",
+                "rewards[1].shards",
+                "rewards[2].shards",
                 "claim.coupon",
                 "claim.stock",
+                "claim.shards",
                 "claim.per_user_limit",
-                "claim.shards"
             ]
         );
+    }
+
+    #[test]
+    fn a_reward_stock_is_optional_and_left_out_when_absent() {
+        let plain = campaign();
+        assert_eq!((plain.rewards[0].stock, plain.rewards[0].shards), (None, 1));
+        let written = serde_json::to_value(&plain).unwrap();
+        assert!(written["rewards"][0].get("stock").is_none() && written["rewards"][0].get("shards").is_none());
+        let mut j = campaign_json();
+        j["rewards"][0]["stock"] = 1000.into();
+        j["rewards"][0]["shards"] = 4.into();
+        let limited: Campaign = serde_json::from_value(j).unwrap();
+        assert_eq!((limited.rewards[0].stock, limited.rewards[0].shards), (Some(1000), 4));
+        let back: Campaign = serde_json::from_value(serde_json::to_value(&limited).unwrap()).unwrap();
+        assert_eq!(back, limited);
     }
 
     #[test]

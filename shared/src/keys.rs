@@ -4,6 +4,7 @@
 //! | --- | --- | --- | --- |
 //! | campaign | `CAMPAIGNS` | `CAMPAIGN#<campaign>` | |
 //! | claim stock shard | `CAMPAIGN#<campaign>#STOCK#<shard>` | `STOCK` | |
+//! | reward rule stock shard | `CAMPAIGN#<campaign>#REWARD#<rule>#STOCK#<shard>` | `STOCK` | |
 //! | claim campaign sold out (price book republished once) | `CAMPAIGN#<campaign>#SOLDOUT` | `SOLDOUT` | |
 //! | a shopper's claims of a campaign | `USER#<user>` | `CLAIMS#<campaign>` | |
 //! | wallet coupon | `USER#<user>` | `COUPON#<code>` | |
@@ -29,6 +30,12 @@ pub fn campaign(id: &CampaignId) -> Key {
 /// can place shards on different partitions: the point of sharding a hot counter.
 pub fn stock_shard(id: &CampaignId, shard: u16) -> Key {
     Key::new(format!("CAMPAIGN#{id}#STOCK#{shard:04}"), "STOCK")
+}
+
+/// One shard of a reward rule's stock (a rule with a `stock`), a partition of its own as a
+/// claim stock shard is.
+pub fn reward_stock_shard(id: &CampaignId, rule: &RuleId, shard: u16) -> Key {
+    Key::new(format!("CAMPAIGN#{id}#REWARD#{rule}#STOCK#{shard:04}"), "STOCK")
 }
 
 /// Marks a claim campaign whose stock is all taken, so that one claimer (of however many

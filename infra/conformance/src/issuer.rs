@@ -1,16 +1,20 @@
 //! Races of the coupon issuer, run against every store adapter (`issuer_race_tests!`):
-//! payments reported many times concurrently, and cancellations racing issuance.
+//! payments reported many times concurrently, cancellations racing issuance, rules with a
+//! limited stock (never exceeded, units given back by cancellations), and retries.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use futures::future::join_all;
-use promo_lambdas::issuer::{Issuer, RevocationOutcome};
+use promo_lambdas::issuer::{self, Issuer, PaymentOutcome, RevocationOutcome, RuleRef};
 use promo_lambdas::{campaigns, wallet};
 use promo_shared::campaign::Campaign;
 use promo_shared::coupon::CouponStatus;
 use promo_shared::ids::UserId;
 use promo_shared::keys;
+use promo_shared::money::Currency;
 use promo_shared::payment::{PaymentEvent, PaymentKind};
 use promo_shared::ports::{Clock, IdGen, ManualClock};
 use promo_shared::store::{Store, Update};
@@ -18,6 +22,7 @@ use promo_shared::testing::{at, campaign_json, paid_event};
 use serde_json::json;
 
 use crate::counting::Counting;
+use crate::flaky::Flaky;
 use crate::store::{DynStore, ns};
 
 /// Unique, well-spread random bytes (tests only: a counter through SplitMix64), seeded from
@@ -53,8 +58,28 @@ impl IdGen for TestIds {
 
 /// A campaign of its own (unique id) with the reward rule `spend-50k`, deployed, and an issuer.
 async fn setup(s: &DynStore, case: &str) -> (Campaign, Arc<Issuer<DynStore>>) {
+    setup_with(s, case, None).await
+}
+
+/// A limited reward rule: `stock` coupons over `shards` shards, in a campaign of its own
+/// `currency`. Cases share a store and every deployed campaign rewards every payment that
+/// qualifies, so each limited case uses a currency no other case pays in: no other case's
+/// payments take its units.
+struct Limited {
+    stock: u32,
+    shards: u16,
+    currency: &'static str,
+}
+
+/// As [`setup`], the rule limited when asked.
+async fn setup_with(s: &DynStore, case: &str, limited: Option<Limited>) -> (Campaign, Arc<Issuer<DynStore>>) {
     let mut j = campaign_json();
     j["id"] = json!(ns(case));
+    if let Some(l) = limited {
+        j["rewards"][0]["stock"] = json!(l.stock);
+        j["rewards"][0]["shards"] = json!(l.shards);
+        j["currency"] = json!(l.currency);
+    }
     let campaign: Campaign = serde_json::from_value(j).unwrap();
     let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
     campaigns::deploy(&**s, &campaign, clock.now()).await.unwrap();
@@ -66,6 +91,13 @@ fn event(payment: &str, user: &str, kind: PaymentKind) -> PaymentEvent {
     let mut e = paid_event(payment, 60_000, "2026-11-22T12:00:00Z");
     e.user_id = UserId::parse(user).unwrap();
     e.kind = kind;
+    e
+}
+
+/// A payment event in `currency` (a limited case's campaign's).
+fn event_in(currency: Currency, payment: &str, user: &str, kind: PaymentKind) -> PaymentEvent {
+    let mut e = event(payment, user, kind);
+    e.amount.currency = currency;
     e
 }
 
@@ -160,8 +192,8 @@ pub async fn a_replay_is_one_round_trip(s: DynStore) {
     assert_eq!(coupons_of(&s, &format!("{p}-u"), &campaign).await.len(), 1);
 }
 
-/// Cancellations racing issuance, in every order: afterwards no cancelled payment has an
-/// unused coupon, and a paid event arriving after the cancellation issues nothing.
+/// Cancellations and refunds racing issuance, in every order: afterwards no cancelled or
+/// refunded payment has an unused coupon, and a paid event arriving after it issues nothing.
 pub async fn cancellation_racing_issuance_never_leaves_a_coupon(s: DynStore) {
     cancellation_race(s, 100).await;
 }
@@ -171,7 +203,9 @@ async fn cancellation_race(s: DynStore, payments: usize) {
     let p = ns("payc");
     let tasks = (0..payments).flat_map(|n| {
         let (issuer, p) = (issuer.clone(), p.clone());
-        [PaymentKind::Paid, PaymentKind::Cancelled, PaymentKind::Paid].into_iter().map(move |kind| {
+        // Cancelled and refunded payments alike.
+        let undo = if n % 2 == 0 { PaymentKind::Cancelled } else { PaymentKind::Refunded };
+        [PaymentKind::Paid, undo, PaymentKind::Paid].into_iter().map(move |kind| {
             let (issuer, e) = (issuer.clone(), event(&format!("{p}-{n}"), &format!("{p}-u{n}"), kind));
             tokio::spawn(async move { issuer.handle_payment(&e).await.unwrap() })
         })
@@ -209,6 +243,191 @@ pub async fn used_coupons_are_reported_not_revoked(s: DynStore) {
     assert_eq!(coupons_of(&s, &user, &campaign).await[0].status, CouponStatus::Used);
 }
 
+/// This case's rule in an outcome: its rewards, and whether it said the stock was taken.
+fn mine<'a>(o: &'a PaymentOutcome, campaign: &Campaign) -> (Vec<&'a issuer::Reward>, bool) {
+    let rule = RuleRef { campaign_id: campaign.id.clone(), rule_id: campaign.rewards[0].id.clone() };
+    (o.rewards.iter().filter(|r| r.campaign_id == campaign.id).collect(), o.out_of_stock.contains(&rule))
+}
+
+async fn stock_left(s: &DynStore, campaign: &Campaign) -> Vec<i64> {
+    issuer::reward_stock_left(&**s, campaign, &campaign.rewards[0]).await.unwrap()
+}
+
+/// A rule with a stock of 20 over 4 shards, 100 payments each reported 3 times at once:
+/// exactly 20 payments get a coupon (one each, every answer naming it), every shard ends
+/// at 0, and a payment without a coupon was told the stock is taken.
+pub async fn limited_rewards_never_exceed_their_stock(s: DynStore) {
+    let (campaign, issuer) = setup_with(&s, "limited", Some(Limited { stock: 20, shards: 4, currency: "JPY" })).await;
+    let cur = campaign.currency;
+    let p = ns("payl");
+    let tasks = (0..100).flat_map(|n| {
+        let (issuer, p) = (issuer.clone(), p.clone());
+        (0..3).map(move |_| {
+            let (issuer, e) =
+                (issuer.clone(), event_in(cur, &format!("{p}-{n}"), &format!("{p}-u{n}"), PaymentKind::Paid));
+            tokio::spawn(async move { (n, issuer.handle_payment(&e).await.unwrap()) })
+        })
+    });
+    let mut codes: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    let mut firsts = 0;
+    let mut told_out_of_stock = BTreeSet::new();
+    for answer in join_all(tasks).await {
+        let (n, outcome) = answer.unwrap();
+        let (rewards, out_of_stock) = mine(&outcome, &campaign);
+        assert!(rewards.len() + usize::from(out_of_stock) == 1, "payment {n}: {outcome:?}");
+        for r in rewards {
+            codes.entry(n).or_default().insert(r.code.to_string());
+            firsts += usize::from(!r.duplicate);
+        }
+        if out_of_stock {
+            told_out_of_stock.insert(n);
+        }
+    }
+    assert_eq!(firsts, 20, "one first issuance per unit of stock");
+    assert_eq!(codes.len(), 20, "20 payments rewarded");
+    let mut coupons = 0;
+    for n in 0..100 {
+        let held = coupons_of(&s, &format!("{p}-u{n}"), &campaign).await;
+        match codes.get(&n) {
+            Some(named) => {
+                assert_eq!(held.len(), 1, "payment {n}");
+                assert_eq!(
+                    named,
+                    &BTreeSet::from([held[0].code.to_string()]),
+                    "payment {n}: every answer names its coupon"
+                );
+            }
+            None => {
+                assert!(held.is_empty(), "payment {n}");
+                assert!(told_out_of_stock.contains(&n), "payment {n} was told why it got nothing");
+            }
+        }
+        coupons += held.len();
+    }
+    assert_eq!(coupons, 20);
+    assert_eq!(stock_left(&s, &campaign).await, [0, 0, 0, 0]);
+}
+
+/// A rule with a stock of 10 over 2 shards, 40 payments each paid, cancelled or refunded, and
+/// paid again at once: no coupon stays unused, every unit is back (each exactly once: each
+/// shard ends at its initial share), and the stock serves 10 new payments, not an 11th.
+pub async fn cancelled_limited_rewards_give_their_stock_back(s: DynStore) {
+    let (campaign, issuer) = setup_with(&s, "giveback", Some(Limited { stock: 10, shards: 2, currency: "CHF" })).await;
+    let cur = campaign.currency;
+    let p = ns("payg");
+    let tasks = (0..40).flat_map(|n| {
+        let (issuer, p) = (issuer.clone(), p.clone());
+        let undo = if n % 2 == 0 { PaymentKind::Cancelled } else { PaymentKind::Refunded };
+        [PaymentKind::Paid, undo, PaymentKind::Paid].into_iter().map(move |kind| {
+            let (issuer, e) = (issuer.clone(), event_in(cur, &format!("{p}-{n}"), &format!("{p}-u{n}"), kind));
+            tokio::spawn(async move { issuer.handle_payment(&e).await.unwrap() })
+        })
+    });
+    for r in join_all(tasks).await {
+        r.unwrap();
+    }
+    for n in 0..40 {
+        for c in coupons_of(&s, &format!("{p}-u{n}"), &campaign).await {
+            assert_eq!(c.status, CouponStatus::Revoked, "payment {n} kept {c:?}");
+        }
+    }
+    assert_eq!(stock_left(&s, &campaign).await, [5, 5], "every unit back, none twice");
+
+    let fresh = ns("payf");
+    let tasks = (0..11).map(|n| {
+        let (issuer, e) =
+            (issuer.clone(), event_in(cur, &format!("{fresh}-{n}"), &format!("{fresh}-u{n}"), PaymentKind::Paid));
+        tokio::spawn(async move { issuer.handle_payment(&e).await.unwrap() })
+    });
+    let (mut rewarded, mut refused) = (0, 0);
+    for answer in join_all(tasks).await {
+        let outcome = answer.unwrap();
+        let (rewards, out_of_stock) = mine(&outcome, &campaign);
+        rewarded += rewards.len();
+        refused += usize::from(out_of_stock);
+    }
+    assert_eq!((rewarded, refused), (10, 1));
+    assert_eq!(stock_left(&s, &campaign).await, [0, 0]);
+}
+
+/// With a stock of 2: a used coupon keeps its unit when its payment is cancelled; a revoked
+/// one gives it back once (a replayed refund does not give it again), and the next payment
+/// that was told "out of stock" gets it when paid again.
+pub async fn a_used_limited_reward_keeps_its_unit(s: DynStore) {
+    let (campaign, issuer) = setup_with(&s, "usedl", Some(Limited { stock: 2, shards: 1, currency: "SEK" })).await;
+    let cur = campaign.currency;
+    let p = ns("payk");
+    let pay = |n: u32, kind| event_in(cur, &format!("{p}-{n}"), &format!("{p}-u{n}"), kind);
+    let first = issuer.handle_payment(&pay(1, PaymentKind::Paid)).await.unwrap();
+    let code = mine(&first, &campaign).0[0].code.clone();
+    let key = keys::wallet_coupon(&UserId::parse(format!("{p}-u1")).unwrap(), &code);
+    s.update(&key, &[Update::set("status", json!(CouponStatus::Used))], None).await.unwrap();
+    let undo = issuer.handle_payment(&pay(1, PaymentKind::Cancelled)).await.unwrap();
+    assert_eq!(undo.revocations.iter().find(|r| r.code == code).unwrap().outcome, RevocationOutcome::Used);
+    assert_eq!(stock_left(&s, &campaign).await, [1], "a used coupon keeps its unit");
+
+    let second = issuer.handle_payment(&pay(2, PaymentKind::Paid)).await.unwrap();
+    let code2 = mine(&second, &campaign).0[0].code.clone();
+    assert_eq!(stock_left(&s, &campaign).await, [0]);
+    let third = issuer.handle_payment(&pay(3, PaymentKind::Paid)).await.unwrap();
+    assert_eq!(mine(&third, &campaign), (vec![], true), "out of stock");
+
+    for expected in [RevocationOutcome::Revoked, RevocationOutcome::AlreadyRevoked] {
+        let undo = issuer.handle_payment(&pay(2, PaymentKind::Refunded)).await.unwrap();
+        assert_eq!(undo.revocations.iter().find(|r| r.code == code2).unwrap().outcome, expected);
+        assert_eq!(stock_left(&s, &campaign).await, [1], "given back once");
+    }
+    let again = issuer.handle_payment(&pay(3, PaymentKind::Paid)).await.unwrap();
+    let (rewards, out_of_stock) = mine(&again, &campaign);
+    assert!(rewards.len() == 1 && !rewards[0].duplicate && !out_of_stock, "{again:?}");
+    assert_eq!(stock_left(&s, &campaign).await, [0]);
+}
+
+/// Throttled writes and reads are retried (with backoff) and then succeed; retries running
+/// out surface as retryable; a transaction whose answer was lost after it committed is sent
+/// again unchanged, so the payment gets one coupon, reported as issued (not as a
+/// duplicate), and one unit taken.
+pub async fn the_issuer_retries_and_a_lost_answer_issues_once(s: DynStore) {
+    let (campaign, _) = setup_with(&s, "retry", Some(Limited { stock: 5, shards: 1, currency: "NOK" })).await;
+    let cur = campaign.currency;
+    let flaky = Flaky::over(&s);
+    let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
+    let issuer =
+        Issuer::new(flaky.clone() as DynStore, clock, Arc::new(TestIds::default())).with_retry_base(Duration::ZERO);
+    let p = ns("payr");
+    let pay = |n: u32, kind| event_in(cur, &format!("{p}-{n}"), &format!("{p}-u{n}"), kind);
+
+    flaky.throttle_queries.store(2, Ordering::SeqCst);
+    flaky.throttle_transacts.store(3, Ordering::SeqCst);
+    let out = issuer.handle_payment(&pay(1, PaymentKind::Paid)).await.unwrap();
+    let (rewards, _) = mine(&out, &campaign);
+    assert!(rewards.len() == 1 && !rewards[0].duplicate, "{out:?}");
+    assert_eq!(flaky.throttle_transacts.load(Ordering::SeqCst), 0, "the throttled attempts were made");
+
+    // Every transaction of this payment (one per deployed campaign's rule) loses its first answer.
+    flaky.lose_first_answers.store(true, Ordering::SeqCst);
+    let out = issuer.handle_payment(&pay(2, PaymentKind::Paid)).await.unwrap();
+    flaky.lose_first_answers.store(false, Ordering::SeqCst);
+    assert!(!out.rewards.is_empty() && out.rewards.iter().all(|r| !r.duplicate), "{out:?}");
+    assert_eq!(coupons_of(&s, &format!("{p}-u2"), &campaign).await.len(), 1);
+    assert_eq!(stock_left(&s, &campaign).await, [3], "one unit for each of two payments");
+
+    flaky.throttle_transacts.store(1000, Ordering::SeqCst);
+    let err = issuer.handle_payment(&pay(3, PaymentKind::Paid)).await.unwrap_err();
+    flaky.throttle_transacts.store(0, Ordering::SeqCst);
+    assert!(err.is_retryable(), "{err}");
+    assert!(coupons_of(&s, &format!("{p}-u3"), &campaign).await.is_empty());
+
+    for n in [&flaky.throttle_updates, &flaky.throttle_queries, &flaky.throttle_transacts] {
+        n.store(2, Ordering::SeqCst);
+    }
+    let out = issuer.handle_payment(&pay(2, PaymentKind::Refunded)).await.unwrap();
+    let revoked: Vec<_> = out.revocations.iter().filter(|r| r.outcome == RevocationOutcome::Revoked).collect();
+    assert_eq!(revoked.len(), out.revocations.len(), "{out:?}");
+    assert_eq!(stock_left(&s, &campaign).await, [4]);
+    assert!(coupons_of(&s, &format!("{p}-u2"), &campaign).await.iter().all(|c| c.status == CouponStatus::Revoked));
+}
+
 /// Generates one `#[tokio::test]` per issuer race for a store factory.
 #[macro_export]
 macro_rules! issuer_race_tests {
@@ -216,7 +435,9 @@ macro_rules! issuer_race_tests {
         $crate::issuer_race_tests!(@cases $factory, [$(#[$attr])*],
             payments_reported_five_times_issue_once, cancellation_racing_issuance_never_leaves_a_coupon,
             used_coupons_are_reported_not_revoked, concurrent_events_read_the_campaigns_once,
-            a_replay_is_one_round_trip);
+            a_replay_is_one_round_trip, limited_rewards_never_exceed_their_stock,
+            cancelled_limited_rewards_give_their_stock_back, a_used_limited_reward_keeps_its_unit,
+            the_issuer_retries_and_a_lost_answer_issues_once);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::issuer_race_tests!(@one $factory, $attrs, $case); )*

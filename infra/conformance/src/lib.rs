@@ -5,6 +5,7 @@
 
 pub mod claims;
 pub mod counting;
+pub mod flaky;
 pub mod issuer;
 pub mod queue;
 pub mod store;
