@@ -27,3 +27,5 @@ promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs servi
     a_used_limited_reward_keeps_its_unit);
 promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
     the_issuer_retries_and_a_lost_answer_issues_once);
+promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
+    payments_delivered_through_every_entry_issue_once);

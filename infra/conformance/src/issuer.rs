@@ -428,6 +428,77 @@ pub async fn the_issuer_retries_and_a_lost_answer_issues_once(s: DynStore) {
     assert!(coupons_of(&s, &format!("{p}-u2"), &campaign).await.iter().all(|c| c.status == CouponStatus::Revoked));
 }
 
+/// The edge's hand-off secret in [`payments_delivered_through_every_entry_issue_once`].
+const HANDOFF_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// One delivery of a payment event in the shape AWS hands the issuer Lambda: `0` and `1` the
+/// edge's signed hand-off to the function URL (how a provider's webhook and the shop's client
+/// callback each arrive, under their own delivery ids), `2` and `3` an SQS batch, `4` an
+/// Amazon MQ (RabbitMQ) batch.
+fn delivery(way: usize, payment: &str, body: &str) -> serde_json::Value {
+    use base64::Engine;
+    match way {
+        0 | 1 => {
+            let id = format!("{}:{payment}", ["webhook", "callback"][way]);
+            let ts = chrono::Utc::now().timestamp();
+            let sig =
+                promo_edge::webhook::standard::Secret::parse(HANDOFF_SECRET).unwrap().sign(&id, ts, body.as_bytes());
+            json!({
+                "version": "2.0", "rawPath": "/", "rawQueryString": "",
+                "headers": {"content-type": "application/json", "webhook-id": id,
+                            "webhook-timestamp": ts.to_string(), "webhook-signature": sig},
+                "requestContext": {"accountId": "anonymous", "apiId": "x", "domainName": "x.lambda-url.us-east-1.on.aws",
+                    "domainPrefix": "x", "requestId": "r", "routeKey": "$default", "stage": "$default",
+                    "time": "23/Nov/2026:00:00:00 +0000", "timeEpoch": 0,
+                    "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "edge"}},
+                "body": body, "isBase64Encoded": false
+            })
+        }
+        2 | 3 => json!({"Records": [{"messageId": format!("{payment}-{way}"), "receiptHandle": "h", "body": body,
+            "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:1:payment-events", "awsRegion": "us-east-1"}]}),
+        _ => json!({"eventSource": "aws:rmq", "eventSourceArn": "arn:aws:mq:us-east-1:1:broker:b",
+            "rmqMessagesByQueue": {"payment-events::/": [{"redelivered": false,
+                "data": base64::engine::general_purpose::STANDARD.encode(body),
+                "basicProperties": {"contentType": "application/json", "contentEncoding": null, "headers": {},
+                    "deliveryMode": 2, "priority": 0, "correlationId": null, "replyTo": null, "expiration": null,
+                    "messageId": null, "timestamp": null, "type": null, "userId": null, "appId": null,
+                    "clusterId": null, "bodySize": body.len()}}]}}),
+    }
+}
+
+/// 100 payments, each delivered 5 times at once through every way into the issuer Lambda
+/// ([`delivery`]: webhook and callback hand-offs, SQS, Amazon MQ): every invocation
+/// succeeds, and each payment has exactly one coupon.
+pub async fn payments_delivered_through_every_entry_issue_once(s: DynStore) {
+    let (campaign, issuer) = setup(&s, "entries").await;
+    let secrets = Arc::new(vec![promo_edge::webhook::standard::Secret::parse(HANDOFF_SECRET).unwrap()]);
+    let p = ns("paye");
+    let tasks = (0..100).flat_map(|n| {
+        let (issuer, secrets, p) = (issuer.clone(), secrets.clone(), p.clone());
+        (0..5).map(move |way| {
+            let (issuer, secrets) = (issuer.clone(), secrets.clone());
+            let payment = format!("{p}-{n}");
+            let body = serde_json::to_string(&event(&payment, &format!("{p}-u{n}"), PaymentKind::Paid)).unwrap();
+            let invocation = delivery(way, &payment, &body);
+            tokio::spawn(
+                async move { (way, promo_lambdas::entry::handle(&*issuer, &secrets, invocation).await.unwrap()) },
+            )
+        })
+    });
+    for answer in join_all(tasks).await {
+        let (way, out) = answer.unwrap();
+        match way {
+            0 | 1 => assert_eq!(out["statusCode"], 200, "{out}"),
+            2 | 3 => assert_eq!(out["batchItemFailures"], json!([]), "{out}"),
+            _ => assert_eq!(out["handled"], 1, "{out}"),
+        }
+    }
+    for n in 0..100 {
+        assert_eq!(coupons_of(&s, &format!("{p}-u{n}"), &campaign).await.len(), 1, "payment {n}");
+    }
+}
+
 /// Generates one `#[tokio::test]` per issuer race for a store factory.
 #[macro_export]
 macro_rules! issuer_race_tests {
@@ -437,7 +508,7 @@ macro_rules! issuer_race_tests {
             used_coupons_are_reported_not_revoked, concurrent_events_read_the_campaigns_once,
             a_replay_is_one_round_trip, limited_rewards_never_exceed_their_stock,
             cancelled_limited_rewards_give_their_stock_back, a_used_limited_reward_keeps_its_unit,
-            the_issuer_retries_and_a_lost_answer_issues_once);
+            the_issuer_retries_and_a_lost_answer_issues_once, payments_delivered_through_every_entry_issue_once);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::issuer_race_tests!(@one $factory, $attrs, $case); )*
