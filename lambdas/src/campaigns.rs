@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use promo_shared::campaign::Campaign;
 use promo_shared::ids::CampaignId;
 use promo_shared::keys;
-use promo_shared::store::{Cond, Item, Key, Query, Store, StoreError};
+use promo_shared::store::{Cond, Item, Key, Query, Store, StoreError, Update};
 use serde_json::Value;
 
 /// Writes (or replaces) a campaign, bumping its version. Returns the new version.
@@ -16,12 +16,15 @@ use serde_json::Value;
 pub async fn deploy<S: Store + ?Sized>(store: &S, campaign: &Campaign, now: DateTime<Utc>) -> Result<i64, StoreError> {
     // Shards before the campaign: a campaign that claims or payments can see always has its stock.
     if let Some(claim) = &campaign.claim {
-        create_stock(store, campaign, claim.stock, claim.shards, |shard| keys::stock_shard(&campaign.id, shard))
-            .await?;
+        let window = Some((campaign.starts_at.timestamp(), campaign.ends_at.timestamp()));
+        create_stock(store, campaign, claim.stock, claim.shards, window, |shard| {
+            keys::stock_shard(&campaign.id, shard)
+        })
+        .await?;
     }
     for rule in &campaign.rewards {
         if let Some(stock) = rule.stock {
-            create_stock(store, campaign, stock, rule.shards, |shard| {
+            create_stock(store, campaign, stock, rule.shards, None, |shard| {
                 keys::reward_stock_shard(&campaign.id, &rule.id, shard)
             })
             .await?;
@@ -61,27 +64,61 @@ pub async fn list<S: Store + ?Sized>(store: &S) -> Result<Vec<Campaign>, StoreEr
     }
 }
 
-/// Puts the shards of one stock, each only if absent.
+/// Puts the shards of one stock, each only if absent. With a `window` (epoch seconds
+/// `[open_from, open_until)`: the claim campaign's), every shard carries it — a redeploy
+/// moves it on the shards that already exist — so a claim's own condition refuses a campaign
+/// that is not active, whatever campaign a claimer has cached.
 async fn create_stock<S: Store + ?Sized>(
     store: &S,
     campaign: &Campaign,
     stock: u32,
     shards: u16,
+    window: Option<(i64, i64)>,
     key_of: impl Fn(u16) -> Key,
 ) -> Result<(), StoreError> {
     for (shard, share) in stock_shares(stock, shards).into_iter().enumerate() {
         let shard = u16::try_from(shard).map_err(|_| StoreError::Invalid("too many shards".into()))?;
-        let mut item = key_of(shard).item();
+        let key = key_of(shard);
+        let mut item = key.item();
         item.insert("type".into(), "stock_shard".into());
         item.insert("campaign_id".into(), campaign.id.as_str().into());
         item.insert("initial".into(), share.into());
         item.insert("remaining".into(), share.into());
+        if let Some((from, until)) = window {
+            item.insert(OPEN_FROM.into(), from.into());
+            item.insert(OPEN_UNTIL.into(), until.into());
+        }
         match store.put(item, Some(Cond::NotExists)).await {
-            Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => {
+                if let Some((from, until)) = window {
+                    let moved = [Update::set(OPEN_FROM, from), Update::set(OPEN_UNTIL, until)];
+                    store.update(&key, &moved, Some(Cond::Exists)).await?;
+                }
+            }
             Err(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+/// A claim stock shard's window (epoch seconds): claims take from it only while
+/// `open_from <= now < open_until`, the deployed campaign's `starts_at`/`ends_at`.
+pub const OPEN_FROM: &str = "open_from";
+pub const OPEN_UNTIL: &str = "open_until";
+
+/// The condition a claim puts on the stock shard it takes a unit from: stock left, and the
+/// campaign active at `now` as last deployed (shards deployed before windows existed only
+/// check the stock).
+pub fn claimable_at(now: DateTime<Utc>) -> Cond {
+    let now = now.timestamp();
+    Cond::And(vec![
+        Cond::Gt("remaining".into(), 0),
+        Cond::Or(vec![
+            Cond::AttrNotExists(OPEN_UNTIL.into()),
+            Cond::And(vec![Cond::Le(OPEN_FROM.into(), now), Cond::Gt(OPEN_UNTIL.into(), now)]),
+        ]),
+    ])
 }
 
 /// The stock of each shard: `stock / shards`, the remainder spread one by one over the

@@ -7,7 +7,9 @@
 //! transaction — never read-then-write, the conditions carry the invariants:
 //!
 //! 0. one stock shard `CAMPAIGN#<c>#STOCK#<nnnn> / STOCK`: `ADD remaining -1` if
-//!    `remaining > 0` — the total is never exceeded;
+//!    `remaining > 0` — the total is never exceeded — and `open_from <= now < open_until`,
+//!    the window of the campaign as last deployed, which every shard carries: a claimer
+//!    whose cached campaign is stale (a redeploy ended it early) is still refused;
 //! 1. the shopper's claim counter `USER#<u> / CLAIMS#<c>`: `ADD count 1` if `count` is what
 //!    this claim expects (absent for a first claim) and `count < per_user_limit` — the
 //!    per-user limit is never exceeded, and `claim_no` (the new count) is exact;
@@ -237,6 +239,13 @@ impl<S: Store> Claimer<S> {
                     tracing::info!(campaign = %campaign_id, user = %user, shard = attempt.shard, attempts, "coupon claimed");
                     return Ok(Claimed { coupon: attempt.coupon, shard: attempt.shard, attempts });
                 }
+                Err(e) if e.failed_at(0) && closed_at(e.found_at(0), now).is_some() => {
+                    // Not active by the campaign as deployed now (a redeploy this claimer has
+                    // not seen yet moved its window): nothing taken; read it afresh next time.
+                    self.forget(campaign_id);
+                    let status = closed_at(e.found_at(0), now).unwrap_or(CampaignStatus::Ended);
+                    return Err(ClaimError::NotActive { campaign: campaign_id.clone(), status });
+                }
                 Err(e) if e.failed_at(0) || e.failed_at(1) => {
                     if e.failed_at(1) {
                         // Another claim of this shopper committed first: learn the count.
@@ -322,7 +331,7 @@ impl<S: Store> Claimer<S> {
             TxOp::Update {
                 key: keys::stock_shard(&campaign.id, shard),
                 updates: vec![Update::Add("remaining".into(), -1)],
-                cond: Some(Cond::Gt("remaining".into(), 0)),
+                cond: Some(campaigns::claimable_at(now)),
             },
             TxOp::Update {
                 key: keys::claim_counter(user, &campaign.id),
@@ -360,6 +369,10 @@ impl<S: Store> Claimer<S> {
         cache
             .insert(id.clone(), Cached { read_at: Instant::now(), campaign: campaign.clone(), empty: BTreeSet::new() });
         Ok(campaign)
+    }
+
+    fn forget(&self, id: &CampaignId) {
+        self.lock().remove(id);
     }
 
     fn known_empty(&self, id: &CampaignId) -> BTreeSet<u16> {
@@ -404,6 +417,21 @@ impl<S: Store> Claimer<S> {
 
     fn random_u64(&self) -> u64 {
         u64::from_le_bytes(self.ids.random_12()[..8].try_into().unwrap_or([0; 8]))
+    }
+}
+
+/// Why a stock shard that refused a claim at `now` is closed, if its window is why: the
+/// campaign (as last deployed) is scheduled or ended.
+fn closed_at(shard: Option<&promo_shared::store::Item>, now: DateTime<Utc>) -> Option<CampaignStatus> {
+    let shard = shard?;
+    let (from, until) = (shard.i64_attr(campaigns::OPEN_FROM)?, shard.i64_attr(campaigns::OPEN_UNTIL)?);
+    let now = now.timestamp();
+    if now < from {
+        Some(CampaignStatus::Scheduled)
+    } else if now >= until {
+        Some(CampaignStatus::Ended)
+    } else {
+        None
     }
 }
 

@@ -49,3 +49,7 @@ promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs serv
     claims_a_personal_read_is_one_query);
 promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
     claims_a_sell_out_during_a_republication_is_caught);
+promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
+    claims_a_redeployed_end_binds_a_stale_claimer);
+promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
+    claims_sharding_under_a_per_item_write_limit);

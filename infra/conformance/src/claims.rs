@@ -374,6 +374,39 @@ pub async fn claims_inactive_unknown_and_ruleless_campaigns_issue_nothing(s: Dyn
     assert_eq!(wallet_len(&s, &user).await, 1);
 }
 
+/// A campaign ended early by a redeploy: a claimer that still holds the campaign as it was
+/// (cached for an hour) is refused by the claim's own condition — the stock shard carries
+/// the deployed window — takes nothing, and reads the campaign afresh next time; moving the
+/// end back opens it again.
+pub async fn claims_a_redeployed_end_binds_a_stale_claimer(s: DynStore) {
+    let p = ns("claims-ended");
+    let campaign = claim_campaign(&p, 10, 5, 2);
+    deploy(&s, &campaign).await;
+    let clock = during();
+    let c = claimer(&s, clock.clone()).with_campaign_ttl(Duration::from_secs(3600));
+    let user = UserId::parse(format!("{p}-u")).unwrap();
+    c.claim(&campaign.id, &user).await.unwrap();
+
+    let mut ended = campaign.spec().clone();
+    ended.ends_at = clock.now() - chrono::Duration::seconds(1);
+    let ended = Campaign::new(ended).unwrap();
+    deploy(&s, &ended).await;
+    for _ in 0..3 {
+        assert_eq!(
+            c.claim(&campaign.id, &user).await.unwrap_err(),
+            ClaimError::NotActive { campaign: campaign.id.clone(), status: CampaignStatus::Ended }
+        );
+    }
+    assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap().iter().sum::<i64>(), 9, "nothing taken");
+    assert_eq!(claims::claimed_by(&*s, &user, &campaign.id).await.unwrap(), 1);
+    assert_eq!(wallet_len(&s, &user).await, 1);
+
+    deploy(&s, &campaign).await;
+    let fresh = claimer(&s, clock).with_campaign_ttl(Duration::from_secs(3600));
+    fresh.claim(&campaign.id, &user).await.unwrap();
+    assert_eq!(claims::claimed_by(&*s, &user, &campaign.id).await.unwrap(), 2);
+}
+
 /// One shopper racing many claims against a limit of 3 gets exactly 3, numbered 1..=3.
 pub async fn claims_per_user_limit_under_concurrency(s: DynStore) {
     let p = ns("claims-limit");
@@ -585,7 +618,8 @@ macro_rules! claims_conformance_tests {
             claims_per_user_limit_under_concurrency, claims_fall_over_to_other_shards_and_sell_out,
             claims_sharding_under_a_per_item_write_limit, claims_sell_out_republishes_the_price_book_once,
             claims_an_unfinished_republication_is_taken_over_after_its_lease,
-            claims_a_personal_read_is_one_query, claims_a_sell_out_during_a_republication_is_caught);
+            claims_a_personal_read_is_one_query, claims_a_sell_out_during_a_republication_is_caught,
+            claims_a_redeployed_end_binds_a_stale_claimer);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::claims_conformance_tests!(@one $factory, $attrs, $case); )*
