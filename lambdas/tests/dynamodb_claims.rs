@@ -53,3 +53,5 @@ promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs serv
     claims_a_redeployed_end_binds_a_stale_claimer);
 promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
     claims_sharding_under_a_per_item_write_limit);
+promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
+    claims_a_code_collision_is_retried_with_a_fresh_code);

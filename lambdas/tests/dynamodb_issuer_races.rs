@@ -29,3 +29,5 @@ promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs servi
     the_issuer_retries_and_a_lost_answer_issues_once);
 promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
     payments_delivered_through_every_entry_issue_once);
+promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
+    a_code_collision_is_retried_with_a_fresh_code);

@@ -407,6 +407,30 @@ pub async fn claims_a_redeployed_end_binds_a_stale_claimer(s: DynStore) {
     assert_eq!(claims::claimed_by(&*s, &user, &campaign.id).await.unwrap(), 2);
 }
 
+/// Two shoppers' claims drawing the same coupon code: the second is refused by the code's
+/// condition and claims under a fresh code; the first coupon and its code item are untouched,
+/// and each claim took one unit.
+pub async fn claims_a_code_collision_is_retried_with_a_fresh_code(s: DynStore) {
+    let p = ns("claims-collide");
+    let campaign = claim_campaign(&p, 10, 1, 1);
+    deploy(&s, &campaign).await;
+    let same = SeededIds::default().random_12();
+    let seed = SeededIds::default().random_12();
+    // Each claim draws a shard order, then a code.
+    let ids = Arc::new(crate::issuer::Scripted::new([seed, same, seed, same]));
+    let c = Claimer::new(s.clone(), during(), ids);
+    let (u1, u2) = (UserId::parse(format!("{p}-u1")).unwrap(), UserId::parse(format!("{p}-u2")).unwrap());
+    let code = promo_shared::coupon::CouponCode::from_random(&same);
+    assert_eq!(c.claim(&campaign.id, &u1).await.unwrap().coupon.code, code);
+    let second = c.claim(&campaign.id, &u2).await.unwrap();
+    assert_ne!(second.coupon.code, code);
+    assert_eq!(second.attempts, 2, "one refused attempt, then the fresh code");
+    let owner = s.get(&promo_shared::keys::coupon_code(&code)).await.unwrap().unwrap();
+    assert_eq!(owner.get("user_id"), Some(&json!(u1.as_str())), "the code item still names the first owner");
+    assert_eq!((wallet_len(&s, &u1).await, wallet_len(&s, &u2).await), (1, 1));
+    assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap(), [8]);
+}
+
 /// One shopper racing many claims against a limit of 3 gets exactly 3, numbered 1..=3.
 pub async fn claims_per_user_limit_under_concurrency(s: DynStore) {
     let p = ns("claims-limit");
@@ -619,7 +643,7 @@ macro_rules! claims_conformance_tests {
             claims_sharding_under_a_per_item_write_limit, claims_sell_out_republishes_the_price_book_once,
             claims_an_unfinished_republication_is_taken_over_after_its_lease,
             claims_a_personal_read_is_one_query, claims_a_sell_out_during_a_republication_is_caught,
-            claims_a_redeployed_end_binds_a_stale_claimer);
+            claims_a_redeployed_end_binds_a_stale_claimer, claims_a_code_collision_is_retried_with_a_fresh_code);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::claims_conformance_tests!(@one $factory, $attrs, $case); )*

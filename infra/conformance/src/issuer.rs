@@ -61,29 +61,39 @@ async fn setup(s: &DynStore, case: &str) -> (Campaign, Arc<Issuer<DynStore>>) {
     setup_with(s, case, None).await
 }
 
-/// A limited reward rule: `stock` coupons over `shards` shards, in a campaign of its own
-/// `currency`. Cases share a store and every deployed campaign rewards every payment that
-/// qualifies, so each limited case uses a currency no other case pays in: no other case's
-/// payments take its units.
+/// A reward rule of its own: limited to `stock` coupons over shards when given, in a campaign
+/// of its own `currency`. Cases share a store and every deployed campaign rewards every
+/// payment that qualifies, so each such case uses a currency no other case pays in: no other
+/// case's payments take its units or its random bytes.
 struct Limited {
-    stock: u32,
-    shards: u16,
+    stock: Option<(u32, u16)>,
     currency: &'static str,
 }
 
 /// As [`setup`], the rule limited when asked.
 async fn setup_with(s: &DynStore, case: &str, limited: Option<Limited>) -> (Campaign, Arc<Issuer<DynStore>>) {
+    setup_with_ids(s, case, limited, Arc::new(TestIds::default())).await
+}
+
+async fn setup_with_ids(
+    s: &DynStore,
+    case: &str,
+    limited: Option<Limited>,
+    ids: Arc<dyn IdGen>,
+) -> (Campaign, Arc<Issuer<DynStore>>) {
     let mut j = campaign_json();
     j["id"] = json!(ns(case));
     if let Some(l) = limited {
-        j["rewards"][0]["stock"] = json!(l.stock);
-        j["rewards"][0]["shards"] = json!(l.shards);
+        if let Some((stock, shards)) = l.stock {
+            j["rewards"][0]["stock"] = json!(stock);
+            j["rewards"][0]["shards"] = json!(shards);
+        }
         j["currency"] = json!(l.currency);
     }
     let campaign: Campaign = serde_json::from_value(j).unwrap();
     let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
     campaigns::deploy(&**s, &campaign, clock.now()).await.unwrap();
-    let issuer = Issuer::new(s.clone(), clock, Arc::new(TestIds::default()));
+    let issuer = Issuer::new(s.clone(), clock, ids);
     (campaign, Arc::new(issuer))
 }
 
@@ -257,7 +267,7 @@ async fn stock_left(s: &DynStore, campaign: &Campaign) -> Vec<i64> {
 /// exactly 20 payments get a coupon (one each, every answer naming it), every shard ends
 /// at 0, and a payment without a coupon was told the stock is taken.
 pub async fn limited_rewards_never_exceed_their_stock(s: DynStore) {
-    let (campaign, issuer) = setup_with(&s, "limited", Some(Limited { stock: 20, shards: 4, currency: "JPY" })).await;
+    let (campaign, issuer) = setup_with(&s, "limited", Some(Limited { stock: Some((20, 4)), currency: "JPY" })).await;
     let cur = campaign.currency;
     let p = ns("payl");
     let tasks = (0..100).flat_map(|n| {
@@ -312,7 +322,7 @@ pub async fn limited_rewards_never_exceed_their_stock(s: DynStore) {
 /// paid again at once: no coupon stays unused, every unit is back (each exactly once: each
 /// shard ends at its initial share), and the stock serves 10 new payments, not an 11th.
 pub async fn cancelled_limited_rewards_give_their_stock_back(s: DynStore) {
-    let (campaign, issuer) = setup_with(&s, "giveback", Some(Limited { stock: 10, shards: 2, currency: "CHF" })).await;
+    let (campaign, issuer) = setup_with(&s, "giveback", Some(Limited { stock: Some((10, 2)), currency: "CHF" })).await;
     let cur = campaign.currency;
     let p = ns("payg");
     let tasks = (0..40).flat_map(|n| {
@@ -354,7 +364,7 @@ pub async fn cancelled_limited_rewards_give_their_stock_back(s: DynStore) {
 /// one gives it back once (a replayed refund does not give it again), and the next payment
 /// that was told "out of stock" gets it when paid again.
 pub async fn a_used_limited_reward_keeps_its_unit(s: DynStore) {
-    let (campaign, issuer) = setup_with(&s, "usedl", Some(Limited { stock: 2, shards: 1, currency: "SEK" })).await;
+    let (campaign, issuer) = setup_with(&s, "usedl", Some(Limited { stock: Some((2, 1)), currency: "SEK" })).await;
     let cur = campaign.currency;
     let p = ns("payk");
     let pay = |n: u32, kind| event_in(cur, &format!("{p}-{n}"), &format!("{p}-u{n}"), kind);
@@ -388,7 +398,7 @@ pub async fn a_used_limited_reward_keeps_its_unit(s: DynStore) {
 /// again unchanged, so the payment gets one coupon, reported as issued (not as a
 /// duplicate), and one unit taken.
 pub async fn the_issuer_retries_and_a_lost_answer_issues_once(s: DynStore) {
-    let (campaign, _) = setup_with(&s, "retry", Some(Limited { stock: 5, shards: 1, currency: "NOK" })).await;
+    let (campaign, _) = setup_with(&s, "retry", Some(Limited { stock: Some((5, 1)), currency: "NOK" })).await;
     let cur = campaign.currency;
     let flaky = Flaky::over(&s);
     let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
@@ -499,6 +509,51 @@ pub async fn payments_delivered_through_every_entry_issue_once(s: DynStore) {
     }
 }
 
+/// Random bytes from a script first, then fresh ones: to make two issuances draw the same code.
+pub struct Scripted {
+    script: std::sync::Mutex<std::collections::VecDeque<[u8; 12]>>,
+    rest: TestIds,
+}
+
+impl Scripted {
+    pub fn new(script: impl IntoIterator<Item = [u8; 12]>) -> Scripted {
+        Scripted { script: std::sync::Mutex::new(script.into_iter().collect()), rest: TestIds::default() }
+    }
+}
+
+impl IdGen for Scripted {
+    fn new_id(&self) -> String {
+        self.rest.new_id()
+    }
+    fn random_12(&self) -> [u8; 12] {
+        let next = self.script.lock().unwrap().pop_front();
+        next.unwrap_or_else(|| self.rest.random_12())
+    }
+}
+
+/// Two payments whose issuances draw the same code: the second is refused by the code's
+/// condition and issued under a fresh code; the first coupon and its code item are untouched.
+pub async fn a_code_collision_is_retried_with_a_fresh_code(s: DynStore) {
+    let same = TestIds::default().random_12();
+    let ids = Arc::new(Scripted::new([same, same]));
+    let isolated = Limited { stock: None, currency: "DKK" };
+    let (campaign, issuer) = setup_with_ids(&s, "collide", Some(isolated), ids).await;
+    let cur = campaign.currency;
+    let p = ns("payx");
+    let code = promo_shared::coupon::CouponCode::from_random(&same);
+    let first = issuer.handle_payment(&event_in(cur, &format!("{p}-1"), &format!("{p}-u1"), PaymentKind::Paid)).await;
+    assert_eq!(mine(&first.unwrap(), &campaign).0[0].code, code);
+    let second = issuer.handle_payment(&event_in(cur, &format!("{p}-2"), &format!("{p}-u2"), PaymentKind::Paid)).await;
+    let second = second.unwrap();
+    let (rewards, _) = mine(&second, &campaign);
+    assert!(rewards.len() == 1 && !rewards[0].duplicate && rewards[0].code != code, "{second:?}");
+    let held = coupons_of(&s, &format!("{p}-u1"), &campaign).await;
+    assert_eq!((held.len(), &held[0].code, held[0].status), (1, &code, CouponStatus::Issued));
+    assert_eq!(coupons_of(&s, &format!("{p}-u2"), &campaign).await.len(), 1);
+    let owner = s.get(&keys::coupon_code(&code)).await.unwrap().unwrap();
+    assert_eq!(owner.get("user_id"), Some(&json!(format!("{p}-u1"))), "the code item still names the first owner");
+}
+
 /// Generates one `#[tokio::test]` per issuer race for a store factory.
 #[macro_export]
 macro_rules! issuer_race_tests {
@@ -508,7 +563,8 @@ macro_rules! issuer_race_tests {
             used_coupons_are_reported_not_revoked, concurrent_events_read_the_campaigns_once,
             a_replay_is_one_round_trip, limited_rewards_never_exceed_their_stock,
             cancelled_limited_rewards_give_their_stock_back, a_used_limited_reward_keeps_its_unit,
-            the_issuer_retries_and_a_lost_answer_issues_once, payments_delivered_through_every_entry_issue_once);
+            the_issuer_retries_and_a_lost_answer_issues_once, payments_delivered_through_every_entry_issue_once,
+            a_code_collision_is_retried_with_a_fresh_code);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::issuer_race_tests!(@one $factory, $attrs, $case); )*
