@@ -101,12 +101,44 @@ async fn amazon_mq_batches_skip_malformed_messages() {
     let batch = json!({"eventSource": "aws:rmq", "eventSourceArn": "arn:aws:mq:us-east-1:1:broker:b",
     "rmqMessagesByQueue": {"payment-events::/": [
         {"basicProperties": props, "redelivered": false, "data": b64(&paid("pay-mq-1", "mq-user"))},
-        {"basicProperties": props, "redelivered": false, "data": b64("garbage")}
+        {"basicProperties": props, "redelivered": false, "data": b64("garbage")},
+        {"basicProperties": props, "redelivered": false, "data": "not base64!"}
     ]}});
     let out = entry::handle(&issuer, &[], batch).await.unwrap();
     assert_eq!(out["handled"], 1, "{out}");
     assert_eq!(wallet_len(&issuer, "mq-user").await, 1);
     assert!(entry::handle(&issuer, &[], json!({"hello": "world"})).await.is_err());
+}
+
+/// While the store throttles every write, each way in reports the failure as retryable, the
+/// way its trigger expects: 503 from the function URL, the record in `batchItemFailures` for
+/// SQS, a failed invocation for Amazon MQ. Nothing is issued until the store recovers; then
+/// the redelivery issues.
+#[tokio::test]
+async fn transient_store_failures_are_retryable_on_every_way_in() {
+    use promo_conformance::issuer::{HANDOFF_SECRET, delivery};
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let store = issuer(dir.path()).await.store;
+    let flaky = promo_conformance::flaky::Flaky::over(&store);
+    flaky.throttle_transacts.store(usize::MAX / 2, Ordering::SeqCst);
+    let issuer = Issuer::new(flaky.clone() as Arc<dyn Store>, Arc::new(SystemClock), Arc::new(OsIds))
+        .with_retry_base(std::time::Duration::ZERO);
+    let secrets = vec![Secret::parse(HANDOFF_SECRET).unwrap()];
+    let body = paid("pay-flaky", "flaky-user");
+
+    let url = entry::handle(&issuer, &secrets, delivery(0, "pay-flaky", &body)).await.unwrap();
+    assert_eq!(url["statusCode"], 503, "{url}");
+    let sqs = entry::handle(&issuer, &secrets, delivery(2, "pay-flaky", &body)).await.unwrap();
+    assert_eq!(sqs["batchItemFailures"], json!([{"itemIdentifier": "pay-flaky-2"}]), "{sqs}");
+    let mq = entry::handle(&issuer, &secrets, delivery(4, "pay-flaky", &body)).await;
+    assert!(matches!(mq, Err(entry::EntryError::Transient(_))), "{mq:?}");
+    assert_eq!(wallet_len(&issuer, "flaky-user").await, 0);
+
+    flaky.throttle_transacts.store(0, Ordering::SeqCst);
+    let mq = entry::handle(&issuer, &secrets, delivery(4, "pay-flaky", &body)).await.unwrap();
+    assert_eq!(mq["handled"], 1, "{mq}");
+    assert_eq!(wallet_len(&issuer, "flaky-user").await, 1);
 }
 
 // --- The shoppers' API Lambda (`entry::api`) ---
@@ -173,6 +205,40 @@ async fn api_function_url_claims_and_lists_the_wallet() {
     assert_eq!(entry::api(&api, unknown).await.unwrap()["statusCode"], 404);
     assert_eq!(wallet_len_of(&api, "api-2").await, 0, "refused requests write nothing");
     assert!(entry::api(&api, json!({"Records": [{"eventSource": "aws:s3"}]})).await.is_err());
+}
+
+/// A claim while the store throttles every write: retried with backoff (here without the
+/// wait), then 503 `unavailable` with `Retry-After`, nothing taken; once the store recovers
+/// the same claim succeeds.
+#[tokio::test]
+async fn api_claims_retry_a_throttled_store_then_answer_503() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let store = issuer(dir.path()).await.store; // deploys the example campaign
+    let flaky = promo_conformance::flaky::Flaky::over(&store);
+    flaky.throttle_transacts.store(usize::MAX / 2, Ordering::SeqCst);
+    let clock = Arc::new(promo_shared::ports::ManualClock::new(during_campaign()));
+    let retry = promo_lambdas::claims::RetryPolicy {
+        retries: 3,
+        base: std::time::Duration::ZERO,
+        cap: std::time::Duration::ZERO,
+    };
+    let claimer =
+        promo_lambdas::claims::Claimer::new(flaky.clone() as Arc<dyn Store>, clock, Arc::new(OsIds)).with_retry(retry);
+    let api = promo_lambdas::api::Api::new(claimer, promo_lambdas::auth::ShopperAuth::new(JWT_SECRET).unwrap());
+    let claim = || {
+        url_request("POST", "/v1/campaigns/black-friday-2026/claims", json!({"authorization": bearer("api-9")}), None)
+    };
+    let refused = entry::api(&api, claim()).await.unwrap();
+    assert_eq!(refused["statusCode"], 503, "{refused}");
+    assert_eq!(body(&refused)["error"]["code"], "unavailable");
+    assert!(refused["headers"]["retry-after"].as_str().is_some_and(|s| s.parse::<u32>().is_ok()), "{refused}");
+    assert_eq!(flaky.transacts.load(Ordering::SeqCst), 4, "the first attempt and 3 retries");
+    assert_eq!(wallet_len_of(&api, "api-9").await, 0);
+
+    flaky.throttle_transacts.store(0, Ordering::SeqCst);
+    assert_eq!(entry::api(&api, claim()).await.unwrap()["statusCode"], 201);
+    assert_eq!(wallet_len_of(&api, "api-9").await, 1);
 }
 
 async fn wallet_len_of(api: &promo_lambdas::api::Api<Arc<dyn Store>>, user: &str) -> usize {

@@ -12,7 +12,8 @@
 //!   the dead-letter queue, not dropped.
 //! - **Amazon MQ (RabbitMQ)**: no partial failures exist, so a transient failure of any
 //!   message fails the invocation (the batch is redelivered; handling is idempotent), while
-//!   a malformed message is logged and skipped (it can never succeed).
+//!   a malformed message, or one failing for good, is logged and skipped (it can never
+//!   succeed, and failing the invocation would redeliver the batch forever).
 
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use aws_lambda_events::event::rabbitmq::RabbitMqEvent;
@@ -161,7 +162,11 @@ async fn rabbitmq<S: Store>(issuer: &Issuer<S>, batch: RabbitMqEvent) -> Result<
             match handlers::payment_event(issuer, &body).await {
                 Ok(_) => handled += 1,
                 Err(e) if e.is_retryable() => return Err(EntryError::Transient(e.to_string())),
-                Err(e) => tracing::error!(%queue, error = %e, "malformed Amazon MQ message: skipped"),
+                // Failing the invocation would redeliver the whole batch forever.
+                Err(e @ HandlerError::Malformed(_)) => {
+                    tracing::error!(%queue, error = %e, "malformed Amazon MQ message: skipped")
+                }
+                Err(e) => tracing::error!(%queue, error = %e, "Amazon MQ message that cannot succeed: skipped"),
             }
         }
     }

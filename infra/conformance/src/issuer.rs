@@ -438,14 +438,14 @@ pub async fn the_issuer_retries_and_a_lost_answer_issues_once(s: DynStore) {
     assert!(coupons_of(&s, &format!("{p}-u2"), &campaign).await.iter().all(|c| c.status == CouponStatus::Revoked));
 }
 
-/// The edge's hand-off secret in [`payments_delivered_through_every_entry_issue_once`].
-const HANDOFF_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// The edge's hand-off secret the function URL deliveries of [`delivery`] are signed with.
+pub const HANDOFF_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// One delivery of a payment event in the shape AWS hands the issuer Lambda: `0` and `1` the
 /// edge's signed hand-off to the function URL (how a provider's webhook and the shop's client
 /// callback each arrive, under their own delivery ids), `2` and `3` an SQS batch, `4` an
 /// Amazon MQ (RabbitMQ) batch.
-fn delivery(way: usize, payment: &str, body: &str) -> serde_json::Value {
+pub fn delivery(way: usize, payment: &str, body: &str) -> serde_json::Value {
     use base64::Engine;
     match way {
         0 | 1 => {
