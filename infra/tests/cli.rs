@@ -90,3 +90,47 @@ fn campaign_validate_lists_every_problem_and_fails() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(text(&missing.stderr).contains("cannot read"));
 }
+
+/// `promoctl coupons list`: a shopper's wallet as a table and as JSON, read from the local
+/// platform's store; nobody else's coupons; a malformed user id is refused.
+#[tokio::test]
+async fn coupons_list_prints_a_shoppers_wallet() {
+    use std::sync::Arc;
+
+    use promo_lambdas::issuer::Issuer;
+    use promo_shared::ports::ManualClock;
+    use promo_shared::testing::{at, paid_event};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/black-friday.toml");
+    let deployed = promoctl(&["campaign", "deploy", example, "--data-dir", data], "");
+    assert!(deployed.status.success(), "{}", text(&deployed.stderr));
+    let store: Arc<dyn promo_shared::store::Store> = promoctl::runtime::open_store(dir.path()).unwrap();
+    let clock = Arc::new(ManualClock::new(at("2026-11-25T12:00:00Z")));
+    let issuer = Issuer::new(store, clock, Arc::new(promoctl::embedded::OsIds));
+    let mut paid = paid_event("cli-pay-1", 60_000, "2026-11-25T11:00:00Z");
+    paid.user_id = promo_shared::ids::UserId::parse("cli-user").unwrap();
+    let code = issuer.handle_payment(&paid).await.unwrap().rewards[0].code.to_string();
+
+    let table = promoctl(&["coupons", "list", "--user", "cli-user", "--data-dir", data], "");
+    assert!(table.status.success(), "{}", text(&table.stderr));
+    let lines: Vec<String> = text(&table.stdout).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("CODE"), "{lines:?}");
+    for field in [code.as_str(), "black-friday-2026", "thanks-5000", "ISSUED"] {
+        assert!(lines[1].contains(field), "{field} missing from {lines:?}");
+    }
+
+    let json = promoctl(&["coupons", "list", "--user", "cli-user", "--data-dir", data, "--json"], "");
+    assert!(json.status.success(), "{}", text(&json.stderr));
+    let coupons: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(coupons.as_array().unwrap().len(), 1, "{coupons}");
+    assert_eq!((coupons[0]["code"].as_str(), coupons[0]["user_id"].as_str()), (Some(code.as_str()), Some("cli-user")));
+
+    let other = promoctl(&["coupons", "list", "--user", "someone-else", "--data-dir", data, "--json"], "");
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&other.stdout).unwrap(), serde_json::json!([]));
+    let bad = promoctl(&["coupons", "list", "--user", "not ok", "--data-dir", data], "");
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("user"), "{}", text(&bad.stderr));
+}

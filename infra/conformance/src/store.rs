@@ -456,6 +456,33 @@ pub async fn idempotency_recovers_from_a_crashed_run(s: DynStore) {
     assert_eq!(idempotency::begin(&*s, &key, "h", expired, &cfg).await.unwrap(), idempotency::Begin::Started);
 }
 
+/// A run that fails gives its key up at once (the sender's retry runs, without waiting for
+/// the in-progress expiry); releasing never removes a completed record.
+pub async fn idempotency_a_failed_run_frees_its_key(s: DynStore) {
+    let key = ns("idem-fail");
+    let cfg = IdempotencyConfig::default();
+    let now = chrono::Utc::now();
+    let failed: Result<(serde_json::Value, bool), idempotency::IdempotencyError> =
+        idempotency::run_once(&*s, &key, "h", now, &cfg, || async {
+            Err(idempotency::IdempotencyError::InProgress("the run itself failed".into()))
+        })
+        .await;
+    assert!(failed.is_err());
+    let runs = std::sync::atomic::AtomicUsize::new(0);
+    let run = || async {
+        runs.fetch_add(1, Ordering::SeqCst);
+        Ok::<_, idempotency::IdempotencyError>(json!({"ok": true}))
+    };
+    assert_eq!(idempotency::run_once(&*s, &key, "h", now, &cfg, run).await.unwrap(), (json!({"ok": true}), false));
+    assert_eq!(idempotency::run_once(&*s, &key, "h", now, &cfg, run).await.unwrap(), (json!({"ok": true}), true));
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the retry ran once, the replay did not run");
+    idempotency::release(&*s, &key).await.unwrap();
+    assert_eq!(
+        idempotency::begin(&*s, &key, "h", now, &cfg).await.unwrap(),
+        idempotency::Begin::Completed(json!({"ok": true}))
+    );
+}
+
 /// Generates one `#[tokio::test]` per conformance case for a store factory
 /// (`async fn() -> Arc<dyn Store>`), with optional extra attributes on each test.
 #[macro_export]
@@ -467,7 +494,7 @@ macro_rules! store_conformance_tests {
             transaction_shape_is_checked, transaction_token_makes_retries_idempotent,
             query_orders_filters_and_pages, secondary_index_query, expired_records_can_be_taken_over,
             race_conditional_decrement, race_put_if_absent, race_transactions, race_idempotency,
-            idempotency_recovers_from_a_crashed_run);
+            idempotency_recovers_from_a_crashed_run, idempotency_a_failed_run_frees_its_key);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::store_conformance_tests!(@one $factory, $attrs, $case); )*
