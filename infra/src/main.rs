@@ -249,19 +249,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = runtime::open_store(&data.data_dir)?;
             let all = campaigns::list(&*store).await?;
             let now = SystemClock.now();
+            let mut stocks = Vec::with_capacity(all.len());
+            for c in &all {
+                stocks.push(stock_of(&*store, c).await?);
+            }
             if json {
-                let out: Vec<_> =
-                    all.iter().map(|c| serde_json::json!({"campaign": c, "status": c.status_at(now)})).collect();
+                let out: Vec<_> = all
+                    .iter()
+                    .zip(&stocks)
+                    .map(|(c, stock)| serde_json::json!({"campaign": c, "status": c.status_at(now), "stock": stock}))
+                    .collect();
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
-                println!("{:<24} {:<10} {:<26} {:<26} NAME", "ID", "STATUS", "STARTS", "ENDS");
-                for c in all {
+                println!("{:<24} {:<10} {:<26} {:<26} {:<24} NAME", "ID", "STATUS", "STARTS", "ENDS", "STOCK LEFT");
+                for (c, stock) in all.iter().zip(&stocks) {
+                    let left: Vec<String> =
+                        stock.iter().map(|(rule, s)| format!("{rule} {}/{}", s["left"], s["total"])).collect();
                     println!(
-                        "{:<24} {:<10} {:<26} {:<26} {}",
+                        "{:<24} {:<10} {:<26} {:<26} {:<24} {}",
                         c.id.as_str(),
                         format!("{:?}", c.status_at(now)).to_uppercase(),
                         rfc3339(c.starts_at),
                         rfc3339(c.ends_at),
+                        if left.is_empty() { "-".to_string() } else { left.join(", ") },
                         c.name
                     );
                 }
@@ -370,6 +380,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// What is left of a campaign's limited stocks, by rule (`claim`, then each reward rule with
+/// a stock): `{"left", "total"}`.
+async fn stock_of(
+    store: &dyn promo_shared::store::Store,
+    campaign: &promo_shared::campaign::Campaign,
+) -> anyhow::Result<std::collections::BTreeMap<String, serde_json::Value>> {
+    let mut out = std::collections::BTreeMap::new();
+    if let Some(claim) = &campaign.claim {
+        let left: i64 = promo_lambdas::claims::stock_left(store, campaign).await?.iter().sum();
+        out.insert("claim".to_string(), serde_json::json!({"left": left, "total": claim.stock}));
+    }
+    for rule in &campaign.rewards {
+        if let Some(total) = rule.stock {
+            let left: i64 = promo_lambdas::issuer::reward_stock_left(store, campaign, rule).await?.iter().sum();
+            out.insert(format!("reward {}", rule.id), serde_json::json!({"left": left, "total": total}));
+        }
+    }
+    Ok(out)
 }
 
 fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {

@@ -92,7 +92,8 @@ fn campaign_validate_lists_every_problem_and_fails() {
 }
 
 /// `promoctl coupons list`: a shopper's wallet as a table and as JSON, read from the local
-/// platform's store; nobody else's coupons; a malformed user id is refused.
+/// platform's store; nobody else's coupons; a malformed user id is refused. And `promoctl
+/// campaign list` shows what is left of the claim stock.
 #[tokio::test]
 async fn coupons_list_prints_a_shoppers_wallet() {
     use std::sync::Arc;
@@ -127,6 +128,14 @@ async fn coupons_list_prints_a_shoppers_wallet() {
     let coupons: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(coupons.as_array().unwrap().len(), 1, "{coupons}");
     assert_eq!((coupons[0]["code"].as_str(), coupons[0]["user_id"].as_str()), (Some(code.as_str()), Some("cli-user")));
+
+    // The marketer's view: what is left of the claim stock (none claimed yet).
+    let campaigns = promoctl(&["campaign", "list", "--data-dir", data], "");
+    let listed = text(&campaigns.stdout);
+    assert!(listed.lines().any(|l| l.starts_with("black-friday-2026") && l.contains("claim 1000/1000")), "{listed}");
+    let campaigns = promoctl(&["campaign", "list", "--data-dir", data, "--json"], "");
+    let campaigns: serde_json::Value = serde_json::from_slice(&campaigns.stdout).unwrap();
+    assert_eq!(campaigns[0]["stock"]["claim"], serde_json::json!({"left": 1000, "total": 1000}), "{campaigns}");
 
     let other = promoctl(&["coupons", "list", "--user", "someone-else", "--data-dir", data, "--json"], "");
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&other.stdout).unwrap(), serde_json::json!([]));
