@@ -683,13 +683,27 @@ impl Store for DynamoStore {
             None => None,
         };
         let items = all.iter().map(|op| self.tx_item(op)).collect::<Result<Vec<_>, _>>()?;
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .set_client_request_token(token.map(str::to_string))
-            .send()
-            .await;
+        let send = |native_token: Option<String>| {
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .set_client_request_token(native_token)
+                .send()
+        };
+        let mut result = send(token.map(str::to_string)).await;
+        if token_item.is_some()
+            && result
+                .as_ref()
+                .err()
+                .and_then(|e| e.as_service_error())
+                .is_some_and(|e| matches!(e, TransactWriteItemsError::IdempotentParameterMismatchException(_)))
+        {
+            // DynamoDB compares the whole request under a native token, and a caller's resend
+            // of the same operations (after an unknown outcome) carries a token item whose
+            // expiry moved on: not a different transaction. Sent again without the caller's
+            // token (the SDK makes up a fresh one), the token item decides instead.
+            result = send(None).await;
+        }
         match result {
             Ok(_) => Ok(()),
             Err(e) => Err(match e.as_service_error() {
