@@ -1,5 +1,5 @@
 //! The Lambda binaries as cargo-lambda runs them: `cargo lambda watch` emulates the Lambda
-//! runtime API, `cargo lambda invoke` sends sample events (SQS batches and function URL
+//! runtime API, `cargo lambda invoke` sends sample events (SQS and Amazon MQ batches, function URL
 //! requests), and the functions talk to a DynamoDB stand-in (moto) through the real SDK.
 //! (Function URL events go through `invoke`: with cargo-lambda 1.9.2, plain HTTP requests
 //! to its `/lambda-url/<function>/` emulation answered 500 for these functions while the
@@ -206,5 +206,13 @@ async fn issuer_and_api_serve_sample_events_under_cargo_lambda_watch() {
     answer(handoff("whsec_c2VjcmV0LW5vdC10aGUtcmlnaHQtb25l"), 401);
     answer(handoff(ISSUER_SECRET), 200);
     assert_eq!(wallet()["coupons"].as_array().unwrap().len(), 3);
+
+    // An Amazon MQ (RabbitMQ) batch, in the shape of AWS's sample event.
+    let body = json!({"type": "paid", "payment_id": "pay-watch-3", "order_id": "o-watch-3", "user_id": "watch-user",
+        "amount": 60000, "currency": "KRW", "items": [], "occurred_at": now.to_rfc3339()})
+    .to_string();
+    let mq = invoke(port, "issuer", &promo_conformance::issuer::delivery(4, "pay-watch-3", &body));
+    assert_eq!(mq, json!({"handled": 1}), "{mq}");
+    assert_eq!(wallet()["coupons"].as_array().unwrap().len(), 4);
     let _ = store.client().delete_table().table_name(&table).send().await;
 }
