@@ -602,6 +602,8 @@ async fn rounds(
 /// window: one counter issues at most K per window, 8 shards several times more — and the
 /// total never exceeds the stock.
 pub async fn claims_sharding_under_a_per_item_write_limit(s: DynStore) {
+    // Hundreds of claimers per round: one big race at a time (see `EXCLUSIVE`).
+    let _alone = EXCLUSIVE.lock().await;
     const K: usize = 10;
     const ROUNDS: usize = 5;
     const CLAIMERS: usize = 100;
