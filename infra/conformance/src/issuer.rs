@@ -25,6 +25,11 @@ use crate::counting::Counting;
 use crate::flaky::Flaky;
 use crate::store::{DynStore, ns};
 
+/// Held by the cases that open hundreds of concurrent requests: each races within itself,
+/// and two at once on one stand-in server (moto takes one request at a time) would only
+/// overflow its listen queue into connect timeouts.
+static BIG_RACE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Unique, well-spread random bytes (tests only: a counter through SplitMix64), seeded from
 /// the clock so instances sharing a store do not produce the same codes.
 pub struct TestIds(AtomicU64);
@@ -127,6 +132,7 @@ pub async fn payments_reported_five_times_issue_once(s: DynStore) {
 }
 
 async fn reported_five_times(s: DynStore, payments: usize) {
+    let _alone = BIG_RACE.lock().await;
     let (campaign, issuer) = setup(&s, "five").await;
     let p = ns("pay5");
     let tasks = (0..payments).flat_map(|n| {
@@ -209,6 +215,7 @@ pub async fn cancellation_racing_issuance_never_leaves_a_coupon(s: DynStore) {
 }
 
 async fn cancellation_race(s: DynStore, payments: usize) {
+    let _alone = BIG_RACE.lock().await;
     let (campaign, issuer) = setup(&s, "cancel").await;
     let p = ns("payc");
     let tasks = (0..payments).flat_map(|n| {
@@ -267,6 +274,7 @@ async fn stock_left(s: &DynStore, campaign: &Campaign) -> Vec<i64> {
 /// exactly 20 payments get a coupon (one each, every answer naming it), every shard ends
 /// at 0, and a payment without a coupon was told the stock is taken.
 pub async fn limited_rewards_never_exceed_their_stock(s: DynStore) {
+    let _alone = BIG_RACE.lock().await;
     let (campaign, issuer) = setup_with(&s, "limited", Some(Limited { stock: Some((20, 4)), currency: "JPY" })).await;
     let cur = campaign.currency;
     let p = ns("payl");
@@ -322,6 +330,7 @@ pub async fn limited_rewards_never_exceed_their_stock(s: DynStore) {
 /// paid again at once: no coupon stays unused, every unit is back (each exactly once: each
 /// shard ends at its initial share), and the stock serves 10 new payments, not an 11th.
 pub async fn cancelled_limited_rewards_give_their_stock_back(s: DynStore) {
+    let _alone = BIG_RACE.lock().await;
     let (campaign, issuer) = setup_with(&s, "giveback", Some(Limited { stock: Some((10, 2)), currency: "CHF" })).await;
     let cur = campaign.currency;
     let p = ns("payg");
@@ -481,6 +490,7 @@ pub fn delivery(way: usize, payment: &str, body: &str) -> serde_json::Value {
 /// ([`delivery`]: webhook and callback hand-offs, SQS, Amazon MQ): every invocation
 /// succeeds, and each payment has exactly one coupon.
 pub async fn payments_delivered_through_every_entry_issue_once(s: DynStore) {
+    let _alone = BIG_RACE.lock().await;
     let (campaign, issuer) = setup(&s, "entries").await;
     let secrets = Arc::new(vec![promo_edge::webhook::standard::Secret::parse(HANDOFF_SECRET).unwrap()]);
     let p = ns("paye");
