@@ -15,6 +15,8 @@ PIDFILE="$PROMO_TEST_STATE/dynamodb.pid"
 PORTFILE="$PROMO_TEST_STATE/dynamodb.port"
 LOGFILE="$PROMO_TEST_STATE/dynamodb.log"
 CHECKED="$PROMO_TEST_STATE/dynamodb.atomic-checked"
+# The hash of the server script a running instance was started from.
+SERVED="$PROMO_TEST_STATE/dynamodb.served"
 
 # True when the server on port $1 answers a DynamoDB ListTables call.
 ddb_answers() {
@@ -42,7 +44,13 @@ start() {
     ensure_state_dir
     command -v curl >/dev/null 2>&1 || die "dynamodb: curl is needed (apt-get install -y curl)"
     ensure_python_tools
-    local port
+    local port script
+    script="$(hash_files "$HERE/moto_locked.py")"
+    if port="$(running_port)" && [[ ! -f $SERVED || "$(cat "$SERVED")" != "$script" ]]; then
+        # A server started from another moto_locked.py is not the stand-in the tests expect.
+        log "dynamodb: pid $(cat "$PIDFILE") runs another moto_locked.py; restarting it"
+        stop_pidfile "$PIDFILE" dynamodb
+    fi
     if port="$(running_port)"; then
         log "dynamodb: already running on 127.0.0.1:$port (pid $(cat "$PIDFILE"))"
     else
@@ -55,6 +63,7 @@ start() {
         nohup "$PROMO_VENV/bin/python" "$HERE/moto_locked.py" --host 127.0.0.1 --port 0 \
             --port-file "$PORTFILE" >"$LOGFILE" 2>&1 </dev/null &
         echo $! >"$PIDFILE"
+        printf '%s\n' "$script" >"$SERVED"
         local deadline=$((SECONDS + PROMO_SERVICE_TIMEOUT))
         until port="$(running_port)"; do
             if ! pid_alive "$PIDFILE"; then

@@ -34,7 +34,14 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import make_server
+from werkzeug.serving import ThreadedWSGIServer, make_server
+
+# werkzeug listens with a backlog of 128. Requests are served one at a time (the global
+# lock), so a race of several hundred concurrent clients fills that queue while the accept
+# loop competes with hundreds of handler threads for the GIL, and new connections then time
+# out in the SDK's connect step (3.1 s) — a failure of this stand-in, not of the code under
+# test. The kernel caps this at net.core.somaxconn.
+ThreadedWSGIServer.request_queue_size = 4096
 
 
 def install_moto_patches() -> None:
