@@ -55,3 +55,5 @@ promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs serv
     claims_sharding_under_a_per_item_write_limit);
 promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
     claims_a_code_collision_is_retried_with_a_fresh_code);
+promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
+    claims_a_lost_answer_claims_once);

@@ -431,6 +431,26 @@ pub async fn claims_a_code_collision_is_retried_with_a_fresh_code(s: DynStore) {
     assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap(), [8]);
 }
 
+/// A claim whose transaction committed but whose answer was lost (the store said
+/// `Unavailable`) is sent again unchanged under its client token: the shopper gets the one
+/// coupon (not "limit reached" from their own first attempt), one unit is taken.
+pub async fn claims_a_lost_answer_claims_once(s: DynStore) {
+    let p = ns("claims-lost");
+    let campaign = claim_campaign(&p, 10, 1, 1);
+    deploy(&s, &campaign).await;
+    let flaky = crate::flaky::Flaky::over(&s);
+    flaky.lose_first_answers.store(true, Ordering::SeqCst);
+    let retry = claims::RetryPolicy { retries: 3, base: Duration::ZERO, cap: Duration::ZERO };
+    let c = Claimer::new(flaky.clone() as DynStore, during(), Arc::new(SeededIds::default())).with_retry(retry);
+    let user = UserId::parse(format!("{p}-u")).unwrap();
+    let claimed = c.claim(&campaign.id, &user).await.unwrap();
+    assert_eq!(claimed.attempts, 2, "the lost answer, then the same transaction again");
+    assert_eq!(flaky.transacts.load(Ordering::SeqCst), 2);
+    assert_eq!(wallet_len(&s, &user).await, 1);
+    assert_eq!(claims::claimed_by(&*s, &user, &campaign.id).await.unwrap(), 1);
+    assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap(), [9]);
+}
+
 /// One shopper racing many claims against a limit of 3 gets exactly 3, numbered 1..=3.
 pub async fn claims_per_user_limit_under_concurrency(s: DynStore) {
     let p = ns("claims-limit");
@@ -645,7 +665,8 @@ macro_rules! claims_conformance_tests {
             claims_sharding_under_a_per_item_write_limit, claims_sell_out_republishes_the_price_book_once,
             claims_an_unfinished_republication_is_taken_over_after_its_lease,
             claims_a_personal_read_is_one_query, claims_a_sell_out_during_a_republication_is_caught,
-            claims_a_redeployed_end_binds_a_stale_claimer, claims_a_code_collision_is_retried_with_a_fresh_code);
+            claims_a_redeployed_end_binds_a_stale_claimer, claims_a_code_collision_is_retried_with_a_fresh_code,
+            claims_a_lost_answer_claims_once);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::claims_conformance_tests!(@one $factory, $attrs, $case); )*
