@@ -13,25 +13,28 @@ use serde_json::Value;
 /// shards (see [`stock_shares`]), each put only if absent, so a redeploy never resets the
 /// stock that claims or rewards have taken. Changing `stock` or `shards` of a deployed rule is
 /// not supported yet: a redeploy keeps the shards it finds (and adds missing ones).
+///
+/// The claim shards carry the campaign's window (see [`claimable_at`]). A redeploy moves it
+/// on the shards that exist only once its campaign item is written, and only forward in
+/// versions: a deploy that lost the version race changes nothing, and of two that both
+/// committed the later one's window stays.
 pub async fn deploy<S: Store + ?Sized>(store: &S, campaign: &Campaign, now: DateTime<Utc>) -> Result<i64, StoreError> {
+    let key = keys::campaign(&campaign.id);
+    let version = store.get(&key).await?.and_then(|i| i.get("version").and_then(Value::as_i64)).unwrap_or(0) + 1;
+    let window = Window { from: campaign.starts_at.timestamp(), until: campaign.ends_at.timestamp(), version };
     // Shards before the campaign: a campaign that claims or payments can see always has its stock.
+    let mut moved = Vec::new();
     if let Some(claim) = &campaign.claim {
-        let window = Some((campaign.starts_at.timestamp(), campaign.ends_at.timestamp()));
-        create_stock(store, campaign, claim.stock, claim.shards, window, |shard| {
-            keys::stock_shard(&campaign.id, shard)
-        })
-        .await?;
+        let shards: Vec<Key> = (0..claim.shards).map(|n| keys::stock_shard(&campaign.id, n)).collect();
+        moved = create_stock(store, campaign, claim.stock, &shards, Some(window)).await?;
     }
     for rule in &campaign.rewards {
         if let Some(stock) = rule.stock {
-            create_stock(store, campaign, stock, rule.shards, None, |shard| {
-                keys::reward_stock_shard(&campaign.id, &rule.id, shard)
-            })
-            .await?;
+            let shards: Vec<Key> =
+                (0..rule.shards).map(|n| keys::reward_stock_shard(&campaign.id, &rule.id, n)).collect();
+            create_stock(store, campaign, stock, &shards, None).await?;
         }
     }
-    let key = keys::campaign(&campaign.id);
-    let version = store.get(&key).await?.and_then(|i| i.get("version").and_then(Value::as_i64)).unwrap_or(0) + 1;
     let mut item = key.item();
     item.insert("type".into(), "campaign".into());
     item.insert("campaign".into(), serde_json::to_value(campaign).map_err(|e| StoreError::Invalid(e.to_string()))?);
@@ -40,6 +43,20 @@ pub async fn deploy<S: Store + ?Sized>(store: &S, campaign: &Campaign, now: Date
     // Optimistic concurrency: two deploys racing cannot both claim the same version.
     let cond = if version == 1 { Cond::NotExists } else { Cond::eq("version", version - 1) };
     store.put(item, Some(cond)).await?;
+    for shard in moved {
+        let updates = [
+            Update::set(OPEN_FROM, window.from),
+            Update::set(OPEN_UNTIL, window.until),
+            Update::set(WINDOW_VERSION, window.version),
+        ];
+        let newer =
+            Cond::Or(vec![Cond::AttrNotExists(WINDOW_VERSION.into()), Cond::Lt(WINDOW_VERSION.into(), window.version)]);
+        match store.update(&shard, &updates, Some(Cond::And(vec![Cond::Exists, newer]))).await {
+            // Refused: a later deploy already moved it.
+            Ok(_) | Err(StoreError::ConditionFailed { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
     Ok(version)
 }
 
@@ -64,48 +81,52 @@ pub async fn list<S: Store + ?Sized>(store: &S) -> Result<Vec<Campaign>, StoreEr
     }
 }
 
-/// Puts the shards of one stock, each only if absent. With a `window` (epoch seconds
-/// `[open_from, open_until)`: the claim campaign's), every shard carries it — a redeploy
-/// moves it on the shards that already exist — so a claim's own condition refuses a campaign
-/// that is not active, whatever campaign a claimer has cached.
+/// A claim campaign's window on its stock shards, from the deploy of `version`.
+#[derive(Clone, Copy)]
+struct Window {
+    from: i64,
+    until: i64,
+    version: i64,
+}
+
+/// Puts the shards of one stock (`keys`, one per shard), each only if absent, with the
+/// `window` when given; returns the shards that already existed (their window is the
+/// caller's to move).
 async fn create_stock<S: Store + ?Sized>(
     store: &S,
     campaign: &Campaign,
     stock: u32,
-    shards: u16,
-    window: Option<(i64, i64)>,
-    key_of: impl Fn(u16) -> Key,
-) -> Result<(), StoreError> {
-    for (shard, share) in stock_shares(stock, shards).into_iter().enumerate() {
-        let shard = u16::try_from(shard).map_err(|_| StoreError::Invalid("too many shards".into()))?;
-        let key = key_of(shard);
+    keys: &[Key],
+    window: Option<Window>,
+) -> Result<Vec<Key>, StoreError> {
+    let shards = u16::try_from(keys.len()).map_err(|_| StoreError::Invalid("too many shards".into()))?;
+    let mut existing = Vec::new();
+    for (key, share) in keys.iter().zip(stock_shares(stock, shards)) {
         let mut item = key.item();
         item.insert("type".into(), "stock_shard".into());
         item.insert("campaign_id".into(), campaign.id.as_str().into());
         item.insert("initial".into(), share.into());
         item.insert("remaining".into(), share.into());
-        if let Some((from, until)) = window {
-            item.insert(OPEN_FROM.into(), from.into());
-            item.insert(OPEN_UNTIL.into(), until.into());
+        if let Some(w) = window {
+            item.insert(OPEN_FROM.into(), w.from.into());
+            item.insert(OPEN_UNTIL.into(), w.until.into());
+            item.insert(WINDOW_VERSION.into(), w.version.into());
         }
         match store.put(item, Some(Cond::NotExists)).await {
             Ok(()) => {}
-            Err(StoreError::ConditionFailed { .. }) => {
-                if let Some((from, until)) = window {
-                    let moved = [Update::set(OPEN_FROM, from), Update::set(OPEN_UNTIL, until)];
-                    store.update(&key, &moved, Some(Cond::Exists)).await?;
-                }
-            }
+            Err(StoreError::ConditionFailed { .. }) => existing.push(key.clone()),
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    Ok(existing)
 }
 
 /// A claim stock shard's window (epoch seconds): claims take from it only while
 /// `open_from <= now < open_until`, the deployed campaign's `starts_at`/`ends_at`.
 pub const OPEN_FROM: &str = "open_from";
 pub const OPEN_UNTIL: &str = "open_until";
+/// The campaign version whose deploy last set a shard's window.
+const WINDOW_VERSION: &str = "window_version";
 
 /// The condition a claim puts on the stock shard it takes a unit from: stock left, and the
 /// campaign active at `now` as last deployed (shards deployed before windows existed only

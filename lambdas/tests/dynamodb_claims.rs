@@ -57,3 +57,5 @@ promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs serv
     claims_a_code_collision_is_retried_with_a_fresh_code);
 promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
     claims_a_lost_answer_claims_once);
+promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
+    claims_a_deploy_that_lost_the_version_race_leaves_the_window_alone);

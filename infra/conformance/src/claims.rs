@@ -25,7 +25,7 @@ use promo_shared::campaign::{Campaign, CampaignStatus};
 use promo_shared::coupon::IssueSource;
 use promo_shared::ids::{CampaignId, UserId};
 use promo_shared::ports::{Clock, IdGen, ManualClock};
-use promo_shared::store::{Item, Key, Page, Query, Store, StoreError, TxOp, Update};
+use promo_shared::store::{Cond, Item, Key, Page, Query, Store, StoreError, TxOp, Update};
 use promo_shared::testing::at;
 use serde_json::json;
 
@@ -451,6 +451,65 @@ pub async fn claims_a_lost_answer_claims_once(s: DynStore) {
     assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap(), [9]);
 }
 
+/// Runs a competing deploy to completion just before the first write to a stock shard.
+struct DeployFirst {
+    inner: DynStore,
+    competitor: Campaign,
+    done: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Store for DeployFirst {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
+        if item.get("sk") == Some(&json!("STOCK")) && !self.done.swap(true, Ordering::SeqCst) {
+            deploy(&self.inner, &self.competitor).await;
+        }
+        self.inner.put(item, cond).await
+    }
+    async fn update(&self, key: &Key, updates: &[Update], cond: Option<Cond>) -> Result<Item, StoreError> {
+        self.inner.update(key, updates, cond).await
+    }
+    async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<Option<Item>, StoreError> {
+        self.inner.delete(key, cond).await
+    }
+    async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError> {
+        self.inner.transact(ops, token).await
+    }
+    async fn query(&self, q: &Query) -> Result<Page, StoreError> {
+        self.inner.query(q).await
+    }
+}
+
+/// Two redeploys race: the one that loses the version race (another committed after it read
+/// the version) fails and leaves the shards' window to the winner — claims follow the
+/// campaign as stored, not the failed deploy.
+pub async fn claims_a_deploy_that_lost_the_version_race_leaves_the_window_alone(s: DynStore) {
+    let p = ns("claims-deploys");
+    let campaign = claim_campaign(&p, 10, 1, 2);
+    deploy(&s, &campaign).await;
+    // A claimer that read the campaign while it was open, and keeps it for an hour.
+    let cached = claimer(&s, during()).with_campaign_ttl(Duration::from_secs(3600));
+    cached.claim(&campaign.id, &UserId::parse(format!("{p}-u")).unwrap()).await.unwrap();
+
+    let mut ended = campaign.spec().clone();
+    ended.ends_at = at("2026-11-10T00:00:00Z");
+    let ended = Campaign::new(ended).unwrap();
+    // The loser redeploys it open; the winner, deployed in between, ends it.
+    let racing = DeployFirst { inner: s.clone(), competitor: ended.clone(), done: Default::default() };
+    let lost = campaigns::deploy(&racing, &campaign, at("2026-10-02T00:00:00Z")).await;
+    assert!(matches!(lost, Err(StoreError::ConditionFailed { .. })), "{lost:?}");
+    assert_eq!(campaigns::get(&*s, &campaign.id).await.unwrap().unwrap(), ended);
+    // The shards follow the stored campaign: the cached open copy is refused by the condition.
+    assert_eq!(
+        cached.claim(&campaign.id, &UserId::parse(format!("{p}-v")).unwrap()).await.unwrap_err(),
+        ClaimError::NotActive { campaign: campaign.id.clone(), status: CampaignStatus::Ended }
+    );
+    assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap().iter().sum::<i64>(), 9, "one unit, before the race");
+}
+
 /// One shopper racing many claims against a limit of 3 gets exactly 3, numbered 1..=3.
 pub async fn claims_per_user_limit_under_concurrency(s: DynStore) {
     let p = ns("claims-limit");
@@ -666,7 +725,7 @@ macro_rules! claims_conformance_tests {
             claims_an_unfinished_republication_is_taken_over_after_its_lease,
             claims_a_personal_read_is_one_query, claims_a_sell_out_during_a_republication_is_caught,
             claims_a_redeployed_end_binds_a_stale_claimer, claims_a_code_collision_is_retried_with_a_fresh_code,
-            claims_a_lost_answer_claims_once);
+            claims_a_lost_answer_claims_once, claims_a_deploy_that_lost_the_version_race_leaves_the_window_alone);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::claims_conformance_tests!(@one $factory, $attrs, $case); )*
