@@ -122,8 +122,13 @@ async fn transient_store_failures_are_retryable_on_every_way_in() {
     let store = issuer(dir.path()).await.store;
     let flaky = promo_conformance::flaky::Flaky::over(&store);
     flaky.throttle_transacts.store(usize::MAX / 2, Ordering::SeqCst);
-    let issuer = Issuer::new(flaky.clone() as Arc<dyn Store>, Arc::new(SystemClock), Arc::new(OsIds))
-        .with_retry_base(std::time::Duration::ZERO);
+    let issuer = Issuer::new(flaky.clone() as Arc<dyn Store>, Arc::new(SystemClock), Arc::new(OsIds)).with_retry(
+        promo_lambdas::retry::RetryPolicy {
+            retries: 8,
+            base: std::time::Duration::ZERO,
+            cap: std::time::Duration::ZERO,
+        },
+    );
     let secrets = vec![Secret::parse(HANDOFF_SECRET).unwrap()];
     let body = paid("pay-flaky", "flaky-user");
 

@@ -58,7 +58,7 @@ use promo_shared::campaign::{Campaign, CampaignStatus};
 use promo_shared::coupon::{CouponCode, CouponStatus, IssueSource, IssuedCoupon};
 use promo_shared::ids::{CampaignId, UserId};
 use promo_shared::keys;
-use promo_shared::ports::{Clock, IdGen, backoff};
+use promo_shared::ports::{Clock, IdGen};
 use promo_shared::store::{Cond, ItemExt, Store, StoreError, TxOp, Update, client_token};
 use thiserror::Error;
 
@@ -122,20 +122,7 @@ pub struct Claimed {
     pub attempts: u32,
 }
 
-/// Retries of retryable store errors: capped exponential backoff with full jitter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt.
-    pub retries: u32,
-    pub base: Duration,
-    pub cap: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy { retries: 8, base: Duration::from_millis(20), cap: Duration::from_secs(2) }
-    }
-}
+pub use crate::retry::RetryPolicy;
 
 struct Cached {
     read_at: Instant,
@@ -390,29 +377,16 @@ impl<S: Store> Claimer<S> {
     }
 
     /// A read, retried with backoff while the store says so.
-    async fn read<T, F, Fut>(&self, mut f: F) -> Result<T, ClaimError>
+    async fn read<T, F, Fut>(&self, f: F) -> Result<T, ClaimError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
     {
-        let mut transient = 0;
-        loop {
-            match f().await {
-                Ok(v) => return Ok(v),
-                Err(e) if e.is_retryable() && transient < self.retry.retries => {
-                    transient += 1;
-                    self.sleep(transient).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        Ok(self.retry.run(|| self.random_u64(), f).await?)
     }
 
     async fn sleep(&self, attempt: u32) {
-        let d = backoff(attempt, self.retry.base, self.retry.cap, self.random_u64());
-        if !d.is_zero() {
-            tokio::time::sleep(d).await;
-        }
+        self.retry.pause(attempt, self.random_u64()).await;
     }
 
     fn random_u64(&self) -> u64 {

@@ -43,18 +43,17 @@ use promo_shared::coupon::{CouponCode, CouponStatus, IssueSource, IssuedCoupon};
 use promo_shared::ids::{CampaignId, PaymentId, RuleId, UserId};
 use promo_shared::keys;
 use promo_shared::payment::{PaymentEvent, PaymentKind};
-use promo_shared::ports::{Clock, IdGen, backoff};
+use promo_shared::ports::{Clock, IdGen};
 use promo_shared::store::{Cond, Item, ItemExt, Key, Query, Store, StoreError, TxOp, Update, client_token};
 use serde::Serialize;
 use serde_json::json;
 use thiserror::Error;
 
 use crate::campaigns;
+use crate::retry::RetryPolicy;
 
 /// Fresh codes tried before giving up on collisions (at 60 bits, one retry is already rare).
 const CODE_ATTEMPTS: u32 = 5;
-/// Retries of throttled or conflicting transactions.
-const TRANSIENT_ATTEMPTS: u32 = 8;
 
 #[derive(Debug, Error)]
 pub enum IssueError {
@@ -132,8 +131,8 @@ pub struct Issuer<S> {
     pub ids: Arc<dyn IdGen>,
     /// Deployed campaigns, re-read at most this often (a deploy is seen within it).
     campaign_ttl: Duration,
-    /// First step of the jittered backoff between retries of retryable store errors.
-    retry_base: Duration,
+    /// Retries of retryable store errors.
+    retry: RetryPolicy,
     campaigns: tokio::sync::RwLock<Option<(std::time::Instant, Arc<Vec<Campaign>>)>>,
 }
 
@@ -147,14 +146,13 @@ impl<S: Store> Issuer<S> {
             clock,
             ids,
             campaign_ttl: DEFAULT_CAMPAIGN_TTL,
-            retry_base: Duration::from_millis(20),
+            retry: RetryPolicy::default(),
             campaigns: Default::default(),
         }
     }
 
-    /// Sets the first backoff step between retries (zero: retry at once; tests).
-    pub fn with_retry_base(mut self, base: Duration) -> Self {
-        self.retry_base = base;
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
         self
     }
 
@@ -361,7 +359,7 @@ impl<S: Store> Issuer<S> {
                     shards.retain(|s| Some(*s) != shard);
                 }
                 Err(e) if (e.failed_at(1) || e.failed_at(2)) && collisions < CODE_ATTEMPTS => collisions += 1,
-                Err(e) if e.is_retryable() && transient < TRANSIENT_ATTEMPTS => {
+                Err(e) if e.is_retryable() && transient < self.retry.retries => {
                     transient += 1;
                     if matches!(e, StoreError::Unavailable(_)) {
                         // It may have committed: the very same transaction again, so the
@@ -380,25 +378,16 @@ impl<S: Store> Issuer<S> {
 
     /// A store call, retried with jittered backoff while the store says it is worth it; the
     /// last error otherwise.
-    async fn retrying<T, F, Fut>(&self, mut f: F) -> Result<T, StoreError>
+    async fn retrying<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
     {
-        let mut transient = 0;
-        loop {
-            match f().await {
-                Err(e) if e.is_retryable() && transient < TRANSIENT_ATTEMPTS => {
-                    transient += 1;
-                    self.pause(transient).await;
-                }
-                other => return other,
-            }
-        }
+        self.retry.run(|| self.random_u64(), f).await
     }
 
     async fn pause(&self, attempt: u32) {
-        tokio::time::sleep(backoff(attempt, self.retry_base, Duration::from_secs(2), self.random_u64())).await;
+        self.retry.pause(attempt, self.random_u64()).await;
     }
 
     fn random_u64(&self) -> u64 {

@@ -17,6 +17,7 @@ pub mod handlers;
 pub mod issuer;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
+pub mod retry;
 pub mod sell_out;
 pub mod system;
 pub mod wallet;

@@ -248,34 +248,39 @@ pub async fn claims_an_unfinished_republication_is_taken_over_after_its_lease(s:
     assert_eq!(third.republish(&campaign.id).await.unwrap(), Republished::AlreadyPublished);
 }
 
-/// Passes everything through; the first time the price book is written, it first takes the
-/// last unit of another campaign's stock: a sell-out landing while a publisher writes.
-struct SellsOutDuringPublish {
+/// Another writer landing at a chosen moment: passes everything through, and before the
+/// first put of an item `when` matches, first runs `meanwhile` on the store underneath.
+struct BeforeFirstPut {
     inner: DynStore,
-    shard: Key,
-    done: std::sync::atomic::AtomicBool,
+    when: fn(&Item) -> bool,
+    meanwhile: tokio::sync::Mutex<Option<Meanwhile>>,
+}
+
+type Meanwhile = Box<dyn FnOnce(DynStore) -> futures::future::BoxFuture<'static, ()> + Send>;
+
+impl BeforeFirstPut {
+    fn over(inner: &DynStore, when: fn(&Item) -> bool, meanwhile: Meanwhile) -> DynStore {
+        Arc::new(BeforeFirstPut { inner: inner.clone(), when, meanwhile: tokio::sync::Mutex::new(Some(meanwhile)) })
+    }
 }
 
 #[async_trait]
-impl Store for SellsOutDuringPublish {
+impl Store for BeforeFirstPut {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         self.inner.get(key).await
     }
-    async fn put(&self, item: Item, cond: Option<promo_shared::store::Cond>) -> Result<(), StoreError> {
-        if Key::of(&item)? == promo_shared::keys::price_book() && !self.done.swap(true, Ordering::SeqCst) {
-            self.inner.update(&self.shard, &[Update::set("remaining", 0)], None).await?;
+    async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
+        if (self.when)(&item)
+            && let Some(meanwhile) = self.meanwhile.lock().await.take()
+        {
+            meanwhile(self.inner.clone()).await;
         }
         self.inner.put(item, cond).await
     }
-    async fn update(
-        &self,
-        key: &Key,
-        updates: &[Update],
-        cond: Option<promo_shared::store::Cond>,
-    ) -> Result<Item, StoreError> {
+    async fn update(&self, key: &Key, updates: &[Update], cond: Option<Cond>) -> Result<Item, StoreError> {
         self.inner.update(key, updates, cond).await
     }
-    async fn delete(&self, key: &Key, cond: Option<promo_shared::store::Cond>) -> Result<Option<Item>, StoreError> {
+    async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<Option<Item>, StoreError> {
         self.inner.delete(key, cond).await
     }
     async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError> {
@@ -298,11 +303,17 @@ pub async fn claims_a_sell_out_during_a_republication_is_caught(s: DynStore) {
     promo_lambdas::catalog::publish_price_book(&*s, clock.now(), 10, None).await.unwrap();
     claimer(&s, clock.clone()).claim(&first.id, &UserId::parse(format!("{p}-u")).unwrap()).await.unwrap();
 
-    let racing: DynStore = Arc::new(SellsOutDuringPublish {
-        inner: s.clone(),
-        shard: promo_shared::keys::stock_shard(&second.id, 0),
-        done: Default::default(),
-    });
+    // The other campaign's last unit goes just before the first price-book write.
+    let shard = promo_shared::keys::stock_shard(&second.id, 0);
+    let racing = BeforeFirstPut::over(
+        &s,
+        |item| Key::of(item).is_ok_and(|k| k == promo_shared::keys::price_book()),
+        Box::new(move |s| {
+            Box::pin(async move {
+                s.update(&shard, &[Update::set("remaining", 0)], None).await.unwrap();
+            })
+        }),
+    );
     let republisher = Republisher::new(racing, clock.clone(), None);
     match republisher.republish(&first.id).await.unwrap() {
         Republished::Published { book, rounds } => {
@@ -451,38 +462,6 @@ pub async fn claims_a_lost_answer_claims_once(s: DynStore) {
     assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap(), [9]);
 }
 
-/// Runs a competing deploy to completion just before the first write to a stock shard.
-struct DeployFirst {
-    inner: DynStore,
-    competitor: Campaign,
-    done: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl Store for DeployFirst {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
-        if item.get("sk") == Some(&json!("STOCK")) && !self.done.swap(true, Ordering::SeqCst) {
-            deploy(&self.inner, &self.competitor).await;
-        }
-        self.inner.put(item, cond).await
-    }
-    async fn update(&self, key: &Key, updates: &[Update], cond: Option<Cond>) -> Result<Item, StoreError> {
-        self.inner.update(key, updates, cond).await
-    }
-    async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<Option<Item>, StoreError> {
-        self.inner.delete(key, cond).await
-    }
-    async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError> {
-        self.inner.transact(ops, token).await
-    }
-    async fn query(&self, q: &Query) -> Result<Page, StoreError> {
-        self.inner.query(q).await
-    }
-}
-
 /// Two redeploys race: the one that loses the version race (another committed after it read
 /// the version) fails and leaves the shards' window to the winner — claims follow the
 /// campaign as stored, not the failed deploy.
@@ -498,8 +477,13 @@ pub async fn claims_a_deploy_that_lost_the_version_race_leaves_the_window_alone(
     ended.ends_at = at("2026-11-10T00:00:00Z");
     let ended = Campaign::new(ended).unwrap();
     // The loser redeploys it open; the winner, deployed in between, ends it.
-    let racing = DeployFirst { inner: s.clone(), competitor: ended.clone(), done: Default::default() };
-    let lost = campaigns::deploy(&racing, &campaign, at("2026-10-02T00:00:00Z")).await;
+    let competitor = ended.clone();
+    let racing = BeforeFirstPut::over(
+        &s,
+        |item| item.get("sk") == Some(&json!("STOCK")),
+        Box::new(move |s| Box::pin(async move { deploy(&s, &competitor).await })),
+    );
+    let lost = campaigns::deploy(&*racing, &campaign, at("2026-10-02T00:00:00Z")).await;
     assert!(matches!(lost, Err(StoreError::ConditionFailed { .. })), "{lost:?}");
     assert_eq!(campaigns::get(&*s, &campaign.id).await.unwrap().unwrap(), ended);
     // The shards follow the stored campaign: the cached open copy is refused by the condition.
@@ -616,20 +600,15 @@ impl Store for ThrottlingStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         self.inner.get(key).await
     }
-    async fn put(&self, item: Item, cond: Option<promo_shared::store::Cond>) -> Result<(), StoreError> {
+    async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         self.admit(&[Key::of(&item)?])?;
         self.inner.put(item, cond).await
     }
-    async fn update(
-        &self,
-        key: &Key,
-        updates: &[Update],
-        cond: Option<promo_shared::store::Cond>,
-    ) -> Result<Item, StoreError> {
+    async fn update(&self, key: &Key, updates: &[Update], cond: Option<Cond>) -> Result<Item, StoreError> {
         self.admit(std::slice::from_ref(key))?;
         self.inner.update(key, updates, cond).await
     }
-    async fn delete(&self, key: &Key, cond: Option<promo_shared::store::Cond>) -> Result<Option<Item>, StoreError> {
+    async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<Option<Item>, StoreError> {
         self.admit(std::slice::from_ref(key))?;
         self.inner.delete(key, cond).await
     }

@@ -411,8 +411,8 @@ pub async fn the_issuer_retries_and_a_lost_answer_issues_once(s: DynStore) {
     let cur = campaign.currency;
     let flaky = Flaky::over(&s);
     let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
-    let issuer =
-        Issuer::new(flaky.clone() as DynStore, clock, Arc::new(TestIds::default())).with_retry_base(Duration::ZERO);
+    let issuer = Issuer::new(flaky.clone() as DynStore, clock, Arc::new(TestIds::default()))
+        .with_retry(promo_lambdas::retry::RetryPolicy { retries: 8, base: Duration::ZERO, cap: Duration::ZERO });
     let p = ns("payr");
     let pay = |n: u32, kind| event_in(cur, &format!("{p}-{n}"), &format!("{p}-u{n}"), kind);
 
