@@ -33,18 +33,7 @@ fn paid(payment: &str, user: &str) -> String {
 }
 
 fn function_url(body: &str, secret: &str) -> Value {
-    let ts = chrono::Utc::now().timestamp();
-    let sig = Secret::parse(secret).unwrap().sign("payment:p:paid", ts, body.as_bytes());
-    json!({
-        "version": "2.0", "rawPath": "/", "rawQueryString": "",
-        "headers": {"content-type": "application/json", "webhook-id": "payment:p:paid",
-                    "webhook-timestamp": ts.to_string(), "webhook-signature": sig},
-        "requestContext": {"accountId": "anonymous", "apiId": "x", "domainName": "x.lambda-url.us-east-1.on.aws",
-            "domainPrefix": "x", "requestId": "r", "routeKey": "$default", "stage": "$default",
-            "time": "23/Nov/2026:00:00:00 +0000", "timeEpoch": 0,
-            "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "edge"}},
-        "body": body, "isBase64Encoded": false
-    })
+    promo_conformance::issuer::hand_off("payment:p:paid", body, secret)
 }
 
 async fn wallet_len(issuer: &Issuer<Arc<dyn Store>>, user: &str) -> usize {

@@ -450,6 +450,23 @@ pub async fn the_issuer_retries_and_a_lost_answer_issues_once(s: DynStore) {
 /// The edge's hand-off secret the function URL deliveries of [`delivery`] are signed with.
 pub const HANDOFF_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
+/// The edge's hand-off of `body` to the issuer's function URL, as AWS delivers it: signed
+/// with `secret` (Standard Webhooks) under the delivery id `id`.
+pub fn hand_off(id: &str, body: &str, secret: &str) -> serde_json::Value {
+    let ts = chrono::Utc::now().timestamp();
+    let sig = promo_edge::webhook::standard::Secret::parse(secret).unwrap().sign(id, ts, body.as_bytes());
+    json!({
+        "version": "2.0", "rawPath": "/", "rawQueryString": "",
+        "headers": {"content-type": "application/json", "webhook-id": id,
+                    "webhook-timestamp": ts.to_string(), "webhook-signature": sig},
+        "requestContext": {"accountId": "anonymous", "apiId": "x", "domainName": "x.lambda-url.us-east-1.on.aws",
+            "domainPrefix": "x", "requestId": "r", "routeKey": "$default", "stage": "$default",
+            "time": "23/Nov/2026:00:00:00 +0000", "timeEpoch": 0,
+            "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "edge"}},
+        "body": body, "isBase64Encoded": false
+    })
+}
+
 /// One delivery of a payment event in the shape AWS hands the issuer Lambda: `0` and `1` the
 /// edge's signed hand-off to the function URL (how a provider's webhook and the shop's client
 /// callback each arrive, under their own delivery ids), `2` and `3` an SQS batch, `4` an
@@ -457,22 +474,7 @@ pub const HANDOFF_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub fn delivery(way: usize, payment: &str, body: &str) -> serde_json::Value {
     use base64::Engine;
     match way {
-        0 | 1 => {
-            let id = format!("{}:{payment}", ["webhook", "callback"][way]);
-            let ts = chrono::Utc::now().timestamp();
-            let sig =
-                promo_edge::webhook::standard::Secret::parse(HANDOFF_SECRET).unwrap().sign(&id, ts, body.as_bytes());
-            json!({
-                "version": "2.0", "rawPath": "/", "rawQueryString": "",
-                "headers": {"content-type": "application/json", "webhook-id": id,
-                            "webhook-timestamp": ts.to_string(), "webhook-signature": sig},
-                "requestContext": {"accountId": "anonymous", "apiId": "x", "domainName": "x.lambda-url.us-east-1.on.aws",
-                    "domainPrefix": "x", "requestId": "r", "routeKey": "$default", "stage": "$default",
-                    "time": "23/Nov/2026:00:00:00 +0000", "timeEpoch": 0,
-                    "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "edge"}},
-                "body": body, "isBase64Encoded": false
-            })
-        }
+        0 | 1 => hand_off(&format!("{}:{payment}", ["webhook", "callback"][way]), body, HANDOFF_SECRET),
         2 | 3 => json!({"Records": [{"messageId": format!("{payment}-{way}"), "receiptHandle": "h", "body": body,
             "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
             "eventSourceARN": "arn:aws:sqs:us-east-1:1:payment-events", "awsRegion": "us-east-1"}]}),
