@@ -11,7 +11,9 @@
 //! - **the machinery added piece by piece** to that transaction: the puts' `NotExists`
 //!   conditions, then the payment-state check, then the client token — the last step is the
 //!   issuer's own transaction, so the ladder shows where the cost of exactly-once goes;
-//! - **replay**: the same payment handled again (answered from the marker, nothing written).
+//! - **replay**: the same payment handled again (answered from the marker, nothing written);
+//! - **a rule with a stock**: `Issuer::handle_payment` for a rule limited to a stock (one
+//!   shard, never running out here): the same transaction plus the shard's decrement.
 //!
 //! Latency (p50/p99, one request at a time) is measured with all of them interleaved, one of
 //! each per round, so machine noise lands on all of them alike; throughput with 32
@@ -46,7 +48,7 @@ use promo_shared::testing::{at, campaign_json, paid_event};
 use promoctl::embedded::{OsIds, SqliteStore};
 
 const CONCURRENCY: usize = 32;
-const ROWS_PER_STORE: usize = 7;
+const ROWS_PER_STORE: usize = 8;
 
 /// How much of the exactly-once machinery a transaction of the issuer's three items carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -137,6 +139,14 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
     let clock = Arc::new(ManualClock::new(at("2026-11-25T12:00:00Z")));
     let campaign = Campaign::new(serde_json::from_value(campaign_json()).unwrap()).unwrap();
     campaigns::deploy(&*store, &campaign, clock.now()).await.unwrap();
+    // The same rule with a stock, in a campaign of its own currency: its payments (JPY) earn
+    // only its reward, and the KRW payments of the other rows never touch it.
+    let mut limited = campaign_json();
+    limited["id"] = "bench-limited".into();
+    limited["currency"] = "JPY".into();
+    limited["rewards"][0]["stock"] = 100_000_000.into();
+    let limited = Campaign::new(serde_json::from_value(limited).unwrap()).unwrap();
+    campaigns::deploy(&*store, &limited, clock.now()).await.unwrap();
     let issuer = Arc::new(Issuer::new(store.clone(), clock.clone(), Arc::new(OsIds)));
     let campaign = Arc::new(campaign);
     let mut rows = Vec::new();
@@ -191,17 +201,23 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
             }
         }
     };
-    let once = |tag: &'static str| {
+    let paid = |currency: &'static str| {
         let (issuer, run) = (issuer.clone(), run.to_string());
-        move |i: usize| {
-            let issuer = issuer.clone();
-            let event = paid_event(&format!("{run}-{tag}-{i}"), 60000, "2026-11-25T11:00:00Z");
-            async move {
-                let outcome = issuer.handle_payment(&event).await.unwrap();
-                assert_eq!(outcome.rewards.len(), 1);
+        move |tag: &'static str| {
+            let (issuer, run) = (issuer.clone(), run.clone());
+            move |i: usize| {
+                let issuer = issuer.clone();
+                let mut event = paid_event(&format!("{run}-{tag}-{i}"), 60000, "2026-11-25T11:00:00Z");
+                event.amount.currency = promo_shared::money::Currency::parse(currency).unwrap();
+                async move {
+                    let outcome = issuer.handle_payment(&event).await.unwrap();
+                    assert_eq!(outcome.rewards.len(), 1);
+                }
             }
         }
     };
+    let once = paid("KRW");
+    let limited_once = paid("JPY");
 
     // Latency: the operations interleaved, one of each per round (the replay is of the
     // payment issued just before it), so a slow stretch of the machine or the server hits
@@ -211,7 +227,8 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
     let tags = ["tx-seq", "cond-seq", "check-seq", "token-seq"];
     let ladder_seq: Vec<_> = steps.iter().zip(tags).map(|(step, tag)| ladder(tag, *step)).collect();
     let once_seq = once("once-seq");
-    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); 7];
+    let limited_seq = limited_once("limited-seq");
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); ROWS_PER_STORE];
     for i in 0..seq {
         let t0 = Instant::now();
         plain_seq(i).await;
@@ -227,6 +244,9 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
         let t = Instant::now();
         once_seq(i).await;
         times[6].push(t.elapsed());
+        let t = Instant::now();
+        limited_seq(i).await;
+        times[7].push(t.elapsed());
     }
     let lat: Vec<(Duration, Duration)> = times.into_iter().map(percentiles).collect();
 
@@ -249,6 +269,8 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
     // Replays of the payments just issued concurrently.
     let per_second = concurrent(total, once("once-conc")).await;
     rows.push(Row { store: name, op: "replay (already issued)", lat: lat[6], per_second });
+    let per_second = concurrent(total, limited_once("limited-conc")).await;
+    rows.push(Row { store: name, op: "exactly-once issuance, rule with a stock", lat: lat[7], per_second });
     rows
 }
 
@@ -280,7 +302,7 @@ fn main() {
         }
 
         println!(
-            "latency: {seq} rounds of all seven (moto: {}); throughput: {total} ops with {CONCURRENCY} tasks (moto: {})",
+            "latency: {seq} rounds of all eight (moto: {}); throughput: {total} ops with {CONCURRENCY} tasks (moto: {})",
             seq / 5,
             total / 5
         );
