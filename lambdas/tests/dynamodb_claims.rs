@@ -59,3 +59,5 @@ promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs serv
     claims_a_lost_answer_claims_once);
 promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
     claims_a_deploy_that_lost_the_version_race_leaves_the_window_alone);
+promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
+    claims_an_older_deploy_never_moves_the_window_back);

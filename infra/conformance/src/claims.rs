@@ -249,35 +249,47 @@ pub async fn claims_an_unfinished_republication_is_taken_over_after_its_lease(s:
 }
 
 /// Another writer landing at a chosen moment: passes everything through, and before the
-/// first put of an item `when` matches, first runs `meanwhile` on the store underneath.
-struct BeforeFirstPut {
+/// first single-item write (`put` or `update`) that `when` picks, first runs `meanwhile` on
+/// the store underneath.
+struct BeforeFirstWrite {
     inner: DynStore,
-    when: fn(&Item) -> bool,
+    when: fn(Write, &Key) -> bool,
     meanwhile: tokio::sync::Mutex<Option<Meanwhile>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    Put,
+    Update,
 }
 
 type Meanwhile = Box<dyn FnOnce(DynStore) -> futures::future::BoxFuture<'static, ()> + Send>;
 
-impl BeforeFirstPut {
-    fn over(inner: &DynStore, when: fn(&Item) -> bool, meanwhile: Meanwhile) -> DynStore {
-        Arc::new(BeforeFirstPut { inner: inner.clone(), when, meanwhile: tokio::sync::Mutex::new(Some(meanwhile)) })
+impl BeforeFirstWrite {
+    fn over(inner: &DynStore, when: fn(Write, &Key) -> bool, meanwhile: Meanwhile) -> DynStore {
+        Arc::new(BeforeFirstWrite { inner: inner.clone(), when, meanwhile: tokio::sync::Mutex::new(Some(meanwhile)) })
     }
-}
 
-#[async_trait]
-impl Store for BeforeFirstPut {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
-        if (self.when)(&item)
+    async fn before(&self, write: Write, key: &Key) {
+        if (self.when)(write, key)
             && let Some(meanwhile) = self.meanwhile.lock().await.take()
         {
             meanwhile(self.inner.clone()).await;
         }
+    }
+}
+
+#[async_trait]
+impl Store for BeforeFirstWrite {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
+        self.before(Write::Put, &Key::of(&item)?).await;
         self.inner.put(item, cond).await
     }
     async fn update(&self, key: &Key, updates: &[Update], cond: Option<Cond>) -> Result<Item, StoreError> {
+        self.before(Write::Update, key).await;
         self.inner.update(key, updates, cond).await
     }
     async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<Option<Item>, StoreError> {
@@ -305,9 +317,9 @@ pub async fn claims_a_sell_out_during_a_republication_is_caught(s: DynStore) {
 
     // The other campaign's last unit goes just before the first price-book write.
     let shard = promo_shared::keys::stock_shard(&second.id, 0);
-    let racing = BeforeFirstPut::over(
+    let racing = BeforeFirstWrite::over(
         &s,
-        |item| Key::of(item).is_ok_and(|k| k == promo_shared::keys::price_book()),
+        |write, key| write == Write::Put && *key == promo_shared::keys::price_book(),
         Box::new(move |s| {
             Box::pin(async move {
                 s.update(&shard, &[Update::set("remaining", 0)], None).await.unwrap();
@@ -478,9 +490,9 @@ pub async fn claims_a_deploy_that_lost_the_version_race_leaves_the_window_alone(
     let ended = Campaign::new(ended).unwrap();
     // The loser redeploys it open; the winner, deployed in between, ends it.
     let competitor = ended.clone();
-    let racing = BeforeFirstPut::over(
+    let racing = BeforeFirstWrite::over(
         &s,
-        |item| item.get("sk") == Some(&json!("STOCK")),
+        |write, key| write == Write::Put && key.sk == "STOCK",
         Box::new(move |s| Box::pin(async move { deploy(&s, &competitor).await })),
     );
     let lost = campaigns::deploy(&*racing, &campaign, at("2026-10-02T00:00:00Z")).await;
@@ -492,6 +504,35 @@ pub async fn claims_a_deploy_that_lost_the_version_race_leaves_the_window_alone(
         ClaimError::NotActive { campaign: campaign.id.clone(), status: CampaignStatus::Ended }
     );
     assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap().iter().sum::<i64>(), 9, "one unit, before the race");
+}
+
+/// Two redeploys both commit, the later one moving the shards' window while the earlier one
+/// is about to: the earlier one's move is refused (its version is older), so the window is
+/// the later deploy's, as the stored campaign is.
+pub async fn claims_an_older_deploy_never_moves_the_window_back(s: DynStore) {
+    let p = ns("claims-older");
+    let campaign = claim_campaign(&p, 10, 1, 2);
+    deploy(&s, &campaign).await;
+    let cached = claimer(&s, during()).with_campaign_ttl(Duration::from_secs(3600));
+    cached.claim(&campaign.id, &UserId::parse(format!("{p}-u")).unwrap()).await.unwrap();
+
+    let mut ended = campaign.spec().clone();
+    ended.ends_at = at("2026-11-10T00:00:00Z");
+    let ended = Campaign::new(ended).unwrap();
+    let later = ended.clone();
+    // The earlier deploy (open) has committed; just before it moves a shard's window, the
+    // later one (ended) runs from start to finish.
+    let racing = BeforeFirstWrite::over(
+        &s,
+        |write, key| write == Write::Update && key.sk == "STOCK",
+        Box::new(move |s| Box::pin(async move { deploy(&s, &later).await })),
+    );
+    campaigns::deploy(&*racing, &campaign, at("2026-10-02T00:00:00Z")).await.unwrap();
+    assert_eq!(campaigns::get(&*s, &campaign.id).await.unwrap().unwrap(), ended);
+    assert_eq!(
+        cached.claim(&campaign.id, &UserId::parse(format!("{p}-v")).unwrap()).await.unwrap_err(),
+        ClaimError::NotActive { campaign: campaign.id.clone(), status: CampaignStatus::Ended }
+    );
 }
 
 /// One shopper racing many claims against a limit of 3 gets exactly 3, numbered 1..=3.
@@ -704,7 +745,8 @@ macro_rules! claims_conformance_tests {
             claims_an_unfinished_republication_is_taken_over_after_its_lease,
             claims_a_personal_read_is_one_query, claims_a_sell_out_during_a_republication_is_caught,
             claims_a_redeployed_end_binds_a_stale_claimer, claims_a_code_collision_is_retried_with_a_fresh_code,
-            claims_a_lost_answer_claims_once, claims_a_deploy_that_lost_the_version_race_leaves_the_window_alone);
+            claims_a_lost_answer_claims_once, claims_a_deploy_that_lost_the_version_race_leaves_the_window_alone,
+            claims_an_older_deploy_never_moves_the_window_back);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::claims_conformance_tests!(@one $factory, $attrs, $case); )*
