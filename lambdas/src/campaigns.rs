@@ -1,10 +1,10 @@
 //! Deployed campaigns in the store.
 
 use chrono::{DateTime, Utc};
-use promo_shared::campaign::Campaign;
+use promo_shared::campaign::{Campaign, RewardRule};
 use promo_shared::ids::CampaignId;
 use promo_shared::keys;
-use promo_shared::store::{Cond, Item, Key, Query, Store, StoreError, Update};
+use promo_shared::store::{Cond, Item, ItemExt, Key, Query, Store, StoreError, Update};
 use serde_json::Value;
 
 /// Writes (or replaces) a campaign, bumping its version. Returns the new version.
@@ -25,14 +25,11 @@ pub async fn deploy<S: Store + ?Sized>(store: &S, campaign: &Campaign, now: Date
     // Shards before the campaign: a campaign that claims or payments can see always has its stock.
     let mut moved = Vec::new();
     if let Some(claim) = &campaign.claim {
-        let shards: Vec<Key> = (0..claim.shards).map(|n| keys::stock_shard(&campaign.id, n)).collect();
-        moved = create_stock(store, campaign, claim.stock, &shards, Some(window)).await?;
+        moved = create_stock(store, campaign, claim.stock, &claim_shards(campaign), Some(window)).await?;
     }
     for rule in &campaign.rewards {
         if let Some(stock) = rule.stock {
-            let shards: Vec<Key> =
-                (0..rule.shards).map(|n| keys::reward_stock_shard(&campaign.id, &rule.id, n)).collect();
-            create_stock(store, campaign, stock, &shards, None).await?;
+            create_stock(store, campaign, stock, &reward_shards(campaign, rule), None).await?;
         }
     }
     let mut item = key.item();
@@ -79,6 +76,27 @@ pub async fn list<S: Store + ?Sized>(store: &S) -> Result<Vec<Campaign>, StoreEr
             None => return Ok(out),
         }
     }
+}
+
+/// The keys of a campaign's claim stock shards (none without a `claim` rule).
+pub fn claim_shards(campaign: &Campaign) -> Vec<Key> {
+    let shards = campaign.claim.as_ref().map_or(0, |c| c.shards);
+    (0..shards).map(|n| keys::stock_shard(&campaign.id, n)).collect()
+}
+
+/// The keys of a reward rule's stock shards (none for an unlimited rule).
+pub fn reward_shards(campaign: &Campaign, rule: &RewardRule) -> Vec<Key> {
+    let shards = if rule.stock.is_some() { rule.shards } else { 0 };
+    (0..shards).map(|n| keys::reward_stock_shard(&campaign.id, &rule.id, n)).collect()
+}
+
+/// What each stock shard has left (an absent shard counts 0), read strongly consistent.
+pub async fn remaining<S: Store + ?Sized>(store: &S, shards: &[Key]) -> Result<Vec<i64>, StoreError> {
+    let mut out = Vec::with_capacity(shards.len());
+    for shard in shards {
+        out.push(store.get(shard).await?.and_then(|i| i.i64_attr("remaining")).unwrap_or(0));
+    }
+    Ok(out)
 }
 
 /// A claim campaign's window on its stock shards, from the deploy of `version`.

@@ -411,14 +411,7 @@ fn closed_at(shard: Option<&promo_shared::store::Item>, now: DateTime<Utc>) -> O
 
 /// Remaining stock of each shard of a campaign (absent shards count 0).
 pub async fn stock_left<S: Store + ?Sized>(store: &S, campaign: &Campaign) -> Result<Vec<i64>, StoreError> {
-    let mut out = Vec::new();
-    if let Some(rule) = &campaign.claim {
-        for shard in 0..rule.shards {
-            let item = store.get(&keys::stock_shard(&campaign.id, shard)).await?;
-            out.push(item.and_then(|i| i.i64_attr("remaining")).unwrap_or(0));
-        }
-    }
-    Ok(out)
+    campaigns::remaining(store, &campaigns::claim_shards(campaign)).await
 }
 
 /// The claim campaigns among `campaigns`, not ended at `now`, whose stock is all taken (every

@@ -492,14 +492,7 @@ pub async fn reward_stock_left<S: Store + ?Sized>(
     campaign: &Campaign,
     rule: &RewardRule,
 ) -> Result<Vec<i64>, StoreError> {
-    let mut out = Vec::new();
-    if rule.stock.is_some() {
-        for shard in 0..rule.shards {
-            let item = store.get(&keys::reward_stock_shard(&campaign.id, &rule.id, shard)).await?;
-            out.push(item.and_then(|i| i.i64_attr("remaining")).unwrap_or(0));
-        }
-    }
-    Ok(out)
+    campaigns::remaining(store, &campaigns::reward_shards(campaign, rule)).await
 }
 
 /// The check every reward issuance carries: the payment has not been cancelled or refunded

@@ -253,7 +253,7 @@ pub async fn claims_an_unfinished_republication_is_taken_over_after_its_lease(s:
 /// the store underneath.
 struct BeforeFirstWrite {
     inner: DynStore,
-    when: fn(Write, &Key) -> bool,
+    when: Box<When>,
     meanwhile: tokio::sync::Mutex<Option<Meanwhile>>,
 }
 
@@ -263,11 +263,18 @@ enum Write {
     Update,
 }
 
+/// Which write `meanwhile` goes before.
+type When = dyn Fn(Write, &Key) -> bool + Send + Sync;
 type Meanwhile = Box<dyn FnOnce(DynStore) -> futures::future::BoxFuture<'static, ()> + Send>;
 
 impl BeforeFirstWrite {
-    fn over(inner: &DynStore, when: fn(Write, &Key) -> bool, meanwhile: Meanwhile) -> DynStore {
-        Arc::new(BeforeFirstWrite { inner: inner.clone(), when, meanwhile: tokio::sync::Mutex::new(Some(meanwhile)) })
+    fn over(
+        inner: &DynStore,
+        when: impl Fn(Write, &Key) -> bool + Send + Sync + 'static,
+        meanwhile: Meanwhile,
+    ) -> DynStore {
+        let meanwhile = tokio::sync::Mutex::new(Some(meanwhile));
+        Arc::new(BeforeFirstWrite { inner: inner.clone(), when: Box::new(when), meanwhile })
     }
 
     async fn before(&self, write: Write, key: &Key) {
@@ -474,65 +481,51 @@ pub async fn claims_a_lost_answer_claims_once(s: DynStore) {
     assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap(), [9]);
 }
 
-/// Two redeploys race: the one that loses the version race (another committed after it read
-/// the version) fails and leaves the shards' window to the winner — claims follow the
-/// campaign as stored, not the failed deploy.
-pub async fn claims_a_deploy_that_lost_the_version_race_leaves_the_window_alone(s: DynStore) {
-    let p = ns("claims-deploys");
+/// Redeploys `campaign` (open) while another deploy that ends it runs from start to finish
+/// just before the first `write` of a stock shard by the open one; then checks that the
+/// stored campaign is the ended one and that a claimer still holding the open campaign is
+/// refused by the shards' window. Returns the open deploy's own answer.
+async fn deploy_racing_an_end(s: &DynStore, case: &str, write: Write) -> Result<i64, StoreError> {
+    let p = ns(case);
     let campaign = claim_campaign(&p, 10, 1, 2);
-    deploy(&s, &campaign).await;
+    deploy(s, &campaign).await;
     // A claimer that read the campaign while it was open, and keeps it for an hour.
-    let cached = claimer(&s, during()).with_campaign_ttl(Duration::from_secs(3600));
+    let cached = claimer(s, during()).with_campaign_ttl(Duration::from_secs(3600));
     cached.claim(&campaign.id, &UserId::parse(format!("{p}-u")).unwrap()).await.unwrap();
 
     let mut ended = campaign.spec().clone();
     ended.ends_at = at("2026-11-10T00:00:00Z");
     let ended = Campaign::new(ended).unwrap();
-    // The loser redeploys it open; the winner, deployed in between, ends it.
-    let competitor = ended.clone();
+    let other = ended.clone();
     let racing = BeforeFirstWrite::over(
-        &s,
-        |write, key| write == Write::Put && key.sk == "STOCK",
-        Box::new(move |s| Box::pin(async move { deploy(&s, &competitor).await })),
+        s,
+        move |w, key: &Key| w == write && key.sk == "STOCK",
+        Box::new(move |s| Box::pin(async move { deploy(&s, &other).await })),
     );
-    let lost = campaigns::deploy(&*racing, &campaign, at("2026-10-02T00:00:00Z")).await;
-    assert!(matches!(lost, Err(StoreError::ConditionFailed { .. })), "{lost:?}");
-    assert_eq!(campaigns::get(&*s, &campaign.id).await.unwrap().unwrap(), ended);
+    let answer = campaigns::deploy(&*racing, &campaign, at("2026-10-02T00:00:00Z")).await;
+    assert_eq!(campaigns::get(&**s, &campaign.id).await.unwrap().unwrap(), ended);
     // The shards follow the stored campaign: the cached open copy is refused by the condition.
     assert_eq!(
         cached.claim(&campaign.id, &UserId::parse(format!("{p}-v")).unwrap()).await.unwrap_err(),
         ClaimError::NotActive { campaign: campaign.id.clone(), status: CampaignStatus::Ended }
     );
-    assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap().iter().sum::<i64>(), 9, "one unit, before the race");
+    assert_eq!(claims::stock_left(&**s, &campaign).await.unwrap().iter().sum::<i64>(), 9, "one unit, before the race");
+    answer
 }
 
-/// Two redeploys both commit, the later one moving the shards' window while the earlier one
-/// is about to: the earlier one's move is refused (its version is older), so the window is
-/// the later deploy's, as the stored campaign is.
-pub async fn claims_an_older_deploy_never_moves_the_window_back(s: DynStore) {
-    let p = ns("claims-older");
-    let campaign = claim_campaign(&p, 10, 1, 2);
-    deploy(&s, &campaign).await;
-    let cached = claimer(&s, during()).with_campaign_ttl(Duration::from_secs(3600));
-    cached.claim(&campaign.id, &UserId::parse(format!("{p}-u")).unwrap()).await.unwrap();
+/// Two redeploys race: the one that loses the version race (the other committed after it
+/// read the version, before its first shard write) fails and leaves the shards' window to
+/// the winner — claims follow the campaign as stored, not the failed deploy.
+pub async fn claims_a_deploy_that_lost_the_version_race_leaves_the_window_alone(s: DynStore) {
+    let lost = deploy_racing_an_end(&s, "claims-deploys", Write::Put).await;
+    assert!(matches!(lost, Err(StoreError::ConditionFailed { .. })), "{lost:?}");
+}
 
-    let mut ended = campaign.spec().clone();
-    ended.ends_at = at("2026-11-10T00:00:00Z");
-    let ended = Campaign::new(ended).unwrap();
-    let later = ended.clone();
-    // The earlier deploy (open) has committed; just before it moves a shard's window, the
-    // later one (ended) runs from start to finish.
-    let racing = BeforeFirstWrite::over(
-        &s,
-        |write, key| write == Write::Update && key.sk == "STOCK",
-        Box::new(move |s| Box::pin(async move { deploy(&s, &later).await })),
-    );
-    campaigns::deploy(&*racing, &campaign, at("2026-10-02T00:00:00Z")).await.unwrap();
-    assert_eq!(campaigns::get(&*s, &campaign.id).await.unwrap().unwrap(), ended);
-    assert_eq!(
-        cached.claim(&campaign.id, &UserId::parse(format!("{p}-v")).unwrap()).await.unwrap_err(),
-        ClaimError::NotActive { campaign: campaign.id.clone(), status: CampaignStatus::Ended }
-    );
+/// Two redeploys both commit, the later one moving the shards' window just before the
+/// earlier one does: the earlier one's move is refused (its version is older), so the
+/// window is the later deploy's, as the stored campaign is.
+pub async fn claims_an_older_deploy_never_moves_the_window_back(s: DynStore) {
+    deploy_racing_an_end(&s, "claims-older", Write::Update).await.unwrap();
 }
 
 /// One shopper racing many claims against a limit of 3 gets exactly 3, numbered 1..=3.
