@@ -23,7 +23,8 @@ use promo_lambdas::handlers;
 use promo_lambdas::issuer::Issuer;
 use promo_lambdas::sell_out::Republisher;
 use promo_shared::idempotency::IdempotencyConfig;
-use promo_shared::ports::{Clock, IdGen, Queue, backoff};
+use promo_shared::ports::{Clock, Delivery, IdGen, Queue, backoff};
+use promo_shared::store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -272,9 +273,23 @@ async fn consume_payment_events(platform: Arc<Platform>, stopped: watch::Receive
     }
 }
 
-async fn handle_payment_event(platform: &Platform, delivery: promo_shared::ports::Delivery, n: usize) {
-    let queue = &platform.queue;
-    let outcome = handlers::payment_event(&platform.issuer, &delivery.body).await;
+async fn handle_payment_event(platform: &Platform, delivery: Delivery, n: usize) {
+    settle_payment_event(&platform.issuer, &*platform.queue, &*platform.ids, delivery, n).await;
+}
+
+/// Handles one payment event from the queue and settles its delivery: acked when handled,
+/// given back after a jittered, growing delay on a retryable error (the queue dead-letters
+/// it once out of attempts), dead-lettered at once when it can never succeed. `ids` draws
+/// the jitter; `consumer` names the consumer in the logs.
+pub async fn settle_payment_event<S: Store>(
+    issuer: &Issuer<S>,
+    queue: &dyn Queue,
+    ids: &dyn IdGen,
+    delivery: Delivery,
+    consumer: usize,
+) {
+    let n = consumer;
+    let outcome = handlers::payment_event(issuer, &delivery.body).await;
     let settled = match outcome {
         Ok(outcome) => {
             tracing::debug!(
@@ -287,9 +302,8 @@ async fn handle_payment_event(platform: &Platform, delivery: promo_shared::ports
         }
         Err(e) if e.is_retryable() => {
             tracing::warn!(consumer = n, attempt = delivery.attempt, error = %e, "payment event will be retried");
-            let random = u64::from_le_bytes(platform.ids.random_12()[..8].try_into().unwrap_or([0; 8]));
-            let delay = backoff(delivery.attempt, Duration::from_millis(200), Duration::from_secs(60), random);
-            queue.nack(PAYMENT_EVENTS_QUEUE, &delivery, delay).await
+            let random = u64::from_le_bytes(ids.random_12()[..8].try_into().unwrap_or([0; 8]));
+            queue.nack(PAYMENT_EVENTS_QUEUE, &delivery, redelivery_delay(delivery.attempt, random)).await
         }
         Err(e) => {
             tracing::error!(consumer = n, error = %e, "payment event dead-lettered");
@@ -300,6 +314,12 @@ async fn handle_payment_event(platform: &Platform, delivery: promo_shared::ports
         // The lease expires and the message comes back: nothing is lost.
         tracing::error!(consumer = n, error = %e, "settling a payment event failed");
     }
+}
+
+/// How long a payment event that failed retryably waits before its next delivery: full
+/// jitter under a ceiling of 200 ms doubled per attempt, capped at a minute.
+pub fn redelivery_delay(attempt: u32, random: u64) -> Duration {
+    backoff(attempt, Duration::from_millis(200), Duration::from_secs(60), random)
 }
 
 /// The schedule (EventBridge every minute, in production): TTL sweeps, and the scheduled
