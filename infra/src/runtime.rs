@@ -269,12 +269,13 @@ async fn consume_payment_events(platform: Arc<Platform>, stopped: watch::Receive
             }
         };
         // The batch's messages are handled concurrently: their store writes share commits.
-        futures::future::join_all(batch.into_iter().map(|delivery| handle_payment_event(&platform, delivery, n))).await;
+        futures::future::join_all(
+            batch
+                .into_iter()
+                .map(|delivery| settle_payment_event(&platform.issuer, &**queue, &*platform.ids, delivery, n)),
+        )
+        .await;
     }
-}
-
-async fn handle_payment_event(platform: &Platform, delivery: Delivery, n: usize) {
-    settle_payment_event(&platform.issuer, &*platform.queue, &*platform.ids, delivery, n).await;
 }
 
 /// Handles one payment event from the queue and settles its delivery: acked when handled,
@@ -288,12 +289,11 @@ pub async fn settle_payment_event<S: Store>(
     delivery: Delivery,
     consumer: usize,
 ) {
-    let n = consumer;
     let outcome = handlers::payment_event(issuer, &delivery.body).await;
     let settled = match outcome {
         Ok(outcome) => {
             tracing::debug!(
-                consumer = n,
+                consumer,
                 rewards = outcome.rewards.len(),
                 revocations = outcome.revocations.len(),
                 "payment event handled"
@@ -301,18 +301,18 @@ pub async fn settle_payment_event<S: Store>(
             queue.ack(PAYMENT_EVENTS_QUEUE, &delivery).await
         }
         Err(e) if e.is_retryable() => {
-            tracing::warn!(consumer = n, attempt = delivery.attempt, error = %e, "payment event will be retried");
+            tracing::warn!(consumer, attempt = delivery.attempt, error = %e, "payment event will be retried");
             let random = u64::from_le_bytes(ids.random_12()[..8].try_into().unwrap_or([0; 8]));
             queue.nack(PAYMENT_EVENTS_QUEUE, &delivery, redelivery_delay(delivery.attempt, random)).await
         }
         Err(e) => {
-            tracing::error!(consumer = n, error = %e, "payment event dead-lettered");
+            tracing::error!(consumer, error = %e, "payment event dead-lettered");
             queue.reject(PAYMENT_EVENTS_QUEUE, &delivery, &e.to_string()).await
         }
     };
     if let Err(e) = settled {
         // The lease expires and the message comes back: nothing is lost.
-        tracing::error!(consumer = n, error = %e, "settling a payment event failed");
+        tracing::error!(consumer, error = %e, "settling a payment event failed");
     }
 }
 
