@@ -302,8 +302,7 @@ pub async fn settle_payment_event<S: Store>(
         }
         Err(e) if e.is_retryable() => {
             tracing::warn!(consumer, attempt = delivery.attempt, error = %e, "payment event will be retried");
-            let random = u64::from_le_bytes(ids.random_12()[..8].try_into().unwrap_or([0; 8]));
-            queue.nack(PAYMENT_EVENTS_QUEUE, &delivery, redelivery_delay(delivery.attempt, random)).await
+            queue.nack(PAYMENT_EVENTS_QUEUE, &delivery, redelivery_delay(delivery.attempt, ids.random_u64())).await
         }
         Err(e) => {
             tracing::error!(consumer, error = %e, "payment event dead-lettered");

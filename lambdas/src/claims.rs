@@ -197,7 +197,7 @@ impl<S: Store> Claimer<S> {
         // Shards not known to be empty, in random order.
         let known_empty = self.known_empty(campaign_id);
         let mut shards: Vec<u16> =
-            shuffled(rule.shards, self.random_u64()).into_iter().filter(|s| !known_empty.contains(s)).collect();
+            shuffled(rule.shards, self.ids.random_u64()).into_iter().filter(|s| !known_empty.contains(s)).collect();
         let mut at = 0usize;
         // The shopper's claims so far, as far as we know: a first claim needs no read.
         let mut expected: i64 = 0;
@@ -264,7 +264,7 @@ impl<S: Store> Claimer<S> {
                         // Throttled or conflicting: nothing was written; spread to another shard.
                         at += 1;
                     }
-                    self.sleep(transient).await;
+                    self.retry.pause(transient, self.ids.random_u64()).await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -382,15 +382,7 @@ impl<S: Store> Claimer<S> {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
     {
-        Ok(self.retry.run(|| self.random_u64(), f).await?)
-    }
-
-    async fn sleep(&self, attempt: u32) {
-        self.retry.pause(attempt, self.random_u64()).await;
-    }
-
-    fn random_u64(&self) -> u64 {
-        u64::from_le_bytes(self.ids.random_12()[..8].try_into().unwrap_or([0; 8]))
+        Ok(self.retry.run(|| self.ids.random_u64(), f).await?)
     }
 }
 

@@ -298,7 +298,7 @@ impl<S: Store> Issuer<S> {
             .ok_or_else(|| IssueError::Permanent(format!("rule {} names a missing coupon", rule.id)))?;
         // A limited rule's shards not yet found empty, in random order.
         let mut shards = match rule.stock {
-            Some(_) => crate::claims::shuffled(rule.shards, self.random_u64()),
+            Some(_) => crate::claims::shuffled(rule.shards, self.ids.random_u64()),
             None => Vec::new(),
         };
         let mut at = 0usize;
@@ -370,7 +370,7 @@ impl<S: Store> Issuer<S> {
                         // Throttled or conflicting, nothing written: another shard next.
                         at += 1;
                     }
-                    self.pause(transient).await;
+                    self.retry.pause(transient, self.ids.random_u64()).await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -384,15 +384,7 @@ impl<S: Store> Issuer<S> {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
     {
-        self.retry.run(|| self.random_u64(), f).await
-    }
-
-    async fn pause(&self, attempt: u32) {
-        self.retry.pause(attempt, self.random_u64()).await;
-    }
-
-    fn random_u64(&self) -> u64 {
-        u64::from_le_bytes(self.ids.random_12()[..8].try_into().unwrap_or([0; 8]))
+        self.retry.run(|| self.ids.random_u64(), f).await
     }
 }
 

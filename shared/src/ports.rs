@@ -46,6 +46,11 @@ pub trait IdGen: Send + Sync {
     fn new_id(&self) -> String;
     /// Cryptographically random bytes (coupon codes).
     fn random_12(&self) -> [u8; 12];
+    /// A random number from [`IdGen::random_12`]: backoff jitter, shard order.
+    fn random_u64(&self) -> u64 {
+        let b = self.random_12();
+        u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+    }
 }
 
 /// A message taken from a queue, to be acked or nacked.
