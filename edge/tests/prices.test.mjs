@@ -95,8 +95,15 @@ describe("max-benefit price reads (Miniflare, KV + Cache API)", () => {
     const stale = await mf.dispatchFetch(url("p-2"));
     assert.equal(stale.headers.get("x-cache"), "STALE");
     assert.equal((await json(stale)).final_price, 52000 - 5000);
-    await sleep(300); // the revalidation ran after the response (waitUntil)
-    const fresh = await mf.dispatchFetch(url("p-2"));
+    // The revalidation runs after the response (waitUntil): wait for its fresh entry, with a
+    // deadline rather than a fixed pause, so a slow machine is not a failure. If it never
+    // lands, every read stays STALE (the window is 30 s) and this fails at the deadline.
+    let fresh;
+    for (const deadline = Date.now() + 10_000; ; await sleep(50)) {
+      fresh = await mf.dispatchFetch(url("p-2"));
+      await fresh.arrayBuffer();
+      if (fresh.headers.get("x-cache") === "HIT" || Date.now() > deadline) break;
+    }
     assert.equal(fresh.headers.get("x-cache"), "HIT");
     assert.ok(Number(fresh.headers.get("age")) <= 1, `age ${fresh.headers.get("age")}`);
   });
