@@ -653,9 +653,10 @@ impl Store for DynamoStore {
 
     async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError> {
         validate_tx(&ops)?;
-        // The client token is enforced by a token item written in the same transaction (as the
-        // embedded store does with its token table), not only by DynamoDB's own
-        // ClientRequestToken: the guarantee then holds on every DynamoDB-compatible store.
+        // The client token is enforced by a token item written in the same transaction, not
+        // only by DynamoDB's own ClientRequestToken: the guarantee then holds on every
+        // DynamoDB-compatible store. (The embedded store keeps its tokens in memory: its
+        // callers share its process, here they are Lambdas a network away.)
         let mut all = ops.clone();
         let token_item = match token {
             Some(t) => {

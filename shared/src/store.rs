@@ -211,6 +211,23 @@ pub fn client_token(parts: &[&str]) -> String {
 /// into the hash, nothing built), keys, conditions and updates as their `Debug` form.
 /// Stable across processes and versions of this crate that keep these types.
 pub fn ops_digest(ops: &[TxOp]) -> String {
+    ops_digest_of_json(ops, &put_items_json(ops))
+}
+
+/// The JSON of each put's item (`None` for the other operations), as [`ops_digest_of_json`]
+/// takes it: a store that writes items as JSON serialises them once for both.
+pub fn put_items_json(ops: &[TxOp]) -> Vec<Option<String>> {
+    ops.iter()
+        .map(|op| match op {
+            // A map of JSON values always serialises.
+            TxOp::Put { item, .. } => Some(serde_json::to_string(item).unwrap_or_default()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// [`ops_digest`] from the puts' item JSON already made by [`put_items_json`].
+pub fn ops_digest_of_json(ops: &[TxOp], put_json: &[Option<String>]) -> String {
     use sha2::{Digest, Sha256};
     /// Streams both `fmt::Write` and `io::Write` output into the hash.
     struct Hashing(Sha256);
@@ -230,12 +247,15 @@ pub fn ops_digest(ops: &[TxOp]) -> String {
         }
     }
     let mut h = Hashing(Sha256::new());
-    for op in ops {
+    for (i, op) in ops.iter().enumerate() {
         // Writing into a hash cannot fail.
         let _ = match op {
             TxOp::Put { item, cond } => {
                 // One buffer, one update: much cheaper than streaming serde's small writes.
-                h.0.update(serde_json::to_vec(item).unwrap_or_default());
+                match put_json.get(i) {
+                    Some(Some(json)) => h.0.update(json.as_bytes()),
+                    _ => h.0.update(serde_json::to_vec(item).unwrap_or_default()),
+                }
                 std::fmt::Write::write_fmt(&mut h, format_args!("\0put\0{cond:?}\0"))
             }
             TxOp::Update { key, updates, cond } => {

@@ -12,6 +12,7 @@ pub mod price_cache;
 pub mod queue;
 pub mod sqlite;
 pub mod store;
+pub mod tokens;
 
 pub use mailer::OutboxMailer;
 pub use price_cache::BoundedPriceCache;

@@ -81,6 +81,18 @@ impl Writer {
         E: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     {
+        self.run_then(f, |_| {}, fail).await
+    }
+
+    /// [`Writer::run`], and `committed` runs on the database thread once `f`'s success has
+    /// been committed, before any later operation starts.
+    pub async fn run_then<T, E, F, C>(&self, f: F, committed: C, fail: fn(String) -> E) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        C: FnOnce(&T) + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<Result<T, E>>();
         let job: Job = Box::new(move |conn| match conn {
             None => Done {
@@ -96,7 +108,12 @@ impl Writer {
                     answer: Box::new(move |commit_error| {
                         let _ = tx.send(match commit_error {
                             Some(e) => Err(fail(e)),
-                            None => result,
+                            None => {
+                                if let Ok(t) = &result {
+                                    committed(t);
+                                }
+                                result
+                            }
                         });
                     }),
                 }
@@ -157,5 +174,61 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
         for answer in answers {
             answer(error.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn writer(dir: &tempfile::TempDir) -> Writer {
+        Writer::open(&dir.path().join("t.db"), "CREATE TABLE IF NOT EXISTS t (v INTEGER NOT NULL);").unwrap()
+    }
+
+    fn count(hooks: &Arc<AtomicUsize>) -> impl FnOnce(&()) + Send + 'static {
+        let hooks = hooks.clone();
+        move |_| {
+            hooks.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_commit_hook_runs_for_a_committed_success_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = writer(&dir);
+        let hooks = Arc::new(AtomicUsize::new(0));
+        let insert =
+            |tx: &Connection| exec(tx, "INSERT INTO t (v) VALUES (1)", []).map(|_| ()).map_err(|e| e.to_string());
+
+        db.run_then(insert, count(&hooks), |e| e).await.unwrap();
+        assert_eq!(hooks.load(Ordering::SeqCst), 1, "committed: the hook ran before the answer");
+
+        let failing = |tx: &Connection| {
+            exec(tx, "INSERT INTO t (v) VALUES (2)", []).unwrap();
+            Err::<(), String>("refused".into())
+        };
+        assert_eq!(db.run_then(failing, count(&hooks), |e| e).await, Err("refused".into()));
+        assert_eq!(hooks.load(Ordering::SeqCst), 1, "a failed operation runs no hook");
+
+        // An operation that succeeds in a batch that then cannot commit (here it ends the
+        // batch's transaction itself, so releasing its savepoint fails): the caller hears
+        // the failure and no hook runs.
+        let breaks_the_batch = |tx: &Connection| exec(tx, "ROLLBACK", []).map(|_| ()).map_err(|e| e.to_string());
+        assert!(db.run_then(breaks_the_batch, count(&hooks), |e| e).await.is_err());
+        assert_eq!(hooks.load(Ordering::SeqCst), 1, "an uncommitted success runs no hook");
+
+        let rows = db
+            .run(
+                |tx| query_row(tx, "SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).map_err(|e| e.to_string()),
+                |e| e,
+            )
+            .await
+            .unwrap();
+        assert_eq!(rows, 1, "only the first insert was committed");
     }
 }

@@ -4,26 +4,28 @@
 //! `sqlite::Writer`: its own savepoint, group commit), so a conditional write evaluates its
 //! condition and writes atomically; a multi-item transaction is all-or-nothing. WAL journaling keeps committed writes across a crash of
 //! the process. Expired items (TTL attribute `expires_at`, epoch seconds) stay readable
-//! until [`SqliteStore::purge_expired`] deletes them, as DynamoDB's TTL does.
+//! until [`SqliteStore::purge_expired`] deletes them, as DynamoDB's TTL does. Transaction
+//! client tokens are kept in memory (`tokens`): only callers in this process can send one again.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use promo_shared::store::{
     CancelReason, Cond, GSI1_PK, GSI1_SK, Index, Item, ItemExt, Key, Page, Query, Store, StoreError, TTL_ATTRIBUTE,
-    TxOp, Update, ops_digest, validate_tx,
+    TxOp, Update, ops_digest_of_json, put_items_json, validate_tx,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::sqlite::{Writer, exec, query_row};
+use super::tokens::{Seen, Tokens};
 use serde_json::Value;
-
-/// How long a transaction's client token makes a retry idempotent (DynamoDB: 10 minutes).
-const TOKEN_WINDOW_SECONDS: i64 = 600;
 
 #[derive(Clone)]
 pub struct SqliteStore {
     db: Writer,
+    /// Client tokens of committed transactions (see `tokens`: in memory, not a table).
+    tokens: Arc<Mutex<Tokens>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -51,14 +53,10 @@ impl SqliteStore {
              ) WITHOUT ROWID;
              CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
              CREATE INDEX IF NOT EXISTS items_ttl ON items (expires_at) WHERE expires_at IS NOT NULL;
-             CREATE TABLE IF NOT EXISTS tx_tokens (
-                 token TEXT PRIMARY KEY,
-                 digest TEXT NOT NULL,
-                 created_at INTEGER NOT NULL
-             ) WITHOUT ROWID;",
+             DROP TABLE IF EXISTS tx_tokens; -- client tokens were rows before they moved to memory",
         )
         .map_err(unavailable)?;
-        Ok(SqliteStore { db })
+        Ok(SqliteStore { db, tokens: Arc::default() })
     }
 
     /// Runs `f` atomically on the database thread; answers after the commit.
@@ -75,8 +73,6 @@ impl SqliteStore {
         self.with_tx(move |tx| {
             let n = tx
                 .execute("DELETE FROM items WHERE expires_at IS NOT NULL AND expires_at < ?1", [now_epoch_seconds])
-                .map_err(unavailable)?;
-            exec(tx, "DELETE FROM tx_tokens WHERE created_at < ?1", [now_epoch_seconds - TOKEN_WINDOW_SECONDS])
                 .map_err(unavailable)?;
             Ok(n)
         })
@@ -99,26 +95,30 @@ fn parse_body(b: &str) -> Result<Item, StoreError> {
     }
 }
 
+const REPLACE_ROW: &str =
+    "INSERT OR REPLACE INTO items (pk, sk, body, expires_at, gsi1pk, gsi1sk) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const INSERT_ROW: &str = "INSERT INTO items (pk, sk, body, expires_at, gsi1pk, gsi1sk) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
 fn write(tx: &Connection, item: &Item) -> Result<(), StoreError> {
-    store_row(
-        tx,
-        item,
-        "INSERT OR REPLACE INTO items (pk, sk, body, expires_at, gsi1pk, gsi1sk) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .map(|_| ())
+    store_row(tx, item, &json(item)?, REPLACE_ROW).map(|_| ())
 }
 
 /// Writes `item` only if no item has its key (the `NotExists` condition, checked by the
 /// primary key instead of a read first); `false` when one does.
 fn insert_new(tx: &Connection, item: &Item) -> Result<bool, StoreError> {
-    store_row(tx, item, "INSERT INTO items (pk, sk, body, expires_at, gsi1pk, gsi1sk) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+    store_row(tx, item, &json(item)?, INSERT_ROW)
 }
 
-/// Runs an INSERT of `item`'s row; `Ok(false)` when it hit an existing key.
-fn store_row(tx: &Connection, item: &Item, sql: &str) -> Result<bool, StoreError> {
+/// The row body of `item`.
+fn json(item: &Item) -> Result<String, StoreError> {
+    serde_json::to_string(item).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// Runs an INSERT of `item`'s row, `body` being its JSON; `Ok(false)` when it hit an
+/// existing key.
+fn store_row(tx: &Connection, item: &Item, body: &str, sql: &str) -> Result<bool, StoreError> {
     let key = Key::of(item)?;
     check_values(item)?;
-    let body = serde_json::to_string(item).map_err(|e| StoreError::Invalid(e.to_string()))?;
     match exec(
         tx,
         sql,
@@ -153,31 +153,10 @@ fn remove(tx: &Connection, key: &Key) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Records a transaction's client token; `false` when the same operations already ran under
-/// it within the window (the caller then answers success without running them again).
-fn claim_token(tx: &Connection, token: &str, digest: &str, now: i64) -> Result<bool, StoreError> {
-    match exec(tx, "INSERT INTO tx_tokens (token, digest, created_at) VALUES (?1, ?2, ?3)", params![token, digest, now])
-    {
-        Ok(_) => return Ok(true),
-        Err(e) if is_duplicate_key(&e) => {}
-        Err(e) => return Err(unavailable(e)),
-    }
-    let (seen, created): (String, i64) =
-        query_row(tx, "SELECT digest, created_at FROM tx_tokens WHERE token = ?1", [token], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .map_err(unavailable)?;
-    if now - created >= TOKEN_WINDOW_SECONDS {
-        // Out of the window: the token is fresh again.
-        exec(tx, "UPDATE tx_tokens SET digest = ?2, created_at = ?3 WHERE token = ?1", params![token, digest, now])
-            .map_err(unavailable)?;
-        return Ok(true);
-    }
-    if seen == digest {
-        Ok(false)
-    } else {
-        Err(StoreError::Invalid("client token reused with different operations".into()))
-    }
+/// The tokens, even if a panic elsewhere poisoned their lock (at worst a token is then
+/// forgotten early, and its retry's conditions decide).
+fn lock(tokens: &Mutex<Tokens>) -> MutexGuard<'_, Tokens> {
+    tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn holds(cond: Option<&Cond>, current: Option<&Item>) -> bool {
@@ -245,16 +224,18 @@ impl Store for SqliteStore {
 
     async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError> {
         validate_tx(&ops)?;
-        // The digest only matters to recognise a retry under the same client token.
-        let token = token.map(|t| (t.to_string(), ops_digest(&ops)));
-        self.with_tx(move |tx| {
+        // Each put's row body, serialised once: for the row and, with a client token, for the
+        // digest that recognises a retry under it.
+        let bodies = put_items_json(&ops);
+        let token = token.map(|t| (t.to_string(), ops_digest_of_json(&ops, &bodies)));
+        let (tokens, recorded) = (self.tokens.clone(), self.tokens.clone());
+        let run = move |tx: &Connection| {
             let now = chrono::Utc::now().timestamp();
-            // The token row goes in first: on the first run of a transaction (the usual case)
-            // that is one insert, and only a reused token costs a read.
+            // Checked and recorded on the database thread, in the order of the operations.
             if let Some((t, digest)) = &token
-                && !claim_token(tx, t, digest, now)?
+                && lock(&tokens).check(t, digest, now)? == Seen::Done
             {
-                return Ok(());
+                return Ok(None);
             }
             // Operations run in order, each seeing the state left by the ones before it;
             // keys are distinct (validate_tx), so that is the state before the transaction.
@@ -264,19 +245,19 @@ impl Store for SqliteStore {
             let mut reasons = Vec::with_capacity(ops.len());
             let mut found = Vec::with_capacity(ops.len());
             let mut failed = false;
-            for op in &ops {
+            for (op, body) in ops.iter().zip(&bodies) {
                 // `Some(item found)` when the condition failed.
                 let failure = match op {
                     // The primary key refused the insert: only then is the item read.
                     TxOp::Put { item, cond: Some(Cond::NotExists) } if !failed => {
-                        if insert_new(tx, item)? {
+                        if store_row(tx, item, body.as_deref().unwrap_or_default(), INSERT_ROW)? {
                             None
                         } else {
                             Some(read(tx, &op.key()?)?)
                         }
                     }
                     TxOp::Put { item, cond: None } if !failed => {
-                        write(tx, item)?;
+                        store_row(tx, item, body.as_deref().unwrap_or_default(), REPLACE_ROW)?;
                         None
                     }
                     _ => {
@@ -306,9 +287,16 @@ impl Store for SqliteStore {
             if failed {
                 return Err(StoreError::TransactionCancelled { reasons, found });
             }
-            Ok(())
-        })
-        .await
+            Ok(token.map(|(t, digest)| (t, digest, now)))
+        };
+        // Only a committed transaction's token is recorded: a cancelled one, or a batch whose
+        // commit failed, leaves its token free for the retry to run.
+        let record = move |committed: &Option<(String, String, i64)>| {
+            if let Some((t, digest, now)) = committed {
+                lock(&recorded).record(t, digest, *now);
+            }
+        };
+        self.db.run_then(run, record, StoreError::Unavailable).await.map(|_| ())
     }
 
     async fn query(&self, q: &Query) -> Result<Page, StoreError> {
