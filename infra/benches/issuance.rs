@@ -35,9 +35,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use promo_lambdas::campaigns;
 use promo_lambdas::dynamodb::{DynamoStore, create_table};
 use promo_lambdas::issuer::{self, Issuer};
+use promo_lambdas::{campaigns, wallet};
 use promo_shared::campaign::Campaign;
 use promo_shared::coupon::{CouponCode, CouponStatus, IssueSource, IssuedCoupon};
 use promo_shared::ids::UserId;
@@ -127,12 +127,7 @@ fn wallet_item(
         starts_at: now,
         ends_at: now + chrono::Duration::days(30),
     };
-    let mut item = keys::wallet_coupon(&user, &code).item();
-    if let serde_json::Value::Object(fields) = serde_json::to_value(&coupon).unwrap() {
-        item.extend(fields);
-    }
-    item.insert("type".into(), "coupon".into());
-    item
+    wallet::item(&coupon).unwrap()
 }
 
 async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: usize, total: usize) -> Vec<Row> {
@@ -182,8 +177,7 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
                 let mut marker = keys::payment_reward(&pid, &campaign.id, &campaign.rewards[0].id).item();
                 marker.insert("code".into(), code.clone().into());
                 marker.insert("user_id".into(), "u-1".into());
-                let mut code_item = keys::coupon_code(&CouponCode::parse(&code).unwrap()).item();
-                code_item.insert("user_id".into(), "u-1".into());
+                let code_item = wallet::code_item(&CouponCode::parse(&code).unwrap(), &UserId::parse("u-1").unwrap());
                 let cond = || (step >= Machinery::Conditions).then_some(Cond::NotExists);
                 let mut ops = vec![
                     TxOp::Put { item: marker, cond: cond() },

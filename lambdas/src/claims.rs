@@ -302,16 +302,8 @@ impl<S: Store> Claimer<S> {
                 None => campaign.ends_at,
             },
         };
-        let mut wallet_item = keys::wallet_coupon(user, &code).item();
-        if let serde_json::Value::Object(fields) =
-            serde_json::to_value(&coupon).map_err(|e| ClaimError::Permanent(e.to_string()))?
-        {
-            wallet_item.extend(fields);
-        }
-        wallet_item.insert("type".into(), "coupon".into());
-        let mut code_item = keys::coupon_code(&code).item();
-        code_item.insert("type".into(), "coupon_code".into());
-        code_item.insert("user_id".into(), user.as_str().into());
+        let wallet_item = crate::wallet::item(&coupon).map_err(|e| ClaimError::Permanent(e.to_string()))?;
+        let code_item = crate::wallet::code_item(&code, user);
 
         let seen = if expected == 0 { Cond::AttrNotExists("count".into()) } else { Cond::eq("count", expected) };
         let ops = vec![

@@ -423,18 +423,8 @@ fn reward_ops(
         marker_item.insert(STOCK_SHARD_ATTR.into(), n.into());
     }
 
-    let wallet_key = keys::wallet_coupon(&event.user_id, code);
-    let mut wallet_item = wallet_key.item();
-    if let serde_json::Value::Object(fields) =
-        serde_json::to_value(&coupon).map_err(|e| IssueError::Permanent(e.to_string()))?
-    {
-        wallet_item.extend(fields);
-    }
-    wallet_item.insert("type".into(), "coupon".into());
-
-    let mut code_item = keys::coupon_code(code).item();
-    code_item.insert("type".into(), "coupon_code".into());
-    code_item.insert("user_id".into(), event.user_id.as_str().into());
+    let wallet_item = crate::wallet::item(&coupon).map_err(|e| IssueError::Permanent(e.to_string()))?;
+    let code_item = crate::wallet::code_item(code, &event.user_id);
 
     let mut ops = vec![
         TxOp::Put { item: marker_item, cond: Some(Cond::NotExists) },

@@ -1,6 +1,6 @@
 //! A shopper's coupons.
 
-use promo_shared::coupon::IssuedCoupon;
+use promo_shared::coupon::{CouponCode, IssuedCoupon};
 use promo_shared::ids::UserId;
 use promo_shared::keys;
 use promo_shared::store::{Item, Query, Store, StoreError};
@@ -21,6 +21,28 @@ pub async fn list<S: Store + ?Sized>(store: &S, user: &UserId) -> Result<Vec<Iss
             None => return Ok(out),
         }
     }
+}
+
+/// The wallet item of a coupon: its fields, its key in the user's wallet, `type = coupon`.
+pub fn item(coupon: &IssuedCoupon) -> Result<Item, StoreError> {
+    // The coupon's fields, then its key and type: a few inserts into the map serde built,
+    // rather than every field moved into another one.
+    let mut item = match serde_json::to_value(coupon) {
+        Ok(serde_json::Value::Object(fields)) => fields,
+        Ok(other) => return Err(StoreError::Invalid(format!("a coupon serialised to {other}, not an object"))),
+        Err(e) => return Err(StoreError::Invalid(e.to_string())),
+    };
+    item.extend(keys::wallet_coupon(&coupon.user_id, &coupon.code).item());
+    item.insert("type".into(), "coupon".into());
+    Ok(item)
+}
+
+/// The item reserving a coupon code (written under "must not exist": codes are unique).
+pub fn code_item(code: &CouponCode, user: &UserId) -> Item {
+    let mut item = keys::coupon_code(code).item();
+    item.insert("type".into(), "coupon_code".into());
+    item.insert("user_id".into(), user.as_str().into());
+    item
 }
 
 pub fn parse(item: &Item) -> Result<IssuedCoupon, StoreError> {
