@@ -6,8 +6,8 @@ replays the store's statements on its schema (read from store.rs) with Python's 
 the same SQL, not the Rust code path - and counts frames per commit, with checkpoints off so the WAL only grows:
 
 - put: `INSERT OR REPLACE` of one wallet coupon (the issuance bench's plain write);
-- issuance: the client-token row, the reward marker, the wallet coupon and the code item,
-  and the payment-state read, in one transaction (the issuer's transaction).
+- issuance: the reward marker, the wallet coupon and the code item, and the payment-state
+  read, in one transaction (the issuer's transaction; its client token is kept in memory).
 
     python3 infra/benches/wal_frames.py [ROUNDS]
 """
@@ -77,7 +77,6 @@ def put(db: sqlite3.Connection, _: int) -> None:
 def issue(db: sqlite3.Connection, i: int) -> None:
     c = code()
     db.execute("BEGIN IMMEDIATE")
-    db.execute("INSERT INTO tx_tokens VALUES (?, ?, ?)", (secrets.token_hex(18), secrets.token_hex(32), 0))
     db.execute(INSERT, (f"PAYMENT#pay-{i:06}", "REWARD#black-friday#spend-50k", json.dumps({"code": c})))
     db.execute(INSERT, ("USER#u-1", f"COUPON#{c}", COUPON))
     db.execute(INSERT, (f"CODE#{c}", "CODE", json.dumps({"user_id": "u-1"})))
