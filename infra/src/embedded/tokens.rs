@@ -20,9 +20,10 @@ use promo_shared::store::StoreError;
 
 /// How long a token makes a retry idempotent (DynamoDB: 10 minutes).
 pub const WINDOW_SECONDS: i64 = 600;
-/// Most tokens remembered (some 30 MB at most: ~270 bytes a token with its map and queue slots). The issuer's and claims' retry loops give up
-/// within about 4.5 s (8 retries, 20 ms doubling to a 2 s cap); at the store's top rate of
-/// about 7,000 transactions/s that is some 32,000 tokens, a third of this.
+/// Most tokens remembered: some 30 MB at most (about 270 bytes a token with its map and queue
+/// slots). The issuer's and claims' retry loops give up within about 4.5 s (8 retries, 20 ms
+/// doubling to a 2 s cap); at the store's top rate of about 7,000 transactions/s that is some
+/// 32,000 tokens, a third of this.
 pub const CAPACITY: usize = 100_000;
 
 /// What a token says about a transaction about to run.
