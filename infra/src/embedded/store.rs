@@ -246,18 +246,16 @@ impl Store for SqliteStore {
             let mut found = Vec::with_capacity(ops.len());
             let mut failed = false;
             for (op, body) in ops.iter().zip(&bodies) {
+                // A put's row body (`put_items_json` made one for every put).
+                let body = body.as_deref().unwrap_or_default();
                 // `Some(item found)` when the condition failed.
                 let failure = match op {
                     // The primary key refused the insert: only then is the item read.
                     TxOp::Put { item, cond: Some(Cond::NotExists) } if !failed => {
-                        if store_row(tx, item, body.as_deref().unwrap_or_default(), INSERT_ROW)? {
-                            None
-                        } else {
-                            Some(read(tx, &op.key()?)?)
-                        }
+                        if store_row(tx, item, body, INSERT_ROW)? { None } else { Some(read(tx, &op.key()?)?) }
                     }
                     TxOp::Put { item, cond: None } if !failed => {
-                        store_row(tx, item, body.as_deref().unwrap_or_default(), REPLACE_ROW)?;
+                        store_row(tx, item, body, REPLACE_ROW)?;
                         None
                     }
                     _ => {
@@ -268,7 +266,9 @@ impl Store for SqliteStore {
                         } else {
                             if !failed {
                                 match op {
-                                    TxOp::Put { item, .. } => write(tx, item)?,
+                                    TxOp::Put { item, .. } => {
+                                        store_row(tx, item, body, REPLACE_ROW)?;
+                                    }
                                     TxOp::Update { updates, .. } => {
                                         write(tx, &Update::apply_all(&key, current, updates)?)?
                                     }
