@@ -5,7 +5,9 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,16 +17,11 @@ use promo_lambdas::{campaigns, claims};
 use promo_shared::ids::{CampaignId, UserId};
 use promo_shared::ports::{Clock, ManualClock};
 use promo_shared::testing::at;
-use promoctl::campaign_file;
 use promoctl::embedded::OsIds;
-use promoctl::runtime::{self, Platform, RunOptions, Running};
+use promoctl::runtime::{Platform, Running};
 use serde_json::Value;
 
 const SHOPPER_SECRET: &str = "e2e-shopper-secret-0123456789abcdef";
-
-fn example() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/black-friday.toml")
-}
 
 async fn boot(dir: &Path, clock: Arc<ManualClock>) -> (Arc<Platform>, Running) {
     let platform = Platform::open_with(dir, EdgeConfig::from_lookup(|_| None).unwrap(), clock, Arc::new(OsIds))
@@ -32,13 +29,7 @@ async fn boot(dir: &Path, clock: Arc<ManualClock>) -> (Arc<Platform>, Running) {
         .with_shopper_secret(SHOPPER_SECRET)
         .unwrap();
     let platform = Arc::new(platform);
-    let running = runtime::start(
-        platform.clone(),
-        "127.0.0.1:0".parse().unwrap(),
-        RunOptions { tick: Duration::from_secs(60), consumers: 0 },
-    )
-    .await
-    .unwrap();
+    let running = support::serve(platform.clone(), Duration::from_secs(60), 0).await;
     (platform, running)
 }
 
@@ -75,7 +66,7 @@ async fn a_shopper_claims_once_and_reads_only_their_own_wallet() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(at("2026-11-25T12:00:00Z")));
     let (platform, running) = boot(dir.path(), clock.clone()).await;
-    let campaign = campaign_file::load(&example()).unwrap();
+    let campaign = support::example_campaign();
     campaigns::deploy(&*platform.store, &campaign, clock.now()).await.unwrap();
     let base = format!("http://{}", running.addr);
     let claim_url = format!("{base}/v1/campaigns/black-friday-2026/claims");
@@ -127,7 +118,7 @@ async fn bad_tokens_ids_methods_and_inactive_campaigns_are_refused_and_write_not
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(at("2026-11-19T12:00:00Z")));
     let (platform, running) = boot(dir.path(), clock.clone()).await;
-    let campaign = campaign_file::load(&example()).unwrap();
+    let campaign = support::example_campaign();
     campaigns::deploy(&*platform.store, &campaign, clock.now()).await.unwrap();
     let base = format!("http://{}", running.addr);
     let claim_url = format!("{base}/v1/campaigns/black-friday-2026/claims");

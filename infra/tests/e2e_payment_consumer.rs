@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,9 +21,8 @@ use promo_lambdas::{campaigns, wallet};
 use promo_shared::ids::UserId;
 use promo_shared::ports::{IdGen, ManualClock, Queue};
 use promo_shared::testing::at;
-use promoctl::campaign_file;
 use promoctl::embedded::{OsIds, QueueConfig, SqliteQueue};
-use promoctl::runtime::{self, Platform, RunOptions};
+use promoctl::runtime::{self, Platform};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,17 +33,8 @@ async fn a_malformed_payment_event_is_dead_lettered_at_once_and_a_valid_one_is_i
         Platform::open_with(dir.path(), EdgeConfig::from_lookup(|_| None).unwrap(), clock.clone(), Arc::new(OsIds))
             .unwrap();
     let platform = Arc::new(platform);
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/black-friday.toml");
-    campaigns::deploy(&*platform.store, &campaign_file::load(&example).unwrap(), at("2026-11-01T00:00:00Z"))
-        .await
-        .unwrap();
-    let running = runtime::start(
-        platform.clone(),
-        "127.0.0.1:0".parse().unwrap(),
-        RunOptions { tick: Duration::from_secs(60), consumers: 1 },
-    )
-    .await
-    .unwrap();
+    campaigns::deploy(&*platform.store, &support::example_campaign(), at("2026-11-01T00:00:00Z")).await.unwrap();
+    let running = support::serve(platform.clone(), Duration::from_secs(60), 1).await;
 
     let queue = &platform.queue;
     queue.publish(PAYMENT_EVENTS_QUEUE, b"{\"type\":\"paid\"}").await.unwrap();
@@ -82,8 +74,7 @@ impl IdGen for FixedJitter {
 /// delivery fails after two throttled transactions), with the example campaign deployed.
 async fn flaky_consumer(dir: &Path, max_attempts: u32) -> (Arc<SqliteQueue>, Arc<Flaky>, Issuer<Arc<Flaky>>) {
     let store = runtime::open_store(dir).unwrap();
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/black-friday.toml");
-    campaigns::deploy(&*store, &campaign_file::load(&example).unwrap(), at("2026-11-01T00:00:00Z")).await.unwrap();
+    campaigns::deploy(&*store, &support::example_campaign(), at("2026-11-01T00:00:00Z")).await.unwrap();
     let store: DynStore = store;
     let flaky = Flaky::over(&store);
     let clock = Arc::new(ManualClock::new(at("2026-11-25T12:00:00Z")));

@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod support;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -23,7 +25,7 @@ use promo_shared::price_book::{CatalogProduct, MileagePolicy};
 use promo_shared::store::Store;
 use promo_shared::testing::at;
 use promoctl::embedded::OsIds;
-use promoctl::runtime::{self, Platform, RunOptions, Running};
+use promoctl::runtime::{Platform, Running};
 use serde_json::{Value, json};
 
 const SHOPPER_SECRET: &str = "e2e-prices-shopper-secret-0123456789";
@@ -65,13 +67,7 @@ async fn boot(dir: &Path, clock: Arc<ManualClock>) -> (Arc<Platform>, Running) {
         .unwrap();
     let platform = Arc::new(platform);
     catalog::publish_products(&*platform.store, &[product("p-1", "b-1"), product("p-2", "b-2")]).await.unwrap();
-    let running = runtime::start(
-        platform.clone(),
-        "127.0.0.1:0".parse().unwrap(),
-        RunOptions { tick: Duration::from_secs(60), consumers: 0 },
-    )
-    .await
-    .unwrap();
+    let running = support::serve(platform.clone(), Duration::from_secs(60), 0).await;
     (platform, running)
 }
 

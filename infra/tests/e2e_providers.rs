@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod support;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -16,8 +18,7 @@ use promo_edge::EdgeConfig;
 use promo_edge::webhook::{standard, stripe};
 use promo_lambdas::{campaigns, wallet};
 use promo_shared::ids::UserId;
-use promoctl::campaign_file;
-use promoctl::runtime::{self, Platform, RunOptions, Running};
+use promoctl::runtime::{Platform, Running};
 use serde_json::{Value, json};
 
 const PORTONE_SECRET: &str = "whsec_cG9ydG9uZS13ZWJob29rLXNlY3JldC1mb3ItdGVzdHM=";
@@ -66,16 +67,9 @@ async fn boot(dir: &Path, api_base: &str) -> (Arc<Platform>, Running) {
     ]);
     let cfg = EdgeConfig::from_lookup(|k| vars.get(k).cloned()).unwrap();
     let platform = Arc::new(Platform::open(dir, cfg).unwrap());
-    let campaign =
-        campaign_file::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/black-friday.toml")).unwrap();
+    let campaign = support::example_campaign();
     campaigns::deploy(&*platform.store, &campaign, chrono::Utc::now()).await.unwrap();
-    let running = runtime::start(
-        platform.clone(),
-        "127.0.0.1:0".parse().unwrap(),
-        RunOptions { tick: Duration::from_secs(60), consumers: 2 },
-    )
-    .await
-    .unwrap();
+    let running = support::serve(platform.clone(), Duration::from_secs(60), 2).await;
     (platform, running)
 }
 

@@ -5,7 +5,9 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,15 +16,10 @@ use promo_edge::webhook::standard::Secret;
 use promo_lambdas::{campaigns, wallet};
 use promo_shared::coupon::CouponStatus;
 use promo_shared::ids::UserId;
-use promoctl::campaign_file;
-use promoctl::runtime::{self, Platform, RunOptions, Running};
+use promoctl::runtime::{Platform, Running};
 use serde_json::{Value, json};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-fn example() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/black-friday.toml")
-}
 
 fn edge_config() -> EdgeConfig {
     EdgeConfig::from_lookup(|k| (k == "PROMO_WEBHOOK_SECRET_STANDARD").then(|| SECRET.to_string())).unwrap()
@@ -30,13 +27,7 @@ fn edge_config() -> EdgeConfig {
 
 async fn boot(dir: &Path, consumers: usize) -> (Arc<Platform>, Running) {
     let platform = Arc::new(Platform::open(dir, edge_config()).unwrap());
-    let running = runtime::start(
-        platform.clone(),
-        "127.0.0.1:0".parse().unwrap(),
-        RunOptions { tick: Duration::from_secs(1), consumers },
-    )
-    .await
-    .unwrap();
+    let running = support::serve(platform.clone(), Duration::from_secs(1), consumers).await;
     (platform, running)
 }
 
@@ -79,7 +70,7 @@ async fn drained(platform: &Platform) {
 }
 
 async fn deploy_example(platform: &Platform) {
-    let campaign = campaign_file::load(&example()).unwrap();
+    let campaign = support::example_campaign();
     campaigns::deploy(&*platform.store, &campaign, platform.clock.now()).await.unwrap();
 }
 

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -12,7 +14,6 @@ use promo_lambdas::issuer::Issuer;
 use promo_lambdas::{campaigns, entry, wallet};
 use promo_shared::ids::UserId;
 use promo_shared::store::Store;
-use promoctl::campaign_file;
 use promoctl::embedded::{OsIds, SqliteStore, SystemClock};
 use serde_json::{Value, json};
 
@@ -20,8 +21,7 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 async fn issuer(dir: &Path) -> Issuer<Arc<dyn Store>> {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("store.db")).unwrap());
-    let campaign =
-        campaign_file::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/black-friday.toml")).unwrap();
+    let campaign = support::example_campaign();
     campaigns::deploy(&*store, &campaign, chrono::Utc::now()).await.unwrap();
     Issuer::new(store, Arc::new(SystemClock), Arc::new(OsIds))
 }
