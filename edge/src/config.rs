@@ -10,7 +10,12 @@
 //! | `PROMO_PORTONE_API_SECRET` | unset (look-ups answer 503) | PortOne V2 API secret |
 //! | `PROMO_ISSUER_URL` | unset | edge only: the coupon issuer's function URL events are handed to |
 //! | `PROMO_ISSUER_SECRET` | unset | edge only: `whsec_` secret signing that hand-off (Standard Webhooks) |
+//! | `PROMO_CALLBACK_TOKENS` | unset (callbacks open, rate-limited) | space-separated shop tokens; when set, `POST /v1/payments/{id}/complete` needs `Authorization: Bearer <one of them>` |
+//! | `PROMO_CALLBACK_RECHECK_SECONDS` | 10 | how long a callback's "unknown payment" / "not final yet" answer is remembered |
+//! | `PROMO_CALLBACK_LIMIT_PER_CLIENT` | 60 | local runtime: callbacks per minute from one client (the Worker's limit is its `CALLBACK_CLIENT_LIMITER` binding) |
+//! | `PROMO_CALLBACK_LIMIT_PER_PAYMENT` | 10 | local runtime: callbacks per minute for one payment (the Worker: `CALLBACK_PAYMENT_LIMITER`) |
 
+use promo_shared::secret::SecretString;
 use thiserror::Error;
 
 use crate::webhook::standard::Secret;
@@ -19,6 +24,9 @@ use crate::webhook::stripe;
 pub const DEFAULT_TOLERANCE_SECONDS: i64 = 300;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 pub const DEFAULT_PORTONE_API_BASE: &str = "https://api.portone.io";
+pub const DEFAULT_CALLBACK_RECHECK_SECONDS: i64 = 10;
+pub const DEFAULT_CALLBACK_LIMIT_PER_CLIENT: u32 = 60;
+pub const DEFAULT_CALLBACK_LIMIT_PER_PAYMENT: u32 = 10;
 
 /// A webhook sender we verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -61,17 +69,25 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// Every secret is of a type whose `Debug` masks it, so the whole config may be logged.
 #[derive(Clone, Debug)]
 pub struct EdgeConfig {
     pub standard_secrets: Vec<Secret>,
     pub portone_secrets: Vec<Secret>,
     pub stripe_secrets: Vec<stripe::Secret>,
     pub portone_api_base: String,
-    pub portone_api_secret: Option<String>,
+    pub portone_api_secret: Option<SecretString>,
     pub tolerance_seconds: i64,
     pub max_body_bytes: usize,
     pub issuer_url: Option<String>,
     pub issuer_secret: Option<Secret>,
+    /// The shop's tokens for client callbacks; empty: callbacks need none.
+    pub callback_tokens: Vec<SecretString>,
+    /// How long a callback's negative answer is remembered.
+    pub callback_recheck: chrono::Duration,
+    /// Callbacks per minute from one client, and for one payment (local runtime).
+    pub callback_limit_per_client: u32,
+    pub callback_limit_per_payment: u32,
 }
 
 impl EdgeConfig {
@@ -85,7 +101,9 @@ impl EdgeConfig {
                 .unwrap_or_else(|| DEFAULT_PORTONE_API_BASE.into())
                 .trim_end_matches('/')
                 .to_string(),
-            portone_api_secret: get("PROMO_PORTONE_API_SECRET").filter(|s| !s.trim().is_empty()),
+            portone_api_secret: get("PROMO_PORTONE_API_SECRET")
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| SecretString::new(s.trim())),
             tolerance_seconds: number(&get, "PROMO_WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE_SECONDS)?,
             max_body_bytes: number(&get, "PROMO_WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
             issuer_url: get("PROMO_ISSUER_URL").filter(|u| !u.trim().is_empty()),
@@ -94,6 +112,26 @@ impl EdgeConfig {
                 .map(|s| Secret::parse(s.trim()))
                 .transpose()
                 .map_err(|e| ConfigError { var: "PROMO_ISSUER_SECRET".into(), message: e.to_string() })?,
+            callback_tokens: get("PROMO_CALLBACK_TOKENS")
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(SecretString::new)
+                .collect(),
+            callback_recheck: chrono::Duration::seconds(number(
+                &get,
+                "PROMO_CALLBACK_RECHECK_SECONDS",
+                DEFAULT_CALLBACK_RECHECK_SECONDS,
+            )?),
+            callback_limit_per_client: number(
+                &get,
+                "PROMO_CALLBACK_LIMIT_PER_CLIENT",
+                DEFAULT_CALLBACK_LIMIT_PER_CLIENT,
+            )?,
+            callback_limit_per_payment: number(
+                &get,
+                "PROMO_CALLBACK_LIMIT_PER_PAYMENT",
+                DEFAULT_CALLBACK_LIMIT_PER_PAYMENT,
+            )?,
         })
     }
 
@@ -164,5 +202,26 @@ mod tests {
             EdgeConfig::from_lookup(|k| (k == "PROMO_WEBHOOK_SECRET_STANDARD").then(|| "whsec_!!".into())).unwrap_err();
         assert_eq!(e.var, "PROMO_WEBHOOK_SECRET_STANDARD");
         assert!(!e.message.contains("!!"), "never echo a secret");
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let secrets = [
+            ("PROMO_WEBHOOK_SECRET_STANDARD", "whsec_c2VjcmV0LXN0YW5kYXJk"),
+            ("PROMO_WEBHOOK_SECRET_PORTONE", "whsec_c2VjcmV0LXBvcnRvbmU="),
+            ("PROMO_WEBHOOK_SECRET_STRIPE", "whsec_stripe_endpoint_secret"),
+            ("PROMO_PORTONE_API_SECRET", "portone-api-secret-value"),
+            ("PROMO_ISSUER_SECRET", "whsec_aXNzdWVyLXNlY3JldA=="),
+            ("PROMO_CALLBACK_TOKENS", "shop-token-one shop-token-two"),
+        ];
+        let c = EdgeConfig::from_lookup(|k| secrets.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap();
+        let shown = format!("{c:?}");
+        for (_, v) in secrets {
+            for part in v.split_whitespace() {
+                let bare = part.trim_start_matches("whsec_");
+                assert!(!shown.contains(bare), "{part} shows in {shown}");
+            }
+        }
+        assert_eq!(c.callback_tokens.len(), 2);
     }
 }

@@ -54,6 +54,9 @@ pub enum EdgeError {
     /// An idempotency key reused for a different request.
     #[error("{0}")]
     IdempotencyKeyReused(String),
+    /// Too many requests from one client, or for one resource, in the current window.
+    #[error("{0}")]
+    RateLimited(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -76,6 +79,7 @@ impl EdgeError {
             | EdgeError::CampaignNotActive(_)
             | EdgeError::SoldOut(_)
             | EdgeError::ClaimLimitReached(_) => 409,
+            EdgeError::RateLimited(_) => 429,
             EdgeError::ProviderNotConfigured(_) | EdgeError::Unavailable(_) => 503,
             EdgeError::Internal(_) => 500,
         }
@@ -103,6 +107,7 @@ impl EdgeError {
             EdgeError::InProgress(_) => "in_progress",
             EdgeError::RequestInProgress(_) => "request_in_progress",
             EdgeError::IdempotencyKeyReused(_) => "idempotency_key_reused",
+            EdgeError::RateLimited(_) => "rate_limited",
             EdgeError::Unavailable(_) => "unavailable",
             EdgeError::Internal(_) => "internal",
         }
@@ -119,6 +124,7 @@ impl EdgeError {
             | EdgeError::RequestInProgress(_)
             | EdgeError::Unavailable(_)
             | EdgeError::ProviderNotConfigured(_) => resp.headers.push(("retry-after".into(), "5".into())),
+            EdgeError::RateLimited(_) => resp.headers.push(("retry-after".into(), "60".into())),
             _ => {}
         }
         resp

@@ -1,13 +1,14 @@
 //! The webhook gateway: verify → parse → dedupe by delivery id → (look up) → hand off → answer.
 //!
 //! A delivery is marked completed only after the hand-off succeeded; if the hand-off
-//! fails the sender gets a 5xx and its retry goes through. A replay gets the first answer.
+//! fails the sender gets a 5xx and its retry goes through. A replay gets the first answer,
+//! exactly as it was given, marked `Idempotent-Replayed: true`.
 //! The shop's own client callback (`POST /v1/payments/{id}/complete`) flows into the same
 //! pipeline: it carries no trust, so the payment is looked up at the provider.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use promo_shared::idempotency::Begin;
+use chrono::{DateTime, Duration, Utc};
+use promo_shared::ids::PaymentId;
 use promo_shared::payment::PaymentEvent;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -18,15 +19,42 @@ use crate::http::{Request, Response};
 use crate::providers::{self, Normalized, PortOnePayment};
 use crate::webhook::{standard, stripe};
 
-/// Strongly consistent record of deliveries (a Durable Object at the edge, the store locally).
+/// How a delivery's run was taken.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Taken {
+    /// This caller runs it, under this lease token (unique per run).
+    Run { lease: String },
+    /// Done before: the stored answer.
+    Replay(Value),
+}
+
+/// What recording an answer did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    Yes,
+    /// The caller's lease ran out and another run took the delivery over: nothing recorded.
+    LeaseLost,
+}
+
+/// Strongly consistent record of deliveries (a Durable Object at the edge, the store locally),
+/// with the rules of `promo_shared::idempotency`.
 #[cfg_attr(target_arch = "wasm32", async_trait(?Send))]
 #[cfg_attr(not(target_arch = "wasm32"), async_trait)]
 pub trait DeliveryLedger {
     /// Takes the delivery, or returns the stored answer of a completed one. Errors:
     /// `Conflict` (same id, other body), `InProgress`, `Unavailable`.
-    async fn begin(&self, key: &str, payload_hash: &str, now: DateTime<Utc>) -> Result<Begin, EdgeError>;
-    async fn complete(&self, key: &str, answer: &Value, now: DateTime<Utc>) -> Result<(), EdgeError>;
-    async fn release(&self, key: &str) -> Result<(), EdgeError>;
+    async fn begin(&self, key: &str, payload_hash: &str, now: DateTime<Utc>) -> Result<Taken, EdgeError>;
+    /// Records the answer, kept for `keep`, if `lease` still holds the delivery.
+    async fn complete(
+        &self,
+        key: &str,
+        lease: &str,
+        answer: &Value,
+        now: DateTime<Utc>,
+        keep: Duration,
+    ) -> Result<Recorded, EdgeError>;
+    /// Frees the delivery for a retry, if `lease` still holds it.
+    async fn release(&self, key: &str, lease: &str) -> Result<(), EdgeError>;
 }
 
 /// Durable hand-off of a verified event to the coupon issuer.
@@ -41,19 +69,54 @@ pub trait HandOff {
 #[cfg_attr(not(target_arch = "wasm32"), async_trait)]
 pub trait PaymentLookup {
     /// `None` when the provider does not know the payment.
-    async fn portone_payment(&self, payment_id: &str) -> Result<Option<PortOnePayment>, EdgeError>;
+    async fn portone_payment(&self, payment_id: &PaymentId) -> Result<Option<PortOnePayment>, EdgeError>;
 }
 
-/// The three ports of the gateway.
-pub struct Ports<'a, L: ?Sized, H: ?Sized, P: ?Sized> {
+/// What a rate limit counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LimitScope {
+    /// Client callbacks from one client (its address).
+    CallbackClient,
+    /// Client callbacks about one payment.
+    CallbackPayment,
+}
+
+/// Fixed-window rate limits (the Workers Rate Limiting binding at the edge, in process locally).
+#[cfg_attr(target_arch = "wasm32", async_trait(?Send))]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait)]
+pub trait RateLimiter {
+    /// Counts one request of `key` in `scope`; false when it is over the limit.
+    async fn allow(&self, scope: LimitScope, key: &str) -> bool;
+}
+
+/// No limits (tests, and a deployment that chose none).
+pub struct Unlimited;
+
+#[cfg_attr(target_arch = "wasm32", async_trait(?Send))]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait)]
+impl RateLimiter for Unlimited {
+    async fn allow(&self, _scope: LimitScope, _key: &str) -> bool {
+        true
+    }
+}
+
+/// The ports of the gateway.
+pub struct Ports<'a, L: ?Sized, H: ?Sized, P: ?Sized, R: ?Sized> {
     pub ledger: &'a L,
     pub handoff: &'a H,
     pub lookup: &'a P,
+    pub limiter: &'a R,
 }
 
-pub async fn handle_webhook<L, H, P>(
+/// How long an accepted delivery answers its replays (longer than any provider's retry span).
+pub const ACCEPTED_KEEP: Duration = Duration::days(7);
+/// How long a client callback's "not final yet" or "unknown payment" answer is remembered:
+/// within it, more callbacks for that payment get the same answer without a PortOne call.
+pub const DEFAULT_CALLBACK_RECHECK: Duration = Duration::seconds(10);
+
+pub async fn handle_webhook<L, H, P, R>(
     cfg: &EdgeConfig,
-    ports: Ports<'_, L, H, P>,
+    ports: Ports<'_, L, H, P, R>,
     provider_name: &str,
     req: &Request,
     now: DateTime<Utc>,
@@ -62,6 +125,7 @@ where
     L: DeliveryLedger + ?Sized,
     H: HandOff + ?Sized,
     P: PaymentLookup + ?Sized,
+    R: RateLimiter + ?Sized,
 {
     let provider = Provider::parse(provider_name).ok_or_else(|| EdgeError::UnknownProvider(provider_name.into()))?;
     check_size(cfg, req)?;
@@ -72,14 +136,15 @@ where
     let now_s = now.timestamp();
     let tolerance = cfg.tolerance_seconds;
     let signed_id = match provider {
-        Provider::Standard => {
-            Some(standard::verify(&cfg.standard_secrets, req, now_s, tolerance).map_err(bad_signature)?)
-        }
-        Provider::PortOne => {
-            Some(standard::verify(&cfg.portone_secrets, req, now_s, tolerance).map_err(bad_signature)?)
-        }
+        Provider::Standard => Some(
+            standard::verify(&cfg.standard_secrets, &req.headers, &req.body, now_s, tolerance)
+                .map_err(bad_signature)?,
+        ),
+        Provider::PortOne => Some(
+            standard::verify(&cfg.portone_secrets, &req.headers, &req.body, now_s, tolerance).map_err(bad_signature)?,
+        ),
         Provider::Stripe => {
-            stripe::verify(&cfg.stripe_secrets, req, now_s, tolerance).map_err(bad_signature)?;
+            stripe::verify(&cfg.stripe_secrets, &req.headers, &req.body, now_s, tolerance).map_err(bad_signature)?;
             None
         }
     };
@@ -92,15 +157,42 @@ where
         (Provider::PortOne, Some(v)) => (v.delivery_id, providers::portone(&value)?),
         _ => providers::stripe(&value)?,
     };
+    if let Normalized::Ignored { reason } = &normalized {
+        // Acknowledge what we do not handle: a 4xx would make the sender retry for days.
+        return Ok(ignored(&delivery_id, reason).into_response());
+    }
     let key = format!("webhook:{}:{delivery_id}", provider.name());
     let hash = hex::encode(Sha256::digest(&req.body));
-    process(ports, &key, &hash, &delivery_id, normalized, now).await
+    let taken = ports.ledger.begin(&key, &hash, now).await?;
+    let Taken::Run { lease } = taken else { return Ok(replay(taken)) };
+    match resolve_and_hand_off(&ports, normalized, now).await {
+        Ok(event) => {
+            let answer = accepted(&delivery_id, &event);
+            ports.ledger.complete(&key, &lease, &answer.stored(), now, ACCEPTED_KEEP).await?;
+            Ok(answer.into_response())
+        }
+        Err(not_accepted) => {
+            // Free the delivery so the provider's next attempt is looked at afresh (a payment
+            // not final yet, a failed hand-off). If this fails too, the lease expires.
+            let _ = ports.ledger.release(&key, &lease).await;
+            match not_accepted {
+                Resolved::Ignored(reason) => Ok(ignored(&delivery_id, &reason).into_response()),
+                Resolved::NotFound(e) | Resolved::Failed(e) => Err(e),
+            }
+        }
+    }
 }
 
 /// `POST /v1/payments/{payment_id}/complete`: the shop's client reports a PortOne payment.
-pub async fn handle_callback<L, H, P>(
+///
+/// It carries no trust (the payment is looked up at PortOne), so it is bounded: with
+/// `PROMO_CALLBACK_TOKENS` set it needs one of the shop's tokens; every callback counts
+/// against a limit per client and per payment; and an answer that a payment is unknown or
+/// not final is remembered for `cfg.callback_recheck`, so repeating the call does not repeat
+/// the look-up. The webhook has its own delivery key, so none of this delays it.
+pub async fn handle_callback<L, H, P, R>(
     cfg: &EdgeConfig,
-    ports: Ports<'_, L, H, P>,
+    ports: Ports<'_, L, H, P, R>,
     payment_id: &str,
     req: &Request,
     now: DateTime<Utc>,
@@ -109,72 +201,112 @@ where
     L: DeliveryLedger + ?Sized,
     H: HandOff + ?Sized,
     P: PaymentLookup + ?Sized,
+    R: RateLimiter + ?Sized,
 {
     check_size(cfg, req)?;
-    if payment_id.is_empty() || payment_id.len() > 128 || payment_id.chars().any(|c| c.is_control() || c == '/') {
-        return Err(EdgeError::InvalidBody("the payment id in the path is not valid".into()));
+    let payment_id = PaymentId::parse(payment_id).map_err(|e| EdgeError::InvalidId(e.to_string()))?;
+    check_shop_token(cfg, req)?;
+    if let Some(client) = req.client.as_deref()
+        && !ports.limiter.allow(LimitScope::CallbackClient, client).await
+    {
+        return Err(EdgeError::RateLimited("too many payment callbacks from this client; retry later".into()));
+    }
+    if !ports.limiter.allow(LimitScope::CallbackPayment, payment_id.as_str()).await {
+        return Err(EdgeError::RateLimited(format!("too many callbacks for payment `{payment_id}`; retry later")));
     }
     let key = format!("callback:portone:{payment_id}");
-    let hash = hex::encode(Sha256::digest(payment_id.as_bytes()));
-    let normalized = Normalized::Lookup { payment_id: payment_id.to_string() };
-    process(ports, &key, &hash, payment_id, normalized, now).await
+    let hash = hex::encode(Sha256::digest(payment_id.as_str().as_bytes()));
+    let taken = ports.ledger.begin(&key, &hash, now).await?;
+    let Taken::Run { lease } = taken else { return Ok(replay(taken)) };
+    let delivery_id = payment_id.to_string();
+    let normalized = Normalized::Lookup { payment_id };
+    let (answer, keep) = match resolve_and_hand_off(&ports, normalized, now).await {
+        Ok(event) => (accepted(&delivery_id, &event), ACCEPTED_KEEP),
+        Err(Resolved::Ignored(reason)) => (ignored(&delivery_id, &reason), cfg.callback_recheck),
+        Err(Resolved::NotFound(e)) => (Answer::error(e), cfg.callback_recheck),
+        Err(Resolved::Failed(e)) => {
+            let _ = ports.ledger.release(&key, &lease).await;
+            return Err(e);
+        }
+    };
+    ports.ledger.complete(&key, &lease, &answer.stored(), now, keep).await?;
+    Ok(answer.into_response())
 }
 
-async fn process<L, H, P>(
-    ports: Ports<'_, L, H, P>,
-    key: &str,
-    hash: &str,
-    delivery_id: &str,
-    normalized: Normalized,
-    now: DateTime<Utc>,
-) -> Result<Response, EdgeError>
-where
-    L: DeliveryLedger + ?Sized,
-    H: HandOff + ?Sized,
-    P: PaymentLookup + ?Sized,
-{
-    if let Normalized::Ignored { reason } = &normalized {
-        // Acknowledge what we do not handle: a 4xx would make the sender retry for days.
-        return Ok(ignored(delivery_id, reason));
+/// With shop tokens configured, a callback needs `Authorization: Bearer <one of them>`.
+fn check_shop_token(cfg: &EdgeConfig, req: &Request) -> Result<(), EdgeError> {
+    if cfg.callback_tokens.is_empty() {
+        return Ok(());
     }
-    match ports.ledger.begin(key, hash, now).await? {
-        Begin::Completed(mut answer) => {
-            answer["duplicate"] = Value::Bool(true);
-            Ok(Response::json(200, &answer))
-        }
-        Begin::Started => match resolve_and_hand_off(&ports, normalized, now).await {
-            Ok(event) => {
-                let answer = json!({
-                    "status": "accepted",
-                    "delivery_id": delivery_id,
-                    "payment_id": event.payment_id,
-                    "type": event.kind,
-                    "duplicate": false,
-                });
-                ports.ledger.complete(key, &answer, now).await?;
-                Ok(Response::json(200, &answer))
-            }
-            Err(not_accepted) => {
-                // Free the delivery so a later report is looked at afresh (a payment not final
-                // yet, a failed hand-off). If this fails too, the lease expires.
-                let _ = ports.ledger.release(key).await;
-                match not_accepted {
-                    Resolved::Ignored(reason) => Ok(ignored(delivery_id, &reason)),
-                    Resolved::Failed(e) => Err(e),
-                }
-            }
-        },
+    let mut values = req.header_values("authorization");
+    let presented = values.next().and_then(|v| {
+        let (scheme, token) = v.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    });
+    match presented {
+        Some(token) if values.next().is_none() && cfg.callback_tokens.iter().any(|t| t.matches(token)) => Ok(()),
+        _ => Err(EdgeError::Unauthorized(
+            "payment callbacks need the shop's token: Authorization: Bearer <token>".into(),
+        )),
+    }
+}
+
+/// An answer as the ledger stores it for replays: the status and the body.
+struct Answer {
+    status: u16,
+    body: Value,
+}
+
+impl Answer {
+    fn error(e: EdgeError) -> Answer {
+        let resp = e.into_response();
+        Answer { status: resp.status, body: resp.json_body() }
+    }
+
+    fn stored(&self) -> Value {
+        json!({"status": self.status, "body": self.body})
+    }
+
+    fn into_response(self) -> Response {
+        Response::json(self.status, &self.body)
+    }
+}
+
+/// A stored answer, replayed as it was first given, with `Idempotent-Replayed: true`.
+fn replay(taken: Taken) -> Response {
+    let Taken::Replay(stored) = taken else { return EdgeError::Internal("not a replay".into()).into_response() };
+    let status = stored.get("status").and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok());
+    let mut resp = match (status, stored.get("body")) {
+        (Some(status), Some(body)) => Response::json(status, body),
+        // Answers stored before statuses were: the body of a 200.
+        _ => Response::json(200, &stored),
+    };
+    resp.headers.push(("idempotent-replayed".into(), "true".into()));
+    resp
+}
+
+fn accepted(delivery_id: &str, event: &PaymentEvent) -> Answer {
+    Answer {
+        status: 200,
+        body: json!({
+            "status": "accepted",
+            "delivery_id": delivery_id,
+            "payment_id": event.payment_id,
+            "type": event.kind,
+        }),
     }
 }
 
 /// Why an event was not handed off.
 enum Resolved {
     Ignored(String),
+    /// The provider does not know the payment.
+    NotFound(EdgeError),
     Failed(EdgeError),
 }
 
-async fn resolve_and_hand_off<L, H, P>(
-    ports: &Ports<'_, L, H, P>,
+async fn resolve_and_hand_off<L, H, P, R>(
+    ports: &Ports<'_, L, H, P, R>,
     normalized: Normalized,
     now: DateTime<Utc>,
 ) -> Result<PaymentEvent, Resolved>
@@ -182,6 +314,7 @@ where
     L: DeliveryLedger + ?Sized,
     H: HandOff + ?Sized,
     P: PaymentLookup + ?Sized,
+    R: RateLimiter + ?Sized,
 {
     let event = match normalized {
         Normalized::Event(e) => e,
@@ -190,7 +323,7 @@ where
             let payment = match ports.lookup.portone_payment(&payment_id).await.map_err(Resolved::Failed)? {
                 Some(p) => p,
                 None => {
-                    return Err(Resolved::Failed(EdgeError::NotFound(format!("payment `{payment_id}` at PortOne"))));
+                    return Err(Resolved::NotFound(EdgeError::NotFound(format!("payment `{payment_id}` at PortOne"))));
                 }
             };
             match providers::portone_event(&payment, now).map_err(Resolved::Failed)? {
@@ -206,8 +339,8 @@ where
     Ok(event)
 }
 
-fn ignored(delivery_id: &str, reason: &str) -> Response {
-    Response::json(200, &json!({"status": "ignored", "delivery_id": delivery_id, "reason": reason}))
+fn ignored(delivery_id: &str, reason: &str) -> Answer {
+    Answer { status: 200, body: json!({"status": "ignored", "delivery_id": delivery_id, "reason": reason}) }
 }
 
 fn check_size(cfg: &EdgeConfig, req: &Request) -> Result<(), EdgeError> {

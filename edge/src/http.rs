@@ -11,11 +11,48 @@ pub struct Request {
     /// Header names in lower case; repeated headers appear repeatedly.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Who is calling, as the runtime knows it: `CF-Connecting-IP` at the edge, the peer's
+    /// address in the local runtime; `None` when unknown. Keys per-client rate limits.
+    pub client: Option<String>,
+}
+
+/// All values of a header in `headers` (name compared case-insensitively).
+pub fn header_values<'a>(headers: &'a [(String, String)], name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    headers.iter().filter(move |(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+/// Whether a header value is valid as the platform takes it: visible ASCII, spaces and tabs
+/// (RFC 9110 `field-value` without obsolete text). Anything else is refused with 400
+/// `invalid_header` by every runtime, never dropped: a dropped `Idempotency-Key` would make a
+/// retry claim twice, a dropped second signature header would bypass the one-header rule.
+pub fn valid_header_value(v: &str) -> bool {
+    v.bytes().all(|b| b == b'\t' || (0x20..=0x7e).contains(&b))
+}
+
+/// The 400 every runtime answers for a header value that is not valid.
+pub fn invalid_header(name: &str) -> crate::error::EdgeError {
+    crate::error::EdgeError::InvalidHeader(format!(
+        "header `{name}` has a value that is not visible ASCII (spaces and tabs allowed)"
+    ))
 }
 
 impl Request {
     pub fn new(method: &str, path: &str) -> Request {
-        Request { method: method.to_ascii_uppercase(), path: path.to_string(), headers: vec![], body: vec![] }
+        Request {
+            method: method.to_ascii_uppercase(),
+            path: path.to_string(),
+            headers: vec![],
+            body: vec![],
+            client: None,
+        }
+    }
+
+    /// Refuses a request with a header value that is not valid ([`valid_header_value`]).
+    pub fn check_headers(&self) -> Result<(), crate::error::EdgeError> {
+        match self.headers.iter().find(|(_, v)| !valid_header_value(v)) {
+            Some((name, _)) => Err(invalid_header(name)),
+            None => Ok(()),
+        }
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Request {
@@ -30,7 +67,7 @@ impl Request {
 
     /// All values of a header (name compared case-insensitively).
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers.iter().filter(move |(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        header_values(&self.headers, name)
     }
 }
 

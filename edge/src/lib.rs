@@ -21,18 +21,19 @@ use serde_json::json;
 
 pub use config::EdgeConfig;
 pub use error::EdgeError;
-pub use gateway::{DeliveryLedger, HandOff, PaymentLookup};
+pub use gateway::{DeliveryLedger, HandOff, PaymentLookup, RateLimiter};
 pub use http::{Request, Response};
 
 /// The edge application: configuration and its ports.
-pub struct Edge<L, H, P> {
+pub struct Edge<L, H, P, R> {
     pub config: EdgeConfig,
     pub ledger: L,
     pub handoff: H,
     pub lookup: P,
+    pub limiter: R,
 }
 
-impl<L: DeliveryLedger, H: HandOff, P: PaymentLookup> Edge<L, H, P> {
+impl<L: DeliveryLedger, H: HandOff, P: PaymentLookup, R: RateLimiter> Edge<L, H, P, R> {
     /// Routes a request. Never fails: errors become their HTTP answer.
     pub async fn handle(&self, req: Request, now: DateTime<Utc>) -> Response {
         match self.route(&req, now).await {
@@ -42,6 +43,7 @@ impl<L: DeliveryLedger, H: HandOff, P: PaymentLookup> Edge<L, H, P> {
     }
 
     async fn route(&self, req: &Request, now: DateTime<Utc>) -> Result<Response, EdgeError> {
+        req.check_headers()?;
         let segments: Vec<&str> = req.path.trim_end_matches('/').split('/').skip(1).collect();
         let method = req.method.as_str();
         match segments.as_slice() {
@@ -66,9 +68,9 @@ impl<L: DeliveryLedger, H: HandOff, P: PaymentLookup> Edge<L, H, P> {
     }
 }
 
-impl<L, H, P> Edge<L, H, P> {
-    fn ports(&self) -> gateway::Ports<'_, L, H, P> {
-        gateway::Ports { ledger: &self.ledger, handoff: &self.handoff, lookup: &self.lookup }
+impl<L, H, P, R> Edge<L, H, P, R> {
+    fn ports(&self) -> gateway::Ports<'_, L, H, P, R> {
+        gateway::Ports { ledger: &self.ledger, handoff: &self.handoff, lookup: &self.lookup, limiter: &self.limiter }
     }
 }
 

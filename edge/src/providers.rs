@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use promo_shared::ids::{OrderId, PaymentId, UserId};
-use promo_shared::money::{Currency, Money};
+use promo_shared::money::{Amount, Currency, Money};
 use promo_shared::payment::{PaymentEvent, PaymentKind};
 use serde::Deserialize;
 use serde_json::Value;
@@ -16,7 +16,7 @@ pub enum Normalized {
     Event(PaymentEvent),
     /// Fetch the payment from the provider's API and derive the event from what it says.
     Lookup {
-        payment_id: String,
+        payment_id: PaymentId,
     },
     /// Verified, but nothing for us to do: acknowledged with 2xx so the sender stops.
     Ignored {
@@ -28,9 +28,21 @@ fn invalid(e: impl std::fmt::Display) -> EdgeError {
     EdgeError::InvalidBody(e.to_string())
 }
 
+/// The `type` of a signed event: the body must be a JSON object with a string `type`. Only a
+/// well-formed event whose type we do not handle is acknowledged and ignored; anything else
+/// is a sender's bug, refused with 400 so that it is seen rather than silently dropped.
+fn event_type(body: &Value) -> Result<&str, EdgeError> {
+    let obj = body.as_object().ok_or_else(|| invalid("the body is not a JSON object (an event)"))?;
+    match obj.get("type") {
+        Some(Value::String(t)) if !t.is_empty() => Ok(t),
+        Some(_) => Err(invalid("the event's `type` is not a non-empty string")),
+        None => Err(invalid("the event has no `type`")),
+    }
+}
+
 /// Our canonical event (provider `standard`).
 pub fn standard(body: &Value) -> Result<Normalized, EdgeError> {
-    let kind = body.get("type").and_then(Value::as_str).unwrap_or_default();
+    let kind = event_type(body)?;
     if !matches!(kind, "paid" | "cancelled" | "refunded") {
         return Ok(Normalized::Ignored { reason: format!("event type `{kind}` is not handled") });
     }
@@ -41,7 +53,7 @@ pub fn standard(body: &Value) -> Result<Normalized, EdgeError> {
 
 /// PortOne V2: `{type: "Transaction.Paid", timestamp, data: {storeId, paymentId, transactionId}}`.
 pub fn portone(body: &Value) -> Result<Normalized, EdgeError> {
-    let kind = body.get("type").and_then(Value::as_str).unwrap_or_default();
+    let kind = event_type(body)?;
     if !matches!(kind, "Transaction.Paid" | "Transaction.Cancelled" | "Transaction.PartialCancelled") {
         return Ok(Normalized::Ignored { reason: format!("event type `{kind}` is not handled") });
     }
@@ -50,7 +62,8 @@ pub fn portone(body: &Value) -> Result<Normalized, EdgeError> {
         .and_then(Value::as_str)
         .filter(|p| !p.is_empty())
         .ok_or_else(|| invalid("data.paymentId is missing"))?;
-    Ok(Normalized::Lookup { payment_id: payment_id.to_string() })
+    // Parsed before any look-up: an id such as `.` would name another PortOne URL.
+    Ok(Normalized::Lookup { payment_id: PaymentId::parse(payment_id).map_err(invalid)? })
 }
 
 /// A payment as PortOne's `GET /payments/{paymentId}` describes it (the fields we use).
@@ -90,7 +103,8 @@ pub struct PortOneCustomer {
 }
 
 /// Derives the event from PortOne's own record of the payment — never from what a client
-/// or a webhook body claims. A `PAID` payment must be paid in full.
+/// or a webhook body claims. A `PAID` payment must be paid in full. `PARTIAL_CANCELLED` is a
+/// partial refund: `amount.cancelled` of `amount.paid` given back, the rest still paid.
 pub fn portone_event(p: &PortOnePayment, now: DateTime<Utc>) -> Result<Normalized, EdgeError> {
     let kind = match p.status.as_str() {
         "PAID" => PaymentKind::Paid,
@@ -114,12 +128,18 @@ pub fn portone_event(p: &PortOnePayment, now: DateTime<Utc>) -> Result<Normalize
         .unwrap_or_else(|| p.id.clone());
     let currency = Currency::parse(&p.currency.to_ascii_uppercase()).map_err(invalid)?;
     let amount = if kind == PaymentKind::Paid { p.amount.paid } else { p.amount.cancelled };
+    // A partial refund says what was paid, so the issuer keeps the rewards the rest still earns.
+    let paid_amount = match kind {
+        PaymentKind::Refunded => Some(Amount::new(p.amount.paid.max(p.amount.cancelled)).map_err(invalid)?),
+        _ => None,
+    };
     Ok(Normalized::Event(PaymentEvent {
         kind,
         payment_id: PaymentId::parse(p.id.clone()).map_err(invalid)?,
         order_id: OrderId::parse(order).map_err(invalid)?,
         user_id: UserId::parse(user).map_err(invalid)?,
         amount: Money::new(amount, currency).map_err(invalid)?,
+        paid_amount,
         items: vec![],
         occurred_at: match kind {
             PaymentKind::Paid => p.paid_at,
@@ -130,17 +150,19 @@ pub fn portone_event(p: &PortOnePayment, now: DateTime<Utc>) -> Result<Normalize
     }))
 }
 
-/// Stripe: `payment_intent.succeeded`, `payment_intent.canceled` and `charge.refunded`, with
-/// the shop's `metadata.user_id` / `metadata.order_id`. Returns the event id (the delivery id)
-/// and the meaning.
+/// Stripe: `payment_intent.succeeded`, `payment_intent.canceled` and `charge.refunded` (a
+/// partial refund when `amount_refunded` is less than the charge's `amount`), with the shop's
+/// `metadata.user_id` / `metadata.order_id`. Returns the event id (the delivery id) and the
+/// meaning. An event without `created` is refused: its time decides which campaign it earns
+/// from, and the signature's timestamp is the delivery's, not the payment's.
 pub fn stripe(body: &Value) -> Result<(String, Normalized), EdgeError> {
+    let kind = event_type(body)?;
     let event_id = body
         .get("id")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| invalid("the event has no id"))?
         .to_string();
-    let kind = body.get("type").and_then(Value::as_str).unwrap_or_default();
     let (kind, amount_field, payment_field) = match kind {
         "payment_intent.succeeded" => (PaymentKind::Paid, "amount_received", "id"),
         "payment_intent.canceled" => (PaymentKind::Cancelled, "amount", "id"),
@@ -159,7 +181,19 @@ pub fn stripe(body: &Value) -> Result<(String, Normalized), EdgeError> {
     let currency = text("currency").ok_or_else(|| invalid("data.object.currency is missing"))?;
     let amount =
         obj.get(amount_field).and_then(Value::as_i64).ok_or_else(|| invalid(format!("{amount_field} is missing")))?;
-    let created = body.get("created").and_then(Value::as_i64).unwrap_or(0);
+    let occurred_at = body
+        .get("created")
+        .and_then(Value::as_i64)
+        .and_then(|c| Utc.timestamp_opt(c, 0).single())
+        .ok_or_else(|| invalid("the event has no `created` time (epoch seconds)"))?;
+    // A refund of a charge says what the charge was: a refund of less is partial.
+    let paid_amount = match kind {
+        PaymentKind::Refunded => {
+            let charged = obj.get("amount").and_then(Value::as_i64).ok_or_else(|| invalid("amount is missing"))?;
+            Some(Amount::new(charged.max(amount)).map_err(invalid)?)
+        }
+        _ => None,
+    };
     let event = PaymentEvent {
         kind,
         payment_id: PaymentId::parse(payment.clone()).map_err(invalid)?,
@@ -168,8 +202,9 @@ pub fn stripe(body: &Value) -> Result<(String, Normalized), EdgeError> {
         // Stripe amounts are in the currency's smallest unit, like ours (zero-decimal: KRW, JPY).
         amount: Money::new(amount, Currency::parse(&currency.to_ascii_uppercase()).map_err(invalid)?)
             .map_err(invalid)?,
+        paid_amount,
         items: vec![],
-        occurred_at: Utc.timestamp_opt(created, 0).single().unwrap_or_default(),
+        occurred_at,
     };
     Ok((event_id, Normalized::Event(event)))
 }
@@ -200,10 +235,39 @@ mod tests {
     }
 
     #[test]
+    fn signed_bodies_that_are_not_events_are_refused_not_ignored() {
+        for body in [
+            json!([{"type": "paid"}]),
+            json!("paid"),
+            json!(42),
+            json!(null),
+            json!({}),
+            json!({"type": 1}),
+            json!({"type": null}),
+            json!({"type": ""}),
+            json!({"type": ["paid"]}),
+        ] {
+            assert_eq!(standard(&body).unwrap_err().status(), 400, "standard {body}");
+            assert_eq!(portone(&body).unwrap_err().status(), 400, "portone {body}");
+            let mut stripe_body = body.clone();
+            if let Some(o) = stripe_body.as_object_mut() {
+                o.insert("id".into(), json!("evt_1"));
+            }
+            assert_eq!(stripe(&stripe_body).unwrap_err().status(), 400, "stripe {stripe_body}");
+        }
+        // A well-formed event of a type we do not handle is acknowledged.
+        assert!(matches!(portone(&json!({"type": "Transaction.Ready"})).unwrap(), Normalized::Ignored { .. }));
+    }
+
+    #[test]
     fn portone_webhooks_ask_for_a_lookup() {
         let body = json!({"type": "Transaction.Paid", "timestamp": "2026-11-22T12:00:00Z",
             "data": {"storeId": "store-1", "paymentId": "pay-po-1", "transactionId": "tx-1"}});
-        assert_eq!(portone(&body).unwrap(), Normalized::Lookup { payment_id: "pay-po-1".into() });
+        assert_eq!(portone(&body).unwrap(), Normalized::Lookup { payment_id: PaymentId::parse("pay-po-1").unwrap() });
+        for dots in [".", ".."] {
+            let body = json!({"type": "Transaction.Paid", "data": {"paymentId": dots}});
+            assert_eq!(portone(&body).unwrap_err().status(), 400, "`{dots}` names another PortOne URL");
+        }
         let ready = json!({"type": "Transaction.Ready", "data": {"paymentId": "p"}});
         assert!(matches!(portone(&ready).unwrap(), Normalized::Ignored { .. }));
         assert!(portone(&json!({"type": "Transaction.Paid", "data": {}})).is_err());
@@ -231,6 +295,11 @@ mod tests {
             panic!("expected an event")
         };
         assert_eq!(c.kind, PaymentKind::Cancelled);
+        let mut partial = portone_payment("PARTIAL_CANCELLED", 52000, 52000);
+        partial.amount.cancelled = 12000;
+        let Normalized::Event(p) = portone_event(&partial, now()).unwrap() else { panic!("expected an event") };
+        assert_eq!((p.kind, p.amount.amount.minor()), (PaymentKind::Refunded, 12000));
+        assert_eq!(p.still_paid().map(|a| a.minor()), Some(40000), "40,000 of 52,000 still paid");
     }
 
     #[test]
@@ -245,8 +314,22 @@ mod tests {
         let refund = json!({"id": "evt_2", "type": "charge.refunded", "created": 1795400000,
             "data": {"object": {"id": "ch_1", "payment_intent": "pi_1", "amount_refunded": 500, "currency": "usd",
             "metadata": {"user_id": "u-9"}}}});
+        assert_eq!(stripe(&refund).unwrap_err().status(), 400, "a refund without the charge's amount");
+        let refund = json!({"id": "evt_2", "type": "charge.refunded", "created": 1795400000,
+            "data": {"object": {"id": "ch_1", "payment_intent": "pi_1", "amount": 2000, "amount_refunded": 500,
+            "currency": "usd", "metadata": {"user_id": "u-9"}}}});
         let (_, Normalized::Event(r)) = stripe(&refund).unwrap() else { panic!("expected an event") };
         assert_eq!((r.kind, r.payment_id.as_str()), (PaymentKind::Refunded, "pi_1"));
+        assert_eq!(r.still_paid().map(|a| a.minor()), Some(1500), "a partial refund: 1500 of 2000 still paid");
+        let mut full = refund.clone();
+        full["data"]["object"]["amount_refunded"] = json!(2000);
+        let (_, Normalized::Event(f)) = stripe(&full).unwrap() else { panic!("expected an event") };
+        assert_eq!(f.still_paid(), None, "all of it refunded");
+        let mut undated = body.clone();
+        undated.as_object_mut().unwrap().remove("created");
+        let e = stripe(&undated).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(e.to_string().contains("created"), "{e}");
         let no_user = json!({"id": "evt_3", "type": "payment_intent.succeeded", "data": {"object": {"id": "pi_2"}}});
         assert!(matches!(stripe(&no_user).unwrap().1, Normalized::Ignored { .. }));
         assert!(matches!(

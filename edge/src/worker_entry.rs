@@ -5,7 +5,8 @@
 //! with personal (tokened) reads passed to the API Lambda.
 
 use chrono::{DateTime, TimeZone, Utc};
-use promo_shared::idempotency::{Begin, IdempotencyConfig};
+use promo_shared::idempotency::{self, BeginDecision, IdempotencyConfig, Record};
+use promo_shared::ids::PaymentId;
 use promo_shared::payment::PaymentEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -16,12 +17,15 @@ use worker::{
 
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
-use crate::gateway::{DeliveryLedger, HandOff, PaymentLookup};
+use crate::gateway::{DeliveryLedger, HandOff, LimitScope, PaymentLookup, RateLimiter, Recorded, Taken};
 use crate::prices::{self, CachePolicy, CachedPrice, Catalog, PriceCache};
 use crate::providers::PortOnePayment;
 use crate::{Edge, http};
 
 const DEDUPE_BINDING: &str = "WEBHOOK_DEDUPE";
+/// Workers Rate Limiting bindings of client callbacks (`wrangler.toml` `[[ratelimits]]`).
+const CLIENT_LIMITER_BINDING: &str = "CALLBACK_CLIENT_LIMITER";
+const PAYMENT_LIMITER_BINDING: &str = "CALLBACK_PAYMENT_LIMITER";
 
 fn now() -> DateTime<Utc> {
     let ms = i64::try_from(Date::now().as_millis()).unwrap_or(0);
@@ -52,8 +56,21 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     if declared.is_some_and(|n| n > cfg.max_body_bytes) {
         return to_worker(EdgeError::PayloadTooLarge { limit: cfg.max_body_bytes }.into_response());
     }
-    let body = req.bytes().await.unwrap_or_default();
-    let request = http::Request { method: req.method().to_string(), path: req.path(), headers, body };
+    // A body that could not be read is our failure, not the sender's: 503, so it retries.
+    let body = match req.bytes().await {
+        Ok(b) => b,
+        Err(e) => {
+            return to_worker(
+                EdgeError::Unavailable(format!("the request body could not be read: {e}")).into_response(),
+            );
+        }
+    };
+    // Set by Cloudflare for every request it forwards; a client cannot choose it.
+    let client = headers.iter().find(|(k, _)| k == "cf-connecting-ip").map(|(_, v)| v.clone());
+    let request = http::Request { method: req.method().to_string(), path: req.path(), headers, body, client };
+    if let Err(e) = request.check_headers() {
+        return to_worker(e.into_response());
+    }
     if let Some(product) = prices::product_of(&request.path) {
         let product = product.to_string();
         return to_worker(price_read(&env, &ctx, &request, &product).await.unwrap_or_else(EdgeError::into_response));
@@ -62,6 +79,10 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         ledger: DurableObjectLedger { namespace: env.durable_object(DEDUPE_BINDING)? },
         handoff: FetchHandOff { url: cfg.issuer_url.clone(), secret: cfg.issuer_secret.clone() },
         lookup: FetchLookup { base: cfg.portone_api_base.clone(), secret: cfg.portone_api_secret.clone() },
+        limiter: BindingLimiter {
+            client: env.rate_limiter(CLIENT_LIMITER_BINDING).ok(),
+            payment: env.rate_limiter(PAYMENT_LIMITER_BINDING).ok(),
+        },
         config: cfg,
     };
     to_worker(edge.handle(request, now()).await)
@@ -72,18 +93,19 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
 #[serde(tag = "op", rename_all = "snake_case")]
 enum LedgerCommand {
     Begin { hash: String, now_ms: i64 },
-    Complete { answer: Value, now_ms: i64 },
-    Release,
+    Complete { lease: String, answer: Value, now_ms: i64, keep_ms: i64 },
+    Release { lease: String },
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 enum LedgerReply {
-    Started,
+    Started { lease: String },
     Completed { answer: Value },
     Conflict,
     InProgress,
     Done,
+    LeaseLost,
 }
 
 struct DurableObjectLedger {
@@ -105,46 +127,64 @@ impl DurableObjectLedger {
 
 #[async_trait::async_trait(?Send)]
 impl DeliveryLedger for DurableObjectLedger {
-    async fn begin(&self, key: &str, payload_hash: &str, now: DateTime<Utc>) -> std::result::Result<Begin, EdgeError> {
+    async fn begin(&self, key: &str, payload_hash: &str, now: DateTime<Utc>) -> std::result::Result<Taken, EdgeError> {
         match self
             .call(key, &LedgerCommand::Begin { hash: payload_hash.into(), now_ms: now.timestamp_millis() })
             .await?
         {
-            LedgerReply::Started => Ok(Begin::Started),
-            LedgerReply::Completed { answer } => Ok(Begin::Completed(answer)),
+            LedgerReply::Started { lease } => Ok(Taken::Run { lease }),
+            LedgerReply::Completed { answer } => Ok(Taken::Replay(answer)),
             LedgerReply::Conflict => {
                 Err(EdgeError::Conflict("this delivery id was already used with a different body".into()))
             }
-            LedgerReply::InProgress | LedgerReply::Done => Err(EdgeError::InProgress(key.into())),
+            LedgerReply::InProgress | LedgerReply::Done | LedgerReply::LeaseLost => {
+                Err(EdgeError::InProgress(key.into()))
+            }
         }
     }
 
-    async fn complete(&self, key: &str, answer: &Value, now: DateTime<Utc>) -> std::result::Result<(), EdgeError> {
-        self.call(key, &LedgerCommand::Complete { answer: answer.clone(), now_ms: now.timestamp_millis() })
-            .await
-            .map(|_| ())
+    async fn complete(
+        &self,
+        key: &str,
+        lease: &str,
+        answer: &Value,
+        now: DateTime<Utc>,
+        keep: chrono::Duration,
+    ) -> std::result::Result<Recorded, EdgeError> {
+        let cmd = LedgerCommand::Complete {
+            lease: lease.into(),
+            answer: answer.clone(),
+            now_ms: now.timestamp_millis(),
+            keep_ms: keep.num_milliseconds(),
+        };
+        match self.call(key, &cmd).await? {
+            LedgerReply::LeaseLost => Ok(Recorded::LeaseLost),
+            _ => Ok(Recorded::Yes),
+        }
     }
 
-    async fn release(&self, key: &str) -> std::result::Result<(), EdgeError> {
-        self.call(key, &LedgerCommand::Release).await.map(|_| ())
+    async fn release(&self, key: &str, lease: &str) -> std::result::Result<(), EdgeError> {
+        self.call(key, &LedgerCommand::Release { lease: lease.into() }).await.map(|_| ())
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct DeliveryRecord {
-    completed: bool,
-    hash: String,
-    lease_until_ms: i64,
-    expires_at_ms: i64,
-    answer: Option<Value>,
+/// A new lease token: unique per run of a delivery (the time, and randomness against two
+/// takes in the same millisecond — which the ledger's single thread already excludes).
+fn new_lease(now_ms: i64) -> String {
+    let r = (worker::js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
+    format!("{now_ms:x}-{r:x}")
 }
 
 /// One instance per delivery key (`id_from_name`): a single-threaded, strongly consistent
-/// record with an in-progress lease and a completed answer kept for days; an alarm deletes
-/// it when it expires.
+/// idempotency record, run by the rules of `promo_shared::idempotency` (the same decisions
+/// the store's records make by condition); an alarm deletes it when it expires.
 #[durable_object]
 pub struct WebhookDedupe {
     state: State,
+}
+
+fn ms_to_utc(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
 impl DurableObject for WebhookDedupe {
@@ -156,58 +196,82 @@ impl DurableObject for WebhookDedupe {
         let cfg = IdempotencyConfig::default();
         let storage = self.state.storage();
         let cmd: LedgerCommand = req.json().await?;
-        let current: Option<DeliveryRecord> = storage.get("record").await?;
+        // Records of an older layout do not parse: they are treated as absent (at most a
+        // replay answered afresh, which the issuer dedupes).
+        let current: Option<Record> = storage.get("record").await.ok().flatten();
         let reply = match cmd {
             LedgerCommand::Begin { hash, now_ms } => {
-                let takeable = match &current {
-                    None => true,
-                    Some(r) => r.expires_at_ms < now_ms || (!r.completed && r.lease_until_ms < now_ms),
-                };
-                if takeable {
-                    let expires_at_ms = now_ms + cfg.record_ttl.num_milliseconds();
-                    let record = DeliveryRecord {
-                        completed: false,
-                        hash,
-                        lease_until_ms: now_ms + cfg.in_progress_ttl.num_milliseconds(),
-                        expires_at_ms,
-                        answer: None,
-                    };
-                    storage.put("record", &record).await?;
-                    storage.set_alarm(expires_at_ms).await?;
-                    LedgerReply::Started
-                } else {
-                    match current {
-                        Some(r) if r.hash != hash => LedgerReply::Conflict,
-                        Some(DeliveryRecord { completed: true, answer, .. }) => {
-                            LedgerReply::Completed { answer: answer.unwrap_or(Value::Null) }
-                        }
-                        _ => LedgerReply::InProgress,
+                let lease = new_lease(now_ms);
+                match idempotency::decide_begin(current.as_ref(), &hash, &lease, ms_to_utc(now_ms), &cfg) {
+                    BeginDecision::Take(record) => {
+                        storage.put("record", &record).await?;
+                        storage.set_alarm(record.expires_at.saturating_mul(1000)).await?;
+                        LedgerReply::Started { lease }
                     }
+                    BeginDecision::Replay(answer) => LedgerReply::Completed { answer },
+                    BeginDecision::Conflict => LedgerReply::Conflict,
+                    BeginDecision::InProgress => LedgerReply::InProgress,
                 }
             }
-            LedgerCommand::Complete { answer, now_ms } => {
-                if let Some(mut r) = current {
-                    r.completed = true;
-                    r.answer = Some(answer);
-                    r.expires_at_ms = now_ms + cfg.record_ttl.num_milliseconds();
-                    storage.put("record", &r).await?;
-                    storage.set_alarm(r.expires_at_ms).await?;
+            LedgerCommand::Complete { lease, answer, now_ms, keep_ms } => {
+                let keep = chrono::Duration::milliseconds(keep_ms);
+                match idempotency::decide_complete(current.as_ref(), &lease, &answer, ms_to_utc(now_ms), keep) {
+                    Some(record) => {
+                        storage.put("record", &record).await?;
+                        storage.set_alarm(record.expires_at.saturating_mul(1000)).await?;
+                        LedgerReply::Done
+                    }
+                    None => LedgerReply::LeaseLost,
                 }
-                LedgerReply::Done
             }
-            LedgerCommand::Release => {
-                if current.is_some_and(|r| !r.completed) {
+            LedgerCommand::Release { lease } => {
+                if idempotency::decide_release(current.as_ref(), &lease) {
                     storage.delete_all().await?;
+                    LedgerReply::Done
+                } else {
+                    LedgerReply::LeaseLost
                 }
-                LedgerReply::Done
             }
         };
         Response::from_json(&reply)
     }
 
     async fn alarm(&self) -> Result<Response> {
-        self.state.storage().delete_all().await?;
-        Response::ok("expired")
+        // A record completed again since the alarm was set moved it; only an expired one goes.
+        let now = now();
+        let current: Option<Record> = self.state.storage().get("record").await.ok().flatten();
+        match current {
+            Some(r) if r.expires_at > now.timestamp() => {
+                self.state.storage().set_alarm(r.expires_at.saturating_mul(1000)).await?;
+                Response::ok("kept")
+            }
+            _ => {
+                self.state.storage().delete_all().await?;
+                Response::ok("expired")
+            }
+        }
+    }
+}
+
+/// Rate limits through the Workers Rate Limiting bindings; a binding that is not configured
+/// limits nothing.
+struct BindingLimiter {
+    client: Option<worker::RateLimiter>,
+    payment: Option<worker::RateLimiter>,
+}
+
+#[async_trait::async_trait(?Send)]
+impl RateLimiter for BindingLimiter {
+    async fn allow(&self, scope: LimitScope, key: &str) -> bool {
+        let binding = match scope {
+            LimitScope::CallbackClient => &self.client,
+            LimitScope::CallbackPayment => &self.payment,
+        };
+        match binding {
+            // The binding failing is not the caller's fault: let the request through.
+            Some(b) => b.limit(key.to_string()).await.map(|o| o.success).unwrap_or(true),
+            None => true,
+        }
     }
 }
 
@@ -249,12 +313,12 @@ impl HandOff for FetchHandOff {
 /// PortOne V2 payment look-ups over `fetch`.
 struct FetchLookup {
     base: String,
-    secret: Option<String>,
+    secret: Option<promo_shared::secret::SecretString>,
 }
 
 #[async_trait::async_trait(?Send)]
 impl PaymentLookup for FetchLookup {
-    async fn portone_payment(&self, payment_id: &str) -> std::result::Result<Option<PortOnePayment>, EdgeError> {
+    async fn portone_payment(&self, payment_id: &PaymentId) -> std::result::Result<Option<PortOnePayment>, EdgeError> {
         let Some(secret) = &self.secret else {
             return Err(EdgeError::Unavailable(
                 "PortOne look-ups are not configured (PROMO_PORTONE_API_SECRET)".into(),
@@ -262,10 +326,10 @@ impl PaymentLookup for FetchLookup {
         };
         let unavailable = |e: worker::Error| EdgeError::Unavailable(format!("PortOne API: {e}"));
         let headers = Headers::new();
-        headers.set("authorization", &format!("PortOne {secret}")).map_err(unavailable)?;
+        headers.set("authorization", &format!("PortOne {}", secret.expose())).map_err(unavailable)?;
         let mut init = RequestInit::new();
         init.with_method(Method::Get).with_headers(headers);
-        let url = format!("{}/payments/{}", self.base, http::encode_path_segment(payment_id));
+        let url = format!("{}/payments/{}", self.base, http::encode_path_segment(payment_id.as_str()));
         let req = Request::new_with_init(&url, &init).map_err(unavailable)?;
         let mut resp = worker::Fetch::Request(req).send().await.map_err(unavailable)?;
         match resp.status_code() {

@@ -76,9 +76,9 @@ describe("webhook gateway in workerd", () => {
     const body = paidEvent(`pay_${randomUUID()}`);
     const res = await post(body, standardHeaders(STANDARD_SECRET, body));
     assert.equal(res.status, 200);
+    assert.equal(res.headers.get("idempotent-replayed"), null);
     const answer = await json(res);
     assert.equal(answer.status, "accepted");
-    assert.equal(answer.duplicate, false);
     assert.equal(received.length, 1);
     const h = received[0].headers;
     assert.equal(received[0].body, JSON.stringify(JSON.parse(received[0].body)), "canonical JSON");
@@ -92,9 +92,8 @@ describe("webhook gateway in workerd", () => {
     const replays = await Promise.all([1, 2, 3].map(() => post(body, headers)));
     for (const r of replays) {
       assert.equal(r.status, 200);
-      const answer = await json(r);
-      assert.equal(answer.duplicate, true);
-      assert.equal(answer.payment_id, first.payment_id);
+      assert.equal(r.headers.get("idempotent-replayed"), "true");
+      assert.deepEqual(await json(r), first, "a replay gets the first answer, exactly");
     }
     assert.equal(received.length, 1);
   });
@@ -120,7 +119,8 @@ describe("webhook gateway in workerd", () => {
     issuerStatus = 200;
     const retried = await post(body, headers);
     assert.equal(retried.status, 200);
-    assert.equal((await json(retried)).duplicate, false);
+    assert.equal(retried.headers.get("idempotent-replayed"), null, "the retry ran afresh");
+    assert.equal((await json(retried)).status, "accepted");
     assert.equal(received.length, 2, "the failed attempt and the retry both reached the issuer");
   });
 
@@ -173,7 +173,8 @@ describe("webhook gateway in workerd", () => {
     assert.equal(received.length, 2);
     for (const r of received) assert.equal(JSON.parse(r.body).amount, 60000);
     const replay = await mf.dispatchFetch(`${BASE}/v1/payments/${paymentId}/complete`, { method: "POST", body: "{}" });
-    assert.equal((await json(replay)).duplicate, true);
+    assert.equal(replay.headers.get("idempotent-replayed"), "true");
+    assert.equal((await json(replay)).status, "accepted");
     assert.equal(received.length, 2);
   });
 
@@ -195,8 +196,12 @@ describe("webhook gateway in workerd", () => {
       currency: "krw", metadata: { user_id: "u-stripe" } } } });
     const sig = stripeSignature(STRIPE_SECRET, Math.floor(Date.now() / 1000), body);
     const send = () => mf.dispatchFetch(`${BASE}/v1/webhooks/stripe`, { method: "POST", headers: { "stripe-signature": sig }, body });
-    assert.equal((await json(await send())).duplicate, false);
-    assert.equal((await json(await send())).duplicate, true);
+    const first = await send();
+    assert.equal(first.headers.get("idempotent-replayed"), null);
+    const firstAnswer = await json(first);
+    const again = await send();
+    assert.equal(again.headers.get("idempotent-replayed"), "true");
+    assert.deepEqual(await json(again), firstAnswer);
     assert.equal(received.length, 1);
     const bad = await mf.dispatchFetch(`${BASE}/v1/webhooks/stripe`, { method: "POST",
       headers: { "stripe-signature": stripeSignature("whsec_wrong", Math.floor(Date.now() / 1000), body) }, body });

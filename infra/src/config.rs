@@ -11,6 +11,7 @@
 //! | `PROMO_LOG_FORMAT` | `text` | `text` or `json` |
 //! | `PROMO_WEBHOOK_*` | see `promo_edge::config` | webhook secrets, tolerance, body limit |
 //! | `PROMO_SHOPPER_JWT_SECRET` | `promoctl dev`/`token`: [`DEV_SHOPPER_JWT_SECRET`] | HS256 secret of shoppers' bearer tokens (≥ 32 bytes) |
+//! | `PROMO_SHOPPER_JWT_ISSUER` / `_AUDIENCE` | `shop` / `promo-platform` | the `iss` and `aud` shopper tokens must carry (and `promoctl token` writes) |
 
 use std::time::Duration;
 
@@ -56,6 +57,20 @@ pub fn shopper_jwt_secret(dev_defaults: bool) -> anyhow::Result<(String, bool)> 
         None if dev_defaults => Ok((DEV_SHOPPER_JWT_SECRET.to_string(), true)),
         None => anyhow::bail!("PROMO_SHOPPER_JWT_SECRET is not set"),
     }
+}
+
+/// The shoppers' token verifier and minter: the secret of [`shopper_jwt_secret`] and the
+/// issuer and audience tokens must name (`PROMO_SHOPPER_JWT_ISSUER`, `_AUDIENCE`). The flag
+/// says whether the development secret is in use.
+pub fn shopper_auth(dev_defaults: bool) -> anyhow::Result<(promo_lambdas::auth::ShopperAuth, bool)> {
+    use promo_lambdas::auth::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, ShopperAuth, TokenScope};
+    let (secret, dev) = shopper_jwt_secret(dev_defaults)?;
+    let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let scope = TokenScope {
+        issuer: set("PROMO_SHOPPER_JWT_ISSUER").unwrap_or_else(|| DEFAULT_ISSUER.into()),
+        audience: set("PROMO_SHOPPER_JWT_AUDIENCE").unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
+    };
+    Ok((ShopperAuth::scoped(secret.as_bytes(), scope)?, dev))
 }
 
 /// The secret `promoctl webhook sign|send` signs with for a provider: the first of

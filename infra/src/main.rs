@@ -8,7 +8,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use promo_edge::webhook::standard::Secret;
-use promo_lambdas::auth::ShopperAuth;
 use promo_lambdas::{campaigns, catalog, wallet};
 use promo_shared::ids::UserId;
 use promo_shared::ports::Clock;
@@ -350,11 +349,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Token { user, ttl_seconds } => {
             let user = UserId::parse(user)?;
-            let (secret, dev) = config::shopper_jwt_secret(true)?;
+            let (auth, dev) = config::shopper_auth(true)?;
             if dev {
                 eprintln!("note: PROMO_SHOPPER_JWT_SECRET is unset; signing with the development secret");
             }
-            let auth = ShopperAuth::new(secret.as_bytes())?;
             println!("{}", auth.mint(&user, SystemClock.now(), chrono::Duration::seconds(i64::from(ttl_seconds))));
             Ok(())
         }

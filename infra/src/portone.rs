@@ -4,15 +4,18 @@
 use async_trait::async_trait;
 use promo_edge::providers::PortOnePayment;
 use promo_edge::{EdgeError, PaymentLookup};
+use promo_shared::ids::PaymentId;
+use promo_shared::secret::SecretString;
 
+#[derive(Debug)]
 pub struct PortOneClient {
     base: String,
-    secret: Option<String>,
+    secret: Option<SecretString>,
     http: reqwest::Client,
 }
 
 impl PortOneClient {
-    pub fn new(base: &str, secret: Option<String>) -> PortOneClient {
+    pub fn new(base: &str, secret: Option<SecretString>) -> PortOneClient {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .build()
@@ -23,17 +26,17 @@ impl PortOneClient {
 
 #[async_trait]
 impl PaymentLookup for PortOneClient {
-    async fn portone_payment(&self, payment_id: &str) -> Result<Option<PortOnePayment>, EdgeError> {
+    async fn portone_payment(&self, payment_id: &PaymentId) -> Result<Option<PortOnePayment>, EdgeError> {
         let Some(secret) = &self.secret else {
             return Err(EdgeError::Unavailable(
                 "PortOne look-ups are not configured (PROMO_PORTONE_API_SECRET)".into(),
             ));
         };
-        let url = format!("{}/payments/{}", self.base, promo_edge::http::encode_path_segment(payment_id));
+        let url = format!("{}/payments/{}", self.base, promo_edge::http::encode_path_segment(payment_id.as_str()));
         let resp = self
             .http
             .get(&url)
-            .header("authorization", format!("PortOne {secret}"))
+            .header("authorization", format!("PortOne {}", secret.expose()))
             .send()
             .await
             .map_err(|e| EdgeError::Unavailable(format!("PortOne API: {e}")))?;
@@ -46,5 +49,18 @@ impl PaymentLookup for PortOneClient {
                 .map_err(|e| EdgeError::Unavailable(format!("PortOne API answered an unexpected payment: {e}"))),
             s => Err(EdgeError::Unavailable(format!("PortOne API answered {s}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let client = PortOneClient::new("https://api.portone.io", Some(SecretString::new("portone-api-secret-value")));
+        let shown = format!("{client:?}");
+        assert!(!shown.contains("portone-api-secret-value"), "{shown}");
+        assert!(shown.contains("api.portone.io"), "{shown}");
     }
 }

@@ -31,7 +31,8 @@ use tokio::task::JoinHandle;
 use crate::embedded::{OsIds, OutboxMailer, QueueConfig, SqliteQueue, SqliteStore, SystemClock};
 use crate::portone::PortOneClient;
 
-pub type LocalEdge = Edge<StoreLedger<Arc<SqliteStore>>, QueueHandOff<Arc<SqliteQueue>>, PortOneClient>;
+pub type LocalEdge =
+    Edge<StoreLedger<Arc<SqliteStore>>, QueueHandOff<Arc<SqliteQueue>>, PortOneClient, crate::embedded::KeyedLimits>;
 
 /// Every adapter and handler of the local platform, opened on one data directory.
 pub struct Platform {
@@ -78,19 +79,24 @@ impl Platform {
         );
         let mailer = Arc::new(OutboxMailer::open(&data_dir.join("outbox")).context("opening the outbox")?);
         let lookup = PortOneClient::new(&edge_config.portone_api_base, edge_config.portone_api_secret.clone());
+        let limiter = crate::embedded::KeyedLimits::per_minute(
+            edge_config.callback_limit_per_client,
+            edge_config.callback_limit_per_payment,
+        );
         let edge = Edge {
             lookup,
+            limiter,
             config: edge_config,
-            ledger: StoreLedger { store: store.clone(), config: IdempotencyConfig::default() },
+            ledger: StoreLedger { store: store.clone(), config: IdempotencyConfig::default(), ids: ids.clone() },
             handoff: QueueHandOff { queue: queue.clone() },
         };
         let issuer = Issuer::new(store.clone(), clock.clone(), ids.clone());
-        let (secret, _) = crate::config::shopper_jwt_secret(true)?;
+        let (auth, _) = crate::config::shopper_auth(true)?;
         // A sell-out rebuilds the store's price book, which this runtime serves product pages
         // from (the Lambda also writes the edge's KV).
         let republisher = Arc::new(Republisher::new(store.clone(), clock.clone(), None));
         let claimer = Claimer::new(store.clone(), clock.clone(), ids.clone()).with_sold_out_hook(republisher);
-        let api = Api::new(claimer, ShopperAuth::new(secret.as_bytes())?);
+        let api = Api::new(claimer, auth);
         let prices = crate::config::price_settings()?;
         let store_for_catalog = store.clone();
         let price_cache = Arc::new(crate::embedded::BoundedPriceCache::new(prices.cache_entries));
@@ -160,7 +166,7 @@ pub async fn start(platform: Arc<Platform>, listen: SocketAddr, opts: RunOptions
     let app = Router::new().fallback(edge_route).with_state(platform.clone());
     let mut on_stop = stopped.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 let _ = on_stop.wait_for(|s| *s).await;
             })
@@ -178,23 +184,36 @@ pub async fn start(platform: Arc<Platform>, listen: SocketAddr, opts: RunOptions
 
 /// Serves the shoppers' API routes through its handlers and every other path through the
 /// edge's router (the same code the Worker runs).
-async fn edge_route(State(platform): State<Arc<Platform>>, req: axum::extract::Request) -> axum::response::Response {
+async fn edge_route(
+    State(platform): State<Arc<Platform>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
     let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
     let limit = platform.edge.config.max_body_bytes;
-    let resp = match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => {
+    let mut headers = Vec::with_capacity(parts.headers.len());
+    let mut invalid = None;
+    for (k, v) in &parts.headers {
+        match v.to_str() {
+            Ok(v) => headers.push((k.as_str().to_string(), v.to_string())),
+            // Never dropped: an unreadable header is the client's error, answered as such.
+            Err(_) => invalid = Some(k.as_str().to_string()),
+        }
+    }
+    let resp = match (invalid, axum::body::to_bytes(body, limit).await) {
+        (Some(name), _) => promo_edge::http::invalid_header(&name).into_response(),
+        (None, Ok(bytes)) => {
             let req = promo_edge::Request {
                 method: parts.method.as_str().to_string(),
                 path: parts.uri.path().to_string(),
-                headers: parts
-                    .headers
-                    .iter()
-                    .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
-                    .collect(),
+                headers,
                 body: bytes.to_vec(),
+                client: Some(peer.ip().to_string()),
             };
-            if let Some(product) = promo_edge::prices::product_of(&req.path) {
+            if let Err(e) = req.check_headers() {
+                e.into_response()
+            } else if let Some(product) = promo_edge::prices::product_of(&req.path) {
                 let product = product.to_string();
                 price_read(&platform, &req, &product).await
             } else if api::handles(&req.path) {
@@ -203,7 +222,7 @@ async fn edge_route(State(platform): State<Arc<Platform>>, req: axum::extract::R
                 platform.edge.handle(req, platform.clock.now()).await
             }
         }
-        Err(_) => EdgeError::PayloadTooLarge { limit }.into_response(),
+        (None, Err(_)) => EdgeError::PayloadTooLarge { limit }.into_response(),
     };
     tracing::info!(
         method = %parts.method, path = %parts.uri.path(), status = resp.status,

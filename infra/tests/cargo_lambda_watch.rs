@@ -211,7 +211,7 @@ async fn issuer_and_api_serve_sample_events_under_cargo_lambda_watch() {
     let body = json!({"type": "paid", "payment_id": "pay-watch-3", "order_id": "o-watch-3", "user_id": "watch-user",
         "amount": 60000, "currency": "KRW", "items": [], "occurred_at": now.to_rfc3339()})
     .to_string();
-    let mq = invoke(port, "issuer", &promo_conformance::issuer::delivery(4, "pay-watch-3", &body));
+    let mq = invoke(port, "issuer", &promo_conformance::issuer::delivery(4, "pay-watch-3", &body, chrono::Utc::now()));
     assert_eq!(mq, json!({"handled": 1}), "{mq}");
     assert_eq!(wallet()["coupons"].as_array().unwrap().len(), 4);
     let _ = store.client().delete_table().table_name(&table).send().await;

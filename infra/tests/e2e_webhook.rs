@@ -41,7 +41,9 @@ fn paid(payment: &str, user: &str, amount: i64) -> String {
     .to_string()
 }
 
-async fn deliver(addr: std::net::SocketAddr, delivery_id: &str, body: &str, secret: &str) -> (u16, Value) {
+/// Delivers a signed body; the status, the answer and whether it was a replay
+/// (`Idempotent-Replayed: true`).
+async fn deliver_replay(addr: std::net::SocketAddr, delivery_id: &str, body: &str, secret: &str) -> (u16, Value, bool) {
     let ts = chrono::Utc::now().timestamp();
     let sig = Secret::parse(secret).unwrap().sign(delivery_id, ts, body.as_bytes());
     let resp = reqwest::Client::new()
@@ -55,7 +57,13 @@ async fn deliver(addr: std::net::SocketAddr, delivery_id: &str, body: &str, secr
         .await
         .unwrap();
     let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    let replayed = resp.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
+    (status, resp.json().await.unwrap_or(Value::Null), replayed)
+}
+
+async fn deliver(addr: std::net::SocketAddr, delivery_id: &str, body: &str, secret: &str) -> (u16, Value) {
+    let (status, answer, _) = deliver_replay(addr, delivery_id, body, secret).await;
+    (status, answer)
 }
 
 /// Waits (bounded) until the payment queue is drained; the assertion is on what is stored.
@@ -82,14 +90,16 @@ async fn a_payment_reported_three_times_yields_exactly_one_coupon() {
     let body = paid("pay-e2e-1", "shopper-1", 52_000);
 
     // The provider's delivery, its retry of the same delivery, and a re-send under a new id.
-    let (s1, a1) = deliver(running.addr, "msg_1", &body, SECRET).await;
-    let (s2, a2) = deliver(running.addr, "msg_1", &body, SECRET).await;
-    let (s3, a3) = deliver(running.addr, "msg_2", &body, SECRET).await;
+    let (s1, a1, r1) = deliver_replay(running.addr, "msg_1", &body, SECRET).await;
+    let (s2, a2, r2) = deliver_replay(running.addr, "msg_1", &body, SECRET).await;
+    let (s3, a3, r3) = deliver_replay(running.addr, "msg_2", &body, SECRET).await;
     assert_eq!((s1, s2, s3), (200, 200, 200));
     assert_eq!(a1["status"], "accepted");
-    assert_eq!(a1["duplicate"], false);
-    assert_eq!(a2["duplicate"], true, "a replay of the same delivery gets the first answer");
-    assert_eq!(a3["duplicate"], false, "a new delivery id is a new delivery; the issuer dedupes the payment");
+    assert!(!r1);
+    assert!(r2, "a replay of the same delivery is marked as one");
+    assert_eq!(a2, a1, "a replay gets the first answer, exactly");
+    assert!(!r3, "a new delivery id is a new delivery; the issuer dedupes the payment");
+    assert_eq!(a3["delivery_id"], "msg_2");
     drained(&platform).await;
 
     let coupons = wallet::list(&*platform.store, &UserId::parse("shopper-1").unwrap()).await.unwrap();
@@ -138,11 +148,11 @@ async fn many_racing_reports_of_many_payments_yield_one_coupon_each() {
 }
 
 /// Sends like a provider: retries a 409 (in progress elsewhere) or 5xx with a short backoff.
-async fn deliver_until_answered(addr: std::net::SocketAddr, delivery_id: &str, body: &str) -> Value {
+async fn deliver_until_answered(addr: std::net::SocketAddr, delivery_id: &str, body: &str) -> (Value, bool) {
     for attempt in 0..50 {
-        let (status, answer) = deliver(addr, delivery_id, body, SECRET).await;
+        let (status, answer, replayed) = deliver_replay(addr, delivery_id, body, SECRET).await;
         match status {
-            200 => return answer,
+            200 => return (answer, replayed),
             409 | 500..=599 => tokio::time::sleep(Duration::from_millis(20 + 10 * attempt)).await,
             _ => panic!("{delivery_id}: {status} {answer}"),
         }
@@ -172,9 +182,9 @@ async fn a_thousand_concurrent_deliveries_of_a_hundred_payments_yield_a_hundred_
     assert_eq!(tasks.len(), 1000);
     let mut first_answers = std::collections::HashMap::new();
     for t in tasks {
-        let (id, answer) = t.await.unwrap();
+        let (id, (answer, replayed)) = t.await.unwrap();
         assert_eq!(answer["status"], "accepted", "{id}: {answer}");
-        if answer["duplicate"] == false {
+        if !replayed {
             assert!(first_answers.insert(id.clone(), answer).is_none(), "{id} was accepted as new twice");
         }
     }

@@ -129,7 +129,7 @@ async fn a_sell_out_republishes_the_price_book_to_the_edges_kv() {
         api_base: api,
         account_id: "acct-1".into(),
         namespace_id: "ns-1".into(),
-        api_token: "cf-token".into(),
+        api_token: promo_shared::secret::SecretString::new("cf-token"),
     };
     let republisher = Arc::new(Republisher::new(store.clone(), clock.clone(), Some(kv)));
     let claimer = Claimer::new(store.clone(), clock.clone(), Arc::new(OsIds)).with_sold_out_hook(republisher);

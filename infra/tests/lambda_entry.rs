@@ -33,7 +33,7 @@ fn paid(payment: &str, user: &str) -> String {
 }
 
 fn function_url(body: &str, secret: &str) -> Value {
-    promo_conformance::issuer::hand_off("payment:p:paid", body, secret)
+    promo_conformance::issuer::hand_off("payment:p:paid", body, secret, chrono::Utc::now())
 }
 
 async fn wallet_len(issuer: &Issuer<Arc<dyn Store>>, user: &str) -> usize {
@@ -121,16 +121,16 @@ async fn transient_store_failures_are_retryable_on_every_way_in() {
     let secrets = vec![Secret::parse(HANDOFF_SECRET).unwrap()];
     let body = paid("pay-flaky", "flaky-user");
 
-    let url = entry::handle(&issuer, &secrets, delivery(0, "pay-flaky", &body)).await.unwrap();
+    let url = entry::handle(&issuer, &secrets, delivery(0, "pay-flaky", &body, chrono::Utc::now())).await.unwrap();
     assert_eq!(url["statusCode"], 503, "{url}");
-    let sqs = entry::handle(&issuer, &secrets, delivery(2, "pay-flaky", &body)).await.unwrap();
+    let sqs = entry::handle(&issuer, &secrets, delivery(2, "pay-flaky", &body, chrono::Utc::now())).await.unwrap();
     assert_eq!(sqs["batchItemFailures"], json!([{"itemIdentifier": "pay-flaky-2"}]), "{sqs}");
-    let mq = entry::handle(&issuer, &secrets, delivery(4, "pay-flaky", &body)).await;
+    let mq = entry::handle(&issuer, &secrets, delivery(4, "pay-flaky", &body, chrono::Utc::now())).await;
     assert!(matches!(mq, Err(entry::EntryError::Transient(_))), "{mq:?}");
     assert_eq!(wallet_len(&issuer, "flaky-user").await, 0);
 
     flaky.throttle_transacts.store(0, Ordering::SeqCst);
-    let mq = entry::handle(&issuer, &secrets, delivery(4, "pay-flaky", &body)).await.unwrap();
+    let mq = entry::handle(&issuer, &secrets, delivery(4, "pay-flaky", &body, chrono::Utc::now())).await.unwrap();
     assert_eq!(mq["handled"], 1, "{mq}");
     assert_eq!(wallet_len(&issuer, "flaky-user").await, 1);
 }

@@ -121,14 +121,18 @@ impl<S: Store> Api<S> {
             serde_json::to_value(&claimed.coupon).map_err(|e| OnceError::Claim(ClaimError::Permanent(e.to_string())))
         };
         let now = self.claimer.clock.now();
+        let lease = self.claimer.ids.new_id();
+        let store = &self.claimer.store;
         let (coupon, replayed): (Value, bool) =
-            idempotency::run_once(&self.claimer.store, &record, &payload, now, &CLAIM_KEYS, run).await.map_err(
+            idempotency::run_once(store, &record, &payload, &lease, now, &CLAIM_KEYS, run).await.map_err(
                 |e| match e {
                     OnceError::Claim(e) => claim_error(e),
                     OnceError::Key(IdempotencyError::PayloadMismatch(_)) => EdgeError::IdempotencyKeyReused(format!(
                         "idempotency key `{key}` was already used for another request"
                     )),
-                    OnceError::Key(IdempotencyError::InProgress(_)) => EdgeError::RequestInProgress(key.to_string()),
+                    OnceError::Key(IdempotencyError::InProgress(_) | IdempotencyError::LeaseLost(_)) => {
+                        EdgeError::RequestInProgress(key.to_string())
+                    }
                     OnceError::Key(IdempotencyError::Store(e)) => store_error(e),
                 },
             )?;

@@ -1,9 +1,13 @@
 //! Shopper authentication: HS256 bearer JWTs signed with `PROMO_SHOPPER_JWT_SECRET`.
 //!
-//! A token carries `sub` (the shopper's user id) and `exp` (epoch seconds), both required;
-//! `iat` and `nbf` are optional (`nbf` is honoured when present). Expiry is checked against
-//! the injected clock with a small leeway for clock skew. Only HS256 is accepted (no `none`,
-//! no algorithm confusion). The signature is verified by `jsonwebtoken` (RustCrypto backend).
+//! A token carries `sub` (the shopper's user id), `exp` (epoch seconds), `iss` (who issued it:
+//! `PROMO_SHOPPER_JWT_ISSUER`, default [`DEFAULT_ISSUER`]) and `aud` (who it is for:
+//! `PROMO_SHOPPER_JWT_AUDIENCE`, default [`DEFAULT_AUDIENCE`]), all required and checked, so a
+//! token the shop's identity provider minted for another service with the same secret is
+//! refused. `iat` and `nbf` are optional (`nbf` is honoured when present). Expiry is checked
+//! against the injected clock with a small leeway for clock skew. The algorithm is pinned to
+//! HS256 (no `none`, no algorithm confusion). The signature is verified by `jsonwebtoken`
+//! (RustCrypto backend).
 
 use std::fmt;
 
@@ -17,6 +21,10 @@ use thiserror::Error;
 pub const LEEWAY_SECONDS: i64 = 30;
 /// Shortest secret accepted: HS256 wants at least as many key bytes as its output (RFC 7518 §3.2).
 pub const MIN_SECRET_BYTES: usize = 32;
+/// The `iss` shopper tokens carry unless configured otherwise.
+pub const DEFAULT_ISSUER: &str = "shop";
+/// The `aud` shopper tokens carry unless configured otherwise.
+pub const DEFAULT_AUDIENCE: &str = "promo-platform";
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AuthError {
@@ -34,15 +42,32 @@ pub enum AuthError {
 #[error("PROMO_SHOPPER_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long (it is {0})")]
 pub struct WeakSecret(usize);
 
-/// The claims of a shopper token.
+/// The claims of a shopper token (`iss` and `aud` are checked by the validation).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShopperClaims {
     pub sub: String,
     pub exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
+}
+
+/// Who issues shopper tokens and who they are for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenScope {
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl Default for TokenScope {
+    fn default() -> Self {
+        TokenScope { issuer: DEFAULT_ISSUER.into(), audience: DEFAULT_AUDIENCE.into() }
+    }
 }
 
 /// Verifies (and, for development tooling, mints) shopper tokens.
@@ -51,29 +76,39 @@ pub struct ShopperAuth {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    scope: TokenScope,
 }
 
 impl fmt::Debug for ShopperAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ShopperAuth(HS256, secret ***)")
+        write!(f, "ShopperAuth(HS256, iss {:?}, aud {:?}, secret ***)", self.scope.issuer, self.scope.audience)
     }
 }
 
 impl ShopperAuth {
+    /// Tokens of the default issuer and audience.
     pub fn new(secret: &[u8]) -> Result<ShopperAuth, WeakSecret> {
+        ShopperAuth::scoped(secret, TokenScope::default())
+    }
+
+    /// Tokens that must name `scope`'s issuer and audience.
+    pub fn scoped(secret: &[u8], scope: TokenScope) -> Result<ShopperAuth, WeakSecret> {
         if secret.len() < MIN_SECRET_BYTES {
             return Err(WeakSecret(secret.len()));
         }
+        // `Validation::new` pins the algorithm list to HS256 alone.
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.set_issuer(&[scope.issuer.as_str()]);
+        validation.set_audience(&[scope.audience.as_str()]);
         // Time is checked against the injected clock below, not the crate's system clock.
         validation.validate_exp = false;
         validation.validate_nbf = false;
-        validation.validate_aud = false;
         Ok(ShopperAuth {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            scope,
         })
     }
 
@@ -82,6 +117,8 @@ impl ShopperAuth {
         let claims = ShopperClaims {
             sub: user.as_str().to_string(),
             exp: (now + ttl).timestamp(),
+            iss: Some(self.scope.issuer.clone()),
+            aud: Some(self.scope.audience.clone()),
             iat: Some(now.timestamp()),
             nbf: None,
         };
@@ -162,7 +199,14 @@ mod tests {
         let no_exp = jsonwebtoken::encode(&Header::default(), &NoExp { sub: "u-1".into() }, &key).unwrap();
         assert!(matches!(auth.verify(&no_exp, now), Err(AuthError::Invalid(_))));
         // HS512 with the right key is still refused.
-        let claims = ShopperClaims { sub: "u-1".into(), exp: now.timestamp() + 60, iat: None, nbf: None };
+        let claims = ShopperClaims {
+            sub: "u-1".into(),
+            exp: now.timestamp() + 60,
+            iss: Some(DEFAULT_ISSUER.into()),
+            aud: Some(DEFAULT_AUDIENCE.into()),
+            iat: None,
+            nbf: None,
+        };
         let hs512 = jsonwebtoken::encode(&Header::new(Algorithm::HS512), &claims, &key).unwrap();
         assert!(matches!(auth.verify(&hs512, now), Err(AuthError::Invalid(_))));
         // A user id outside the id alphabet.
@@ -170,6 +214,46 @@ mod tests {
         let tok = jsonwebtoken::encode(&Header::default(), &bad_sub, &key).unwrap();
         assert!(matches!(auth.verify(&tok, now), Err(AuthError::Invalid(_))));
         assert!(matches!(auth.verify("not.a.jwt", now), Err(AuthError::Invalid(_))));
+    }
+
+    #[test]
+    fn issuer_and_audience_are_required_and_checked() {
+        let auth = ShopperAuth::new(SECRET).unwrap();
+        let now = t("2026-11-27T10:00:00Z");
+        let key = EncodingKey::from_secret(SECRET);
+        let good = ShopperClaims {
+            sub: "u-1".into(),
+            exp: now.timestamp() + 60,
+            iss: Some(DEFAULT_ISSUER.into()),
+            aud: Some(DEFAULT_AUDIENCE.into()),
+            iat: None,
+            nbf: None,
+        };
+        let sign = |c: &ShopperClaims| jsonwebtoken::encode(&Header::default(), c, &key).unwrap();
+        assert_eq!(auth.verify(&sign(&good), now).unwrap().as_str(), "u-1");
+        for (what, bad) in [
+            ("no iss", ShopperClaims { iss: None, ..good.clone() }),
+            ("another iss", ShopperClaims { iss: Some("other-idp".into()), ..good.clone() }),
+            ("no aud", ShopperClaims { aud: None, ..good.clone() }),
+            ("another aud", ShopperClaims { aud: Some("billing".into()), ..good.clone() }),
+        ] {
+            assert!(matches!(auth.verify(&sign(&bad), now), Err(AuthError::Invalid(_))), "{what} accepted");
+        }
+        // A token minted for another scope with the same secret is refused, and vice versa.
+        let scope = TokenScope { issuer: "https://id.shop.example".into(), audience: "promo".into() };
+        let other = ShopperAuth::scoped(SECRET, scope).unwrap();
+        let theirs = other.mint(&UserId::parse("u-1").unwrap(), now, chrono::Duration::minutes(1));
+        assert!(matches!(auth.verify(&theirs, now), Err(AuthError::Invalid(_))));
+        assert_eq!(other.verify(&theirs, now).unwrap().as_str(), "u-1");
+        // `alg: none` is refused whatever the claims say.
+        let payload = base64_url(&serde_json::to_vec(&good).unwrap());
+        let none = format!("{}.{payload}.", base64_url(br#"{"alg":"none","typ":"JWT"}"#));
+        assert!(matches!(auth.verify(&none, now), Err(AuthError::Invalid(_))));
+    }
+
+    fn base64_url(b: &[u8]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
     }
 
     #[test]

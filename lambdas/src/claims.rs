@@ -223,7 +223,7 @@ impl<S: Store> Claimer<S> {
             attempts += 1;
             match self.store.transact(attempt.ops.clone(), Some(&attempt.token)).await {
                 Ok(()) => {
-                    tracing::info!(campaign = %campaign_id, user = %user, shard = attempt.shard, attempts, "coupon claimed");
+                    tracing::info!(campaign = %campaign_id, user = %user.masked(), shard = attempt.shard, attempts, "coupon claimed");
                     return Ok(Claimed { coupon: attempt.coupon, shard: attempt.shard, attempts });
                 }
                 Err(e) if e.failed_at(0) && closed_at(e.found_at(0), now).is_some() => {
@@ -238,7 +238,10 @@ impl<S: Store> Claimer<S> {
                         // Another claim of this shopper committed first: learn the count.
                         contended += 1;
                         if contended > self.retry.retries + rule.per_user_limit {
-                            return Err(ClaimError::Permanent(format!("the claim counter of {user} keeps failing")));
+                            return Err(ClaimError::Permanent(format!(
+                                "the claim counter of {} keeps failing",
+                                user.masked()
+                            )));
                         }
                         // The cancelled transaction returned the counter it found.
                         expected = e.found_at(1).and_then(|i| i.i64_attr("count")).unwrap_or(0);

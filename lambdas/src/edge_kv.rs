@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use promo_shared::secret::SecretString;
 use serde_json::Value;
 use thiserror::Error;
 
@@ -29,24 +30,13 @@ pub enum EdgeKvError {
     Refused { status: u16, errors: String },
 }
 
-#[derive(Clone)]
+/// The API token is a secret: its `Debug` never prints it.
+#[derive(Clone, Debug)]
 pub struct EdgeKv {
     pub api_base: String,
     pub account_id: String,
     pub namespace_id: String,
-    pub api_token: String,
-}
-
-/// The API token is a secret: never printed.
-impl std::fmt::Debug for EdgeKv {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EdgeKv")
-            .field("api_base", &self.api_base)
-            .field("account_id", &self.account_id)
-            .field("namespace_id", &self.namespace_id)
-            .field("api_token", &"<secret>")
-            .finish()
-    }
+    pub api_token: SecretString,
 }
 
 impl EdgeKv {
@@ -59,7 +49,7 @@ impl EdgeKv {
                 api_base: get("PROMO_CF_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.into()),
                 account_id,
                 namespace_id,
-                api_token,
+                api_token: SecretString::new(api_token),
             })),
             [None, None, None] => Ok(None),
             set => {
@@ -81,7 +71,8 @@ impl EdgeKv {
         let http_error = |source| EdgeKvError::Http { url: url.clone(), source };
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(http_error)?;
         for chunk in entries.chunks(BULK_LIMIT) {
-            let resp = http.put(&url).bearer_auth(&self.api_token).json(chunk).send().await.map_err(http_error)?;
+            let resp =
+                http.put(&url).bearer_auth(self.api_token.expose()).json(chunk).send().await.map_err(http_error)?;
             let status = resp.status();
             let body: Value = resp.json().await.unwrap_or(Value::Null);
             if !status.is_success() || body.get("success").and_then(Value::as_bool) != Some(true) {
@@ -143,7 +134,7 @@ mod tests {
             api_base: format!("https://127.0.0.1:{port}/client/v4"),
             account_id: "a".into(),
             namespace_id: "n".into(),
-            api_token: "t".into(),
+            api_token: SecretString::new("t"),
         };
         let Err(EdgeKvError::Http { source, .. }) = kv.put_all(&[serde_json::json!({"key": "k", "value": "v"})]).await
         else {

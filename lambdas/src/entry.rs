@@ -80,12 +80,14 @@ pub async fn api<S: Store>(api: &Api<S>, event: Value) -> Result<Value, EntryErr
     let method = req.request_context.http.method.unwrap_or_else(|| "GET".into());
     let path = req.raw_path.or(req.request_context.http.path).unwrap_or_else(|| "/".into());
     let mut request = promo_edge::Request::new(&method, &path).body(body);
-    for (name, value) in req.headers.iter() {
-        if let Ok(v) = value.to_str() {
-            request = request.header(name.as_str(), v);
+    request.client = req.request_context.http.source_ip.clone();
+    let resp = match url_headers(&req.headers) {
+        Ok(headers) => {
+            request.headers = headers;
+            api.handle(&request).await
         }
-    }
-    let resp = api.handle(&request).await;
+        Err(e) => e.into_response(),
+    };
     let mut headers = serde_json::Map::new();
     for (name, value) in resp.headers {
         headers.insert(name, Value::String(value));
@@ -96,6 +98,19 @@ pub async fn api<S: Store>(api: &Api<S>, event: Value) -> Result<Value, EntryErr
         "body": String::from_utf8_lossy(&resp.body),
         "isBase64Encoded": false,
     }))
+}
+
+/// A function URL request's headers, names in lower case; a value that is not valid (see
+/// `promo_edge::http::valid_header_value`) is refused, never dropped.
+fn url_headers(headers: &aws_lambda_events::http::HeaderMap) -> Result<Vec<(String, String)>, promo_edge::EdgeError> {
+    let mut out = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        match value.to_str() {
+            Ok(v) if promo_edge::http::valid_header_value(v) => out.push((name.as_str().to_string(), v.to_string())),
+            _ => return Err(promo_edge::http::invalid_header(name.as_str())),
+        }
+    }
+    Ok(out)
 }
 
 fn url_response(status: u16, body: Value) -> Value {
@@ -115,17 +130,15 @@ async fn function_url<S: Store>(issuer: &Issuer<S>, secrets: &[Secret], req: Lam
         (Some(b), false) => b.into_bytes(),
         (None, _) => vec![],
     };
-    let mut signed = promo_edge::Request::new("POST", "/").body(body.clone());
-    for (name, value) in req.headers.iter() {
-        if let Ok(v) = value.to_str() {
-            signed = signed.header(name.as_str(), v);
-        }
-    }
+    let headers = match url_headers(&req.headers) {
+        Ok(h) => h,
+        Err(e) => return url_response(e.status(), error_body(e.code(), &e.to_string())),
+    };
     if secrets.is_empty() {
         return url_response(503, error_body("unavailable", "PROMO_ISSUER_SECRET is not configured"));
     }
-    let now = chrono::Utc::now().timestamp();
-    if let Err(e) = standard::verify(secrets, &signed, now, HANDOFF_TOLERANCE_SECONDS) {
+    let now = issuer.clock.now().timestamp();
+    if let Err(e) = standard::verify(secrets, &headers, &body, now, HANDOFF_TOLERANCE_SECONDS) {
         return url_response(401, error_body("invalid_signature", &e.to_string()));
     }
     match handlers::payment_event(issuer, &body).await {

@@ -1,7 +1,11 @@
 //! Identifier newtypes, validated on construction ("parse, don't validate").
 //!
 //! Ids appear in store keys (`USER#<id>`) and URLs, so they are restricted to a
-//! conservative alphabet: ASCII letters, digits, `-`, `_`, `.` and `:`; 1..=128 chars.
+//! conservative alphabet: ASCII letters, digits, `-`, `_`, `.` and `:`; 1..=128 chars; and
+//! never `.` or `..`, which URL parsing removes as dot segments (even percent-encoded), so such
+//! an id would name another URL (`GET /payments/.` is PortOne's list of payments). This is the
+//! one definition of an id: every id that enters the platform (a path, a body, a provider's
+//! answer) is parsed through it before it is used.
 
 use std::fmt;
 
@@ -22,6 +26,9 @@ pub fn check_id(field: &str, s: &str) -> Result<(), ValidationError> {
             field,
             format!("contains {c:?}; only letters, digits, '-', '_', '.' and ':' are allowed"),
         ));
+    }
+    if s == "." || s == ".." {
+        return Err(ValidationError::new(field, format!("`{s}` is a URL dot segment, not an id")));
     }
     Ok(())
 }
@@ -76,6 +83,16 @@ id_type!(
     /// A shopper.
     UserId, "user_id"
 );
+impl UserId {
+    /// For logs: the first two characters and a short digest (`u-***#3f2a9c`), so lines of
+    /// one shopper can be followed without the id itself in the logs.
+    pub fn masked(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let head: String = self.0.chars().take(2).collect();
+        format!("{head}***#{}", hex::encode(&Sha256::digest(self.0.as_bytes())[..3]))
+    }
+}
+
 id_type!(
     /// A marketing campaign.
     CampaignId, "campaign_id"
@@ -126,8 +143,21 @@ mod tests {
         assert!(UserId::parse("a#b").is_err());
         assert!(UserId::parse("x".repeat(129)).is_err());
         assert!(UserId::parse("x".repeat(128)).is_ok());
+        for dots in [".", ".."] {
+            assert!(PaymentId::parse(dots).is_err(), "{dots} is a dot segment");
+        }
+        assert!(PaymentId::parse("...").is_ok() && PaymentId::parse("a.b").is_ok() && PaymentId::parse(".a").is_ok());
         let err = PaymentId::parse("pay/1").unwrap_err();
         assert_eq!(err.field, "payment_id");
+    }
+
+    #[test]
+    fn masked_user_ids_hide_the_id_and_tell_shoppers_apart() {
+        let a = UserId::parse("customer-12345").unwrap();
+        let m = a.masked();
+        assert!(m.starts_with("cu***#") && !m.contains("12345"), "{m}");
+        assert_eq!(m, a.masked(), "stable");
+        assert_ne!(m, UserId::parse("customer-12346").unwrap().masked());
     }
 
     #[test]

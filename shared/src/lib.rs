@@ -15,6 +15,7 @@ pub mod payment;
 pub mod ports;
 pub mod price_book;
 pub mod pricing;
+pub mod secret;
 pub mod store;
 
 #[cfg(any(test, feature = "testing"))]

@@ -36,6 +36,7 @@ pub fn paid_event(payment_id: &str, amount: i64, occurred_at: &str) -> PaymentEv
         user_id: UserId::parse("u-1").unwrap_or_else(|e| panic!("{e}")),
         amount: Money::new(amount, Currency::parse("KRW").unwrap_or_else(|e| panic!("{e}")))
             .unwrap_or_else(|e| panic!("{e}")),
+        paid_amount: None,
         items: vec![],
         occurred_at: at(occurred_at),
     }

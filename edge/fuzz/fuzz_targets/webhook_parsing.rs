@@ -22,8 +22,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let now = 1_795_000_000;
     let std_secrets = [standard::Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()];
-    let _ = standard::verify(&std_secrets, &req, now, 300);
-    let _ = stripe::verify(&[stripe::Secret::parse("whsec_test_secret").unwrap()], &req, now, 300);
+    let _ = standard::verify(&std_secrets, &req.headers, &req.body, now, 300);
+    let _ = stripe::verify(&[stripe::Secret::parse("whsec_test_secret").unwrap()], &req.headers, &req.body, now, 300);
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
         let _ = providers::standard(&v);
         let _ = providers::portone(&v);

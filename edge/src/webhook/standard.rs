@@ -10,7 +10,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::SignatureError;
-use crate::http::Request;
+use crate::http::header_values;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -64,12 +64,18 @@ pub struct Verified {
     pub timestamp: i64,
 }
 
-/// Verifies a request against any of the active `secrets` (rotation), with `tolerance`
+/// Verifies a delivery (its headers and raw body) against any of the active `secrets` (rotation), with `tolerance`
 /// seconds of clock difference allowed in both directions.
-pub fn verify(secrets: &[Secret], req: &Request, now: i64, tolerance: i64) -> Result<Verified, SignatureError> {
-    let id = single_header(req, HEADER_ID)?;
-    let ts_raw = single_header(req, HEADER_TIMESTAMP)?;
-    let sig_header = single_header(req, HEADER_SIGNATURE)?;
+pub fn verify(
+    secrets: &[Secret],
+    headers: &[(String, String)],
+    body: &[u8],
+    now: i64,
+    tolerance: i64,
+) -> Result<Verified, SignatureError> {
+    let id = single_header(headers, HEADER_ID)?;
+    let ts_raw = single_header(headers, HEADER_TIMESTAMP)?;
+    let sig_header = single_header(headers, HEADER_SIGNATURE)?;
     if id.is_empty() || id.len() > 256 {
         return Err(SignatureError::Malformed(format!("{HEADER_ID} must be 1..=256 characters")));
     }
@@ -86,7 +92,7 @@ pub fn verify(secrets: &[Secret], req: &Request, now: i64, tolerance: i64) -> Re
         return Err(SignatureError::Malformed(format!("{HEADER_SIGNATURE} has no v1 signature")));
     }
     for secret in secrets {
-        let expected = secret.mac(id, timestamp, &req.body);
+        let expected = secret.mac(id, timestamp, body);
         if candidates.iter().any(|c| bool::from(c.as_slice().ct_eq(&expected))) {
             return Ok(Verified { delivery_id: id.to_string(), timestamp });
         }
@@ -94,8 +100,8 @@ pub fn verify(secrets: &[Secret], req: &Request, now: i64, tolerance: i64) -> Re
     Err(SignatureError::NoMatch)
 }
 
-fn single_header<'a>(req: &'a Request, name: &'static str) -> Result<&'a str, SignatureError> {
-    let mut values = req.header_values(name);
+fn single_header<'a>(headers: &'a [(String, String)], name: &'static str) -> Result<&'a str, SignatureError> {
+    let mut values = header_values(headers, name);
     let first = values.next().ok_or(SignatureError::MissingHeader(name))?;
     if values.next().is_some() {
         return Err(SignatureError::DuplicateHeader(name));
@@ -106,6 +112,11 @@ fn single_header<'a>(req: &'a Request, name: &'static str) -> Result<&'a str, Si
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::Request;
+
+    fn verify_req(secrets: &[Secret], r: &Request, now: i64, tolerance: i64) -> Result<Verified, SignatureError> {
+        verify(secrets, &r.headers, &r.body, now, tolerance)
+    }
 
     // The published test vector of the Standard Webhooks reference libraries.
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -133,38 +144,38 @@ mod tests {
 
     #[test]
     fn verifies_the_reference_vector() {
-        let v = verify(&secrets(), &req(ID, &TS.to_string(), SIG, BODY), TS, 300).unwrap();
+        let v = verify_req(&secrets(), &req(ID, &TS.to_string(), SIG, BODY), TS, 300).unwrap();
         assert_eq!(v, Verified { delivery_id: ID.into(), timestamp: TS });
     }
 
     #[test]
     fn several_signatures_and_unknown_versions() {
         let header = format!("v2,abc v1,Zm9vYmFy {SIG} v1a,xyz");
-        assert!(verify(&secrets(), &req(ID, &TS.to_string(), &header, BODY), TS, 300).is_ok());
+        assert!(verify_req(&secrets(), &req(ID, &TS.to_string(), &header, BODY), TS, 300).is_ok());
     }
 
     #[test]
     fn rotated_secrets_any_active_one_verifies() {
         let old = Secret::parse("whsec_c2VjcmV0LW9sZA==").unwrap();
         let both = vec![old, Secret::parse(SECRET).unwrap()];
-        assert!(verify(&both, &req(ID, &TS.to_string(), SIG, BODY), TS, 300).is_ok());
+        assert!(verify_req(&both, &req(ID, &TS.to_string(), SIG, BODY), TS, 300).is_ok());
         let only_old = vec![Secret::parse("whsec_c2VjcmV0LW9sZA==").unwrap()];
-        assert_eq!(verify(&only_old, &req(ID, &TS.to_string(), SIG, BODY), TS, 300), Err(SignatureError::NoMatch));
+        assert_eq!(verify_req(&only_old, &req(ID, &TS.to_string(), SIG, BODY), TS, 300), Err(SignatureError::NoMatch));
     }
 
     #[test]
     fn tampering_is_rejected() {
         let ts = TS.to_string();
         assert_eq!(
-            verify(&secrets(), &req(ID, &ts, SIG, r#"{"test": 2432232315}"#), TS, 300),
+            verify_req(&secrets(), &req(ID, &ts, SIG, r#"{"test": 2432232315}"#), TS, 300),
             Err(SignatureError::NoMatch)
         );
-        assert_eq!(verify(&secrets(), &req("msg_other", &ts, SIG, BODY), TS, 300), Err(SignatureError::NoMatch));
+        assert_eq!(verify_req(&secrets(), &req("msg_other", &ts, SIG, BODY), TS, 300), Err(SignatureError::NoMatch));
         let bad_sig = SIG.replace("g0h", "g1h");
-        assert_eq!(verify(&secrets(), &req(ID, &ts, &bad_sig, BODY), TS, 300), Err(SignatureError::NoMatch));
+        assert_eq!(verify_req(&secrets(), &req(ID, &ts, &bad_sig, BODY), TS, 300), Err(SignatureError::NoMatch));
         // Same MAC, timestamp moved: the timestamp is signed.
         assert_eq!(
-            verify(&secrets(), &req(ID, &(TS + 1).to_string(), SIG, BODY), TS, 300),
+            verify_req(&secrets(), &req(ID, &(TS + 1).to_string(), SIG, BODY), TS, 300),
             Err(SignatureError::NoMatch)
         );
     }
@@ -172,26 +183,29 @@ mod tests {
     #[test]
     fn timestamps_outside_tolerance_either_way() {
         let ts = TS.to_string();
-        assert!(verify(&secrets(), &req(ID, &ts, SIG, BODY), TS + 300, 300).is_ok());
-        assert_eq!(verify(&secrets(), &req(ID, &ts, SIG, BODY), TS + 301, 300), Err(SignatureError::Stale));
-        assert_eq!(verify(&secrets(), &req(ID, &ts, SIG, BODY), TS - 301, 300), Err(SignatureError::Future));
+        assert!(verify_req(&secrets(), &req(ID, &ts, SIG, BODY), TS + 300, 300).is_ok());
+        assert_eq!(verify_req(&secrets(), &req(ID, &ts, SIG, BODY), TS + 301, 300), Err(SignatureError::Stale));
+        assert_eq!(verify_req(&secrets(), &req(ID, &ts, SIG, BODY), TS - 301, 300), Err(SignatureError::Future));
     }
 
     #[test]
     fn malformed_headers() {
         for ts in ["", "abc", "-1614265330", "+1614265330", "1614265330.5", "99999999999999999999"] {
             assert!(
-                matches!(verify(&secrets(), &req(ID, ts, SIG, BODY), TS, 300), Err(SignatureError::Malformed(_))),
+                matches!(verify_req(&secrets(), &req(ID, ts, SIG, BODY), TS, 300), Err(SignatureError::Malformed(_))),
                 "timestamp {ts:?}"
             );
         }
         for sig in ["", "v1", "v1,", "v1,!!!", "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="] {
-            assert!(verify(&secrets(), &req(ID, &TS.to_string(), sig, BODY), TS, 300).is_err(), "signature {sig:?}");
+            assert!(
+                verify_req(&secrets(), &req(ID, &TS.to_string(), sig, BODY), TS, 300).is_err(),
+                "signature {sig:?}"
+            );
         }
         let missing = Request::new("POST", "/").header(HEADER_ID, ID).header(HEADER_TIMESTAMP, "1").body(BODY);
-        assert_eq!(verify(&secrets(), &missing, TS, 300), Err(SignatureError::MissingHeader(HEADER_SIGNATURE)));
+        assert_eq!(verify_req(&secrets(), &missing, TS, 300), Err(SignatureError::MissingHeader(HEADER_SIGNATURE)));
         let dup = req(ID, &TS.to_string(), SIG, BODY).header(HEADER_ID, "msg_2");
-        assert_eq!(verify(&secrets(), &dup, TS, 300), Err(SignatureError::DuplicateHeader(HEADER_ID)));
+        assert_eq!(verify_req(&secrets(), &dup, TS, 300), Err(SignatureError::DuplicateHeader(HEADER_ID)));
     }
 
     #[test]

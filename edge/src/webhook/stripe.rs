@@ -7,7 +7,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::SignatureError;
-use crate::http::Request;
+use crate::http::header_values;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -45,10 +45,16 @@ impl Secret {
     }
 }
 
-/// Verifies a request; returns the signed timestamp. The delivery id (the event id) is in the
+/// Verifies a delivery (its headers and raw body); returns the signed timestamp. The delivery id (the event id) is in the
 /// body and is read by the caller after verification.
-pub fn verify(secrets: &[Secret], req: &Request, now: i64, tolerance: i64) -> Result<i64, SignatureError> {
-    let mut values = req.header_values(HEADER);
+pub fn verify(
+    secrets: &[Secret],
+    headers: &[(String, String)],
+    body: &[u8],
+    now: i64,
+    tolerance: i64,
+) -> Result<i64, SignatureError> {
+    let mut values = header_values(headers, HEADER);
     let header = values.next().ok_or(SignatureError::MissingHeader(HEADER))?;
     if values.next().is_some() {
         return Err(SignatureError::DuplicateHeader(HEADER));
@@ -77,7 +83,7 @@ pub fn verify(secrets: &[Secret], req: &Request, now: i64, tolerance: i64) -> Re
     }
     super::check_tolerance(timestamp, now, tolerance)?;
     for secret in secrets {
-        let expected = secret.mac(timestamp, &req.body);
+        let expected = secret.mac(timestamp, body);
         if candidates.iter().any(|c| bool::from(c.as_slice().ct_eq(&expected))) {
             return Ok(timestamp);
         }
@@ -88,6 +94,11 @@ pub fn verify(secrets: &[Secret], req: &Request, now: i64, tolerance: i64) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::Request;
+
+    fn verify_req(secrets: &[Secret], r: &Request, now: i64, tolerance: i64) -> Result<i64, SignatureError> {
+        verify(secrets, &r.headers, &r.body, now, tolerance)
+    }
 
     // The payload and secret of Stripe's SDK webhook tests; the expected MAC computed
     // independently (Python's hmac) for t = 1614265330.
@@ -108,7 +119,7 @@ mod tests {
     #[test]
     fn signs_and_verifies_the_reference_vector() {
         assert_eq!(Secret::parse(SECRET).unwrap().sign(T, BODY.as_bytes()), format!("t={T},v1={MAC}"));
-        assert_eq!(verify(&secrets(), &req(&format!("t={T},v1={MAC}"), BODY), T, 300), Ok(T));
+        assert_eq!(verify_req(&secrets(), &req(&format!("t={T},v1={MAC}"), BODY), T, 300), Ok(T));
     }
 
     #[test]
@@ -116,37 +127,37 @@ mod tests {
         let header = format!(
             "t={T},v1={OTHER_MAC},v1={MAC},v0=6ffbb59b2300aae63f272406069a9788598b792a944a07aba816edb039989a39"
         );
-        assert_eq!(verify(&secrets(), &req(&header, BODY), T, 300), Ok(T));
+        assert_eq!(verify_req(&secrets(), &req(&header, BODY), T, 300), Ok(T));
         let rotated = vec![Secret::parse("whsec_other_secret").unwrap(), Secret::parse(SECRET).unwrap()];
-        assert_eq!(verify(&rotated, &req(&format!("t={T},v1={MAC}"), BODY), T, 300), Ok(T));
+        assert_eq!(verify_req(&rotated, &req(&format!("t={T},v1={MAC}"), BODY), T, 300), Ok(T));
         let only_v0 = format!("t={T},v0={MAC}");
-        assert!(matches!(verify(&secrets(), &req(&only_v0, BODY), T, 300), Err(SignatureError::Malformed(_))));
+        assert!(matches!(verify_req(&secrets(), &req(&only_v0, BODY), T, 300), Err(SignatureError::Malformed(_))));
     }
 
     #[test]
     fn tampering_and_wrong_secrets_fail() {
         let good = format!("t={T},v1={MAC}");
         assert_eq!(
-            verify(&secrets(), &req(&good, &BODY.replace("evt_", "evt-")), T, 300),
+            verify_req(&secrets(), &req(&good, &BODY.replace("evt_", "evt-")), T, 300),
             Err(SignatureError::NoMatch)
         );
         assert_eq!(
-            verify(&secrets(), &req(&format!("t={},v1={MAC}", T + 1), BODY), T, 300),
+            verify_req(&secrets(), &req(&format!("t={},v1={MAC}", T + 1), BODY), T, 300),
             Err(SignatureError::NoMatch)
         );
         assert_eq!(
-            verify(&[Secret::parse("whsec_other_secret").unwrap()], &req(&good, BODY), T, 300),
+            verify_req(&[Secret::parse("whsec_other_secret").unwrap()], &req(&good, BODY), T, 300),
             Err(SignatureError::NoMatch)
         );
         let flipped = format!("t={T},v1={}", MAC.replace('a', "b"));
-        assert_eq!(verify(&secrets(), &req(&flipped, BODY), T, 300), Err(SignatureError::NoMatch));
+        assert_eq!(verify_req(&secrets(), &req(&flipped, BODY), T, 300), Err(SignatureError::NoMatch));
     }
 
     #[test]
     fn tolerance_both_ways_and_malformed_headers() {
         let good = format!("t={T},v1={MAC}");
-        assert_eq!(verify(&secrets(), &req(&good, BODY), T + 301, 300), Err(SignatureError::Stale));
-        assert_eq!(verify(&secrets(), &req(&good, BODY), T - 301, 300), Err(SignatureError::Future));
+        assert_eq!(verify_req(&secrets(), &req(&good, BODY), T + 301, 300), Err(SignatureError::Stale));
+        assert_eq!(verify_req(&secrets(), &req(&good, BODY), T - 301, 300), Err(SignatureError::Future));
         for bad in [
             "",
             "garbage",
@@ -156,11 +167,11 @@ mod tests {
             &format!("t={T},t={T},v1={MAC}"),
             &format!("t={T},v1=zz"),
         ] {
-            assert!(verify(&secrets(), &req(bad, BODY), T, 300).is_err(), "accepted {bad:?}");
+            assert!(verify_req(&secrets(), &req(bad, BODY), T, 300).is_err(), "accepted {bad:?}");
         }
         let missing = Request::new("POST", "/").body(BODY);
-        assert_eq!(verify(&secrets(), &missing, T, 300), Err(SignatureError::MissingHeader(HEADER)));
+        assert_eq!(verify_req(&secrets(), &missing, T, 300), Err(SignatureError::MissingHeader(HEADER)));
         let dup = req(&good, BODY).header(HEADER, &good);
-        assert_eq!(verify(&secrets(), &dup, T, 300), Err(SignatureError::DuplicateHeader(HEADER)));
+        assert_eq!(verify_req(&secrets(), &dup, T, 300), Err(SignatureError::DuplicateHeader(HEADER)));
     }
 }

@@ -451,9 +451,10 @@ pub async fn the_issuer_retries_and_a_lost_answer_issues_once(s: DynStore) {
 pub const HANDOFF_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// The edge's hand-off of `body` to the issuer's function URL, as AWS delivers it: signed
-/// with `secret` (Standard Webhooks) under the delivery id `id`.
-pub fn hand_off(id: &str, body: &str, secret: &str) -> serde_json::Value {
-    let ts = chrono::Utc::now().timestamp();
+/// with `secret` (Standard Webhooks) under the delivery id `id`, at `signed_at` (the issuer
+/// checks the timestamp against its own clock).
+pub fn hand_off(id: &str, body: &str, secret: &str, signed_at: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
+    let ts = signed_at.timestamp();
     let sig = promo_edge::webhook::standard::Secret::parse(secret).unwrap().sign(id, ts, body.as_bytes());
     json!({
         "version": "2.0", "rawPath": "/", "rawQueryString": "",
@@ -471,10 +472,10 @@ pub fn hand_off(id: &str, body: &str, secret: &str) -> serde_json::Value {
 /// edge's signed hand-off to the function URL (how a provider's webhook and the shop's client
 /// callback each arrive, under their own delivery ids), `2` and `3` an SQS batch, `4` an
 /// Amazon MQ (RabbitMQ) batch.
-pub fn delivery(way: usize, payment: &str, body: &str) -> serde_json::Value {
+pub fn delivery(way: usize, payment: &str, body: &str, at: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
     use base64::Engine;
     match way {
-        0 | 1 => hand_off(&format!("{}:{payment}", ["webhook", "callback"][way]), body, HANDOFF_SECRET),
+        0 | 1 => hand_off(&format!("{}:{payment}", ["webhook", "callback"][way]), body, HANDOFF_SECRET, at),
         2 | 3 => json!({"Records": [{"messageId": format!("{payment}-{way}"), "receiptHandle": "h", "body": body,
             "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
             "eventSourceARN": "arn:aws:sqs:us-east-1:1:payment-events", "awsRegion": "us-east-1"}]}),
@@ -502,7 +503,7 @@ pub async fn payments_delivered_through_every_entry_issue_once(s: DynStore) {
             let (issuer, secrets) = (issuer.clone(), secrets.clone());
             let payment = format!("{p}-{n}");
             let body = serde_json::to_string(&event(&payment, &format!("{p}-u{n}"), PaymentKind::Paid)).unwrap();
-            let invocation = delivery(way, &payment, &body);
+            let invocation = delivery(way, &payment, &body, issuer.clock.now());
             tokio::spawn(
                 async move { (way, promo_lambdas::entry::handle(&*issuer, &secrets, invocation).await.unwrap()) },
             )

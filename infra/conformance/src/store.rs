@@ -397,11 +397,12 @@ pub async fn race_idempotency(s: DynStore) {
     let runs = Arc::new(AtomicUsize::new(0));
     let cfg = IdempotencyConfig::default();
     let now = chrono::Utc::now();
-    let tasks = (0..RACERS).map(|_| {
+    let tasks = (0..RACERS).map(|i| {
         let (s, key, runs) = (s.clone(), key.clone(), runs.clone());
         tokio::spawn(async move {
+            let lease = format!("lease-{i}");
             let r: Result<(Value, bool), idempotency::IdempotencyError> =
-                idempotency::run_once(&*s, &key, "hash-1", now, &cfg, || async {
+                idempotency::run_once(&*s, &key, "hash-1", &lease, now, &cfg, || async {
                     runs.fetch_add(1, Ordering::SeqCst);
                     tokio::task::yield_now().await;
                     Ok(json!({"answer": 42}))
@@ -419,20 +420,25 @@ pub async fn race_idempotency(s: DynStore) {
     }
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     // Later: a replay returns the stored answer; another payload under the key is a conflict.
-    let (v, replay) =
-        idempotency::run_once::<_, _, _, idempotency::IdempotencyError>(&*s, &key, "hash-1", now, &cfg, || async {
-            Ok(json!("must not run"))
-        })
-        .await
-        .unwrap();
+    let (v, replay) = idempotency::run_once::<_, _, _, idempotency::IdempotencyError>(
+        &*s,
+        &key,
+        "hash-1",
+        "late",
+        now,
+        &cfg,
+        || async { Ok(json!("must not run")) },
+    )
+    .await
+    .unwrap();
     assert!(replay);
     assert_eq!(v, json!({"answer": 42}));
     // A replay is one round trip: the refused put returns the stored record.
     let counting = Counting::over(&s);
-    let begun = idempotency::begin(&*counting, &key, "hash-1", now, &cfg).await.unwrap();
+    let begun = idempotency::begin(&*counting, &key, "hash-1", "late", now, &cfg).await.unwrap();
     assert_eq!(begun, idempotency::Begin::Completed(json!({"answer": 42})));
     assert_eq!((counting.puts.load(Ordering::SeqCst), counting.gets.load(Ordering::SeqCst)), (1, 0));
-    let conflict = idempotency::begin(&*s, &key, "hash-2", now, &cfg).await;
+    let conflict = idempotency::begin(&*s, &key, "hash-2", "late", now, &cfg).await;
     assert!(matches!(conflict, Err(idempotency::IdempotencyError::PayloadMismatch(_))));
 }
 
@@ -441,19 +447,22 @@ pub async fn idempotency_recovers_from_a_crashed_run(s: DynStore) {
     let key = ns("idem-crash");
     let cfg = IdempotencyConfig::default();
     let t0 = chrono::Utc::now();
-    assert_eq!(idempotency::begin(&*s, &key, "h", t0, &cfg).await.unwrap(), idempotency::Begin::Started);
+    assert_eq!(idempotency::begin(&*s, &key, "h", "a", t0, &cfg).await.unwrap(), idempotency::Begin::Started);
     // The owner "crashed": no complete, no release.
     assert!(matches!(
-        idempotency::begin(&*s, &key, "h", t0 + chrono::Duration::seconds(1), &cfg).await,
+        idempotency::begin(&*s, &key, "h", "b", t0 + chrono::Duration::seconds(1), &cfg).await,
         Err(idempotency::IdempotencyError::InProgress(_))
     ));
     let later = t0 + cfg.in_progress_ttl + chrono::Duration::seconds(1);
-    assert_eq!(idempotency::begin(&*s, &key, "h", later, &cfg).await.unwrap(), idempotency::Begin::Started);
-    idempotency::complete(&*s, &key, &json!(1), later, &cfg).await.unwrap();
-    assert_eq!(idempotency::begin(&*s, &key, "h", later, &cfg).await.unwrap(), idempotency::Begin::Completed(json!(1)));
+    assert_eq!(idempotency::begin(&*s, &key, "h", "c", later, &cfg).await.unwrap(), idempotency::Begin::Started);
+    idempotency::complete(&*s, &key, "c", &json!(1), later, &cfg).await.unwrap();
+    assert_eq!(
+        idempotency::begin(&*s, &key, "h", "d", later, &cfg).await.unwrap(),
+        idempotency::Begin::Completed(json!(1))
+    );
     // After the record's TTL a new run may start.
     let expired = later + cfg.record_ttl + chrono::Duration::seconds(1);
-    assert_eq!(idempotency::begin(&*s, &key, "h", expired, &cfg).await.unwrap(), idempotency::Begin::Started);
+    assert_eq!(idempotency::begin(&*s, &key, "h", "e", expired, &cfg).await.unwrap(), idempotency::Begin::Started);
 }
 
 /// A run that fails gives its key up at once (the sender's retry runs, without waiting for
@@ -463,7 +472,7 @@ pub async fn idempotency_a_failed_run_frees_its_key(s: DynStore) {
     let cfg = IdempotencyConfig::default();
     let now = chrono::Utc::now();
     let failed: Result<(serde_json::Value, bool), idempotency::IdempotencyError> =
-        idempotency::run_once(&*s, &key, "h", now, &cfg, || async {
+        idempotency::run_once(&*s, &key, "h", "first", now, &cfg, || async {
             Err(idempotency::IdempotencyError::InProgress("the run itself failed".into()))
         })
         .await;
@@ -473,14 +482,66 @@ pub async fn idempotency_a_failed_run_frees_its_key(s: DynStore) {
         runs.fetch_add(1, Ordering::SeqCst);
         Ok::<_, idempotency::IdempotencyError>(json!({"ok": true}))
     };
-    assert_eq!(idempotency::run_once(&*s, &key, "h", now, &cfg, run).await.unwrap(), (json!({"ok": true}), false));
-    assert_eq!(idempotency::run_once(&*s, &key, "h", now, &cfg, run).await.unwrap(), (json!({"ok": true}), true));
+    let retried = idempotency::run_once(&*s, &key, "h", "retry", now, &cfg, run).await.unwrap();
+    assert_eq!(retried, (json!({"ok": true}), false));
+    let replayed = idempotency::run_once(&*s, &key, "h", "replay", now, &cfg, run).await.unwrap();
+    assert_eq!(replayed, (json!({"ok": true}), true));
     assert_eq!(runs.load(Ordering::SeqCst), 1, "the retry ran once, the replay did not run");
-    idempotency::release(&*s, &key).await.unwrap();
+    idempotency::release(&*s, &key, "retry").await.unwrap();
     assert_eq!(
-        idempotency::begin(&*s, &key, "h", now, &cfg).await.unwrap(),
+        idempotency::begin(&*s, &key, "h", "late", now, &cfg).await.unwrap(),
         idempotency::Begin::Completed(json!({"ok": true}))
     );
+}
+
+/// Runs whose leases ran out, each taken over by the next, all finish at once with the run
+/// that holds the key now: only the holder's result is recorded, and no stale run's release
+/// frees the key (before lease tokens, the last stale `complete` to land overwrote the
+/// holder's answer and a stale `release` deleted its record).
+pub async fn idempotency_only_the_lease_holder_completes_or_releases(s: DynStore) {
+    let key = ns("idem-lease");
+    let cfg = IdempotencyConfig::default();
+    let t0 = chrono::Utc::now();
+    const RUNS: i32 = 40;
+    // Each run takes the key once the previous one's lease has run out.
+    let at = |i: i32| t0 + (cfg.in_progress_ttl + chrono::Duration::seconds(1)) * i;
+    for i in 0..RUNS {
+        let begun = idempotency::begin(&*s, &key, "h", &format!("run-{i}"), at(i), &cfg).await.unwrap();
+        assert_eq!(begun, idempotency::Begin::Started, "run {i}");
+    }
+    let holder = RUNS - 1;
+    let now = at(holder);
+    let tasks = (0..RUNS).flat_map(|i| {
+        let complete = {
+            let (s, key) = (s.clone(), key.clone());
+            tokio::spawn(async move {
+                let r = idempotency::complete(&*s, &key, &format!("run-{i}"), &json!({"run": i}), now, &cfg).await;
+                (i, r)
+            })
+        };
+        let release = {
+            let (s, key) = (s.clone(), key.clone());
+            tokio::spawn(async move {
+                if i != holder {
+                    idempotency::release(&*s, &key, &format!("run-{i}")).await.unwrap();
+                }
+                (i, Ok(()))
+            })
+        };
+        [complete, release]
+    });
+    let mut recorded = Vec::new();
+    for r in join_all(tasks).await {
+        match r.unwrap() {
+            (i, Ok(())) => recorded.push(i),
+            (_, Err(idempotency::IdempotencyError::LeaseLost(_))) => {}
+            (i, Err(e)) => panic!("run {i}: unexpected error {e}"),
+        }
+    }
+    // Every stale release "succeeds" (it frees nothing); the holder's complete is the one write.
+    assert_eq!(recorded.iter().filter(|i| **i == holder).count(), 2, "the holder completed: {recorded:?}");
+    let after = idempotency::begin(&*s, &key, "h", "later", now, &cfg).await.unwrap();
+    assert_eq!(after, idempotency::Begin::Completed(json!({"run": holder})));
 }
 
 /// Generates one `#[tokio::test]` per conformance case for a store factory
@@ -494,7 +555,8 @@ macro_rules! store_conformance_tests {
             transaction_shape_is_checked, transaction_token_makes_retries_idempotent,
             query_orders_filters_and_pages, secondary_index_query, expired_records_can_be_taken_over,
             race_conditional_decrement, race_put_if_absent, race_transactions, race_idempotency,
-            idempotency_recovers_from_a_crashed_run, idempotency_a_failed_run_frees_its_key);
+            idempotency_recovers_from_a_crashed_run, idempotency_a_failed_run_frees_its_key,
+            idempotency_only_the_lease_holder_completes_or_releases);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::store_conformance_tests!(@one $factory, $attrs, $case); )*

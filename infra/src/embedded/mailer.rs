@@ -65,15 +65,25 @@ impl Mailer for OutboxMailer {
         .map_err(|e| MailError::Rejected(e.to_string()))?;
         let bytes = message.formatted();
 
+        let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || {
             if path.exists() {
                 return Ok(existing_id(&path).unwrap_or(message_id));
             }
-            // Write aside, then rename: a crash never leaves half a message behind.
-            let tmp = path.with_extension("eml.tmp");
-            std::fs::write(&tmp, &bytes).map_err(|e| MailError::Unavailable(e.to_string()))?;
-            std::fs::rename(&tmp, &path).map_err(|e| MailError::Unavailable(e.to_string()))?;
-            Ok(message_id)
+            // Written whole under a name of its own, then linked in place only if no message
+            // of this key is there yet: a crash never leaves half a message behind, and of two
+            // sends of one key at once exactly one lands; the other answers with its id.
+            let unavailable = |e: std::io::Error| MailError::Unavailable(e.to_string());
+            let mut tmp = tempfile::Builder::new().suffix(".eml.tmp").tempfile_in(&dir).map_err(unavailable)?;
+            std::io::Write::write_all(&mut tmp, &bytes).map_err(unavailable)?;
+            tmp.as_file().sync_all().map_err(unavailable)?;
+            match tmp.persist_noclobber(&path) {
+                Ok(_) => Ok(message_id),
+                Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    Ok(existing_id(&path).unwrap_or(message_id))
+                }
+                Err(e) => Err(unavailable(e.error)),
+            }
         })
         .await
         .map_err(|e| MailError::Unavailable(e.to_string()))?
@@ -127,6 +137,43 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_sends_of_one_key_write_one_whole_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = std::sync::Arc::new(OutboxMailer::open(&dir.path().join("outbox")).unwrap());
+        // A message large enough that writing it takes a while, so sends overlap.
+        let mut big = email("");
+        big.text = "Your coupon is waiting. ".repeat(40_000);
+        big.html = None;
+        let solo = OutgoingEmail { idempotency_key: "email:solo".into(), ..big.clone() };
+        mailer.send(&solo).await.unwrap();
+        let alone = std::fs::read_to_string(mailer.path_for("email:solo")).unwrap();
+        for round in 0..10 {
+            let key = format!("email:race:u-{round}");
+            let start = std::sync::Arc::new(tokio::sync::Barrier::new(16));
+            let sends = (0..16).map(|_| {
+                let (mailer, start) = (mailer.clone(), start.clone());
+                let message = OutgoingEmail { idempotency_key: key.clone(), ..big.clone() };
+                tokio::spawn(async move {
+                    start.wait().await;
+                    mailer.send(&message).await.unwrap()
+                })
+            });
+            let ids: Vec<String> = futures::future::join_all(sends).await.into_iter().map(|r| r.unwrap()).collect();
+            let text = std::fs::read_to_string(mailer.path_for(&key)).unwrap();
+            let stored = existing_id(&mailer.path_for(&key)).unwrap();
+            assert!(ids.iter().all(|id| *id == stored), "every send answers the message that landed: {ids:?}");
+            assert_eq!(text.matches("Message-ID:").count(), 1, "one whole message");
+            assert_eq!(text.len(), alone.len(), "one whole copy of the message");
+        }
+        let names: Vec<String> = std::fs::read_dir(mailer.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 11, "one file per key, no temporary left: {names:?}");
+        assert!(names.iter().all(|n| n.ends_with(".eml")));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 pub mod mailer;
 pub mod price_cache;
 pub mod queue;
+pub mod rate_limit;
 pub mod sqlite;
 pub mod store;
 pub mod tokens;
@@ -17,6 +18,7 @@ pub mod tokens;
 pub use mailer::OutboxMailer;
 pub use price_cache::BoundedPriceCache;
 pub use queue::{QueueConfig, SqliteQueue};
+pub use rate_limit::KeyedLimits;
 pub use store::SqliteStore;
 
 /// The system clock and OS randomness, shared with the Lambda binaries.

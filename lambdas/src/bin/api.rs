@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use promo_lambdas::api::Api;
-use promo_lambdas::auth::ShopperAuth;
 use promo_lambdas::claims::Claimer;
-use promo_lambdas::config::{self, LambdaConfig};
+use promo_lambdas::config::LambdaConfig;
 use promo_lambdas::dynamodb::DynamoStore;
 use promo_lambdas::entry;
 use promo_lambdas::sell_out::Republisher;
@@ -19,9 +18,8 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let cfg = LambdaConfig::from_env()?;
-    let auth = ShopperAuth::new(config::shopper_jwt_secret()?.as_bytes())
-        .map_err(|e| format!("PROMO_SHOPPER_JWT_SECRET: {e}"))?;
-    let edge = config::edge_kv()?;
+    let auth = cfg.shopper_auth()?;
+    let edge = cfg.edge_kv.clone();
     if edge.is_none() {
         tracing::warn!(
             "PROMO_CF_* not set: a sell-out rebuilds the stored price book only; product pages keep \

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use promo_lambdas::config::{self, LambdaConfig};
+use promo_lambdas::config::LambdaConfig;
 use promo_lambdas::dynamodb::DynamoStore;
 use promo_lambdas::entry;
 use promo_lambdas::issuer::Issuer;
@@ -16,7 +16,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let cfg = LambdaConfig::from_env()?;
-    let secrets = Arc::new(config::issuer_secrets()?);
+    let secrets = Arc::new(cfg.issuer_secrets.clone());
     let store = DynamoStore::from_env(cfg.table, cfg.dynamodb_endpoint.as_deref()).await;
     let issuer = Arc::new(Issuer::new(store, Arc::new(SystemClock), Arc::new(OsIds)));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
