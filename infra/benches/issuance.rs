@@ -185,7 +185,7 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
                     TxOp::Put { item: code_item, cond: cond() },
                 ];
                 if step >= Machinery::Check {
-                    ops.push(issuer::payment_not_cancelled(&pid));
+                    ops.push(issuer::payment_still_earns(&pid, 0));
                 }
                 // The issuer's own check and token: the last step is its transaction.
                 let rule = &campaign.rewards[0].id;

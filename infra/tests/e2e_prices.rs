@@ -163,6 +163,22 @@ async fn a_shoppers_own_coupons_and_mileage_are_private() {
 
     let (status, _, _) = get(&running, "p-1", &[("authorization", "Bearer not-a-token")]).await;
     assert_eq!(status, 401);
+
+    // A coupon stored with its window backwards (a reward issued after its campaign ended,
+    // by an older issuer) and one that no longer parses: the read answers all the same.
+    let born_expired = json!({
+        "pk": format!("USER#{user}"), "sk": "COUPON#AAAA-BBBB-CCCC", "type": "coupon",
+        "code": "AAAA-BBBB-CCCC", "user_id": user.as_str(), "campaign_id": "nov",
+        "template": {"id": "late", "kind": "cart", "discount": {"fixed": 1000}},
+        "currency": "KRW", "status": "ISSUED", "source": {"type": "claim", "claim_no": 1},
+        "issued_at": "2026-11-22T12:00:00Z", "starts_at": "2026-11-22T12:00:00Z", "ends_at": "2026-11-01T00:00:00Z"
+    });
+    let garbled = json!({"pk": format!("USER#{user}"), "sk": "COUPON#ZZZZ-ZZZZ-ZZZZ", "type": "coupon", "code": 7});
+    for item in [born_expired, garbled] {
+        platform.store.put(item.as_object().unwrap().clone(), None).await.unwrap();
+    }
+    let (status, mine, _) = get(&running, "p-1", &[("authorization", &bearer)]).await;
+    assert_eq!((status, &mine["final_price"]), (200, &json!(37800)), "{mine}");
     running.shutdown().await.unwrap();
 }
 

@@ -114,7 +114,8 @@ pub async fn set_mileage<S: Store + ?Sized>(store: &S, user: &UserId, balance: i
 }
 
 /// What a signed-in shopper adds to a price read: their coupons, mileage and claims made —
-/// all in the shopper's partition, so one query (paged) reads them, strongly consistent.
+/// all in the shopper's partition, so one query (paged) reads them, strongly consistent. A
+/// stored coupon that does not parse is logged and left out: it never fails the read.
 pub async fn personal<S: Store + ?Sized>(store: &S, user: &UserId) -> Result<Personal, StoreError> {
     let mut personal = Personal::default();
     let mut after = None;
@@ -123,7 +124,12 @@ pub async fn personal<S: Store + ?Sized>(store: &S, user: &UserId) -> Result<Per
         for item in &page.items {
             let sk = item.get("sk").and_then(Value::as_str).unwrap_or_default();
             if sk.starts_with(keys::COUPON_SK_PREFIX) {
-                personal.coupons.push(wallet::parse(item)?);
+                match wallet::parse(item) {
+                    Ok(c) => personal.coupons.push(c),
+                    Err(e) => {
+                        tracing::warn!(user = %user.masked(), error = %e, "a wallet coupon that does not parse is left out")
+                    }
+                }
             } else if sk.starts_with(keys::CLAIMS_SK_PREFIX) {
                 let campaign = item.get("campaign_id").and_then(Value::as_str);
                 let count = item.i64_attr("count").and_then(|n| u32::try_from(n).ok());

@@ -10,7 +10,8 @@
 //!    fresh code).
 //!
 //! 4. a check that the payment's state item `PAYMENT#<p> / STATE` is not cancelled or
-//!    refunded — so an event that arrives after the cancellation never issues;
+//!    refunded, and, after a partial refund, that what is still paid meets the rule's
+//!    minimum — so an event that arrives after the cancellation never issues;
 //! 5. for a rule with a `stock` ("the first 1,000 orders"): one of its stock shards
 //!    `CAMPAIGN#<c>#REWARD#<rule>#STOCK#<nnnn>`, `ADD remaining -1` if `remaining > 0` — a
 //!    random shard first, then the others; when every shard refuses, the payment gets no
@@ -22,7 +23,10 @@
 //!
 //! A cancelled or refunded payment first marks its state item (strongly consistent), then
 //! revokes every coupon its reward markers name, each with the condition `status = ISSUED`
-//! (a used coupon is reported, not revoked). Any issuance that committed before the mark is
+//! (a used coupon is reported, not revoked). A partial refund (the event says what was paid,
+//! and less than that was refunded) records the lowest amount still paid on the state item
+//! and revokes only the coupons of rules whose `min_payment` that amount no longer meets;
+//! the others stay, and a later delivery of the payment earns only the rules it still meets. Any issuance that committed before the mark is
 //! found by the marker query (primary index, strongly consistent); any later one fails its
 //! state check. So a cancelled payment never keeps an unused coupon, in any order. A coupon
 //! of a rule with a stock is revoked in one transaction with `ADD remaining 1` on the shard
@@ -115,6 +119,13 @@ pub enum RevocationOutcome {
 
 const STATE_CANCELLED: &str = "CANCELLED";
 const STATE_REFUNDED: &str = "REFUNDED";
+const STATE_PARTIALLY_REFUNDED: &str = "PARTIALLY_REFUNDED";
+/// The payment state's attribute: the lowest amount still paid after partial refunds.
+const STILL_PAID: &str = "still_paid";
+/// A reward coupon without `valid_days` is valid until its campaign ends, and in any case for
+/// at least this long after it is issued: a payment reported late (after the campaign ended,
+/// a provider's retry) still earns a coupon the shopper can use.
+pub const MIN_REWARD_VALIDITY: chrono::Duration = chrono::Duration::days(7);
 
 /// One reward coupon of a payment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -192,7 +203,7 @@ impl<S: Store> Issuer<S> {
                     for rule in campaign.rewards_for(event) {
                         match self.issue_reward(campaign, rule, event).await? {
                             Issued::Reward(r) => outcome.rewards.push(r),
-                            Issued::PaymentCancelled => {}
+                            Issued::NoLongerEarned => {}
                             Issued::OutOfStock => outcome
                                 .out_of_stock
                                 .push(RuleRef { campaign_id: campaign.id.clone(), rule_id: rule.id.clone() }),
@@ -208,12 +219,19 @@ impl<S: Store> Issuer<S> {
     }
 
     async fn revoke(&self, event: &PaymentEvent) -> Result<Vec<Revocation>, IssueError> {
-        let state = if event.kind == PaymentKind::Cancelled { STATE_CANCELLED } else { STATE_REFUNDED };
         let now = self.clock.now();
-        // First the mark: from here on no issuance for this payment can commit.
-        let mark = [Update::set("status", state), Update::set("updated_at", now.to_rfc3339())];
-        let state_key = keys::payment_state(&event.payment_id);
-        self.retrying(|| self.store.update(&state_key, &mark, None)).await?;
+        // First the mark: from here on no issuance for this payment can commit (or, after a
+        // partial refund, none of a rule the rest no longer meets).
+        let (reason, still_paid) = match event.still_paid() {
+            Some(still) => self.mark_partial_refund(event, still.minor(), now).await?,
+            None => {
+                let state = if event.kind == PaymentKind::Cancelled { STATE_CANCELLED } else { STATE_REFUNDED };
+                let mark = [Update::set("status", state), Update::set("updated_at", now.to_rfc3339())];
+                let state_key = keys::payment_state(&event.payment_id);
+                self.retrying(|| self.store.update(&state_key, &mark, None)).await?;
+                (state, None)
+            }
+        };
         let mut out = Vec::new();
         let mut after = None;
         loop {
@@ -228,7 +246,12 @@ impl<S: Store> Issuer<S> {
                 ) else {
                     return Err(IssueError::Permanent("reward marker without code or user".into()));
                 };
-                let outcome = self.revoke_one(marker, &user, &code, state, now).await?;
+                if let Some(still) = still_paid
+                    && self.still_earned(marker, still).await?
+                {
+                    continue;
+                }
+                let outcome = self.revoke_one(marker, &user, &code, reason, now).await?;
                 tracing::info!(payment = %event.payment_id, outcome = ?outcome, "payment coupon revocation");
                 out.push(Revocation { code, user_id: user, outcome });
             }
@@ -237,6 +260,61 @@ impl<S: Store> Issuer<S> {
                 None => return Ok(out),
             }
         }
+    }
+
+    /// Records a partial refund on the payment's state: the lowest amount still paid, unless
+    /// a full cancellation or refund is there already. Returns the revocation reason and the
+    /// amount still paid that the rewards are judged by (`None`: a full one, revoke all).
+    async fn mark_partial_refund(
+        &self,
+        event: &PaymentEvent,
+        still: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(&'static str, Option<i64>), IssueError> {
+        let state_key = keys::payment_state(&event.payment_id);
+        let mark = [
+            Update::set("status", STATE_PARTIALLY_REFUNDED),
+            Update::set(STILL_PAID, still),
+            Update::set("updated_at", now.to_rfc3339()),
+        ];
+        // Out-of-order refunds: the lowest amount still paid stands; a full one stays full.
+        let lower = Cond::And(vec![
+            not_fully_refunded(),
+            Cond::Or(vec![Cond::AttrNotExists(STILL_PAID.into()), Cond::Gt(STILL_PAID.into(), still)]),
+        ]);
+        match self.retrying(|| self.store.update(&state_key, &mark, Some(lower.clone()))).await {
+            Ok(_) => Ok((STATE_PARTIALLY_REFUNDED, Some(still))),
+            Err(StoreError::ConditionFailed { found }) => {
+                let found = found.unwrap_or_default();
+                match found.str_attr("status") {
+                    Some(s @ (STATE_CANCELLED | STATE_REFUNDED)) => {
+                        Ok((if s == STATE_CANCELLED { STATE_CANCELLED } else { STATE_REFUNDED }, None))
+                    }
+                    _ => Ok((STATE_PARTIALLY_REFUNDED, Some(found.i64_attr(STILL_PAID).unwrap_or(still).min(still)))),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether the reward a marker names is still earned when `still` is what the payment
+    /// still pays: its rule's minimum (recorded on the marker, else the deployed rule's) is met.
+    /// A reward whose rule can no longer be found is kept: nothing says it is not earned.
+    async fn still_earned(&self, marker: &Item, still: i64) -> Result<bool, IssueError> {
+        if let Some(min) = marker.i64_attr(MIN_PAYMENT_ATTR) {
+            return Ok(min <= still);
+        }
+        let (campaign, rule) = marker_rule(marker);
+        let deployed = self.deployed_campaigns().await?;
+        let min = deployed
+            .iter()
+            .find(|c| Some(&c.id) == campaign.as_ref())
+            .and_then(|c| c.rewards.iter().find(|r| Some(&r.id) == rule.as_ref()))
+            .map(|r| r.min_payment.minor());
+        if min.is_none() {
+            tracing::warn!(?campaign, ?rule, "partial refund: the rule of a reward is gone; the reward is kept");
+        }
+        Ok(min.is_none_or(|m| m <= still))
     }
 
     /// Revokes the coupon a reward marker names if it is still unused and, when it took a stock
@@ -352,8 +430,8 @@ impl<S: Store> Issuer<S> {
                     }));
                 }
                 Err(e) if e.failed_at(3) => {
-                    tracing::info!(payment = %event.payment_id, "payment cancelled or refunded meanwhile: no reward");
-                    return Ok(Issued::PaymentCancelled);
+                    tracing::info!(payment = %event.payment_id, rule = %rule.id, "payment cancelled or refunded meanwhile: no reward");
+                    return Ok(Issued::NoLongerEarned);
                 }
                 Err(e) if e.failed_at(4) => {
                     // This shard is empty: the next one (no reward once all are).
@@ -416,10 +494,11 @@ fn reward_ops(
     marker_item.insert("code".into(), code.as_str().into());
     marker_item.insert("user_id".into(), event.user_id.as_str().into());
     marker_item.insert("issued_at".into(), now.to_rfc3339().into());
+    // What a partial refund judges the reward by, and revocation gives a unit back to.
+    marker_item.insert("campaign_id".into(), campaign.id.as_str().into());
+    marker_item.insert("rule_id".into(), rule.id.as_str().into());
+    marker_item.insert(MIN_PAYMENT_ATTR.into(), rule.min_payment.minor().into());
     if let Some(n) = shard {
-        // What revocation needs to give the unit back.
-        marker_item.insert("campaign_id".into(), campaign.id.as_str().into());
-        marker_item.insert("rule_id".into(), rule.id.as_str().into());
         marker_item.insert(STOCK_SHARD_ATTR.into(), n.into());
     }
 
@@ -430,7 +509,7 @@ fn reward_ops(
         TxOp::Put { item: marker_item, cond: Some(Cond::NotExists) },
         TxOp::Put { item: wallet_item, cond: Some(Cond::NotExists) },
         TxOp::Put { item: code_item, cond: Some(Cond::NotExists) },
-        payment_not_cancelled(&event.payment_id),
+        payment_still_earns(&event.payment_id, rule.min_payment.minor()),
     ];
     if let Some(n) = shard {
         ops.push(TxOp::Update {
@@ -445,14 +524,25 @@ fn reward_ops(
 /// What one reward rule gave a paid payment.
 enum Issued {
     Reward(Reward),
-    /// The payment was cancelled or refunded meanwhile.
-    PaymentCancelled,
+    /// The payment was cancelled or refunded meanwhile (or partly refunded below the rule's minimum).
+    NoLongerEarned,
     /// The rule's stock is all taken.
     OutOfStock,
 }
 
 /// The reward marker's attribute naming the stock shard its coupon took a unit from.
 const STOCK_SHARD_ATTR: &str = "stock_shard";
+/// The reward marker's copy of its rule's `min_payment` when it was issued.
+const MIN_PAYMENT_ATTR: &str = "min_payment";
+
+/// The campaign and rule a reward marker is for: its attributes, else its sort key
+/// (`REWARD#<campaign>#<rule>`; ids never contain `#`).
+fn marker_rule(marker: &Item) -> (Option<CampaignId>, Option<RuleId>) {
+    let from_sk = marker.str_attr("sk").and_then(|sk| sk.strip_prefix(keys::REWARD_SK_PREFIX)?.split_once('#'));
+    let campaign = marker.str_attr("campaign_id").or(from_sk.map(|(c, _)| c)).and_then(|c| CampaignId::parse(c).ok());
+    let rule = marker.str_attr("rule_id").or(from_sk.map(|(_, r)| r)).and_then(|r| RuleId::parse(r).ok());
+    (campaign, rule)
+}
 
 /// The stock shard a reward marker's coupon took its unit from; `None` for an unlimited rule.
 fn stock_shard_of(marker: &Item) -> Result<Option<Key>, IssueError> {
@@ -477,14 +567,23 @@ pub async fn reward_stock_left<S: Store + ?Sized>(
     campaigns::remaining(store, &campaigns::reward_shards(campaign, rule)).await
 }
 
-/// The check every reward issuance carries: the payment has not been cancelled or refunded
-/// (its state item is absent or says otherwise), so a cancellation that commits first wins.
-pub fn payment_not_cancelled(payment: &PaymentId) -> TxOp {
+/// The payment state is not a full cancellation or refund (absent counts as not).
+fn not_fully_refunded() -> Cond {
+    Cond::Or(vec![
+        Cond::AttrNotExists("status".into()),
+        Cond::And(vec![Cond::eq("status", STATE_CANCELLED).negate(), Cond::eq("status", STATE_REFUNDED).negate()]),
+    ])
+}
+
+/// The check every reward issuance carries: the payment has not been cancelled or refunded,
+/// and what a partial refund left paid still meets the rule's `min_payment` — so a
+/// cancellation or refund that commits first wins.
+pub fn payment_still_earns(payment: &PaymentId, min_payment: i64) -> TxOp {
     TxOp::Check {
         key: keys::payment_state(payment),
-        cond: Cond::Or(vec![
-            Cond::AttrNotExists("status".into()),
-            Cond::And(vec![Cond::eq("status", STATE_CANCELLED).negate(), Cond::eq("status", STATE_REFUNDED).negate()]),
+        cond: Cond::And(vec![
+            not_fully_refunded(),
+            Cond::Or(vec![Cond::AttrNotExists(STILL_PAID.into()), Cond::Ge(STILL_PAID.into(), min_payment)]),
         ]),
     }
 }
@@ -494,9 +593,11 @@ pub fn reward_token(payment: &PaymentId, campaign: &CampaignId, rule: &RuleId, c
     client_token(&[payment.as_str(), campaign.as_str(), rule.as_str(), code.as_str()])
 }
 
-fn coupon_end(campaign: &Campaign, valid_days: Option<u32>, now: DateTime<Utc>) -> DateTime<Utc> {
+/// When a reward coupon issued at `now` ends: `valid_days` after issuance, else when its
+/// campaign ends but never sooner than [`MIN_REWARD_VALIDITY`] after issuance.
+pub fn coupon_end(campaign: &Campaign, valid_days: Option<u32>, now: DateTime<Utc>) -> DateTime<Utc> {
     match valid_days {
         Some(d) => now + chrono::Duration::days(i64::from(d)),
-        None => campaign.ends_at,
+        None => campaign.ends_at.max(now + MIN_REWARD_VALIDITY),
     }
 }

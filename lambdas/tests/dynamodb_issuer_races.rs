@@ -31,3 +31,9 @@ promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs servi
     payments_delivered_through_every_entry_issue_once);
 promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
     a_code_collision_is_retried_with_a_fresh_code);
+promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
+    partial_refunds_keep_what_the_rest_still_earns);
+promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
+    partial_refunds_racing_issuance);
+promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
+    a_late_reward_is_born_valid);

@@ -183,7 +183,10 @@ fn targets_apply(applies_to: &Targets, excludes: &Targets, p: &CatalogProduct) -
 /// The quote request for one unit of `product` at `now`: the public offers that can apply,
 /// and with `personal` the shopper's own live coupons and mileage. A public coupon is left
 /// out for a shopper who already owns its template (the owned one is priced instead) or has
-/// claimed it as often as the campaign allows: they cannot download it again.
+/// claimed it as often as the campaign allows: they cannot download it again. An offer the
+/// quote would refuse (a stored coupon whose window ends before it starts, say) is left out
+/// rather than failing the whole read: one bad coupon in a wallet never costs a shopper the
+/// page.
 pub fn quote_request(
     product: &CatalogProduct,
     book: &PriceBook,
@@ -223,6 +226,7 @@ pub fn quote_request(
         stackable: c.template.stackable,
         owned: true,
     }));
+    coupons.retain(CouponSpec::is_valid);
     let mileage = match (personal, book.mileage) {
         (Some(p), Some(policy)) if p.mileage_balance > 0 => Some(MileageSpec {
             balance: p.mileage_balance,
@@ -246,7 +250,7 @@ pub fn quote_request(
         }),
         lines: None,
         coupons,
-        payment_promotions: book.promotions_for(product).cloned().collect(),
+        payment_promotions: book.promotions_for(product).filter(|p| p.is_valid()).cloned().collect(),
         mileage,
     }
 }
@@ -360,6 +364,29 @@ mod tests {
         let other = CampaignId::parse("other").unwrap();
         let book = PriceBook::from_campaigns(&[spec_like()], &[other], now, 10, None);
         assert_eq!(book.coupons.len(), 1, "another campaign's sell-out changes nothing here");
+    }
+
+    #[test]
+    fn a_bad_coupon_in_a_wallet_is_left_out_not_fatal() {
+        let now = at("2026-12-08T00:00:00Z");
+        let book = PriceBook::from_campaigns(&[spec_like()], &[], at("2026-11-22T12:00:00Z"), 10, None);
+        let born_expired = IssuedCoupon {
+            code: crate::coupon::CouponCode::parse("AAAA-BBBB-CCCC").unwrap(),
+            user_id: crate::ids::UserId::parse("u-1").unwrap(),
+            campaign_id: CampaignId::parse("nov").unwrap(),
+            template: spec_like().coupons[0].clone(),
+            currency: Currency::parse("KRW").unwrap(),
+            status: CouponStatus::Issued,
+            source: crate::coupon::IssueSource::Claim { claim_no: 1 },
+            issued_at: now,
+            starts_at: now,
+            ends_at: at("2026-12-01T00:00:00Z"),
+        };
+        let personal = Personal { coupons: vec![born_expired], ..Personal::default() };
+        let req = quote_request(&product("b-1"), &book, now, Some(&personal));
+        assert!(req.coupons.iter().all(|c| !c.owned), "the coupon that ends before it starts is left out");
+        let answer = crate::pricing::quote(&req.try_into().expect("a valid quote"));
+        assert_eq!(answer.final_price.minor(), 52000, "after the campaign, the sale price");
     }
 
     #[test]

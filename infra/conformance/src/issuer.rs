@@ -567,6 +567,143 @@ pub async fn a_code_collision_is_retried_with_a_fresh_code(s: DynStore) {
     assert_eq!(owner.get("user_id"), Some(&json!(format!("{p}-u1"))), "the code item still names the first owner");
 }
 
+/// A campaign of its own in `currency` with two reward rules: `small` (spend 30,000 → 1,000
+/// off) and `big` (spend 50,000 → 5,000 off, a stock of `big_stock` in one shard), deployed.
+async fn two_tier(s: &DynStore, case: &str, currency: &str, big_stock: u32) -> (Campaign, Arc<Issuer<DynStore>>) {
+    let campaign: Campaign = serde_json::from_value(json!({
+        "id": ns(case), "name": "Two tiers", "currency": currency,
+        "starts_at": "2026-11-01T00:00:00Z", "ends_at": "2026-12-01T00:00:00Z",
+        "coupons": [
+            {"id": "small-off", "kind": "cart", "discount": {"fixed": 1000}, "valid_days": 30},
+            {"id": "big-off", "kind": "cart", "discount": {"fixed": 5000}, "valid_days": 30}
+        ],
+        "rewards": [
+            {"id": "small", "coupon": "small-off", "min_payment": 30000},
+            {"id": "big", "coupon": "big-off", "min_payment": 50000, "stock": big_stock}
+        ]
+    }))
+    .unwrap();
+    let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
+    campaigns::deploy(&**s, &campaign, clock.now()).await.unwrap();
+    (campaign, Arc::new(Issuer::new(s.clone(), clock, Arc::new(TestIds::default()))))
+}
+
+/// A refund of `refunded` of a payment of 60,000 in `currency` (partial when less).
+fn refund_of(currency: Currency, payment: &str, user: &str, refunded: i64) -> PaymentEvent {
+    let mut e = event_in(currency, payment, user, PaymentKind::Refunded);
+    e.amount.amount = promo_shared::money::Amount::new(refunded).unwrap();
+    e.paid_amount = Some(promo_shared::money::Amount::new(60_000).unwrap());
+    e
+}
+
+/// The status of each of a user's coupons of `campaign`, by template.
+async fn statuses(s: &DynStore, user: &str, campaign: &Campaign) -> BTreeMap<String, Vec<CouponStatus>> {
+    let mut out: BTreeMap<String, Vec<CouponStatus>> = BTreeMap::new();
+    for c in coupons_of(s, user, campaign).await {
+        out.entry(c.template.id.to_string()).or_default().push(c.status);
+    }
+    out
+}
+
+/// A payment of 60,000 earns both tiers; a partial refund of 20,000 leaves 40,000 paid: the
+/// `big` coupon (50,000 minimum) is revoked and its unit given back, `small` stays. A replay
+/// of the payment does not earn `big` again; an older, smaller partial refund arriving late
+/// raises nothing; a further refund down to 25,000 revokes `small`; a full refund finds
+/// nothing left. (Before partial refunds were told apart, the first refund revoked both and
+/// the payment could never earn again.)
+pub async fn partial_refunds_keep_what_the_rest_still_earns(s: DynStore) {
+    let (campaign, issuer) = two_tier(&s, "partial", "AUD", 3).await;
+    let cur = campaign.currency;
+    let (pay, user) = (ns("payp"), ns("userp"));
+    let big_left = || async { issuer::reward_stock_left(&*s, &campaign, &campaign.rewards[1]).await.unwrap() };
+    let paid = issuer.handle_payment(&event_in(cur, &pay, &user, PaymentKind::Paid)).await.unwrap();
+    assert_eq!(paid.rewards.iter().filter(|r| r.campaign_id == campaign.id).count(), 2);
+    assert_eq!(big_left().await, [2]);
+
+    let partial = issuer.handle_payment(&refund_of(cur, &pay, &user, 20_000)).await.unwrap();
+    assert_eq!(partial.revocations.len(), 1, "{partial:?}");
+    assert_eq!(partial.revocations[0].outcome, RevocationOutcome::Revoked);
+    let now = statuses(&s, &user, &campaign).await;
+    assert_eq!(now["small-off"], [CouponStatus::Issued], "40,000 still paid meets 30,000");
+    assert_eq!(now["big-off"], [CouponStatus::Revoked], "40,000 no longer meets 50,000");
+    assert_eq!(big_left().await, [3], "the unit is back");
+
+    // A replay is answered with the coupons issued before (the revoked one stays revoked).
+    let replay = issuer.handle_payment(&event_in(cur, &pay, &user, PaymentKind::Paid)).await.unwrap();
+    assert!(replay.rewards.iter().filter(|r| r.campaign_id == campaign.id).all(|r| r.duplicate), "{replay:?}");
+    let now = statuses(&s, &user, &campaign).await;
+    assert_eq!((now["small-off"].len(), now["big-off"].as_slice()), (1, &[CouponStatus::Revoked][..]));
+    assert_eq!(big_left().await, [3], "no unit taken by the replay");
+
+    let older = issuer.handle_payment(&refund_of(cur, &pay, &user, 5_000)).await.unwrap();
+    assert!(older.revocations.iter().all(|r| r.outcome == RevocationOutcome::AlreadyRevoked), "{older:?}");
+    assert_eq!(statuses(&s, &user, &campaign).await["small-off"], [CouponStatus::Issued]);
+
+    let further = issuer.handle_payment(&refund_of(cur, &pay, &user, 35_000)).await.unwrap();
+    assert!(further.revocations.iter().any(|r| r.outcome == RevocationOutcome::Revoked), "{further:?}");
+    assert_eq!(statuses(&s, &user, &campaign).await["small-off"], [CouponStatus::Revoked]);
+
+    let full = issuer.handle_payment(&refund_of(cur, &pay, &user, 60_000)).await.unwrap();
+    assert!(full.revocations.iter().all(|r| r.outcome == RevocationOutcome::AlreadyRevoked), "{full:?}");
+    assert_eq!(big_left().await, [3], "every unit given back once");
+}
+
+/// 60 payments, each paid, partly refunded (40,000 of 60,000 left) and paid again, all at
+/// once: every payment keeps exactly one `small` coupon, none keeps an unused `big` one,
+/// and the `big` stock ends where it started.
+pub async fn partial_refunds_racing_issuance(s: DynStore) {
+    let _alone = BIG_RACE.lock().await;
+    let (campaign, issuer) = two_tier(&s, "partial-race", "CAD", 1000).await;
+    let cur = campaign.currency;
+    let p = ns("paypr");
+    let tasks = (0..60).flat_map(|n| {
+        let (issuer, p) = (issuer.clone(), p.clone());
+        (0..3).map(move |k| {
+            let (pay, user) = (format!("{p}-{n}"), format!("{p}-u{n}"));
+            let e = if k == 1 {
+                refund_of(cur, &pay, &user, 20_000)
+            } else {
+                event_in(cur, &pay, &user, PaymentKind::Paid)
+            };
+            let issuer = issuer.clone();
+            tokio::spawn(async move { issuer.handle_payment(&e).await.unwrap() })
+        })
+    });
+    for r in join_all(tasks).await {
+        r.unwrap();
+    }
+    for n in 0..60 {
+        let held = statuses(&s, &format!("{p}-u{n}"), &campaign).await;
+        assert_eq!(held.get("small-off").map(Vec::as_slice), Some(&[CouponStatus::Issued][..]), "payment {n}");
+        assert!(held.get("big-off").is_none_or(|b| b.iter().all(|s| *s == CouponStatus::Revoked)), "payment {n}");
+    }
+    assert_eq!(issuer::reward_stock_left(&*s, &campaign, &campaign.rewards[1]).await.unwrap(), [1000]);
+}
+
+/// A reward handled after its campaign ended (a late delivery of a payment made during it)
+/// is issued with a window a shopper can use: at least `MIN_REWARD_VALIDITY` from issuance,
+/// never ending before it starts.
+pub async fn a_late_reward_is_born_valid(s: DynStore) {
+    let mut j = campaign_json();
+    j["id"] = json!(ns("late"));
+    j["currency"] = json!("HKD");
+    j["coupons"][0].as_object_mut().unwrap().remove("valid_days");
+    let campaign: Campaign = serde_json::from_value(j).unwrap();
+    let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
+    campaigns::deploy(&*s, &campaign, clock.now()).await.unwrap();
+    let issuer = Issuer::new(s.clone(), clock.clone(), Arc::new(TestIds::default()));
+    let cur = campaign.currency;
+    // Paid during the campaign; reported a week after it ended.
+    clock.set(at("2026-12-08T00:00:00Z"));
+    let (pay, user) = (ns("paylate"), ns("userlate"));
+    issuer.handle_payment(&event_in(cur, &pay, &user, PaymentKind::Paid)).await.unwrap();
+    let held = coupons_of(&s, &user, &campaign).await;
+    assert_eq!(held.len(), 1);
+    assert!(held[0].starts_at < held[0].ends_at, "{:?}", held[0]);
+    assert_eq!(held[0].ends_at, clock.now() + issuer::MIN_REWARD_VALIDITY);
+    assert!(held[0].usable_at(clock.now()));
+}
+
 /// Generates one `#[tokio::test]` per issuer race for a store factory.
 #[macro_export]
 macro_rules! issuer_race_tests {
@@ -577,7 +714,8 @@ macro_rules! issuer_race_tests {
             a_replay_is_one_round_trip, limited_rewards_never_exceed_their_stock,
             cancelled_limited_rewards_give_their_stock_back, a_used_limited_reward_keeps_its_unit,
             the_issuer_retries_and_a_lost_answer_issues_once, payments_delivered_through_every_entry_issue_once,
-            a_code_collision_is_retried_with_a_fresh_code);
+            a_code_collision_is_retried_with_a_fresh_code, partial_refunds_keep_what_the_rest_still_earns,
+            partial_refunds_racing_issuance, a_late_reward_is_born_valid);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::issuer_race_tests!(@one $factory, $attrs, $case); )*

@@ -617,6 +617,20 @@ fn coupon(path: &str, c: &CouponSpec) -> Result<Coupon, Vec<ValidationError>> {
     }
 }
 
+impl CouponSpec {
+    /// Whether this coupon would be accepted in a quote (its id, discount, window, targets).
+    pub fn is_valid(&self) -> bool {
+        coupon("coupon", self).is_ok()
+    }
+}
+
+impl PaymentPromotionSpec {
+    /// Whether this promotion would be accepted in a quote.
+    pub fn is_valid(&self) -> bool {
+        promotion("payment_promotion", self).is_ok()
+    }
+}
+
 fn promotion(path: &str, p: &PaymentPromotionSpec) -> Result<PaymentPromotion, Vec<ValidationError>> {
     let mut errs = Errors::default();
     let id =
