@@ -54,7 +54,7 @@ use serde::Serialize;
 use serde_json::json;
 use thiserror::Error;
 
-use crate::campaigns;
+use crate::campaigns::{self, Deployed};
 use crate::retry::RetryPolicy;
 
 /// Fresh codes tried before giving up on collisions (at 60 bits, one retry is already rare).
@@ -145,7 +145,7 @@ pub struct Issuer<S> {
     campaign_ttl: Duration,
     /// Retries of retryable store errors.
     retry: RetryPolicy,
-    campaigns: tokio::sync::RwLock<Option<(std::time::Instant, Arc<Vec<Campaign>>)>>,
+    campaigns: tokio::sync::RwLock<Option<(std::time::Instant, Arc<Vec<Deployed>>)>>,
 }
 
 /// How long the issuer reuses the list of deployed campaigns.
@@ -174,8 +174,8 @@ impl<S: Store> Issuer<S> {
         self
     }
 
-    async fn deployed_campaigns(&self) -> Result<Arc<Vec<Campaign>>, IssueError> {
-        let fresh = |cached: &Option<(std::time::Instant, Arc<Vec<Campaign>>)>| {
+    async fn deployed_campaigns(&self) -> Result<Arc<Vec<Deployed>>, IssueError> {
+        let fresh = |cached: &Option<(std::time::Instant, Arc<Vec<Deployed>>)>| {
             cached.as_ref().filter(|(at, _)| at.elapsed() < self.campaign_ttl).map(|(_, list)| list.clone())
         };
         if let Some(list) = fresh(&*self.campaigns.read().await) {
@@ -187,8 +187,15 @@ impl<S: Store> Issuer<S> {
         if let Some(list) = fresh(&cached) {
             return Ok(list);
         }
-        let list = Arc::new(self.retrying(|| campaigns::list(&self.store)).await?);
+        let list = Arc::new(self.retrying(|| campaigns::list_deployed(&self.store)).await?);
         *cached = Some((std::time::Instant::now(), list.clone()));
+        Ok(list)
+    }
+
+    /// The deployed campaigns read afresh (a deploy changed what the cached copy says).
+    async fn refreshed_campaigns(&self) -> Result<Arc<Vec<Deployed>>, IssueError> {
+        let list = Arc::new(self.retrying(|| campaigns::list_deployed(&self.store)).await?);
+        *self.campaigns.write().await = Some((std::time::Instant::now(), list.clone()));
         Ok(list)
     }
 
@@ -199,9 +206,16 @@ impl<S: Store> Issuer<S> {
         match event.kind {
             PaymentKind::Paid => {
                 let mut outcome = PaymentOutcome::default();
-                for campaign in self.deployed_campaigns().await?.iter() {
+                for deployed in self.deployed_campaigns().await?.iter() {
+                    let campaign = &deployed.campaign;
                     for rule in campaign.rewards_for(event) {
-                        match self.issue_reward(campaign, rule, event).await? {
+                        let mut issued = self.issue_reward(campaign, rule, event).await?;
+                        if matches!(issued, Issued::OutOfStock) {
+                            // The cached campaign may predate a deploy that added stock or
+                            // shards: look once more at the campaign as it is now.
+                            issued = self.issue_reward_again(deployed, rule, event).await?.unwrap_or(issued);
+                        }
+                        match issued {
                             Issued::Reward(r) => outcome.rewards.push(r),
                             Issued::NoLongerEarned => {}
                             Issued::OutOfStock => outcome
@@ -308,13 +322,29 @@ impl<S: Store> Issuer<S> {
         let deployed = self.deployed_campaigns().await?;
         let min = deployed
             .iter()
-            .find(|c| Some(&c.id) == campaign.as_ref())
-            .and_then(|c| c.rewards.iter().find(|r| Some(&r.id) == rule.as_ref()))
+            .find(|c| Some(&c.campaign.id) == campaign.as_ref())
+            .and_then(|c| c.campaign.rewards.iter().find(|r| Some(&r.id) == rule.as_ref()))
             .map(|r| r.min_payment.minor());
         if min.is_none() {
             tracing::warn!(?campaign, ?rule, "partial refund: the rule of a reward is gone; the reward is kept");
         }
         Ok(min.is_none_or(|m| m <= still))
+    }
+
+    /// Issues a reward whose rule seemed out of stock once more, if a deploy changed the campaign
+    /// since `seen` was read: `None` when it did not (or no longer has the rule).
+    async fn issue_reward_again(
+        &self,
+        seen: &Deployed,
+        rule: &RewardRule,
+        event: &PaymentEvent,
+    ) -> Result<Option<Issued>, IssueError> {
+        let fresh = self.refreshed_campaigns().await?;
+        let Some(now) = fresh.iter().find(|d| d.campaign.id == seen.campaign.id && d.version != seen.version) else {
+            return Ok(None);
+        };
+        let Some(rule) = now.campaign.rewards_for(event).find(|r| r.id == rule.id) else { return Ok(None) };
+        Ok(Some(self.issue_reward(&now.campaign, rule, event).await?))
     }
 
     /// Revokes the coupon a reward marker names if it is still unused and, when it took a stock
@@ -337,24 +367,32 @@ impl<S: Store> Issuer<S> {
         let unused = Cond::eq("status", json!(CouponStatus::Issued));
         // A retry after an unknown outcome that did commit finds the coupon revoked: it then
         // reports `AlreadyRevoked`, and the unit went back once.
-        let refused = match stock_shard_of(marker)? {
-            None => match self.retrying(|| self.store.update(&key, &revoke, Some(unused.clone()))).await {
-                Ok(_) => return Ok(RevocationOutcome::Revoked),
-                // The refused update returns the coupon as it is.
-                Err(StoreError::ConditionFailed { found }) => found,
-                Err(e) => return Err(e.into()),
-            },
-            Some(shard) => {
-                let ops = vec![
-                    TxOp::Update { key: key.clone(), updates: revoke, cond: Some(unused) },
-                    TxOp::Update { key: shard, updates: vec![Update::Add("remaining".into(), 1)], cond: None },
-                ];
-                match self.retrying(|| self.store.transact(ops.clone(), None)).await {
-                    Ok(()) => return Ok(RevocationOutcome::Revoked),
-                    // The cancelled transaction returns the coupon as it is.
-                    Err(e) if e.failed_at(0) => e.found_at(0).cloned(),
+        let mut layout_reads = 0;
+        let refused = loop {
+            let give_back = match marker.i64_attr(STOCK_SHARD_ATTR) {
+                None => None,
+                Some(taken_from) => self.give_back_to(marker, taken_from, layout_reads > 0).await?,
+            };
+            let Some((shard, check)) = give_back else {
+                match self.retrying(|| self.store.update(&key, &revoke, Some(unused.clone()))).await {
+                    Ok(_) => return Ok(RevocationOutcome::Revoked),
+                    // The refused update returns the coupon as it is.
+                    Err(StoreError::ConditionFailed { found }) => break found,
                     Err(e) => return Err(e.into()),
                 }
+            };
+            let ops = vec![
+                TxOp::Update { key: key.clone(), updates: revoke.clone(), cond: Some(unused.clone()) },
+                TxOp::Update { key: shard, updates: vec![Update::Add("remaining".into(), 1)], cond: None },
+                check,
+            ];
+            match self.retrying(|| self.store.transact(ops.clone(), None)).await {
+                Ok(()) => return Ok(RevocationOutcome::Revoked),
+                // The cancelled transaction returns the coupon as it is.
+                Err(e) if e.failed_at(0) => break e.found_at(0).cloned(),
+                // A deploy changed the stock's layout since it was read: read it again.
+                Err(e) if e.failed_at(2) && layout_reads < 5 => layout_reads += 1,
+                Err(e) => return Err(e.into()),
             }
         };
         match refused.as_ref().and_then(|c| c.get("status")) {
@@ -544,17 +582,31 @@ fn marker_rule(marker: &Item) -> (Option<CampaignId>, Option<RuleId>) {
     (campaign, rule)
 }
 
-/// The stock shard a reward marker's coupon took its unit from; `None` for an unlimited rule.
-fn stock_shard_of(marker: &Item) -> Result<Option<Key>, IssueError> {
-    let Some(shard) = marker.i64_attr(STOCK_SHARD_ATTR) else { return Ok(None) };
-    let (Some(campaign), Some(rule), Ok(shard)) = (
-        marker.str_attr("campaign_id").and_then(|c| CampaignId::parse(c).ok()),
-        marker.str_attr("rule_id").and_then(|r| RuleId::parse(r).ok()),
-        u16::try_from(shard),
-    ) else {
-        return Err(IssueError::Permanent("reward marker with a malformed stock shard".into()));
-    };
-    Ok(Some(keys::reward_stock_shard(&campaign, &rule, shard)))
+impl<S: Store> Issuer<S> {
+    /// Where a revoked coupon's unit goes back: a shard of its rule's stock as deployed now
+    /// (the one it came from, or the same number modulo the shards the layout has now), and
+    /// the check that the campaign is still at the version that layout was read from — so a
+    /// unit is never given to a shard a deploy has emptied. `None`: the rule has no stock any
+    /// more (or is gone), and nothing goes back. `afresh` reads the campaigns again first.
+    async fn give_back_to(
+        &self,
+        marker: &Item,
+        taken_from: i64,
+        afresh: bool,
+    ) -> Result<Option<(Key, TxOp)>, IssueError> {
+        let (Some(campaign), Some(rule)) = marker_rule(marker) else {
+            return Err(IssueError::Permanent("reward marker with a malformed stock shard".into()));
+        };
+        let deployed = if afresh { self.refreshed_campaigns().await? } else { self.deployed_campaigns().await? };
+        let Some(d) = deployed.iter().find(|d| d.campaign.id == campaign) else { return Ok(None) };
+        let Some(layout) = campaigns::layout(&d.campaign, &campaigns::StockRef::Reward(rule.clone())) else {
+            return Ok(None);
+        };
+        let shards = i64::from(layout.shards.max(1));
+        let shard = u16::try_from(taken_from.rem_euclid(shards)).unwrap_or(0);
+        let check = TxOp::Check { key: keys::campaign(&campaign), cond: Cond::eq("version", d.version) };
+        Ok(Some((keys::reward_stock_shard(&campaign, &rule, shard), check)))
+    }
 }
 
 /// Remaining stock of each shard of a reward rule with a stock (absent shards count 0; empty

@@ -62,6 +62,9 @@ pub enum Republished {
     InProgress,
     /// Known done, or looked at less than [`RECHECK`] ago: nothing read or written.
     Skipped,
+    /// The campaign as stored has stock left (the claimer held an older copy of it, before a
+    /// deploy added stock or shards): nothing marked, nothing published.
+    NotSoldOut,
 }
 
 enum Seen {
@@ -98,6 +101,12 @@ impl<S: Store> Republisher<S> {
             _ => {}
         }
         let now = self.clock.now();
+        // Marked only when the stored campaign's stock is really all taken: a marker is never
+        // published for a campaign that still offers its coupon.
+        let Some(stored) = campaigns::get(&self.store, campaign).await? else { return Ok(self.not_sold_out(campaign)) };
+        if claims::sold_out(&self.store, std::slice::from_ref(&stored), now).await?.is_empty() {
+            return Ok(self.not_sold_out(campaign));
+        }
         let key = keys::sold_out(campaign);
         let mut marker = key.item();
         marker.insert("type".into(), "sold_out".into());
@@ -159,6 +168,11 @@ impl<S: Store> Republisher<S> {
                 return Ok((book, rounds));
             }
         }
+    }
+
+    fn not_sold_out(&self, campaign: &CampaignId) -> Republished {
+        self.lock().insert(campaign.clone(), Seen::Busy(Instant::now() + RECHECK));
+        Republished::NotSoldOut
     }
 
     fn busy(&self, campaign: &CampaignId) -> Republished {

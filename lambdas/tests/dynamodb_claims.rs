@@ -61,3 +61,10 @@ promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs serv
     claims_a_deploy_that_lost_the_version_race_leaves_the_window_alone);
 promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
     claims_an_older_deploy_never_moves_the_window_back);
+// Redeploys that change the stock or the shards, alone and racing claims.
+promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
+    claims_redeploys_apply_stock_and_shards_exactly);
+promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
+    claims_redeploys_racing_claims_never_exceed_the_stock);
+promo_conformance::claims_conformance_tests!(@one store, [#[ignore = "needs services: run infra/test.sh"]],
+    claims_a_sold_out_campaign_given_more_stock_sells_again);

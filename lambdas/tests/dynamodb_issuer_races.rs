@@ -37,3 +37,7 @@ promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs servi
     partial_refunds_racing_issuance);
 promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
     a_late_reward_is_born_valid);
+promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
+    reward_stock_redeploys_racing_payments_and_refunds);
+promo_conformance::issuer_race_tests!(@one fresh_store, [#[ignore = "needs services: run infra/test.sh"]],
+    a_unit_given_back_after_a_reshard_lands_in_the_layout_in_force);

@@ -90,15 +90,20 @@ fn is_one_u16(n: &u16) -> bool {
     *n == 1
 }
 
+/// Stock shards a campaign may have in all (its claim and its limited reward rules): a deploy
+/// changes its stocks in one transaction, and DynamoDB's hold 100 items (the campaign, a
+/// sold-out marker and the shards). 96 shards take about 48,000 claims a second.
+pub const MAX_STOCK_SHARDS: u16 = 96;
+
 /// Checks a stock split over `shards` items: `field` names the rule in the errors.
 fn check_stock(field: &str, stock: u32, shards: u16, errors: &mut Vec<ValidationError>) {
     if stock == 0 {
         errors.push(ValidationError::new(format!("{field}.stock"), "must be at least 1"));
     }
-    if shards == 0 || shards > 1000 || u32::from(shards) > stock.max(1) {
+    if shards == 0 || shards > MAX_STOCK_SHARDS || u32::from(shards) > stock.max(1) {
         errors.push(ValidationError::new(
             format!("{field}.shards"),
-            format!("{shards} is not within 1..=min(1000, stock)"),
+            format!("{shards} is not within 1..=min({MAX_STOCK_SHARDS}, stock)"),
         ));
     }
 }
@@ -183,6 +188,17 @@ impl Campaign {
             if claim.per_user_limit == 0 {
                 errors.push(ValidationError::new("claim.per_user_limit", "must be at least 1"));
             }
+        }
+        let total_shards: u32 = spec.claim.iter().map(|c| u32::from(c.shards)).sum::<u32>()
+            + spec.rewards.iter().filter(|r| r.stock.is_some()).map(|r| u32::from(r.shards)).sum::<u32>();
+        if total_shards > u32::from(MAX_STOCK_SHARDS) {
+            errors.push(ValidationError::new(
+                "shards",
+                format!(
+                    "the campaign's stocks are split over {total_shards} shards in all; at most {MAX_STOCK_SHARDS} \
+                     fit in one atomic deploy"
+                ),
+            ));
         }
         let mut promotion_ids = BTreeSet::new();
         for (i, p) in spec.payment_promotions.iter().enumerate() {
@@ -347,6 +363,24 @@ mod tests {
         let mut k = campaign_json();
         k["surprise"] = 1.into();
         assert!(serde_json::from_value::<CampaignSpec>(k).is_err());
+    }
+
+    #[test]
+    fn a_campaign_splits_its_stocks_over_at_most_96_shards() {
+        let mut j = campaign_json();
+        j["claim"]["stock"] = 10_000.into();
+        j["claim"]["shards"] = 64.into();
+        j["rewards"][0]["stock"] = 10_000.into();
+        j["rewards"][0]["shards"] = 32.into();
+        assert!(Campaign::new(serde_json::from_value(j.clone()).unwrap()).is_ok(), "64 + 32 = 96");
+        j["rewards"][0]["shards"] = 33.into();
+        let errs = Campaign::new(serde_json::from_value(j.clone()).unwrap()).unwrap_err().0;
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].field, "shards");
+        assert!(errs[0].message.contains("97"), "{}", errs[0]);
+        j["claim"]["shards"] = 97.into();
+        let errs = Campaign::new(serde_json::from_value(j).unwrap()).unwrap_err().0;
+        assert!(errs.iter().any(|e| e.field == "claim.shards"), "{errs:?}");
     }
 
     #[test]

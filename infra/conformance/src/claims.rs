@@ -261,6 +261,9 @@ struct BeforeFirstWrite {
 enum Write {
     Put,
     Update,
+    Transact,
+    /// A read (`get`), to run something before an operation reads what it will write.
+    Read,
 }
 
 /// Which write `meanwhile` goes before.
@@ -289,6 +292,7 @@ impl BeforeFirstWrite {
 #[async_trait]
 impl Store for BeforeFirstWrite {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.before(Write::Read, key).await;
         self.inner.get(key).await
     }
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
@@ -303,6 +307,9 @@ impl Store for BeforeFirstWrite {
         self.inner.delete(key, cond).await
     }
     async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError> {
+        if let Some(first) = ops.first() {
+            self.before(Write::Transact, &first.key()?).await;
+        }
         self.inner.transact(ops, token).await
     }
     async fn query(&self, q: &Query) -> Result<Page, StoreError> {
@@ -482,14 +489,17 @@ pub async fn claims_a_lost_answer_claims_once(s: DynStore) {
 }
 
 /// Redeploys `campaign` (open) while another deploy that ends it runs from start to finish
-/// just before the first `write` of a stock shard by the open one; then checks that the
-/// stored campaign is the ended one and that a claimer still holding the open campaign is
-/// refused by the shards' window. Returns the open deploy's own answer.
-async fn deploy_racing_an_end(s: &DynStore, case: &str, write: Write) -> Result<i64, StoreError> {
+/// just before the open one's `write` of the campaign item; a claimer read the campaign while
+/// it was open and keeps it for an hour. Returns the open deploy's own answer, the claimer,
+/// and the two versions of the campaign.
+async fn deploy_racing_an_end(
+    s: &DynStore,
+    case: &str,
+    write: Write,
+) -> (Result<i64, campaigns::DeployError>, Claimer<DynStore>, Campaign, Campaign) {
     let p = ns(case);
     let campaign = claim_campaign(&p, 10, 1, 2);
     deploy(s, &campaign).await;
-    // A claimer that read the campaign while it was open, and keeps it for an hour.
     let cached = claimer(s, during()).with_campaign_ttl(Duration::from_secs(3600));
     cached.claim(&campaign.id, &UserId::parse(format!("{p}-u")).unwrap()).await.unwrap();
 
@@ -497,35 +507,42 @@ async fn deploy_racing_an_end(s: &DynStore, case: &str, write: Write) -> Result<
     ended.ends_at = at("2026-11-10T00:00:00Z");
     let ended = Campaign::new(ended).unwrap();
     let other = ended.clone();
+    let campaign_key = promo_shared::keys::campaign(&campaign.id);
     let racing = BeforeFirstWrite::over(
         s,
-        move |w, key: &Key| w == write && key.sk == "STOCK",
+        move |w, key: &Key| w == write && *key == campaign_key,
         Box::new(move |s| Box::pin(async move { deploy(&s, &other).await })),
     );
     let answer = campaigns::deploy(&*racing, &campaign, at("2026-10-02T00:00:00Z")).await;
-    assert_eq!(campaigns::get(&**s, &campaign.id).await.unwrap().unwrap(), ended);
-    // The shards follow the stored campaign: the cached open copy is refused by the condition.
-    assert_eq!(
-        cached.claim(&campaign.id, &UserId::parse(format!("{p}-v")).unwrap()).await.unwrap_err(),
-        ClaimError::NotActive { campaign: campaign.id.clone(), status: CampaignStatus::Ended }
-    );
-    assert_eq!(claims::stock_left(&**s, &campaign).await.unwrap().iter().sum::<i64>(), 9, "one unit, before the race");
-    answer
+    (answer, cached, campaign, ended)
 }
 
 /// Two redeploys race: the one that loses the version race (the other committed after it
-/// read the version, before its first shard write) fails and leaves the shards' window to
-/// the winner — claims follow the campaign as stored, not the failed deploy.
+/// read the version, before its transaction) fails and leaves the shards' window to the
+/// winner — claims follow the campaign as stored, not the failed deploy.
 pub async fn claims_a_deploy_that_lost_the_version_race_leaves_the_window_alone(s: DynStore) {
-    let lost = deploy_racing_an_end(&s, "claims-deploys", Write::Put).await;
-    assert!(matches!(lost, Err(StoreError::ConditionFailed { .. })), "{lost:?}");
+    let (lost, cached, campaign, ended) = deploy_racing_an_end(&s, "claims-deploys", Write::Transact).await;
+    assert!(matches!(lost, Err(campaigns::DeployError::Conflict(_))), "{lost:?}");
+    assert_eq!(campaigns::get(&*s, &campaign.id).await.unwrap().unwrap(), ended);
+    // The shards follow the stored campaign: the cached open copy is refused by the condition.
+    let p = ns("claims-deploys-v");
+    assert_eq!(
+        cached.claim(&campaign.id, &UserId::parse(p).unwrap()).await.unwrap_err(),
+        ClaimError::NotActive { campaign: campaign.id.clone(), status: CampaignStatus::Ended }
+    );
+    assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap().iter().sum::<i64>(), 9, "one unit, before the race");
 }
 
-/// Two redeploys both commit, the later one moving the shards' window just before the
-/// earlier one does: the earlier one's move is refused (its version is older), so the
-/// window is the later deploy's, as the stored campaign is.
+/// Two redeploys one after the other, the second having read after the first committed: the
+/// shards' window is the second's, as the stored campaign is — a deploy never leaves the
+/// window of an older one behind.
 pub async fn claims_an_older_deploy_never_moves_the_window_back(s: DynStore) {
-    deploy_racing_an_end(&s, "claims-older", Write::Update).await.unwrap();
+    let (answer, _, campaign, _) = deploy_racing_an_end(&s, "claims-older", Write::Read).await;
+    answer.unwrap();
+    assert_eq!(campaigns::get(&*s, &campaign.id).await.unwrap().unwrap(), campaign);
+    let fresh = claimer(&s, during());
+    fresh.claim(&campaign.id, &UserId::parse(ns("claims-older-v")).unwrap()).await.unwrap();
+    assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap().iter().sum::<i64>(), 8);
 }
 
 /// One shopper racing many claims against a limit of 3 gets exactly 3, numbered 1..=3.
@@ -725,6 +742,170 @@ pub async fn claims_sharding_under_a_per_item_write_limit(s: DynStore) {
     assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap(), [0; 8]);
 }
 
+/// Deploys `campaign` with `stock` and `shards` for its claim (a new version of it).
+async fn redeploy(
+    s: &DynStore,
+    campaign: &Campaign,
+    stock: u32,
+    shards: u16,
+) -> Result<Campaign, campaigns::DeployError> {
+    let mut spec = campaign.spec().clone();
+    let claim = spec.claim.as_mut().unwrap();
+    (claim.stock, claim.shards) = (stock, shards);
+    let next = Campaign::new(spec).unwrap();
+    campaigns::deploy(&**s, &next, at("2026-10-01T00:00:00Z")).await.map(|_| next)
+}
+
+/// What every claim shard key of a campaign up to `slots` holds (absent: 0).
+async fn shard_left(s: &DynStore, campaign: &Campaign, slots: u16) -> Vec<i64> {
+    let keys: Vec<Key> = (0..slots).map(|n| promo_shared::keys::stock_shard(&campaign.id, n)).collect();
+    campaigns::remaining(&**s, &keys).await.unwrap()
+}
+
+/// Claims by new shoppers `{prefix}-{n}` until the campaign is sold out; how many succeeded.
+async fn claim_until_sold_out(c: &Claimer<DynStore>, campaign: &Campaign, prefix: &str) -> usize {
+    let mut won = 0;
+    loop {
+        let user = UserId::parse(format!("{prefix}-{won}")).unwrap();
+        match c.claim(&campaign.id, &user).await {
+            Ok(_) => won += 1,
+            Err(ClaimError::SoldOut(_)) => return won,
+            Err(e) => panic!("unexpected claim error: {e}"),
+        }
+    }
+}
+
+/// Redeploys change the stock in force exactly: 100 over 2 shards with 10 claimed, spread
+/// over 8 (90 left, every shard holding some), lowered to 60 (50 left), gathered into 3
+/// (50 left, the 5 others empty), refused below what was issued (nothing changes), raised to
+/// 200 (190 left, and exactly 190 more claims succeed). Before, a redeploy that changed the
+/// shards put new shards beside the old ones (100 over 2 redeployed over 8 and then with a
+/// stock of 60 let 174 shoppers claim) and a changed stock was ignored.
+pub async fn claims_redeploys_apply_stock_and_shards_exactly(s: DynStore) {
+    let p = ns("claims-redeploy");
+    let campaign = claim_campaign(&p, 100, 1, 2);
+    deploy(&s, &campaign).await;
+    let c = claimer(&s, during()).with_campaign_ttl(Duration::ZERO);
+    for n in 0..10 {
+        c.claim(&campaign.id, &UserId::parse(format!("{p}-a{n}")).unwrap()).await.unwrap();
+    }
+    let eight = redeploy(&s, &campaign, 100, 8).await.unwrap();
+    let left = shard_left(&s, &eight, 8).await;
+    assert_eq!(left.iter().sum::<i64>(), 90, "{left:?}");
+    assert!(left.iter().all(|l| *l > 0), "every shard holds units: {left:?}");
+    let sixty = redeploy(&s, &campaign, 60, 8).await.unwrap();
+    assert_eq!(shard_left(&s, &sixty, 8).await.iter().sum::<i64>(), 50);
+    let three = redeploy(&s, &campaign, 60, 3).await.unwrap();
+    let left = shard_left(&s, &three, 8).await;
+    assert_eq!(left[..3].iter().sum::<i64>(), 50, "{left:?}");
+    assert_eq!(&left[3..], [0; 5], "no unit stranded beyond the layout");
+    let refused = redeploy(&s, &campaign, 5, 3).await.unwrap_err();
+    assert!(
+        matches!(&refused, campaigns::DeployError::Refused { reasons, .. }
+        if reasons.iter().any(|r| r.contains("below the 10 already issued"))),
+        "{refused}"
+    );
+    assert_eq!(campaigns::get(&*s, &campaign.id).await.unwrap().unwrap(), three, "nothing changed");
+    assert_eq!(shard_left(&s, &three, 8).await.iter().sum::<i64>(), 50);
+    let more = redeploy(&s, &campaign, 200, 3).await.unwrap();
+    assert_eq!(claim_until_sold_out(&c, &more, &format!("{p}-b")).await, 190, "200 in all");
+
+    // The issue's sequence, on a campaign of its own.
+    let q = ns("claims-174");
+    let first = claim_campaign(&q, 100, 1, 2);
+    deploy(&s, &first).await;
+    redeploy(&s, &first, 100, 8).await.unwrap();
+    let last = redeploy(&s, &first, 60, 8).await.unwrap();
+    assert_eq!(claim_until_sold_out(&c, &last, &format!("{q}-u")).await, 60, "never more than the stock in force");
+}
+
+/// 600 shoppers claim at once over 4 claimer instances while two deployers redeploy the
+/// campaign with other stocks and shard counts (some refused as below what was issued, some
+/// losing the version race to the other deployer): afterwards what was claimed plus what
+/// is left is exactly the stock in force, nothing sits beyond the layout, and claiming the
+/// rest issues exactly that stock in all.
+pub async fn claims_redeploys_racing_claims_never_exceed_the_stock(s: DynStore) {
+    let _alone = EXCLUSIVE.lock().await;
+    let p = ns("claims-redeploy-race");
+    let campaign = claim_campaign(&p, 300, 1, 4);
+    deploy(&s, &campaign).await;
+    let clock = during();
+    let instances: Vec<Arc<Claimer<DynStore>>> = (0..4)
+        .map(|i| {
+            let ttl = if i % 2 == 0 { Duration::ZERO } else { claims::DEFAULT_CAMPAIGN_TTL };
+            Arc::new(claimer(&s, clock.clone()).with_campaign_ttl(ttl))
+        })
+        .collect();
+    let claims = (0..600).map(|n| {
+        let claimer = instances[n % instances.len()].clone();
+        let (id, user) = (campaign.id.clone(), UserId::parse(format!("{p}-u{n}")).unwrap());
+        tokio::spawn(async move { claimer.claim(&id, &user).await })
+    });
+    let deployers =
+        [[(300u32, 8u16), (250, 2), (400, 6), (350, 1), (320, 5)], [(280, 3), (420, 7), (330, 4), (310, 2), (360, 6)]]
+            .map(|plan| {
+                let (s, campaign) = (s.clone(), campaign.clone());
+                tokio::spawn(async move {
+                    for (stock, shards) in plan {
+                        match redeploy(&s, &campaign, stock, shards).await {
+                            Ok(_)
+                            | Err(
+                                campaigns::DeployError::Conflict(_)
+                                | campaigns::DeployError::Refused { .. }
+                                | campaigns::DeployError::Busy(_),
+                            ) => {}
+                            Err(e) => panic!("unexpected deploy error: {e}"),
+                        }
+                        tokio::time::sleep(Duration::from_millis(3)).await;
+                    }
+                })
+            });
+    let mut claimed = 0i64;
+    for r in join_all(claims).await {
+        match r.unwrap() {
+            Ok(_) => claimed += 1,
+            Err(ClaimError::SoldOut(_)) => {}
+            Err(ClaimError::Transient(e)) => eprintln!("transient (allowed): {e}"),
+            Err(e) => panic!("unexpected claim error: {e}"),
+        }
+    }
+    for d in join_all(deployers).await {
+        d.unwrap();
+    }
+    let stored = campaigns::get(&*s, &campaign.id).await.unwrap().unwrap();
+    let in_force = i64::from(stored.claim.as_ref().unwrap().stock);
+    let layout = stored.claim.as_ref().unwrap().shards;
+    let left = shard_left(&s, &stored, 8).await;
+    assert!(left[usize::from(layout)..].iter().all(|l| *l == 0), "stranded beyond {layout} shards: {left:?}");
+    assert_eq!(claimed + left.iter().sum::<i64>(), in_force, "claimed {claimed}, left {left:?}, in force {in_force}");
+    let fresh = claimer(&s, clock);
+    let rest = claim_until_sold_out(&fresh, &stored, &format!("{p}-late")).await;
+    assert_eq!(claimed + rest as i64, in_force, "exactly the stock in force, in all");
+}
+
+/// A sold-out campaign given more stock sells again, and its next sell-out republishes the
+/// price book again (the deploy clears the sold-out marker).
+pub async fn claims_a_sold_out_campaign_given_more_stock_sells_again(s: DynStore) {
+    let _alone = EXCLUSIVE.lock().await;
+    let p = ns("claims-restock");
+    let campaign = claim_campaign(&p, 2, 1, 1);
+    deploy(&s, &campaign).await;
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let recording = Recording { republisher: Republisher::new(s.clone(), during(), None), outcomes: outcomes.clone() };
+    let c = claimer(&s, during()).with_campaign_ttl(Duration::ZERO).with_sold_out_hook(Arc::new(recording));
+    assert_eq!(claim_until_sold_out(&c, &campaign, &format!("{p}-a")).await, 2);
+    assert!(matches!(outcomes.lock().unwrap().as_slice(), [Republished::Published { .. }]));
+    assert!(!book_offers(&s, &campaign.id).await);
+    let more = redeploy(&s, &campaign, 5, 1).await.unwrap();
+    assert!(s.get(&promo_shared::keys::sold_out(&campaign.id)).await.unwrap().is_none(), "the marker is cleared");
+    // A republisher that saw the first sell-out is a new instance here (its memory is per instance).
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let recording = Recording { republisher: Republisher::new(s.clone(), during(), None), outcomes: outcomes.clone() };
+    let c = claimer(&s, during()).with_campaign_ttl(Duration::ZERO).with_sold_out_hook(Arc::new(recording));
+    assert_eq!(claim_until_sold_out(&c, &more, &format!("{p}-b")).await, 3, "5 in all");
+    assert!(matches!(outcomes.lock().unwrap().as_slice(), [Republished::Published { .. }]), "{:?}", outcomes);
+}
+
 /// Generates one `#[tokio::test]` per claims case for a store factory
 /// (`async fn() -> Arc<dyn Store>`), with optional extra attributes on each test.
 #[macro_export]
@@ -739,7 +920,9 @@ macro_rules! claims_conformance_tests {
             claims_a_personal_read_is_one_query, claims_a_sell_out_during_a_republication_is_caught,
             claims_a_redeployed_end_binds_a_stale_claimer, claims_a_code_collision_is_retried_with_a_fresh_code,
             claims_a_lost_answer_claims_once, claims_a_deploy_that_lost_the_version_race_leaves_the_window_alone,
-            claims_an_older_deploy_never_moves_the_window_back);
+            claims_an_older_deploy_never_moves_the_window_back, claims_redeploys_apply_stock_and_shards_exactly,
+            claims_redeploys_racing_claims_never_exceed_the_stock,
+            claims_a_sold_out_campaign_given_more_stock_sells_again);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::claims_conformance_tests!(@one $factory, $attrs, $case); )*

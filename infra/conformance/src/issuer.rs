@@ -704,6 +704,124 @@ pub async fn a_late_reward_is_born_valid(s: DynStore) {
     assert!(held[0].usable_at(clock.now()));
 }
 
+/// A rule with a stock of 50 over 2 shards; 150 payments paid at once, a third of them
+/// cancelled at once too, over two issuer instances (one rereading the campaigns for every
+/// event, one caching them), while two deployers redeploy the rule with other stocks and
+/// shard counts (some refused as below what was issued, some losing the version race):
+/// afterwards the unrevoked coupons plus the units left are exactly the stock in force,
+/// nothing sits beyond the layout, and new payments take exactly what is left.
+pub async fn reward_stock_redeploys_racing_payments_and_refunds(s: DynStore) {
+    let _alone = BIG_RACE.lock().await;
+    let (campaign, cached) = setup_with(&s, "restock", Some(Limited { stock: Some((50, 2)), currency: "PLN" })).await;
+    let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
+    let rereading =
+        Arc::new(Issuer::new(s.clone(), clock, Arc::new(TestIds::default())).with_campaign_ttl(Duration::ZERO));
+    let cur = campaign.currency;
+    let p = ns("payrs");
+    let redeploy = |stock: u32, shards: u16| {
+        let mut spec = campaign.spec().clone();
+        (spec.rewards[0].stock, spec.rewards[0].shards) = (Some(stock), shards);
+        Campaign::new(spec).unwrap()
+    };
+    let payments = (0..150).flat_map(|n| {
+        let issuer = if n % 2 == 0 { cached.clone() } else { rereading.clone() };
+        let kinds: &[PaymentKind] =
+            if n % 3 == 0 { &[PaymentKind::Paid, PaymentKind::Cancelled] } else { &[PaymentKind::Paid] };
+        let p = p.clone();
+        kinds.iter().map(move |kind| {
+            let (issuer, e) = (issuer.clone(), event_in(cur, &format!("{p}-{n}"), &format!("{p}-u{n}"), *kind));
+            tokio::spawn(async move { issuer.handle_payment(&e).await.unwrap() })
+        })
+    });
+    let deployers =
+        [[(50u32, 4u16), (40, 1), (70, 3), (60, 2), (65, 5)], [(45, 3), (80, 6), (55, 2), (75, 4), (60, 1)]].map(
+            |plan| {
+                let (s, plan) = (s.clone(), plan.map(|(stock, shards)| redeploy(stock, shards)));
+                tokio::spawn(async move {
+                    for next in plan {
+                        match campaigns::deploy(&*s, &next, at("2026-11-22T12:00:00Z")).await {
+                            Ok(_)
+                            | Err(
+                                campaigns::DeployError::Conflict(_)
+                                | campaigns::DeployError::Refused { .. }
+                                | campaigns::DeployError::Busy(_),
+                            ) => {}
+                            Err(e) => panic!("unexpected deploy error: {e}"),
+                        }
+                        tokio::time::sleep(Duration::from_millis(3)).await;
+                    }
+                })
+            },
+        );
+    for r in join_all(payments).await {
+        r.unwrap();
+    }
+    for d in join_all(deployers).await {
+        d.unwrap();
+    }
+    let stored = campaigns::get(&*s, &campaign.id).await.unwrap().unwrap();
+    let (in_force, layout) = (i64::from(stored.rewards[0].stock.unwrap()), usize::from(stored.rewards[0].shards));
+    let slots: Vec<_> = (0..8).map(|n| keys::reward_stock_shard(&campaign.id, &campaign.rewards[0].id, n)).collect();
+    let left = campaigns::remaining(&*s, &slots).await.unwrap();
+    assert!(left[layout..].iter().all(|l| *l == 0), "stranded beyond {layout} shards: {left:?}");
+    let mut held = 0i64;
+    for n in 0..150 {
+        held += coupons_of(&s, &format!("{p}-u{n}"), &campaign)
+            .await
+            .iter()
+            .filter(|c| c.status == CouponStatus::Issued)
+            .count() as i64;
+    }
+    assert_eq!(held + left.iter().sum::<i64>(), in_force, "held {held}, left {left:?}, in force {in_force}");
+    let mut more = 0i64;
+    for n in 0.. {
+        let e = event_in(cur, &format!("{p}-late-{n}"), &format!("{p}-late-u{n}"), PaymentKind::Paid);
+        let outcome = rereading.handle_payment(&e).await.unwrap();
+        let (rewards, out_of_stock) = mine(&outcome, &campaign);
+        more += rewards.len() as i64;
+        if out_of_stock {
+            break;
+        }
+    }
+    assert_eq!(held + more, in_force, "exactly the stock in force, in all");
+}
+
+/// A unit given back after a redeploy gathered the rule's stock into fewer shards goes to a
+/// shard of the layout in force, even from an issuer whose cached campaign still has the
+/// old layout: 8 coupons issued from 4 shards, the rule redeployed over 1, the 8 payments
+/// cancelled through the stale issuer — all 8 units are back in shard 0, none stranded in
+/// the emptied shards, and 8 new payments (not 9) get them.
+pub async fn a_unit_given_back_after_a_reshard_lands_in_the_layout_in_force(s: DynStore) {
+    let (campaign, _) = setup_with(&s, "regather", Some(Limited { stock: Some((8, 4)), currency: "CZK" })).await;
+    let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
+    let stale =
+        Issuer::new(s.clone(), clock, Arc::new(TestIds::default())).with_campaign_ttl(Duration::from_secs(3600));
+    let cur = campaign.currency;
+    let p = ns("payrg");
+    let pay = |n: usize, kind| event_in(cur, &format!("{p}-{n}"), &format!("{p}-u{n}"), kind);
+    for n in 0..8 {
+        assert_eq!(mine(&stale.handle_payment(&pay(n, PaymentKind::Paid)).await.unwrap(), &campaign).0.len(), 1);
+    }
+    assert_eq!(stock_left(&s, &campaign).await, [0, 0, 0, 0]);
+    let mut spec = campaign.spec().clone();
+    spec.rewards[0].shards = 1;
+    let gathered = Campaign::new(spec).unwrap();
+    campaigns::deploy(&*s, &gathered, at("2026-11-22T12:00:00Z")).await.unwrap();
+    for n in 0..8 {
+        let out = stale.handle_payment(&pay(n, PaymentKind::Cancelled)).await.unwrap();
+        assert_eq!(out.revocations.len(), 1);
+    }
+    let slots: Vec<_> = (0..4).map(|n| keys::reward_stock_shard(&campaign.id, &campaign.rewards[0].id, n)).collect();
+    assert_eq!(campaigns::remaining(&*s, &slots).await.unwrap(), [8, 0, 0, 0], "no unit stranded");
+    let fresh =
+        Issuer::new(s.clone(), Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z"))), Arc::new(TestIds::default()));
+    let mut rewarded = 0;
+    for n in 100..109 {
+        rewarded += mine(&fresh.handle_payment(&pay(n, PaymentKind::Paid)).await.unwrap(), &gathered).0.len();
+    }
+    assert_eq!(rewarded, 8);
+}
+
 /// Generates one `#[tokio::test]` per issuer race for a store factory.
 #[macro_export]
 macro_rules! issuer_race_tests {
@@ -715,7 +833,9 @@ macro_rules! issuer_race_tests {
             cancelled_limited_rewards_give_their_stock_back, a_used_limited_reward_keeps_its_unit,
             the_issuer_retries_and_a_lost_answer_issues_once, payments_delivered_through_every_entry_issue_once,
             a_code_collision_is_retried_with_a_fresh_code, partial_refunds_keep_what_the_rest_still_earns,
-            partial_refunds_racing_issuance, a_late_reward_is_born_valid);
+            partial_refunds_racing_issuance, a_late_reward_is_born_valid,
+            reward_stock_redeploys_racing_payments_and_refunds,
+            a_unit_given_back_after_a_reshard_lands_in_the_layout_in_force);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::issuer_race_tests!(@one $factory, $attrs, $case); )*
