@@ -481,12 +481,30 @@ fn a_cart_assigns_each_coupon_once() {
         "coupons":[coupon("small", "product", json!({"fixed":2000})), coupon("big", "product", json!({"fixed":5000}))]});
     let a = price(&v);
     assert_eq!(a.final_price.minor(), 43_000);
-    assert_eq!(a.product_coupon, None, "a cart answer has no single product coupon");
+    assert_eq!(a.product_coupon, None, "a cart of several lines names its product coupons per line");
     let per_line: Vec<Option<&str>> = a.product_coupons().map(|c| c.map(|c| c.as_str())).collect();
     assert_eq!(per_line, [Some("big"), Some("small")]);
     let json = serde_json::to_value(&a).unwrap();
-    assert!(json.get("product_coupon").is_none());
+    assert_eq!(json.get("product_coupon"), Some(&serde_json::Value::Null), "the key is there: one answer shape");
     assert_eq!(json["lines"][1]["base"], json!(20000));
+}
+
+#[test]
+fn cart_and_product_answers_have_the_same_keys() {
+    let product = json!({"currency":"KRW","now":NOW,"rounding_unit":10,
+        "product":{"id":"p-1","sale_price":30000},
+        "coupons":[coupon("big", "product", json!({"fixed":5000}))]});
+    let one_line_cart = json!({"currency":"KRW","now":NOW,"rounding_unit":10,
+        "lines":[{"product":{"id":"p-1","sale_price":30000}}],
+        "coupons":[coupon("big", "product", json!({"fixed":5000}))]});
+    let keys = |v: &serde_json::Value| {
+        let a = serde_json::to_value(price(v)).unwrap();
+        (a.as_object().unwrap().keys().cloned().collect::<Vec<_>>(), a["product_coupon"].clone())
+    };
+    let (product_keys, product_coupon) = keys(&product);
+    let (cart_keys, cart_coupon) = keys(&one_line_cart);
+    assert_eq!(product_keys, cart_keys);
+    assert_eq!((product_coupon, cart_coupon), (json!("big"), json!("big")));
 }
 
 #[test]
@@ -663,7 +681,7 @@ fn defaults() {
         (a.base.minor(), a.list_total.minor(), a.final_price.minor(), a.mileage_used.minor()),
         (1234, 1234, 1234, 0)
     );
-    assert_eq!(a.product_coupon, Some(None));
+    assert_eq!(a.product_coupon, None, "present, and null");
     assert_eq!(a.breakdown.len(), 2);
 }
 

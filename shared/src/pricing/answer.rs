@@ -1,7 +1,7 @@
 //! The answer a page prints: the price, how to get it, and until when it holds.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::ids::ProductId;
 use crate::money::{Amount, Currency};
@@ -24,8 +24,9 @@ use super::request::{BenefitId, ValidQuote};
 ///  "valid_until":"2026-12-01T00:00:00Z"}
 /// ```
 ///
-/// `product_coupon` is present only when the request named one `product`; a cart's product
-/// coupons are in `lines` (one per line, or null).
+/// Every answer has the same keys. `product_coupon` is the product coupon of a quote of one
+/// line (a `product`, or a cart of one line), and null for a cart of several lines, whose
+/// product coupons are in `lines` (one per line, or null).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Answer {
@@ -35,9 +36,8 @@ pub struct Answer {
     /// `Σ sale_price × quantity`.
     pub base: Amount,
     pub final_price: Amount,
-    /// `Some(coupon or none)` for a single-product request; `None` (absent) for a cart.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
-    pub product_coupon: Option<Option<BenefitId>>,
+    /// The product coupon of a one-line quote; `None` without one, or for several lines.
+    pub product_coupon: Option<BenefitId>,
     pub cart_coupon: Option<BenefitId>,
     pub payment_promotion: Option<BenefitId>,
     /// The payment method the promotion needs (pay with it to get the price).
@@ -51,11 +51,6 @@ pub struct Answer {
     /// The earliest instant after `now` at which a coupon or promotion of the quote starts or
     /// ends (null if none): the answer may change then, so caches should not outlive it.
     pub valid_until: Option<DateTime<Utc>>,
-}
-
-/// A field that is present deserializes to `Some`, even when it is `null`.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<BenefitId>>, D::Error> {
-    Option::<BenefitId>::deserialize(d).map(Some)
 }
 
 impl Answer {
@@ -170,7 +165,10 @@ pub fn settle(quote: &ValidQuote, choice: &Choice) -> Answer {
         list_total: quote.list_total(),
         base: quote.base(),
         final_price,
-        product_coupon: quote.is_single_product().then(|| lines.first().and_then(|l| l.product_coupon.clone())),
+        product_coupon: match lines.as_slice() {
+            [only] => only.product_coupon.clone(),
+            _ => None,
+        },
         cart_coupon: cart.map(|c| c.id.clone()),
         payment_promotion: promotion.map(|p| p.id.clone()),
         payment_method: promotion.map(|p| p.method.clone()),

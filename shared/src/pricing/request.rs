@@ -278,7 +278,6 @@ pub struct ValidQuote {
     currency: Currency,
     now: DateTime<Utc>,
     rounding_unit: i64,
-    single_product: bool,
     lines: Vec<Line>,
     coupons: Vec<Coupon>,
     payment_promotions: Vec<PaymentPromotion>,
@@ -303,10 +302,6 @@ impl ValidQuote {
     /// Percent discounts are rounded down to a multiple of this (≥ 1).
     pub fn rounding_unit(&self) -> i64 {
         self.rounding_unit
-    }
-    /// True when the request named one `product` rather than `lines`.
-    pub fn is_single_product(&self) -> bool {
-        self.single_product
     }
     /// At least one.
     pub fn lines(&self) -> &[Line] {
@@ -392,7 +387,6 @@ impl TryFrom<QuoteRequest> for ValidQuote {
                 vec![]
             }
         };
-        let single_product = r.product.is_some();
         let mut lines = Vec::new();
         for (path, qty_path, spec, quantity) in line_specs {
             if let Some(line) = errs.take_all(line(&path, &qty_path, spec, quantity)) {
@@ -450,7 +444,6 @@ impl TryFrom<QuoteRequest> for ValidQuote {
             currency,
             now,
             rounding_unit,
-            single_product,
             lines,
             coupons,
             payment_promotions: promotions,
