@@ -130,6 +130,7 @@ where
     C: Catalog + ?Sized,
     K: PriceCache + ?Sized,
 {
+    promo_shared::ids::ProductId::parse(product_id).map_err(|e| EdgeError::InvalidId(e.to_string()))?;
     let product = catalog
         .product(product_id)
         .await?

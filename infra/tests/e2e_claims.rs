@@ -20,6 +20,7 @@ use promo_shared::testing::at;
 use promoctl::embedded::OsIds;
 use promoctl::runtime::{Platform, Running};
 use serde_json::Value;
+use support::items;
 
 const SHOPPER_SECRET: &str = "e2e-shopper-secret-0123456789abcdef";
 
@@ -39,14 +40,6 @@ fn token(user: &str, now: chrono::DateTime<chrono::Utc>) -> String {
         now,
         chrono::Duration::minutes(15),
     )
-}
-
-/// Every item of the local platform's store, read straight from its SQLite file: equal
-/// snapshots around a request prove it wrote nothing, whatever it could have touched.
-fn items(dir: &Path) -> Vec<(String, String, String)> {
-    let db = rusqlite::Connection::open(dir.join("store.db")).unwrap();
-    let mut stmt = db.prepare("SELECT pk, sk, body FROM items ORDER BY pk, sk").unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
 }
 
 async fn call(method: &str, url: String, token: Option<&str>) -> (u16, Value, reqwest::header::HeaderMap) {

@@ -22,6 +22,14 @@ pub async fn serve(platform: Arc<Platform>, tick: Duration, consumers: usize) ->
     runtime::start(platform, "127.0.0.1:0".parse().unwrap(), RunOptions { tick, consumers }).await.unwrap()
 }
 
+/// Every item of a local platform's store, read straight from its SQLite file in `dir`: equal
+/// snapshots around requests prove they wrote nothing, whatever they could have touched.
+pub fn items(dir: &std::path::Path) -> Vec<(String, String, String)> {
+    let db = rusqlite::Connection::open(dir.join("store.db")).unwrap();
+    let mut stmt = db.prepare("SELECT pk, sk, body FROM items ORDER BY pk, sk").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+}
+
 /// An HTTP answer read off the wire.
 #[derive(Debug)]
 pub struct RawAnswer {
