@@ -47,6 +47,24 @@ impl Request {
         }
     }
 
+    /// The request a runtime received, checked the same way in every runtime: a body the
+    /// runtime could not read is a 503 (the sender should retry: it is our failure, not its),
+    /// and a header value that is not valid is a 400. `body` carries the runtime's read error.
+    pub fn received<E: std::fmt::Display>(
+        method: &str,
+        path: &str,
+        headers: Vec<(String, String)>,
+        body: Result<Vec<u8>, E>,
+        client: Option<String>,
+    ) -> Result<Request, crate::error::EdgeError> {
+        let body = body.map_err(|e| {
+            crate::error::EdgeError::Unavailable(format!("the request body could not be read: {e}"))
+        })?;
+        let req = Request { method: method.to_string(), path: path.to_string(), headers, body, client };
+        req.check_headers()?;
+        Ok(req)
+    }
+
     /// Refuses a request with a header value that is not valid ([`valid_header_value`]).
     pub fn check_headers(&self) -> Result<(), crate::error::EdgeError> {
         match self.headers.iter().find(|(_, v)| !valid_header_value(v)) {
@@ -107,4 +125,30 @@ pub fn encode_path_segment(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_that_could_not_be_read_is_a_retryable_503() {
+        let failed = Request::received("POST", "/v1/webhooks/standard", vec![], Err("stream reset"), None);
+        let e = failed.unwrap_err();
+        assert_eq!((e.status(), e.code()), (503, "unavailable"));
+        assert_eq!(e.into_response().header("retry-after"), Some("5"));
+        let ok = Request::received::<&str>("POST", "/", vec![], Ok(b"{}".to_vec()), Some("10.0.0.1".into())).unwrap();
+        assert_eq!((ok.body.as_slice(), ok.client.as_deref()), (&b"{}"[..], Some("10.0.0.1")));
+    }
+
+    #[test]
+    fn header_values_outside_visible_ascii_are_refused() {
+        for bad in ["caf\u{e9}", "a\u{80}", "key-\u{20ac}", "x\u{0}y", "line\nbreak"] {
+            let headers = vec![("idempotency-key".to_string(), bad.to_string())];
+            let e = Request::received::<&str>("POST", "/", headers, Ok(vec![]), None).unwrap_err();
+            assert_eq!((e.status(), e.code()), (400, "invalid_header"), "{bad:?}");
+        }
+        let fine = vec![("x".to_string(), "a b\tc~!".to_string())];
+        assert!(Request::received::<&str>("GET", "/", fine, Ok(vec![]), None).is_ok());
+    }
 }

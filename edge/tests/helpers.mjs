@@ -43,7 +43,7 @@ export function assertError(body, code) {
 }
 
 /** A Miniflare instance running the built worker with the production bindings. */
-export async function startWorker(extraBindings = {}) {
+export async function startWorker(extraBindings = {}, limits = {}) {
   if (!existsSync(SHIM)) {
     throw new Error(`${SHIM} is missing: build the worker first with (cd edge && worker-build --release)`);
   }
@@ -58,6 +58,11 @@ export async function startWorker(extraBindings = {}) {
     cf: false,
     kvNamespaces: ["PROMO_KV"],
     durableObjects: { WEBHOOK_DEDUPE: { className: "WebhookDedupe", useSQLite: true } },
+    // As wrangler.toml binds them, with the limits a test asks for.
+    ratelimits: {
+      CALLBACK_CLIENT_LIMITER: { simple: { limit: limits.client ?? 60, period: 60 } },
+      CALLBACK_PAYMENT_LIMITER: { simple: { limit: limits.payment ?? 10, period: 60 } },
+    },
     bindings: {
       PROMO_WEBHOOK_SECRET_STANDARD: STANDARD_SECRET,
       PROMO_WEBHOOK_TOLERANCE_SECONDS: "300",

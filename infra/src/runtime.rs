@@ -192,28 +192,10 @@ async fn edge_route(
     let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
     let limit = platform.edge.config.max_body_bytes;
-    let mut headers = Vec::with_capacity(parts.headers.len());
-    let mut invalid = None;
-    for (k, v) in &parts.headers {
-        match v.to_str() {
-            Ok(v) => headers.push((k.as_str().to_string(), v.to_string())),
-            // Never dropped: an unreadable header is the client's error, answered as such.
-            Err(_) => invalid = Some(k.as_str().to_string()),
-        }
-    }
-    let resp = match (invalid, axum::body::to_bytes(body, limit).await) {
-        (Some(name), _) => promo_edge::http::invalid_header(&name).into_response(),
-        (None, Ok(bytes)) => {
-            let req = promo_edge::Request {
-                method: parts.method.as_str().to_string(),
-                path: parts.uri.path().to_string(),
-                headers,
-                body: bytes.to_vec(),
-                client: Some(peer.ip().to_string()),
-            };
-            if let Err(e) = req.check_headers() {
-                e.into_response()
-            } else if let Some(product) = promo_edge::prices::product_of(&req.path) {
+    let resp = match received(parts.clone(), body, limit, peer).await {
+        Err(e) => e.into_response(),
+        Ok(req) => {
+            if let Some(product) = promo_edge::prices::product_of(&req.path) {
                 let product = product.to_string();
                 price_read(&platform, &req, &product).await
             } else if api::handles(&req.path) {
@@ -222,13 +204,44 @@ async fn edge_route(
                 platform.edge.handle(req, platform.clock.now()).await
             }
         }
-        (None, Err(_)) => EdgeError::PayloadTooLarge { limit }.into_response(),
     };
     tracing::info!(
         method = %parts.method, path = %parts.uri.path(), status = resp.status,
         micros = started.elapsed().as_micros() as u64, "request"
     );
     to_axum(resp)
+}
+
+/// The runtime-neutral request of what axum received: a header value that is not valid is a
+/// 400 (never dropped), a body over the limit a 413, one that could not be read a 503.
+async fn received(
+    parts: axum::http::request::Parts,
+    body: Body,
+    limit: usize,
+    peer: SocketAddr,
+) -> Result<promo_edge::Request, EdgeError> {
+    let mut headers = Vec::with_capacity(parts.headers.len());
+    for (k, v) in &parts.headers {
+        let v = v.to_str().map_err(|_| promo_edge::http::invalid_header(k.as_str()))?;
+        headers.push((k.as_str().to_string(), v.to_string()));
+    }
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(e) if is_over_limit(&e) => return Err(EdgeError::PayloadTooLarge { limit }),
+        Err(e) => Err(e),
+    };
+    promo_edge::Request::received(parts.method.as_str(), parts.uri.path(), headers, body, Some(peer.ip().to_string()))
+}
+
+fn is_over_limit(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// `GET /v1/products/{id}/max-benefit-price` ([`promo_edge::prices`]): public answers from
