@@ -57,9 +57,8 @@ impl Request {
         body: Result<Vec<u8>, E>,
         client: Option<String>,
     ) -> Result<Request, crate::error::EdgeError> {
-        let body = body.map_err(|e| {
-            crate::error::EdgeError::Unavailable(format!("the request body could not be read: {e}"))
-        })?;
+        let body =
+            body.map_err(|e| crate::error::EdgeError::Unavailable(format!("the request body could not be read: {e}")))?;
         let req = Request { method: method.to_string(), path: path.to_string(), headers, body, client };
         req.check_headers()?;
         Ok(req)

@@ -170,3 +170,52 @@ fn promoctl_token_mints_a_token_the_api_accepts() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+/// Log lines of this test binary, captured by a subscriber installed once.
+fn captured_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        let writer = move || Capture(sink.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(writer)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        logs
+    })
+    .clone()
+}
+
+struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A claim is logged at info level with the shopper's id masked, never whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_log_the_shopper_masked() {
+    let logs = captured_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(at("2026-11-25T12:00:00Z")));
+    let (platform, running) = boot(dir.path(), clock.clone()).await;
+    campaigns::deploy(&*platform.store, &support::example_campaign(), clock.now()).await.unwrap();
+    let user = "shopper-0042-private";
+    let url = format!("http://{}/v1/campaigns/black-friday-2026/claims", running.addr);
+    let (status, _, _) = call("POST", url, Some(&token(user, clock.now()))).await;
+    assert_eq!(status, 201);
+    running.shutdown().await.unwrap();
+    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    let masked = UserId::parse(user).unwrap().masked();
+    assert!(text.contains(&format!("user={masked}")), "the claim is logged, masked: {text}");
+    assert!(!text.contains(user), "the shopper's id is in the logs:\n{text}");
+}
