@@ -1,177 +1,24 @@
-//! Edge configuration, read in one place from a key lookup: process environment variables
-//! in the local runtime, Worker vars and secrets at the edge. Same names in both.
-//!
-//! | variable | default | meaning |
-//! | --- | --- | --- |
-//! | `PROMO_WEBHOOK_SECRET_<PROVIDER>` | unset (provider answers 503) | space-separated active secrets (rotation); `STANDARD` and `PORTONE` take `whsec_…`, `STRIPE` the endpoint secret as shown |
-//! | `PROMO_WEBHOOK_TOLERANCE_SECONDS` | 300 | allowed clock difference, both directions |
-//! | `PROMO_WEBHOOK_MAX_BODY_BYTES` | 65536 | larger bodies get 413 |
-//! | `PROMO_PORTONE_API_BASE` | `https://api.portone.io` | PortOne V2 API, for payment look-ups |
-//! | `PROMO_PORTONE_API_SECRET` | unset (look-ups answer 503) | PortOne V2 API secret |
-//! | `PROMO_ISSUER_URL` | unset | edge only: the coupon issuer's function URL events are handed to |
-//! | `PROMO_ISSUER_SECRET` | unset | edge only: `whsec_` secret signing that hand-off (Standard Webhooks) |
-//! | `PROMO_CALLBACK_TOKENS` | unset (callbacks open, rate-limited) | space-separated shop tokens; when set, `POST /v1/payments/{id}/complete` needs `Authorization: Bearer <one of them>` |
-//! | `PROMO_CALLBACK_RECHECK_SECONDS` | 10 | how long a callback's "unknown payment" / "not final yet" answer is remembered |
-//! | `PROMO_CALLBACK_LIMIT_PER_CLIENT` | 60 | local runtime: callbacks per minute from one client (the Worker's limit is its `CALLBACK_CLIENT_LIMITER` binding) |
-//! | `PROMO_CALLBACK_LIMIT_PER_PAYMENT` | 10 | local runtime: callbacks per minute for one payment (the Worker: `CALLBACK_PAYMENT_LIMITER`) |
+//! The Worker's environment, read in one place: its vars and secrets through the core's
+//! configuration (`promo_shared::app::config::EdgeConfig`, which names every variable and its
+//! default), and the names of its bindings (`wrangler.toml`).
 
-use promo_shared::secret::SecretString;
-use thiserror::Error;
+use promo_shared::app::config::EdgeConfig;
+use promo_shared::http::ApiError;
 
-use crate::webhook::standard::Secret;
-use crate::webhook::stripe;
+/// The Durable Object namespace of the delivery ledger.
+pub const DEDUPE_BINDING: &str = "WEBHOOK_DEDUPE";
+/// The KV namespace of products (`product:<id>`) and the price book (`price-book`).
+pub const KV_BINDING: &str = "PROMO_KV";
+/// Workers Rate Limiting bindings of client callbacks (`[[ratelimits]]`).
+pub const CLIENT_LIMITER_BINDING: &str = "CALLBACK_CLIENT_LIMITER";
+pub const PAYMENT_LIMITER_BINDING: &str = "CALLBACK_PAYMENT_LIMITER";
+/// Cache API keys live under this made-up origin: never fetched, only a cache namespace.
+pub const PRICE_CACHE_ORIGIN: &str = "https://price-cache.promo.internal";
 
-pub const DEFAULT_TOLERANCE_SECONDS: i64 = 300;
-pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
-pub const DEFAULT_PORTONE_API_BASE: &str = "https://api.portone.io";
-pub const DEFAULT_CALLBACK_RECHECK_SECONDS: i64 = 10;
-pub const DEFAULT_CALLBACK_LIMIT_PER_CLIENT: u32 = 60;
-pub const DEFAULT_CALLBACK_LIMIT_PER_PAYMENT: u32 = 10;
-
-/// A webhook sender we verify.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Provider {
-    /// Standard Webhooks v1 signing, our canonical payment event as body.
-    Standard,
-    /// PortOne V2: Standard Webhooks signing; the payment is looked up at PortOne's API.
-    PortOne,
-    /// Stripe: `Stripe-Signature`, payment intent and charge events.
-    Stripe,
-}
-
-impl Provider {
-    pub fn parse(s: &str) -> Option<Provider> {
-        match s {
-            "standard" => Some(Provider::Standard),
-            "portone" => Some(Provider::PortOne),
-            "stripe" => Some(Provider::Stripe),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Provider::Standard => "standard",
-            Provider::PortOne => "portone",
-            Provider::Stripe => "stripe",
-        }
-    }
-
-    pub fn secret_var(self) -> String {
-        format!("PROMO_WEBHOOK_SECRET_{}", self.name().to_ascii_uppercase())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("configuration {var}: {message}")]
-pub struct ConfigError {
-    pub var: String,
-    pub message: String,
-}
-
-/// Every secret is of a type whose `Debug` masks it, so the whole config may be logged.
-#[derive(Clone, Debug)]
-pub struct EdgeConfig {
-    pub standard_secrets: Vec<Secret>,
-    pub portone_secrets: Vec<Secret>,
-    pub stripe_secrets: Vec<stripe::Secret>,
-    pub portone_api_base: String,
-    pub portone_api_secret: Option<SecretString>,
-    pub tolerance_seconds: i64,
-    pub max_body_bytes: usize,
-    pub issuer_url: Option<String>,
-    pub issuer_secret: Option<Secret>,
-    /// The shop's tokens for client callbacks; empty: callbacks need none.
-    pub callback_tokens: Vec<SecretString>,
-    /// How long a callback's negative answer is remembered.
-    pub callback_recheck: chrono::Duration,
-    /// Callbacks per minute from one client, and for one payment (local runtime).
-    pub callback_limit_per_client: u32,
-    pub callback_limit_per_payment: u32,
-}
-
-impl EdgeConfig {
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<EdgeConfig, ConfigError> {
-        Ok(EdgeConfig {
-            standard_secrets: secrets(&get, Provider::Standard, Secret::parse)?,
-            portone_secrets: secrets(&get, Provider::PortOne, Secret::parse)?,
-            stripe_secrets: secrets(&get, Provider::Stripe, stripe::Secret::parse)?,
-            portone_api_base: get("PROMO_PORTONE_API_BASE")
-                .filter(|u| !u.trim().is_empty())
-                .unwrap_or_else(|| DEFAULT_PORTONE_API_BASE.into())
-                .trim_end_matches('/')
-                .to_string(),
-            portone_api_secret: get("PROMO_PORTONE_API_SECRET")
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| SecretString::new(s.trim())),
-            tolerance_seconds: number(&get, "PROMO_WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE_SECONDS)?,
-            max_body_bytes: number(&get, "PROMO_WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
-            issuer_url: get("PROMO_ISSUER_URL").filter(|u| !u.trim().is_empty()),
-            issuer_secret: get("PROMO_ISSUER_SECRET")
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| Secret::parse(s.trim()))
-                .transpose()
-                .map_err(|e| ConfigError { var: "PROMO_ISSUER_SECRET".into(), message: e.to_string() })?,
-            callback_tokens: get("PROMO_CALLBACK_TOKENS")
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(SecretString::new)
-                .collect(),
-            callback_recheck: chrono::Duration::seconds(number(
-                &get,
-                "PROMO_CALLBACK_RECHECK_SECONDS",
-                DEFAULT_CALLBACK_RECHECK_SECONDS,
-            )?),
-            callback_limit_per_client: number(
-                &get,
-                "PROMO_CALLBACK_LIMIT_PER_CLIENT",
-                DEFAULT_CALLBACK_LIMIT_PER_CLIENT,
-            )?,
-            callback_limit_per_payment: number(
-                &get,
-                "PROMO_CALLBACK_LIMIT_PER_PAYMENT",
-                DEFAULT_CALLBACK_LIMIT_PER_PAYMENT,
-            )?,
-        })
-    }
-
-    /// Whether any secret is configured for a provider.
-    pub fn has_secrets(&self, provider: Provider) -> bool {
-        match provider {
-            Provider::Standard => !self.standard_secrets.is_empty(),
-            Provider::PortOne => !self.portone_secrets.is_empty(),
-            Provider::Stripe => !self.stripe_secrets.is_empty(),
-        }
-    }
-}
-
-fn secrets<T, E: std::fmt::Display>(
-    get: &impl Fn(&str) -> Option<String>,
-    provider: Provider,
-    parse: impl Fn(&str) -> Result<T, E>,
-) -> Result<Vec<T>, ConfigError> {
-    let var = provider.secret_var();
-    get(&var)
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(parse)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ConfigError { var, message: e.to_string() })
-}
-
-fn number<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &str,
-    default: T,
-) -> Result<T, ConfigError> {
-    match get(var) {
-        None => Ok(default),
-        Some(v) if v.trim().is_empty() => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| ConfigError { var: var.into(), message: format!("`{v}` is not a non-negative whole number") }),
-    }
+/// The configuration from the Worker's vars and secrets (`get`); a misconfigured variable is
+/// a 500 that names it (never its value).
+pub fn read(get: impl Fn(&str) -> Option<String>) -> Result<EdgeConfig, ApiError> {
+    EdgeConfig::from_lookup(get).map_err(|e| ApiError::Internal(format!("misconfigured worker: {e}")))
 }
 
 #[cfg(test)]
@@ -179,49 +26,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_and_overrides() {
-        let c = EdgeConfig::from_lookup(|_| None).unwrap();
-        assert_eq!(c.tolerance_seconds, 300);
-        assert_eq!(c.max_body_bytes, 65536);
-        assert!(c.standard_secrets.is_empty());
-        let c = EdgeConfig::from_lookup(|k| match k {
-            "PROMO_WEBHOOK_SECRET_STANDARD" => Some("whsec_c2VjcmV0 whsec_b2xk".into()),
-            "PROMO_WEBHOOK_TOLERANCE_SECONDS" => Some("60".into()),
-            _ => None,
-        })
-        .unwrap();
-        assert_eq!(c.standard_secrets.len(), 2);
-        assert_eq!(c.tolerance_seconds, 60);
-    }
-
-    #[test]
-    fn bad_values_name_the_variable() {
-        let e = EdgeConfig::from_lookup(|k| (k == "PROMO_WEBHOOK_MAX_BODY_BYTES").then(|| "lots".into())).unwrap_err();
-        assert_eq!(e.var, "PROMO_WEBHOOK_MAX_BODY_BYTES");
-        let e =
-            EdgeConfig::from_lookup(|k| (k == "PROMO_WEBHOOK_SECRET_STANDARD").then(|| "whsec_!!".into())).unwrap_err();
-        assert_eq!(e.var, "PROMO_WEBHOOK_SECRET_STANDARD");
-        assert!(!e.message.contains("!!"), "never echo a secret");
-    }
-
-    #[test]
-    fn debug_shows_no_secret() {
-        let secrets = [
-            ("PROMO_WEBHOOK_SECRET_STANDARD", "whsec_c2VjcmV0LXN0YW5kYXJk"),
-            ("PROMO_WEBHOOK_SECRET_PORTONE", "whsec_c2VjcmV0LXBvcnRvbmU="),
-            ("PROMO_WEBHOOK_SECRET_STRIPE", "whsec_stripe_endpoint_secret"),
-            ("PROMO_PORTONE_API_SECRET", "portone-api-secret-value"),
-            ("PROMO_ISSUER_SECRET", "whsec_aXNzdWVyLXNlY3JldA=="),
-            ("PROMO_CALLBACK_TOKENS", "shop-token-one shop-token-two"),
-        ];
-        let c = EdgeConfig::from_lookup(|k| secrets.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap();
-        let shown = format!("{c:?}");
-        for (_, v) in secrets {
-            for part in v.split_whitespace() {
-                let bare = part.trim_start_matches("whsec_");
-                assert!(!shown.contains(bare), "{part} shows in {shown}");
-            }
-        }
-        assert_eq!(c.callback_tokens.len(), 2);
+    fn a_misconfigured_variable_is_named_not_echoed() {
+        let e = read(|k| (k == "PROMO_WEBHOOK_SECRET_STANDARD").then(|| "whsec_!!secret!!".into())).unwrap_err();
+        assert_eq!(e.status(), 500);
+        assert!(e.to_string().contains("PROMO_WEBHOOK_SECRET_STANDARD") && !e.to_string().contains("!!secret!!"));
+        let cfg = read(|k| (k == "PROMO_PRICE_CACHE_TTL_SECONDS").then(|| "30".into())).unwrap();
+        assert_eq!(cfg.prices.ttl, chrono::Duration::seconds(30));
     }
 }

@@ -1,83 +1,33 @@
-//! Edge HTTP handlers: plain async functions over runtime-neutral [`http`] types, served
-//! by the Cloudflare Worker (`worker_entry`, wasm32 only) and natively by `promoctl dev`.
+//! The Cloudflare Worker: a thin entry (`entry`) that converts a `worker::Request` into the
+//! core's request, serves it with the core's edge application
+//! (`promo_shared::app::edge::Edge`), and converts the answer back; and the Cloudflare
+//! adapters of that application's ports:
+//!
+//! | port | adapter |
+//! | --- | --- |
+//! | delivery ledger | a Durable Object per delivery (`durable`), deciding by [`ledger`] |
+//! | hand-off | a signed `fetch` to the issuer's function URL (`fetch`) |
+//! | payment look-up | `fetch` to PortOne's API (`fetch`) |
+//! | personal prices | `fetch` to the API Lambda (`fetch`) |
+//! | rate limits | the Workers Rate Limiting bindings (`rate_limit`) |
+//! | catalog | KV (`kv`) |
+//! | price cache | the Cache API (`cache`) |
+//!
+//! The environment is read in one place, [`config`]. What does not need the Worker's
+//! runtime ([`config`], [`ledger`]) builds and is tested on the host.
 
 pub mod config;
-pub mod error;
-pub mod gateway;
-pub mod http;
-pub mod prices;
-pub mod providers;
-pub mod quotes;
-pub mod webhook;
-
-#[cfg(not(target_arch = "wasm32"))]
-pub mod adapters;
+pub mod ledger;
 
 #[cfg(target_arch = "wasm32")]
-mod worker_entry;
-
-use chrono::{DateTime, Utc};
-use serde_json::json;
-
-pub use config::EdgeConfig;
-pub use error::EdgeError;
-pub use gateway::{DeliveryLedger, HandOff, PaymentLookup, RateLimiter};
-pub use http::{Request, Response};
-
-/// The edge application: configuration and its ports.
-pub struct Edge<L, H, P, R> {
-    pub config: EdgeConfig,
-    pub ledger: L,
-    pub handoff: H,
-    pub lookup: P,
-    pub limiter: R,
-}
-
-impl<L: DeliveryLedger, H: HandOff, P: PaymentLookup, R: RateLimiter> Edge<L, H, P, R> {
-    /// Routes a request. Never fails: errors become their HTTP answer.
-    pub async fn handle(&self, req: Request, now: DateTime<Utc>) -> Response {
-        match self.route(&req, now).await {
-            Ok(r) => r,
-            Err(e) => e.into_response(),
-        }
-    }
-
-    async fn route(&self, req: &Request, now: DateTime<Utc>) -> Result<Response, EdgeError> {
-        req.check_headers()?;
-        let segments: Vec<&str> = req.path.trim_end_matches('/').split('/').skip(1).collect();
-        let method = req.method.as_str();
-        match segments.as_slice() {
-            ["healthz"] => {
-                allow(method, "GET")?;
-                Ok(Response::json(200, &json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})))
-            }
-            ["v1", "webhooks", provider] => {
-                allow(method, "POST")?;
-                gateway::handle_webhook(&self.config, self.ports(), provider, req, now).await
-            }
-            ["v1", "payments", payment_id, "complete"] => {
-                allow(method, "POST")?;
-                gateway::handle_callback(&self.config, self.ports(), payment_id, req, now).await
-            }
-            ["v1", "quotes"] => {
-                allow(method, "POST")?;
-                quotes::handle(req)
-            }
-            _ => Err(EdgeError::NotFound(format!("{} {}", req.method, req.path))),
-        }
-    }
-}
-
-impl<L, H, P, R> Edge<L, H, P, R> {
-    fn ports(&self) -> gateway::Ports<'_, L, H, P, R> {
-        gateway::Ports { ledger: &self.ledger, handoff: &self.handoff, lookup: &self.lookup, limiter: &self.limiter }
-    }
-}
-
-fn allow(method: &str, allowed: &'static str) -> Result<(), EdgeError> {
-    if method == allowed || (allowed == "GET" && method == "HEAD") {
-        Ok(())
-    } else {
-        Err(EdgeError::MethodNotAllowed { method: method.into(), allow: allowed })
-    }
-}
+mod cache;
+#[cfg(target_arch = "wasm32")]
+mod durable;
+#[cfg(target_arch = "wasm32")]
+mod entry;
+#[cfg(target_arch = "wasm32")]
+mod fetch;
+#[cfg(target_arch = "wasm32")]
+mod kv;
+#[cfg(target_arch = "wasm32")]
+mod rate_limit;

@@ -35,16 +35,29 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use promo_lambdas::dynamodb::{DynamoStore, create_table};
-use promo_lambdas::issuer::{self, Issuer};
-use promo_lambdas::{campaigns, wallet};
-use promo_shared::campaign::Campaign;
-use promo_shared::coupon::{CouponCode, CouponStatus, IssueSource, IssuedCoupon};
-use promo_shared::ids::UserId;
-use promo_shared::keys;
-use promo_shared::ports::{Clock, IdGen, ManualClock};
-use promo_shared::store::{Cond, Store, TxOp};
-use promo_shared::testing::{at, campaign_json, paid_event};
+use promo_lambdas::dynamodb::DynamoStore;
+
+use promo_lambdas::dynamodb::create_table;
+use promo_shared::app::campaigns;
+use promo_shared::app::issuer;
+use promo_shared::app::issuer::Issuer;
+use promo_shared::app::wallet;
+use promo_shared::domain::campaign::Campaign;
+use promo_shared::domain::coupon::CouponCode;
+use promo_shared::domain::coupon::CouponStatus;
+use promo_shared::domain::coupon::IssueSource;
+use promo_shared::domain::coupon::IssuedCoupon;
+use promo_shared::domain::ids::UserId;
+use promo_shared::items::keys;
+
+use promo_shared::ports::clock::ManualClock;
+use promo_shared::ports::ids::IdGen;
+use promo_shared::ports::store::Cond;
+use promo_shared::ports::store::Store;
+use promo_shared::ports::store::TxOp;
+use promo_shared::testing::at;
+use promo_shared::testing::campaign_json;
+use promo_shared::testing::paid_event;
 use promoctl::embedded::{OsIds, SqliteStore};
 
 const CONCURRENCY: usize = 32;
@@ -108,7 +121,7 @@ fn wallet_item(
     ids: &OsIds,
     payment: &str,
     now: chrono::DateTime<chrono::Utc>,
-) -> promo_shared::store::Item {
+) -> promo_shared::ports::store::Item {
     let code = CouponCode::from_random(&ids.random_12());
     let template = campaign.coupons[0].clone();
     let user = UserId::parse("u-1").unwrap();
@@ -120,7 +133,7 @@ fn wallet_item(
         currency: campaign.currency,
         status: CouponStatus::Issued,
         source: IssueSource::PaymentReward {
-            payment_id: promo_shared::ids::PaymentId::parse(payment).unwrap(),
+            payment_id: promo_shared::domain::ids::PaymentId::parse(payment).unwrap(),
             rule_id: campaign.rewards[0].id.clone(),
         },
         issued_at: now,
@@ -133,7 +146,7 @@ fn wallet_item(
 async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: usize, total: usize) -> Vec<Row> {
     let clock = Arc::new(ManualClock::new(at("2026-11-25T12:00:00Z")));
     let campaign = Campaign::new(serde_json::from_value(campaign_json()).unwrap()).unwrap();
-    campaigns::deploy(&*store, &campaign, clock.now()).await.unwrap();
+    campaigns::deploy(&*store, &*clock, &campaign).await.unwrap();
     // The same rule with a stock, in a campaign of its own currency: its payments (JPY) earn
     // only its reward, and the KRW payments of the other rows never touch it.
     let mut limited = campaign_json();
@@ -141,7 +154,7 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
     limited["currency"] = "JPY".into();
     limited["rewards"][0]["stock"] = 100_000_000.into();
     let limited = Campaign::new(serde_json::from_value(limited).unwrap()).unwrap();
-    campaigns::deploy(&*store, &limited, clock.now()).await.unwrap();
+    campaigns::deploy(&*store, &*clock, &limited).await.unwrap();
     let issuer = Arc::new(Issuer::new(store.clone(), clock.clone(), Arc::new(OsIds)));
     let campaign = Arc::new(campaign);
     let mut rows = Vec::new();
@@ -173,7 +186,7 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
             async move {
                 let wallet = wallet_item(&campaign, &OsIds, &payment, at("2026-11-25T12:00:00Z"));
                 let code = wallet.get("code").and_then(|c| c.as_str()).unwrap_or_default().to_string();
-                let pid = promo_shared::ids::PaymentId::parse(payment.as_str()).unwrap();
+                let pid = promo_shared::domain::ids::PaymentId::parse(payment.as_str()).unwrap();
                 let mut marker = keys::payment_reward(&pid, &campaign.id, &campaign.rewards[0].id).item();
                 marker.insert("code".into(), code.clone().into());
                 marker.insert("user_id".into(), "u-1".into());
@@ -202,7 +215,7 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
             move |i: usize| {
                 let issuer = issuer.clone();
                 let mut event = paid_event(&format!("{run}-{tag}-{i}"), 60000, "2026-11-25T11:00:00Z");
-                event.amount.currency = promo_shared::money::Currency::parse(currency).unwrap();
+                event.amount.currency = promo_shared::domain::money::Currency::parse(currency).unwrap();
                 async move {
                     let outcome = issuer.handle_payment(&event).await.unwrap();
                     assert_eq!(outcome.rewards.len(), 1);

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use promo_shared::campaign::{Campaign, CampaignSpec};
+use promo_shared::domain::campaign::Campaign;
+use promo_shared::domain::campaign::CampaignSpec;
 
 pub fn load(path: &Path) -> anyhow::Result<Campaign> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;

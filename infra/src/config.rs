@@ -9,15 +9,15 @@
 //! | `PROMO_CONSUMERS` | `2` | in-process issuer consumers of the payment event queue (0: accept only) |
 //! | `PROMO_LOG` | `info` | log filter (`tracing` env-filter syntax) |
 //! | `PROMO_LOG_FORMAT` | `text` | `text` or `json` |
-//! | `PROMO_WEBHOOK_*` | see `promo_edge::config` | webhook secrets, tolerance, body limit |
+//! | `PROMO_WEBHOOK_*` | see `promo_shared::app::config` | webhook secrets, tolerance, body limit |
 //! | `PROMO_SHOPPER_JWT_SECRET` | `promoctl dev`/`token`: [`DEV_SHOPPER_JWT_SECRET`] | HS256 secret of shoppers' bearer tokens (≥ 32 bytes) |
 //! | `PROMO_SHOPPER_JWT_ISSUER` / `_AUDIENCE` | `shop` / `promo-platform` | the `iss` and `aud` shopper tokens must carry (and `promoctl token` writes) |
 
 use std::time::Duration;
 
 use anyhow::Context;
-use promo_edge::EdgeConfig;
-use promo_edge::config::Provider;
+use promo_shared::app::config::EdgeConfig;
+use promo_shared::app::config::Provider;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 pub const DEFAULT_DATA_DIR: &str = ".promo";
@@ -63,7 +63,10 @@ pub fn shopper_jwt_secret(dev_defaults: bool) -> anyhow::Result<(String, bool)> 
 /// issuer and audience tokens must name (`PROMO_SHOPPER_JWT_ISSUER`, `_AUDIENCE`). The flag
 /// says whether the development secret is in use.
 pub fn shopper_auth(dev_defaults: bool) -> anyhow::Result<(promo_lambdas::auth::ShopperAuth, bool)> {
-    use promo_lambdas::auth::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, ShopperAuth, TokenScope};
+    use promo_lambdas::auth::DEFAULT_AUDIENCE;
+    use promo_lambdas::auth::DEFAULT_ISSUER;
+    use promo_lambdas::auth::ShopperAuth;
+    use promo_lambdas::auth::TokenScope;
     let (secret, dev) = shopper_jwt_secret(dev_defaults)?;
     let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
     let scope = TokenScope {
@@ -126,14 +129,14 @@ fn whole(name: &str, default: i64, min: i64) -> anyhow::Result<i64> {
 /// `PROMO_PRICE_CACHE_STALE_SECONDS` 300, `PROMO_PRICE_CACHE_ENTRIES` 10000).
 pub struct PriceSettings {
     pub rounding_unit: i64,
-    pub mileage: promo_shared::price_book::MileagePolicy,
-    pub policy: promo_edge::prices::CachePolicy,
+    pub mileage: promo_shared::domain::price_book::MileagePolicy,
+    pub policy: promo_shared::app::prices::CachePolicy,
     pub cache_entries: usize,
 }
 
 pub fn price_settings() -> anyhow::Result<PriceSettings> {
     let mileage = match env("PROMO_MILEAGE_POLICY") {
-        None => promo_shared::price_book::MileagePolicy { max_ratio_percent: 100, min_use: 0, unit: 1 },
+        None => promo_shared::domain::price_book::MileagePolicy { max_ratio_percent: 100, min_use: 0, unit: 1 },
         Some(v) => {
             let parts: Vec<i64> = v
                 .split(',')
@@ -147,13 +150,13 @@ pub fn price_settings() -> anyhow::Result<PriceSettings> {
                 (0..=100).contains(&ratio) && min_use >= 0 && unit >= 1,
                 "PROMO_MILEAGE_POLICY: `{v}` is out of range"
             );
-            promo_shared::price_book::MileagePolicy { max_ratio_percent: ratio, min_use, unit }
+            promo_shared::domain::price_book::MileagePolicy { max_ratio_percent: ratio, min_use, unit }
         }
     };
     Ok(PriceSettings {
         rounding_unit: whole("PROMO_PRICE_ROUNDING_UNIT", 1, 1)?,
         mileage,
-        policy: promo_edge::prices::CachePolicy {
+        policy: promo_shared::app::prices::CachePolicy {
             ttl: chrono::Duration::seconds(whole("PROMO_PRICE_CACHE_TTL_SECONDS", 60, 1)?),
             stale: chrono::Duration::seconds(whole("PROMO_PRICE_CACHE_STALE_SECONDS", 300, 0)?),
         },

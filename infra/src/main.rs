@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use promo_edge::webhook::standard::Secret;
-use promo_lambdas::{campaigns, catalog, wallet};
-use promo_shared::ids::UserId;
-use promo_shared::ports::Clock;
+use promo_shared::app::campaigns;
+use promo_shared::app::catalog;
+use promo_shared::app::wallet;
+use promo_shared::app::webhooks::standard::Secret;
+use promo_shared::domain::ids::UserId;
+use promo_shared::ports::clock::Clock;
 use promoctl::config::{self, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 use promoctl::runtime::{self, Platform, RunOptions};
 use promoctl::{campaign_file, embedded::SystemClock};
@@ -227,7 +229,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let edge = config::edge_kv()?; // a partial setting fails before anything is written
             let store = runtime::open_store(&data.data_dir)?;
             let now = SystemClock.now();
-            let version = campaigns::deploy(&*store, &c, now).await.context("deploying the campaign")?;
+            let version = campaigns::deploy(&*store, &SystemClock, &c).await.context("deploying the campaign")?;
             let s = config::price_settings()?;
             let book = catalog::publish_price_book(&*store, now, s.rounding_unit, Some(s.mileage))
                 .await
@@ -300,7 +302,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Products(ProductsCommand::Publish { file, data }) => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let products: Vec<promo_shared::price_book::CatalogProduct> = serde_json::from_str(&text)
+            let products: Vec<promo_shared::domain::price_book::CatalogProduct> = serde_json::from_str(&text)
                 .with_context(|| format!("{}: not a JSON array of products", file.display()))?;
             for (i, p) in products.iter().enumerate() {
                 anyhow::ensure!(
@@ -342,7 +344,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut request = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut request).context("reading stdin")?;
             anyhow::ensure!(!request.trim().is_empty(), "no quote request on stdin (see SPEC.md \"Pricing rules\")");
-            let answer = promo_shared::pricing::quote_json(&request)?;
+            let answer = promo_shared::domain::pricing::quote_json(&request)?;
             let out = if compact { serde_json::to_string(&answer)? } else { serde_json::to_string_pretty(&answer)? };
             println!("{out}");
             Ok(())
@@ -383,17 +385,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// What is left of a campaign's limited stocks, by rule (`claim`, then each reward rule with
 /// a stock): `{"left", "total"}`.
 async fn stock_of(
-    store: &dyn promo_shared::store::Store,
-    campaign: &promo_shared::campaign::Campaign,
+    store: &dyn promo_shared::ports::store::Store,
+    campaign: &promo_shared::domain::campaign::Campaign,
 ) -> anyhow::Result<std::collections::BTreeMap<String, serde_json::Value>> {
     let mut out = std::collections::BTreeMap::new();
     if let Some(claim) = &campaign.claim {
-        let left: i64 = promo_lambdas::claims::stock_left(store, campaign).await?.iter().sum();
+        let left: i64 = promo_shared::app::claims::stock_left(store, campaign).await?.iter().sum();
         out.insert("claim".to_string(), serde_json::json!({"left": left, "total": claim.stock}));
     }
     for rule in &campaign.rewards {
         if let Some(total) = rule.stock {
-            let left: i64 = promo_lambdas::issuer::reward_stock_left(store, campaign, rule).await?.iter().sum();
+            let left: i64 = promo_shared::app::issuer::reward_stock_left(store, campaign, rule).await?.iter().sum();
             out.insert(format!("reward {}", rule.id), serde_json::json!({"left": left, "total": total}));
         }
     }
@@ -426,8 +428,8 @@ fn webhook_headers(sign: &SignArgs, body: &[u8]) -> anyhow::Result<Vec<(&'static
     let ts = sign.timestamp.unwrap_or_else(|| SystemClock.now().timestamp());
     if sign.provider == "stripe" {
         // Stripe's delivery id is the event id inside the body; only the signature is a header.
-        let secret =
-            promo_edge::webhook::stripe::Secret::parse(&secret).map_err(|e| anyhow::anyhow!("--secret: {e}"))?;
+        let secret = promo_shared::app::webhooks::stripe::Secret::parse(&secret)
+            .map_err(|e| anyhow::anyhow!("--secret: {e}"))?;
         return Ok(vec![("stripe-signature", secret.sign(ts, body))]);
     }
     let secret = Secret::parse(&secret).map_err(|e| anyhow::anyhow!("--secret: {e}"))?;

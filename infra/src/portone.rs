@@ -2,10 +2,11 @@
 //! `GET {base}/payments/{paymentId}` with `Authorization: PortOne {secret}`.
 
 use async_trait::async_trait;
-use promo_edge::providers::PortOnePayment;
-use promo_edge::{EdgeError, PaymentLookup};
-use promo_shared::ids::PaymentId;
-use promo_shared::secret::SecretString;
+use promo_shared::app::providers::PortOnePayment;
+use promo_shared::domain::ids::PaymentId;
+use promo_shared::domain::secret::SecretString;
+use promo_shared::http::ApiError;
+use promo_shared::ports::lookup::PaymentLookup;
 
 #[derive(Debug)]
 pub struct PortOneClient {
@@ -26,28 +27,26 @@ impl PortOneClient {
 
 #[async_trait]
 impl PaymentLookup for PortOneClient {
-    async fn portone_payment(&self, payment_id: &PaymentId) -> Result<Option<PortOnePayment>, EdgeError> {
+    async fn portone_payment(&self, payment_id: &PaymentId) -> Result<Option<PortOnePayment>, ApiError> {
         let Some(secret) = &self.secret else {
-            return Err(EdgeError::Unavailable(
-                "PortOne look-ups are not configured (PROMO_PORTONE_API_SECRET)".into(),
-            ));
+            return Err(ApiError::Unavailable("PortOne look-ups are not configured (PROMO_PORTONE_API_SECRET)".into()));
         };
-        let url = format!("{}/payments/{}", self.base, promo_edge::http::encode_path_segment(payment_id.as_str()));
+        let url = format!("{}/payments/{}", self.base, promo_shared::http::encode_path_segment(payment_id.as_str()));
         let resp = self
             .http
             .get(&url)
             .header("authorization", format!("PortOne {}", secret.expose()))
             .send()
             .await
-            .map_err(|e| EdgeError::Unavailable(format!("PortOne API: {e}")))?;
+            .map_err(|e| ApiError::Unavailable(format!("PortOne API: {e}")))?;
         match resp.status().as_u16() {
             404 => Ok(None),
             200..=299 => resp
                 .json::<PortOnePayment>()
                 .await
                 .map(Some)
-                .map_err(|e| EdgeError::Unavailable(format!("PortOne API answered an unexpected payment: {e}"))),
-            s => Err(EdgeError::Unavailable(format!("PortOne API answered {s}"))),
+                .map_err(|e| ApiError::Unavailable(format!("PortOne API answered an unexpected payment: {e}"))),
+            s => Err(ApiError::Unavailable(format!("PortOne API answered {s}"))),
         }
     }
 }

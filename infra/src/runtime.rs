@@ -13,26 +13,32 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
-use promo_edge::adapters::{PAYMENT_EVENTS_QUEUE, QueueHandOff, StoreLedger};
-use promo_edge::{Edge, EdgeConfig, EdgeError};
-use promo_lambdas::api::{self, Api};
 use promo_lambdas::auth::ShopperAuth;
-use promo_lambdas::catalog;
-use promo_lambdas::claims::Claimer;
-use promo_lambdas::handlers;
-use promo_lambdas::issuer::Issuer;
-use promo_lambdas::sell_out::Republisher;
-use promo_shared::idempotency::IdempotencyConfig;
-use promo_shared::ports::{Clock, Delivery, IdGen, Queue, backoff};
-use promo_shared::store::Store;
+use promo_shared::app::api::Api;
+use promo_shared::app::claims::Claimer;
+use promo_shared::app::config::EdgeConfig;
+use promo_shared::app::edge::Edge;
+use promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE;
+use promo_shared::app::handlers;
+use promo_shared::app::idempotency::IdempotencyConfig;
+use promo_shared::app::issuer::Issuer;
+use promo_shared::app::retry::backoff;
+use promo_shared::app::sell_out::Republisher;
+use promo_shared::http::{ApiError, Route};
+use promo_shared::ports::clock::Clock;
+use promo_shared::ports::ids::IdGen;
+use promo_shared::ports::queue::{Delivery, Queue};
+use promo_shared::ports::store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::embedded::{OsIds, OutboxMailer, QueueConfig, SqliteQueue, SqliteStore, SystemClock};
+use crate::embedded::ledger::{QueueHandOff, StoreLedger};
+use crate::embedded::memo_catalog::MemoCatalog;
+use crate::embedded::personal::InProcessApi;
+use crate::embedded::{
+    BoundedPriceCache, KeyedLimits, OsIds, OutboxMailer, QueueConfig, SqliteQueue, SqliteStore, SystemClock,
+};
 use crate::portone::PortOneClient;
-
-pub type LocalEdge =
-    Edge<StoreLedger<Arc<SqliteStore>>, QueueHandOff<Arc<SqliteQueue>>, PortOneClient, crate::embedded::KeyedLimits>;
 
 /// Every adapter and handler of the local platform, opened on one data directory.
 pub struct Platform {
@@ -42,15 +48,14 @@ pub struct Platform {
     pub mailer: Arc<OutboxMailer>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGen>,
-    pub edge: LocalEdge,
+    /// The public routes, as the Worker serves them.
+    pub edge: Arc<Edge>,
+    /// The shoppers' routes, as the API Lambda serves them.
+    pub api: Arc<Api<Arc<SqliteStore>>>,
     pub issuer: Issuer<Arc<SqliteStore>>,
-    /// The shoppers' API (claims, wallet); its token secret comes from `config`.
-    pub api: Api<Arc<SqliteStore>>,
-    /// Max-benefit price reads: settings and the bounded cache of public answers.
+    /// Max-benefit price settings, and the bounded cache of public answers.
     pub prices: crate::config::PriceSettings,
-    pub price_cache: Arc<crate::embedded::BoundedPriceCache>,
-    /// Products and the price book, kept in memory for a second between store reads.
-    pub catalog: Arc<catalog::MemoCatalog<SqliteStore>>,
+    pub price_cache: Arc<BoundedPriceCache>,
 }
 
 /// Opens the store of a data directory (for CLI commands that need nothing else).
@@ -71,6 +76,25 @@ impl Platform {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGen>,
     ) -> anyhow::Result<Platform> {
+        let (auth, _) = crate::config::shopper_auth(true)?;
+        Self::assemble(data_dir, edge_config, clock, ids, auth)
+    }
+
+    /// Verifies shopper tokens with this secret instead of the configured one.
+    pub fn with_shopper_secret(self, secret: &str) -> anyhow::Result<Platform> {
+        let config = self.edge.config.clone();
+        let (data_dir, clock, ids) = (self.data_dir.clone(), self.clock.clone(), self.ids.clone());
+        drop(self);
+        Self::assemble(&data_dir, config, clock, ids, ShopperAuth::new(secret.as_bytes())?)
+    }
+
+    fn assemble(
+        data_dir: &Path,
+        config: EdgeConfig,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGen>,
+        auth: ShopperAuth,
+    ) -> anyhow::Result<Platform> {
         let store = open_store(data_dir)?;
         let queue_path = data_dir.join("queue.db");
         let queue = Arc::new(
@@ -78,28 +102,32 @@ impl Platform {
                 .with_context(|| format!("opening {}", queue_path.display()))?,
         );
         let mailer = Arc::new(OutboxMailer::open(&data_dir.join("outbox")).context("opening the outbox")?);
-        let lookup = PortOneClient::new(&edge_config.portone_api_base, edge_config.portone_api_secret.clone());
-        let limiter = crate::embedded::KeyedLimits::per_minute(
-            edge_config.callback_limit_per_client,
-            edge_config.callback_limit_per_payment,
-        );
-        let edge = Edge {
-            lookup,
-            limiter,
-            config: edge_config,
-            ledger: StoreLedger { store: store.clone(), config: IdempotencyConfig::default(), ids: ids.clone() },
-            handoff: QueueHandOff { queue: queue.clone() },
-        };
         let issuer = Issuer::new(store.clone(), clock.clone(), ids.clone());
-        let (auth, _) = crate::config::shopper_auth(true)?;
         // A sell-out rebuilds the store's price book, which this runtime serves product pages
         // from (the Lambda also writes the edge's KV).
         let republisher = Arc::new(Republisher::new(store.clone(), clock.clone(), None));
         let claimer = Claimer::new(store.clone(), clock.clone(), ids.clone()).with_sold_out_hook(republisher);
-        let api = Api::new(claimer, auth);
+        let api = Arc::new(Api::new(claimer, auth));
         let prices = crate::config::price_settings()?;
-        let store_for_catalog = store.clone();
-        let price_cache = Arc::new(crate::embedded::BoundedPriceCache::new(prices.cache_entries));
+        let price_cache = Arc::new(BoundedPriceCache::new(prices.cache_entries));
+        let edge = Edge {
+            ledger: Box::new(StoreLedger {
+                store: store.clone(),
+                config: IdempotencyConfig::default(),
+                ids: ids.clone(),
+            }),
+            handoff: Box::new(QueueHandOff { queue: queue.clone() }),
+            lookup: Box::new(PortOneClient::new(&config.portone_api_base, config.portone_api_secret.clone())),
+            limiter: Box::new(KeyedLimits::per_minute(
+                config.callback_limit_per_client,
+                config.callback_limit_per_payment,
+            )),
+            catalog: Arc::new(MemoCatalog::new(store.clone(), clock.clone(), Duration::from_secs(1))),
+            cache: price_cache.clone(),
+            personal: Box::new(InProcessApi(api.clone())),
+            prices: config.prices,
+            config,
+        };
         Ok(Platform {
             data_dir: data_dir.to_path_buf(),
             store,
@@ -107,19 +135,12 @@ impl Platform {
             mailer,
             clock,
             ids,
-            edge,
-            issuer,
+            edge: Arc::new(edge),
             api,
+            issuer,
             prices,
             price_cache,
-            catalog: Arc::new(catalog::MemoCatalog::new(store_for_catalog, Duration::from_secs(1))),
         })
-    }
-
-    /// Verifies shopper tokens with this secret instead of the configured one.
-    pub fn with_shopper_secret(mut self, secret: &str) -> anyhow::Result<Platform> {
-        self.api.auth = ShopperAuth::new(secret.as_bytes())?;
-        Ok(self)
     }
 }
 
@@ -163,7 +184,7 @@ pub async fn start(platform: Arc<Platform>, listen: SocketAddr, opts: RunOptions
     let addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
 
-    let app = Router::new().fallback(edge_route).with_state(platform.clone());
+    let app = Router::new().fallback(serve).with_state(platform.clone());
     let mut on_stop = stopped.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
@@ -182,9 +203,10 @@ pub async fn start(platform: Arc<Platform>, listen: SocketAddr, opts: RunOptions
     Ok(Running { addr, stop, server, workers })
 }
 
-/// Serves the shoppers' API routes through its handlers and every other path through the
-/// edge's router (the same code the Worker runs).
-async fn edge_route(
+/// The same thin converter as the Worker's entry: the request into the core's, one match in
+/// the route table, the shoppers' routes to the API and the public ones to the edge
+/// application, the answer back; a stale price answer is recomputed in the background.
+async fn serve(
     State(platform): State<Arc<Platform>>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
     req: axum::extract::Request,
@@ -194,16 +216,18 @@ async fn edge_route(
     let limit = platform.edge.config.max_body_bytes;
     let resp = match received(parts.clone(), body, limit, peer).await {
         Err(e) => e.into_response(),
-        Ok(req) => {
-            if let Some(product) = promo_edge::prices::product_of(&req.path) {
-                let product = product.to_string();
-                price_read(&platform, &req, &product).await
-            } else if api::handles(&req.path) {
-                platform.api.handle(&req).await
-            } else {
-                platform.edge.handle(req, platform.clock.now()).await
+        Ok(req) => match Route::of(&req.method, &req.path) {
+            Err(e) => e.into_response(),
+            Ok(route) if route.is_shoppers() => platform.api.handle(route, &req).await,
+            Ok(route) => {
+                let served = platform.edge.handle(route, &req, platform.clock.now()).await;
+                if let Some(product) = served.refresh {
+                    let platform = platform.clone();
+                    tokio::spawn(async move { platform.edge.refresh(&product, platform.clock.now()).await });
+                }
+                served.response
             }
-        }
+        },
     };
     tracing::info!(
         method = %parts.method, path = %parts.uri.path(), status = resp.status,
@@ -219,18 +243,24 @@ async fn received(
     body: Body,
     limit: usize,
     peer: SocketAddr,
-) -> Result<promo_edge::Request, EdgeError> {
+) -> Result<promo_shared::http::Request, ApiError> {
     let mut headers = Vec::with_capacity(parts.headers.len());
     for (k, v) in &parts.headers {
-        let v = v.to_str().map_err(|_| promo_edge::http::invalid_header(k.as_str()))?;
+        let v = v.to_str().map_err(|_| promo_shared::http::invalid_header(k.as_str()))?;
         headers.push((k.as_str().to_string(), v.to_string()));
     }
     let body = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => Ok(bytes.to_vec()),
-        Err(e) if is_over_limit(&e) => return Err(EdgeError::PayloadTooLarge { limit }),
+        Err(e) if is_over_limit(&e) => return Err(ApiError::PayloadTooLarge { limit }),
         Err(e) => Err(e),
     };
-    promo_edge::Request::received(parts.method.as_str(), parts.uri.path(), headers, body, Some(peer.ip().to_string()))
+    promo_shared::http::Request::received(
+        parts.method.as_str(),
+        parts.uri.path(),
+        headers,
+        body,
+        Some(peer.ip().to_string()),
+    )
 }
 
 fn is_over_limit(e: &axum::Error) -> bool {
@@ -244,38 +274,7 @@ fn is_over_limit(e: &axum::Error) -> bool {
     false
 }
 
-/// `GET /v1/products/{id}/max-benefit-price` ([`promo_edge::prices`]): public answers from
-/// the bounded in-process cache, personal ones (a valid bearer token) computed every time.
-async fn price_read(platform: &Arc<Platform>, req: &promo_edge::Request, product: &str) -> promo_edge::Response {
-    let read = async {
-        if req.method != "GET" && req.method != "HEAD" {
-            return Err(EdgeError::MethodNotAllowed { method: req.method.clone(), allow: "GET" });
-        }
-        let now = platform.clock.now();
-        let personal = if req.header_values("authorization").next().is_some() {
-            let user = platform.api.shopper(req)?;
-            Some(catalog::personal(&*platform.store, &user).await.map_err(|e| EdgeError::Unavailable(e.to_string()))?)
-        } else {
-            None
-        };
-        let source = &*platform.catalog;
-        let policy = platform.prices.policy;
-        let read =
-            promo_edge::prices::read(source, &*platform.price_cache, req, product, personal.as_ref(), now, policy)
-                .await?;
-        if read.revalidate.is_some() {
-            let (platform, product) = (platform.clone(), product.to_string());
-            tokio::spawn(async move {
-                let now = platform.clock.now();
-                promo_edge::prices::refresh(&*platform.catalog, &*platform.price_cache, &product, now, policy).await;
-            });
-        }
-        Ok(read.response)
-    };
-    read.await.unwrap_or_else(EdgeError::into_response)
-}
-
-fn to_axum(resp: promo_edge::Response) -> axum::response::Response {
+fn to_axum(resp: promo_shared::http::Response) -> axum::response::Response {
     let mut out = axum::response::Response::new(Body::from(resp.body));
     *out.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in resp.headers {

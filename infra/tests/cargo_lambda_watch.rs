@@ -20,12 +20,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use promo_edge::webhook::standard::Secret;
 use promo_lambdas::auth::ShopperAuth;
-use promo_lambdas::campaigns;
-use promo_lambdas::dynamodb::{DynamoStore, create_table};
-use promo_shared::campaign::Campaign;
-use promo_shared::ids::UserId;
+use promo_lambdas::dynamodb::DynamoStore;
+use promo_lambdas::dynamodb::create_table;
+use promo_shared::app::campaigns;
+use promo_shared::app::webhooks::standard::Secret;
+use promo_shared::domain::campaign::Campaign;
+use promo_shared::domain::ids::UserId;
 use serde_json::{Value, json};
 
 const ISSUER_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -118,7 +119,7 @@ async fn issuer_and_api_serve_sample_events_under_cargo_lambda_watch() {
     spec["starts_at"] = json!(now - chrono::Duration::days(1));
     spec["ends_at"] = json!(now + chrono::Duration::days(30));
     let campaign = Campaign::new(serde_json::from_value(spec).unwrap()).unwrap();
-    campaigns::deploy(&store, &campaign, now).await.unwrap();
+    campaigns::deploy(&store, &promo_shared::ports::clock::ManualClock::new(now), &campaign).await.unwrap();
 
     // `cargo lambda watch` starts a function with `cargo run --bin NAME` on its first
     // invocation; built beforehand, that start does not eat into the invocation's timeout.

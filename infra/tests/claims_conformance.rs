@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use promo_shared::store::Store;
+use promo_shared::ports::store::Store;
 use promoctl::embedded::SqliteStore;
 
 async fn store() -> Arc<dyn Store> {

@@ -98,20 +98,21 @@ fn campaign_validate_lists_every_problem_and_fails() {
 async fn coupons_list_prints_a_shoppers_wallet() {
     use std::sync::Arc;
 
-    use promo_lambdas::issuer::Issuer;
-    use promo_shared::ports::ManualClock;
-    use promo_shared::testing::{at, paid_event};
+    use promo_shared::app::issuer::Issuer;
+    use promo_shared::ports::clock::ManualClock;
+    use promo_shared::testing::at;
+    use promo_shared::testing::paid_event;
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/black-friday.toml");
     let deployed = promoctl(&["campaign", "deploy", example, "--data-dir", data], "");
     assert!(deployed.status.success(), "{}", text(&deployed.stderr));
-    let store: Arc<dyn promo_shared::store::Store> = promoctl::runtime::open_store(dir.path()).unwrap();
+    let store: Arc<dyn promo_shared::ports::store::Store> = promoctl::runtime::open_store(dir.path()).unwrap();
     let clock = Arc::new(ManualClock::new(at("2026-11-25T12:00:00Z")));
     let issuer = Issuer::new(store, clock, Arc::new(promoctl::embedded::OsIds));
     let mut paid = paid_event("cli-pay-1", 60_000, "2026-11-25T11:00:00Z");
-    paid.user_id = promo_shared::ids::UserId::parse("cli-user").unwrap();
+    paid.user_id = promo_shared::domain::ids::UserId::parse("cli-user").unwrap();
     let code = issuer.handle_payment(&paid).await.unwrap().rewards[0].code.to_string();
 
     let table = promoctl(&["coupons", "list", "--user", "cli-user", "--data-dir", data], "");

@@ -11,11 +11,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use promo_edge::EdgeConfig;
 use promo_lambdas::auth::ShopperAuth;
-use promo_lambdas::{campaigns, claims};
-use promo_shared::ids::{CampaignId, UserId};
-use promo_shared::ports::{Clock, ManualClock};
+use promo_shared::app::campaigns;
+use promo_shared::app::claims;
+use promo_shared::app::config::EdgeConfig;
+use promo_shared::domain::ids::CampaignId;
+use promo_shared::domain::ids::UserId;
+use promo_shared::ports::clock::Clock;
+use promo_shared::ports::clock::ManualClock;
 use promo_shared::testing::at;
 use promoctl::embedded::OsIds;
 use promoctl::runtime::{Platform, Running};
@@ -60,7 +63,7 @@ async fn a_shopper_claims_once_and_reads_only_their_own_wallet() {
     let clock = Arc::new(ManualClock::new(at("2026-11-25T12:00:00Z")));
     let (platform, running) = boot(dir.path(), clock.clone()).await;
     let campaign = support::example_campaign();
-    campaigns::deploy(&*platform.store, &campaign, clock.now()).await.unwrap();
+    campaigns::deploy(&*platform.store, &*clock, &campaign).await.unwrap();
     let base = format!("http://{}", running.addr);
     let claim_url = format!("{base}/v1/campaigns/black-friday-2026/claims");
     let alice = token("alice", clock.now());
@@ -112,7 +115,7 @@ async fn bad_tokens_ids_methods_and_inactive_campaigns_are_refused_and_write_not
     let clock = Arc::new(ManualClock::new(at("2026-11-19T12:00:00Z")));
     let (platform, running) = boot(dir.path(), clock.clone()).await;
     let campaign = support::example_campaign();
-    campaigns::deploy(&*platform.store, &campaign, clock.now()).await.unwrap();
+    campaigns::deploy(&*platform.store, &*clock, &campaign).await.unwrap();
     let base = format!("http://{}", running.addr);
     let claim_url = format!("{base}/v1/campaigns/black-friday-2026/claims");
     let dave = token("dave", clock.now());
@@ -208,7 +211,7 @@ async fn claims_log_the_shopper_masked() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(at("2026-11-25T12:00:00Z")));
     let (platform, running) = boot(dir.path(), clock.clone()).await;
-    campaigns::deploy(&*platform.store, &support::example_campaign(), clock.now()).await.unwrap();
+    campaigns::deploy(&*platform.store, &*clock, &support::example_campaign()).await.unwrap();
     let user = "shopper-0042-private";
     let url = format!("http://{}/v1/campaigns/black-friday-2026/claims", running.addr);
     let (status, _, _) = call("POST", url, Some(&token(user, clock.now()))).await;

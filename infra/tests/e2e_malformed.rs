@@ -13,12 +13,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use promo_edge::EdgeConfig;
-use promo_edge::webhook::{standard, stripe};
-use promo_lambdas::auth::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, ShopperAuth};
-use promo_lambdas::{campaigns, catalog};
-use promo_shared::ids::UserId;
-use promo_shared::ports::{Clock, ManualClock};
+use promo_lambdas::auth::DEFAULT_AUDIENCE;
+use promo_lambdas::auth::DEFAULT_ISSUER;
+use promo_lambdas::auth::ShopperAuth;
+use promo_shared::app::campaigns;
+use promo_shared::app::catalog;
+use promo_shared::app::config::EdgeConfig;
+use promo_shared::app::webhooks::standard;
+use promo_shared::app::webhooks::stripe;
+use promo_shared::domain::ids::UserId;
+use promo_shared::ports::clock::Clock;
+use promo_shared::ports::clock::ManualClock;
 use promo_shared::testing::at;
 use promoctl::embedded::OsIds;
 use promoctl::runtime::Platform;
@@ -119,8 +124,8 @@ async fn every_route_refuses_malformed_requests_clearly_and_writes_nothing() {
             .with_shopper_secret(SHOPPER_SECRET)
             .unwrap(),
     );
-    campaigns::deploy(&*platform.store, &support::example_campaign(), clock.now()).await.unwrap();
-    let product: promo_shared::price_book::CatalogProduct = serde_json::from_value(json!({"id": "p-1",
+    campaigns::deploy(&*platform.store, &*clock, &support::example_campaign()).await.unwrap();
+    let product: promo_shared::domain::price_book::CatalogProduct = serde_json::from_value(json!({"id": "p-1",
         "brand": "b-1", "category": "c-1", "currency": "KRW", "list_price": 59000, "sale_price": 52000}))
     .unwrap();
     catalog::publish_products(&*platform.store, &[product]).await.unwrap();
@@ -505,7 +510,7 @@ async fn every_route_refuses_malformed_requests_clearly_and_writes_nothing() {
     assert!(failures.is_empty(), "answers that are not a 4xx with the error body:\n{}", failures.join("\n"));
     assert_eq!(items(dir.path()), store_before, "a malformed request wrote to the store");
     assert_eq!(
-        platform.queue.depth(promo_edge::adapters::PAYMENT_EVENTS_QUEUE).await.unwrap(),
+        platform.queue.depth(promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE).await.unwrap(),
         0,
         "one was handed off"
     );
@@ -528,7 +533,7 @@ async fn every_route_refuses_malformed_requests_clearly_and_writes_nothing() {
     // PortOne is not reachable here: the valid webhook and callback get as far as the look-up.
     assert_eq!(po_valid.send(addr).await.status, 503, "a well-formed PortOne webhook reaches the look-up");
     assert_eq!(cb("po-corpus").send(addr).await.status, 503, "a well-formed callback reaches the look-up");
-    assert_eq!(platform.queue.depth(promo_edge::adapters::PAYMENT_EVENTS_QUEUE).await.unwrap(), 2);
+    assert_eq!(platform.queue.depth(promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE).await.unwrap(), 2);
     running.shutdown().await.unwrap();
 }
 

@@ -13,13 +13,16 @@ use std::time::{Duration, Instant};
 
 use promo_conformance::flaky::Flaky;
 use promo_conformance::store::DynStore;
-use promo_edge::EdgeConfig;
-use promo_edge::adapters::PAYMENT_EVENTS_QUEUE;
-use promo_lambdas::issuer::Issuer;
-use promo_lambdas::retry::RetryPolicy;
-use promo_lambdas::{campaigns, wallet};
-use promo_shared::ids::UserId;
-use promo_shared::ports::{IdGen, ManualClock, Queue};
+use promo_shared::app::campaigns;
+use promo_shared::app::config::EdgeConfig;
+use promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE;
+use promo_shared::app::issuer::Issuer;
+use promo_shared::app::retry::RetryPolicy;
+use promo_shared::app::wallet;
+use promo_shared::domain::ids::UserId;
+use promo_shared::ports::clock::ManualClock;
+use promo_shared::ports::ids::IdGen;
+use promo_shared::ports::queue::Queue;
 use promo_shared::testing::at;
 use promoctl::embedded::{OsIds, QueueConfig, SqliteQueue};
 use promoctl::runtime::{self, Platform};
@@ -33,7 +36,9 @@ async fn a_malformed_payment_event_is_dead_lettered_at_once_and_a_valid_one_is_i
         Platform::open_with(dir.path(), EdgeConfig::from_lookup(|_| None).unwrap(), clock.clone(), Arc::new(OsIds))
             .unwrap();
     let platform = Arc::new(platform);
-    campaigns::deploy(&*platform.store, &support::example_campaign(), at("2026-11-01T00:00:00Z")).await.unwrap();
+    campaigns::deploy(&*platform.store, &ManualClock::new(at("2026-11-01T00:00:00Z")), &support::example_campaign())
+        .await
+        .unwrap();
     let running = support::serve(platform.clone(), Duration::from_secs(60), 1).await;
 
     let queue = &platform.queue;
@@ -74,7 +79,9 @@ impl IdGen for FixedJitter {
 /// delivery fails after two throttled transactions), with the example campaign deployed.
 async fn flaky_consumer(dir: &Path, max_attempts: u32) -> (Arc<SqliteQueue>, Arc<Flaky>, Issuer<Arc<Flaky>>) {
     let store = runtime::open_store(dir).unwrap();
-    campaigns::deploy(&*store, &support::example_campaign(), at("2026-11-01T00:00:00Z")).await.unwrap();
+    campaigns::deploy(&*store, &ManualClock::new(at("2026-11-01T00:00:00Z")), &support::example_campaign())
+        .await
+        .unwrap();
     let store: DynStore = store;
     let flaky = Flaky::over(&store);
     let clock = Arc::new(ManualClock::new(at("2026-11-25T12:00:00Z")));

@@ -14,15 +14,18 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use promo_edge::EdgeConfig;
 use promo_lambdas::auth::ShopperAuth;
-use promo_lambdas::{campaigns, catalog};
-use promo_shared::campaign::Campaign;
-use promo_shared::ids::UserId;
-use promo_shared::money::Currency;
-use promo_shared::ports::{Clock, ManualClock};
-use promo_shared::price_book::{CatalogProduct, MileagePolicy};
-use promo_shared::store::Store;
+use promo_shared::app::campaigns;
+use promo_shared::app::catalog;
+use promo_shared::app::config::EdgeConfig;
+use promo_shared::domain::campaign::Campaign;
+use promo_shared::domain::ids::UserId;
+use promo_shared::domain::money::Currency;
+use promo_shared::domain::price_book::CatalogProduct;
+use promo_shared::domain::price_book::MileagePolicy;
+use promo_shared::ports::clock::Clock;
+use promo_shared::ports::clock::ManualClock;
+use promo_shared::ports::store::Store;
 use promo_shared::testing::at;
 use promoctl::embedded::OsIds;
 use promoctl::runtime::{Platform, Running};
@@ -73,7 +76,7 @@ async fn boot(dir: &Path, clock: Arc<ManualClock>) -> (Arc<Platform>, Running) {
 
 async fn deploy(platform: &Platform, campaign: &Campaign) {
     let now = platform.clock.now();
-    campaigns::deploy(&*platform.store, campaign, now).await.unwrap();
+    campaigns::deploy(&*platform.store, &ManualClock::new(now), campaign).await.unwrap();
     let policy = MileagePolicy { max_ratio_percent: 10, min_use: 1000, unit: 10 };
     catalog::publish_price_book(&*platform.store, now, 10, Some(policy)).await.unwrap();
 }
@@ -123,7 +126,7 @@ async fn product_pages_are_cached_until_a_deploy_changes_their_offers() {
     assert_eq!(other["final_price"], 52000 - 5000);
     deploy(&platform, &november(10)).await;
     // The runtime keeps the price book in memory for a second between store reads.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(chrono::Duration::milliseconds(1100));
     let (_, changed, h) = get(&running, "p-1", &[]).await;
     assert_eq!(header(&h, "x-cache"), "MISS", "the deploy changed p-1's offers");
     assert_eq!(changed["final_price"], 52000 - 5200 - 4680);
@@ -137,7 +140,8 @@ async fn product_pages_are_cached_until_a_deploy_changes_their_offers() {
     let bulk = catalog::kv_bulk(&*platform.store).await.unwrap();
     let keys: Vec<&str> = bulk.as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
     assert_eq!(keys, ["price-book", "product:p-1", "product:p-2"]);
-    let book: promo_shared::price_book::PriceBook = serde_json::from_str(bulk[0]["value"].as_str().unwrap()).unwrap();
+    let book: promo_shared::domain::price_book::PriceBook =
+        serde_json::from_str(bulk[0]["value"].as_str().unwrap()).unwrap();
     assert_eq!(book.coupons[0].coupon.id, "nov:welcome");
     running.shutdown().await.unwrap();
 }
@@ -216,9 +220,9 @@ async fn a_coupon_nobody_can_download_any_more_is_not_priced() {
     assert_eq!(status, 201, "{coupon}");
     let (_, ann, _) = get(&running, "p-1", &[("authorization", &bearer("ann"))]).await;
     assert_eq!(ann["final_price"], 40500, "her own coupon prices it: {ann}");
-    let code = promo_shared::coupon::CouponCode::parse(coupon["code"].as_str().unwrap()).unwrap();
-    let key = promo_shared::keys::wallet_coupon(&UserId::parse("ann").unwrap(), &code);
-    let used = [promo_shared::store::Update::set("status", "USED")];
+    let code = promo_shared::domain::coupon::CouponCode::parse(coupon["code"].as_str().unwrap()).unwrap();
+    let key = promo_shared::items::keys::wallet_coupon(&UserId::parse("ann").unwrap(), &code);
+    let used = [promo_shared::ports::store::Update::set("status", "USED")];
     platform.store.update(&key, &used, None).await.unwrap();
     let (_, ann, _) = get(&running, "p-1", &[("authorization", &bearer("ann"))]).await;
     assert_eq!(ann["final_price"], 52000 - 5000, "used, and no claim left: the card only: {ann}");
@@ -228,7 +232,7 @@ async fn a_coupon_nobody_can_download_any_more_is_not_priced() {
     assert_eq!(claim("bob").await.0, 201);
     let (status, answer) = claim("cid").await;
     assert_eq!((status, answer["error"]["code"].as_str()), (409, Some("sold_out")), "{answer}");
-    tokio::time::sleep(Duration::from_millis(1100)).await; // the runtime's 1 s price-book memo
+    clock.advance(chrono::Duration::milliseconds(1100)); // the runtime's 1 s price-book memo
     let (_, public, h) = get(&running, "p-1", &[]).await;
     assert_eq!(header(&h, "x-cache"), "MISS", "the offers changed");
     assert_eq!(public["final_price"], 52000 - 5000, "sold out: the card only: {public}");

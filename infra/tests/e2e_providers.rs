@@ -14,10 +14,12 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
-use promo_edge::EdgeConfig;
-use promo_edge::webhook::{standard, stripe};
-use promo_lambdas::{campaigns, wallet};
-use promo_shared::ids::UserId;
+use promo_shared::app::campaigns;
+use promo_shared::app::config::EdgeConfig;
+use promo_shared::app::wallet;
+use promo_shared::app::webhooks::standard;
+use promo_shared::app::webhooks::stripe;
+use promo_shared::domain::ids::UserId;
 use promoctl::runtime::{Platform, Running};
 use serde_json::{Value, json};
 
@@ -94,7 +96,7 @@ async fn boot_with(dir: &Path, api_base: &str, extra: &[(&'static str, &str)]) -
     let cfg = EdgeConfig::from_lookup(|k| vars.get(k).cloned()).unwrap();
     let platform = Arc::new(Platform::open(dir, cfg).unwrap());
     let campaign = support::example_campaign();
-    campaigns::deploy(&*platform.store, &campaign, chrono::Utc::now()).await.unwrap();
+    campaigns::deploy(&*platform.store, &promo_lambdas::system::SystemClock, &campaign).await.unwrap();
     let running = support::serve(platform.clone(), Duration::from_secs(60), 2).await;
     (platform, running)
 }
@@ -138,7 +140,7 @@ async fn callback_with(running: &Running, payment: &str, headers: Vec<(&str, Str
 
 async fn coupons(platform: &Platform, user: &str) -> usize {
     for _ in 0..200 {
-        if platform.queue.depth(promo_edge::adapters::PAYMENT_EVENTS_QUEUE).await.unwrap() == 0 {
+        if platform.queue.depth(promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE).await.unwrap() == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -11,11 +11,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use promo_edge::EdgeConfig;
-use promo_edge::webhook::standard::Secret;
-use promo_lambdas::{campaigns, wallet};
-use promo_shared::coupon::CouponStatus;
-use promo_shared::ids::UserId;
+use promo_shared::app::campaigns;
+use promo_shared::app::config::EdgeConfig;
+use promo_shared::app::wallet;
+use promo_shared::app::webhooks::standard::Secret;
+use promo_shared::domain::coupon::CouponStatus;
+use promo_shared::domain::ids::UserId;
 use promoctl::runtime::{Platform, Running};
 use serde_json::{Value, json};
 
@@ -69,7 +70,7 @@ async fn deliver(addr: std::net::SocketAddr, delivery_id: &str, body: &str, secr
 /// Waits (bounded) until the payment queue is drained; the assertion is on what is stored.
 async fn drained(platform: &Platform) {
     for _ in 0..200 {
-        if platform.queue.depth(promo_edge::adapters::PAYMENT_EVENTS_QUEUE).await.unwrap() == 0 {
+        if platform.queue.depth(promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE).await.unwrap() == 0 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -79,7 +80,7 @@ async fn drained(platform: &Platform) {
 
 async fn deploy_example(platform: &Platform) {
     let campaign = support::example_campaign();
-    campaigns::deploy(&*platform.store, &campaign, platform.clock.now()).await.unwrap();
+    campaigns::deploy(&*platform.store, &*platform.clock, &campaign).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -198,7 +199,8 @@ async fn a_thousand_concurrent_deliveries_of_a_hundred_payments_yield_a_hundred_
     }
     assert_eq!(total, 100);
     // No duplicate downstream work: one reward marker per payment.
-    use promo_shared::store::{Query, Store};
+    use promo_shared::ports::store::Query;
+    use promo_shared::ports::store::Store;
     for p in 0..payments {
         let markers = platform.store.query(&Query::partition(format!("PAYMENT#pay-k-{p}"))).await.unwrap();
         assert_eq!(markers.items.len(), 1, "payment {p}");
@@ -232,7 +234,7 @@ async fn bad_deliveries_are_rejected_and_change_nothing() {
     assert_eq!(v["error"]["code"], "payload_too_large");
     let health = client.get(format!("http://{}/healthz", running.addr)).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
-    assert_eq!(platform.queue.depth(promo_edge::adapters::PAYMENT_EVENTS_QUEUE).await.unwrap(), 0);
+    assert_eq!(platform.queue.depth(promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE).await.unwrap(), 0);
     // The same delivery id, correctly signed, is still fresh: the rejected attempt stored nothing.
     assert_eq!(deliver(running.addr, "msg_bad", &body, SECRET).await.0, 200);
     running.shutdown().await.unwrap();

@@ -105,12 +105,15 @@ async fn deploys_and_product_publishes_reach_the_edges_kv() {
 /// campaign's payment promotions stay on offer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sell_out_republishes_the_price_book_to_the_edges_kv() {
-    use promo_lambdas::claims::{ClaimError, Claimer};
     use promo_lambdas::edge_kv::EdgeKv;
-    use promo_lambdas::sell_out::Republisher;
-    use promo_lambdas::{campaigns, catalog};
-    use promo_shared::ids::UserId;
-    use promo_shared::ports::{Clock, ManualClock};
+    use promo_shared::app::campaigns;
+    use promo_shared::app::catalog;
+    use promo_shared::app::claims::ClaimError;
+    use promo_shared::app::claims::Claimer;
+    use promo_shared::app::sell_out::Republisher;
+    use promo_shared::domain::ids::UserId;
+    use promo_shared::ports::clock::Clock;
+    use promo_shared::ports::clock::ManualClock;
     use promoctl::embedded::{OsIds, SqliteStore};
 
     let (api, seen) = fake_cloudflare().await;
@@ -121,17 +124,17 @@ async fn a_sell_out_republishes_the_price_book_to_the_edges_kv() {
     spec["claim"]["stock"] = json!(1);
     spec["payment_promotions"] =
         json!([{"id": "card-x", "method": "card:x", "discount": {"percent": 10, "max": 5000}, "min_payment": 40000}]);
-    let campaign = promo_shared::campaign::Campaign::new(serde_json::from_value(spec).unwrap()).unwrap();
-    campaigns::deploy(&*store, &campaign, clock.now()).await.unwrap();
+    let campaign = promo_shared::domain::campaign::Campaign::new(serde_json::from_value(spec).unwrap()).unwrap();
+    campaigns::deploy(&*store, &*clock, &campaign).await.unwrap();
     catalog::publish_price_book(&*store, clock.now(), 10, None).await.unwrap();
 
     let kv = EdgeKv {
         api_base: api,
         account_id: "acct-1".into(),
         namespace_id: "ns-1".into(),
-        api_token: promo_shared::secret::SecretString::new("cf-token"),
+        api_token: promo_shared::domain::secret::SecretString::new("cf-token"),
     };
-    let republisher = Arc::new(Republisher::new(store.clone(), clock.clone(), Some(kv)));
+    let republisher = Arc::new(Republisher::new(store.clone(), clock.clone(), Some(Arc::new(kv) as _)));
     let claimer = Claimer::new(store.clone(), clock.clone(), Arc::new(OsIds)).with_sold_out_hook(republisher);
     claimer.claim(&campaign.id, &UserId::parse("u-1").unwrap()).await.unwrap();
     assert!(seen.lock().unwrap().is_empty(), "in stock: nothing to republish");
@@ -145,7 +148,7 @@ async fn a_sell_out_republishes_the_price_book_to_the_edges_kv() {
     let (target, auth, entries) = &seen[0];
     assert_eq!((target.as_str(), auth.as_str()), ("acct-1/ns-1", "Bearer cf-token"));
     assert_eq!(entries[0]["key"], "price-book");
-    let book: promo_shared::price_book::PriceBook =
+    let book: promo_shared::domain::price_book::PriceBook =
         serde_json::from_str(entries[0]["value"].as_str().unwrap()).unwrap();
     assert!(book.coupons.is_empty(), "the sold-out coupon is no longer offered: {book:?}");
     assert_eq!(book.payment_promotions.len(), 1, "its payment promotion stays");

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use promo_shared::store::Store;
+use promo_shared::ports::store::Store;
 use promoctl::embedded::SqliteStore;
 
 /// One store for the whole binary (cases use their own campaigns, payments and users).

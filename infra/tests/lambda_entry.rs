@@ -9,11 +9,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use base64::Engine;
-use promo_edge::webhook::standard::Secret;
-use promo_lambdas::issuer::Issuer;
-use promo_lambdas::{campaigns, entry, wallet};
-use promo_shared::ids::UserId;
-use promo_shared::store::Store;
+use promo_lambdas::entry;
+use promo_shared::app::campaigns;
+use promo_shared::app::issuer::Issuer;
+use promo_shared::app::wallet;
+use promo_shared::app::webhooks::standard::Secret;
+use promo_shared::domain::ids::UserId;
+use promo_shared::ports::store::Store;
 use promoctl::embedded::{OsIds, SqliteStore, SystemClock};
 use serde_json::{Value, json};
 
@@ -22,7 +24,7 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 async fn issuer(dir: &Path) -> Issuer<Arc<dyn Store>> {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("store.db")).unwrap());
     let campaign = support::example_campaign();
-    campaigns::deploy(&*store, &campaign, chrono::Utc::now()).await.unwrap();
+    campaigns::deploy(&*store, &promo_lambdas::system::SystemClock, &campaign).await.unwrap();
     Issuer::new(store, Arc::new(SystemClock), Arc::new(OsIds))
 }
 
@@ -112,7 +114,7 @@ async fn transient_store_failures_are_retryable_on_every_way_in() {
     let flaky = promo_conformance::flaky::Flaky::over(&store);
     flaky.throttle_transacts.store(usize::MAX / 2, Ordering::SeqCst);
     let issuer = Issuer::new(flaky.clone() as Arc<dyn Store>, Arc::new(SystemClock), Arc::new(OsIds)).with_retry(
-        promo_lambdas::retry::RetryPolicy {
+        promo_shared::app::retry::RetryPolicy {
             retries: 8,
             base: std::time::Duration::ZERO,
             cap: std::time::Duration::ZERO,
@@ -155,11 +157,11 @@ fn during_campaign() -> chrono::DateTime<chrono::Utc> {
     promo_shared::testing::at("2026-11-25T12:00:00Z")
 }
 
-async fn api(dir: &Path) -> promo_lambdas::api::Api<Arc<dyn Store>> {
+async fn api(dir: &Path) -> promo_shared::app::api::Api<Arc<dyn Store>> {
     let issuer = issuer(dir).await; // deploys the example campaign
-    let clock = Arc::new(promo_shared::ports::ManualClock::new(during_campaign()));
-    let claimer = promo_lambdas::claims::Claimer::new(issuer.store.clone(), clock, Arc::new(OsIds));
-    promo_lambdas::api::Api::new(claimer, promo_lambdas::auth::ShopperAuth::new(JWT_SECRET).unwrap())
+    let clock = Arc::new(promo_shared::ports::clock::ManualClock::new(during_campaign()));
+    let claimer = promo_shared::app::claims::Claimer::new(issuer.store.clone(), clock, Arc::new(OsIds));
+    promo_shared::app::api::Api::new(claimer, promo_lambdas::auth::ShopperAuth::new(JWT_SECRET).unwrap())
 }
 
 fn bearer(user: &str) -> String {
@@ -211,15 +213,15 @@ async fn api_claims_retry_a_throttled_store_then_answer_503() {
     let store = issuer(dir.path()).await.store; // deploys the example campaign
     let flaky = promo_conformance::flaky::Flaky::over(&store);
     flaky.throttle_transacts.store(usize::MAX / 2, Ordering::SeqCst);
-    let clock = Arc::new(promo_shared::ports::ManualClock::new(during_campaign()));
-    let retry = promo_lambdas::claims::RetryPolicy {
+    let clock = Arc::new(promo_shared::ports::clock::ManualClock::new(during_campaign()));
+    let retry = promo_shared::app::claims::RetryPolicy {
         retries: 3,
         base: std::time::Duration::ZERO,
         cap: std::time::Duration::ZERO,
     };
-    let claimer =
-        promo_lambdas::claims::Claimer::new(flaky.clone() as Arc<dyn Store>, clock, Arc::new(OsIds)).with_retry(retry);
-    let api = promo_lambdas::api::Api::new(claimer, promo_lambdas::auth::ShopperAuth::new(JWT_SECRET).unwrap());
+    let claimer = promo_shared::app::claims::Claimer::new(flaky.clone() as Arc<dyn Store>, clock, Arc::new(OsIds))
+        .with_retry(retry);
+    let api = promo_shared::app::api::Api::new(claimer, promo_lambdas::auth::ShopperAuth::new(JWT_SECRET).unwrap());
     let claim = || {
         url_request("POST", "/v1/campaigns/black-friday-2026/claims", json!({"authorization": bearer("api-9")}), None)
     };
@@ -235,7 +237,7 @@ async fn api_claims_retry_a_throttled_store_then_answer_503() {
     assert_eq!(wallet_len_of(&api, "api-9").await, 1);
 }
 
-async fn wallet_len_of(api: &promo_lambdas::api::Api<Arc<dyn Store>>, user: &str) -> usize {
+async fn wallet_len_of(api: &promo_shared::app::api::Api<Arc<dyn Store>>, user: &str) -> usize {
     wallet::list(&*api.claimer.store, &UserId::parse(user).unwrap()).await.unwrap().len()
 }
 

@@ -3,7 +3,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use promo_shared::ports::Queue;
+use promo_shared::ports::queue::Queue;
 use promoctl::embedded::{QueueConfig, SqliteQueue};
 
 /// One queue file for the whole suite (cases use their own queue names); every call opens a

@@ -14,8 +14,9 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use promo_edge::http::Request;
-use promo_edge::webhook::{standard, stripe};
+use promo_shared::app::webhooks::standard;
+use promo_shared::app::webhooks::stripe;
+use promo_shared::http::Request;
 
 const STRIPE_SECRET: &str = "whsec_test_secret";
 const STANDARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -159,18 +160,18 @@ print(t, Webhook(sys.argv[1]).sign("msg_from_reference", datetime.fromtimestamp(
 
 fn stripe_verify(
     secrets: &[stripe::Secret],
-    r: &promo_edge::Request,
+    r: &promo_shared::http::Request,
     now: i64,
     tolerance: i64,
-) -> Result<i64, promo_edge::webhook::SignatureError> {
+) -> Result<i64, promo_shared::app::webhooks::SignatureError> {
     stripe::verify(secrets, &r.headers, &r.body, now, tolerance)
 }
 
 fn standard_verify(
     secrets: &[standard::Secret],
-    r: &promo_edge::Request,
+    r: &promo_shared::http::Request,
     now: i64,
     tolerance: i64,
-) -> Result<standard::Verified, promo_edge::webhook::SignatureError> {
+) -> Result<standard::Verified, promo_shared::app::webhooks::SignatureError> {
     standard::verify(secrets, &r.headers, &r.body, now, tolerance)
 }

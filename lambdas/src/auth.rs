@@ -13,7 +13,8 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use promo_shared::ids::UserId;
+use promo_shared::domain::ids::UserId;
+use promo_shared::ports::auth::ShopperTokens;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -26,17 +27,7 @@ pub const DEFAULT_ISSUER: &str = "shop";
 /// The `aud` shopper tokens carry unless configured otherwise.
 pub const DEFAULT_AUDIENCE: &str = "promo-platform";
 
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum AuthError {
-    #[error("missing bearer token: send `Authorization: Bearer <token>`")]
-    Missing,
-    #[error("invalid token: {0}")]
-    Invalid(String),
-    #[error("the token has expired")]
-    Expired,
-    #[error("the token is not valid yet")]
-    NotYetValid,
-}
+pub use promo_shared::ports::auth::AuthError;
 
 #[derive(Debug, Error)]
 #[error("PROMO_SHOPPER_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long (it is {0})")]
@@ -70,7 +61,8 @@ impl Default for TokenScope {
     }
 }
 
-/// Verifies (and, for development tooling, mints) shopper tokens.
+/// Verifies (and, for development tooling, mints) shopper tokens: the JWT adapter of the
+/// core's [`ShopperTokens`] port.
 #[derive(Clone)]
 pub struct ShopperAuth {
     encoding: EncodingKey,
@@ -156,6 +148,12 @@ impl ShopperAuth {
             return Err(AuthError::Missing);
         }
         self.verify(token.trim(), now)
+    }
+}
+
+impl ShopperTokens for ShopperAuth {
+    fn shopper(&self, authorization: &mut dyn Iterator<Item = &str>, now: DateTime<Utc>) -> Result<UserId, AuthError> {
+        self.verify_header(authorization, now)
     }
 }
 

@@ -15,11 +15,17 @@
 //! The AWS SDK reads its usual variables (region, credentials) itself. Every secret is held in
 //! a type whose `Debug` masks it, so the whole configuration may be logged.
 
-use promo_edge::webhook::standard::Secret;
-use promo_shared::secret::SecretString;
+use promo_shared::app::webhooks::standard::Secret;
+use promo_shared::domain::secret::SecretString;
 use thiserror::Error;
 
-use crate::auth::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, ShopperAuth, TokenScope};
+use crate::auth::DEFAULT_AUDIENCE;
+
+use crate::auth::DEFAULT_ISSUER;
+
+use crate::auth::ShopperAuth;
+
+use crate::auth::TokenScope;
 use crate::edge_kv::EdgeKv;
 
 #[derive(Debug, Error)]

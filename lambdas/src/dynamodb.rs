@@ -1,4 +1,4 @@
-//! The DynamoDB adapter of the store port ([`promo_shared::store::Store`]) over
+//! The DynamoDB adapter of the store port ([`promo_shared::ports::store::Store`]) over
 //! `aws-sdk-dynamodb`, with the semantics of the embedded SQLite store (both pass the one
 //! conformance suite in `infra/conformance`).
 //!
@@ -79,10 +79,23 @@ use aws_sdk_dynamodb::types::{
     KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
     ScalarAttributeType, TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem, Update as DdbUpdate,
 };
-use promo_shared::store::{
-    CancelReason, Cond, GSI1_PK, GSI1_SK, Index, Item, ItemExt, Key, MAX_TX_OPS, Page, Query, Store, StoreError,
-    TTL_ATTRIBUTE, TxOp, Update, validate_tx,
-};
+use promo_shared::ports::store::CancelReason;
+use promo_shared::ports::store::Cond;
+use promo_shared::ports::store::GSI1_PK;
+use promo_shared::ports::store::GSI1_SK;
+use promo_shared::ports::store::Index;
+use promo_shared::ports::store::Item;
+use promo_shared::ports::store::ItemExt;
+use promo_shared::ports::store::Key;
+use promo_shared::ports::store::MAX_TX_OPS;
+use promo_shared::ports::store::Page;
+use promo_shared::ports::store::Query;
+use promo_shared::ports::store::Store;
+use promo_shared::ports::store::StoreError;
+use promo_shared::ports::store::TTL_ATTRIBUTE;
+use promo_shared::ports::store::TxOp;
+use promo_shared::ports::store::Update;
+use promo_shared::ports::store::validate_tx;
 use serde_json::{Map, Value};
 
 /// How long a transaction's client token makes a retry idempotent (DynamoDB: 10 minutes).
@@ -666,7 +679,7 @@ impl Store for DynamoStore {
                         MAX_TX_OPS - 1
                     )));
                 }
-                let digest = promo_shared::store::ops_digest(&ops);
+                let digest = promo_shared::ports::store::ops_digest(&ops);
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

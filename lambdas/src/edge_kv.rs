@@ -1,7 +1,7 @@
 //! Publishing to the edge: writes the price book and products into the Worker's KV namespace
 //! through Cloudflare's API (`PUT .../storage/kv/namespaces/{ns}/bulk`, https through rustls).
 //! `promoctl campaign deploy` and `products publish` use it, and so does the API Lambda when a
-//! claim campaign sells out ([`crate::sell_out`]), so product pages stop offering a coupon
+//! claim campaign sells out ([`promo_shared::app::sell_out`]), so product pages stop offering a coupon
 //! nobody can download any more.
 //!
 //! Configured by `PROMO_CF_ACCOUNT_ID`, `PROMO_CF_KV_NAMESPACE_ID` and `PROMO_CF_API_TOKEN`
@@ -10,7 +10,8 @@
 
 use std::time::Duration;
 
-use promo_shared::secret::SecretString;
+use promo_shared::domain::secret::SecretString;
+use promo_shared::ports::publish::PriceBookPublisher;
 use serde_json::Value;
 use thiserror::Error;
 
@@ -86,8 +87,16 @@ impl EdgeKv {
     }
 
     /// Writes the price book under `price-book`, the key the Worker reads.
-    pub async fn put_price_book(&self, book: &promo_shared::price_book::PriceBook) -> Result<(), EdgeKvError> {
+    pub async fn put_price_book(&self, book: &promo_shared::domain::price_book::PriceBook) -> Result<(), EdgeKvError> {
         self.put_all(&[book.kv_entry()]).await.map(|_| ())
+    }
+}
+
+/// The Worker's KV is where the price book is published for product pages.
+#[async_trait::async_trait]
+impl PriceBookPublisher for EdgeKv {
+    async fn publish(&self, book: &promo_shared::domain::price_book::PriceBook) -> Result<(), String> {
+        self.put_price_book(book).await.map_err(|e| e.to_string())
     }
 }
 

@@ -20,14 +20,16 @@ use aws_lambda_events::event::rabbitmq::RabbitMqEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use promo_edge::webhook::standard::{self, Secret};
-use promo_shared::store::Store;
+use promo_shared::app::webhooks::standard;
+use promo_shared::app::webhooks::standard::Secret;
+use promo_shared::ports::store::Store;
 use serde_json::{Value, json};
 use thiserror::Error;
 
-use crate::api::Api;
-use crate::handlers::{self, HandlerError};
-use crate::issuer::Issuer;
+use promo_shared::app::api::Api;
+use promo_shared::app::handlers;
+use promo_shared::app::handlers::HandlerError;
+use promo_shared::app::issuer::Issuer;
 
 /// Allowed clock difference for the signed hand-off.
 pub const HANDOFF_TOLERANCE_SECONDS: i64 = 300;
@@ -79,12 +81,15 @@ pub async fn api<S: Store>(api: &Api<S>, event: Value) -> Result<Value, EntryErr
     };
     let method = req.request_context.http.method.unwrap_or_else(|| "GET".into());
     let path = req.raw_path.or(req.request_context.http.path).unwrap_or_else(|| "/".into());
-    let mut request = promo_edge::Request::new(&method, &path).body(body);
+    let mut request = promo_shared::http::Request::new(&method, &path).body(body);
     request.client = req.request_context.http.source_ip.clone();
     let resp = match url_headers(&req.headers) {
         Ok(headers) => {
             request.headers = headers;
-            api.handle(&request).await
+            match promo_shared::http::Route::of(&request.method, &request.path) {
+                Ok(route) => api.handle(route, &request).await,
+                Err(e) => e.into_response(),
+            }
         }
         Err(e) => e.into_response(),
     };
@@ -101,13 +106,15 @@ pub async fn api<S: Store>(api: &Api<S>, event: Value) -> Result<Value, EntryErr
 }
 
 /// A function URL request's headers, names in lower case; a value that is not valid (see
-/// `promo_edge::http::valid_header_value`) is refused, never dropped.
-fn url_headers(headers: &aws_lambda_events::http::HeaderMap) -> Result<Vec<(String, String)>, promo_edge::EdgeError> {
+/// `promo_shared::http::valid_header_value`) is refused, never dropped.
+fn url_headers(
+    headers: &aws_lambda_events::http::HeaderMap,
+) -> Result<Vec<(String, String)>, promo_shared::http::ApiError> {
     let mut out = Vec::with_capacity(headers.len());
     for (name, value) in headers {
         match value.to_str() {
-            Ok(v) if promo_edge::http::valid_header_value(v) => out.push((name.as_str().to_string(), v.to_string())),
-            _ => return Err(promo_edge::http::invalid_header(name.as_str())),
+            Ok(v) if promo_shared::http::valid_header_value(v) => out.push((name.as_str().to_string(), v.to_string())),
+            _ => return Err(promo_shared::http::invalid_header(name.as_str())),
         }
     }
     Ok(out)

@@ -1,11 +1,11 @@
-//! Lambda handlers and the AWS/RabbitMQ adapters of the domain's ports. The handlers are
-//! generic over the ports, so the local runtime calls them in-process on embedded adapters.
+//! The Lambdas and the AWS/RabbitMQ adapters of the core's ports: one binary per function
+//! (`src/bin/`, a `main` of a few lines), the glue from each AWS event shape to the core's
+//! use cases ([`entry`]), the adapters — DynamoDB ([`dynamodb`]), RabbitMQ ([`rabbitmq`]),
+//! the Worker's KV as the price book's publisher ([`edge_kv`]), shoppers' JWTs ([`auth`]),
+//! the system clock and randomness ([`system`]) — and the configuration the binaries read
+//! ([`config`]).
 
-pub mod api;
 pub mod auth;
-pub mod campaigns;
-pub mod catalog;
-pub mod claims;
 #[cfg(feature = "lambda")]
 pub mod config;
 #[cfg(feature = "aws")]
@@ -13,11 +13,6 @@ pub mod dynamodb;
 pub mod edge_kv;
 #[cfg(feature = "lambda")]
 pub mod entry;
-pub mod handlers;
-pub mod issuer;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
-pub mod retry;
-pub mod sell_out;
 pub mod system;
-pub mod wallet;

@@ -71,7 +71,9 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer};
-use promo_shared::ports::{Delivery, Queue, QueueError};
+use promo_shared::ports::queue::Delivery;
+use promo_shared::ports::queue::Queue;
+use promo_shared::ports::queue::QueueError;
 use tokio::sync::Mutex;
 
 /// The header that carries a message's attempt number (absent on the first attempt).

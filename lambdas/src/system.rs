@@ -1,15 +1,21 @@
 //! The system clock and OS randomness: the production adapters of the clock and id ports.
 
 use chrono::{DateTime, Utc};
-use promo_shared::ports::{Clock, IdGen};
+use promo_shared::ports::clock::Clock;
+use promo_shared::ports::ids::IdGen;
 
 /// The system clock.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
 
+#[async_trait::async_trait]
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+
+    async fn sleep(&self, d: std::time::Duration) {
+        tokio::time::sleep(d).await;
     }
 }
 

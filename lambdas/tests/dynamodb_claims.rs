@@ -6,8 +6,10 @@
 
 use std::sync::Arc;
 
-use promo_lambdas::dynamodb::{DynamoStore, create_table};
-use promo_shared::store::Store;
+use promo_lambdas::dynamodb::DynamoStore;
+
+use promo_lambdas::dynamodb::create_table;
+use promo_shared::ports::store::Store;
 
 fn endpoint() -> String {
     std::env::var("PROMO_TEST_DYNAMODB_ENDPOINT").expect(

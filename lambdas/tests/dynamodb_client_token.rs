@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use axum::http::{HeaderMap, StatusCode};
 use promo_lambdas::dynamodb::DynamoStore;
-use promo_shared::store::{Cond, Key, Store, TxOp};
+use promo_shared::ports::store::Cond;
+use promo_shared::ports::store::Key;
+use promo_shared::ports::store::Store;
+use promo_shared::ports::store::TxOp;
 use serde_json::Value;
 
 type Seen = Arc<Mutex<Vec<Value>>>;

@@ -7,7 +7,9 @@
 
 mod support;
 
-use promo_lambdas::dynamodb::{DynamoStore, create_table};
+use promo_lambdas::dynamodb::DynamoStore;
+
+use promo_lambdas::dynamodb::create_table;
 use serde_json::{Value, json};
 
 /// `template.yaml`'s `PromoTable` properties, as JSON.

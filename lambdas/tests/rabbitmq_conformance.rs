@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use promo_conformance::queue::{MAX_ATTEMPTS, ns};
-use promo_lambdas::rabbitmq::{RabbitConfig, RabbitQueue};
-use promo_shared::ports::Queue;
+use promo_lambdas::rabbitmq::RabbitConfig;
+use promo_lambdas::rabbitmq::RabbitQueue;
+use promo_shared::ports::queue::Queue;
 
 fn url() -> String {
     std::env::var("PROMO_TEST_RABBITMQ_URL").expect(

@@ -13,8 +13,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use promo_conformance::queue::ns;
-use promo_lambdas::rabbitmq::{RabbitConfig, RabbitQueue};
-use promo_shared::ports::Queue;
+use promo_lambdas::rabbitmq::RabbitConfig;
+use promo_lambdas::rabbitmq::RabbitQueue;
+use promo_shared::ports::queue::Queue;
 
 fn rabbitmqctl(args: &[&str]) {
     let path = format!("{}:/usr/sbin:/usr/lib/rabbitmq/bin", std::env::var("PATH").unwrap_or_default());

@@ -13,7 +13,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use promo_shared::pricing::{self, ValidQuote, reference};
+use promo_shared::domain::pricing;
+use promo_shared::domain::pricing::ValidQuote;
+use promo_shared::domain::pricing::reference;
 use serde_json::{Value, json};
 
 /// A deterministic pseudo-random sequence (no `rand` dependency needed for fixtures).

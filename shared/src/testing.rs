@@ -3,9 +3,15 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::ids::{OrderId, PaymentId, UserId};
-use crate::money::{Currency, Money};
-use crate::payment::{PaymentEvent, PaymentKind};
+use crate::domain::ids::OrderId;
+
+use crate::domain::ids::PaymentId;
+
+use crate::domain::ids::UserId;
+use crate::domain::money::Currency;
+use crate::domain::money::Money;
+use crate::domain::payment::PaymentEvent;
+use crate::domain::payment::PaymentKind;
 
 /// Parses an RFC 3339 instant; panics on a typo in a test.
 pub fn at(s: &str) -> DateTime<Utc> {

@@ -9,7 +9,17 @@
 //! stays quick in a debug build.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use promo_shared::pricing::{self, Answer, BreakdownKind, ValidQuote, engine, reference};
+use promo_shared::domain::pricing;
+
+use promo_shared::domain::pricing::Answer;
+
+use promo_shared::domain::pricing::BreakdownKind;
+
+use promo_shared::domain::pricing::ValidQuote;
+
+use promo_shared::domain::pricing::engine;
+
+use promo_shared::domain::pricing::reference;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

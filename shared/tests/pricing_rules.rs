@@ -2,7 +2,15 @@
 //! out by hand in the comments; every case is also checked against the brute-force reference.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use promo_shared::pricing::{self, Answer, QuoteError, ValidQuote, reference};
+use promo_shared::domain::pricing;
+
+use promo_shared::domain::pricing::Answer;
+
+use promo_shared::domain::pricing::QuoteError;
+
+use promo_shared::domain::pricing::ValidQuote;
+
+use promo_shared::domain::pricing::reference;
 use serde_json::{Value, json};
 
 const NOW: &str = "2026-11-22T12:00:00Z";

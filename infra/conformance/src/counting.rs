@@ -3,8 +3,16 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use promo_shared::keys;
-use promo_shared::store::{Cond, Item, Key, Page, Query, Store, StoreError, TxOp, Update};
+use promo_shared::items::keys;
+use promo_shared::ports::store::Cond;
+use promo_shared::ports::store::Item;
+use promo_shared::ports::store::Key;
+use promo_shared::ports::store::Page;
+use promo_shared::ports::store::Query;
+use promo_shared::ports::store::Store;
+use promo_shared::ports::store::StoreError;
+use promo_shared::ports::store::TxOp;
+use promo_shared::ports::store::Update;
 
 use crate::store::DynStore;
 

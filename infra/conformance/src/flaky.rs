@@ -4,7 +4,23 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use promo_shared::store::{Cond, Item, Key, Page, Query, Store, StoreError, TxOp, Update};
+use promo_shared::ports::store::Cond;
+
+use promo_shared::ports::store::Item;
+
+use promo_shared::ports::store::Key;
+
+use promo_shared::ports::store::Page;
+
+use promo_shared::ports::store::Query;
+
+use promo_shared::ports::store::Store;
+
+use promo_shared::ports::store::StoreError;
+
+use promo_shared::ports::store::TxOp;
+
+use promo_shared::ports::store::Update;
 
 use crate::store::DynStore;
 

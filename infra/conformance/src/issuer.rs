@@ -8,22 +8,34 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::future::join_all;
-use promo_lambdas::issuer::{self, Issuer, PaymentOutcome, RevocationOutcome, RuleRef};
-use promo_lambdas::{campaigns, wallet};
-use promo_shared::campaign::Campaign;
-use promo_shared::coupon::CouponStatus;
-use promo_shared::ids::UserId;
-use promo_shared::keys;
-use promo_shared::money::Currency;
-use promo_shared::payment::{PaymentEvent, PaymentKind};
-use promo_shared::ports::{Clock, IdGen, ManualClock};
-use promo_shared::store::{Store, Update};
-use promo_shared::testing::{at, campaign_json, paid_event};
+use promo_shared::app::campaigns;
+use promo_shared::app::issuer;
+use promo_shared::app::issuer::Issuer;
+use promo_shared::app::issuer::PaymentOutcome;
+use promo_shared::app::issuer::RevocationOutcome;
+use promo_shared::app::issuer::RuleRef;
+use promo_shared::app::wallet;
+use promo_shared::domain::campaign::Campaign;
+use promo_shared::domain::coupon::CouponStatus;
+use promo_shared::domain::ids::UserId;
+use promo_shared::domain::money::Currency;
+use promo_shared::domain::payment::PaymentEvent;
+use promo_shared::domain::payment::PaymentKind;
+use promo_shared::items::keys;
+use promo_shared::ports::clock::Clock;
+use promo_shared::ports::clock::ManualClock;
+use promo_shared::ports::ids::IdGen;
+use promo_shared::ports::store::Store;
+use promo_shared::ports::store::Update;
+use promo_shared::testing::at;
+use promo_shared::testing::campaign_json;
+use promo_shared::testing::paid_event;
 use serde_json::json;
 
 use crate::counting::Counting;
 use crate::flaky::Flaky;
-use crate::store::{DynStore, ns};
+use crate::store::DynStore;
+use crate::store::ns;
 
 /// Held by the cases that open hundreds of concurrent requests: each races within itself,
 /// and two at once on one stand-in server (moto takes one request at a time) would only
@@ -97,7 +109,7 @@ async fn setup_with_ids(
     }
     let campaign: Campaign = serde_json::from_value(j).unwrap();
     let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
-    campaigns::deploy(&**s, &campaign, clock.now()).await.unwrap();
+    campaigns::deploy(&**s, &*clock, &campaign).await.unwrap();
     let issuer = Issuer::new(s.clone(), clock, ids);
     (campaign, Arc::new(issuer))
 }
@@ -116,7 +128,7 @@ fn event_in(currency: Currency, payment: &str, user: &str, kind: PaymentKind) ->
     e
 }
 
-async fn coupons_of(s: &DynStore, user: &str, campaign: &Campaign) -> Vec<promo_shared::coupon::IssuedCoupon> {
+async fn coupons_of(s: &DynStore, user: &str, campaign: &Campaign) -> Vec<promo_shared::domain::coupon::IssuedCoupon> {
     wallet::list(&**s, &UserId::parse(user).unwrap())
         .await
         .unwrap()
@@ -412,7 +424,7 @@ pub async fn the_issuer_retries_and_a_lost_answer_issues_once(s: DynStore) {
     let flaky = Flaky::over(&s);
     let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
     let issuer = Issuer::new(flaky.clone() as DynStore, clock, Arc::new(TestIds::default()))
-        .with_retry(promo_lambdas::retry::RetryPolicy { retries: 8, base: Duration::ZERO, cap: Duration::ZERO });
+        .with_retry(promo_shared::app::retry::RetryPolicy { retries: 8, base: Duration::ZERO, cap: Duration::ZERO });
     let p = ns("payr");
     let pay = |n: u32, kind| event_in(cur, &format!("{p}-{n}"), &format!("{p}-u{n}"), kind);
 
@@ -455,7 +467,7 @@ pub const HANDOFF_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// checks the timestamp against its own clock).
 pub fn hand_off(id: &str, body: &str, secret: &str, signed_at: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
     let ts = signed_at.timestamp();
-    let sig = promo_edge::webhook::standard::Secret::parse(secret).unwrap().sign(id, ts, body.as_bytes());
+    let sig = promo_shared::app::webhooks::standard::Secret::parse(secret).unwrap().sign(id, ts, body.as_bytes());
     json!({
         "version": "2.0", "rawPath": "/", "rawQueryString": "",
         "headers": {"content-type": "application/json", "webhook-id": id,
@@ -495,7 +507,7 @@ pub fn delivery(way: usize, payment: &str, body: &str, at: chrono::DateTime<chro
 pub async fn payments_delivered_through_every_entry_issue_once(s: DynStore) {
     let _alone = BIG_RACE.lock().await;
     let (campaign, issuer) = setup(&s, "entries").await;
-    let secrets = Arc::new(vec![promo_edge::webhook::standard::Secret::parse(HANDOFF_SECRET).unwrap()]);
+    let secrets = Arc::new(vec![promo_shared::app::webhooks::standard::Secret::parse(HANDOFF_SECRET).unwrap()]);
     let p = ns("paye");
     let tasks = (0..100).flat_map(|n| {
         let (issuer, secrets, p) = (issuer.clone(), secrets.clone(), p.clone());
@@ -553,7 +565,7 @@ pub async fn a_code_collision_is_retried_with_a_fresh_code(s: DynStore) {
     let (campaign, issuer) = setup_with_ids(&s, "collide", Some(isolated), ids).await;
     let cur = campaign.currency;
     let p = ns("payx");
-    let code = promo_shared::coupon::CouponCode::from_random(&same);
+    let code = promo_shared::domain::coupon::CouponCode::from_random(&same);
     let first = issuer.handle_payment(&event_in(cur, &format!("{p}-1"), &format!("{p}-u1"), PaymentKind::Paid)).await;
     assert_eq!(mine(&first.unwrap(), &campaign).0[0].code, code);
     let second = issuer.handle_payment(&event_in(cur, &format!("{p}-2"), &format!("{p}-u2"), PaymentKind::Paid)).await;
@@ -584,15 +596,15 @@ async fn two_tier(s: &DynStore, case: &str, currency: &str, big_stock: u32) -> (
     }))
     .unwrap();
     let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
-    campaigns::deploy(&**s, &campaign, clock.now()).await.unwrap();
+    campaigns::deploy(&**s, &*clock, &campaign).await.unwrap();
     (campaign, Arc::new(Issuer::new(s.clone(), clock, Arc::new(TestIds::default()))))
 }
 
 /// A refund of `refunded` of a payment of 60,000 in `currency` (partial when less).
 fn refund_of(currency: Currency, payment: &str, user: &str, refunded: i64) -> PaymentEvent {
     let mut e = event_in(currency, payment, user, PaymentKind::Refunded);
-    e.amount.amount = promo_shared::money::Amount::new(refunded).unwrap();
-    e.paid_amount = Some(promo_shared::money::Amount::new(60_000).unwrap());
+    e.amount.amount = promo_shared::domain::money::Amount::new(refunded).unwrap();
+    e.paid_amount = Some(promo_shared::domain::money::Amount::new(60_000).unwrap());
     e
 }
 
@@ -690,7 +702,7 @@ pub async fn a_late_reward_is_born_valid(s: DynStore) {
     j["coupons"][0].as_object_mut().unwrap().remove("valid_days");
     let campaign: Campaign = serde_json::from_value(j).unwrap();
     let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
-    campaigns::deploy(&*s, &campaign, clock.now()).await.unwrap();
+    campaigns::deploy(&*s, &*clock, &campaign).await.unwrap();
     let issuer = Issuer::new(s.clone(), clock.clone(), Arc::new(TestIds::default()));
     let cur = campaign.currency;
     // Paid during the campaign; reported a week after it ended.
@@ -739,7 +751,7 @@ pub async fn reward_stock_redeploys_racing_payments_and_refunds(s: DynStore) {
                 let (s, plan) = (s.clone(), plan.map(|(stock, shards)| redeploy(stock, shards)));
                 tokio::spawn(async move {
                     for next in plan {
-                        match campaigns::deploy(&*s, &next, at("2026-11-22T12:00:00Z")).await {
+                        match campaigns::deploy(&*s, &ManualClock::new(at("2026-11-22T12:00:00Z")), &next).await {
                             Ok(_)
                             | Err(
                                 campaigns::DeployError::Conflict(_)
@@ -806,7 +818,7 @@ pub async fn a_unit_given_back_after_a_reshard_lands_in_the_layout_in_force(s: D
     let mut spec = campaign.spec().clone();
     spec.rewards[0].shards = 1;
     let gathered = Campaign::new(spec).unwrap();
-    campaigns::deploy(&*s, &gathered, at("2026-11-22T12:00:00Z")).await.unwrap();
+    campaigns::deploy(&*s, &ManualClock::new(at("2026-11-22T12:00:00Z")), &gathered).await.unwrap();
     for n in 0..8 {
         let out = stale.handle_payment(&pay(n, PaymentKind::Cancelled)).await.unwrap();
         assert_eq!(out.revocations.len(), 1);

@@ -4,7 +4,7 @@
 //! Use it from an adapter's test file:
 //!
 //! ```ignore
-//! async fn queue() -> std::sync::Arc<dyn promo_shared::ports::Queue> { ... }
+//! async fn queue() -> std::sync::Arc<dyn promo_shared::ports::queue::Queue> { ... }
 //! promo_conformance::queue_conformance_tests!(queue);
 //! ```
 //!
@@ -24,7 +24,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use promo_shared::ports::{Delivery, Queue, QueueError};
+use promo_shared::ports::queue::Delivery;
+use promo_shared::ports::queue::Queue;
+use promo_shared::ports::queue::QueueError;
 
 pub type DynQueue = Arc<dyn Queue>;
 

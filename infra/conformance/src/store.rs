@@ -4,7 +4,7 @@
 //! Use it from an adapter's test file:
 //!
 //! ```ignore
-//! async fn store() -> std::sync::Arc<dyn promo_shared::store::Store> { ... }
+//! async fn store() -> std::sync::Arc<dyn promo_shared::ports::store::Store> { ... }
 //! promo_conformance::store_conformance_tests!(store);
 //! ```
 //!
@@ -16,12 +16,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use futures::future::join_all;
-use promo_shared::idempotency::{self, IdempotencyConfig};
+use promo_shared::app::idempotency;
+use promo_shared::app::idempotency::IdempotencyConfig;
 
 use crate::counting::Counting;
-use promo_shared::store::{
-    CancelReason, Cond, GSI1_PK, GSI1_SK, Index, Item, Key, Query, Store, StoreError, TxOp, Update,
-};
+use promo_shared::ports::store::CancelReason;
+use promo_shared::ports::store::Cond;
+use promo_shared::ports::store::GSI1_PK;
+use promo_shared::ports::store::GSI1_SK;
+use promo_shared::ports::store::Index;
+use promo_shared::ports::store::Item;
+use promo_shared::ports::store::Key;
+use promo_shared::ports::store::Query;
+use promo_shared::ports::store::Store;
+use promo_shared::ports::store::StoreError;
+use promo_shared::ports::store::TxOp;
+use promo_shared::ports::store::Update;
 use serde_json::{Value, json};
 
 pub type DynStore = Arc<dyn Store>;

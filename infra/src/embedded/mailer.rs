@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
-use promo_shared::ports::{MailError, Mailer, OutgoingEmail};
+use promo_shared::ports::mail::MailError;
+use promo_shared::ports::mail::Mailer;
+use promo_shared::ports::mail::OutgoingEmail;
 use sha2::{Digest, Sha256};
 
 #[derive(Clone, Debug)]
@@ -100,7 +102,7 @@ fn existing_id(path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use promo_shared::email::EmailAddress;
+    use promo_shared::domain::email::EmailAddress;
 
     fn email(key: &str) -> OutgoingEmail {
         OutgoingEmail {

@@ -7,7 +7,10 @@
 //! <data-dir>/outbox/    one .eml file per message sent
 //! ```
 
+pub mod ledger;
 pub mod mailer;
+pub mod memo_catalog;
+pub mod personal;
 pub mod price_cache;
 pub mod queue;
 pub mod rate_limit;
@@ -22,4 +25,5 @@ pub use rate_limit::KeyedLimits;
 pub use store::SqliteStore;
 
 /// The system clock and OS randomness, shared with the Lambda binaries.
-pub use promo_lambdas::system::{OsIds, SystemClock};
+pub use promo_lambdas::system::OsIds;
+pub use promo_lambdas::system::SystemClock;

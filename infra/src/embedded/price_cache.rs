@@ -5,7 +5,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use promo_edge::prices::{CachedPrice, PriceCache};
+use promo_shared::ports::price_cache::CachedPrice;
+use promo_shared::ports::price_cache::PriceCache;
 
 pub struct BoundedPriceCache {
     capacity: usize,

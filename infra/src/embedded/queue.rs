@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use promo_shared::ports::{Delivery, Queue, QueueError};
+use promo_shared::ports::queue::Delivery;
+use promo_shared::ports::queue::Queue;
+use promo_shared::ports::queue::QueueError;
 use rusqlite::{Connection, params};
 use tokio::sync::Notify;
 

@@ -5,7 +5,8 @@ use std::num::NonZeroU32;
 
 use async_trait::async_trait;
 use governor::{DefaultKeyedRateLimiter, Quota};
-use promo_edge::gateway::{LimitScope, RateLimiter};
+use promo_shared::ports::rate_limit::LimitScope;
+use promo_shared::ports::rate_limit::RateLimiter;
 
 /// Keys kept before the limiters forget the ones that are back to full allowance.
 const PRUNE_AT: usize = 100_000;

@@ -11,10 +11,24 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use promo_shared::store::{
-    CancelReason, Cond, GSI1_PK, GSI1_SK, Index, Item, ItemExt, Key, Page, Query, Store, StoreError, TTL_ATTRIBUTE,
-    TxOp, Update, ops_digest_of_json, put_items_json, validate_tx,
-};
+use promo_shared::ports::store::CancelReason;
+use promo_shared::ports::store::Cond;
+use promo_shared::ports::store::GSI1_PK;
+use promo_shared::ports::store::GSI1_SK;
+use promo_shared::ports::store::Index;
+use promo_shared::ports::store::Item;
+use promo_shared::ports::store::ItemExt;
+use promo_shared::ports::store::Key;
+use promo_shared::ports::store::Page;
+use promo_shared::ports::store::Query;
+use promo_shared::ports::store::Store;
+use promo_shared::ports::store::StoreError;
+use promo_shared::ports::store::TTL_ATTRIBUTE;
+use promo_shared::ports::store::TxOp;
+use promo_shared::ports::store::Update;
+use promo_shared::ports::store::ops_digest_of_json;
+use promo_shared::ports::store::put_items_json;
+use promo_shared::ports::store::validate_tx;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::sqlite::{Writer, exec, query_row};

@@ -16,7 +16,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use promo_shared::store::StoreError;
+use promo_shared::ports::store::StoreError;
 
 /// How long a token makes a retry idempotent (DynamoDB: 10 minutes).
 pub const WINDOW_SECONDS: i64 = 600;

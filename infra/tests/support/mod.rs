@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use promo_shared::campaign::Campaign;
+use promo_shared::domain::campaign::Campaign;
 use promoctl::campaign_file;
 use promoctl::runtime::{self, Platform, RunOptions, Running};
 

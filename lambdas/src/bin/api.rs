@@ -1,17 +1,18 @@
 //! The shoppers' API Lambda behind a function URL: FCFS claims and the wallet
-//! (`promo_lambdas::api`); a claim that finds its campaign sold out republishes the price
-//! book (`promo_lambdas::sell_out`). Builds its clients once; configuration: `promo_lambdas::config`.
+//! (`promo_shared::app::api`); a claim that finds its campaign sold out republishes the price
+//! book (`promo_shared::app::sell_out`). Builds its clients once; configuration: `promo_lambdas::config`.
 
 use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use promo_lambdas::api::Api;
-use promo_lambdas::claims::Claimer;
 use promo_lambdas::config::LambdaConfig;
 use promo_lambdas::dynamodb::DynamoStore;
 use promo_lambdas::entry;
-use promo_lambdas::sell_out::Republisher;
-use promo_lambdas::system::{OsIds, SystemClock};
+use promo_lambdas::system::OsIds;
+use promo_lambdas::system::SystemClock;
+use promo_shared::app::api::Api;
+use promo_shared::app::claims::Claimer;
+use promo_shared::app::sell_out::Republisher;
 use serde_json::Value;
 
 #[tokio::main]
@@ -29,7 +30,7 @@ async fn main() -> Result<(), Error> {
     let store = DynamoStore::from_env(cfg.table, cfg.dynamodb_endpoint.as_deref()).await;
     let clock = Arc::new(SystemClock);
     // A sell-out republishes the price book (store and KV), so pages stop offering its coupon.
-    let republisher = Arc::new(Republisher::new(store.clone(), clock.clone(), edge));
+    let republisher = Arc::new(Republisher::new(store.clone(), clock.clone(), edge.map(|kv| Arc::new(kv) as _)));
     let claimer = Claimer::new(store, clock, Arc::new(OsIds)).with_sold_out_hook(republisher);
     let api = Arc::new(Api::new(claimer, auth));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

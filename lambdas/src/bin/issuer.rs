@@ -8,8 +8,9 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use promo_lambdas::config::LambdaConfig;
 use promo_lambdas::dynamodb::DynamoStore;
 use promo_lambdas::entry;
-use promo_lambdas::issuer::Issuer;
-use promo_lambdas::system::{OsIds, SystemClock};
+use promo_lambdas::system::OsIds;
+use promo_lambdas::system::SystemClock;
+use promo_shared::app::issuer::Issuer;
 use serde_json::Value;
 
 #[tokio::main]

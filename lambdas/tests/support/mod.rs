@@ -5,8 +5,10 @@
 
 use std::sync::Arc;
 
-use promo_lambdas::dynamodb::{DynamoStore, create_table};
-use promo_shared::store::Store;
+use promo_lambdas::dynamodb::DynamoStore;
+
+use promo_lambdas::dynamodb::create_table;
+use promo_shared::ports::store::Store;
 use tokio::sync::OnceCell;
 
 pub fn endpoint() -> String {

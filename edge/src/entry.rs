@@ -1,0 +1,83 @@
+//! The Worker's entry: converts the request into the core's, serves it with the core's edge
+//! application over the Cloudflare adapters, converts the answer back. A stale price answer
+//! is recomputed after the response (`waitUntil`).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use promo_shared::app::config::EdgeConfig;
+use promo_shared::app::edge::Edge;
+use promo_shared::http::{self, ApiError, Route};
+use worker::{Context, Date, Env, Headers, Request, Response, Result, event};
+
+use crate::cache::EdgeCache;
+use crate::config::{self, CLIENT_LIMITER_BINDING, DEDUPE_BINDING, PAYMENT_LIMITER_BINDING};
+use crate::durable::DurableObjectLedger;
+use crate::fetch::{FetchHandOff, FetchLookup, FetchPersonalPrices};
+use crate::kv::KvCatalog;
+use crate::rate_limit::BindingLimiter;
+
+/// The time, read once per use (the Worker's clock).
+pub fn now() -> DateTime<Utc> {
+    let ms = i64::try_from(Date::now().as_millis()).unwrap_or(0);
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+#[event(fetch)]
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let cfg = match config::read(|k| env.var(k).ok().map(|v| v.to_string())) {
+        Ok(c) => c,
+        Err(e) => return to_worker(e.into_response()),
+    };
+    let headers: Vec<(String, String)> = req.headers().entries().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+    let declared = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > cfg.max_body_bytes) {
+        return to_worker(ApiError::PayloadTooLarge { limit: cfg.max_body_bytes }.into_response());
+    }
+    // Set by Cloudflare for every request it forwards; a client cannot choose it.
+    let client = headers.iter().find(|(k, _)| k == "cf-connecting-ip").map(|(_, v)| v.clone());
+    let body = req.bytes().await;
+    let request = match http::Request::received(&req.method().to_string(), &req.path(), headers, body, client) {
+        Ok(r) => r,
+        Err(e) => return to_worker(e.into_response()),
+    };
+    let route = match Route::of(&request.method, &request.path) {
+        Ok(r) => r,
+        Err(e) => return to_worker(e.into_response()),
+    };
+    let edge = match edge(&env, cfg) {
+        Ok(e) => e,
+        Err(e) => return to_worker(ApiError::Internal(format!("misconfigured worker: {e}")).into_response()),
+    };
+    let served = edge.handle(route, &request, now()).await;
+    if let Some(product) = served.refresh {
+        ctx.wait_until(async move { edge.refresh(&product, now()).await });
+    }
+    to_worker(served.response)
+}
+
+/// The edge application over this request's bindings.
+fn edge(env: &Env, cfg: EdgeConfig) -> Result<Edge> {
+    Ok(Edge {
+        ledger: Box::new(DurableObjectLedger { namespace: env.durable_object(DEDUPE_BINDING)? }),
+        handoff: Box::new(FetchHandOff { url: cfg.issuer_url.clone(), secret: cfg.issuer_secret.clone() }),
+        lookup: Box::new(FetchLookup { base: cfg.portone_api_base.clone(), secret: cfg.portone_api_secret.clone() }),
+        limiter: Box::new(BindingLimiter {
+            client: env.rate_limiter(CLIENT_LIMITER_BINDING).ok(),
+            payment: env.rate_limiter(PAYMENT_LIMITER_BINDING).ok(),
+        }),
+        catalog: Arc::new(KvCatalog::new(env).map_err(|e| worker::Error::RustError(e.to_string()))?),
+        cache: Arc::new(EdgeCache),
+        personal: Box::new(FetchPersonalPrices { api_url: cfg.api_url.clone() }),
+        prices: cfg.prices,
+        config: cfg,
+    })
+}
+
+fn to_worker(resp: http::Response) -> Result<Response> {
+    let headers = Headers::new();
+    for (k, v) in &resp.headers {
+        headers.append(k, v)?;
+    }
+    Ok(Response::from_bytes(resp.body)?.with_status(resp.status).with_headers(headers))
+}

@@ -1,0 +1,121 @@
+//! The edge's ports that are another service over `fetch`: the hand-off to the issuer's
+//! function URL (signed with Standard Webhooks, so the issuer verifies it like any webhook),
+//! payment look-ups at PortOne's API, and personal price reads passed to the API Lambda.
+
+use async_trait::async_trait;
+use promo_shared::app::providers::PortOnePayment;
+use promo_shared::app::webhooks::standard::Secret;
+use promo_shared::domain::ids::PaymentId;
+use promo_shared::domain::payment::PaymentEvent;
+use promo_shared::domain::secret::SecretString;
+use promo_shared::http::{self, ApiError};
+use promo_shared::ports::handoff::HandOff;
+use promo_shared::ports::lookup::PaymentLookup;
+use promo_shared::ports::personal::PersonalPrices;
+use serde_json::json;
+use worker::{Headers, Method, Request, RequestInit};
+
+use crate::entry::now;
+
+fn unavailable(what: &'static str) -> impl Fn(worker::Error) -> ApiError {
+    move |e| ApiError::Unavailable(format!("{what}: {e}"))
+}
+
+/// Hands a verified event to the issuer's function URL.
+pub struct FetchHandOff {
+    pub url: Option<String>,
+    pub secret: Option<Secret>,
+}
+
+#[async_trait(?Send)]
+impl HandOff for FetchHandOff {
+    async fn hand_off(&self, event: &PaymentEvent) -> Result<(), ApiError> {
+        let (Some(url), Some(secret)) = (&self.url, &self.secret) else {
+            return Err(ApiError::Unavailable("the issuer hand-off is not configured".into()));
+        };
+        let unavailable = unavailable("hand-off");
+        let body = event.to_json();
+        let id = format!("payment:{}:{}", event.payment_id, json!(event.kind).as_str().unwrap_or("event"));
+        let ts = now().timestamp();
+        let headers = Headers::new();
+        headers.set("content-type", "application/json").map_err(&unavailable)?;
+        headers.set("webhook-id", &id).map_err(&unavailable)?;
+        headers.set("webhook-timestamp", &ts.to_string()).map_err(&unavailable)?;
+        headers.set("webhook-signature", &secret.sign(&id, ts, &body)).map_err(&unavailable)?;
+        let body = String::from_utf8(body).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
+        let req = Request::new_with_init(url, &init).map_err(&unavailable)?;
+        let resp = worker::Fetch::Request(req).send().await.map_err(&unavailable)?;
+        if (200..300).contains(&resp.status_code()) {
+            Ok(())
+        } else {
+            Err(ApiError::Unavailable(format!("issuer answered {}", resp.status_code())))
+        }
+    }
+}
+
+/// PortOne V2 payment look-ups.
+pub struct FetchLookup {
+    pub base: String,
+    pub secret: Option<SecretString>,
+}
+
+#[async_trait(?Send)]
+impl PaymentLookup for FetchLookup {
+    async fn portone_payment(&self, payment_id: &PaymentId) -> Result<Option<PortOnePayment>, ApiError> {
+        let Some(secret) = &self.secret else {
+            return Err(ApiError::Unavailable("PortOne look-ups are not configured (PROMO_PORTONE_API_SECRET)".into()));
+        };
+        let unavailable = unavailable("PortOne API");
+        let headers = Headers::new();
+        headers.set("authorization", &format!("PortOne {}", secret.expose())).map_err(&unavailable)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Get).with_headers(headers);
+        let url = format!("{}/payments/{}", self.base, http::encode_path_segment(payment_id.as_str()));
+        let req = Request::new_with_init(&url, &init).map_err(&unavailable)?;
+        let mut resp = worker::Fetch::Request(req).send().await.map_err(&unavailable)?;
+        match resp.status_code() {
+            404 => Ok(None),
+            200..=299 => resp.json::<PortOnePayment>().await.map(Some).map_err(&unavailable),
+            s => Err(ApiError::Unavailable(format!("PortOne API answered {s}"))),
+        }
+    }
+}
+
+/// Personal price reads, passed to the API Lambda (`PROMO_API_URL`), which knows the
+/// shopper's coupons and mileage; its answer is never stored by a shared cache.
+pub struct FetchPersonalPrices {
+    pub api_url: Option<String>,
+}
+
+#[async_trait(?Send)]
+impl PersonalPrices for FetchPersonalPrices {
+    async fn personal_price(&self, req: &http::Request) -> Result<http::Response, ApiError> {
+        let Some(base) = &self.api_url else {
+            return Err(ApiError::Unavailable("personal prices need PROMO_API_URL (the API Lambda)".into()));
+        };
+        let unavailable = unavailable("API");
+        let headers = Headers::new();
+        for auth in req.header_values("authorization") {
+            headers.append("authorization", auth).map_err(&unavailable)?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::Get).with_headers(headers);
+        let url = format!("{}{}", base.trim_end_matches('/'), req.path);
+        let upstream = Request::new_with_init(&url, &init).map_err(&unavailable)?;
+        let mut resp = worker::Fetch::Request(upstream).send().await.map_err(&unavailable)?;
+        let status = resp.status_code();
+        let body = resp.bytes().await.map_err(&unavailable)?;
+        let mut out = http::Response { status, headers: vec![], body };
+        for (k, v) in resp.headers().entries() {
+            let k = k.to_ascii_lowercase();
+            if k == "content-type" || k == "etag" || k == "www-authenticate" {
+                out.headers.push((k, v));
+            }
+        }
+        // Whatever the upstream said: a personal answer is never stored by a shared cache.
+        out.headers.push(("cache-control".into(), "private, no-store".into()));
+        Ok(out)
+    }
+}

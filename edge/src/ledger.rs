@@ -1,0 +1,162 @@
+//! The delivery ledger's Durable Object protocol: the commands the Worker sends to a
+//! delivery's object and what the object does with its one record — the rules of
+//! `promo_shared::app::idempotency` (the same decisions the store's records make by
+//! condition), applied by [`apply`]. Plain code, tested on the host; `durable` runs it.
+
+use chrono::{DateTime, TimeZone, Utc};
+use promo_shared::app::idempotency::{self, BeginDecision, IdempotencyConfig, Record};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A command to a delivery's Durable Object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum LedgerCommand {
+    Begin { hash: String, now_ms: i64 },
+    Complete { lease: String, answer: Value, now_ms: i64, keep_ms: i64 },
+    Release { lease: String },
+}
+
+/// The object's answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum LedgerReply {
+    Started { lease: String },
+    Completed { answer: Value },
+    Conflict,
+    InProgress,
+    Done,
+    LeaseLost,
+}
+
+/// What the object does with its record.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Write {
+    Keep,
+    /// Store it, with an alarm at its expiry.
+    Put(Record),
+    Delete,
+}
+
+fn at(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// Applies `cmd` to the object's record `current`; `lease` is the token a run taking the
+/// delivery gets (unique per run).
+pub fn apply(
+    cmd: LedgerCommand,
+    current: Option<&Record>,
+    lease: String,
+    cfg: &IdempotencyConfig,
+) -> (LedgerReply, Write) {
+    match cmd {
+        LedgerCommand::Begin { hash, now_ms } => {
+            match idempotency::decide_begin(current, &hash, &lease, at(now_ms), cfg) {
+                BeginDecision::Take(record) => (LedgerReply::Started { lease }, Write::Put(record)),
+                BeginDecision::Replay(answer) => (LedgerReply::Completed { answer }, Write::Keep),
+                BeginDecision::Conflict => (LedgerReply::Conflict, Write::Keep),
+                BeginDecision::InProgress => (LedgerReply::InProgress, Write::Keep),
+            }
+        }
+        LedgerCommand::Complete { lease, answer, now_ms, keep_ms } => {
+            let keep = chrono::Duration::milliseconds(keep_ms);
+            match idempotency::decide_complete(current, &lease, &answer, at(now_ms), keep) {
+                Some(record) => (LedgerReply::Done, Write::Put(record)),
+                None => (LedgerReply::LeaseLost, Write::Keep),
+            }
+        }
+        LedgerCommand::Release { lease } => {
+            if idempotency::decide_release(current, &lease) {
+                (LedgerReply::Done, Write::Delete)
+            } else {
+                (LedgerReply::LeaseLost, Write::Keep)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `cmds` against one object, as its single thread would.
+    fn run(cmds: Vec<(LedgerCommand, &str)>) -> (Vec<LedgerReply>, Option<Record>) {
+        let cfg = IdempotencyConfig::default();
+        let mut record: Option<Record> = None;
+        let mut replies = Vec::new();
+        for (cmd, lease) in cmds {
+            let (reply, write) = apply(cmd, record.as_ref(), lease.to_string(), &cfg);
+            match write {
+                Write::Keep => {}
+                Write::Put(r) => record = Some(r),
+                Write::Delete => record = None,
+            }
+            replies.push(reply);
+        }
+        (replies, record)
+    }
+
+    fn begin(hash: &str, now_ms: i64) -> LedgerCommand {
+        LedgerCommand::Begin { hash: hash.into(), now_ms }
+    }
+
+    fn complete(lease: &str, n: i64, now_ms: i64) -> LedgerCommand {
+        LedgerCommand::Complete { lease: lease.into(), answer: serde_json::json!({"n": n}), now_ms, keep_ms: 60_000 }
+    }
+
+    #[test]
+    fn a_delivery_is_taken_once_completed_and_replayed() {
+        let (replies, _) = run(vec![
+            (begin("h", 0), "a"),
+            (begin("h", 10), "b"),
+            (begin("other", 10), "c"),
+            (complete("a", 1, 20), ""),
+            (begin("h", 30), "d"),
+        ]);
+        assert_eq!(
+            replies,
+            [
+                LedgerReply::Started { lease: "a".into() },
+                LedgerReply::InProgress,
+                LedgerReply::Conflict,
+                LedgerReply::Done,
+                LedgerReply::Completed { answer: serde_json::json!({"n": 1}) },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_run_that_lost_its_lease_changes_nothing() {
+        let after_lease = IdempotencyConfig::default().in_progress_ttl.num_milliseconds() + 1;
+        let (replies, record) = run(vec![
+            (begin("h", 0), "a"),
+            (begin("h", after_lease), "b"),
+            (complete("a", 1, after_lease), ""),
+            (LedgerCommand::Release { lease: "a".into() }, ""),
+            (complete("b", 2, after_lease), ""),
+        ]);
+        assert_eq!(replies[2], LedgerReply::LeaseLost, "a's complete");
+        assert_eq!(replies[3], LedgerReply::LeaseLost, "a's release");
+        assert_eq!(replies[4], LedgerReply::Done);
+        assert_eq!(record.and_then(|r| r.result), Some(serde_json::json!({"n": 2})));
+    }
+
+    #[test]
+    fn a_released_delivery_is_taken_afresh_and_an_expired_one_too() {
+        let (replies, _) =
+            run(vec![(begin("h", 0), "a"), (LedgerCommand::Release { lease: "a".into() }, ""), (begin("h", 1), "b")]);
+        assert_eq!(replies[2], LedgerReply::Started { lease: "b".into() });
+        let short = LedgerCommand::Complete { lease: "a".into(), answer: Value::Null, now_ms: 0, keep_ms: 1000 };
+        let (replies, _) = run(vec![(begin("h", 0), "a"), (short, ""), (begin("h", 2_000), "c")]);
+        assert_eq!(replies[2], LedgerReply::Started { lease: "c".into() }, "a short-lived answer expires");
+    }
+
+    #[test]
+    fn commands_and_replies_have_a_stable_wire_form() {
+        let wire = serde_json::to_value(begin("h", 5)).unwrap();
+        assert_eq!(wire, serde_json::json!({"op": "begin", "hash": "h", "now_ms": 5}));
+        let reply: LedgerReply = serde_json::from_value(serde_json::json!({"outcome": "lease_lost"})).unwrap();
+        assert_eq!(reply, LedgerReply::LeaseLost);
+    }
+}

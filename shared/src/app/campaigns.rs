@@ -1,0 +1,578 @@
+//! Deployed campaigns in the store, and the one atomic change a deploy makes to them.
+//!
+//! # What a deploy writes
+//!
+//! A campaign has up to one claim stock and one stock per limited reward rule, each split
+//! over `shards` counter items (`remaining`, and `initial`: the units ever allotted to the
+//! shard, so `initial − remaining` is what it has issued). A deploy is **one transaction**:
+//! the campaign item (conditioned on the version it read: two deploys cannot both commit
+//! from the same version) and every stock shard it changes, each change an `ADD` of a
+//! planned delta under a condition on what was read. So whatever deploys and claims race,
+//! the stock in force is always the stored campaign's, exactly:
+//!
+//! - the issued count of a stock is what the stored campaign's stock says minus what is left
+//!   (`issued = stock − Σ remaining`, or `Σ (initial − remaining)` when larger: a store
+//!   written before this rule, whose shards were put-if-absent, once held more than its stock);
+//! - the new stock `N` leaves `N − issued` to spread; `N < issued` is refused, nothing written;
+//! - the same shard count: the difference is added (spread over the shards) or taken (from
+//!   the fullest first, each take conditioned on `remaining >= take`);
+//! - another shard count: the units left are spread afresh over the new shards, and shards
+//!   beyond the new count are emptied under `remaining = what was read`, so a unit given back
+//!   meanwhile makes the deploy read again rather than strand it. Nothing adds to them
+//!   afterwards: a claim only takes, and a revocation gives a unit back to a shard of the
+//!   layout in force (conditioned on the campaign's version, see `issuer`);
+//! - a claim shard of the new layout also carries the campaign's window (`open_from`,
+//!   `open_until`), so a claimer holding an older copy of the campaign is bound by it.
+//!
+//! A deploy whose shard conditions fail (claims took units between its read and its write)
+//! reads again and retries a few times; one whose version condition fails lost to another
+//! deploy and says so ([`DeployError::Conflict`]). DynamoDB's transactions hold at most 100
+//! items, so a deploy changes at most [`MAX_SHARD_CHANGES`] shards: a campaign splits its
+//! stocks over at most [`crate::domain::campaign::MAX_STOCK_SHARDS`] shards (checked when a
+//! campaign file is validated), and a deploy that would reshard more than fits at once is
+//! refused with a message saying to change the shards in smaller steps.
+
+use std::time::Duration;
+
+use crate::domain::campaign::Campaign;
+use crate::domain::campaign::RewardRule;
+use crate::domain::ids::CampaignId;
+use crate::domain::ids::RuleId;
+use crate::items::keys;
+use crate::ports::store::Cond;
+use crate::ports::store::Item;
+use crate::ports::store::ItemExt;
+use crate::ports::store::Key;
+use crate::ports::store::MAX_TX_OPS;
+use crate::ports::store::Query;
+use crate::ports::store::Store;
+use crate::ports::store::StoreError;
+use crate::ports::store::TxOp;
+use crate::ports::store::Update;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::ports::clock::Clock;
+
+/// Shard changes one deploy may make: the transaction's other items are the campaign and,
+/// when a sold-out campaign gets stock again, its sold-out marker.
+pub const MAX_SHARD_CHANGES: usize = MAX_TX_OPS - 2;
+/// Times a deploy reads and plans again when claims changed the shards it read.
+const DEPLOY_ATTEMPTS: u32 = 20;
+
+#[derive(Debug, Error)]
+pub enum DeployError {
+    /// Another deploy of the campaign committed after this one read it: nothing written.
+    #[error("campaign `{0}` was deployed by someone else meanwhile: nothing was changed; check it and deploy again")]
+    Conflict(CampaignId),
+    /// The change cannot be applied safely: nothing written; the reasons say what to change.
+    #[error("campaign `{campaign}` cannot be deployed as it is: {}", .reasons.join("; "))]
+    Refused { campaign: CampaignId, reasons: Vec<String> },
+    /// Claims kept changing the shards between every read and write: nothing written.
+    #[error("campaign `{0}`: its stock kept changing under heavy claims; nothing was changed, deploy again")]
+    Busy(CampaignId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A deployed campaign and the version its deploy wrote.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Deployed {
+    pub campaign: Campaign,
+    pub version: i64,
+}
+
+/// Writes (or replaces) a campaign and applies its stock changes, in one transaction (see the
+/// module docs). Returns the new version.
+pub async fn deploy<S: Store + ?Sized>(store: &S, clock: &dyn Clock, campaign: &Campaign) -> Result<i64, DeployError> {
+    let now = clock.now();
+    for attempt in 0..DEPLOY_ATTEMPTS {
+        let current = store.get(&keys::campaign(&campaign.id)).await?;
+        let (old, version) = match &current {
+            Some(item) => (Some(parse(item)?), version_of(item) + 1),
+            None => (None, 1),
+        };
+        let mut ops = Vec::new();
+        let mut refusals = Vec::new();
+        let mut sold_out_again = false;
+        for which in stocks(campaign) {
+            let new = layout(campaign, &which).unwrap_or(Layout { stock: 0, shards: 0 });
+            let old_layout = old.as_ref().and_then(|o| layout(o, &which));
+            let slots = new.shards.max(old_layout.map_or(0, |l| l.shards));
+            let keys: Vec<Key> = (0..slots).map(|n| shard_key(&campaign.id, &which, n)).collect();
+            let mut read = Vec::with_capacity(keys.len());
+            for key in &keys {
+                read.push(ShardNow::of(store.get(key).await?.as_ref()));
+            }
+            let window = matches!(which, StockRef::Claim).then(|| Window::of(campaign));
+            match plan_stock(&which.name(), old_layout, new, &read, window) {
+                Ok(changes) => {
+                    if matches!(which, StockRef::Claim) && changes.left > 0 {
+                        sold_out_again = true;
+                    }
+                    ops.extend(changes.shards.iter().map(|c| c.op(&keys[usize::from(c.shard)], campaign, version)));
+                }
+                Err(reason) => refusals.push(reason),
+            }
+        }
+        if !refusals.is_empty() {
+            return Err(DeployError::Refused { campaign: campaign.id.clone(), reasons: refusals });
+        }
+        if ops.len() > MAX_SHARD_CHANGES {
+            return Err(DeployError::Refused {
+                campaign: campaign.id.clone(),
+                reasons: vec![format!(
+                    "this deploy would change {} stock shards at once, and at most {MAX_SHARD_CHANGES} fit in one \
+                     atomic change: change `shards` in smaller steps",
+                    ops.len()
+                )],
+            });
+        }
+        let mut item = keys::campaign(&campaign.id).item();
+        item.insert("type".into(), "campaign".into());
+        item.insert("campaign".into(), serde_json::to_value(campaign).map_err(|e| StoreError::Invalid(e.to_string()))?);
+        item.insert("version".into(), version.into());
+        item.insert("deployed_at".into(), now.to_rfc3339().into());
+        // Optimistic concurrency: two deploys racing cannot both claim the same version.
+        let cond = if version == 1 { Cond::NotExists } else { Cond::eq("version", version - 1) };
+        ops.insert(0, TxOp::Put { item, cond: Some(cond) });
+        if sold_out_again && store.get(&keys::sold_out(&campaign.id)).await?.is_some() {
+            // Stock again: the next sell-out republishes the price book again.
+            ops.push(TxOp::Delete { key: keys::sold_out(&campaign.id), cond: None });
+        }
+        match store.transact(ops, None).await {
+            Ok(()) => return Ok(version),
+            Err(e) if e.failed_at(0) => return Err(DeployError::Conflict(campaign.id.clone())),
+            // A shard moved under a claim, or the store says "conflict" or "slow down": again.
+            Err(e @ StoreError::TransactionCancelled { .. }) | Err(e @ StoreError::Throttled(_)) => {
+                tracing::info!(campaign = %campaign.id, attempt, error = %e, "deploy: the stock moved; reading again");
+                clock.sleep(Duration::from_millis(5 * u64::from(attempt + 1))).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(DeployError::Busy(campaign.id.clone()))
+}
+
+pub async fn get<S: Store + ?Sized>(store: &S, id: &CampaignId) -> Result<Option<Campaign>, StoreError> {
+    Ok(get_deployed(store, id).await?.map(|d| d.campaign))
+}
+
+/// A deployed campaign with its version.
+pub async fn get_deployed<S: Store + ?Sized>(store: &S, id: &CampaignId) -> Result<Option<Deployed>, StoreError> {
+    store.get(&keys::campaign(id)).await?.map(|i| deployed(&i)).transpose()
+}
+
+/// Every deployed campaign.
+pub async fn list<S: Store + ?Sized>(store: &S) -> Result<Vec<Campaign>, StoreError> {
+    Ok(list_deployed(store).await?.into_iter().map(|d| d.campaign).collect())
+}
+
+/// Every deployed campaign with its version.
+pub async fn list_deployed<S: Store + ?Sized>(store: &S) -> Result<Vec<Deployed>, StoreError> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page =
+            store.query(&Query::partition(keys::CAMPAIGNS_PK).prefix(keys::CAMPAIGN_SK_PREFIX).after(after)).await?;
+        for item in &page.items {
+            out.push(deployed(item)?);
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// The keys of a campaign's claim stock shards (none without a `claim` rule).
+pub fn claim_shards(campaign: &Campaign) -> Vec<Key> {
+    let shards = campaign.claim.as_ref().map_or(0, |c| c.shards);
+    (0..shards).map(|n| keys::stock_shard(&campaign.id, n)).collect()
+}
+
+/// The keys of a reward rule's stock shards (none for an unlimited rule).
+pub fn reward_shards(campaign: &Campaign, rule: &RewardRule) -> Vec<Key> {
+    let shards = if rule.stock.is_some() { rule.shards } else { 0 };
+    (0..shards).map(|n| keys::reward_stock_shard(&campaign.id, &rule.id, n)).collect()
+}
+
+/// What each stock shard has left (an absent shard counts 0), read strongly consistent.
+pub async fn remaining<S: Store + ?Sized>(store: &S, shards: &[Key]) -> Result<Vec<i64>, StoreError> {
+    let mut out = Vec::with_capacity(shards.len());
+    for shard in shards {
+        out.push(store.get(shard).await?.and_then(|i| i.i64_attr("remaining")).unwrap_or(0));
+    }
+    Ok(out)
+}
+
+/// One stock of a campaign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StockRef {
+    Claim,
+    Reward(RuleId),
+}
+
+impl StockRef {
+    fn name(&self) -> String {
+        match self {
+            StockRef::Claim => "claim".into(),
+            StockRef::Reward(r) => format!("reward rule `{r}`"),
+        }
+    }
+}
+
+/// The stocks a campaign has (its claim, its limited reward rules).
+fn stocks(campaign: &Campaign) -> Vec<StockRef> {
+    let claim = campaign.claim.as_ref().map(|_| StockRef::Claim);
+    let rewards = campaign.rewards.iter().filter(|r| r.stock.is_some()).map(|r| StockRef::Reward(r.id.clone()));
+    claim.into_iter().chain(rewards).collect()
+}
+
+fn shard_key(campaign: &CampaignId, which: &StockRef, n: u16) -> Key {
+    match which {
+        StockRef::Claim => keys::stock_shard(campaign, n),
+        StockRef::Reward(rule) => keys::reward_stock_shard(campaign, rule, n),
+    }
+}
+
+/// A stock's total and how many shards it is split over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub stock: u32,
+    pub shards: u16,
+}
+
+/// The layout of one of `campaign`'s stocks (`None`: it has no such stock).
+pub fn layout(campaign: &Campaign, which: &StockRef) -> Option<Layout> {
+    match which {
+        StockRef::Claim => campaign.claim.as_ref().map(|c| Layout { stock: c.stock, shards: c.shards }),
+        StockRef::Reward(rule) => campaign
+            .rewards
+            .iter()
+            .find(|r| &r.id == rule)
+            .and_then(|r| Some(Layout { stock: r.stock?, shards: r.shards })),
+    }
+}
+
+/// A shard as a deploy read it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShardNow {
+    pub remaining: i64,
+    pub initial: i64,
+    pub window: Option<(i64, i64)>,
+}
+
+impl ShardNow {
+    fn of(item: Option<&Item>) -> ShardNow {
+        let Some(i) = item else { return ShardNow::default() };
+        let remaining = i.i64_attr("remaining").unwrap_or(0);
+        ShardNow {
+            remaining,
+            initial: i.i64_attr("initial").unwrap_or(remaining),
+            window: i.i64_attr(OPEN_FROM).zip(i.i64_attr(OPEN_UNTIL)),
+        }
+    }
+}
+
+/// A claim campaign's window on its stock shards (epoch seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub from: i64,
+    pub until: i64,
+}
+
+impl Window {
+    fn of(c: &Campaign) -> Window {
+        Window { from: c.starts_at.timestamp(), until: c.ends_at.timestamp() }
+    }
+}
+
+/// What a shard change is conditioned on, from what was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guard {
+    /// Adds: commutes with claims and give-backs.
+    None,
+    /// Takes: there must still be at least this much.
+    AtLeast(i64),
+    /// Empties a shard beyond the new layout: nothing may have changed since it was read.
+    Exactly(i64),
+}
+
+/// One shard's change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardChange {
+    pub shard: u16,
+    /// Added to `remaining` and `initial`.
+    pub delta: i64,
+    pub guard: Guard,
+    /// The window to set (claim shards of the new layout whose window is not this yet).
+    pub window: Option<Window>,
+}
+
+impl ShardChange {
+    fn op(&self, key: &Key, campaign: &Campaign, version: i64) -> TxOp {
+        let mut updates = vec![
+            Update::set("type", "stock_shard"),
+            Update::set("campaign_id", campaign.id.as_str()),
+            Update::Add("remaining".into(), self.delta),
+            Update::Add("initial".into(), self.delta),
+        ];
+        if let Some(w) = self.window {
+            updates.extend([
+                Update::set(OPEN_FROM, w.from),
+                Update::set(OPEN_UNTIL, w.until),
+                Update::set(WINDOW_VERSION, version),
+            ]);
+        }
+        let cond = match self.guard {
+            Guard::None => None,
+            Guard::AtLeast(n) => Some(Cond::Ge("remaining".into(), n)),
+            Guard::Exactly(0) => {
+                Some(Cond::Or(vec![Cond::AttrNotExists("remaining".into()), Cond::eq("remaining", 0)]))
+            }
+            Guard::Exactly(n) => Some(Cond::eq("remaining", n)),
+        };
+        TxOp::Update { key: key.clone(), updates, cond }
+    }
+}
+
+/// The plan of one stock: its shard changes, and what will be left to issue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StockPlan {
+    pub shards: Vec<ShardChange>,
+    /// Units left to issue once applied.
+    pub left: i64,
+    /// Units already issued.
+    pub issued: i64,
+}
+
+/// Plans the change of one stock from `old` (the stored campaign's layout, `None` if it had
+/// none) to `new`, given what its shards hold now (`read`: one per shard up to the larger
+/// layout). Refuses a stock below what was already issued. `window`: the window the new
+/// layout's shards must carry (claim stocks).
+pub fn plan_stock(
+    name: &str,
+    old: Option<Layout>,
+    new: Layout,
+    read: &[ShardNow],
+    window: Option<Window>,
+) -> Result<StockPlan, String> {
+    let left_now: i64 = read.iter().map(|s| s.remaining).sum();
+    let by_shards: i64 = read.iter().map(|s| s.initial - s.remaining).sum();
+    let issued = match old {
+        Some(o) => (i64::from(o.stock) - left_now).max(by_shards),
+        None => by_shards.max(0),
+    };
+    let stock = i64::from(new.stock);
+    if stock < issued {
+        return Err(format!("{name}: a stock of {stock} is below the {issued} already issued"));
+    }
+    let left = stock - issued;
+    let b = usize::from(new.shards);
+    let mut deltas = vec![0i64; read.len()];
+    let mut guards = vec![Guard::None; read.len()];
+    if old.map(|o| o.shards) == Some(new.shards) {
+        let change = left - left_now;
+        if change > 0 {
+            for (d, share) in deltas.iter_mut().zip(shares(change, b)) {
+                *d = share;
+            }
+        } else if change < 0 {
+            // From the fullest shards first: as few takes as possible.
+            let mut order: Vec<usize> = (0..b).collect();
+            order.sort_by_key(|i| std::cmp::Reverse(read[*i].remaining));
+            let mut owed = -change;
+            for i in order {
+                let take = owed.min(read[i].remaining.max(0));
+                if take > 0 {
+                    deltas[i] = -take;
+                    guards[i] = Guard::AtLeast(take);
+                    owed -= take;
+                }
+            }
+        }
+    } else {
+        let targets = shares(left, b);
+        for (i, now) in read.iter().enumerate() {
+            let target = targets.get(i).copied().unwrap_or(0);
+            deltas[i] = target - now.remaining;
+            guards[i] = if i >= b {
+                Guard::Exactly(now.remaining)
+            } else if deltas[i] < 0 {
+                Guard::AtLeast(-deltas[i])
+            } else {
+                Guard::None
+            };
+        }
+    }
+    let shards = (0..read.len())
+        .filter_map(|i| {
+            let window = window.filter(|w| i < b && read[i].window != Some((w.from, w.until)));
+            let needed = deltas[i] != 0 || window.is_some() || (i >= b && read[i].remaining != 0);
+            needed.then(|| ShardChange {
+                shard: u16::try_from(i).unwrap_or(u16::MAX),
+                delta: deltas[i],
+                guard: guards[i],
+                window,
+            })
+        })
+        .collect();
+    Ok(StockPlan { shards, left, issued })
+}
+
+/// `total` spread over `n` shards, the remainder one by one over the first (10 over 4: 3, 3,
+/// 2, 2). Nothing for `n = 0`.
+fn shares(total: i64, n: usize) -> Vec<i64> {
+    let Ok(n64) = i64::try_from(n) else { return vec![] };
+    if n64 == 0 {
+        return vec![];
+    }
+    (0..n64).map(|i| total / n64 + i64::from(i < total % n64)).collect()
+}
+
+/// A claim stock shard's window (epoch seconds): claims take from it only while
+/// `open_from <= now < open_until`, the deployed campaign's `starts_at`/`ends_at`.
+pub const OPEN_FROM: &str = "open_from";
+pub const OPEN_UNTIL: &str = "open_until";
+/// The campaign version whose deploy last set a shard's window.
+const WINDOW_VERSION: &str = "window_version";
+
+/// The condition a claim puts on the stock shard it takes a unit from: stock left, and the
+/// campaign active at `now` as last deployed (shards deployed before windows existed only
+/// check the stock).
+pub fn claimable_at(now: DateTime<Utc>) -> Cond {
+    let now = now.timestamp();
+    Cond::And(vec![
+        Cond::Gt("remaining".into(), 0),
+        Cond::Or(vec![
+            Cond::AttrNotExists(OPEN_UNTIL.into()),
+            Cond::And(vec![Cond::Le(OPEN_FROM.into(), now), Cond::Gt(OPEN_UNTIL.into(), now)]),
+        ]),
+    ])
+}
+
+/// The stock of each shard: `stock / shards`, the remainder spread one by one over the
+/// first shards (stock 10 over 4 shards: 3, 3, 2, 2).
+pub fn stock_shares(stock: u32, shards: u16) -> Vec<i64> {
+    shares(i64::from(stock), usize::from(shards.max(1)))
+}
+
+fn version_of(item: &Item) -> i64 {
+    item.get("version").and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn parse(item: &Item) -> Result<Campaign, StoreError> {
+    let v = item.get("campaign").cloned().unwrap_or(Value::Null);
+    serde_json::from_value(v).map_err(|e| StoreError::Invalid(format!("stored campaign is invalid: {e}")))
+}
+
+fn deployed(item: &Item) -> Result<Deployed, StoreError> {
+    Ok(Deployed { campaign: parse(item)?, version: version_of(item) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn left(r: &[i64]) -> Vec<ShardNow> {
+        r.iter().map(|&remaining| ShardNow { remaining, initial: remaining, window: None }).collect()
+    }
+
+    /// Shards as a deploy of `stock` over `initial.len()` shards left them, after the claims
+    /// that took them down to `remaining`.
+    fn after_claims(initial: &[i64], remaining: &[i64]) -> Vec<ShardNow> {
+        initial.iter().zip(remaining).map(|(&i, &r)| ShardNow { remaining: r, initial: i, window: None }).collect()
+    }
+
+    fn apply(read: &[ShardNow], plan: &StockPlan) -> Vec<i64> {
+        let mut out: Vec<i64> = read.iter().map(|s| s.remaining).collect();
+        for c in &plan.shards {
+            out[usize::from(c.shard)] += c.delta;
+        }
+        out
+    }
+
+    fn l(stock: u32, shards: u16) -> Option<Layout> {
+        Some(Layout { stock, shards })
+    }
+
+    #[test]
+    fn stock_is_spread_over_the_shards_with_the_remainder_first() {
+        assert_eq!(stock_shares(10, 4), [3, 3, 2, 2]);
+        assert_eq!(stock_shares(100, 4), [25; 4]);
+        assert_eq!(stock_shares(7, 1), [7]);
+        assert_eq!(stock_shares(1000, 7).iter().sum::<i64>(), 1000);
+    }
+
+    #[test]
+    fn a_first_deploy_spreads_the_stock() {
+        let read = left(&[0, 0, 0, 0]);
+        let plan = plan_stock("claim", None, Layout { stock: 10, shards: 4 }, &read, None).unwrap();
+        assert_eq!((apply(&read, &plan), plan.left, plan.issued), (vec![3, 3, 2, 2], 10, 0));
+        assert!(plan.shards.iter().all(|c| c.guard == Guard::None));
+    }
+
+    #[test]
+    fn the_same_layout_redeployed_changes_nothing() {
+        let read = after_claims(&[3, 3, 2, 2], &[1, 3, 0, 2]);
+        let plan = plan_stock("claim", l(10, 4), Layout { stock: 10, shards: 4 }, &read, None).unwrap();
+        assert!(plan.shards.is_empty(), "{plan:?}");
+        assert_eq!((plan.left, plan.issued), (6, 4));
+    }
+
+    #[test]
+    fn raising_and_lowering_the_stock_are_applied_exactly() {
+        let read = after_claims(&[3, 3, 2, 2], &[1, 3, 0, 2]);
+        let up = plan_stock("claim", l(10, 4), Layout { stock: 30, shards: 4 }, &read, None).unwrap();
+        assert_eq!(apply(&read, &up).iter().sum::<i64>(), 26, "30 − 4 issued");
+        let down = plan_stock("claim", l(10, 4), Layout { stock: 7, shards: 4 }, &read, None).unwrap();
+        assert_eq!(apply(&read, &down).iter().sum::<i64>(), 3);
+        assert!(down.shards.iter().all(|c| c.delta < 0 && c.guard == Guard::AtLeast(-c.delta)), "{down:?}");
+        assert_eq!(down.shards.len(), 1, "taken from the fullest shard alone");
+        let err = plan_stock("claim", l(10, 4), Layout { stock: 3, shards: 4 }, &read, None).unwrap_err();
+        assert_eq!(err, "claim: a stock of 3 is below the 4 already issued");
+        assert!(plan_stock("claim", l(10, 4), Layout { stock: 4, shards: 4 }, &read, None).is_ok(), "sold out is fine");
+    }
+
+    #[test]
+    fn changing_the_shards_moves_the_units_left_and_empties_the_rest() {
+        // The issue's case: 100 over 2, redeployed over 8, then with a stock of 60.
+        let read = after_claims(&[50, 50], &[50, 50]);
+        let mut wide = read.clone();
+        wide.extend(left(&[0; 6]));
+        let eight = plan_stock("claim", l(100, 2), Layout { stock: 100, shards: 8 }, &wide, None).unwrap();
+        let after = apply(&wide, &eight);
+        assert_eq!(after, [13, 13, 13, 13, 12, 12, 12, 12], "100 in force, not 150");
+        let read8: Vec<ShardNow> = after.iter().map(|&r| ShardNow { remaining: r, initial: r, window: None }).collect();
+        let sixty = plan_stock("claim", l(100, 8), Layout { stock: 60, shards: 8 }, &read8, None).unwrap();
+        assert_eq!(apply(&read8, &sixty).iter().sum::<i64>(), 60);
+
+        // Fewer shards: the units of the dropped ones move, under an exact condition.
+        let read = after_claims(&[3, 3, 2, 2], &[1, 3, 0, 2]);
+        let two = plan_stock("claim", l(10, 4), Layout { stock: 10, shards: 2 }, &read, None).unwrap();
+        assert_eq!(apply(&read, &two), [3, 3, 0, 0]);
+        let guards: Vec<Guard> = two.shards.iter().filter(|c| c.shard >= 2).map(|c| c.guard).collect();
+        assert_eq!(guards, [Guard::Exactly(2)], "shard 2 is already empty; shard 3 must still hold 2");
+    }
+
+    #[test]
+    fn a_store_inflated_by_put_if_absent_deploys_is_brought_back_to_its_stock() {
+        // 100 over 2 (50 + 50), then a redeploy over 4 that added 2 × 25 beside them: 150.
+        let read = after_claims(&[50, 50, 25, 25], &[45, 50, 25, 20]);
+        let plan = plan_stock("claim", l(100, 4), Layout { stock: 100, shards: 4 }, &read, None).unwrap();
+        assert_eq!(plan.issued, 10, "counted by what each shard issued");
+        assert_eq!(apply(&read, &plan).iter().sum::<i64>(), 90);
+    }
+
+    #[test]
+    fn claim_shards_carry_the_window_only_where_it_changes() {
+        let w = Window { from: 1, until: 2 };
+        let mut read = left(&[5, 5]);
+        read[0].window = Some((1, 2));
+        let plan = plan_stock("claim", l(10, 2), Layout { stock: 10, shards: 2 }, &read, Some(w)).unwrap();
+        assert_eq!(plan.shards.len(), 1);
+        assert_eq!((plan.shards[0].shard, plan.shards[0].delta, plan.shards[0].window), (1, 0, Some(w)));
+    }
+}

@@ -1,0 +1,293 @@
+//! `GET /v1/products/{id}/max-benefit-price`: the lowest price a shopper can reach for one
+//! unit of a product, computed from the published catalog and price book
+//! ([`crate::domain::price_book`]) and cached.
+//!
+//! **Public reads** (no `Authorization`) are stored in a shared cache under
+//! [`public_cache_key`] — a digest of the product and of the offers that can apply to it, so
+//! a deploy that changes those offers changes the key (the old answer is never read again)
+//! and leaves every other product's answer cached. An entry is fresh for `ttl`, then served
+//! stale for up to `stale` more while it is recomputed in the background
+//! (stale-while-revalidate), and never past the answer's `valid_until` (when an offer
+//! starts or ends and the price changes). Answers carry `Cache-Control: public, max-age,
+//! stale-while-revalidate`, a strong `ETag` (304 for a matching `If-None-Match`), `Age` and
+//! `X-Cache: HIT | MISS | STALE`.
+//!
+//! **Personal reads** (a valid bearer token) also use the shopper's own coupons and mileage.
+//! They are computed every time, never stored, and answered `Cache-Control: private, no-store`.
+
+use crate::domain::price_book::CatalogProduct;
+use crate::domain::price_book::Personal;
+use crate::domain::price_book::PriceBook;
+use crate::domain::price_book::public_cache_key;
+use crate::domain::price_book::quote_request;
+use crate::domain::pricing;
+use crate::domain::pricing::ValidQuote;
+use chrono::{DateTime, Duration, Utc};
+
+use sha2::{Digest, Sha256};
+
+use crate::http::ApiError;
+use crate::http::Request;
+use crate::http::Response;
+use crate::ports::catalog::Catalog;
+use crate::ports::price_cache::{CachedPrice, PriceCache};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// How long a public answer is fresh.
+    pub ttl: Duration,
+    /// How long after that it may still be served while it is recomputed.
+    pub stale: Duration,
+}
+
+impl Default for CachePolicy {
+    fn default() -> Self {
+        CachePolicy { ttl: Duration::seconds(60), stale: Duration::seconds(300) }
+    }
+}
+
+/// The answer, and whether the caller should recompute the entry in the background
+/// ([`refresh`]) because a stale one was served.
+pub struct PriceRead {
+    pub response: Response,
+    pub revalidate: Option<String>,
+}
+
+/// The product id of a `/v1/products/{id}/max-benefit-price` path.
+pub fn product_of(path: &str) -> Option<&str> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    match segments.as_slice() {
+        ["v1", "products", id, "max-benefit-price"] => Some(id),
+        _ => None,
+    }
+}
+
+/// Computes a product's answer and its cache entry.
+pub fn compute(
+    product: &CatalogProduct,
+    book: &PriceBook,
+    personal: Option<&Personal>,
+    now: DateTime<Utc>,
+    policy: CachePolicy,
+) -> Result<CachedPrice, ApiError> {
+    let quote = ValidQuote::try_from(quote_request(product, book, now, personal))
+        .map_err(|e| ApiError::Internal(format!("the published catalog does not make a valid quote: {e}")))?;
+    let answer = pricing::quote(&quote);
+    let body = serde_json::to_string(&answer).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(body.as_bytes())[..16]));
+    let now_s = now.timestamp();
+    let limit = answer.valid_until.map_or(i64::MAX, |v| v.timestamp());
+    let fresh_until = (now + policy.ttl).timestamp().min(limit);
+    let stale_until = (now + policy.ttl + policy.stale).timestamp().min(limit);
+    Ok(CachedPrice { body, etag, computed_at: now_s, fresh_until, stale_until })
+}
+
+/// Serves a read. `personal` is `Some` for a shopper with a valid token (resolved by the
+/// caller, who owns authentication and the shopper's data).
+pub async fn read<C, K>(
+    catalog: &C,
+    cache: &K,
+    req: &Request,
+    product_id: &str,
+    personal: Option<&Personal>,
+    now: DateTime<Utc>,
+    policy: CachePolicy,
+) -> Result<PriceRead, ApiError>
+where
+    C: Catalog + ?Sized,
+    K: PriceCache + ?Sized,
+{
+    crate::domain::ids::ProductId::parse(product_id).map_err(|e| ApiError::InvalidId(e.to_string()))?;
+    let product = catalog
+        .product(product_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("product `{product_id}` is not in the catalog")))?;
+    let book = catalog.price_book().await?;
+    if let Some(personal) = personal {
+        let entry = compute(&product, &book, Some(personal), now, policy)?;
+        let resp = answer(req, &entry, now, "private, no-store".into(), None);
+        return Ok(PriceRead { response: resp, revalidate: None });
+    }
+    let key = public_cache_key(&product, &book);
+    let now_s = now.timestamp();
+    let (entry, state, revalidate) = match cache.get(&key).await {
+        Some(e) if now_s < e.fresh_until => (e, "HIT", None),
+        Some(e) if now_s < e.stale_until => (e, "STALE", Some(key)),
+        _ => {
+            let e = compute(&product, &book, None, now, policy)?;
+            cache.put(&key, e.clone()).await;
+            (e, "MISS", None)
+        }
+    };
+    let max_age = (entry.fresh_until - now_s).max(0);
+    let swr = (entry.stale_until - entry.fresh_until.max(now_s)).max(0);
+    let control = format!("public, max-age={max_age}, stale-while-revalidate={swr}");
+    let resp = answer(req, &entry, now, control, Some(state));
+    Ok(PriceRead { response: resp, revalidate })
+}
+
+/// Recomputes the public entry of `product_id` (after a stale read).
+pub async fn refresh<C, K>(catalog: &C, cache: &K, product_id: &str, now: DateTime<Utc>, policy: CachePolicy)
+where
+    C: Catalog + ?Sized,
+    K: PriceCache + ?Sized,
+{
+    let Ok(Some(product)) = catalog.product(product_id).await else { return };
+    let Ok(book) = catalog.price_book().await else { return };
+    if let Ok(e) = compute(&product, &book, None, now, policy) {
+        cache.put(&public_cache_key(&product, &book), e).await;
+    }
+}
+
+fn answer(req: &Request, e: &CachedPrice, now: DateTime<Utc>, control: String, state: Option<&str>) -> Response {
+    let not_modified = req.header_values("if-none-match").flat_map(|v| v.split(',')).any(|t| {
+        let t = t.trim();
+        t == "*" || t == e.etag || t.strip_prefix("W/") == Some(e.etag.as_str())
+    });
+    let mut resp = if not_modified {
+        Response { status: 304, headers: vec![], body: vec![] }
+    } else {
+        Response {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: e.body.clone().into_bytes(),
+        }
+    };
+    resp.headers.push(("etag".into(), e.etag.clone()));
+    resp.headers.push(("cache-control".into(), control));
+    resp.headers.push(("age".into(), (now.timestamp() - e.computed_at).max(0).to_string()));
+    resp.headers.push(("vary".into(), "Authorization".into()));
+    if let Some(state) = state {
+        resp.headers.push(("x-cache".into(), state.into()));
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use std::sync::Mutex;
+
+    use crate::domain::campaign::Campaign;
+    use crate::domain::money::Currency;
+    use crate::testing::at;
+
+    use super::*;
+
+    struct Fixed(Mutex<PriceBook>, CatalogProduct);
+    #[async_trait]
+    impl Catalog for Fixed {
+        async fn product(&self, id: &str) -> Result<Option<CatalogProduct>, ApiError> {
+            Ok((id == self.1.id).then(|| self.1.clone()))
+        }
+        async fn price_book(&self) -> Result<Arc<PriceBook>, ApiError> {
+            Ok(Arc::new(self.0.lock().unwrap().clone()))
+        }
+    }
+    #[derive(Default)]
+    struct Map(Mutex<HashMap<String, CachedPrice>>);
+    #[async_trait]
+    impl PriceCache for Map {
+        async fn get(&self, key: &str) -> Option<CachedPrice> {
+            self.0.lock().unwrap().get(key).cloned()
+        }
+        async fn put(&self, key: &str, entry: CachedPrice) {
+            self.0.lock().unwrap().insert(key.into(), entry);
+        }
+    }
+
+    fn book(percent: u8) -> PriceBook {
+        let c = Campaign::new(
+            serde_json::from_value(serde_json::json!({
+                "id": "nov", "name": "November", "currency": "KRW",
+                "starts_at": "2026-11-01T00:00:00Z", "ends_at": "2026-12-01T00:00:00Z",
+                "coupons": [{"id": "welcome", "kind": "product", "discount": {"percent": percent}, "stackable": true}],
+                "claim": {"coupon": "welcome", "stock": 100}
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+        PriceBook::from_campaigns(&[c], &[], at("2026-11-22T00:00:00Z"), 10, None)
+    }
+
+    fn catalog() -> Fixed {
+        Fixed(
+            Mutex::new(book(10)),
+            CatalogProduct {
+                id: "p-1".into(),
+                brand: None,
+                category: None,
+                currency: Currency::parse("KRW").unwrap(),
+                list_price: 50000,
+                sale_price: 50000,
+            },
+        )
+    }
+
+    async fn get(c: &Fixed, k: &Map, etag: Option<&str>, now: &str) -> PriceRead {
+        let mut req = Request::new("GET", "/v1/products/p-1/max-benefit-price");
+        if let Some(t) = etag {
+            req = req.header("if-none-match", t);
+        }
+        read(c, k, &req, "p-1", None, at(now), CachePolicy::default()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn miss_hit_stale_expiry_and_304() {
+        let (c, k) = (catalog(), Map::default());
+        let miss = get(&c, &k, None, "2026-11-22T12:00:00Z").await.response;
+        assert_eq!(miss.header("x-cache"), Some("MISS"));
+        assert_eq!(miss.json_body()["final_price"], 45000);
+        assert_eq!(miss.header("cache-control"), Some("public, max-age=60, stale-while-revalidate=300"));
+        let hit = get(&c, &k, None, "2026-11-22T12:00:30Z").await.response;
+        assert_eq!((hit.header("x-cache"), hit.header("age")), (Some("HIT"), Some("30")));
+        let etag = hit.header("etag").unwrap().to_string();
+        let not_modified = get(&c, &k, Some(&etag), "2026-11-22T12:00:40Z").await.response;
+        assert_eq!(not_modified.status, 304);
+        assert!(not_modified.body.is_empty());
+        let stale = get(&c, &k, None, "2026-11-22T12:02:00Z").await;
+        assert_eq!(stale.response.header("x-cache"), Some("STALE"));
+        assert!(stale.revalidate.is_some());
+        let expired = get(&c, &k, None, "2026-11-22T12:07:00Z").await.response;
+        assert_eq!(expired.header("x-cache"), Some("MISS"));
+    }
+
+    #[tokio::test]
+    async fn a_deploy_that_changes_the_offers_is_a_miss_at_once() {
+        let (c, k) = (catalog(), Map::default());
+        get(&c, &k, None, "2026-11-22T12:00:00Z").await;
+        *c.0.lock().unwrap() = book(20);
+        let after = get(&c, &k, None, "2026-11-22T12:00:05Z").await.response;
+        assert_eq!(after.header("x-cache"), Some("MISS"));
+        assert_eq!(after.json_body()["final_price"], 40000);
+    }
+
+    #[tokio::test]
+    async fn never_served_past_valid_until() {
+        let (c, k) = (catalog(), Map::default());
+        let late = get(&c, &k, None, "2026-11-30T23:59:30Z").await.response;
+        assert_eq!(late.header("cache-control"), Some("public, max-age=30, stale-while-revalidate=0"));
+        let after_end = get(&c, &k, None, "2026-12-01T00:00:10Z").await.response;
+        assert_eq!(after_end.header("x-cache"), Some("MISS"));
+        assert_eq!(after_end.json_body()["final_price"], 50000);
+    }
+
+    #[tokio::test]
+    async fn personal_answers_are_private_and_not_stored() {
+        let (c, k) = (catalog(), Map::default());
+        let req = Request::new("GET", "/v1/products/p-1/max-benefit-price");
+        let personal = Personal::default();
+        let read = read(&c, &k, &req, "p-1", Some(&personal), at("2026-11-22T12:00:00Z"), CachePolicy::default())
+            .await
+            .unwrap();
+        assert_eq!(read.response.header("cache-control"), Some("private, no-store"));
+        assert!(k.0.lock().unwrap().is_empty());
+        let missing = super::read(&c, &k, &req, "p-2", None, at("2026-11-22T12:00:00Z"), CachePolicy::default()).await;
+        assert_eq!(missing.err().map(|e| e.status()), Some(404));
+    }
+}

@@ -1,0 +1,98 @@
+//! The one route table: every route the platform serves, in every runtime. A runtime entry
+//! matches a request here once, then hands the route to the application that serves it
+//! (`app::edge::Edge` for the public routes, `app::api::Api` for the shoppers').
+
+use super::ApiError;
+
+/// A route, with the ids its path carries (not yet parsed: each handler parses its own, so a
+/// malformed id is its 400, not a 404).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// `GET /healthz`
+    Healthz,
+    /// `POST /v1/webhooks/{provider}`
+    Webhook { provider: &'a str },
+    /// `POST /v1/payments/{payment_id}/complete`: the shop's client reports a payment.
+    PaymentComplete { payment_id: &'a str },
+    /// `POST /v1/quotes`
+    Quote,
+    /// `POST /v1/campaigns/{campaign}/claims` (shoppers)
+    Claim { campaign: &'a str },
+    /// `GET /v1/users/{user}/coupons` (shoppers)
+    Wallet { user: &'a str },
+    /// `GET /v1/products/{product}/max-benefit-price` (public; personal with a bearer token)
+    MaxBenefitPrice { product: &'a str },
+}
+
+impl<'a> Route<'a> {
+    /// The route of `method path`: 404 `not_found` when no route has this path, 405
+    /// `method_not_allowed` (with `Allow`) when it takes another method. `HEAD` is `GET`.
+    pub fn of(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
+        let mut segments = path.trim_end_matches('/').split('/').skip(1);
+        let mut s = [""; 5];
+        let mut n = 0;
+        for seg in segments.by_ref() {
+            if n == s.len() {
+                return Err(not_found(method, path));
+            }
+            s[n] = seg;
+            n += 1;
+        }
+        let (route, allowed) = match &s[..n] {
+            ["healthz"] => (Route::Healthz, "GET"),
+            ["v1", "webhooks", provider] => (Route::Webhook { provider }, "POST"),
+            ["v1", "payments", payment_id, "complete"] => (Route::PaymentComplete { payment_id }, "POST"),
+            ["v1", "quotes"] => (Route::Quote, "POST"),
+            ["v1", "campaigns", campaign, "claims"] => (Route::Claim { campaign }, "POST"),
+            ["v1", "users", user, "coupons"] => (Route::Wallet { user }, "GET"),
+            ["v1", "products", product, "max-benefit-price"] => (Route::MaxBenefitPrice { product }, "GET"),
+            _ => return Err(not_found(method, path)),
+        };
+        if method == allowed || (allowed == "GET" && method == "HEAD") {
+            Ok(route)
+        } else {
+            Err(ApiError::MethodNotAllowed { method: method.into(), allow: allowed })
+        }
+    }
+
+    /// A route of the shoppers' API (`app::api`): a bearer token names the shopper, and the
+    /// answer is theirs alone.
+    pub fn is_shoppers(&self) -> bool {
+        matches!(self, Route::Claim { .. } | Route::Wallet { .. })
+    }
+}
+
+fn not_found(method: &str, path: &str) -> ApiError {
+    ApiError::NotFound(format!("{method} {path}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_with_its_method() {
+        fn ok<'a>(m: &str, p: &'a str) -> Route<'a> {
+            Route::of(m, p).unwrap()
+        }
+        assert_eq!(ok("GET", "/healthz"), Route::Healthz);
+        assert_eq!(ok("HEAD", "/healthz/"), Route::Healthz);
+        assert_eq!(ok("POST", "/v1/webhooks/stripe"), Route::Webhook { provider: "stripe" });
+        assert_eq!(ok("POST", "/v1/payments/p-1/complete"), Route::PaymentComplete { payment_id: "p-1" });
+        assert_eq!(ok("POST", "/v1/quotes"), Route::Quote);
+        assert_eq!(ok("POST", "/v1/campaigns/c/claims"), Route::Claim { campaign: "c" });
+        assert_eq!(ok("GET", "/v1/users/u/coupons"), Route::Wallet { user: "u" });
+        assert_eq!(ok("GET", "/v1/products/p/max-benefit-price"), Route::MaxBenefitPrice { product: "p" });
+        assert!(ok("POST", "/v1/campaigns/c/claims").is_shoppers() && !ok("POST", "/v1/quotes").is_shoppers());
+    }
+
+    #[test]
+    fn other_paths_are_404_and_other_methods_405() {
+        for path in ["/", "/v1", "/v1/webhooks", "/v1/webhooks/a/b", "/healthz/x", "/v1/a/b/c/d/e/f", "//healthz"] {
+            assert_eq!(Route::of("GET", path).unwrap_err().status(), 404, "{path}");
+        }
+        let e = Route::of("GET", "/v1/quotes").unwrap_err();
+        assert_eq!((e.status(), e.into_response().header("allow")), (405, Some("POST")));
+        assert_eq!(Route::of("get", "/healthz").unwrap_err().status(), 405, "methods are case-sensitive");
+    }
+}

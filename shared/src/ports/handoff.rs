@@ -1,0 +1,13 @@
+//! The hand-off port: how an accepted payment event reaches the coupon issuer, durably.
+
+use async_trait::async_trait;
+
+use crate::domain::payment::PaymentEvent;
+use crate::http::ApiError;
+
+/// Durable hand-off of a verified event to the coupon issuer.
+#[cfg_attr(target_arch = "wasm32", async_trait(?Send))]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait)]
+pub trait HandOff: super::MaybeSend {
+    async fn hand_off(&self, event: &PaymentEvent) -> Result<(), ApiError>;
+}
