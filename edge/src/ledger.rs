@@ -4,7 +4,8 @@
 //! condition), applied by [`apply`]. Plain code, tested on the host; `durable` runs it.
 
 use chrono::{DateTime, TimeZone, Utc};
-use promo_shared::app::idempotency::{self, BeginDecision, IdempotencyConfig, Record};
+use promo_shared::app::idempotency::{self, BeginDecision, IdempotencyConfig};
+use promo_shared::items::idempotency::Record;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -221,7 +221,7 @@ async fn a_coupon_nobody_can_download_any_more_is_not_priced() {
     let (_, ann, _) = get(&running, "p-1", &[("authorization", &bearer("ann"))]).await;
     assert_eq!(ann["final_price"], 40500, "her own coupon prices it: {ann}");
     let code = promo_shared::domain::coupon::CouponCode::parse(coupon["code"].as_str().unwrap()).unwrap();
-    let key = promo_shared::items::keys::wallet_coupon(&UserId::parse("ann").unwrap(), &code);
+    let key = promo_shared::items::wallet::key(&UserId::parse("ann").unwrap(), &code);
     let used = [promo_shared::ports::store::Update::set("status", "USED")];
     platform.store.update(&key, &used, None).await.unwrap();
     let (_, ann, _) = get(&running, "p-1", &[("authorization", &bearer("ann"))]).await;

@@ -214,7 +214,7 @@ async fn api_claims_retry_a_throttled_store_then_answer_503() {
     let flaky = promo_conformance::flaky::Flaky::over(&store);
     flaky.throttle_transacts.store(usize::MAX / 2, Ordering::SeqCst);
     let clock = Arc::new(promo_shared::ports::clock::ManualClock::new(during_campaign()));
-    let retry = promo_shared::app::claims::RetryPolicy {
+    let retry = promo_shared::app::retry::RetryPolicy {
         retries: 3,
         base: std::time::Duration::ZERO,
         cap: std::time::Duration::ZERO,

@@ -23,8 +23,8 @@ use promo_shared::app::claims;
 use promo_shared::app::claims::ClaimError;
 use promo_shared::app::claims::Claimed;
 use promo_shared::app::claims::Claimer;
-use promo_shared::app::claims::RetryPolicy;
 use promo_shared::app::claims::SoldOutHook;
+use promo_shared::app::retry::RetryPolicy;
 use promo_shared::app::sell_out::Republished;
 use promo_shared::app::sell_out::Republisher;
 use promo_shared::domain::campaign::Campaign;
@@ -184,7 +184,7 @@ impl SoldOutHook for Recording {
 
 /// Whether the stored price book offers `campaign`'s claimable coupon.
 async fn book_offers(s: &DynStore, campaign: &CampaignId) -> bool {
-    let item = s.get(&promo_shared::items::keys::price_book()).await.unwrap().unwrap();
+    let item = s.get(&promo_shared::items::catalog::price_book_key()).await.unwrap().unwrap();
     let book: promo_shared::domain::price_book::PriceBook = serde_json::from_value(item["book"].clone()).unwrap();
     book.coupons.iter().any(|c| c.campaign_id == campaign.as_str())
 }
@@ -230,7 +230,7 @@ pub async fn claims_sell_out_republishes_the_price_book_once(s: DynStore) {
     let others = outcomes.len() - published.len();
     assert_eq!(published.len(), 1, "exactly one publication ({others} calls did not publish)");
     assert!(!book_offers(&s, &campaign.id).await, "sold out: no longer offered");
-    let marker = s.get(&promo_shared::items::keys::sold_out(&campaign.id)).await.unwrap().unwrap();
+    let marker = s.get(&promo_shared::items::sold_out::key(&campaign.id)).await.unwrap().unwrap();
     assert!(marker.contains_key("published_at"));
 }
 
@@ -245,7 +245,7 @@ pub async fn claims_an_unfinished_republication_is_taken_over_after_its_lease(s:
     promo_shared::app::catalog::publish_price_book(&*s, clock.now(), 10, None).await.unwrap();
     claimer(&s, clock.clone()).claim(&campaign.id, &UserId::parse(format!("{p}-u")).unwrap()).await.unwrap();
     // What a publisher that crashed right after winning the marker leaves behind.
-    let mut marker = promo_shared::items::keys::sold_out(&campaign.id).item();
+    let mut marker = promo_shared::items::sold_out::key(&campaign.id).item();
     marker.insert("marked_at".into(), clock.now().timestamp_millis().into());
     s.put(marker, None).await.unwrap();
 
@@ -350,10 +350,10 @@ pub async fn claims_a_sell_out_during_a_republication_is_caught(s: DynStore) {
     claimer(&s, clock.clone()).claim(&first.id, &UserId::parse(format!("{p}-u")).unwrap()).await.unwrap();
 
     // The other campaign's last unit goes just before the first price-book write.
-    let shard = promo_shared::items::keys::stock_shard(&second.id, 0);
+    let shard = promo_shared::items::stock::claim_key(&second.id, 0);
     let racing = BeforeFirstWrite::over(
         &s,
-        |write, key| write == Write::Put && *key == promo_shared::items::keys::price_book(),
+        |write, key| write == Write::Put && *key == promo_shared::items::catalog::price_book_key(),
         Box::new(move |s| {
             Box::pin(async move {
                 s.update(&shard, &[Update::set("remaining", 0)], None).await.unwrap();
@@ -482,7 +482,7 @@ pub async fn claims_a_code_collision_is_retried_with_a_fresh_code(s: DynStore) {
     let second = c.claim(&campaign.id, &u2).await.unwrap();
     assert_ne!(second.coupon.code, code);
     assert_eq!(second.attempts, 2, "one refused attempt, then the fresh code");
-    let owner = s.get(&promo_shared::items::keys::coupon_code(&code)).await.unwrap().unwrap();
+    let owner = s.get(&promo_shared::items::wallet::code_key(&code)).await.unwrap().unwrap();
     assert_eq!(owner.get("user_id"), Some(&json!(u1.as_str())), "the code item still names the first owner");
     assert_eq!((wallet_len(&s, &u1).await, wallet_len(&s, &u2).await), (1, 1));
     assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap(), [8]);
@@ -497,7 +497,7 @@ pub async fn claims_a_lost_answer_claims_once(s: DynStore) {
     deploy(&s, &campaign).await;
     let flaky = crate::flaky::Flaky::over(&s);
     flaky.lose_first_answers.store(true, Ordering::SeqCst);
-    let retry = claims::RetryPolicy { retries: 3, base: Duration::ZERO, cap: Duration::ZERO };
+    let retry = RetryPolicy { retries: 3, base: Duration::ZERO, cap: Duration::ZERO };
     let c = Claimer::new(flaky.clone() as DynStore, during(), Arc::new(SeededIds::default())).with_retry(retry);
     let user = UserId::parse(format!("{p}-u")).unwrap();
     let claimed = c.claim(&campaign.id, &user).await.unwrap();
@@ -527,7 +527,7 @@ async fn deploy_racing_an_end(
     ended.ends_at = at("2026-11-10T00:00:00Z");
     let ended = Campaign::new(ended).unwrap();
     let other = ended.clone();
-    let campaign_key = promo_shared::items::keys::campaign(&campaign.id);
+    let campaign_key = promo_shared::items::campaign::key(&campaign.id);
     let racing = BeforeFirstWrite::over(
         s,
         move |w, key: &Key| w == write && *key == campaign_key,
@@ -778,7 +778,7 @@ async fn redeploy(
 
 /// What every claim shard key of a campaign up to `slots` holds (absent: 0).
 async fn shard_left(s: &DynStore, campaign: &Campaign, slots: u16) -> Vec<i64> {
-    let keys: Vec<Key> = (0..slots).map(|n| promo_shared::items::keys::stock_shard(&campaign.id, n)).collect();
+    let keys: Vec<Key> = (0..slots).map(|n| promo_shared::items::stock::claim_key(&campaign.id, n)).collect();
     campaigns::remaining(&**s, &keys).await.unwrap()
 }
 
@@ -917,10 +917,7 @@ pub async fn claims_a_sold_out_campaign_given_more_stock_sells_again(s: DynStore
     assert!(matches!(outcomes.lock().unwrap().as_slice(), [Republished::Published { .. }]));
     assert!(!book_offers(&s, &campaign.id).await);
     let more = redeploy(&s, &campaign, 5, 1).await.unwrap();
-    assert!(
-        s.get(&promo_shared::items::keys::sold_out(&campaign.id)).await.unwrap().is_none(),
-        "the marker is cleared"
-    );
+    assert!(s.get(&promo_shared::items::sold_out::key(&campaign.id)).await.unwrap().is_none(), "the marker is cleared");
     // A republisher that saw the first sell-out is a new instance here (its memory is per instance).
     let outcomes = Arc::new(Mutex::new(Vec::new()));
     let recording = Recording { republisher: Republisher::new(s.clone(), during(), None), outcomes: outcomes.clone() };

@@ -21,7 +21,7 @@ use promo_shared::domain::ids::UserId;
 use promo_shared::domain::money::Currency;
 use promo_shared::domain::payment::PaymentEvent;
 use promo_shared::domain::payment::PaymentKind;
-use promo_shared::items::keys;
+use promo_shared::items;
 use promo_shared::ports::clock::Clock;
 use promo_shared::ports::clock::ManualClock;
 use promo_shared::ports::ids::IdGen;
@@ -261,7 +261,7 @@ pub async fn used_coupons_are_reported_not_revoked(s: DynStore) {
     let (pay, user) = (ns("payu"), ns("useru"));
     let out = issuer.handle_payment(&event(&pay, &user, PaymentKind::Paid)).await.unwrap();
     let reward = out.rewards.iter().find(|r| r.campaign_id == campaign.id).unwrap().clone();
-    let key = keys::wallet_coupon(&UserId::parse(&user).unwrap(), &reward.code);
+    let key = items::wallet::key(&UserId::parse(&user).unwrap(), &reward.code);
     s.update(&key, &[Update::set("status", json!(CouponStatus::Used))], None).await.unwrap();
     for kind in [PaymentKind::Refunded, PaymentKind::Cancelled] {
         let out = issuer.handle_payment(&event(&pay, &user, kind)).await.unwrap();
@@ -391,7 +391,7 @@ pub async fn a_used_limited_reward_keeps_its_unit(s: DynStore) {
     let pay = |n: u32, kind| event_in(cur, &format!("{p}-{n}"), &format!("{p}-u{n}"), kind);
     let first = issuer.handle_payment(&pay(1, PaymentKind::Paid)).await.unwrap();
     let code = mine(&first, &campaign).0[0].code.clone();
-    let key = keys::wallet_coupon(&UserId::parse(format!("{p}-u1")).unwrap(), &code);
+    let key = items::wallet::key(&UserId::parse(format!("{p}-u1")).unwrap(), &code);
     s.update(&key, &[Update::set("status", json!(CouponStatus::Used))], None).await.unwrap();
     let undo = issuer.handle_payment(&pay(1, PaymentKind::Cancelled)).await.unwrap();
     assert_eq!(undo.revocations.iter().find(|r| r.code == code).unwrap().outcome, RevocationOutcome::Used);
@@ -575,7 +575,7 @@ pub async fn a_code_collision_is_retried_with_a_fresh_code(s: DynStore) {
     let held = coupons_of(&s, &format!("{p}-u1"), &campaign).await;
     assert_eq!((held.len(), &held[0].code, held[0].status), (1, &code, CouponStatus::Issued));
     assert_eq!(coupons_of(&s, &format!("{p}-u2"), &campaign).await.len(), 1);
-    let owner = s.get(&keys::coupon_code(&code)).await.unwrap().unwrap();
+    let owner = s.get(&items::wallet::code_key(&code)).await.unwrap().unwrap();
     assert_eq!(owner.get("user_id"), Some(&json!(format!("{p}-u1"))), "the code item still names the first owner");
 }
 
@@ -773,7 +773,7 @@ pub async fn reward_stock_redeploys_racing_payments_and_refunds(s: DynStore) {
     }
     let stored = campaigns::get(&*s, &campaign.id).await.unwrap().unwrap();
     let (in_force, layout) = (i64::from(stored.rewards[0].stock.unwrap()), usize::from(stored.rewards[0].shards));
-    let slots: Vec<_> = (0..8).map(|n| keys::reward_stock_shard(&campaign.id, &campaign.rewards[0].id, n)).collect();
+    let slots: Vec<_> = (0..8).map(|n| items::stock::reward_key(&campaign.id, &campaign.rewards[0].id, n)).collect();
     let left = campaigns::remaining(&*s, &slots).await.unwrap();
     assert!(left[layout..].iter().all(|l| *l == 0), "stranded beyond {layout} shards: {left:?}");
     let mut held = 0i64;
@@ -823,7 +823,7 @@ pub async fn a_unit_given_back_after_a_reshard_lands_in_the_layout_in_force(s: D
         let out = stale.handle_payment(&pay(n, PaymentKind::Cancelled)).await.unwrap();
         assert_eq!(out.revocations.len(), 1);
     }
-    let slots: Vec<_> = (0..4).map(|n| keys::reward_stock_shard(&campaign.id, &campaign.rewards[0].id, n)).collect();
+    let slots: Vec<_> = (0..4).map(|n| items::stock::reward_key(&campaign.id, &campaign.rewards[0].id, n)).collect();
     assert_eq!(campaigns::remaining(&*s, &slots).await.unwrap(), [8, 0, 0, 0], "no unit stranded");
     let fresh =
         Issuer::new(s.clone(), Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z"))), Arc::new(TestIds::default()));

@@ -22,9 +22,6 @@ use promo_shared::app::idempotency::IdempotencyConfig;
 use crate::counting::Counting;
 use promo_shared::ports::store::CancelReason;
 use promo_shared::ports::store::Cond;
-use promo_shared::ports::store::GSI1_PK;
-use promo_shared::ports::store::GSI1_SK;
-use promo_shared::ports::store::Index;
 use promo_shared::ports::store::Item;
 use promo_shared::ports::store::Key;
 use promo_shared::ports::store::Query;
@@ -275,18 +272,6 @@ pub async fn query_orders_filters_and_pages(s: DynStore) {
     assert_eq!(all.items.len(), 5);
     let none = s.query(&Query::partition(ns("empty"))).await.unwrap();
     assert!(none.items.is_empty() && none.next.is_none());
-}
-
-pub async fn secondary_index_query(s: DynStore) {
-    let p = ns("gsi");
-    let g = format!("G#{p}");
-    for (sk, gsk) in [("x", "COUPON#2"), ("y", "COUPON#1"), ("z", "OTHER#1")] {
-        s.put(item(&Key::new(&p, sk), json!({GSI1_PK: g, GSI1_SK: gsk})), None).await.unwrap();
-    }
-    s.put(item(&Key::new(&p, "w"), json!({})), None).await.unwrap();
-    let page = s.query(&Query::partition(&g).on(Index::Gsi1).prefix("COUPON#")).await.unwrap();
-    let sks: Vec<_> = page.items.iter().map(|i| i["sk"].as_str().unwrap().to_string()).collect();
-    assert_eq!(sks, ["y", "x"], "ordered by the index's sort key");
 }
 
 pub async fn expired_records_can_be_taken_over(s: DynStore) {
@@ -563,7 +548,7 @@ macro_rules! store_conformance_tests {
             put_then_get, put_needs_keys, conditional_put, conditions_on_attributes,
             update_upserts_and_counts, conditional_delete, transaction_all_or_nothing,
             transaction_shape_is_checked, transaction_token_makes_retries_idempotent,
-            query_orders_filters_and_pages, secondary_index_query, expired_records_can_be_taken_over,
+            query_orders_filters_and_pages, expired_records_can_be_taken_over,
             race_conditional_decrement, race_put_if_absent, race_transactions, race_idempotency,
             idempotency_recovers_from_a_crashed_run, idempotency_a_failed_run_frees_its_key,
             idempotency_only_the_lease_holder_completes_or_releases);

@@ -13,9 +13,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use promo_shared::ports::store::CancelReason;
 use promo_shared::ports::store::Cond;
-use promo_shared::ports::store::GSI1_PK;
-use promo_shared::ports::store::GSI1_SK;
-use promo_shared::ports::store::Index;
 use promo_shared::ports::store::Item;
 use promo_shared::ports::store::ItemExt;
 use promo_shared::ports::store::Key;
@@ -61,11 +58,9 @@ impl SqliteStore {
                  sk TEXT NOT NULL,
                  body TEXT NOT NULL,
                  expires_at INTEGER,
-                 gsi1pk TEXT,
-                 gsi1sk TEXT,
                  PRIMARY KEY (pk, sk)
              ) WITHOUT ROWID;
-             CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
+             DROP INDEX IF EXISTS items_gsi1; -- no secondary index (columns of older files stay null)
              CREATE INDEX IF NOT EXISTS items_ttl ON items (expires_at) WHERE expires_at IS NOT NULL;
              DROP TABLE IF EXISTS tx_tokens; -- client tokens were rows before they moved to memory",
         )
@@ -109,9 +104,8 @@ fn parse_body(b: &str) -> Result<Item, StoreError> {
     }
 }
 
-const REPLACE_ROW: &str =
-    "INSERT OR REPLACE INTO items (pk, sk, body, expires_at, gsi1pk, gsi1sk) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-const INSERT_ROW: &str = "INSERT INTO items (pk, sk, body, expires_at, gsi1pk, gsi1sk) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const REPLACE_ROW: &str = "INSERT OR REPLACE INTO items (pk, sk, body, expires_at) VALUES (?1, ?2, ?3, ?4)";
+const INSERT_ROW: &str = "INSERT INTO items (pk, sk, body, expires_at) VALUES (?1, ?2, ?3, ?4)";
 
 fn write(tx: &Connection, item: &Item) -> Result<(), StoreError> {
     store_row(tx, item, &json(item)?, REPLACE_ROW).map(|_| ())
@@ -133,11 +127,7 @@ fn json(item: &Item) -> Result<String, StoreError> {
 fn store_row(tx: &Connection, item: &Item, body: &str, sql: &str) -> Result<bool, StoreError> {
     let key = Key::of(item)?;
     check_values(item)?;
-    match exec(
-        tx,
-        sql,
-        params![key.pk, key.sk, body, item.i64_attr(TTL_ATTRIBUTE), item.str_attr(GSI1_PK), item.str_attr(GSI1_SK)],
-    ) {
+    match exec(tx, sql, params![key.pk, key.sk, body, item.i64_attr(TTL_ATTRIBUTE)]) {
         Ok(_) => Ok(true),
         Err(e) if is_duplicate_key(&e) => Ok(false),
         Err(e) => Err(unavailable(e)),
@@ -321,55 +311,26 @@ impl Store for SqliteStore {
         self.with_tx(move |tx| {
             let prefix = q.sk_prefix.clone().unwrap_or_default();
             let fetch = i64::try_from(q.limit).unwrap_or(i64::MAX).saturating_add(1);
-            let mut rows: Vec<(String, String, String, String)> = Vec::new();
-            match q.index {
-                Index::Primary => {
-                    let after = q.after.clone().unwrap_or_default();
-                    let mut stmt = tx
-                        .prepare_cached(
-                            "SELECT pk, sk, sk, body FROM items WHERE pk = ?1 AND sk > ?2 AND sk >= ?3 ORDER BY sk LIMIT ?4",
-                        )
-                        .map_err(unavailable)?;
-                    let it = stmt
-                        .query_map(params![q.pk, after, prefix, fetch], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                        .map_err(unavailable)?;
-                    for row in it {
-                        rows.push(row.map_err(unavailable)?);
-                    }
-                }
-                Index::Gsi1 => {
-                    // Cursor: the last row's (gsi1sk, pk, sk), as a JSON array.
-                    let (a_gsk, a_pk, a_sk): (String, String, String) = match &q.after {
-                        Some(c) => serde_json::from_str(c).map_err(|_| StoreError::Invalid("bad query cursor".into()))?,
-                        None => (String::new(), String::new(), String::new()),
-                    };
-                    let mut stmt = tx
-                        .prepare_cached(
-                            "SELECT pk, sk, gsi1sk, body FROM items WHERE gsi1pk = ?1 AND gsi1sk >= ?5
-                               AND (gsi1sk, pk, sk) > (?2, ?3, ?4)
-                             ORDER BY gsi1sk, pk, sk LIMIT ?6",
-                        )
-                        .map_err(unavailable)?;
-                    let it = stmt
-                        .query_map(params![q.pk, a_gsk, a_pk, a_sk, prefix, fetch], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                        })
-                        .map_err(unavailable)?;
-                    for row in it {
-                        rows.push(row.map_err(unavailable)?);
-                    }
-                }
-            }
-            let matching: Vec<_> = rows.into_iter().take_while(|(_, _, s, _)| s.starts_with(&prefix)).collect();
+            let after = q.after.clone().unwrap_or_default();
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT sk, body FROM items WHERE pk = ?1 AND sk > ?2 AND sk >= ?3 ORDER BY sk LIMIT ?4",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![q.pk, after, prefix, fetch], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(unavailable)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            let matching: Vec<_> = rows.into_iter().take_while(|(sk, _)| sk.starts_with(&prefix)).collect();
             let more = matching.len() > q.limit;
             let mut items = Vec::with_capacity(q.limit.min(matching.len()));
             let mut last = None;
-            for (pk, sk, sort, body) in matching.into_iter().take(q.limit) {
+            for (sk, body) in matching.into_iter().take(q.limit) {
                 items.push(parse_body(&body)?);
-                last = Some(match q.index {
-                    Index::Primary => sk,
-                    Index::Gsi1 => serde_json::json!([sort, pk, sk]).to_string(),
-                });
+                last = Some(sk);
             }
             Ok(Page { items, next: if more { last } else { None } })
         })

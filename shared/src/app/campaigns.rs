@@ -34,26 +34,15 @@
 
 use std::time::Duration;
 
-use crate::domain::campaign::Campaign;
-use crate::domain::campaign::RewardRule;
-use crate::domain::ids::CampaignId;
-use crate::domain::ids::RuleId;
-use crate::items::keys;
-use crate::ports::store::Cond;
-use crate::ports::store::Item;
-use crate::ports::store::ItemExt;
-use crate::ports::store::Key;
-use crate::ports::store::MAX_TX_OPS;
-use crate::ports::store::Query;
-use crate::ports::store::Store;
-use crate::ports::store::StoreError;
-use crate::ports::store::TxOp;
-use crate::ports::store::Update;
-use chrono::{DateTime, Utc};
-use serde_json::Value;
 use thiserror::Error;
 
+use crate::domain::campaign::{Campaign, RewardRule};
+use crate::domain::ids::{CampaignId, RuleId};
+use crate::items::campaign::Deployed;
+use crate::items::stock::{self, StockShard};
+use crate::items::{campaign as campaign_item, sold_out};
 use crate::ports::clock::Clock;
+use crate::ports::store::{ItemExt, Key, MAX_TX_OPS, Store, StoreError, Tx, TxOp, query_all};
 
 /// Shard changes one deploy may make: the transaction's other items are the campaign and,
 /// when a sold-out campaign gets stock again, its sold-out marker.
@@ -76,11 +65,15 @@ pub enum DeployError {
     Store(#[from] StoreError),
 }
 
-/// A deployed campaign and the version its deploy wrote.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Deployed {
-    pub campaign: Campaign,
-    pub version: i64,
+/// The operations of a deploy's transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DeploySlot {
+    /// The campaign, over the version the deploy read.
+    Campaign,
+    /// A change of a stock shard (under a condition on what was read).
+    Shard,
+    /// The sold-out marker, cleared when stock comes back.
+    SoldOut,
 }
 
 /// Writes (or replaces) a campaign and applies its stock changes, in one transaction (see the
@@ -88,22 +81,19 @@ pub struct Deployed {
 pub async fn deploy<S: Store + ?Sized>(store: &S, clock: &dyn Clock, campaign: &Campaign) -> Result<i64, DeployError> {
     let now = clock.now();
     for attempt in 0..DEPLOY_ATTEMPTS {
-        let current = store.get(&keys::campaign(&campaign.id)).await?;
-        let (old, version) = match &current {
-            Some(item) => (Some(parse(item)?), version_of(item) + 1),
-            None => (None, 1),
-        };
-        let mut ops = Vec::new();
+        let old = get_deployed(store, &campaign.id).await?;
+        let version = old.as_ref().map_or(0, |d| d.version) + 1;
+        let mut shards = Vec::new();
         let mut refusals = Vec::new();
         let mut sold_out_again = false;
         for which in stocks(campaign) {
             let new = layout(campaign, &which).unwrap_or(Layout { stock: 0, shards: 0 });
-            let old_layout = old.as_ref().and_then(|o| layout(o, &which));
+            let old_layout = old.as_ref().and_then(|o| layout(&o.campaign, &which));
             let slots = new.shards.max(old_layout.map_or(0, |l| l.shards));
             let keys: Vec<Key> = (0..slots).map(|n| shard_key(&campaign.id, &which, n)).collect();
             let mut read = Vec::with_capacity(keys.len());
             for key in &keys {
-                read.push(ShardNow::of(store.get(key).await?.as_ref()));
+                read.push(StockShard::from_item(store.get(key).await?.as_ref()));
             }
             let window = matches!(which, StockRef::Claim).then(|| Window::of(campaign));
             match plan_stock(&which.name(), old_layout, new, &read, window) {
@@ -111,7 +101,7 @@ pub async fn deploy<S: Store + ?Sized>(store: &S, clock: &dyn Clock, campaign: &
                     if matches!(which, StockRef::Claim) && changes.left > 0 {
                         sold_out_again = true;
                     }
-                    ops.extend(changes.shards.iter().map(|c| c.op(&keys[usize::from(c.shard)], campaign, version)));
+                    shards.extend(changes.shards.iter().map(|c| c.op(&keys[usize::from(c.shard)], campaign, version)));
                 }
                 Err(reason) => refusals.push(reason),
             }
@@ -119,31 +109,28 @@ pub async fn deploy<S: Store + ?Sized>(store: &S, clock: &dyn Clock, campaign: &
         if !refusals.is_empty() {
             return Err(DeployError::Refused { campaign: campaign.id.clone(), reasons: refusals });
         }
-        if ops.len() > MAX_SHARD_CHANGES {
+        if shards.len() > MAX_SHARD_CHANGES {
             return Err(DeployError::Refused {
                 campaign: campaign.id.clone(),
                 reasons: vec![format!(
                     "this deploy would change {} stock shards at once, and at most {MAX_SHARD_CHANGES} fit in one \
                      atomic change: change `shards` in smaller steps",
-                    ops.len()
+                    shards.len()
                 )],
             });
         }
-        let mut item = keys::campaign(&campaign.id).item();
-        item.insert("type".into(), "campaign".into());
-        item.insert("campaign".into(), serde_json::to_value(campaign).map_err(|e| StoreError::Invalid(e.to_string()))?);
-        item.insert("version".into(), version.into());
-        item.insert("deployed_at".into(), now.to_rfc3339().into());
-        // Optimistic concurrency: two deploys racing cannot both claim the same version.
-        let cond = if version == 1 { Cond::NotExists } else { Cond::eq("version", version - 1) };
-        ops.insert(0, TxOp::Put { item, cond: Some(cond) });
-        if sold_out_again && store.get(&keys::sold_out(&campaign.id)).await?.is_some() {
-            // Stock again: the next sell-out republishes the price book again.
-            ops.push(TxOp::Delete { key: keys::sold_out(&campaign.id), cond: None });
+        let deployed = Deployed { campaign: campaign.clone(), version, deployed_at: Some(now) };
+        let mut tx = Tx::new().with(DeploySlot::Campaign, deployed.put()?);
+        for op in shards {
+            tx.push(DeploySlot::Shard, op);
         }
-        match store.transact(ops, None).await {
+        if sold_out_again && store.get(&sold_out::key(&campaign.id)).await?.is_some() {
+            // Stock again: the next sell-out republishes the price book again.
+            tx.push(DeploySlot::SoldOut, TxOp::Delete { key: sold_out::key(&campaign.id), cond: None });
+        }
+        match store.transact(tx.ops(), None).await {
             Ok(()) => return Ok(version),
-            Err(e) if e.failed_at(0) => return Err(DeployError::Conflict(campaign.id.clone())),
+            Err(e) if tx.failed(&e, DeploySlot::Campaign) => return Err(DeployError::Conflict(campaign.id.clone())),
             // A shard moved under a claim, or the store says "conflict" or "slow down": again.
             Err(e @ StoreError::TransactionCancelled { .. }) | Err(e @ StoreError::Throttled(_)) => {
                 tracing::info!(campaign = %campaign.id, attempt, error = %e, "deploy: the stock moved; reading again");
@@ -161,7 +148,7 @@ pub async fn get<S: Store + ?Sized>(store: &S, id: &CampaignId) -> Result<Option
 
 /// A deployed campaign with its version.
 pub async fn get_deployed<S: Store + ?Sized>(store: &S, id: &CampaignId) -> Result<Option<Deployed>, StoreError> {
-    store.get(&keys::campaign(id)).await?.map(|i| deployed(&i)).transpose()
+    store.get(&campaign_item::key(id)).await?.map(|i| Deployed::from_item(&i)).transpose()
 }
 
 /// Every deployed campaign.
@@ -171,38 +158,26 @@ pub async fn list<S: Store + ?Sized>(store: &S) -> Result<Vec<Campaign>, StoreEr
 
 /// Every deployed campaign with its version.
 pub async fn list_deployed<S: Store + ?Sized>(store: &S) -> Result<Vec<Deployed>, StoreError> {
-    let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let page =
-            store.query(&Query::partition(keys::CAMPAIGNS_PK).prefix(keys::CAMPAIGN_SK_PREFIX).after(after)).await?;
-        for item in &page.items {
-            out.push(deployed(item)?);
-        }
-        match page.next {
-            Some(n) => after = Some(n),
-            None => return Ok(out),
-        }
-    }
+    query_all(store, campaign_item::all()).await?.iter().map(Deployed::from_item).collect()
 }
 
 /// The keys of a campaign's claim stock shards (none without a `claim` rule).
 pub fn claim_shards(campaign: &Campaign) -> Vec<Key> {
     let shards = campaign.claim.as_ref().map_or(0, |c| c.shards);
-    (0..shards).map(|n| keys::stock_shard(&campaign.id, n)).collect()
+    (0..shards).map(|n| stock::claim_key(&campaign.id, n)).collect()
 }
 
 /// The keys of a reward rule's stock shards (none for an unlimited rule).
 pub fn reward_shards(campaign: &Campaign, rule: &RewardRule) -> Vec<Key> {
     let shards = if rule.stock.is_some() { rule.shards } else { 0 };
-    (0..shards).map(|n| keys::reward_stock_shard(&campaign.id, &rule.id, n)).collect()
+    (0..shards).map(|n| stock::reward_key(&campaign.id, &rule.id, n)).collect()
 }
 
 /// What each stock shard has left (an absent shard counts 0), read strongly consistent.
 pub async fn remaining<S: Store + ?Sized>(store: &S, shards: &[Key]) -> Result<Vec<i64>, StoreError> {
     let mut out = Vec::with_capacity(shards.len());
     for shard in shards {
-        out.push(store.get(shard).await?.and_then(|i| i.i64_attr("remaining")).unwrap_or(0));
+        out.push(store.get(shard).await?.and_then(|i| i.i64_attr(stock::REMAINING)).unwrap_or(0));
     }
     Ok(out)
 }
@@ -232,8 +207,8 @@ fn stocks(campaign: &Campaign) -> Vec<StockRef> {
 
 fn shard_key(campaign: &CampaignId, which: &StockRef, n: u16) -> Key {
     match which {
-        StockRef::Claim => keys::stock_shard(campaign, n),
-        StockRef::Reward(rule) => keys::reward_stock_shard(campaign, rule, n),
+        StockRef::Claim => stock::claim_key(campaign, n),
+        StockRef::Reward(rule) => stock::reward_key(campaign, rule, n),
     }
 }
 
@@ -253,26 +228,6 @@ pub fn layout(campaign: &Campaign, which: &StockRef) -> Option<Layout> {
             .iter()
             .find(|r| &r.id == rule)
             .and_then(|r| Some(Layout { stock: r.stock?, shards: r.shards })),
-    }
-}
-
-/// A shard as a deploy read it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ShardNow {
-    pub remaining: i64,
-    pub initial: i64,
-    pub window: Option<(i64, i64)>,
-}
-
-impl ShardNow {
-    fn of(item: Option<&Item>) -> ShardNow {
-        let Some(i) = item else { return ShardNow::default() };
-        let remaining = i.i64_attr("remaining").unwrap_or(0);
-        ShardNow {
-            remaining,
-            initial: i.i64_attr("initial").unwrap_or(remaining),
-            window: i.i64_attr(OPEN_FROM).zip(i.i64_attr(OPEN_UNTIL)),
-        }
     }
 }
 
@@ -313,26 +268,11 @@ pub struct ShardChange {
 
 impl ShardChange {
     fn op(&self, key: &Key, campaign: &Campaign, version: i64) -> TxOp {
-        let mut updates = vec![
-            Update::set("type", "stock_shard"),
-            Update::set("campaign_id", campaign.id.as_str()),
-            Update::Add("remaining".into(), self.delta),
-            Update::Add("initial".into(), self.delta),
-        ];
-        if let Some(w) = self.window {
-            updates.extend([
-                Update::set(OPEN_FROM, w.from),
-                Update::set(OPEN_UNTIL, w.until),
-                Update::set(WINDOW_VERSION, version),
-            ]);
-        }
+        let updates = stock::change(&campaign.id, self.delta, self.window.map(|w| (w.from, w.until, version)));
         let cond = match self.guard {
             Guard::None => None,
-            Guard::AtLeast(n) => Some(Cond::Ge("remaining".into(), n)),
-            Guard::Exactly(0) => {
-                Some(Cond::Or(vec![Cond::AttrNotExists("remaining".into()), Cond::eq("remaining", 0)]))
-            }
-            Guard::Exactly(n) => Some(Cond::eq("remaining", n)),
+            Guard::AtLeast(n) => Some(stock::at_least(n)),
+            Guard::Exactly(n) => Some(stock::exactly(n)),
         };
         TxOp::Update { key: key.clone(), updates, cond }
     }
@@ -356,7 +296,7 @@ pub fn plan_stock(
     name: &str,
     old: Option<Layout>,
     new: Layout,
-    read: &[ShardNow],
+    read: &[StockShard],
     window: Option<Window>,
 ) -> Result<StockPlan, String> {
     let left_now: i64 = read.iter().map(|s| s.remaining).sum();
@@ -432,61 +372,27 @@ fn shares(total: i64, n: usize) -> Vec<i64> {
     (0..n64).map(|i| total / n64 + i64::from(i < total % n64)).collect()
 }
 
-/// A claim stock shard's window (epoch seconds): claims take from it only while
-/// `open_from <= now < open_until`, the deployed campaign's `starts_at`/`ends_at`.
-pub const OPEN_FROM: &str = "open_from";
-pub const OPEN_UNTIL: &str = "open_until";
-/// The campaign version whose deploy last set a shard's window.
-const WINDOW_VERSION: &str = "window_version";
-
-/// The condition a claim puts on the stock shard it takes a unit from: stock left, and the
-/// campaign active at `now` as last deployed (shards deployed before windows existed only
-/// check the stock).
-pub fn claimable_at(now: DateTime<Utc>) -> Cond {
-    let now = now.timestamp();
-    Cond::And(vec![
-        Cond::Gt("remaining".into(), 0),
-        Cond::Or(vec![
-            Cond::AttrNotExists(OPEN_UNTIL.into()),
-            Cond::And(vec![Cond::Le(OPEN_FROM.into(), now), Cond::Gt(OPEN_UNTIL.into(), now)]),
-        ]),
-    ])
-}
-
 /// The stock of each shard: `stock / shards`, the remainder spread one by one over the
 /// first shards (stock 10 over 4 shards: 3, 3, 2, 2).
 pub fn stock_shares(stock: u32, shards: u16) -> Vec<i64> {
     shares(i64::from(stock), usize::from(shards.max(1)))
 }
 
-fn version_of(item: &Item) -> i64 {
-    item.get("version").and_then(Value::as_i64).unwrap_or(0)
-}
-
-fn parse(item: &Item) -> Result<Campaign, StoreError> {
-    let v = item.get("campaign").cloned().unwrap_or(Value::Null);
-    serde_json::from_value(v).map_err(|e| StoreError::Invalid(format!("stored campaign is invalid: {e}")))
-}
-
-fn deployed(item: &Item) -> Result<Deployed, StoreError> {
-    Ok(Deployed { campaign: parse(item)?, version: version_of(item) })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn left(r: &[i64]) -> Vec<ShardNow> {
-        r.iter().map(|&remaining| ShardNow { remaining, initial: remaining, window: None }).collect()
+    fn left(r: &[i64]) -> Vec<StockShard> {
+        r.iter().map(|&remaining| StockShard { remaining, initial: remaining, window: None }).collect()
     }
 
     /// Shards as a deploy of `stock` over `initial.len()` shards left them, after the claims
     /// that took them down to `remaining`.
-    fn after_claims(initial: &[i64], remaining: &[i64]) -> Vec<ShardNow> {
-        initial.iter().zip(remaining).map(|(&i, &r)| ShardNow { remaining: r, initial: i, window: None }).collect()
+    fn after_claims(initial: &[i64], remaining: &[i64]) -> Vec<StockShard> {
+        initial.iter().zip(remaining).map(|(&i, &r)| StockShard { remaining: r, initial: i, window: None }).collect()
     }
 
-    fn apply(read: &[ShardNow], plan: &StockPlan) -> Vec<i64> {
+    fn apply(read: &[StockShard], plan: &StockPlan) -> Vec<i64> {
         let mut out: Vec<i64> = read.iter().map(|s| s.remaining).collect();
         for c in &plan.shards {
             out[usize::from(c.shard)] += c.delta;
@@ -545,7 +451,8 @@ mod tests {
         let eight = plan_stock("claim", l(100, 2), Layout { stock: 100, shards: 8 }, &wide, None).unwrap();
         let after = apply(&wide, &eight);
         assert_eq!(after, [13, 13, 13, 13, 12, 12, 12, 12], "100 in force, not 150");
-        let read8: Vec<ShardNow> = after.iter().map(|&r| ShardNow { remaining: r, initial: r, window: None }).collect();
+        let read8: Vec<StockShard> =
+            after.iter().map(|&r| StockShard { remaining: r, initial: r, window: None }).collect();
         let sixty = plan_stock("claim", l(100, 8), Layout { stock: 60, shards: 8 }, &read8, None).unwrap();
         assert_eq!(apply(&read8, &sixty).iter().sum::<i64>(), 60);
 

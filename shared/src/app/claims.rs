@@ -29,7 +29,7 @@
 //! single stock counter takes roughly **500 claims/s** (1,000 plain writes/s); a flash drop
 //! with 100k shoppers would be throttled on that one item while every other part of the
 //! table idles. So the stock is split over `shards` items (a campaign setting), each with its
-//! own partition key ([`keys::stock_shard`]) and `stock / shards` units (the remainder on the
+//! own partition key ([`stock::claim_key`]) and `stock / shards` units (the remainder on the
 //! first shards), created at deploy. A claim decrements one shard picked at random, so the
 //! load spreads evenly: **N shards take ~N × 500 claims/s** (N × 1,000 write units/s). Size
 //! it from the expected peak: 10,000 claims/s → at least 20 shards; take 32 for headroom.
@@ -61,16 +61,11 @@ use crate::domain::coupon::IssueSource;
 use crate::domain::coupon::IssuedCoupon;
 use crate::domain::ids::CampaignId;
 use crate::domain::ids::UserId;
-use crate::items::keys;
+use crate::items::stock::{self, StockShard};
+use crate::items::{claims as counter, wallet};
 use crate::ports::clock::Clock;
 use crate::ports::ids::IdGen;
-use crate::ports::store::Cond;
-use crate::ports::store::ItemExt;
-use crate::ports::store::Store;
-use crate::ports::store::StoreError;
-use crate::ports::store::TxOp;
-use crate::ports::store::Update;
-use crate::ports::store::client_token;
+use crate::ports::store::{Cond, Store, StoreError, Tx, TxOp, client_token};
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
@@ -134,7 +129,7 @@ pub struct Claimed {
     pub attempts: u32,
 }
 
-pub use crate::app::retry::RetryPolicy;
+use crate::app::retry::RetryPolicy;
 
 struct Cached {
     read_at: DateTime<Utc>,
@@ -154,9 +149,22 @@ pub struct Claimer<S> {
     on_sold_out: Option<Arc<dyn SoldOutHook>>,
 }
 
+/// The operations of one claim transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimSlot {
+    /// A unit of one stock shard, inside the campaign's window as last deployed.
+    Stock,
+    /// The shopper's claim counter, under the per-user limit.
+    Counter,
+    /// The wallet coupon, put if absent.
+    Coupon,
+    /// The code item, put if absent: codes are unique.
+    Code,
+}
+
 /// One transaction, kept to be retried unchanged (same token) when its outcome is unknown.
 struct Attempt {
-    ops: Vec<TxOp>,
+    tx: Tx<ClaimSlot>,
     token: String,
     coupon: IssuedCoupon,
     shard: u16,
@@ -233,20 +241,27 @@ impl<S: Store> Claimer<S> {
                 }
             };
             attempts += 1;
-            match self.store.transact(attempt.ops.clone(), Some(&attempt.token)).await {
+            let tx = &attempt.tx;
+            match self.store.transact(tx.ops(), Some(&attempt.token)).await {
                 Ok(()) => {
                     tracing::info!(campaign = %campaign_id, user = %user.masked(), shard = attempt.shard, attempts, "coupon claimed");
                     return Ok(Claimed { coupon: attempt.coupon, shard: attempt.shard, attempts });
                 }
-                Err(e) if e.failed_at(0) && closed_at(e.found_at(0), now).is_some() => {
+                Err(e)
+                    if tx.failed(&e, ClaimSlot::Stock)
+                        && StockShard::closed_at(tx.found(&e, ClaimSlot::Stock), now).is_some() =>
+                {
                     // Not active by the campaign as deployed now (a redeploy this claimer has
                     // not seen yet moved its window): nothing taken; read it afresh next time.
                     self.forget(campaign_id);
-                    let status = closed_at(e.found_at(0), now).unwrap_or(CampaignStatus::Ended);
+                    let status = match StockShard::closed_at(tx.found(&e, ClaimSlot::Stock), now) {
+                        Some(true) => CampaignStatus::Scheduled,
+                        _ => CampaignStatus::Ended,
+                    };
                     return Err(ClaimError::NotActive { campaign: campaign_id.clone(), status });
                 }
-                Err(e) if e.failed_at(0) || e.failed_at(1) => {
-                    if e.failed_at(1) {
+                Err(e) if tx.failed(&e, ClaimSlot::Stock) || tx.failed(&e, ClaimSlot::Counter) => {
+                    if tx.failed(&e, ClaimSlot::Counter) {
                         // Another claim of this shopper committed first: learn the count.
                         contended += 1;
                         if contended > self.retry.retries + rule.per_user_limit {
@@ -256,14 +271,14 @@ impl<S: Store> Claimer<S> {
                             )));
                         }
                         // The cancelled transaction returned the counter it found.
-                        expected = e.found_at(1).and_then(|i| i.i64_attr("count")).unwrap_or(0);
+                        expected = counter::count_of(tx.found(&e, ClaimSlot::Counter));
                     }
-                    if e.failed_at(0) {
+                    if tx.failed(&e, ClaimSlot::Stock) {
                         shards.retain(|s| *s != attempt.shard);
                         self.mark_empty(campaign_id, attempt.shard);
                     }
                 }
-                Err(e) if e.failed_at(2) || e.failed_at(3) => {
+                Err(e) if tx.failed(&e, ClaimSlot::Coupon) || tx.failed(&e, ClaimSlot::Code) => {
                     collisions += 1;
                     if collisions > CODE_ATTEMPTS {
                         return Err(ClaimError::Permanent(format!("{collisions} coupon code collisions in a row")));
@@ -317,35 +332,28 @@ impl<S: Store> Claimer<S> {
                 None => campaign.ends_at,
             },
         };
-        let wallet_item = crate::app::wallet::item(&coupon).map_err(|e| ClaimError::Permanent(e.to_string()))?;
-        let code_item = crate::app::wallet::code_item(&code, user);
-
-        let seen = if expected == 0 { Cond::AttrNotExists("count".into()) } else { Cond::eq("count", expected) };
-        let ops = vec![
-            TxOp::Update {
-                key: keys::stock_shard(&campaign.id, shard),
-                updates: vec![Update::Add("remaining".into(), -1)],
-                cond: Some(campaigns::claimable_at(now)),
-            },
-            TxOp::Update {
-                key: keys::claim_counter(user, &campaign.id),
-                updates: vec![
-                    Update::Add("count".into(), 1),
-                    Update::set("type", "claims"),
-                    Update::set("campaign_id", campaign.id.as_str()),
-                    Update::set("user_id", user.as_str()),
-                    Update::set("updated_at", now.to_rfc3339()),
-                ],
-                cond: Some(Cond::And(vec![
-                    seen,
-                    Cond::Or(vec![Cond::AttrNotExists("count".into()), Cond::Lt("count".into(), limit)]),
-                ])),
-            },
-            TxOp::Put { item: wallet_item, cond: Some(Cond::NotExists) },
-            TxOp::Put { item: code_item, cond: Some(Cond::NotExists) },
-        ];
+        let permanent = |e: StoreError| ClaimError::Permanent(e.to_string());
+        let (count, under_limit) = counter::one_more(&campaign.id, user, expected, limit, now);
+        let tx = Tx::new()
+            .with(
+                ClaimSlot::Stock,
+                TxOp::Update {
+                    key: stock::claim_key(&campaign.id, shard),
+                    updates: stock::take_one(),
+                    cond: Some(stock::claimable_at(now)),
+                },
+            )
+            .with(
+                ClaimSlot::Counter,
+                TxOp::Update { key: counter::key(user, &campaign.id), updates: count, cond: Some(under_limit) },
+            )
+            .with(
+                ClaimSlot::Coupon,
+                TxOp::Put { item: wallet::coupon_item(&coupon).map_err(permanent)?, cond: Some(Cond::NotExists) },
+            )
+            .with(ClaimSlot::Code, TxOp::Put { item: wallet::code_item(&code, user), cond: Some(Cond::NotExists) });
         let token = client_token(&[campaign.id.as_str(), user.as_str(), &claim_no.to_string(), code.as_str()]);
-        Ok(Attempt { ops, token, coupon, shard })
+        Ok(Attempt { tx, token, coupon, shard })
     }
 
     /// The deployed campaign, through the per-instance cache.
@@ -395,21 +403,6 @@ impl<S: Store> Claimer<S> {
     }
 }
 
-/// Why a stock shard that refused a claim at `now` is closed, if its window is why: the
-/// campaign (as last deployed) is scheduled or ended.
-fn closed_at(shard: Option<&crate::ports::store::Item>, now: DateTime<Utc>) -> Option<CampaignStatus> {
-    let shard = shard?;
-    let (from, until) = (shard.i64_attr(campaigns::OPEN_FROM)?, shard.i64_attr(campaigns::OPEN_UNTIL)?);
-    let now = now.timestamp();
-    if now < from {
-        Some(CampaignStatus::Scheduled)
-    } else if now >= until {
-        Some(CampaignStatus::Ended)
-    } else {
-        None
-    }
-}
-
 /// Remaining stock of each shard of a campaign (absent shards count 0).
 pub async fn stock_left<S: Store + ?Sized>(store: &S, campaign: &Campaign) -> Result<Vec<i64>, StoreError> {
     campaigns::remaining(store, &campaigns::claim_shards(campaign)).await
@@ -433,7 +426,7 @@ pub async fn sold_out<S: Store + ?Sized>(
 
 /// How many coupons a shopper has claimed from a campaign.
 pub async fn claimed_by<S: Store + ?Sized>(store: &S, user: &UserId, campaign: &CampaignId) -> Result<i64, StoreError> {
-    Ok(store.get(&keys::claim_counter(user, campaign)).await?.and_then(|i| i.i64_attr("count")).unwrap_or(0))
+    Ok(counter::count_of(store.get(&counter::key(user, campaign)).await?.as_ref()))
 }
 
 /// `0..n` in a random order (Fisher–Yates over a splitmix64 stream; not security-relevant).

@@ -42,40 +42,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::campaign::Campaign;
-use crate::domain::campaign::RewardRule;
-use crate::domain::coupon::CouponCode;
-use crate::domain::coupon::CouponStatus;
-use crate::domain::coupon::IssueSource;
-use crate::domain::coupon::IssuedCoupon;
-use crate::domain::ids::CampaignId;
-use crate::domain::ids::PaymentId;
-use crate::domain::ids::RuleId;
-use crate::domain::ids::UserId;
-use crate::domain::payment::PaymentEvent;
-use crate::domain::payment::PaymentKind;
-use crate::items::keys;
-use crate::ports::clock::Clock;
-use crate::ports::ids::IdGen;
-use crate::ports::store::Cond;
-use crate::ports::store::Item;
-use crate::ports::store::ItemExt;
-use crate::ports::store::Key;
-use crate::ports::store::Query;
-use crate::ports::store::Store;
-use crate::ports::store::StoreError;
-use crate::ports::store::TxOp;
-use crate::ports::store::Update;
-use crate::ports::store::client_token;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use thiserror::Error;
 
-use crate::app::campaigns;
-
-use crate::app::campaigns::Deployed;
+use crate::app::campaigns::{self, StockRef};
 use crate::app::retry::RetryPolicy;
+use crate::domain::campaign::{Campaign, RewardRule};
+use crate::domain::coupon::{CouponCode, CouponStatus, CouponTemplate, IssueSource, IssuedCoupon};
+use crate::domain::ids::{CampaignId, PaymentId, RuleId, UserId};
+use crate::domain::payment::{PaymentEvent, PaymentKind};
+use crate::items::campaign::{self as campaign_item, Deployed};
+use crate::items::payment::{self as payment_state, PaymentState};
+use crate::items::reward::{self, RewardMarker};
+use crate::items::{stock, wallet};
+use crate::ports::clock::Clock;
+use crate::ports::ids::IdGen;
+use crate::ports::store::{Cond, Store, StoreError, Tx, TxOp, Update, client_token, query_all};
 
 /// Fresh codes tried before giving up on collisions (at 60 bits, one retry is already rare).
 const CODE_ATTEMPTS: u32 = 5;
@@ -137,11 +121,6 @@ pub enum RevocationOutcome {
     Used,
 }
 
-const STATE_CANCELLED: &str = "CANCELLED";
-const STATE_REFUNDED: &str = "REFUNDED";
-const STATE_PARTIALLY_REFUNDED: &str = "PARTIALLY_REFUNDED";
-/// The payment state's attribute: the lowest amount still paid after partial refunds.
-const STILL_PAID: &str = "still_paid";
 /// A reward coupon without `valid_days` is valid until its campaign ends, and in any case for
 /// at least this long after it is issued: a payment reported late (after the campaign ended,
 /// a provider's retry) still earns a coupon the shopper can use.
@@ -266,41 +245,31 @@ impl<S: Store> Issuer<S> {
         let (reason, still_paid) = match event.still_paid() {
             Some(still) => self.mark_partial_refund(event, still.minor(), now).await?,
             None => {
-                let state = if event.kind == PaymentKind::Cancelled { STATE_CANCELLED } else { STATE_REFUNDED };
-                let mark = [Update::set("status", state), Update::set("updated_at", now.to_rfc3339())];
-                let state_key = keys::payment_state(&event.payment_id);
-                self.retrying(|| self.store.update(&state_key, &mark, None)).await?;
-                (state, None)
+                let status = if event.kind == PaymentKind::Cancelled {
+                    payment_state::CANCELLED
+                } else {
+                    payment_state::REFUNDED
+                };
+                let mark = payment_state::mark_full(status, now);
+                let key = payment_state::key(&event.payment_id);
+                self.retrying(|| self.store.update(&key, &mark, None)).await?;
+                (status, None)
             }
         };
+        let markers = self.retrying(|| query_all(&self.store, reward::of_payment(&event.payment_id))).await?;
         let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let query = Query::partition(keys::payment_partition(&event.payment_id))
-                .prefix(keys::REWARD_SK_PREFIX)
-                .after(after);
-            let page = self.retrying(|| self.store.query(&query)).await?;
-            for marker in &page.items {
-                let (Some(code), Some(user)) = (
-                    marker.str_attr("code").and_then(|c| CouponCode::parse(c).ok()),
-                    marker.str_attr("user_id").and_then(|u| UserId::parse(u).ok()),
-                ) else {
-                    return Err(IssueError::Permanent("reward marker without code or user".into()));
-                };
-                if let Some(still) = still_paid
-                    && self.still_earned(marker, still).await?
-                {
-                    continue;
-                }
-                let outcome = self.revoke_one(marker, &user, &code, reason, now).await?;
-                tracing::info!(payment = %event.payment_id, outcome = ?outcome, "payment coupon revocation");
-                out.push(Revocation { code, user_id: user, outcome });
+        for item in &markers {
+            let marker = RewardMarker::from_item(item).map_err(|e| IssueError::Permanent(e.to_string()))?;
+            if let Some(still) = still_paid
+                && self.still_earned(&marker, still).await?
+            {
+                continue;
             }
-            match page.next {
-                Some(n) => after = Some(n),
-                None => return Ok(out),
-            }
+            let outcome = self.revoke_one(&marker, reason, now).await?;
+            tracing::info!(payment = %event.payment_id, outcome = ?outcome, "payment coupon revocation");
+            out.push(Revocation { code: marker.code, user_id: marker.user_id, outcome });
         }
+        Ok(out)
     }
 
     /// Records a partial refund on the payment's state: the lowest amount still paid, unless
@@ -312,26 +281,16 @@ impl<S: Store> Issuer<S> {
         still: i64,
         now: DateTime<Utc>,
     ) -> Result<(&'static str, Option<i64>), IssueError> {
-        let state_key = keys::payment_state(&event.payment_id);
-        let mark = [
-            Update::set("status", STATE_PARTIALLY_REFUNDED),
-            Update::set(STILL_PAID, still),
-            Update::set("updated_at", now.to_rfc3339()),
-        ];
-        // Out-of-order refunds: the lowest amount still paid stands; a full one stays full.
-        let lower = Cond::And(vec![
-            not_fully_refunded(),
-            Cond::Or(vec![Cond::AttrNotExists(STILL_PAID.into()), Cond::Gt(STILL_PAID.into(), still)]),
-        ]);
-        match self.retrying(|| self.store.update(&state_key, &mark, Some(lower.clone()))).await {
-            Ok(_) => Ok((STATE_PARTIALLY_REFUNDED, Some(still))),
+        let key = payment_state::key(&event.payment_id);
+        let (mark, lower) = payment_state::mark_partial(still, now);
+        match self.retrying(|| self.store.update(&key, &mark, Some(lower.clone()))).await {
+            Ok(_) => Ok((payment_state::PARTIALLY_REFUNDED, Some(still))),
             Err(StoreError::ConditionFailed { found }) => {
-                let found = found.unwrap_or_default();
-                match found.str_attr("status") {
-                    Some(s @ (STATE_CANCELLED | STATE_REFUNDED)) => {
-                        Ok((if s == STATE_CANCELLED { STATE_CANCELLED } else { STATE_REFUNDED }, None))
-                    }
-                    _ => Ok((STATE_PARTIALLY_REFUNDED, Some(found.i64_attr(STILL_PAID).unwrap_or(still).min(still)))),
+                let found = found.map(|f| PaymentState::from_item(&f)).unwrap_or_default();
+                match found.status.as_deref() {
+                    Some(payment_state::CANCELLED) => Ok((payment_state::CANCELLED, None)),
+                    Some(payment_state::REFUNDED) => Ok((payment_state::REFUNDED, None)),
+                    _ => Ok((payment_state::PARTIALLY_REFUNDED, Some(found.still_paid.unwrap_or(still).min(still)))),
                 }
             }
             Err(e) => Err(e.into()),
@@ -341,19 +300,18 @@ impl<S: Store> Issuer<S> {
     /// Whether the reward a marker names is still earned when `still` is what the payment
     /// still pays: its rule's minimum (recorded on the marker, else the deployed rule's) is met.
     /// A reward whose rule can no longer be found is kept: nothing says it is not earned.
-    async fn still_earned(&self, marker: &Item, still: i64) -> Result<bool, IssueError> {
-        if let Some(min) = marker.i64_attr(MIN_PAYMENT_ATTR) {
+    async fn still_earned(&self, marker: &RewardMarker, still: i64) -> Result<bool, IssueError> {
+        if let Some(min) = marker.min_payment {
             return Ok(min <= still);
         }
-        let (campaign, rule) = marker_rule(marker);
         let deployed = self.deployed_campaigns().await?;
         let min = deployed
             .iter()
-            .find(|c| Some(&c.campaign.id) == campaign.as_ref())
-            .and_then(|c| c.campaign.rewards.iter().find(|r| Some(&r.id) == rule.as_ref()))
+            .find(|d| d.campaign.id == marker.campaign_id)
+            .and_then(|d| d.campaign.rewards.iter().find(|r| r.id == marker.rule_id))
             .map(|r| r.min_payment.minor());
         if min.is_none() {
-            tracing::warn!(?campaign, ?rule, "partial refund: the rule of a reward is gone; the reward is kept");
+            tracing::warn!(campaign = %marker.campaign_id, rule = %marker.rule_id, "partial refund: the rule of a reward is gone; the reward is kept");
         }
         Ok(min.is_none_or(|m| m <= still))
     }
@@ -379,13 +337,17 @@ impl<S: Store> Issuer<S> {
     /// `ISSUED → REVOKED` transition, and never for a used coupon.
     async fn revoke_one(
         &self,
-        marker: &Item,
-        user: &UserId,
-        code: &CouponCode,
+        marker: &RewardMarker,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<RevocationOutcome, IssueError> {
-        let key = keys::wallet_coupon(user, code);
+        #[derive(Clone, Copy, PartialEq)]
+        enum Slot {
+            Coupon,
+            GiveBack,
+            Layout,
+        }
+        let key = wallet::key(&marker.user_id, &marker.code);
         let revoke = vec![
             Update::set("status", json!(CouponStatus::Revoked)),
             Update::set("revoked_at", now.to_rfc3339()),
@@ -396,11 +358,11 @@ impl<S: Store> Issuer<S> {
         // reports `AlreadyRevoked`, and the unit went back once.
         let mut layout_reads = 0;
         let refused = loop {
-            let give_back = match marker.i64_attr(STOCK_SHARD_ATTR) {
+            let give_back = match marker.stock_shard {
                 None => None,
                 Some(taken_from) => self.give_back_to(marker, taken_from, layout_reads > 0).await?,
             };
-            let Some((shard, check)) = give_back else {
+            let Some((shard, layout)) = give_back else {
                 match self.retrying(|| self.store.update(&key, &revoke, Some(unused.clone()))).await {
                     Ok(_) => return Ok(RevocationOutcome::Revoked),
                     // The refused update returns the coupon as it is.
@@ -408,25 +370,48 @@ impl<S: Store> Issuer<S> {
                     Err(e) => return Err(e.into()),
                 }
             };
-            let ops = vec![
-                TxOp::Update { key: key.clone(), updates: revoke.clone(), cond: Some(unused.clone()) },
-                TxOp::Update { key: shard, updates: vec![Update::Add("remaining".into(), 1)], cond: None },
-                check,
-            ];
-            match self.retrying(|| self.store.transact(ops.clone(), None)).await {
+            let tx = Tx::new()
+                .with(
+                    Slot::Coupon,
+                    TxOp::Update { key: key.clone(), updates: revoke.clone(), cond: Some(unused.clone()) },
+                )
+                .with(Slot::GiveBack, TxOp::Update { key: shard, updates: stock::give_back_one(), cond: None })
+                .with(Slot::Layout, layout);
+            match self.retrying(|| self.store.transact(tx.ops(), None)).await {
                 Ok(()) => return Ok(RevocationOutcome::Revoked),
                 // The cancelled transaction returns the coupon as it is.
-                Err(e) if e.failed_at(0) => break e.found_at(0).cloned(),
+                Err(e) if tx.failed(&e, Slot::Coupon) => break tx.found(&e, Slot::Coupon).cloned(),
                 // A deploy changed the stock's layout since it was read: read it again.
-                Err(e) if e.failed_at(2) && layout_reads < 5 => layout_reads += 1,
+                Err(e) if tx.failed(&e, Slot::Layout) && layout_reads < 5 => layout_reads += 1,
                 Err(e) => return Err(e.into()),
             }
         };
         match refused.as_ref().and_then(|c| c.get("status")) {
             Some(s) if *s == json!(CouponStatus::Used) => Ok(RevocationOutcome::Used),
             Some(s) if *s == json!(CouponStatus::Revoked) => Ok(RevocationOutcome::AlreadyRevoked),
-            _ => Err(IssueError::Permanent(format!("coupon {code} of a reward marker is missing"))),
+            _ => Err(IssueError::Permanent(format!("coupon {} of a reward marker is missing", marker.code))),
         }
+    }
+
+    /// Where a revoked coupon's unit goes back: a shard of its rule's stock as deployed now
+    /// (the one it came from, or the same number modulo the shards the layout has now), and
+    /// the check that the campaign is still at the version that layout was read from — so a
+    /// unit is never given to a shard a deploy has emptied. `None`: the rule has no stock any
+    /// more (or is gone), and nothing goes back. `afresh` reads the campaigns again first.
+    async fn give_back_to(
+        &self,
+        marker: &RewardMarker,
+        taken_from: u16,
+        afresh: bool,
+    ) -> Result<Option<(crate::ports::store::Key, TxOp)>, IssueError> {
+        let deployed = if afresh { self.refreshed_campaigns().await? } else { self.deployed_campaigns().await? };
+        let Some(d) = deployed.iter().find(|d| d.campaign.id == marker.campaign_id) else { return Ok(None) };
+        let Some(layout) = campaigns::layout(&d.campaign, &StockRef::Reward(marker.rule_id.clone())) else {
+            return Ok(None);
+        };
+        let shard = taken_from % layout.shards.max(1);
+        let key = stock::reward_key(&marker.campaign_id, &marker.rule_id, shard);
+        Ok(Some((key, campaign_item::still_at(&marker.campaign_id, d.version))))
     }
 
     /// Issues one reward: the coupon, a duplicate's answer, or why there is none.
@@ -464,9 +449,9 @@ impl<S: Store> Issuer<S> {
                     (CouponCode::from_random(&self.ids.random_12()), shard, self.clock.now())
                 }
             };
-            let ops = reward_ops(campaign, rule, template, event, &code, shard, now)?;
+            let tx = reward_tx(campaign, rule, template, event, &code, shard, now)?;
             let token = reward_token(&event.payment_id, &campaign.id, &rule.id, &code);
-            match self.store.transact(ops, Some(&token)).await {
+            match self.store.transact(tx.ops(), Some(&token)).await {
                 Ok(()) => {
                     tracing::info!(payment = %event.payment_id, campaign = %campaign.id, rule = %rule.id, "reward issued");
                     return Ok(Issued::Reward(Reward {
@@ -477,32 +462,35 @@ impl<S: Store> Issuer<S> {
                     }));
                 }
                 // Checked first: a replay also finds the stock taken, or the payment cancelled.
-                Err(e) if e.failed_at(0) => {
+                Err(e) if tx.failed(&e, RewardSlot::Marker) => {
                     // An earlier delivery issued it: the cancelled transaction returned its
                     // marker, which names the coupon (no second round trip).
-                    let existing = e.found_at(0).ok_or_else(|| {
+                    let existing = tx.found(&e, RewardSlot::Marker).ok_or_else(|| {
                         IssueError::Permanent("the store did not return the existing reward marker".into())
                     })?;
-                    let code = existing
-                        .str_attr("code")
-                        .and_then(|c| CouponCode::parse(c).ok())
-                        .ok_or_else(|| IssueError::Permanent("reward marker without a code".into()))?;
+                    let existing =
+                        RewardMarker::from_item(existing).map_err(|e| IssueError::Permanent(e.to_string()))?;
                     return Ok(Issued::Reward(Reward {
                         campaign_id: campaign.id.clone(),
                         rule_id: rule.id.clone(),
-                        code,
+                        code: existing.code,
                         duplicate: true,
                     }));
                 }
-                Err(e) if e.failed_at(3) => {
+                Err(e) if tx.failed(&e, RewardSlot::PaymentState) => {
                     tracing::info!(payment = %event.payment_id, rule = %rule.id, "payment cancelled or refunded meanwhile: no reward");
                     return Ok(Issued::NoLongerEarned);
                 }
-                Err(e) if e.failed_at(4) => {
+                Err(e) if tx.failed(&e, RewardSlot::Stock) => {
                     // This shard is empty: the next one (no reward once all are).
                     shards.retain(|s| Some(*s) != shard);
                 }
-                Err(e) if (e.failed_at(1) || e.failed_at(2)) && collisions < CODE_ATTEMPTS => collisions += 1,
+                Err(e)
+                    if (tx.failed(&e, RewardSlot::Coupon) || tx.failed(&e, RewardSlot::Code))
+                        && collisions < CODE_ATTEMPTS =>
+                {
+                    collisions += 1
+                }
                 Err(e) if e.is_retryable() && transient < self.retry.retries => {
                     transient += 1;
                     if matches!(e, StoreError::Unavailable(_)) {
@@ -531,17 +519,31 @@ impl<S: Store> Issuer<S> {
     }
 }
 
+/// The operations of one reward transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RewardSlot {
+    /// The payment's reward marker, put if absent: the exactly-once condition.
+    Marker,
+    /// The wallet coupon, put if absent.
+    Coupon,
+    /// The code item, put if absent: codes are unique.
+    Code,
+    /// The payment's state: not cancelled or refunded below the rule's minimum.
+    PaymentState,
+    /// A unit of a limited rule's stock.
+    Stock,
+}
+
 /// The transaction of one reward attempt: its code, its stock shard (limited rules), its time.
-fn reward_ops(
+pub fn reward_tx(
     campaign: &Campaign,
     rule: &RewardRule,
-    template: &crate::domain::coupon::CouponTemplate,
+    template: &CouponTemplate,
     event: &PaymentEvent,
     code: &CouponCode,
     shard: Option<u16>,
     now: DateTime<Utc>,
-) -> Result<Vec<TxOp>, IssueError> {
-    let marker = keys::payment_reward(&event.payment_id, &campaign.id, &rule.id);
+) -> Result<Tx<RewardSlot>, IssueError> {
     let coupon = IssuedCoupon {
         code: code.clone(),
         user_id: event.user_id.clone(),
@@ -554,36 +556,41 @@ fn reward_ops(
         starts_at: now,
         ends_at: coupon_end(campaign, template.valid_days, now),
     };
-    let mut marker_item = marker.item();
-    marker_item.insert("type".into(), "payment_reward".into());
-    marker_item.insert("code".into(), code.as_str().into());
-    marker_item.insert("user_id".into(), event.user_id.as_str().into());
-    marker_item.insert("issued_at".into(), now.to_rfc3339().into());
-    // What a partial refund judges the reward by, and revocation gives a unit back to.
-    marker_item.insert("campaign_id".into(), campaign.id.as_str().into());
-    marker_item.insert("rule_id".into(), rule.id.as_str().into());
-    marker_item.insert(MIN_PAYMENT_ATTR.into(), rule.min_payment.minor().into());
+    let marker = RewardMarker {
+        campaign_id: campaign.id.clone(),
+        rule_id: rule.id.clone(),
+        code: code.clone(),
+        user_id: event.user_id.clone(),
+        issued_at: now,
+        min_payment: Some(rule.min_payment.minor()),
+        stock_shard: shard,
+    };
+    let permanent = |e: StoreError| IssueError::Permanent(e.to_string());
+    let mut tx = Tx::new()
+        .with(
+            RewardSlot::Marker,
+            TxOp::Put { item: marker.to_item(&event.payment_id).map_err(permanent)?, cond: Some(Cond::NotExists) },
+        )
+        .with(
+            RewardSlot::Coupon,
+            TxOp::Put { item: wallet::coupon_item(&coupon).map_err(permanent)?, cond: Some(Cond::NotExists) },
+        )
+        .with(
+            RewardSlot::Code,
+            TxOp::Put { item: wallet::code_item(code, &event.user_id), cond: Some(Cond::NotExists) },
+        )
+        .with(RewardSlot::PaymentState, payment_state::still_earns(&event.payment_id, rule.min_payment.minor()));
     if let Some(n) = shard {
-        marker_item.insert(STOCK_SHARD_ATTR.into(), n.into());
+        tx.push(
+            RewardSlot::Stock,
+            TxOp::Update {
+                key: stock::reward_key(&campaign.id, &rule.id, n),
+                updates: stock::take_one(),
+                cond: Some(stock::has_stock()),
+            },
+        );
     }
-
-    let wallet_item = crate::app::wallet::item(&coupon).map_err(|e| IssueError::Permanent(e.to_string()))?;
-    let code_item = crate::app::wallet::code_item(code, &event.user_id);
-
-    let mut ops = vec![
-        TxOp::Put { item: marker_item, cond: Some(Cond::NotExists) },
-        TxOp::Put { item: wallet_item, cond: Some(Cond::NotExists) },
-        TxOp::Put { item: code_item, cond: Some(Cond::NotExists) },
-        payment_still_earns(&event.payment_id, rule.min_payment.minor()),
-    ];
-    if let Some(n) = shard {
-        ops.push(TxOp::Update {
-            key: keys::reward_stock_shard(&campaign.id, &rule.id, n),
-            updates: vec![Update::Add("remaining".into(), -1)],
-            cond: Some(Cond::Gt("remaining".into(), 0)),
-        });
-    }
-    Ok(ops)
+    Ok(tx)
 }
 
 /// What one reward rule gave a paid payment.
@@ -595,47 +602,6 @@ enum Issued {
     OutOfStock,
 }
 
-/// The reward marker's attribute naming the stock shard its coupon took a unit from.
-const STOCK_SHARD_ATTR: &str = "stock_shard";
-/// The reward marker's copy of its rule's `min_payment` when it was issued.
-const MIN_PAYMENT_ATTR: &str = "min_payment";
-
-/// The campaign and rule a reward marker is for: its attributes, else its sort key
-/// (`REWARD#<campaign>#<rule>`; ids never contain `#`).
-fn marker_rule(marker: &Item) -> (Option<CampaignId>, Option<RuleId>) {
-    let from_sk = marker.str_attr("sk").and_then(|sk| sk.strip_prefix(keys::REWARD_SK_PREFIX)?.split_once('#'));
-    let campaign = marker.str_attr("campaign_id").or(from_sk.map(|(c, _)| c)).and_then(|c| CampaignId::parse(c).ok());
-    let rule = marker.str_attr("rule_id").or(from_sk.map(|(_, r)| r)).and_then(|r| RuleId::parse(r).ok());
-    (campaign, rule)
-}
-
-impl<S: Store> Issuer<S> {
-    /// Where a revoked coupon's unit goes back: a shard of its rule's stock as deployed now
-    /// (the one it came from, or the same number modulo the shards the layout has now), and
-    /// the check that the campaign is still at the version that layout was read from — so a
-    /// unit is never given to a shard a deploy has emptied. `None`: the rule has no stock any
-    /// more (or is gone), and nothing goes back. `afresh` reads the campaigns again first.
-    async fn give_back_to(
-        &self,
-        marker: &Item,
-        taken_from: i64,
-        afresh: bool,
-    ) -> Result<Option<(Key, TxOp)>, IssueError> {
-        let (Some(campaign), Some(rule)) = marker_rule(marker) else {
-            return Err(IssueError::Permanent("reward marker with a malformed stock shard".into()));
-        };
-        let deployed = if afresh { self.refreshed_campaigns().await? } else { self.deployed_campaigns().await? };
-        let Some(d) = deployed.iter().find(|d| d.campaign.id == campaign) else { return Ok(None) };
-        let Some(layout) = campaigns::layout(&d.campaign, &campaigns::StockRef::Reward(rule.clone())) else {
-            return Ok(None);
-        };
-        let shards = i64::from(layout.shards.max(1));
-        let shard = u16::try_from(taken_from.rem_euclid(shards)).unwrap_or(0);
-        let check = TxOp::Check { key: keys::campaign(&campaign), cond: Cond::eq("version", d.version) };
-        Ok(Some((keys::reward_stock_shard(&campaign, &rule, shard), check)))
-    }
-}
-
 /// Remaining stock of each shard of a reward rule with a stock (absent shards count 0; empty
 /// for an unlimited rule).
 pub async fn reward_stock_left<S: Store + ?Sized>(
@@ -644,27 +610,6 @@ pub async fn reward_stock_left<S: Store + ?Sized>(
     rule: &RewardRule,
 ) -> Result<Vec<i64>, StoreError> {
     campaigns::remaining(store, &campaigns::reward_shards(campaign, rule)).await
-}
-
-/// The payment state is not a full cancellation or refund (absent counts as not).
-fn not_fully_refunded() -> Cond {
-    Cond::Or(vec![
-        Cond::AttrNotExists("status".into()),
-        Cond::And(vec![Cond::eq("status", STATE_CANCELLED).negate(), Cond::eq("status", STATE_REFUNDED).negate()]),
-    ])
-}
-
-/// The check every reward issuance carries: the payment has not been cancelled or refunded,
-/// and what a partial refund left paid still meets the rule's `min_payment` — so a
-/// cancellation or refund that commits first wins.
-pub fn payment_still_earns(payment: &PaymentId, min_payment: i64) -> TxOp {
-    TxOp::Check {
-        key: keys::payment_state(payment),
-        cond: Cond::And(vec![
-            not_fully_refunded(),
-            Cond::Or(vec![Cond::AttrNotExists(STILL_PAID.into()), Cond::Ge(STILL_PAID.into(), min_payment)]),
-        ]),
-    }
 }
 
 /// The client token of one reward issuance attempt (a fresh code is a new attempt).

@@ -28,13 +28,11 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::ids::CampaignId;
 use crate::domain::price_book::PriceBook;
-use crate::items::keys;
+use crate::items::sold_out::{self, SoldOut};
 use crate::ports::clock::Clock;
 use crate::ports::store::Cond;
-use crate::ports::store::ItemExt;
 use crate::ports::store::Store;
 use crate::ports::store::StoreError;
-use crate::ports::store::Update;
 use thiserror::Error;
 
 use crate::app::campaigns;
@@ -114,27 +112,22 @@ impl<S: Store> Republisher<S> {
         if claims::sold_out(&self.store, std::slice::from_ref(&stored), now).await?.is_empty() {
             return Ok(self.not_sold_out(campaign));
         }
-        let key = keys::sold_out(campaign);
-        let mut marker = key.item();
-        marker.insert("type".into(), "sold_out".into());
-        marker.insert("campaign_id".into(), campaign.as_str().into());
-        marker.insert("marked_at".into(), now.timestamp_millis().into());
-        match self.store.put(marker, Some(Cond::NotExists)).await {
+        let key = sold_out::key(campaign);
+        match self.store.put(sold_out::item(campaign, now), Some(Cond::NotExists)).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { found }) => {
-                let found = found.unwrap_or_default();
-                if found.contains_key("published_at") {
+                let found = SoldOut::from_item(&found.unwrap_or_default());
+                if found.published {
                     self.lock().insert(campaign.clone(), Seen::Published);
                     return Ok(Republished::AlreadyPublished);
                 }
-                let marked_at = found.i64_attr("marked_at").unwrap_or(0);
                 let lease_ms = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
-                if now.timestamp_millis().saturating_sub(marked_at) < lease_ms {
+                if now.timestamp_millis().saturating_sub(found.marked_at) < lease_ms {
                     return Ok(self.busy(campaign));
                 }
                 // The publisher that marked it did not finish within its lease: take over.
-                let take = [Update::set("marked_at", now.timestamp_millis())];
-                match self.store.update(&key, &take, Some(Cond::eq("marked_at", marked_at))).await {
+                let (take, seen) = sold_out::take_over(found.marked_at, now);
+                match self.store.update(&key, &take, Some(seen)).await {
                     Ok(_) => tracing::warn!(campaign = %campaign, "taking over an unfinished sold-out republication"),
                     Err(StoreError::ConditionFailed { .. }) => return Ok(self.busy(campaign)),
                     Err(e) => return Err(e.into()),
@@ -143,7 +136,7 @@ impl<S: Store> Republisher<S> {
             Err(e) => return Err(e.into()),
         }
         let (book, rounds) = self.publish().await?;
-        self.store.update(&key, &[Update::set("published_at", self.clock.now().to_rfc3339())], None).await?;
+        self.store.update(&key, &sold_out::published(self.clock.now()), None).await?;
         self.lock().insert(campaign.clone(), Seen::Published);
         tracing::info!(campaign = %campaign, coupons = book.coupons.len(), rounds, "sold out: price book republished");
         Ok(Republished::Published { book, rounds })

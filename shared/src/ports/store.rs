@@ -17,9 +17,6 @@ pub type Item = Map<String, Value>;
 
 /// Epoch-seconds attribute after which the adapter may delete the item.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
-/// Attributes of the one global secondary index (`gsi1`), both strings.
-pub const GSI1_PK: &str = "gsi1pk";
-pub const GSI1_SK: &str = "gsi1sk";
 
 /// Primary key of an item.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -273,19 +270,9 @@ pub fn ops_digest_of_json(ops: &[TxOp], put_json: &[Option<String>]) -> String {
 /// Most operations one transaction may hold (DynamoDB's limit).
 pub const MAX_TX_OPS: usize = 100;
 
-/// Which index a query reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Index {
-    /// The table: `pk` / `sk`.
-    Primary,
-    /// `gsi1pk` / `gsi1sk` (eventually consistent in DynamoDB).
-    Gsi1,
-}
-
 /// Items of one partition, in ascending sort-key order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Query {
-    pub index: Index,
     pub pk: String,
     /// Only sort keys starting with this.
     pub sk_prefix: Option<String>,
@@ -296,7 +283,7 @@ pub struct Query {
 
 impl Query {
     pub fn partition(pk: impl Into<String>) -> Query {
-        Query { index: Index::Primary, pk: pk.into(), sk_prefix: None, limit: 100, after: None }
+        Query { pk: pk.into(), sk_prefix: None, limit: 100, after: None }
     }
 
     pub fn prefix(mut self, p: impl Into<String>) -> Query {
@@ -311,11 +298,6 @@ impl Query {
 
     pub fn after(mut self, sk: Option<String>) -> Query {
         self.after = sk;
-        self
-    }
-
-    pub fn on(mut self, index: Index) -> Query {
-        self.index = index;
         self
     }
 }
@@ -394,7 +376,8 @@ impl StoreError {
         }
     }
 
-    /// For a cancelled transaction: did operation `i` fail its condition?
+    /// For a cancelled transaction: did operation `i` fail its condition? (Callers name the
+    /// operations with [`Tx`] and ask it instead.)
     pub fn failed_at(&self, i: usize) -> bool {
         self.reasons().and_then(|r| r.get(i)) == Some(&CancelReason::ConditionFailed)
     }
@@ -439,6 +422,79 @@ pub trait Store: Send + Sync {
     /// failed and against which item (DynamoDB's `ReturnValuesOnConditionCheckFailure`).
     async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError>;
     async fn query(&self, q: &Query) -> Result<Page, StoreError>;
+}
+
+/// A transaction whose operations are named by `Slot`, so that when it is cancelled the
+/// caller asks which condition failed, and against what, by name rather than by position.
+#[derive(Clone, Debug)]
+pub struct Tx<Slot> {
+    ops: Vec<TxOp>,
+    slots: Vec<Slot>,
+}
+
+impl<Slot: Copy + PartialEq> Tx<Slot> {
+    pub fn new() -> Tx<Slot> {
+        Tx { ops: Vec::new(), slots: Vec::new() }
+    }
+
+    /// Adds `op` under `slot`.
+    pub fn with(mut self, slot: Slot, op: TxOp) -> Tx<Slot> {
+        self.push(slot, op);
+        self
+    }
+
+    pub fn push(&mut self, slot: Slot, op: TxOp) {
+        self.ops.push(op);
+        self.slots.push(slot);
+    }
+
+    /// The operations, in order, for [`Store::transact`].
+    pub fn ops(&self) -> Vec<TxOp> {
+        self.ops.clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// For the cancellation `e` of this transaction: did `slot`'s condition fail?
+    pub fn failed(&self, e: &StoreError, slot: Slot) -> bool {
+        self.index(slot).is_some_and(|i| e.failed_at(i))
+    }
+
+    /// For the cancellation `e` of this transaction: the item `slot`'s condition failed
+    /// against (`None` when it did not fail, or found no item).
+    pub fn found<'e>(&self, e: &'e StoreError, slot: Slot) -> Option<&'e Item> {
+        self.index(slot).and_then(|i| e.found_at(i))
+    }
+
+    fn index(&self, slot: Slot) -> Option<usize> {
+        self.slots.iter().position(|s| *s == slot)
+    }
+}
+
+impl<Slot: Copy + PartialEq> Default for Tx<Slot> {
+    fn default() -> Self {
+        Tx::new()
+    }
+}
+
+/// Every item `q` matches, all pages read (strongly consistent on the primary index).
+pub async fn query_all<S: Store + ?Sized>(store: &S, q: Query) -> Result<Vec<Item>, StoreError> {
+    let mut out = Vec::new();
+    let mut q = q;
+    loop {
+        let page = store.query(&q).await?;
+        out.extend(page.items);
+        match page.next {
+            Some(next) => q.after = Some(next),
+            None => return Ok(out),
+        }
+    }
 }
 
 /// Checks a transaction's shape: size limit and each item at most once.
