@@ -226,10 +226,11 @@ else
 fi
 
 if ((QUICK)); then
-    skip_step "cargo check -p promo-shared -p promo-edge --target wasm32-unknown-unknown"
+    skip_step "cargo clippy -p promo-shared -p promo-edge --target wasm32-unknown-unknown -- -D warnings"
 else
-    run_step "cargo check -p promo-shared -p promo-edge --target wasm32-unknown-unknown" \
-        cargo check -p promo-shared -p promo-edge --target wasm32-unknown-unknown
+    # The Worker's wasm-only modules (Durable Object, KV, Cache API) build only here.
+    run_step "cargo clippy -p promo-shared -p promo-edge --target wasm32-unknown-unknown -- -D warnings" \
+        cargo clippy -p promo-shared -p promo-edge --target wasm32-unknown-unknown -- -D warnings
 fi
 
 run_step "cargo test --workspace -- --include-ignored" cargo_tests

@@ -4,8 +4,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use promo_shared::app::idempotency::{IdempotencyConfig, Record};
+use promo_shared::app::idempotency::IdempotencyConfig;
 use promo_shared::http::ApiError;
+use promo_shared::items::idempotency::Record;
 use promo_shared::ports::ledger::{DeliveryLedger, Recorded, Taken};
 use serde_json::Value;
 use worker::{
@@ -78,6 +79,7 @@ impl DeliveryLedger for DurableObjectLedger {
 
 /// A new lease token: unique per run of a delivery (the time, and randomness against two
 /// takes in the same millisecond — which the object's single thread already excludes).
+#[allow(clippy::float_arithmetic)] // scales JS's uniform draw in [0, 1) to an integer in [0, 2^53)
 fn new_lease(now: DateTime<Utc>) -> String {
     let r = (worker::js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
     format!("{:x}-{r:x}", now.timestamp_millis())

@@ -37,7 +37,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     // Set by Cloudflare for every request it forwards; a client cannot choose it.
     let client = headers.iter().find(|(k, _)| k == "cf-connecting-ip").map(|(_, v)| v.clone());
     let body = req.bytes().await;
-    let request = match http::Request::received(&req.method().to_string(), &req.path(), headers, body, client) {
+    let request = match http::Request::received(req.method().as_ref(), &req.path(), headers, body, client) {
         Ok(r) => r,
         Err(e) => return to_worker(e.into_response()),
     };
