@@ -60,9 +60,15 @@ pub struct Platform {
 
 /// Opens the store of a data directory (for CLI commands that need nothing else).
 pub fn open_store(data_dir: &Path) -> anyhow::Result<Arc<SqliteStore>> {
+    open_store_at(data_dir, Arc::new(SystemClock))
+}
+
+/// Opens the store of a data directory, reading time from `clock`.
+fn open_store_at(data_dir: &Path, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<SqliteStore>> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
     let path = data_dir.join("store.db");
-    Ok(Arc::new(SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?))
+    let store = SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    Ok(Arc::new(store.with_clock(clock)))
 }
 
 impl Platform {
@@ -95,11 +101,12 @@ impl Platform {
         ids: Arc<dyn IdGen>,
         auth: ShopperAuth,
     ) -> anyhow::Result<Platform> {
-        let store = open_store(data_dir)?;
+        let store = open_store_at(data_dir, clock.clone())?;
         let queue_path = data_dir.join("queue.db");
         let queue = Arc::new(
             SqliteQueue::open(&queue_path, QueueConfig::default())
-                .with_context(|| format!("opening {}", queue_path.display()))?,
+                .with_context(|| format!("opening {}", queue_path.display()))?
+                .with_clock(clock.clone()),
         );
         let mailer = Arc::new(OutboxMailer::open(&data_dir.join("outbox")).context("opening the outbox")?);
         let issuer = Issuer::new(store.clone(), clock.clone(), ids.clone());

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use promo_shared::ports::clock::Clock;
 use promo_shared::ports::queue::Delivery;
 use promo_shared::ports::queue::Queue;
 use promo_shared::ports::queue::QueueError;
@@ -37,6 +38,8 @@ pub struct SqliteQueue {
     db: Writer,
     notify: Arc<Notify>,
     config: QueueConfig,
+    /// When messages become visible and leases end.
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for SqliteQueue {
@@ -57,10 +60,6 @@ pub struct DeadLetter {
 
 fn unavailable(e: impl std::fmt::Display) -> QueueError {
     QueueError::Unavailable(e.to_string())
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 fn duration_ms(d: Duration) -> i64 {
@@ -97,7 +96,16 @@ impl SqliteQueue {
              );",
         )
         .map_err(unavailable)?;
-        Ok(SqliteQueue { db, notify: Arc::new(Notify::new()), config })
+        Ok(SqliteQueue { db, notify: Arc::new(Notify::new()), config, clock: Arc::new(super::SystemClock) })
+    }
+
+    /// The same queue reading time from `clock`.
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> SqliteQueue {
+        SqliteQueue { clock, ..self }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
     }
 
     async fn with_tx<T, F>(&self, f: F) -> Result<T, QueueError>
@@ -142,9 +150,9 @@ impl SqliteQueue {
     /// Moves every dead letter of a queue back to it; returns how many.
     pub async fn replay_dead_letters(&self, queue: &str) -> Result<usize, QueueError> {
         let queue = queue.to_string();
+        let now = self.now_ms();
         let n = self
             .with_tx(move |tx| {
-                let now = now_ms();
                 let n = tx
                     .execute(
                         "INSERT INTO messages (queue, body, visible_at, created_at)
@@ -162,12 +170,13 @@ impl SqliteQueue {
 
     async fn to_dead_letters(&self, delivery: &Delivery, reason: String) -> Result<(), QueueError> {
         let (id, lease) = parse_receipt(delivery)?;
+        let now = self.now_ms();
         self.with_tx(move |tx| {
             let moved = tx
                 .execute(
                     "INSERT INTO dead_letters (queue, body, attempts, reason, failed_at)
                      SELECT queue, body, attempts, ?3, ?4 FROM messages WHERE id = ?1 AND lease = ?2",
-                    params![id, lease, reason, now_ms()],
+                    params![id, lease, reason, now],
                 )
                 .map_err(unavailable)?;
             if moved == 1 {
@@ -182,8 +191,8 @@ impl SqliteQueue {
         let queue = queue.to_string();
         let visibility = duration_ms(self.config.visibility);
         let lease = uuid::Uuid::new_v4().simple().to_string();
+        let now = self.now_ms();
         self.with_tx(move |tx| {
-            let now = now_ms();
             let mut stmt = tx
                 .prepare_cached(
                     "SELECT id, body, attempts FROM messages WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, id LIMIT ?3",
@@ -223,8 +232,8 @@ impl Queue for SqliteQueue {
         }
         let queue = queue.to_string();
         let bodies = bodies.to_vec();
+        let now = self.now_ms();
         self.with_tx(move |tx| {
-            let now = now_ms();
             let mut stmt = tx
                 .prepare_cached("INSERT INTO messages (queue, body, visible_at, created_at) VALUES (?1, ?2, ?3, ?3)")
                 .map_err(unavailable)?;
@@ -274,12 +283,12 @@ impl Queue for SqliteQueue {
             return self.to_dead_letters(delivery, format!("failed {} deliveries", delivery.attempt)).await;
         }
         let (id, lease) = parse_receipt(delivery)?;
-        let delay = duration_ms(retry_in);
+        let visible_at = self.now_ms().saturating_add(duration_ms(retry_in));
         self.with_tx(move |tx| {
             exec(
                 tx,
                 "UPDATE messages SET visible_at = ?3, lease = '' WHERE id = ?1 AND lease = ?2",
-                params![id, lease, now_ms() + delay],
+                params![id, lease, visible_at],
             )
             .map_err(unavailable)?;
             Ok(())
@@ -291,5 +300,40 @@ impl Queue for SqliteQueue {
 
     async fn reject(&self, _queue: &str, delivery: &Delivery, reason: &str) -> Result<(), QueueError> {
         self.to_dead_letters(delivery, reason.to_string()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+    use super::*;
+    use promo_shared::ports::clock::ManualClock;
+    use promo_shared::testing::at;
+
+    /// Leases and retry delays are read from the clock port: with a clock that only moves
+    /// when told, nothing becomes visible again until the clock passes the deadline.
+    #[tokio::test]
+    async fn leases_and_retries_follow_the_clock_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(at("2026-12-01T00:00:00Z")));
+        let config = QueueConfig { visibility: Duration::from_secs(30), max_attempts: 5 };
+        let q = SqliteQueue::open(&dir.path().join("q.db"), config).unwrap().with_clock(clock.clone());
+        q.publish("jobs", b"one").await.unwrap();
+        let first = q.receive("jobs", 10, Duration::ZERO).await.unwrap();
+        assert_eq!(first.len(), 1);
+        // Leased: invisible until the visibility timeout passes on the clock.
+        clock.advance(chrono::Duration::seconds(29));
+        assert!(q.receive("jobs", 10, Duration::ZERO).await.unwrap().is_empty());
+        clock.advance(chrono::Duration::seconds(1));
+        let again = q.receive("jobs", 10, Duration::ZERO).await.unwrap();
+        assert_eq!(again.len(), 1, "the lease ended at 30 s on the clock");
+        assert_eq!(again[0].attempt, 2);
+        // A nack's retry delay, too.
+        q.nack("jobs", &again[0], Duration::from_secs(3600)).await.unwrap();
+        clock.advance(chrono::Duration::minutes(59));
+        assert!(q.receive("jobs", 10, Duration::ZERO).await.unwrap().is_empty());
+        clock.advance(chrono::Duration::minutes(1));
+        assert_eq!(q.receive("jobs", 10, Duration::ZERO).await.unwrap().len(), 1);
     }
 }

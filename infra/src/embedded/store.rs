@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use promo_shared::ports::clock::Clock;
 use promo_shared::ports::store::CancelReason;
 use promo_shared::ports::store::Cond;
 use promo_shared::ports::store::Item;
@@ -37,6 +38,8 @@ pub struct SqliteStore {
     db: Writer,
     /// Client tokens of committed transactions (see `tokens`: in memory, not a table).
     tokens: Arc<Mutex<Tokens>>,
+    /// When a client token's window starts.
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -65,7 +68,12 @@ impl SqliteStore {
              DROP TABLE IF EXISTS tx_tokens; -- client tokens were rows before they moved to memory",
         )
         .map_err(unavailable)?;
-        Ok(SqliteStore { db, tokens: Arc::default() })
+        Ok(SqliteStore { db, tokens: Arc::default(), clock: Arc::new(super::SystemClock) })
+    }
+
+    /// The same store reading time from `clock`.
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> SqliteStore {
+        SqliteStore { clock, ..self }
     }
 
     /// Runs `f` atomically on the database thread; answers after the commit.
@@ -233,8 +241,8 @@ impl Store for SqliteStore {
         let bodies = put_items_json(&ops);
         let token = token.map(|t| (t.to_string(), ops_digest_of_json(&ops, &bodies)));
         let (tokens, recorded) = (self.tokens.clone(), self.tokens.clone());
+        let now = self.clock.now().timestamp();
         let run = move |tx: &Connection| {
-            let now = chrono::Utc::now().timestamp();
             // Checked and recorded on the database thread, in the order of the operations.
             if let Some((t, digest)) = &token
                 && lock(&tokens).check(t, digest, now)? == Seen::Done
@@ -335,5 +343,35 @@ impl Store for SqliteStore {
             Ok(Page { items, next: if more { last } else { None } })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+    use super::*;
+    use promo_shared::ports::clock::ManualClock;
+    use promo_shared::testing::at;
+    use serde_json::json;
+
+    fn put(pk: &str) -> TxOp {
+        let mut item = Key::new(pk, "S").item();
+        item.insert("n".into(), json!(1));
+        TxOp::Put { item, cond: None }
+    }
+
+    /// A client token's window is read from the clock port.
+    #[tokio::test]
+    async fn client_token_windows_follow_the_clock_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(at("2026-12-01T00:00:00Z")));
+        let s = SqliteStore::open(&dir.path().join("s.db")).unwrap().with_clock(clock.clone());
+        s.transact(vec![put("A")], Some("tok")).await.unwrap();
+        clock.advance(chrono::Duration::seconds(super::super::tokens::WINDOW_SECONDS - 1));
+        assert!(matches!(s.transact(vec![put("B")], Some("tok")).await, Err(StoreError::Invalid(_))));
+        clock.advance(chrono::Duration::seconds(1));
+        s.transact(vec![put("B")], Some("tok")).await.unwrap();
+        assert!(s.get(&Key::new("B", "S")).await.unwrap().is_some());
     }
 }
