@@ -302,16 +302,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Products(ProductsCommand::Publish { file, data }) => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let products: Vec<promo_shared::domain::price_book::CatalogProduct> = serde_json::from_str(&text)
+            let raw: Vec<serde_json::Value> = serde_json::from_str(&text)
                 .with_context(|| format!("{}: not a JSON array of products", file.display()))?;
-            for (i, p) in products.iter().enumerate() {
-                anyhow::ensure!(
-                    p.sale_price >= 0 && p.list_price >= p.sale_price && !p.id.is_empty(),
-                    "{}: products[{i}] (`{}`): needs an id and 0 <= sale_price <= list_price",
-                    file.display(),
-                    p.id
-                );
-            }
+            // Parsed once into the domain's types: an invalid product is named with its
+            // position and nothing is written.
+            let products = raw
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let id = v.get("id").and_then(|id| id.as_str()).unwrap_or("?").to_string();
+                    serde_json::from_value::<promo_shared::domain::price_book::CatalogProduct>(v)
+                        .with_context(|| format!("{}: products[{i}] (`{id}`)", file.display()))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let edge = config::edge_kv()?; // a partial setting fails before anything is written
             let store = runtime::open_store(&data.data_dir)?;
             catalog::publish_products(&*store, &products).await?;

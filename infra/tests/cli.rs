@@ -144,3 +144,35 @@ async fn coupons_list_prints_a_shoppers_wallet() {
     assert!(!bad.status.success());
     assert!(text(&bad.stderr).contains("user"), "{}", text(&bad.stderr));
 }
+
+/// `promoctl products publish` parses every product into the domain's types first: a
+/// product priced above its list price (or with a bad id, a blank label, a negative or
+/// unknown field) is named by its position and nothing at all is written.
+#[tokio::test]
+async fn products_publish_refuses_an_invalid_product_and_writes_nothing() {
+    use promo_shared::items::catalog::all_products;
+    use promo_shared::ports::store::query_all;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let good = serde_json::json!({"id": "p-1", "currency": "KRW", "list_price": 59000, "sale_price": 52000});
+    let cases = [
+        (serde_json::json!({"id": "p-2", "currency": "KRW", "list_price": 50000, "sale_price": 52000}), "sale_price"),
+        (serde_json::json!({"id": "p/2", "currency": "KRW", "list_price": 1, "sale_price": 1}), "product_id"),
+        (serde_json::json!({"id": "p-2", "brand": " ", "currency": "KRW", "list_price": 1, "sale_price": 1}), "brand"),
+        (serde_json::json!({"id": "p-2", "currency": "KRW", "list_price": -1, "sale_price": -1}), "list_price"),
+        (
+            serde_json::json!({"id": "p-2", "currency": "KRW", "list_price": 1, "sale_price": 1, "x": 1}),
+            "unknown field",
+        ),
+    ];
+    for (bad, field) in cases {
+        let file = dir.path().join("products.json");
+        std::fs::write(&file, serde_json::to_string(&serde_json::json!([good, bad])).unwrap()).unwrap();
+        let out = promoctl(&["products", "publish", file.to_str().unwrap(), "--data-dir", data], "");
+        assert_eq!(out.status.code(), Some(1), "{bad}: {}", text(&out.stdout));
+        let err = text(&out.stderr);
+        assert!(err.contains("products[1]") && err.contains(field), "{bad}: {err}");
+        let store = promoctl::runtime::open_store(dir.path()).unwrap();
+        assert!(query_all(&*store, all_products()).await.unwrap().is_empty(), "{bad}: nothing written");
+    }
+}

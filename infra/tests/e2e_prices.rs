@@ -19,8 +19,8 @@ use promo_shared::app::campaigns;
 use promo_shared::app::catalog;
 use promo_shared::app::config::EdgeConfig;
 use promo_shared::domain::campaign::Campaign;
-use promo_shared::domain::ids::UserId;
-use promo_shared::domain::money::Currency;
+use promo_shared::domain::ids::{ProductId, UserId};
+use promo_shared::domain::money::{Amount, Currency};
 use promo_shared::domain::price_book::CatalogProduct;
 use promo_shared::domain::price_book::MileagePolicy;
 use promo_shared::ports::clock::Clock;
@@ -54,12 +54,12 @@ fn november(percent: u8) -> Campaign {
 
 fn product(id: &str, brand: &str) -> CatalogProduct {
     CatalogProduct {
-        id: id.into(),
+        id: ProductId::parse(id).unwrap(),
         brand: Some(brand.into()),
         category: Some("c-1".into()),
         currency: Currency::parse("KRW").unwrap(),
-        list_price: 59000,
-        sale_price: 52000,
+        list_price: Amount::new(59000).unwrap(),
+        sale_price: Amount::new(52000).unwrap(),
     }
 }
 

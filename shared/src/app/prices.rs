@@ -174,7 +174,8 @@ mod tests {
     use std::sync::Mutex;
 
     use crate::domain::campaign::Campaign;
-    use crate::domain::money::Currency;
+    use crate::domain::ids::ProductId;
+    use crate::domain::money::{Amount, Currency};
     use crate::testing::at;
 
     use super::*;
@@ -183,7 +184,7 @@ mod tests {
     #[async_trait]
     impl Catalog for Fixed {
         async fn product(&self, id: &str) -> Result<Option<CatalogProduct>, ApiError> {
-            Ok((id == self.1.id).then(|| self.1.clone()))
+            Ok((id == self.1.id.as_str()).then(|| self.1.clone()))
         }
         async fn price_book(&self) -> Result<Arc<PriceBook>, ApiError> {
             Ok(Arc::new(self.0.lock().unwrap().clone()))
@@ -219,12 +220,12 @@ mod tests {
         Fixed(
             Mutex::new(book(10)),
             CatalogProduct {
-                id: "p-1".into(),
+                id: ProductId::parse("p-1").unwrap(),
                 brand: None,
                 category: None,
                 currency: Currency::parse("KRW").unwrap(),
-                list_price: 50000,
-                sale_price: 50000,
+                list_price: Amount::new(50000).unwrap(),
+                sale_price: Amount::new(50000).unwrap(),
             },
         )
     }

@@ -30,7 +30,10 @@ use crate::domain::coupon::Discount;
 use crate::domain::coupon::IssuedCoupon;
 use crate::domain::coupon::Targets;
 use crate::domain::coupon::applies;
+use crate::domain::error::ValidationError;
 use crate::domain::ids::CampaignId;
+use crate::domain::ids::ProductId;
+use crate::domain::money::Amount;
 use crate::domain::money::Currency;
 use crate::domain::pricing::request::CouponSpec;
 use crate::domain::pricing::request::DiscountSpec;
@@ -42,18 +45,75 @@ use crate::domain::pricing::request::QuoteRequest;
 /// The key the Worker reads the price book under in its KV namespace.
 pub const PRICE_BOOK_KV_KEY: &str = "price-book";
 
-/// A product as the shop publishes it to the edge.
+/// A product as the shop publishes it to the edge, parsed once into the domain's types: a
+/// valid id, labels of 1..=128 characters, amounts in range and `sale_price <= list_price`.
+/// Anything else is refused where it enters (`promoctl products publish`, a stored or KV
+/// copy read back), never on a product page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "CatalogProductWire", into = "CatalogProductWire")]
 pub struct CatalogProduct {
-    pub id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: ProductId,
     pub brand: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     pub currency: Currency,
-    pub list_price: i64,
-    pub sale_price: i64,
+    pub list_price: Amount,
+    pub sale_price: Amount,
+}
+
+/// The published form of a [`CatalogProduct`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogProductWire {
+    id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    brand: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    category: Option<String>,
+    currency: Currency,
+    list_price: i64,
+    sale_price: i64,
+}
+
+impl TryFrom<CatalogProductWire> for CatalogProduct {
+    type Error = ValidationError;
+
+    fn try_from(w: CatalogProductWire) -> Result<Self, Self::Error> {
+        let label = |field: &str, s: Option<String>| match s {
+            Some(s) if s.trim().is_empty() || s.len() > 128 => {
+                Err(ValidationError::new(field, "must be 1..=128 characters and not blank"))
+            }
+            s => Ok(s),
+        };
+        let amount = |field: &str, v: i64| Amount::new(v).map_err(|e| ValidationError::new(field, e.message));
+        let product = CatalogProduct {
+            id: ProductId::parse(w.id)?,
+            brand: label("brand", w.brand)?,
+            category: label("category", w.category)?,
+            currency: w.currency,
+            list_price: amount("list_price", w.list_price)?,
+            sale_price: amount("sale_price", w.sale_price)?,
+        };
+        if product.sale_price > product.list_price {
+            return Err(ValidationError::new(
+                "sale_price",
+                format!("{} is above list_price {}", product.sale_price, product.list_price),
+            ));
+        }
+        Ok(product)
+    }
+}
+
+impl From<CatalogProduct> for CatalogProductWire {
+    fn from(p: CatalogProduct) -> Self {
+        CatalogProductWire {
+            id: p.id.as_str().to_string(),
+            brand: p.brand,
+            category: p.category,
+            currency: p.currency,
+            list_price: p.list_price.minor(),
+            sale_price: p.sale_price.minor(),
+        }
+    }
 }
 
 /// How mileage may be spent (the shop's policy; the balance is the shopper's).
@@ -188,7 +248,7 @@ impl PriceBook {
 }
 
 fn targets_apply(applies_to: &Targets, excludes: &Targets, p: &CatalogProduct) -> bool {
-    applies(applies_to, excludes, &p.id, p.brand.as_deref().unwrap_or(""), p.category.as_deref().unwrap_or(""))
+    applies(applies_to, excludes, p.id.as_str(), p.brand.as_deref().unwrap_or(""), p.category.as_deref().unwrap_or(""))
 }
 
 /// The quote request for one unit of `product` at `now`: the public offers that can apply,
@@ -253,11 +313,11 @@ pub fn quote_request(
         rounding_unit: Some(book.rounding_unit),
         quantity: Some(1),
         product: Some(ProductSpec {
-            id: product.id.clone(),
+            id: product.id.as_str().to_string(),
             brand: product.brand.clone(),
             category: product.category.clone(),
-            list_price: Some(product.list_price),
-            sale_price: product.sale_price,
+            list_price: Some(product.list_price.minor()),
+            sale_price: product.sale_price.minor(),
         }),
         lines: None,
         coupons,
@@ -300,12 +360,12 @@ mod tests {
 
     fn product(brand: &str) -> CatalogProduct {
         CatalogProduct {
-            id: "p-1".into(),
+            id: ProductId::parse("p-1").unwrap(),
             brand: Some(brand.into()),
             category: Some("c-1".into()),
             currency: Currency::parse("KRW").unwrap(),
-            list_price: 59000,
-            sale_price: 52000,
+            list_price: Amount::new(59000).unwrap(),
+            sale_price: Amount::new(52000).unwrap(),
         }
     }
 
@@ -356,8 +416,27 @@ mod tests {
         assert_ne!(public_cache_key(&product("b-1"), &before), public_cache_key(&product("b-1"), &after));
         assert_eq!(public_cache_key(&product("b-2"), &before), public_cache_key(&product("b-2"), &after));
         let mut cheaper = product("b-2");
-        cheaper.sale_price -= 1000;
+        cheaper.sale_price = Amount::new(cheaper.sale_price.minor() - 1000).unwrap();
         assert_ne!(public_cache_key(&product("b-2"), &before), public_cache_key(&cheaper, &before));
+    }
+
+    #[test]
+    fn catalog_products_are_parsed_once_and_keep_their_published_form() {
+        let wire = serde_json::json!({"id": "p-1", "brand": "b-1", "category": "c-1", "currency": "KRW",
+            "list_price": 59000, "sale_price": 52000});
+        let p: CatalogProduct = serde_json::from_value(wire.clone()).unwrap();
+        assert_eq!(p, product("b-1"));
+        assert_eq!(serde_json::to_value(&p).unwrap(), wire, "the published form is unchanged");
+        let refused = |patch: serde_json::Value| {
+            let mut v = wire.clone();
+            v.as_object_mut().unwrap().extend(patch.as_object().unwrap().clone());
+            serde_json::from_value::<CatalogProduct>(v).unwrap_err().to_string()
+        };
+        assert!(refused(serde_json::json!({"sale_price": 60000})).contains("above list_price"));
+        assert!(refused(serde_json::json!({"sale_price": -1})).contains("sale_price"));
+        assert!(refused(serde_json::json!({"id": ".."})).contains("product_id"));
+        assert!(refused(serde_json::json!({"category": ""})).contains("category"));
+        assert!(refused(serde_json::json!({"extra": 1})).contains("unknown field"));
     }
 
     #[test]
