@@ -1,0 +1,58 @@
+//! `promoctl coupons list --user U`: a shopper's wallet.
+
+use clap::{Args, Subcommand};
+use promo_shared::app::wallet;
+use promo_shared::domain::ids::UserId;
+use promoctl::runtime;
+
+use super::{DataDir, rfc3339};
+
+#[derive(Subcommand)]
+pub enum CouponsCommand {
+    /// List a shopper's coupons.
+    List(List),
+}
+
+#[derive(Args)]
+pub struct List {
+    /// The shopper's user id.
+    #[arg(long)]
+    user: String,
+    #[command(flatten)]
+    data: DataDir,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl CouponsCommand {
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self {
+            CouponsCommand::List(c) => c.run().await,
+        }
+    }
+}
+
+impl List {
+    async fn run(self) -> anyhow::Result<()> {
+        let user = UserId::parse(self.user)?;
+        let store = runtime::open_store(&self.data.data_dir)?;
+        let coupons = wallet::list(&*store, &user).await?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&coupons)?);
+            return Ok(());
+        }
+        println!("{:<16} {:<20} {:<16} {:<9} ENDS", "CODE", "CAMPAIGN", "COUPON", "STATUS");
+        for c in coupons {
+            println!(
+                "{:<16} {:<20} {:<16} {:<9} {}",
+                c.code.as_str(),
+                c.campaign_id.as_str(),
+                c.template.id.as_str(),
+                format!("{:?}", c.status).to_uppercase(),
+                rfc3339(c.ends_at)
+            );
+        }
+        Ok(())
+    }
+}

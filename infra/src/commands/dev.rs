@@ -1,0 +1,78 @@
+//! `promoctl dev`: the whole platform in one process on embedded adapters.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use promo_shared::app::catalog;
+use promoctl::config::{self, DEFAULT_LISTEN};
+use promoctl::runtime::{self, Platform, RunOptions};
+
+use super::DataDir;
+
+#[derive(Args)]
+pub struct Dev {
+    /// Address to serve the edge routes on.
+    #[arg(long, env = "PROMO_LISTEN", default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    #[command(flatten)]
+    data: DataDir,
+}
+
+impl Dev {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let data_dir = self.data.data_dir;
+        let (edge_config, dev_secret) = config::edge_config(true)?;
+        let tick = config::tick()?;
+        let consumers = config::consumers()?;
+        let (_, dev_shopper_secret) = config::shopper_jwt_secret(true)?;
+        let platform = Arc::new(Platform::open(&data_dir, edge_config)?);
+        // Campaigns may have ended or been deployed by an older build since the last run.
+        let s = &platform.prices;
+        catalog::publish_price_book(&*platform.store, platform.clock.now(), s.rounding_unit, Some(s.mileage))
+            .await
+            .context("publishing the price book")?;
+        let running = runtime::start(platform, self.listen, RunOptions { tick, consumers }).await?;
+        eprintln!("promoctl dev: serving http://{} (data in {})", running.addr, data_dir.display());
+        if dev_secret {
+            eprintln!(
+                "  webhooks: PROMO_WEBHOOK_SECRET_STANDARD is unset; using the development secret {}",
+                config::DEV_WEBHOOK_SECRET
+            );
+        }
+        if dev_shopper_secret {
+            eprintln!(
+                "  shoppers: PROMO_SHOPPER_JWT_SECRET is unset; tokens from `promoctl token --user U` are accepted"
+            );
+        }
+        eprintln!("  press Ctrl-C to stop (queued work is kept and resumed on the next start)");
+        shutdown_signal().await;
+        eprintln!("promoctl dev: stopping...");
+        running.shutdown().await?;
+        eprintln!("promoctl dev: stopped");
+        Ok(())
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,42 @@
+//! `promoctl mileage set --user U --balance N`.
+
+use clap::{Args, Subcommand};
+use promo_shared::app::catalog;
+use promo_shared::domain::ids::UserId;
+use promoctl::runtime;
+
+use super::DataDir;
+
+#[derive(Subcommand)]
+pub enum MileageCommand {
+    /// Set a shopper's mileage balance (minor units).
+    Set(Set),
+}
+
+#[derive(Args)]
+pub struct Set {
+    #[arg(long)]
+    user: String,
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    balance: i64,
+    #[command(flatten)]
+    data: DataDir,
+}
+
+impl MileageCommand {
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self {
+            MileageCommand::Set(c) => c.run().await,
+        }
+    }
+}
+
+impl Set {
+    async fn run(self) -> anyhow::Result<()> {
+        let user = UserId::parse(self.user)?;
+        let store = runtime::open_store(&self.data.data_dir)?;
+        catalog::set_mileage(&*store, &user, self.balance).await?;
+        println!("mileage of `{user}`: {}", self.balance);
+        Ok(())
+    }
+}
