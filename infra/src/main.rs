@@ -8,6 +8,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use promoctl::config;
 
+/// mimalloc: per-thread heaps, where glibc's malloc showed lock contention between the
+/// runtime's threads under load (see BENCHMARKS.md, cached price reads).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = commands::Cli::parse();
     init_logging();

@@ -221,7 +221,7 @@ async fn serve(
     let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
     let limit = platform.edge.config.max_body_bytes;
-    let resp = match received(parts.clone(), body, limit, peer).await {
+    let resp = match received(&parts, body, limit, peer).await {
         Err(e) => e.into_response(),
         Ok(req) => match Route::of(&req.method, &req.path) {
             Err(e) => e.into_response(),
@@ -246,7 +246,7 @@ async fn serve(
 /// The runtime-neutral request of what axum received: a header value that is not valid is a
 /// 400 (never dropped), a body over the limit a 413, one that could not be read a 503.
 async fn received(
-    parts: axum::http::request::Parts,
+    parts: &axum::http::request::Parts,
     body: Body,
     limit: usize,
     peer: SocketAddr,

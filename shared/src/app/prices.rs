@@ -3,7 +3,7 @@
 //! ([`crate::domain::price_book`]) and cached.
 //!
 //! **Public reads** (no `Authorization`) are stored in a shared cache under
-//! [`public_cache_key`] — a digest of the product and of the offers that can apply to it, so
+//! [`public_cache_key`](crate::domain::price_book::public_cache_key) — a digest of the product and of the offers that can apply to it, so
 //! a deploy that changes those offers changes the key (the old answer is never read again)
 //! and leaves every other product's answer cached. An entry is fresh for `ttl`, then served
 //! stale for up to `stale` more while it is recomputed in the background
@@ -18,7 +18,6 @@
 use crate::domain::price_book::CatalogProduct;
 use crate::domain::price_book::Personal;
 use crate::domain::price_book::PriceBook;
-use crate::domain::price_book::public_cache_key;
 use crate::domain::price_book::quote_request;
 use crate::domain::pricing;
 use crate::domain::pricing::ValidQuote;
@@ -98,31 +97,32 @@ where
     K: PriceCache + ?Sized,
 {
     crate::domain::ids::ProductId::parse(product_id).map_err(|e| ApiError::InvalidId(e.to_string()))?;
-    let product = catalog
-        .product(product_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("product `{product_id}` is not in the catalog")))?;
-    let book = catalog.price_book().await?;
+    let not_found = || ApiError::NotFound(format!("product `{product_id}` is not in the catalog"));
     if let Some(personal) = personal {
+        let product = catalog.product(product_id).await?.ok_or_else(not_found)?;
+        let book = catalog.price_book().await?;
         let entry = compute(&product, &book, Some(personal), now, policy)?;
-        let resp = answer(req, &entry, now, "private, no-store".into(), None);
+        let resp = answer(req, entry, now, "private, no-store".into(), None);
         return Ok(PriceRead { response: resp, revalidate: None });
     }
-    let key = public_cache_key(&product, &book);
+    // A hit costs the catalog's look-up (the key comes with it), the cache's, and the
+    // stored bytes: nothing is recomputed.
+    let priced = catalog.priced(product_id).await?.ok_or_else(not_found)?;
+    let key = &*priced.public_key;
     let now_s = now.timestamp();
-    let (entry, state, revalidate) = match cache.get(&key).await {
+    let (entry, state, revalidate) = match cache.get(key).await {
         Some(e) if now_s < e.fresh_until => (e, "HIT", None),
-        Some(e) if now_s < e.stale_until => (e, "STALE", Some(key)),
+        Some(e) if now_s < e.stale_until => (e, "STALE", Some(key.to_string())),
         _ => {
-            let e = compute(&product, &book, None, now, policy)?;
-            cache.put(&key, e.clone()).await;
+            let e = compute(&priced.product, &priced.book, None, now, policy)?;
+            cache.put(key, e.clone()).await;
             (e, "MISS", None)
         }
     };
     let max_age = (entry.fresh_until - now_s).max(0);
     let swr = (entry.stale_until - entry.fresh_until.max(now_s)).max(0);
     let control = format!("public, max-age={max_age}, stale-while-revalidate={swr}");
-    let resp = answer(req, &entry, now, control, Some(state));
+    let resp = answer(req, entry, now, control, Some(state));
     Ok(PriceRead { response: resp, revalidate })
 }
 
@@ -132,14 +132,13 @@ where
     C: Catalog + ?Sized,
     K: PriceCache + ?Sized,
 {
-    let Ok(Some(product)) = catalog.product(product_id).await else { return };
-    let Ok(book) = catalog.price_book().await else { return };
-    if let Ok(e) = compute(&product, &book, None, now, policy) {
-        cache.put(&public_cache_key(&product, &book), e).await;
+    let Ok(Some(priced)) = catalog.priced(product_id).await else { return };
+    if let Ok(e) = compute(&priced.product, &priced.book, None, now, policy) {
+        cache.put(&priced.public_key, e).await;
     }
 }
 
-fn answer(req: &Request, e: &CachedPrice, now: DateTime<Utc>, control: String, state: Option<&str>) -> Response {
+fn answer(req: &Request, e: CachedPrice, now: DateTime<Utc>, control: String, state: Option<&str>) -> Response {
     let not_modified = req.header_values("if-none-match").flat_map(|v| v.split(',')).any(|t| {
         let t = t.trim();
         t == "*" || t == e.etag || t.strip_prefix("W/") == Some(e.etag.as_str())
@@ -150,10 +149,10 @@ fn answer(req: &Request, e: &CachedPrice, now: DateTime<Utc>, control: String, s
         Response {
             status: 200,
             headers: vec![("content-type".into(), "application/json".into())],
-            body: e.body.clone().into_bytes(),
+            body: e.body.into_bytes(),
         }
     };
-    resp.headers.push(("etag".into(), e.etag.clone()));
+    resp.headers.push(("etag".into(), e.etag));
     resp.headers.push(("cache-control".into(), control));
     resp.headers.push(("age".into(), (now.timestamp() - e.computed_at).max(0).to_string()));
     resp.headers.push(("vary".into(), "Authorization".into()));
