@@ -169,7 +169,7 @@ impl Default for RunOptions {
 pub struct Running {
     pub addr: SocketAddr,
     stop: watch::Sender<bool>,
-    server: JoinHandle<std::io::Result<()>>,
+    servers: Vec<JoinHandle<std::io::Result<()>>>,
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -177,7 +177,9 @@ impl Running {
     /// Stops accepting requests, finishes in-flight requests and messages, and returns.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
-        self.server.await.context("server task")?.context("server")?;
+        for server in self.servers {
+            server.await.context("server thread")?.context("server")?;
+        }
         for w in self.workers {
             w.await.context("worker task")?;
         }
@@ -186,20 +188,39 @@ impl Running {
 }
 
 /// Binds `listen` and starts the HTTP server, the queue consumers and the schedule timer.
+///
+/// The server runs as nginx does: one thread per core, each with its own single-threaded
+/// runtime and its own listening socket on the same address (`SO_REUSEPORT`; the kernel
+/// spreads connections over them), so a request is read, answered and written on one
+/// thread, without waking another.
 pub async fn start(platform: Arc<Platform>, listen: SocketAddr, opts: RunOptions) -> anyhow::Result<Running> {
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    let addr = listener.local_addr()?;
+    let first = reuse_port_listener(listen).with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = first.local_addr()?;
+    // Without SO_REUSEPORT (not unix) one socket, one thread.
+    let threads =
+        if cfg!(unix) { std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) } else { 1 };
+    let mut listeners = vec![first];
+    for _ in 1..threads {
+        listeners.push(reuse_port_listener(addr).with_context(|| format!("cannot listen on {addr}"))?);
+    }
     let (stop, stopped) = watch::channel(false);
 
     let app = Router::new().fallback(serve).with_state(platform.clone());
-    let mut on_stop = stopped.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = on_stop.wait_for(|s| *s).await;
+    let mut servers = Vec::with_capacity(listeners.len());
+    for listener in listeners {
+        let (app, mut on_stop) = (app.clone(), stopped.clone());
+        servers.push(tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                    .with_graceful_shutdown(async move {
+                        let _ = on_stop.wait_for(|s| *s).await;
+                    })
+                    .await
             })
-            .await
-    });
+        }));
+    }
 
     let mut workers = Vec::new();
     for n in 0..opts.consumers {
@@ -207,7 +228,17 @@ pub async fn start(platform: Arc<Platform>, listen: SocketAddr, opts: RunOptions
     }
     workers.push(tokio::spawn(schedule(platform.clone(), stopped.clone(), opts.tick)));
     tracing::info!(%addr, data_dir = %platform.data_dir.display(), "platform running");
-    Ok(Running { addr, stop, server, workers })
+    Ok(Running { addr, stop, servers, workers })
+}
+
+/// A non-blocking listener on `addr` that other sockets may share (`SO_REUSEPORT`).
+fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)?.into_std()
 }
 
 /// The same thin converter as the Worker's entry: the request into the core's, one match in
