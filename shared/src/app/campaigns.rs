@@ -128,7 +128,8 @@ pub async fn deploy<S: Store + ?Sized>(store: &S, clock: &dyn Clock, campaign: &
             // Stock again: the next sell-out republishes the price book again.
             tx.push(DeploySlot::SoldOut, TxOp::Delete { key: sold_out::key(&campaign.id), cond: None });
         }
-        match store.transact(tx.ops(), None).await {
+        let (ops, tx) = tx.split();
+        match store.transact(ops, None).await {
             Ok(()) => return Ok(version),
             Err(e) if tx.failed(&e, DeploySlot::Campaign) => return Err(DeployError::Conflict(campaign.id.clone())),
             // A shard moved under a claim, or the store says "conflict" or "slow down": again.

@@ -449,9 +449,9 @@ impl<S: Store> Issuer<S> {
                     (CouponCode::from_random(&self.ids.random_12()), shard, self.clock.now())
                 }
             };
-            let tx = reward_tx(campaign, rule, template, event, &code, shard, now)?;
+            let (ops, tx) = reward_tx(campaign, rule, template, event, &code, shard, now)?.split();
             let token = reward_token(&event.payment_id, &campaign.id, &rule.id, &code);
-            match self.store.transact(tx.ops(), Some(&token)).await {
+            match self.store.transact(ops, Some(&token)).await {
                 Ok(()) => {
                     tracing::info!(payment = %event.payment_id, campaign = %campaign.id, rule = %rule.id, "reward issued");
                     return Ok(Issued::Reward(Reward {
@@ -468,12 +468,11 @@ impl<S: Store> Issuer<S> {
                     let existing = tx.found(&e, RewardSlot::Marker).ok_or_else(|| {
                         IssueError::Permanent("the store did not return the existing reward marker".into())
                     })?;
-                    let existing =
-                        RewardMarker::from_item(existing).map_err(|e| IssueError::Permanent(e.to_string()))?;
+                    let code = RewardMarker::code_of(existing).map_err(|e| IssueError::Permanent(e.to_string()))?;
                     return Ok(Issued::Reward(Reward {
                         campaign_id: campaign.id.clone(),
                         rule_id: rule.id.clone(),
-                        code: existing.code,
+                        code,
                         duplicate: true,
                     }));
                 }

@@ -46,6 +46,12 @@ impl RewardMarker {
         super::to_item(&key(payment, &self.campaign_id, &self.rule_id), KIND, self)
     }
 
+    /// The coupon a marker read back names (all a replay needs of it).
+    pub fn code_of(item: &Item) -> Result<CouponCode, StoreError> {
+        let code = item.str_attr("code").ok_or_else(|| StoreError::Invalid("a reward marker without `code`".into()))?;
+        CouponCode::parse(code).map_err(|e| StoreError::Invalid(format!("a reward marker's code: {e}")))
+    }
+
     /// A marker read back; one written before markers named their campaign and rule takes
     /// them from its sort key (`REWARD#<campaign>#<rule>`; ids never contain `#`).
     pub fn from_item(item: &Item) -> Result<RewardMarker, StoreError> {

@@ -429,12 +429,12 @@ pub trait Store: Send + Sync {
 #[derive(Clone, Debug)]
 pub struct Tx<Slot> {
     ops: Vec<TxOp>,
-    slots: Vec<Slot>,
+    slots: Slots<Slot>,
 }
 
 impl<Slot: Copy + PartialEq> Tx<Slot> {
     pub fn new() -> Tx<Slot> {
-        Tx { ops: Vec::new(), slots: Vec::new() }
+        Tx { ops: Vec::new(), slots: Slots(Vec::new()) }
     }
 
     /// Adds `op` under `slot`.
@@ -445,12 +445,19 @@ impl<Slot: Copy + PartialEq> Tx<Slot> {
 
     pub fn push(&mut self, slot: Slot, op: TxOp) {
         self.ops.push(op);
-        self.slots.push(slot);
+        self.slots.0.push(slot);
     }
 
-    /// The operations, in order, for [`Store::transact`].
+    /// The operations, in order, for [`Store::transact`] (a copy: the transaction is kept,
+    /// to be sent again).
     pub fn ops(&self) -> Vec<TxOp> {
         self.ops.clone()
+    }
+
+    /// The operations, for [`Store::transact`], and the slots that read its cancellation:
+    /// no copy of the items, for a transaction sent once.
+    pub fn split(self) -> (Vec<TxOp>, Slots<Slot>) {
+        (self.ops, self.slots)
     }
 
     pub fn len(&self) -> usize {
@@ -463,17 +470,34 @@ impl<Slot: Copy + PartialEq> Tx<Slot> {
 
     /// For the cancellation `e` of this transaction: did `slot`'s condition fail?
     pub fn failed(&self, e: &StoreError, slot: Slot) -> bool {
-        self.index(slot).is_some_and(|i| e.failed_at(i))
+        self.slots.failed(e, slot)
     }
 
     /// For the cancellation `e` of this transaction: the item `slot`'s condition failed
+    /// against (`None` when it did not fail, or found no item).
+    pub fn found<'e>(&self, e: &'e StoreError, slot: Slot) -> Option<&'e Item> {
+        self.slots.found(e, slot)
+    }
+}
+
+/// The slots of a transaction sent with [`Tx::split`].
+#[derive(Clone, Debug)]
+pub struct Slots<Slot>(Vec<Slot>);
+
+impl<Slot: Copy + PartialEq> Slots<Slot> {
+    /// For the cancellation `e` of the transaction: did `slot`'s condition fail?
+    pub fn failed(&self, e: &StoreError, slot: Slot) -> bool {
+        self.index(slot).is_some_and(|i| e.failed_at(i))
+    }
+
+    /// For the cancellation `e` of the transaction: the item `slot`'s condition failed
     /// against (`None` when it did not fail, or found no item).
     pub fn found<'e>(&self, e: &'e StoreError, slot: Slot) -> Option<&'e Item> {
         self.index(slot).and_then(|i| e.found_at(i))
     }
 
     fn index(&self, slot: Slot) -> Option<usize> {
-        self.slots.iter().position(|s| *s == slot)
+        self.0.iter().position(|s| *s == slot)
     }
 }
 

@@ -3,30 +3,17 @@
 //! (space-separated `v1,<base64 HMAC-SHA256>` entries; other versions ignored). The MAC is
 //! over `id.timestamp.raw_body` keyed with the base64-decoded secret (after `whsec_`).
 
+use super::{HmacKey, SignatureError, any_signed, single_header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
-
-use super::SignatureError;
-use crate::http::header_values;
-
-type HmacSha256 = Hmac<Sha256>;
 
 pub const HEADER_ID: &str = "webhook-id";
 pub const HEADER_TIMESTAMP: &str = "webhook-timestamp";
 pub const HEADER_SIGNATURE: &str = "webhook-signature";
 
 /// A signing secret: `whsec_<base64>` (or bare base64).
-#[derive(Clone)]
-pub struct Secret(Vec<u8>);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+#[derive(Clone, Debug)]
+pub struct Secret(HmacKey);
 
 impl Secret {
     pub fn parse(s: &str) -> Result<Secret, SignatureError> {
@@ -34,21 +21,11 @@ impl Secret {
         let key = B64
             .decode(b64)
             .map_err(|_| SignatureError::BadSecret("a Standard Webhooks secret is `whsec_` + base64".into()))?;
-        if key.is_empty() {
-            return Err(SignatureError::BadSecret("the secret is empty".into()));
-        }
-        Ok(Secret(key))
+        HmacKey::new(key).map(Secret)
     }
 
     fn mac(&self, id: &str, timestamp: i64, body: &[u8]) -> [u8; 32] {
-        // HMAC accepts keys of any length.
-        let mut mac = HmacSha256::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!("hmac takes any key length"));
-        mac.update(id.as_bytes());
-        mac.update(b".");
-        mac.update(timestamp.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        mac.finalize().into_bytes().into()
+        self.0.mac(&signed_parts(id, &timestamp.to_string(), body))
     }
 
     /// The `webhook-signature` value a sender would put: `v1,<base64>`.
@@ -91,22 +68,16 @@ pub fn verify(
     if candidates.is_empty() {
         return Err(SignatureError::Malformed(format!("{HEADER_SIGNATURE} has no v1 signature")));
     }
-    for secret in secrets {
-        let expected = secret.mac(id, timestamp, body);
-        if candidates.iter().any(|c| bool::from(c.as_slice().ct_eq(&expected))) {
-            return Ok(Verified { delivery_id: id.to_string(), timestamp });
-        }
+    let ts = timestamp.to_string();
+    if any_signed(secrets.iter().map(|s| &s.0), &candidates, &signed_parts(id, &ts, body)) {
+        return Ok(Verified { delivery_id: id.to_string(), timestamp });
     }
     Err(SignatureError::NoMatch)
 }
 
-fn single_header<'a>(headers: &'a [(String, String)], name: &'static str) -> Result<&'a str, SignatureError> {
-    let mut values = header_values(headers, name);
-    let first = values.next().ok_or(SignatureError::MissingHeader(name))?;
-    if values.next().is_some() {
-        return Err(SignatureError::DuplicateHeader(name));
-    }
-    Ok(first.trim())
+/// What is signed: `id.timestamp.body`.
+fn signed_parts<'a>(id: &'a str, timestamp: &'a str, body: &'a [u8]) -> [&'a [u8]; 5] {
+    [id.as_bytes(), b".", timestamp.as_bytes(), b".", body]
 }
 
 #[cfg(test)]

@@ -2,41 +2,21 @@
 //! The MAC is HMAC-SHA256 over `t.raw_body`, keyed with the endpoint secret's bytes as
 //! written (`whsec_…`, not decoded). During a secret roll Stripe sends several `v1`.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
-
-use super::SignatureError;
-use crate::http::header_values;
-
-type HmacSha256 = Hmac<Sha256>;
+use super::{HmacKey, SignatureError, any_signed, single_header};
 
 pub const HEADER: &str = "stripe-signature";
 
 /// An endpoint secret; its bytes are the key.
-#[derive(Clone)]
-pub struct Secret(Vec<u8>);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+#[derive(Clone, Debug)]
+pub struct Secret(HmacKey);
 
 impl Secret {
     pub fn parse(s: &str) -> Result<Secret, SignatureError> {
-        if s.is_empty() {
-            return Err(SignatureError::BadSecret("the secret is empty".into()));
-        }
-        Ok(Secret(s.as_bytes().to_vec()))
+        HmacKey::new(s.as_bytes().to_vec()).map(Secret)
     }
 
     fn mac(&self, timestamp: i64, body: &[u8]) -> [u8; 32] {
-        let mut mac = HmacSha256::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!("hmac takes any key length"));
-        mac.update(timestamp.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        mac.finalize().into_bytes().into()
+        self.0.mac(&[timestamp.to_string().as_bytes(), b".", body])
     }
 
     /// The header value Stripe would send.
@@ -54,11 +34,7 @@ pub fn verify(
     now: i64,
     tolerance: i64,
 ) -> Result<i64, SignatureError> {
-    let mut values = header_values(headers, HEADER);
-    let header = values.next().ok_or(SignatureError::MissingHeader(HEADER))?;
-    if values.next().is_some() {
-        return Err(SignatureError::DuplicateHeader(HEADER));
-    }
+    let header = single_header(headers, HEADER)?;
     let mut timestamp = None;
     let mut candidates = Vec::new();
     for part in header.split(',') {
@@ -82,11 +58,8 @@ pub fn verify(
         return Err(SignatureError::Malformed("no v1 signature".into()));
     }
     super::check_tolerance(timestamp, now, tolerance)?;
-    for secret in secrets {
-        let expected = secret.mac(timestamp, body);
-        if candidates.iter().any(|c| bool::from(c.as_slice().ct_eq(&expected))) {
-            return Ok(timestamp);
-        }
+    if any_signed(secrets.iter().map(|s| &s.0), &candidates, &[timestamp.to_string().as_bytes(), b".", body]) {
+        return Ok(timestamp);
     }
     Err(SignatureError::NoMatch)
 }
