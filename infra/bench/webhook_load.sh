@@ -24,7 +24,7 @@ trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 export PROMO_DATA_DIR="$WORK/data" PROMO_LISTEN="127.0.0.1:$PORT" PROMO_LOG=warn
 export PROMO_CONSUMERS="${PROMO_CONSUMERS:-2}"
-"$BIN" campaign deploy examples/black-friday.toml >/dev/null
+"$BIN" campaign deploy infra/tests/fixtures/black-friday-2026.toml >/dev/null
 "$BIN" dev 2>"$WORK/dev.log" &
 PID=$!
 for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -105,7 +105,7 @@ async fn coupons_list_prints_a_shoppers_wallet() {
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/black-friday.toml");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/black-friday-2026.toml");
     let deployed = promoctl(&["campaign", "deploy", example, "--data-dir", data], "");
     assert!(deployed.status.success(), "{}", text(&deployed.stderr));
     let store: Arc<dyn promo_shared::ports::store::Store> = promoctl::runtime::open_store(dir.path()).unwrap();

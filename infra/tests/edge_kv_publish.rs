@@ -62,7 +62,7 @@ async fn deploys_and_product_publishes_reach_the_edges_kv() {
     let campaign = dir.path().join("live.toml");
     std::fs::write(
         &campaign,
-        std::fs::read_to_string(format!("{root}/examples/black-friday.toml"))
+        std::fs::read_to_string(format!("{root}/infra/tests/fixtures/black-friday-2026.toml"))
             .unwrap()
             .replace("starts_at = \"2026-11-20T00:00:00+09:00\"", "starts_at = \"2026-01-01T00:00:00Z\"")
             .replace("ends_at = \"2026-12-01T00:00:00+09:00\"", "ends_at = \"2099-01-01T00:00:00Z\""),

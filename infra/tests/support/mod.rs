@@ -10,10 +10,13 @@ use promo_shared::domain::campaign::Campaign;
 use promoctl::campaign_file;
 use promoctl::runtime::{self, Platform, RunOptions, Running};
 
-/// `examples/black-friday.toml`, the campaign the README deploys.
+/// `tests/fixtures/black-friday-2026.toml`: the README's example campaign with a fixed window.
 pub fn example_campaign() -> Campaign {
-    campaign_file::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/black-friday.toml"))
-        .unwrap()
+    campaign_file::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/black-friday-2026.toml"),
+        chrono::Utc::now(),
+    )
+    .unwrap()
 }
 
 /// Starts `platform`'s runtime (HTTP API, schedules every `tick`, `consumers` payment

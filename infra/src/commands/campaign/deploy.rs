@@ -22,10 +22,10 @@ pub struct Deploy {
 
 impl Deploy {
     pub async fn run(self) -> anyhow::Result<()> {
-        let c = campaign_file::load(&self.file)?;
+        let now = SystemClock.now();
+        let c = campaign_file::load(&self.file, now)?;
         let edge = config::edge_kv()?; // a partial setting fails before anything is written
         let store = runtime::open_store(&self.data.data_dir)?;
-        let now = SystemClock.now();
         let version = campaigns::deploy(&*store, &SystemClock, &c).await.context("deploying the campaign")?;
         let s = config::price_settings()?;
         let book = catalog::publish_price_book(&*store, now, s.rounding_unit, Some(s.mileage))

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use promo_shared::ports::clock::Clock;
 use promoctl::campaign_file;
+use promoctl::embedded::SystemClock;
 
 #[derive(Args)]
 pub struct Validate {
@@ -13,7 +15,7 @@ pub struct Validate {
 
 impl Validate {
     pub fn run(self) -> anyhow::Result<()> {
-        let c = campaign_file::load(&self.file)?;
+        let c = campaign_file::load(&self.file, SystemClock.now())?;
         println!(
             "{}: campaign `{}` is valid ({} coupons, {} reward rules{})",
             self.file.display(),
