@@ -52,15 +52,6 @@ pub struct PriceRead {
     pub revalidate: Option<String>,
 }
 
-/// The product id of a `/v1/products/{id}/max-benefit-price` path.
-pub fn product_of(path: &str) -> Option<&str> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    match segments.as_slice() {
-        ["v1", "products", id, "max-benefit-price"] => Some(id),
-        _ => None,
-    }
-}
-
 /// Computes a product's answer and its cache entry.
 pub fn compute(
     product: &CatalogProduct,

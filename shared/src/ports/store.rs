@@ -460,14 +460,6 @@ impl<Slot: Copy + PartialEq> Tx<Slot> {
         (self.ops, self.slots)
     }
 
-    pub fn len(&self) -> usize {
-        self.ops.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
-    }
-
     /// For the cancellation `e` of this transaction: did `slot`'s condition fail?
     pub fn failed(&self, e: &StoreError, slot: Slot) -> bool {
         self.slots.failed(e, slot)
