@@ -508,7 +508,7 @@ pub async fn claims_a_lost_answer_claims_once(s: DynStore) {
     assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap(), [9]);
 }
 
-/// Redeploys `campaign` (open) while another deploy that ends it runs from start to finish
+/// Redeploys `campaign` (open, renamed) while another deploy that ends it runs from start to finish
 /// just before the open one's `write` of the campaign item; a claimer read the campaign while
 /// it was open and keeps it for an hour. Returns the open deploy's own answer, the claimer,
 /// and the two versions of the campaign.
@@ -533,8 +533,12 @@ async fn deploy_racing_an_end(
         move |w, key: &Key| w == write && *key == campaign_key,
         Box::new(move |s| Box::pin(async move { deploy(&s, &other).await })),
     );
-    let answer = campaigns::deploy(&*racing, &ManualClock::new(at("2026-10-02T00:00:00Z")), &campaign).await;
-    (answer, cached, campaign, ended)
+    // A redeploy that changes something (a deploy of the campaign as stored writes nothing).
+    let mut renamed = campaign.spec().clone();
+    renamed.name = format!("{} (renamed)", renamed.name);
+    let renamed = Campaign::new(renamed).unwrap();
+    let answer = campaigns::deploy(&*racing, &ManualClock::new(at("2026-10-02T00:00:00Z")), &renamed).await;
+    (answer, cached, renamed, ended)
 }
 
 /// Two redeploys race: the one that loses the version race (the other committed after it

@@ -36,17 +36,20 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::domain::campaign::{Campaign, RewardRule};
+use chrono::{DateTime, SubsecRound as _, Utc};
+
+use crate::domain::campaign::{Campaign, CampaignSpec, RewardRule};
+use crate::domain::campaign_diff;
 use crate::domain::ids::{CampaignId, RuleId};
-use crate::items::campaign::Deployed;
+use crate::items::campaign::{ChangeAction, Deployed, Paused};
 use crate::items::stock::{self, StockShard};
 use crate::items::{campaign as campaign_item, sold_out};
 use crate::ports::clock::Clock;
 use crate::ports::store::{ItemExt, Key, MAX_TX_OPS, Store, StoreError, Tx, TxOp, query_all};
 
-/// Shard changes one deploy may make: the transaction's other items are the campaign and,
-/// when a sold-out campaign gets stock again, its sold-out marker.
-pub const MAX_SHARD_CHANGES: usize = MAX_TX_OPS - 2;
+/// Shard changes one deploy may make: the transaction's other items are the campaign, its
+/// history line and, when a sold-out campaign gets stock again, its sold-out marker.
+pub const MAX_SHARD_CHANGES: usize = MAX_TX_OPS - 3;
 /// Times a deploy reads and plans again when claims changed the shards it read.
 const DEPLOY_ATTEMPTS: u32 = 20;
 
@@ -61,6 +64,12 @@ pub enum DeployError {
     /// Claims kept changing the shards between every read and write: nothing written.
     #[error("campaign `{0}`: its stock kept changing under heavy claims; nothing was changed, deploy again")]
     Busy(CampaignId),
+    /// Pause, resume or end of a campaign that was never deployed.
+    #[error("campaign `{0}` is not deployed")]
+    NotDeployed(CampaignId),
+    /// Pause or resume of a campaign that has ended.
+    #[error("campaign `{0}` has ended: it can no longer be paused or resumed")]
+    Ended(CampaignId),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -74,14 +83,135 @@ enum DeploySlot {
     Shard,
     /// The sold-out marker, cleared when stock comes back.
     SoldOut,
+    /// The history line of the change.
+    History,
+}
+
+/// What a change did: the version in force afterwards and what changed (nothing: the
+/// change was already in force, no version was written).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deployment {
+    pub version: i64,
+    pub changes: Vec<String>,
+}
+
+impl Deployment {
+    pub fn unchanged(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+/// An operator's change of a deployed campaign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Hold it: no claims, no rewards, no promotion in the price book.
+    Pause,
+    Resume,
+    /// End it now (its `ends_at` becomes now), stock shards' windows included.
+    End,
 }
 
 /// Writes (or replaces) a campaign and applies its stock changes, in one transaction (see the
-/// module docs). Returns the new version.
+/// module docs), recorded as deployed by `system`. Returns the version in force.
 pub async fn deploy<S: Store + ?Sized>(store: &S, clock: &dyn Clock, campaign: &Campaign) -> Result<i64, DeployError> {
-    let now = clock.now();
+    Ok(deploy_as(store, clock, campaign, "system").await?.version)
+}
+
+/// Deploys `campaign` on behalf of `by`: nothing is written when the deployed campaign is the
+/// same (an idempotent deploy); otherwise one transaction writes the campaign, its stock
+/// changes and a history line with what changed. An operator's pause is kept.
+pub async fn deploy_as<S: Store + ?Sized>(
+    store: &S,
+    clock: &dyn Clock,
+    campaign: &Campaign,
+    by: &str,
+) -> Result<Deployment, DeployError> {
+    change(store, clock, Change::Deploy(campaign), by).await
+}
+
+/// Pauses, resumes or ends deployed campaign `id` on behalf of `by`; nothing is written when
+/// it is already so.
+pub async fn control<S: Store + ?Sized>(
+    store: &S,
+    clock: &dyn Clock,
+    id: &CampaignId,
+    what: Control,
+    by: &str,
+) -> Result<Deployment, DeployError> {
+    change(store, clock, Change::Control(id, what), by).await
+}
+
+/// What [`change`] applies.
+#[derive(Clone, Copy)]
+enum Change<'a> {
+    Deploy(&'a Campaign),
+    Control(&'a CampaignId, Control),
+}
+
+/// The campaign a change leaves, its pause, the history action and what changed (empty:
+/// already so), from what is deployed.
+fn target(
+    what: Change<'_>,
+    old: Option<&Deployed>,
+    now: DateTime<Utc>,
+    by: &str,
+) -> Result<(Campaign, Option<Paused>, ChangeAction, Vec<String>), DeployError> {
+    let (id, ctl) = match what {
+        Change::Deploy(c) => {
+            let lines = campaign_diff::diff(old.map(|o| &o.campaign), c);
+            let paused = old.and_then(|o| o.paused.clone());
+            return Ok((c.clone().with_paused(paused.is_some()), paused, ChangeAction::Deploy, lines));
+        }
+        Change::Control(id, ctl) => (id, ctl),
+    };
+    let old = old.ok_or_else(|| DeployError::NotDeployed(id.clone()))?;
+    let c = old.campaign.clone();
+    let ended = now >= c.ends_at;
+    match ctl {
+        Control::Pause if ended => Err(DeployError::Ended(id.clone())),
+        Control::Pause if old.paused.is_some() => Ok((c, old.paused.clone(), ChangeAction::Pause, vec![])),
+        Control::Pause => {
+            let paused = Some(Paused { at: now, by: by.to_string() });
+            Ok((c.with_paused(true), paused, ChangeAction::Pause, vec!["paused".to_string()]))
+        }
+        Control::Resume if ended => Err(DeployError::Ended(id.clone())),
+        Control::Resume if old.paused.is_none() => Ok((c, None, ChangeAction::Resume, vec![])),
+        Control::Resume => Ok((c.with_paused(false), None, ChangeAction::Resume, vec!["resumed".to_string()])),
+        Control::End if ended => Ok((c, old.paused.clone(), ChangeAction::End, vec![])),
+        Control::End => {
+            // Ends now, to the second; a campaign not started yet gets a one-second window
+            // ending now (a window is never empty).
+            let end = now.trunc_subsecs(0);
+            let mut spec: CampaignSpec = c.spec().clone();
+            spec.starts_at = spec.starts_at.min(end - chrono::Duration::seconds(1));
+            spec.ends_at = end;
+            let ended = Campaign::new(spec)
+                .map_err(|e| DeployError::Refused { campaign: id.clone(), reasons: vec![e.to_string()] })?
+                .with_paused(old.paused.is_some());
+            let lines = campaign_diff::diff(Some(&c), &ended);
+            Ok((ended, old.paused.clone(), ChangeAction::End, lines))
+        }
+    }
+}
+
+async fn change<S: Store + ?Sized>(
+    store: &S,
+    clock: &dyn Clock,
+    what: Change<'_>,
+    by: &str,
+) -> Result<Deployment, DeployError> {
+    let id = match what {
+        Change::Deploy(c) => &c.id,
+        Change::Control(id, _) => id,
+    };
     for attempt in 0..DEPLOY_ATTEMPTS {
-        let old = get_deployed(store, &campaign.id).await?;
+        let now = clock.now();
+        let old = get_deployed(store, id).await?;
+        let (campaign, paused, action, lines) = target(what, old.as_ref(), now, by)?;
+        if lines.is_empty() {
+            return Ok(Deployment { version: old.map_or(0, |o| o.version), changes: lines });
+        }
+        let campaign = &campaign;
         let version = old.as_ref().map_or(0, |d| d.version) + 1;
         let mut shards = Vec::new();
         let mut refusals = Vec::new();
@@ -119,8 +249,22 @@ pub async fn deploy<S: Store + ?Sized>(store: &S, clock: &dyn Clock, campaign: &
                 )],
             });
         }
-        let deployed = Deployed { campaign: campaign.clone(), version, deployed_at: Some(now) };
-        let mut tx = Tx::new().with(DeploySlot::Campaign, deployed.put()?);
+        let deployed = Deployed {
+            campaign: campaign.clone(),
+            version,
+            deployed_at: Some(now),
+            deployed_by: Some(by.to_string()),
+            paused,
+        };
+        let history = campaign_item::Change {
+            campaign: campaign.id.clone(),
+            version,
+            action,
+            at: now,
+            by: by.to_string(),
+            changes: if action == ChangeAction::Deploy { lines.clone() } else { vec![] },
+        };
+        let mut tx = Tx::new().with(DeploySlot::Campaign, deployed.put()?).with(DeploySlot::History, history.put()?);
         for op in shards {
             tx.push(DeploySlot::Shard, op);
         }
@@ -130,8 +274,10 @@ pub async fn deploy<S: Store + ?Sized>(store: &S, clock: &dyn Clock, campaign: &
         }
         let (ops, tx) = tx.split();
         match store.transact(ops, None).await {
-            Ok(()) => return Ok(version),
-            Err(e) if tx.failed(&e, DeploySlot::Campaign) => return Err(DeployError::Conflict(campaign.id.clone())),
+            Ok(()) => return Ok(Deployment { version, changes: lines }),
+            Err(e) if tx.failed(&e, DeploySlot::Campaign) || tx.failed(&e, DeploySlot::History) => {
+                return Err(DeployError::Conflict(campaign.id.clone()));
+            }
             // A shard moved under a claim, or the store says "conflict" or "slow down": again.
             Err(e @ StoreError::TransactionCancelled { .. }) | Err(e @ StoreError::Throttled(_)) => {
                 tracing::info!(campaign = %campaign.id, attempt, error = %e, "deploy: the stock moved; reading again");
@@ -140,7 +286,12 @@ pub async fn deploy<S: Store + ?Sized>(store: &S, clock: &dyn Clock, campaign: &
             Err(e) => return Err(e.into()),
         }
     }
-    Err(DeployError::Busy(campaign.id.clone()))
+    Err(DeployError::Busy(id.clone()))
+}
+
+/// A campaign's history of changes, oldest first.
+pub async fn history<S: Store + ?Sized>(store: &S, id: &CampaignId) -> Result<Vec<campaign_item::Change>, StoreError> {
+    query_all(store, campaign_item::history(id)).await?.iter().map(campaign_item::Change::from_item).collect()
 }
 
 pub async fn get<S: Store + ?Sized>(store: &S, id: &CampaignId) -> Result<Option<Campaign>, StoreError> {

@@ -26,6 +26,9 @@ pub enum CampaignStatus {
     Active,
     /// At or after `ends_at`.
     Ended,
+    /// Within its window, but paused by an operator (`promoctl campaign pause`): no claims,
+    /// no rewards and no promotion in the price book until it is resumed.
+    Paused,
 }
 
 /// "Pay at least `min_payment` and get one `coupon`": at most once per payment and rule.
@@ -132,9 +135,16 @@ pub struct CampaignSpec {
 }
 
 /// A campaign whose every rule has been checked. Construct with [`Campaign::new`].
+///
+/// Besides its spec (what the file says), a deployed campaign carries one operational flag,
+/// `paused`, that operators set and that never comes from a file: it is stored beside the
+/// campaign (`items::campaign::Deployed`) and not serialized with it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "CampaignSpec", into = "CampaignSpec")]
-pub struct Campaign(CampaignSpec);
+pub struct Campaign {
+    spec: CampaignSpec,
+    paused: bool,
+}
 
 /// All the problems of a campaign file, so a marketer can fix them in one go.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -221,20 +231,34 @@ impl Campaign {
                 errors.push(ValidationError::new(format!("{at}.ends_at"), "is not after its starts_at"));
             }
         }
-        if errors.is_empty() { Ok(Campaign(spec)) } else { Err(CampaignErrors(errors)) }
+        if errors.is_empty() { Ok(Campaign { spec, paused: false }) } else { Err(CampaignErrors(errors)) }
     }
 
     pub fn spec(&self) -> &CampaignSpec {
-        &self.0
+        &self.spec
     }
 
+    /// The campaign with its operational pause set or cleared.
+    pub fn with_paused(mut self, paused: bool) -> Campaign {
+        self.paused = paused;
+        self
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Where the campaign is at `now`: its window decides, and a pause holds an active (or
+    /// not yet started) campaign; an ended campaign stays ended.
     pub fn status_at(&self, now: DateTime<Utc>) -> CampaignStatus {
-        if now < self.starts_at {
-            CampaignStatus::Scheduled
-        } else if now < self.ends_at {
-            CampaignStatus::Active
-        } else {
+        if now >= self.ends_at {
             CampaignStatus::Ended
+        } else if self.paused {
+            CampaignStatus::Paused
+        } else if now < self.starts_at {
+            CampaignStatus::Scheduled
+        } else {
+            CampaignStatus::Active
         }
     }
 
@@ -255,7 +279,7 @@ impl Campaign {
 impl Deref for Campaign {
     type Target = CampaignSpec;
     fn deref(&self) -> &CampaignSpec {
-        &self.0
+        &self.spec
     }
 }
 
@@ -268,7 +292,7 @@ impl TryFrom<CampaignSpec> for Campaign {
 
 impl From<Campaign> for CampaignSpec {
     fn from(c: Campaign) -> CampaignSpec {
-        c.0
+        c.spec
     }
 }
 
@@ -290,6 +314,12 @@ mod tests {
         assert_eq!(c.status_at(at("2026-11-01T00:00:00Z")), CampaignStatus::Active);
         assert_eq!(c.status_at(at("2026-11-30T23:59:59Z")), CampaignStatus::Active);
         assert_eq!(c.status_at(at("2026-12-01T00:00:00Z")), CampaignStatus::Ended);
+        let paused = c.clone().with_paused(true);
+        assert_eq!(paused.status_at(at("2026-10-31T23:59:59Z")), CampaignStatus::Paused);
+        assert_eq!(paused.status_at(at("2026-11-15T00:00:00Z")), CampaignStatus::Paused);
+        assert_eq!(paused.status_at(at("2026-12-01T00:00:00Z")), CampaignStatus::Ended, "ended stays ended");
+        let json = serde_json::to_value(&paused).unwrap();
+        assert!(json.get("paused").is_none(), "the pause is not part of the spec: {json}");
     }
 
     #[test]

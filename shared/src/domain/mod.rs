@@ -1,6 +1,7 @@
 //! The domain: pure types and rules, no ports.
 
 pub mod campaign;
+pub mod campaign_diff;
 pub mod coupon;
 pub mod email;
 pub mod error;

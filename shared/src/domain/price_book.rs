@@ -192,7 +192,9 @@ impl PriceBook {
         mileage: Option<MileagePolicy>,
     ) -> PriceBook {
         let mut book = PriceBook { rounding_unit: rounding_unit.max(1), mileage, ..PriceBook::default() };
-        for c in campaigns.iter().filter(|c| c.status_at(now) != CampaignStatus::Ended) {
+        for c in
+            campaigns.iter().filter(|c| !matches!(c.status_at(now), CampaignStatus::Ended | CampaignStatus::Paused))
+        {
             let claimable = c.claim.as_ref().filter(|_| !sold_out.contains(&c.id));
             if let Some((claim, t)) = claimable.and_then(|claim| Some((claim, c.coupon(&claim.coupon)?))) {
                 book.coupons.push(PublicCoupon {
