@@ -152,7 +152,7 @@ cargo_tests() {
     local log="$LOGDIR/cargo-test.log" rc
     set +e
     # The durability test restarts the broker; cargo runs test binaries one at a time.
-    PROMO_TEST_RABBITMQ_RESTART=1 cargo test --workspace -- --include-ignored --skip "$LAMBDA_WATCH_TEST" 2>&1 |
+    PROMO_TEST_RABBITMQ_RESTART=1 cargo test --workspace --features promoctl/prod -- --include-ignored --skip "$LAMBDA_WATCH_TEST" 2>&1 |
         tee "$log"
     rc=${PIPESTATUS[0]}
     set -e
@@ -171,7 +171,7 @@ lambda_tests() {
             die "$out/$fn/bootstrap is not an arm64 ELF binary"
     done
     set +e
-    cargo test -p promoctl --test cargo_lambda_watch -- --ignored --exact "$LAMBDA_WATCH_TEST" 2>&1 | tee "$log"
+    cargo test -p promoctl --features prod --test cargo_lambda_watch -- --ignored --exact "$LAMBDA_WATCH_TEST" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     set -e
     count_cargo_results "cargo lambda watch/invoke" "$log" "$rc"
@@ -223,6 +223,8 @@ if ((QUICK)); then
 else
     run_step "cargo clippy --workspace --all-targets -- -D warnings" \
         cargo clippy --workspace --all-targets -- -D warnings
+    run_step "cargo clippy -p promoctl --features prod --all-targets -- -D warnings" \
+        cargo clippy -p promoctl --features prod --all-targets -- -D warnings
 fi
 
 if ((QUICK)); then
@@ -233,7 +235,7 @@ else
         cargo clippy -p promo-shared -p promo-edge --target wasm32-unknown-unknown -- -D warnings
 fi
 
-run_step "cargo test --workspace -- --include-ignored" cargo_tests
+run_step "cargo test --workspace --features promoctl/prod -- --include-ignored" cargo_tests
 
 if ((QUICK)); then
     skip_step "cargo lambda build --release --arm64, then cargo lambda watch + invoke"

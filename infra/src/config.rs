@@ -12,6 +12,11 @@
 //! | `PROMO_WEBHOOK_*` | see `promo_shared::app::config` | webhook secrets, tolerance, body limit |
 //! | `PROMO_SHOPPER_JWT_SECRET` | `promoctl dev`/`token`: [`DEV_SHOPPER_JWT_SECRET`] | HS256 secret of shoppers' bearer tokens (≥ 32 bytes) |
 //! | `PROMO_SHOPPER_JWT_ISSUER` / `_AUDIENCE` | `shop` / `promo-platform` | the `iss` and `aud` shopper tokens must carry (and `promoctl token` writes) |
+//! | `PROMO_ENV` | `local` | the target of every command: `local` or `prod` (`--env`) |
+//! | `PROMO_TABLE_NAME` | (required with `--env prod`) | the production DynamoDB table (the stack's `PromoTableName` output) |
+//! | `PROMO_DYNAMODB_ENDPOINT` | AWS | a DynamoDB stand-in instead of AWS (`--env prod`) |
+//! | `PROMO_CF_ACCOUNT_ID`, `PROMO_CF_KV_NAMESPACE_ID`, `PROMO_CF_API_TOKEN` | unset (required with `--env prod`) | the Worker's KV namespace; `PROMO_CF_API_BASE` for a stand-in |
+//! | `PROMO_OPERATOR` | `$USER` | who a deploy, pause, resume or end is recorded as |
 
 use std::time::Duration;
 
@@ -170,4 +175,29 @@ pub fn price_settings() -> anyhow::Result<PriceSettings> {
 /// is an error, not a silent skip.
 pub fn edge_kv() -> anyhow::Result<Option<crate::edge_kv::EdgeKv>> {
     Ok(crate::edge_kv::EdgeKv::from_vars(env)?)
+}
+
+/// The production table `promoctl --env prod` writes (the Lambdas' own variables).
+pub struct ProdStore {
+    pub table: String,
+    pub endpoint: Option<String>,
+}
+
+pub fn prod_store() -> anyhow::Result<ProdStore> {
+    let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    Ok(ProdStore {
+        table: var("PROMO_TABLE_NAME").context(
+            "--env prod needs PROMO_TABLE_NAME: the stack's table (`aws cloudformation describe-stacks --query \
+             \"Stacks[0].Outputs[?OutputKey=='PromoTableName'].OutputValue\" --output text`)",
+        )?,
+        endpoint: var("PROMO_DYNAMODB_ENDPOINT"),
+    })
+}
+
+/// Who changes are recorded as: `PROMO_OPERATOR`, else the login name.
+pub fn operator() -> String {
+    ["PROMO_OPERATOR", "USER", "USERNAME"]
+        .iter()
+        .find_map(|name| env(name).filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| "unknown".to_string())
 }

@@ -7,3 +7,5 @@ pub use promo_lambdas::edge_kv;
 pub mod embedded;
 pub mod portone;
 pub mod runtime;
+pub mod target;
+pub mod webhook_events;

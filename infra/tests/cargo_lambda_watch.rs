@@ -1,6 +1,9 @@
-//! The Lambda binaries as cargo-lambda runs them: `cargo lambda watch` emulates the Lambda
-//! runtime API, `cargo lambda invoke` sends sample events (SQS and Amazon MQ batches, function URL
-//! requests), and the functions talk to a DynamoDB stand-in (moto) through the real SDK.
+//! Production as a marketer and the Lambdas meet it: `promoctl --env prod` deploys a campaign
+//! file, publishes products and sets mileage in a DynamoDB stand-in (moto, through the real
+//! SDK) and the Worker's KV (a stand-in of Cloudflare's bulk API); then the Lambda binaries
+//! as cargo-lambda runs them (`cargo lambda watch` emulates the Lambda runtime API, `cargo
+//! lambda invoke` sends sample events: SQS and Amazon MQ batches, function URL requests)
+//! issue the campaign's reward, serve a claim and price a product with what was deployed.
 //! (Function URL events go through `invoke`: with cargo-lambda 1.9.2, plain HTTP requests
 //! to its `/lambda-url/<function>/` emulation answered 500 for these functions while the
 //! same requests as invoked events worked; not investigated further.)
@@ -10,7 +13,7 @@
 //! directory, which must not be locked by a running `cargo test`):
 //!
 //! ```text
-//! cargo test -p promoctl --test cargo_lambda_watch -- --ignored
+//! cargo test -p promoctl --features prod --test cargo_lambda_watch -- --ignored
 //! ```
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
@@ -23,9 +26,7 @@ use std::time::{Duration, Instant};
 use promo_lambdas::auth::ShopperAuth;
 use promo_lambdas::dynamodb::DynamoStore;
 use promo_lambdas::dynamodb::create_table;
-use promo_shared::app::campaigns;
 use promo_shared::app::webhooks::standard::Secret;
-use promo_shared::domain::campaign::Campaign;
 use promo_shared::domain::ids::UserId;
 use serde_json::{Value, json};
 
@@ -110,16 +111,70 @@ fn sqs_batch(records: &[(&str, String)]) -> Value {
 async fn issuer_and_api_serve_sample_events_under_cargo_lambda_watch() {
     let endpoint = std::env::var("PROMO_TEST_DYNAMODB_ENDPOINT")
         .expect("PROMO_TEST_DYNAMODB_ENDPOINT is not set: run infra/test.sh (or source infra/services/env.sh)");
+    if !cfg!(feature = "prod") {
+        panic!("this test deploys with `promoctl --env prod`: run it with `--features prod` (infra/test.sh does)");
+    }
     let table = format!("promo-watch-{}", std::process::id());
     let store = DynamoStore::from_env(table.clone(), Some(&endpoint)).await;
     create_table(store.client(), &table).await.unwrap();
-    // The functions run on the wall clock: the campaign is live around now.
+    let (kv_api, kv_seen) = promo_conformance::cloudflare_kv::serve().await;
+
+    // The marketer's side, through the production target: a campaign file live around now
+    // (relative times), products and a shopper's mileage.
     let now = chrono::Utc::now();
+    let dir = tempfile::tempdir().unwrap();
     let mut spec = promo_shared::testing::campaign_json();
-    spec["starts_at"] = json!(now - chrono::Duration::days(1));
-    spec["ends_at"] = json!(now + chrono::Duration::days(30));
-    let campaign = Campaign::new(serde_json::from_value(spec).unwrap()).unwrap();
-    campaigns::deploy(&store, &promo_shared::ports::clock::ManualClock::new(now), &campaign).await.unwrap();
+    spec["starts_at"] = json!("-1d");
+    spec["ends_at"] = json!("+30d");
+    let campaign_file = dir.path().join("bf.json");
+    std::fs::write(&campaign_file, spec.to_string()).unwrap();
+    let products = dir.path().join("products.json");
+    std::fs::write(
+        &products,
+        json!([{"id": "p-1", "brand": "b-1", "category": "shoes", "currency": "KRW",
+            "list_price": 50000, "sale_price": 45000}])
+        .to_string(),
+    )
+    .unwrap();
+    let prod = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_promoctl"))
+            .args(["--env", "prod"])
+            .args(args)
+            .env("PROMO_TABLE_NAME", &table)
+            .env("PROMO_DYNAMODB_ENDPOINT", &endpoint)
+            .env("PROMO_CF_API_BASE", &kv_api)
+            .env("PROMO_CF_ACCOUNT_ID", "acct-1")
+            .env("PROMO_CF_KV_NAMESPACE_ID", "ns-1")
+            .env("PROMO_CF_API_TOKEN", "cf-token")
+            .env("PROMO_OPERATOR", "mina")
+            .env("PROMO_DATA_DIR", dir.path().join("no-local-store"))
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "promoctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deployed = prod(&["campaign", "deploy", campaign_file.to_str().unwrap()]);
+    assert!(deployed.contains(&format!("version 1 to the DynamoDB table {table}")), "{deployed}");
+    assert!(deployed.contains("and to the edge's KV"), "{deployed}");
+    assert!(prod(&["campaign", "deploy", campaign_file.to_str().unwrap()]).contains("no changes"));
+    prod(&["products", "publish", products.to_str().unwrap()]);
+    prod(&["mileage", "set", "--user", "watch-user", "--balance", "3000"]);
+    let listed: Value = serde_json::from_str(&prod(&["campaign", "list", "--json"])).unwrap();
+    assert_eq!((listed[0]["campaign"]["id"].as_str(), listed[0]["status"].as_str()), (Some("bf-2026"), Some("ACTIVE")));
+    assert!(!dir.path().join("no-local-store").exists(), "--env prod never touches the local store");
+    // The edge's KV got the price book with the campaign's claim coupon, and the product.
+    let kv_keys: Vec<(String, String)> = kv_seen
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|(_, _, body)| body.as_array().cloned().unwrap_or_default())
+        .map(|e| (e["key"].as_str().unwrap_or("").to_string(), e["value"].as_str().unwrap_or("").to_string()))
+        .collect();
+    assert!(kv_keys.iter().any(|(k, v)| k == "price-book" && v.contains("welcome-10")), "{kv_keys:?}");
+    assert!(kv_keys.iter().any(|(k, _)| k == "product:p-1"), "{kv_keys:?}");
 
     // `cargo lambda watch` starts a function with `cargo run --bin NAME` on its first
     // invocation; built beforehand, that start does not eat into the invocation's timeout.
@@ -186,12 +241,18 @@ async fn issuer_and_api_serve_sample_events_under_cargo_lambda_watch() {
     let coupons = wallet();
     assert_eq!(coupons["coupons"].as_array().unwrap().len(), 1, "{coupons}");
     assert_eq!(coupons["coupons"][0]["template"]["id"], "thanks-5k", "{coupons}");
-    let claims = format!("/v1/campaigns/{}/claims", campaign.id);
+    let claims = "/v1/campaigns/bf-2026/claims".to_string();
     let claimed = answer(invoke(port, "api", &url_event("POST", &claims, &bearer, None)), 201);
     assert_eq!(claimed["user_id"], "watch-user");
     assert_eq!(wallet()["coupons"].as_array().unwrap().len(), 2);
     let refused = answer(invoke(port, "api", &url_event("POST", &claims, &json!({}), None)), 401);
     assert_eq!(refused["error"]["code"], "unauthorized");
+    // A personal price read prices the published product with the deployed campaign: her
+    // claimed 10 % (4,500 off 45,000), and her mileage as the published policy allows.
+    let price =
+        answer(invoke(port, "api", &url_event("GET", "/v1/products/p-1/max-benefit-price", &bearer, None)), 200);
+    let final_price = price["final_price"].as_i64().unwrap();
+    assert!(final_price <= 40500, "{price}");
 
     // The issuer's function URL hand-off, signed as the edge signs it; a forged one is refused.
     let handoff = |secret: &str| {

@@ -6,37 +6,11 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use axum::routing::put;
 use serde_json::{Value, json};
 
-type Seen = Arc<Mutex<Vec<(String, String, Value)>>>;
-
-async fn fake_cloudflare() -> (String, Seen) {
-    async fn bulk(
-        State(seen): State<Seen>,
-        Path((account, ns)): Path<(String, String)>,
-        headers: HeaderMap,
-        body: String,
-    ) -> ([(&'static str, &'static str); 1], String) {
-        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-        seen.lock().unwrap().push((format!("{account}/{ns}"), auth, body));
-        let answer = json!({"success": true, "errors": [], "messages": [], "result": {"successful_key_count": 1}});
-        ([("content-type", "application/json")], answer.to_string())
-    }
-    let seen: Seen = Arc::default();
-    let app = axum::Router::new()
-        .route("/client/v4/accounts/{account}/storage/kv/namespaces/{ns}/bulk", put(bulk))
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/client/v4"), seen)
-}
+use promo_conformance::cloudflare_kv::serve as fake_cloudflare;
 
 fn promoctl(args: &[&str], dir: &std::path::Path, api: &str, with_token: bool) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_promoctl"));

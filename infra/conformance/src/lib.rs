@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // test suites: a failed unwrap is a failed test
 
 pub mod claims;
+pub mod cloudflare_kv;
 pub mod counting;
 pub mod flaky;
 pub mod issuer;

@@ -3,9 +3,8 @@
 use clap::{Args, Subcommand};
 use promo_shared::app::wallet;
 use promo_shared::domain::ids::UserId;
-use promoctl::runtime;
 
-use super::{DataDir, rfc3339};
+use super::{TargetArgs, rfc3339};
 
 #[derive(Subcommand)]
 pub enum CouponsCommand {
@@ -18,26 +17,24 @@ pub struct List {
     /// The shopper's user id.
     #[arg(long)]
     user: String,
-    #[command(flatten)]
-    data: DataDir,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
 }
 
 impl CouponsCommand {
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub async fn run(self, target: &TargetArgs) -> anyhow::Result<()> {
         match self {
-            CouponsCommand::List(c) => c.run().await,
+            CouponsCommand::List(c) => c.run(target).await,
         }
     }
 }
 
 impl List {
-    async fn run(self) -> anyhow::Result<()> {
+    async fn run(self, target: &TargetArgs) -> anyhow::Result<()> {
         let user = UserId::parse(self.user)?;
-        let store = runtime::open_store(&self.data.data_dir)?;
-        let coupons = wallet::list(&*store, &user).await?;
+        let target = target.open().await?;
+        let coupons = wallet::list(&*target.store, &user).await?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&coupons)?);
             return Ok(());

@@ -9,20 +9,21 @@ use promo_shared::app::catalog;
 use promoctl::config::{self, DEFAULT_LISTEN};
 use promoctl::runtime::{self, Platform, RunOptions};
 
-use super::DataDir;
+use promoctl::target::Env;
+
+use super::TargetArgs;
 
 #[derive(Args)]
 pub struct Dev {
     /// Address to serve the edge routes on.
     #[arg(long, env = "PROMO_LISTEN", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
-    #[command(flatten)]
-    data: DataDir,
 }
 
 impl Dev {
-    pub async fn run(self) -> anyhow::Result<()> {
-        let data_dir = self.data.data_dir;
+    pub async fn run(self, target: &TargetArgs) -> anyhow::Result<()> {
+        anyhow::ensure!(target.env == Env::Local, "promoctl dev runs the local platform only (--env local)");
+        let data_dir = target.data_dir.clone();
         let (edge_config, dev_secret) = config::edge_config(true)?;
         let tick = config::tick()?;
         let consumers = config::consumers()?;

@@ -3,9 +3,8 @@
 use clap::{Args, Subcommand};
 use promo_shared::app::catalog;
 use promo_shared::domain::ids::UserId;
-use promoctl::runtime;
 
-use super::DataDir;
+use super::TargetArgs;
 
 #[derive(Subcommand)]
 pub enum MileageCommand {
@@ -19,23 +18,21 @@ pub struct Set {
     user: String,
     #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
     balance: i64,
-    #[command(flatten)]
-    data: DataDir,
 }
 
 impl MileageCommand {
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub async fn run(self, target: &TargetArgs) -> anyhow::Result<()> {
         match self {
-            MileageCommand::Set(c) => c.run().await,
+            MileageCommand::Set(c) => c.run(target).await,
         }
     }
 }
 
 impl Set {
-    async fn run(self) -> anyhow::Result<()> {
+    async fn run(self, target: &TargetArgs) -> anyhow::Result<()> {
         let user = UserId::parse(self.user)?;
-        let store = runtime::open_store(&self.data.data_dir)?;
-        catalog::set_mileage(&*store, &user, self.balance).await?;
+        let target = target.open().await?;
+        catalog::set_mileage(&*target.store, &user, self.balance).await?;
         println!("mileage of `{user}`: {}", self.balance);
         Ok(())
     }

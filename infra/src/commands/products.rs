@@ -6,9 +6,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use promo_shared::app::catalog;
 use promo_shared::domain::price_book::CatalogProduct;
-use promoctl::{config, runtime};
 
-use super::DataDir;
+use super::TargetArgs;
 
 #[derive(Subcommand)]
 pub enum ProductsCommand {
@@ -21,37 +20,32 @@ pub enum ProductsCommand {
 }
 
 #[derive(Args)]
-pub struct ExportKv {
-    #[command(flatten)]
-    data: DataDir,
-}
+pub struct ExportKv {}
 
 #[derive(Args)]
 pub struct Publish {
     file: PathBuf,
-    #[command(flatten)]
-    data: DataDir,
 }
 
 impl ProductsCommand {
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub async fn run(self, target: &TargetArgs) -> anyhow::Result<()> {
         match self {
-            ProductsCommand::ExportKv(c) => c.run().await,
-            ProductsCommand::Publish(c) => c.run().await,
+            ProductsCommand::ExportKv(c) => c.run(target).await,
+            ProductsCommand::Publish(c) => c.run(target).await,
         }
     }
 }
 
 impl ExportKv {
-    async fn run(self) -> anyhow::Result<()> {
-        let store = runtime::open_store(&self.data.data_dir)?;
-        println!("{}", serde_json::to_string_pretty(&catalog::kv_bulk(&*store).await?)?);
+    async fn run(self, target: &TargetArgs) -> anyhow::Result<()> {
+        let target = target.open().await?;
+        println!("{}", serde_json::to_string_pretty(&catalog::kv_bulk(&*target.store).await?)?);
         Ok(())
     }
 }
 
 impl Publish {
-    async fn run(self) -> anyhow::Result<()> {
+    async fn run(self, target: &TargetArgs) -> anyhow::Result<()> {
         let file = &self.file;
         let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         let raw: Vec<serde_json::Value> =
@@ -67,11 +61,10 @@ impl Publish {
                     .with_context(|| format!("{}: products[{i}] (`{id}`)", file.display()))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let edge = config::edge_kv()?; // a partial setting fails before anything is written
-        let store = runtime::open_store(&self.data.data_dir)?;
-        catalog::publish_products(&*store, &products).await?;
-        println!("published {} products", products.len());
-        if let Some(kv) = edge {
+        let target = target.open().await?;
+        catalog::publish_products(&*target.store, &products).await?;
+        println!("published {} products to the {}", products.len(), target.description);
+        if let Some(kv) = &target.edge {
             let entries = products
                 .iter()
                 .map(|p| {
