@@ -25,6 +25,7 @@ fn main() -> ExitCode {
     };
     match rt.block_on(cli.run()) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<commands::Silent>() => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -176,3 +176,234 @@ async fn products_publish_refuses_an_invalid_product_and_writes_nothing() {
         assert!(query_all(&*store, all_products()).await.unwrap().is_empty(), "{bad}: nothing written");
     }
 }
+
+/// The golden messages of `campaign validate`: every problem, syntax, types and rules alike,
+/// as `file:line:column: field: message` with a hint, in the order of the file; and the same
+/// as JSON.
+#[test]
+fn campaign_validate_names_each_problem_with_its_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |name: &str, body: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        let out = promoctl(&["campaign", "validate", path.to_str().unwrap()], "");
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+        let err = text(&out.stderr);
+        err.replace(&format!("{}/", dir.path().display()), "")
+    };
+    let rules = "id = \"bad\"\nname = \"\"\ncurrency = \"KRW\"\nstarts_at = \"now\"\nends_at = \"+3d\"\n\n\
+                 [[coupons]]\nid = \"a\"\nkind = \"cart\"\ndiscount = { fixed = 1000 }\n\n\
+                 [[rewards]]\nid = \"r\"\ncoupon = \"nope\"\nmin_payment = 100\nstock = 0\n\n\
+                 [claim]\ncoupon = \"a\"\nstock = 10\nper_user_limit = 0\n";
+    assert_eq!(
+        check("rules.toml", rules),
+        "error: rules.toml is not a valid campaign (4 problems):\n\
+         rules.toml:2:1: name: must not be empty\n\
+         rules.toml:14:1: rewards[0].coupon: `nope` is not one of this campaign's coupons\n  \
+         hint: name the `id` of one of this campaign's [[coupons]]\n\
+         rules.toml:16:1: rewards[0].stock: must be at least 1\n  \
+         hint: a stock is at least 1, and is split over 1 to 96 shards, at most one per unit\n\
+         rules.toml:21:1: claim.per_user_limit: must be at least 1\n"
+    );
+    assert_eq!(
+        check("syntax.toml", "id = \"x\"\nname = \"X\ncurrency = KRW\n[[coupons]\n"),
+        "error: syntax.toml is not a valid campaign (3 problems):\n\
+         syntax.toml:2:10: invalid basic string, expected `\"`\n\
+         syntax.toml:3:12: string values must be quoted, expected literal string\n\
+         syntax.toml:4:11: unclosed array table, expected `]`\n"
+    );
+    assert_eq!(
+        check(
+            "types.toml",
+            "id = \"x\"\nname = \"X\"\ncurrency = \"KRW\"\nstarts_at = \"now\"\nends_at = \"+1d\"\n\
+             [[coupons]]\nid = \"a\"\nkind = \"cart\"\ndiscount = { fixed = 10 }\n[claim]\ncoupon = \"a\"\nstock = \"many\"\n"
+        ),
+        "error: types.toml is not a valid campaign (1 problem):\n\
+         types.toml:12:9: claim.stock: invalid type: string \"many\", expected u32\n  \
+         hint: a stock is at least 1, and is split over 1 to 96 shards, at most one per unit\n"
+    );
+    assert_eq!(
+        check("window.toml", "id = \"x\"\nname = \"X\"\ncurrency = \"KRW\"\nstarts_at = \"now\"\nends_at = \"+3y\"\n"),
+        "error: window.toml is not a valid campaign (1 problem):\n\
+         window.toml:5:11: ends_at: `+3y` is not a relative time like \"+30d\" (units s, m, h, d, w)\n  \
+         hint: write an RFC 3339 instant (\"2026-11-01T00:00:00+09:00\") or a time relative to the deploy (\"now\", \"+30d\")\n"
+    );
+    let typo = check("typo.toml", "id = \"x\"\nnmae = \"X\"\n");
+    assert!(typo.contains("typo.toml:2:1: nmae: unknown field `nmae`, expected one of `id`, `name`"), "{typo}");
+    // --json: the same problems as data, on stdout, exit 1.
+    let path = dir.path().join("rules.toml");
+    let out = promoctl(&["campaign", "validate", "--json", path.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    let problems = v["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 4);
+    assert_eq!(
+        (problems[1]["line"].as_u64(), problems[1]["column"].as_u64(), problems[1]["field"].as_str()),
+        (Some(14), Some(1), Some("rewards[0].coupon"))
+    );
+    let ok = promoctl(
+        &["campaign", "validate", "--json", concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/black-friday.toml")],
+        "",
+    );
+    assert!(ok.status.success());
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&ok.stdout).unwrap()["valid"], true);
+}
+
+/// Campaign as code on the local target: deploy twice → "no changes" and no new version
+/// (relative times keep their first instants); diff and `--dry-run` show a change and write
+/// nothing; deploy applies it; pause/resume/end are recorded with who, and `show` prints the
+/// history.
+#[test]
+fn deploy_is_idempotent_and_diff_shows_what_a_deploy_would_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/black-friday.toml");
+    let run = |args: &[&str]| {
+        let mut all = vec!["--data-dir", data];
+        all.extend_from_slice(args);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_promoctl"));
+        let out = cmd.args(&all).env("PROMO_OPERATOR", "mina").output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let first = run(&["campaign", "deploy", example]);
+    assert!(first.contains("deployed campaign `black-friday` version 1") && first.contains("as mina"), "{first}");
+    let again = run(&["campaign", "deploy", example]);
+    assert!(again.contains("no changes: campaign `black-friday` is deployed as it is (version 1)"), "{again}");
+    assert!(run(&["campaign", "diff", example]).contains("campaign `black-friday`: no changes (version 1)"));
+
+    let changed = dir.path().join("bf.toml");
+    let text_of = std::fs::read_to_string(example).unwrap();
+    std::fs::write(&changed, text_of.replace("stock = 1000", "stock = 1500").replace("percent = 10,", "percent = 12,"))
+        .unwrap();
+    let changed = changed.to_str().unwrap();
+    let diff = run(&["campaign", "diff", changed]);
+    assert!(diff.contains("campaign `black-friday` (version 1 → 2):"), "{diff}");
+    assert!(diff.contains("~ claim.stock: 1000 → 1500"), "{diff}");
+    assert!(diff.contains("~ coupons[welcome-10pct].discount.percent: 10 → 12"), "{diff}");
+    assert!(diff.contains("price book: ~ coupon black-friday/welcome-10pct"), "{diff}");
+    assert!(diff.contains("(kept from the first deploy)"), "{diff}");
+    let dry = run(&["campaign", "deploy", "--dry-run", changed]);
+    assert!(dry.contains("nothing written") && dry.contains("claim.stock: 1000 → 1500"), "{dry}");
+    assert!(run(&["campaign", "diff", changed]).contains("version 1 → 2"), "the dry run wrote nothing");
+    let applied = run(&["campaign", "deploy", changed]);
+    assert!(applied.contains("version 2") && applied.contains("~ claim.stock: 1000 → 1500"), "{applied}");
+    assert!(run(&["campaign", "diff", changed]).contains("no changes (version 2)"));
+
+    assert!(run(&["campaign", "pause", "black-friday"]).contains("paused by mina: version 3"));
+    assert!(run(&["campaign", "pause", "black-friday"]).contains("already paused"));
+    let paused: serde_json::Value =
+        serde_json::from_str(&run(&["campaign", "show", "black-friday", "--json"])).unwrap();
+    assert_eq!(paused["status"], "PAUSED");
+    assert!(run(&["campaign", "list"]).contains("PAUSED"));
+    assert!(run(&["campaign", "deploy", example]).contains("version 4"), "a deploy of a change keeps the pause");
+    let kept: serde_json::Value = serde_json::from_str(&run(&["campaign", "show", "black-friday", "--json"])).unwrap();
+    assert_eq!(kept["status"], "PAUSED");
+    assert!(run(&["campaign", "resume", "black-friday"]).contains("resumed by mina: version 5"));
+    assert!(run(&["campaign", "end", "black-friday"]).contains("ended by mina: version 6"));
+    let shown = run(&["campaign", "show", "black-friday"]);
+    assert!(shown.contains("status    ENDED"), "{shown}");
+    for line in ["v1 ", "deploy  by mina", "v3 ", "pause   by mina", "v5 ", "resume  by mina", "v6 ", "end     by mina"]
+    {
+        assert!(shown.contains(line), "{line:?} missing in {shown}");
+    }
+    let history: serde_json::Value =
+        serde_json::from_str(&run(&["campaign", "show", "black-friday", "--json"])).unwrap();
+    assert_eq!(history["history"].as_array().unwrap().len(), 6);
+    assert_eq!(history["history"][1]["changes"][0], "claim.stock: 1000 → 1500");
+}
+
+/// Every command refuses `--env prod` clearly when built without the production target, and
+/// `promoctl dev` never runs against production.
+#[test]
+fn the_target_is_chosen_with_env() {
+    let dev = promoctl(&["--env", "prod", "dev"], "");
+    assert_eq!(dev.status.code(), Some(1));
+    let err = text(&dev.stderr);
+    assert!(err.contains("promoctl dev runs the local platform only"), "{err}");
+    let bad = promoctl(&["--env", "staging", "campaign", "list"], "");
+    assert_eq!(bad.status.code(), Some(2), "an unknown target is a usage error");
+}
+
+/// Shell completions for bash, zsh and fish name the commands.
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = promoctl(&["completions", shell], "");
+        assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+        let script = text(&out.stdout);
+        assert!(script.contains("promoctl") && script.contains("deploy") && script.contains("trigger"), "{shell}");
+    }
+    assert_eq!(promoctl(&["completions", "tcsh"], "").status.code(), Some(2));
+}
+
+/// `webhook trigger --print` builds each provider's event with the given id and payment, and
+/// `trigger` sends one the local platform accepts (the whole flow is in the README test).
+#[test]
+fn webhook_trigger_builds_each_providers_event() {
+    let out = promoctl(
+        &[
+            "webhook",
+            "trigger",
+            "refunded",
+            "--provider",
+            "stripe",
+            "--secret",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "--id",
+            "evt_fixed",
+            "--payment-id",
+            "pi_7",
+            "--amount",
+            "20000",
+            "--refunded",
+            "5000",
+            "--print",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    let (headers, body) = printed.split_once("\n\n").unwrap();
+    assert!(headers.starts_with("stripe-signature: t="), "{headers}");
+    let body: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    assert_eq!((body["id"].as_str(), body["type"].as_str()), (Some("evt_fixed"), Some("charge.refunded")));
+    assert_eq!(body["data"]["object"]["amount_refunded"], 5000);
+    assert_eq!(body["data"]["object"]["payment_intent"], "pi_7");
+    let standard = promoctl(&["webhook", "trigger", "paid", "--id", "msg_1", "--user", "u-9", "--print"], "");
+    assert!(standard.status.success(), "{}", text(&standard.stderr));
+    let printed = text(&standard.stdout);
+    assert!(printed.starts_with("webhook-id: msg_1\n"), "{printed}");
+    assert!(printed.contains("\"user_id\":\"u-9\"") && printed.contains("\"type\":\"paid\""), "{printed}");
+}
+
+/// `dlq list` shows the local queue's dead letters with why they failed; `dlq replay` moves
+/// them back to their queue; production's are refused with where to look instead.
+#[tokio::test]
+async fn dlq_lists_and_replays_the_local_dead_letters() {
+    use promo_shared::ports::queue::Queue;
+    use promoctl::embedded::{QueueConfig, SqliteQueue};
+
+    let dir = tempfile::tempdir().unwrap();
+    let queue = SqliteQueue::open(&dir.path().join("queue.db"), QueueConfig::default()).unwrap();
+    queue.publish("payment-events", b"{\"type\":\"paid\"}").await.unwrap();
+    let got = queue.receive("payment-events", 1, std::time::Duration::from_secs(1)).await.unwrap();
+    queue.reject("payment-events", &got[0], "invalid event: payment_id is missing").await.unwrap();
+    let data = dir.path().to_str().unwrap();
+    let listed = promoctl(&["--data-dir", data, "dlq", "list", "--json"], "");
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let letters: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(letters.as_array().unwrap().len(), 1);
+    assert_eq!(letters[0]["reason"], "invalid event: payment_id is missing");
+    assert_eq!(letters[0]["body"], "{\"type\":\"paid\"}");
+    let replayed = promoctl(&["--data-dir", data, "dlq", "replay"], "");
+    assert!(text(&replayed.stdout).contains("moved 1 dead letters back to `payment-events`"));
+    assert!(queue.dead_letters("payment-events").await.unwrap().is_empty());
+    assert_eq!(queue.depth("payment-events").await.unwrap(), 1, "back in its queue");
+    let prod = promoctl(&["--env", "prod", "dlq", "list"], "");
+    assert_eq!(prod.status.code(), Some(1));
+    assert!(text(&prod.stderr).contains("start-message-move-task"));
+}

@@ -4,6 +4,7 @@
 mod campaign;
 mod coupons;
 mod dev;
+mod dlq;
 mod mileage;
 mod products;
 mod quote;
@@ -14,10 +15,19 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use promoctl::config::DEFAULT_DATA_DIR;
+use promoctl::target::{Env, Target};
 
 #[derive(Parser)]
-#[command(name = "promoctl", version, about = "Run the promotions platform locally and drive its campaigns.")]
+#[command(
+    name = "promoctl",
+    version,
+    about = "Run the promotions platform locally and drive its campaigns.",
+    after_help = "Exit codes: 0 success; 1 failure (an invalid file, a refused change, a store or network error); \
+                  2 wrong usage."
+)]
 pub struct Cli {
+    #[command(flatten)]
+    target: TargetArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -29,6 +39,9 @@ enum Command {
     /// Validate, deploy and list campaigns.
     #[command(subcommand)]
     Campaign(campaign::CampaignCommand),
+    /// The local platform's dead letters: list them, move them back to their queue.
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
     /// Shoppers' coupons.
     #[command(subcommand)]
     Coupons(coupons::CouponsCommand),
@@ -41,37 +54,66 @@ enum Command {
     /// Shoppers' mileage.
     #[command(subcommand)]
     Mileage(mileage::MileageCommand),
-    /// Price a product or a cart at its best: reads the quote request JSON (SPEC.md "Pricing
-    /// rules") on stdin, prints the answer JSON on stdout. Exit 1 with the problems on stderr
+    /// Price a product or a cart at its best: reads the quote request JSON (docs/marketers/pricing.md "The quote
+    /// format") on stdin, prints the answer JSON on stdout. Exit 1 with the problems on stderr
     /// for an invalid request.
     Quote(quote::Quote),
     /// Print a shopper bearer token (HS256, signed with PROMO_SHOPPER_JWT_SECRET or the
     /// development secret of `promoctl dev`), for `Authorization: Bearer <token>`.
     Token(token::Token),
+    /// Print a shell completion script: `promoctl completions bash >
+    /// ~/.local/share/bash-completion/completions/promoctl` (zsh: into a directory of
+    /// `$fpath` as `_promoctl`; fish: `~/.config/fish/completions/promoctl.fish`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
+        let t = &self.target;
         match self.command {
-            Command::Dev(c) => c.run().await,
-            Command::Campaign(c) => c.run().await,
-            Command::Coupons(c) => c.run().await,
+            Command::Dev(c) => c.run(t).await,
+            Command::Campaign(c) => c.run(t).await,
+            Command::Coupons(c) => c.run(t).await,
+            Command::Dlq(c) => c.run(t).await,
             Command::Webhook(c) => c.run().await,
-            Command::Products(c) => c.run().await,
-            Command::Mileage(c) => c.run().await,
+            Command::Products(c) => c.run(t).await,
+            Command::Mileage(c) => c.run(t).await,
             Command::Quote(c) => c.run(),
             Command::Token(c) => c.run(),
+            Command::Completions { shell } => {
+                use clap::CommandFactory;
+                clap_complete::generate(shell, &mut Cli::command(), "promoctl", &mut std::io::stdout());
+                Ok(())
+            }
         }
     }
 }
 
-/// Where the local platform keeps its data.
+/// Which platform the commands work on: every command, reading or writing, uses the same.
 #[derive(Args)]
-struct DataDir {
+pub struct TargetArgs {
+    /// `local`: the local platform (`promoctl dev`'s store); `prod`: the production DynamoDB
+    /// table (PROMO_TABLE_NAME) and the Worker's KV namespace (PROMO_CF_*).
+    #[arg(long, global = true, env = "PROMO_ENV", value_enum, default_value_t = Env::Local)]
+    env: Env,
     /// Directory of the local platform's store, queue and outbox.
-    #[arg(long, env = "PROMO_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    #[arg(long, global = true, env = "PROMO_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
 }
+
+impl TargetArgs {
+    async fn open(&self) -> anyhow::Result<Target> {
+        Target::open(self.env, &self.data_dir).await
+    }
+}
+
+/// An error already reported on stdout (a `--json` answer): exit 1 without printing more.
+#[derive(Debug, thiserror::Error)]
+#[error("")]
+pub struct Silent;
 
 /// A time as tables print it.
 fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {

@@ -8,28 +8,26 @@ use promo_shared::domain::campaign::Campaign;
 use promo_shared::ports::clock::Clock;
 use promo_shared::ports::store::Store;
 use promoctl::embedded::SystemClock;
-use promoctl::runtime;
 use serde_json::{Value, json};
 
-use crate::commands::{DataDir, rfc3339};
+use crate::commands::{TargetArgs, rfc3339};
 
 #[derive(Args)]
 pub struct List {
-    #[command(flatten)]
-    data: DataDir,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
 }
 
 impl List {
-    pub async fn run(self) -> anyhow::Result<()> {
-        let store = runtime::open_store(&self.data.data_dir)?;
-        let all = campaigns::list(&*store).await?;
+    pub async fn run(self, target: &TargetArgs) -> anyhow::Result<()> {
+        let target = target.open().await?;
+        let store: &dyn Store = &*target.store;
+        let all = campaigns::list(store).await?;
         let now = SystemClock.now();
         let mut stocks = Vec::with_capacity(all.len());
         for c in &all {
-            stocks.push(stock_of(&*store, c).await?);
+            stocks.push(stock_of(store, c).await?);
         }
         if self.json {
             let out: Vec<_> = all
@@ -60,7 +58,7 @@ impl List {
 
 /// What is left of a campaign's limited stocks, by rule (`claim`, then each reward rule with
 /// a stock): `{"left", "total"}`.
-async fn stock_of(store: &dyn Store, campaign: &Campaign) -> anyhow::Result<BTreeMap<String, Value>> {
+pub async fn stock_of(store: &dyn Store, campaign: &Campaign) -> anyhow::Result<BTreeMap<String, Value>> {
     let mut out = BTreeMap::new();
     if let Some(claim) = &campaign.claim {
         let left: i64 = claims::stock_left(store, campaign).await?.iter().sum();

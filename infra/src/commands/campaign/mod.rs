@@ -1,27 +1,51 @@
-//! `promoctl campaign …`: campaign files and the deployed campaigns.
+//! `promoctl campaign …`: campaign files (validate, diff, deploy) and the deployed campaigns
+//! (list, show, pause, resume, end), on the target chosen with `--env`.
 
+mod control;
 mod deploy;
+mod diff;
 mod list;
+mod show;
 mod validate;
 
 use clap::Subcommand;
 
+use super::TargetArgs;
+
 #[derive(Subcommand)]
 pub enum CampaignCommand {
-    /// Check a campaign file (.toml or .json) and print every problem found.
+    /// Check a campaign file (.toml or .json): every problem as `file:line:column: field:
+    /// message` with a hint. Exit 1 when there is any.
     Validate(validate::Validate),
-    /// Validate and deploy a campaign file to the local platform's store.
+    /// Show what deploying a campaign file would change on the target (campaign, stocks,
+    /// price book entries); writes nothing.
+    Diff(diff::Diff),
+    /// Validate and deploy a campaign file: nothing is written when it is already deployed as
+    /// it is; `--dry-run` shows the changes only.
     Deploy(deploy::Deploy),
-    /// List deployed campaigns and their status now.
+    /// List deployed campaigns, their status now and their stock left.
     List(list::List),
+    /// One deployed campaign: its status, stock, rules and history of changes.
+    Show(show::Show),
+    /// Pause a campaign: no claims, no rewards, no promotion on product pages until resumed.
+    Pause(control::Id),
+    /// Resume a paused campaign.
+    Resume(control::Id),
+    /// End a campaign now (its end becomes now).
+    End(control::Id),
 }
 
 impl CampaignCommand {
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub async fn run(self, target: &TargetArgs) -> anyhow::Result<()> {
         match self {
             CampaignCommand::Validate(c) => c.run(),
-            CampaignCommand::Deploy(c) => c.run().await,
-            CampaignCommand::List(c) => c.run().await,
+            CampaignCommand::Diff(c) => c.run(target).await,
+            CampaignCommand::Deploy(c) => c.run(target).await,
+            CampaignCommand::List(c) => c.run(target).await,
+            CampaignCommand::Show(c) => c.run(target).await,
+            CampaignCommand::Pause(c) => c.run(target, promo_shared::app::campaigns::Control::Pause).await,
+            CampaignCommand::Resume(c) => c.run(target, promo_shared::app::campaigns::Control::Resume).await,
+            CampaignCommand::End(c) => c.run(target, promo_shared::app::campaigns::Control::End).await,
         }
     }
 }
