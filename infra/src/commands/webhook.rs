@@ -1,4 +1,5 @@
-//! `promoctl webhook sign|send`: a body from stdin, signed as a provider would sign it.
+//! `promoctl webhook sign|send|trigger`: a body from stdin (or built by `trigger`), signed as
+//! a provider would sign it.
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -6,6 +7,7 @@ use promo_shared::app::webhooks::{standard, stripe};
 use promo_shared::ports::clock::Clock;
 use promoctl::config;
 use promoctl::embedded::SystemClock;
+use promoctl::webhook_events::{self, Kind, Payment};
 
 #[derive(Subcommand)]
 pub enum WebhookCommand {
@@ -19,9 +21,45 @@ pub enum WebhookCommand {
         #[command(flatten)]
         sign: SignArgs,
         /// Base URL of the platform.
-        #[arg(long, default_value = "http://127.0.0.1:8787")]
+        #[arg(long, env = "PROMO_URL", default_value = "http://127.0.0.1:8787")]
         url: String,
     },
+    /// Build a correct event of the provider (no JSON to write), sign it and POST it: `paid`,
+    /// `cancelled` or `refunded` (`--refunded N` for a partial refund). A PortOne webhook only
+    /// names the payment: the platform then looks it up at PortOne's API.
+    Trigger(Trigger),
+}
+
+#[derive(Args)]
+pub struct Trigger {
+    /// What happened to the payment.
+    #[arg(value_enum)]
+    kind: Kind,
+    #[command(flatten)]
+    sign: SignArgs,
+    /// The shopper who paid.
+    #[arg(long, default_value = "u-1")]
+    user: String,
+    /// The amount paid, in minor units of the currency.
+    #[arg(long, default_value_t = 52000)]
+    amount: i64,
+    #[arg(long, default_value = "KRW")]
+    currency: String,
+    /// The payment's id (default: a new one; give the same to cancel or refund it).
+    #[arg(long)]
+    payment_id: Option<String>,
+    /// The order's id (default: `order-<payment id>`).
+    #[arg(long)]
+    order_id: Option<String>,
+    /// For `refunded`: the amount refunded (default: all of it).
+    #[arg(long)]
+    refunded: Option<i64>,
+    /// Print the body and headers instead of sending them.
+    #[arg(long)]
+    print: bool,
+    /// Base URL of the platform.
+    #[arg(long, env = "PROMO_URL", default_value = "http://127.0.0.1:8787")]
+    url: String,
 }
 
 #[derive(Args)]
@@ -33,7 +71,7 @@ pub struct SignArgs {
     /// `standard`) the development secret of `promoctl dev`.
     #[arg(long)]
     secret: Option<String>,
-    /// The delivery id (default: a new unique id).
+    /// The delivery id (default: a new unique id); for Stripe, the event's `id` in the body.
     #[arg(long)]
     id: Option<String>,
     /// Epoch seconds (default: now).
@@ -45,7 +83,10 @@ impl WebhookCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         match self {
             WebhookCommand::Sign { sign } => {
-                let body = read_stdin()?;
+                let body = with_stripe_id(&sign, read_stdin()?)?;
+                if sign.provider == "stripe" && sign.id.is_some() {
+                    println!("{}", String::from_utf8_lossy(&body));
+                }
                 for (k, v) in headers(&sign, &body)? {
                     println!("{k}: {v}");
                 }
@@ -53,19 +94,70 @@ impl WebhookCommand {
             }
             WebhookCommand::Send { sign, url } => {
                 let body = read_stdin()?;
-                let target = format!("{}/v1/webhooks/{}", url.trim_end_matches('/'), sign.provider);
-                let mut req = reqwest::Client::new().post(&target).header("content-type", "application/json");
-                for (k, v) in headers(&sign, &body)? {
-                    req = req.header(k, v);
-                }
-                let resp = req.body(body).send().await.with_context(|| format!("POST {target}"))?;
-                let status = resp.status();
-                println!("{status}");
-                println!("{}", resp.text().await.unwrap_or_default());
-                anyhow::ensure!(status.is_success(), "the platform answered {status}");
-                Ok(())
+                send(&url, &sign, body).await
             }
+            WebhookCommand::Trigger(t) => t.run().await,
         }
+    }
+}
+
+impl Trigger {
+    async fn run(self) -> anyhow::Result<()> {
+        let payment_id = self.payment_id.unwrap_or_else(|| format!("pay_{}", uuid::Uuid::now_v7().simple()));
+        let payment = Payment {
+            provider: self.sign.provider.clone(),
+            order_id: self.order_id.unwrap_or_else(|| format!("order-{payment_id}")),
+            payment_id,
+            user_id: self.user,
+            amount: self.amount,
+            currency: self.currency,
+            refunded: self.refunded,
+            at: SystemClock.now(),
+        };
+        let (body, id) = webhook_events::body(self.kind, &payment, self.sign.id.as_deref());
+        let sign = SignArgs { id: Some(id), ..self.sign };
+        let body = serde_json::to_vec(&body)?;
+        if self.print {
+            for (k, v) in headers(&sign, &body)? {
+                println!("{k}: {v}");
+            }
+            println!("\n{}", String::from_utf8_lossy(&body));
+            return Ok(());
+        }
+        eprintln!("{} {:?} of payment {} by {}", sign.provider, self.kind, payment.payment_id, payment.user_id);
+        send(&self.url, &sign, body).await
+    }
+}
+
+/// Signs `body` and POSTs it to the platform's webhook route; prints the answer.
+async fn send(url: &str, sign: &SignArgs, body: Vec<u8>) -> anyhow::Result<()> {
+    let body = with_stripe_id(sign, body)?;
+    let target = format!("{}/v1/webhooks/{}", url.trim_end_matches('/'), sign.provider);
+    let mut req = reqwest::Client::new().post(&target).header("content-type", "application/json");
+    for (k, v) in headers(sign, &body)? {
+        req = req.header(k, v);
+    }
+    let resp = req.body(body).send().await.with_context(|| format!("POST {target}"))?;
+    let status = resp.status();
+    println!("{status}");
+    println!("{}", resp.text().await.unwrap_or_default());
+    anyhow::ensure!(status.is_success(), "the platform answered {status}");
+    Ok(())
+}
+
+/// A Stripe delivery's id is its event's `id`: `--id` sets it in the body.
+fn with_stripe_id(sign: &SignArgs, body: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    match (&sign.id, sign.provider.as_str()) {
+        (Some(id), "stripe") => {
+            let mut v: serde_json::Value = serde_json::from_slice(&body)
+                .context("--id with Stripe sets the event's `id`: the body must be JSON")?;
+            if v.get("id").and_then(|x| x.as_str()) == Some(id) {
+                return Ok(body);
+            }
+            v["id"] = serde_json::Value::String(id.clone());
+            Ok(serde_json::to_vec(&v)?)
+        }
+        _ => Ok(body),
     }
 }
 
