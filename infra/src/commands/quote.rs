@@ -14,7 +14,7 @@ impl Quote {
     pub fn run(self) -> anyhow::Result<()> {
         let mut request = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut request).context("reading stdin")?;
-        anyhow::ensure!(!request.trim().is_empty(), "no quote request on stdin (see SPEC.md \"Pricing rules\")");
+        anyhow::ensure!(!request.trim().is_empty(), "no quote request on stdin (see docs/marketers/pricing.md)");
         let answer = promo_shared::domain::pricing::quote_json(&request)?;
         let out = if self.compact { serde_json::to_string(&answer)? } else { serde_json::to_string_pretty(&answer)? };
         println!("{out}");

@@ -1,4 +1,4 @@
-//! `POST /v1/quotes`: the max-benefit price of a product or a cart (SPEC.md "Pricing rules"),
+//! `POST /v1/quotes`: the max-benefit price of a product or a cart (docs/marketers/pricing.md),
 //! the same JSON `promoctl quote` reads. Pure computation, so it runs at the edge.
 //!
 //! 200 with the answer; 400 `invalid_body` for a body that is not a quote request (not UTF-8,

@@ -1,4 +1,4 @@
-//! Max-benefit pricing (SPEC.md, "Pricing rules"): the lowest price a shopper can really reach for
+//! Max-benefit pricing (docs/marketers/pricing.md): the lowest price a shopper can really reach for
 //! a product or a cart, and how — which coupons, which payment promotion, how much mileage.
 //!
 //! ```text
