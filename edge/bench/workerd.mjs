@@ -2,6 +2,9 @@
 // the same worker in the same run. Sequential requests, so each number is one request's
 // full path through workerd: wasm + (for accepted webhooks) the Durable Object and the
 // hand-off fetch to a local issuer stand-in.
+// With PROMO_TEST_DYNAMODB_ENDPOINT set (moto, which serves SQS too; infra/test.sh
+// --services-only starts it), a second worker enqueues accepted events to an SQS queue there
+// instead, signed with SigV4: the production hand-off.
 // Run: (cd edge && worker-build --release && node bench/workerd.mjs [N])
 import { createServer } from "node:http";
 import { readFileSync, readdirSync } from "node:fs";
@@ -50,15 +53,15 @@ function workerdCpuMicros(pids) {
   return (ticks * 1e6) / TICKS_PER_SECOND;
 }
 
-async function measure(name, make) {
-  for (let i = 0; i < 100; i++) await (await mf.dispatchFetch(...make(-i - 1))).arrayBuffer(); // warm-up
+async function measure(name, make, worker = mf) {
+  for (let i = 0; i < 100; i++) await (await worker.dispatchFetch(...make(-i - 1))).arrayBuffer(); // warm-up
   const pids = workerdPids();
   const cpu0 = workerdCpuMicros(pids);
   const times = [];
   for (let i = 0; i < N; i++) {
     const args = make(i);
     const t0 = process.hrtime.bigint();
-    const res = await mf.dispatchFetch(...args);
+    const res = await worker.dispatchFetch(...args);
     await res.arrayBuffer();
     times.push(Number(process.hrtime.bigint() - t0) / 1e3);
   }
@@ -80,6 +83,40 @@ await measure("POST webhook, accepted (verify+DO+hand-off)", (i) => {
   const body = paid(`${randomUUID()}-${i}`);
   return [`${BASE}/v1/webhooks/standard`, { method: "POST", headers: standardHeaders(STANDARD_SECRET, body), body }];
 });
+// The same SQS request (signed with SigV4), answered at once by the local stand-in: the
+// Worker's own cost of the queue hand-off, without the SQS stand-in's slowness.
+{
+  const signed = await startWorker({
+    PROMO_PAYMENT_QUEUE_URL: `http://127.0.0.1:${issuer.address().port}/123456789012/promo-payments`,
+    PROMO_AWS_ACCESS_KEY_ID: "AKIDEXAMPLE", PROMO_AWS_SECRET_ACCESS_KEY: "bench-secret-key",
+  });
+  await measure("GET /healthz (baseline, signing worker)", () => [`${BASE}/healthz`], signed);
+  await measure("POST webhook, accepted (verify+DO+SigV4 send)", (i) => {
+    const body = paid(`${randomUUID()}-${i}`);
+    return [`${BASE}/v1/webhooks/standard`, { method: "POST", headers: standardHeaders(STANDARD_SECRET, body), body }];
+  }, signed);
+  await signed.dispose();
+}
+const MOTO = process.env.PROMO_TEST_DYNAMODB_ENDPOINT;
+if (MOTO) {
+  const sqs = async (action, body) => {
+    const res = await fetch(`${MOTO}/`, { method: "POST", body: JSON.stringify(body), headers: {
+      "content-type": "application/x-amz-json-1.0", "x-amz-target": `AmazonSQS.${action}`,
+      authorization: "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0" } });
+    if (res.status !== 200) throw new Error(`${action}: ${res.status} ${await res.text()}`);
+    return res.json();
+  };
+  const { QueueUrl } = await sqs("CreateQueue", { QueueName: `promo-bench-${randomUUID()}` });
+  const queued = await startWorker({ PROMO_PAYMENT_QUEUE_URL: QueueUrl, PROMO_AWS_ACCESS_KEY_ID: "test",
+    PROMO_AWS_SECRET_ACCESS_KEY: "test" });
+  await measure("GET /healthz (baseline, queue worker)", () => [`${BASE}/healthz`], queued);
+  await measure("POST webhook, accepted (verify+DO+SQS)", (i) => {
+    const body = paid(`${randomUUID()}-${i}`);
+    return [`${BASE}/v1/webhooks/standard`, { method: "POST", headers: standardHeaders(STANDARD_SECRET, body), body }];
+  }, queued);
+  await queued.dispose();
+  await sqs("DeleteQueue", { QueueUrl });
+}
 await measure("POST webhook, replay (verify+DO)", () => {
   const body = paid("replayed");
   return [`${BASE}/v1/webhooks/standard`, { method: "POST", headers: standardHeaders(STANDARD_SECRET, body, { id: "msg_replayed" }), body }];

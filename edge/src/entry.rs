@@ -7,15 +7,16 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use promo_shared::app::config::EdgeConfig;
 use promo_shared::app::edge::Edge;
-use promo_shared::http::{self, ApiError, Route};
+use promo_shared::http::{self, ApiError};
 use worker::{Context, Date, Env, Headers, Request, Response, Result, event};
 
 use crate::cache::EdgeCache;
 use crate::config::{self, CLIENT_LIMITER_BINDING, DEDUPE_BINDING, PAYMENT_LIMITER_BINDING};
 use crate::durable::DurableObjectLedger;
-use crate::fetch::{FetchHandOff, FetchLookup, FetchPersonalPrices};
+use crate::fetch::{FetchHandOff, FetchLookup, FetchShopperApi};
 use crate::kv::KvCatalog;
 use crate::rate_limit::BindingLimiter;
+use crate::sqs::SqsHandOff;
 
 /// The time, read once per use (the Worker's clock).
 pub fn now() -> DateTime<Utc> {
@@ -29,7 +30,15 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         Ok(c) => c,
         Err(e) => return to_worker(e.into_response()),
     };
-    let headers: Vec<(String, String)> = req.headers().entries().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+    let mut headers: Vec<(String, String)> =
+        req.headers().entries().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+    // One id per request, carried into the Lambdas' logs: Cloudflare's ray id unless the
+    // caller sent its own.
+    if !headers.iter().any(|(k, _)| k == "x-request-id")
+        && let Some(ray) = headers.iter().find(|(k, _)| k == "cf-ray").map(|(_, v)| v.clone())
+    {
+        headers.push(("x-request-id".into(), ray));
+    }
     let declared = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > cfg.max_body_bytes) {
         return to_worker(ApiError::PayloadTooLarge { limit: cfg.max_body_bytes }.into_response());
@@ -41,15 +50,15 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         Ok(r) => r,
         Err(e) => return to_worker(e.into_response()),
     };
-    let route = match Route::of(&request.method, &request.path) {
-        Ok(r) => r,
-        Err(e) => return to_worker(e.into_response()),
-    };
     let edge = match edge(&env, cfg) {
         Ok(e) => e,
         Err(e) => return to_worker(ApiError::Internal(format!("misconfigured worker: {e}")).into_response()),
     };
-    let served = edge.handle(route, &request, now()).await;
+    let served = edge.respond(&request, now()).await;
+    if let Some(line) = &served.webhook {
+        // Workers Logs (observability in wrangler.toml) count webhooks by outcome and reason.
+        worker::console_log!("{line}");
+    }
     if let Some(product) = served.refresh {
         ctx.wait_until(async move { edge.refresh(&product, now()).await });
     }
@@ -60,7 +69,10 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
 fn edge(env: &Env, cfg: EdgeConfig) -> Result<Edge> {
     Ok(Edge {
         ledger: Box::new(DurableObjectLedger { namespace: env.durable_object(DEDUPE_BINDING)? }),
-        handoff: Box::new(FetchHandOff { url: cfg.issuer_url.clone(), secret: cfg.issuer_secret.clone() }),
+        handoff: match &cfg.payment_queue {
+            Some(queue) => Box::new(SqsHandOff { queue: queue.clone() }),
+            None => Box::new(FetchHandOff { url: cfg.issuer_url.clone(), secret: cfg.issuer_secret.clone() }),
+        },
         lookup: Box::new(FetchLookup { base: cfg.portone_api_base.clone(), secret: cfg.portone_api_secret.clone() }),
         limiter: Box::new(BindingLimiter {
             client: env.rate_limiter(CLIENT_LIMITER_BINDING).ok(),
@@ -68,7 +80,7 @@ fn edge(env: &Env, cfg: EdgeConfig) -> Result<Edge> {
         }),
         catalog: Arc::new(KvCatalog::new(env).map_err(|e| worker::Error::RustError(e.to_string()))?),
         cache: Arc::new(EdgeCache),
-        personal: Box::new(FetchPersonalPrices { api_url: cfg.api_url.clone() }),
+        shoppers: Box::new(FetchShopperApi { api_url: cfg.api_url.clone() }),
         prices: cfg.prices,
         config: cfg,
     })

@@ -1,6 +1,6 @@
 //! The edge's ports that are another service over `fetch`: the hand-off to the issuer's
 //! function URL (signed with Standard Webhooks, so the issuer verifies it like any webhook),
-//! payment look-ups at PortOne's API, and personal price reads passed to the API Lambda.
+//! payment look-ups at PortOne's API, and the shoppers' routes passed to the API Lambda.
 
 use async_trait::async_trait;
 use promo_shared::app::providers::PortOnePayment;
@@ -11,7 +11,7 @@ use promo_shared::domain::secret::SecretString;
 use promo_shared::http::{self, ApiError};
 use promo_shared::ports::handoff::HandOff;
 use promo_shared::ports::lookup::PaymentLookup;
-use promo_shared::ports::personal::PersonalPrices;
+use promo_shared::ports::shopper_api::ShopperApi;
 use serde_json::json;
 use worker::{Headers, Method, Request, RequestInit};
 
@@ -29,7 +29,7 @@ pub struct FetchHandOff {
 
 #[async_trait(?Send)]
 impl HandOff for FetchHandOff {
-    async fn hand_off(&self, event: &PaymentEvent) -> Result<(), ApiError> {
+    async fn hand_off(&self, event: &PaymentEvent, request_id: Option<&str>) -> Result<(), ApiError> {
         let (Some(url), Some(secret)) = (&self.url, &self.secret) else {
             return Err(ApiError::Unavailable("the issuer hand-off is not configured".into()));
         };
@@ -42,6 +42,9 @@ impl HandOff for FetchHandOff {
         headers.set("webhook-id", &id).map_err(&unavailable)?;
         headers.set("webhook-timestamp", &ts.to_string()).map_err(&unavailable)?;
         headers.set("webhook-signature", &secret.sign(&id, ts, &body)).map_err(&unavailable)?;
+        if let Some(rid) = request_id {
+            headers.set("x-request-id", rid).map_err(&unavailable)?;
+        }
         let body = String::from_utf8(body).map_err(|e| ApiError::Internal(e.to_string()))?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
@@ -83,25 +86,43 @@ impl PaymentLookup for FetchLookup {
     }
 }
 
-/// Personal price reads, passed to the API Lambda (`PROMO_API_URL`), which knows the
-/// shopper's coupons and mileage; its answer is never stored by a shared cache.
-pub struct FetchPersonalPrices {
+/// The shoppers' routes (claims, wallets, personal price reads), passed to the API Lambda
+/// (`PROMO_API_URL`), which has the shoppers' data: the method, path, body and the headers
+/// the API reads go through; its status, body and the headers a client needs come back.
+pub struct FetchShopperApi {
     pub api_url: Option<String>,
 }
 
+/// Request headers the API reads.
+const FORWARDED: [&str; 4] = ["authorization", "idempotency-key", "content-type", "x-request-id"];
+/// Answer headers passed back.
+const RETURNED: [&str; 7] =
+    ["content-type", "etag", "www-authenticate", "idempotent-replayed", "retry-after", "location", "x-request-id"];
+
 #[async_trait(?Send)]
-impl PersonalPrices for FetchPersonalPrices {
-    async fn personal_price(&self, req: &http::Request) -> Result<http::Response, ApiError> {
+impl ShopperApi for FetchShopperApi {
+    async fn forward(&self, req: &http::Request) -> Result<http::Response, ApiError> {
         let Some(base) = &self.api_url else {
-            return Err(ApiError::Unavailable("personal prices need PROMO_API_URL (the API Lambda)".into()));
+            return Err(ApiError::Unavailable("the shoppers' API is not configured (PROMO_API_URL)".into()));
         };
         let unavailable = unavailable("API");
         let headers = Headers::new();
-        for auth in req.header_values("authorization") {
-            headers.append("authorization", auth).map_err(&unavailable)?;
+        for name in FORWARDED {
+            for value in req.header_values(name) {
+                headers.append(name, value).map_err(&unavailable)?;
+            }
         }
+        let method = match req.method.as_str() {
+            "POST" => Method::Post,
+            "DELETE" => Method::Delete,
+            "HEAD" => Method::Head,
+            _ => Method::Get,
+        };
         let mut init = RequestInit::new();
-        init.with_method(Method::Get).with_headers(headers);
+        init.with_method(method.clone()).with_headers(headers);
+        if matches!(method, Method::Post | Method::Delete) && !req.body.is_empty() {
+            init.with_body(Some(js_sys_bytes(&req.body)));
+        }
         let url = format!("{}{}", base.trim_end_matches('/'), req.path);
         let upstream = Request::new_with_init(&url, &init).map_err(&unavailable)?;
         let mut resp = worker::Fetch::Request(upstream).send().await.map_err(&unavailable)?;
@@ -110,12 +131,15 @@ impl PersonalPrices for FetchPersonalPrices {
         let mut out = http::Response { status, headers: vec![], body };
         for (k, v) in resp.headers().entries() {
             let k = k.to_ascii_lowercase();
-            if k == "content-type" || k == "etag" || k == "www-authenticate" {
+            if RETURNED.contains(&k.as_str()) {
                 out.headers.push((k, v));
             }
         }
-        // Whatever the upstream said: a personal answer is never stored by a shared cache.
-        out.headers.push(("cache-control".into(), "private, no-store".into()));
         Ok(out)
     }
+}
+
+/// A body for `RequestInit`.
+fn js_sys_bytes(body: &[u8]) -> wasm_bindgen::JsValue {
+    worker::js_sys::Uint8Array::from(body).into()
 }

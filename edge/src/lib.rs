@@ -6,7 +6,7 @@
 //! | port | adapter |
 //! | --- | --- |
 //! | delivery ledger | a Durable Object per delivery (`durable`), deciding by [`ledger`] |
-//! | hand-off | a signed `fetch` to the issuer's function URL (`fetch`) |
+//! | hand-off | `SendMessage` to the payment events queue, signed with SigV4 ([`sqs`]); or, without a queue, a signed `fetch` to the issuer's function URL (`fetch`) |
 //! | payment look-up | `fetch` to PortOne's API (`fetch`) |
 //! | personal prices | `fetch` to the API Lambda (`fetch`) |
 //! | rate limits | the Workers Rate Limiting bindings (`rate_limit`) |
@@ -14,10 +14,11 @@
 //! | price cache | the Cache API (`cache`) |
 //!
 //! The environment is read in one place, [`config`]. What does not need the Worker's
-//! runtime ([`config`], [`ledger`]) builds and is tested on the host.
+//! runtime ([`config`], [`ledger`], [`sqs`]'s signing) builds and is tested on the host.
 
 pub mod config;
 pub mod ledger;
+pub mod sqs;
 
 #[cfg(target_arch = "wasm32")]
 mod cache;

@@ -24,7 +24,7 @@ use promo_shared::app::idempotency::IdempotencyConfig;
 use promo_shared::app::issuer::Issuer;
 use promo_shared::app::retry::backoff;
 use promo_shared::app::sell_out::Republisher;
-use promo_shared::http::{ApiError, Route};
+use promo_shared::http::ApiError;
 use promo_shared::ports::clock::Clock;
 use promo_shared::ports::ids::IdGen;
 use promo_shared::ports::queue::{Delivery, Queue};
@@ -34,7 +34,7 @@ use tokio::task::JoinHandle;
 
 use crate::embedded::ledger::{QueueHandOff, StoreLedger};
 use crate::embedded::memo_catalog::MemoCatalog;
-use crate::embedded::personal::InProcessApi;
+use crate::embedded::shopper_api::InProcessApi;
 use crate::embedded::{
     BoundedPriceCache, KeyedLimits, OsIds, OutboxMailer, QueueConfig, SqliteQueue, SqliteStore, SystemClock,
 };
@@ -131,7 +131,7 @@ impl Platform {
             )),
             catalog: Arc::new(MemoCatalog::new(store.clone(), clock.clone(), Duration::from_secs(1))),
             cache: price_cache.clone(),
-            personal: Box::new(InProcessApi(api.clone())),
+            shoppers: Box::new(InProcessApi(api.clone())),
             prices: config.prices,
             config,
         };
@@ -241,9 +241,9 @@ fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListene
     socket.listen(1024)?.into_std()
 }
 
-/// The same thin converter as the Worker's entry: the request into the core's, one match in
-/// the route table, the shoppers' routes to the API and the public ones to the edge
-/// application, the answer back; a stale price answer is recomputed in the background.
+/// The same thin converter as the Worker's entry: the request into the core's, served by the
+/// edge application (which passes the shoppers' routes to the API in process), the answer
+/// back; a stale price answer is recomputed in the background.
 async fn serve(
     State(platform): State<Arc<Platform>>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
@@ -254,18 +254,17 @@ async fn serve(
     let limit = platform.edge.config.max_body_bytes;
     let resp = match received(&parts, body, limit, peer).await {
         Err(e) => e.into_response(),
-        Ok(req) => match Route::of(&req.method, &req.path) {
-            Err(e) => e.into_response(),
-            Ok(route) if route.is_shoppers() => platform.api.handle(route, &req).await,
-            Ok(route) => {
-                let served = platform.edge.handle(route, &req, platform.clock.now()).await;
-                if let Some(product) = served.refresh {
-                    let platform = platform.clone();
-                    tokio::spawn(async move { platform.edge.refresh(&product, platform.clock.now()).await });
-                }
-                served.response
+        Ok(req) => {
+            let served = platform.edge.respond(&req, platform.clock.now()).await;
+            if let Some(line) = &served.webhook {
+                tracing::info!(target: "promo::metrics", "{line}");
             }
-        },
+            if let Some(product) = served.refresh {
+                let platform = platform.clone();
+                tokio::spawn(async move { platform.edge.refresh(&product, platform.clock.now()).await });
+            }
+            served.response
+        }
     };
     tracing::info!(
         method = %parts.method, path = %parts.uri.path(), status = resp.status,
@@ -292,6 +291,9 @@ async fn received(
         Err(e) if is_over_limit(&e) => return Err(ApiError::PayloadTooLarge { limit }),
         Err(e) => Err(e),
     };
+    if !headers.iter().any(|(k, _)| k == "x-request-id") {
+        headers.push(("x-request-id".to_string(), uuid::Uuid::now_v7().to_string()));
+    }
     promo_shared::http::Request::received(
         parts.method.as_str(),
         parts.uri.path(),

@@ -79,6 +79,37 @@ async fn sqs_batches_report_only_the_failed_records() {
     assert_eq!(wallet_len(&issuer, "sqs-user").await, 1);
 }
 
+/// An invocation's metrics (EMF): what was issued, what repeated, what failed and what SQS
+/// is about to dead-letter (a record failing its last delivery); the edge's request id is
+/// read from the message attribute without changing the answer.
+#[tokio::test]
+async fn sqs_invocations_count_issued_duplicates_and_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(dir.path()).await;
+    let record = |id: &str, body: &str, receives: u32| {
+        json!({"messageId": id, "receiptHandle": "h", "body": body,
+               "attributes": {"ApproximateReceiveCount": receives.to_string()},
+               "messageAttributes": {"request_id": {"stringValue": format!("req-{id}"), "dataType": "String"}},
+               "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q", "awsRegion": "us-east-1"})
+    };
+    let batch = json!({"Records": [
+        record("m-1", &paid("pay-emf-1", "emf-user"), 1),
+        record("m-2", &paid("pay-emf-1", "emf-user"), 1),
+        record("m-3", "not json", 1),
+        record("m-4", "{\"type\":\"paid\"}", promo_lambdas::metrics::MAX_RECEIVES),
+    ]});
+    let (out, counts) = entry::handle_counted(&issuer, &[], batch).await;
+    assert_eq!(out.unwrap()["batchItemFailures"], json!([{"itemIdentifier": "m-3"}, {"itemIdentifier": "m-4"}]));
+    assert_eq!(
+        (counts.get("issued"), counts.get("duplicates"), counts.get("failed"), counts.get("dead_lettered")),
+        (1, 1, 2, 2),
+        "{counts:?}"
+    );
+    let line = counts.emf("issuer", 0).unwrap();
+    assert_eq!(line["Function"], "issuer");
+    assert_eq!(line["issued"], 1);
+}
+
 #[tokio::test]
 async fn amazon_mq_batches_skip_malformed_messages() {
     let dir = tempfile::tempdir().unwrap();

@@ -14,6 +14,11 @@
 //!   message fails the invocation (the batch is redelivered; handling is idempotent), while
 //!   a malformed message, or one failing for good, is logged and skipped (it can never
 //!   succeed, and failing the invocation would redeliver the batch forever).
+//!
+//! Every invocation writes its metrics as one EMF line ([`crate::metrics`]), and handles each
+//! event inside a span carrying the request id the edge gave it (an SQS message attribute
+//! `request_id`, or the `x-request-id` header), so one id follows a payment from the edge's
+//! logs into the Lambdas'.
 
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use aws_lambda_events::event::rabbitmq::RabbitMqEvent;
@@ -25,6 +30,9 @@ use promo_shared::app::webhooks::standard::Secret;
 use promo_shared::ports::store::Store;
 use serde_json::{Value, json};
 use thiserror::Error;
+use tracing::Instrument;
+
+use crate::metrics::Counts;
 
 use promo_shared::app::api::Api;
 use promo_shared::app::handlers;
@@ -43,23 +51,50 @@ pub enum EntryError {
     Transient(String),
 }
 
-/// Handles one invocation's event and returns the Lambda's answer.
+/// Handles one invocation's event, writes its metrics, and returns the Lambda's answer.
 pub async fn handle<S: Store>(issuer: &Issuer<S>, secrets: &[Secret], event: Value) -> Result<Value, EntryError> {
+    let (answer, counts) = handle_counted(issuer, secrets, event).await;
+    counts.emit("issuer");
+    answer
+}
+
+/// [`handle`], returning the invocation's metrics instead of writing them.
+pub async fn handle_counted<S: Store>(
+    issuer: &Issuer<S>,
+    secrets: &[Secret],
+    event: Value,
+) -> (Result<Value, EntryError>, Counts) {
+    let mut counts = Counts::default();
+    let answer = route(issuer, secrets, event, &mut counts).await;
+    (answer, counts)
+}
+
+async fn route<S: Store>(
+    issuer: &Issuer<S>,
+    secrets: &[Secret],
+    event: Value,
+    counts: &mut Counts,
+) -> Result<Value, EntryError> {
     if event.get("requestContext").is_some() && event.get("rawPath").is_some() {
         let req: LambdaFunctionUrlRequest = serde_json::from_value(event).map_err(|_| EntryError::Unrecognised)?;
-        return Ok(function_url(issuer, secrets, req).await);
+        return Ok(function_url(issuer, secrets, req, counts).await);
     }
     if event.pointer("/Records/0/eventSource").and_then(Value::as_str) == Some("aws:sqs")
         || event.get("Records").is_some_and(|r| r.as_array().is_some_and(Vec::is_empty))
     {
         let batch: SqsEvent = serde_json::from_value(event).map_err(|_| EntryError::Unrecognised)?;
-        return Ok(serde_json::to_value(sqs(issuer, batch).await).unwrap_or(Value::Null));
+        return Ok(serde_json::to_value(sqs(issuer, batch, counts).await).unwrap_or(Value::Null));
     }
     if event.get("rmqMessagesByQueue").is_some() {
         let batch: RabbitMqEvent = serde_json::from_value(event).map_err(|_| EntryError::Unrecognised)?;
-        return rabbitmq(issuer, batch).await;
+        return rabbitmq(issuer, batch, counts).await;
     }
     Err(EntryError::Unrecognised)
+}
+
+/// The span one payment event is handled in.
+fn event_span(request_id: Option<&str>) -> tracing::Span {
+    tracing::info_span!("payment_event", request_id = request_id.unwrap_or("-"))
 }
 
 /// The shoppers' API Lambda behind its function URL: the request goes to [`Api`] as it came
@@ -83,16 +118,26 @@ pub async fn api<S: Store>(api: &Api<S>, event: Value) -> Result<Value, EntryErr
     let path = req.raw_path.or(req.request_context.http.path).unwrap_or_else(|| "/".into());
     let mut request = promo_shared::http::Request::new(&method, &path).body(body);
     request.client = req.request_context.http.source_ip.clone();
+    let mut counts = Counts::default();
     let resp = match url_headers(&req.headers) {
         Ok(headers) => {
             request.headers = headers;
             match promo_shared::http::Route::of(&request.method, &request.path) {
-                Ok(route) => api.handle(route, &request).await,
+                Ok(route) => {
+                    let span = tracing::info_span!(
+                        "request",
+                        request_id = promo_shared::http::request_id(&request).unwrap_or("-")
+                    );
+                    let resp = api.handle(route, &request).instrument(span).await;
+                    count_api(&route, &resp, &mut counts);
+                    resp
+                }
                 Err(e) => e.into_response(),
             }
         }
         Err(e) => e.into_response(),
     };
+    counts.emit("api");
     let mut headers = serde_json::Map::new();
     for (name, value) in resp.headers {
         headers.insert(name, Value::String(value));
@@ -120,6 +165,23 @@ fn url_headers(
     Ok(out)
 }
 
+/// The API's metrics of one answer.
+fn count_api(route: &promo_shared::http::Route<'_>, resp: &promo_shared::http::Response, counts: &mut Counts) {
+    if resp.status == 429 {
+        counts.add("throttled", 1);
+    }
+    if !matches!(route, promo_shared::http::Route::Claim { .. }) {
+        return;
+    }
+    let code = resp.json_body().pointer("/error/code").and_then(Value::as_str).map(str::to_string);
+    match (resp.status, code.as_deref()) {
+        (200..=299, _) => counts.add("claimed", 1),
+        (_, Some("sold_out")) => counts.add("sold_out", 1),
+        (_, Some("claim_limit_reached")) => counts.add("claim_limit_reached", 1),
+        _ => counts.add("claim_rejected", 1),
+    }
+}
+
 fn url_response(status: u16, body: Value) -> Value {
     json!({"statusCode": status, "headers": {"content-type": "application/json"}, "body": body.to_string()})
 }
@@ -128,7 +190,12 @@ fn error_body(code: &str, message: &str) -> Value {
     json!({"error": {"code": code, "message": message}})
 }
 
-async fn function_url<S: Store>(issuer: &Issuer<S>, secrets: &[Secret], req: LambdaFunctionUrlRequest) -> Value {
+async fn function_url<S: Store>(
+    issuer: &Issuer<S>,
+    secrets: &[Secret],
+    req: LambdaFunctionUrlRequest,
+    counts: &mut Counts,
+) -> Value {
     let body = match (req.body, req.is_base64_encoded) {
         (Some(b), true) => match B64.decode(b) {
             Ok(bytes) => bytes,
@@ -148,30 +215,55 @@ async fn function_url<S: Store>(issuer: &Issuer<S>, secrets: &[Secret], req: Lam
     if let Err(e) = standard::verify(secrets, &headers, &body, now, HANDOFF_TOLERANCE_SECONDS) {
         return url_response(401, error_body("invalid_signature", &e.to_string()));
     }
-    match handlers::payment_event(issuer, &body).await {
-        Ok(outcome) => url_response(200, json!({"status": "handled", "outcome": outcome})),
-        Err(e @ HandlerError::Malformed(_)) => url_response(400, error_body("invalid_body", &e.to_string())),
-        Err(e) if e.is_retryable() => url_response(503, error_body("unavailable", &e.to_string())),
-        Err(e) => url_response(500, error_body("internal", &e.to_string())),
+    let request_id = headers.iter().find(|(k, _)| k == "x-request-id").map(|(_, v)| v.as_str());
+    let handled = handlers::payment_event(issuer, &body).instrument(event_span(request_id)).await;
+    match handled {
+        Ok(outcome) => {
+            counts.payment(&outcome);
+            url_response(200, json!({"status": "handled", "outcome": outcome}))
+        }
+        Err(e) => {
+            // The edge retries a refused hand-off itself (the provider retries it): nothing
+            // is dead-lettered on this way in.
+            counts.add("failed", 1);
+            match e {
+                HandlerError::Malformed(_) => url_response(400, error_body("invalid_body", &e.to_string())),
+                _ if e.is_retryable() => url_response(503, error_body("unavailable", &e.to_string())),
+                _ => url_response(500, error_body("internal", &e.to_string())),
+            }
+        }
     }
 }
 
-async fn sqs<S: Store>(issuer: &Issuer<S>, batch: SqsEvent) -> SqsBatchResponse {
+async fn sqs<S: Store>(issuer: &Issuer<S>, batch: SqsEvent, counts: &mut Counts) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in batch.records {
         let id = record.message_id.clone().unwrap_or_default();
+        let receives = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse::<u32>().ok());
+        let request_id = record.message_attributes.get("request_id").and_then(|a| a.string_value.clone());
+        let span = event_span(request_id.as_deref());
         let body = record.body.unwrap_or_default();
-        if let Err(e) = handlers::payment_event(issuer, body.as_bytes()).await {
-            tracing::warn!(message_id = %id, retryable = e.is_retryable(), error = %e, "SQS record failed");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
+        match handlers::payment_event(issuer, body.as_bytes()).instrument(span.clone()).await {
+            Ok(outcome) => counts.payment(&outcome),
+            Err(e) => {
+                span.in_scope(|| {
+                    tracing::warn!(message_id = %id, retryable = e.is_retryable(), receives, error = %e, "SQS record failed")
+                });
+                counts.failure(&e, receives);
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                response.batch_item_failures.push(failure);
+            }
         }
     }
     response
 }
 
-async fn rabbitmq<S: Store>(issuer: &Issuer<S>, batch: RabbitMqEvent) -> Result<Value, EntryError> {
+async fn rabbitmq<S: Store>(
+    issuer: &Issuer<S>,
+    batch: RabbitMqEvent,
+    counts: &mut Counts,
+) -> Result<Value, EntryError> {
     let mut handled = 0;
     for (queue, messages) in batch.messages_by_queue {
         for message in messages {
@@ -180,13 +272,23 @@ async fn rabbitmq<S: Store>(issuer: &Issuer<S>, batch: RabbitMqEvent) -> Result<
                 continue;
             };
             match handlers::payment_event(issuer, &body).await {
-                Ok(_) => handled += 1,
-                Err(e) if e.is_retryable() => return Err(EntryError::Transient(e.to_string())),
+                Ok(outcome) => {
+                    counts.payment(&outcome);
+                    handled += 1
+                }
+                Err(e) if e.is_retryable() => {
+                    counts.failure(&e, None);
+                    return Err(EntryError::Transient(e.to_string()));
+                }
                 // Failing the invocation would redeliver the whole batch forever.
                 Err(e @ HandlerError::Malformed(_)) => {
+                    counts.failure(&e, None);
                     tracing::error!(%queue, error = %e, "malformed Amazon MQ message: skipped")
                 }
-                Err(e) => tracing::error!(%queue, error = %e, "Amazon MQ message that cannot succeed: skipped"),
+                Err(e) => {
+                    counts.failure(&e, None);
+                    tracing::error!(%queue, error = %e, "Amazon MQ message that cannot succeed: skipped")
+                }
             }
         }
     }

@@ -13,6 +13,8 @@ pub mod dynamodb;
 pub mod edge_kv;
 #[cfg(feature = "lambda")]
 pub mod entry;
+#[cfg(feature = "lambda")]
+pub mod metrics;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
 pub mod system;

@@ -77,7 +77,7 @@ pub struct QueueHandOff<Q> {
 
 #[async_trait]
 impl<Q: Queue> HandOff for QueueHandOff<Q> {
-    async fn hand_off(&self, event: &PaymentEvent) -> Result<(), ApiError> {
+    async fn hand_off(&self, event: &PaymentEvent, _request_id: Option<&str>) -> Result<(), ApiError> {
         self.queue
             .publish(PAYMENT_EVENTS_QUEUE, &event.to_json())
             .await

@@ -10,10 +10,10 @@
 pub mod ledger;
 pub mod mailer;
 pub mod memo_catalog;
-pub mod personal;
 pub mod price_cache;
 pub mod queue;
 pub mod rate_limit;
+pub mod shopper_api;
 pub mod sqlite;
 pub mod store;
 pub mod tokens;

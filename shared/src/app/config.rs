@@ -9,14 +9,18 @@
 //! | `PROMO_WEBHOOK_MAX_BODY_BYTES` | 65536 | larger bodies get 413 |
 //! | `PROMO_PORTONE_API_BASE` | `https://api.portone.io` | PortOne V2 API, for payment look-ups |
 //! | `PROMO_PORTONE_API_SECRET` | unset (look-ups answer 503) | PortOne V2 API secret |
-//! | `PROMO_ISSUER_URL` | unset | edge only: the coupon issuer's function URL events are handed to |
+//! | `PROMO_PAYMENT_QUEUE_URL` | unset | edge only: the SQS queue accepted payment events are enqueued to (the stack's `PaymentEventsQueueUrl`); preferred over `PROMO_ISSUER_URL` |
+//! | `PROMO_AWS_ACCESS_KEY_ID`, `PROMO_AWS_SECRET_ACCESS_KEY` | unset (required with the queue) | edge only: the key of the stack's `EdgeEnqueueUser`, allowed `sqs:SendMessage` on that queue only |
+//! | `PROMO_AWS_REGION` | from the queue URL (`sqs.<region>.amazonaws.com`), else `us-east-1` | edge only: the queue's region, for SigV4 |
+//! | `PROMO_ISSUER_URL` | unset | edge only: the coupon issuer's function URL events are handed to synchronously, when no queue is configured |
 //! | `PROMO_ISSUER_SECRET` | unset | edge only: `whsec_` secret signing that hand-off (Standard Webhooks) |
 //! | `PROMO_CALLBACK_TOKENS` | unset (callbacks open, rate-limited) | space-separated shop tokens; when set, `POST /v1/payments/{id}/complete` needs `Authorization: Bearer <one of them>` |
 //! | `PROMO_CALLBACK_RECHECK_SECONDS` | 10 | how long a callback's "unknown payment" / "not final yet" answer is remembered |
 //! | `PROMO_CALLBACK_LIMIT_PER_CLIENT` | 60 | local runtime: callbacks per minute from one client (the Worker's limit is its `CALLBACK_CLIENT_LIMITER` binding) |
 //! | `PROMO_CALLBACK_LIMIT_PER_PAYMENT` | 10 | local runtime: callbacks per minute for one payment (the Worker: `CALLBACK_PAYMENT_LIMITER`) |
 //! | `PROMO_PRICE_CACHE_TTL_SECONDS` / `_STALE_SECONDS` | 60 / 300 | public price answers: fresh for, then served stale while recomputed |
-//! | `PROMO_API_URL` | unset (personal price reads answer 503 at the edge) | the API Lambda's function URL, for personal price reads |
+//! | `PROMO_CORS_ORIGINS` | unset (no page may call) | space-separated origins of the shop's pages (`https://shop.example`) allowed to call price reads, quotes, claims, wallets and the client callback from a browser |
+//! | `PROMO_API_URL` | unset (claims, wallets and personal price reads answer 503 at the edge) | the API Lambda's function URL: the Worker passes the shoppers' routes there, so the shop has one origin |
 
 use crate::domain::secret::SecretString;
 use thiserror::Error;
@@ -84,6 +88,10 @@ pub struct EdgeConfig {
     pub max_body_bytes: usize,
     pub issuer_url: Option<String>,
     pub issuer_secret: Option<Secret>,
+    /// The shop's page origins allowed to call the shopper-facing routes (CORS).
+    pub cors: crate::http::Cors,
+    /// The durable queue accepted payment events go to (preferred over the issuer URL).
+    pub payment_queue: Option<QueueTarget>,
     /// The shop's tokens for client callbacks; empty: callbacks need none.
     pub callback_tokens: Vec<SecretString>,
     /// How long a callback's negative answer is remembered.
@@ -98,9 +106,46 @@ pub struct EdgeConfig {
     pub api_url: Option<String>,
 }
 
+/// An SQS queue and the credentials allowed to send to it.
+#[derive(Clone, Debug)]
+pub struct QueueTarget {
+    pub url: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: SecretString,
+}
+
+impl QueueTarget {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Option<QueueTarget>, ConfigError> {
+        let var = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let Some(url) = var("PROMO_PAYMENT_QUEUE_URL") else { return Ok(None) };
+        let missing =
+            |name: &str| ConfigError { var: name.into(), message: "is required with PROMO_PAYMENT_QUEUE_URL".into() };
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(ConfigError { var: "PROMO_PAYMENT_QUEUE_URL".into(), message: "is not an http(s) URL".into() });
+        }
+        // `https://sqs.<region>.amazonaws.com/<account>/<queue>`
+        let from_url = url.split("://").nth(1).and_then(|rest| rest.split('/').next()).and_then(|host| {
+            let mut parts = host.split('.');
+            (parts.next() == Some("sqs")).then(|| parts.next()).flatten().map(str::to_string)
+        });
+        Ok(Some(QueueTarget {
+            region: var("PROMO_AWS_REGION").or(from_url).unwrap_or_else(|| "us-east-1".into()),
+            access_key_id: var("PROMO_AWS_ACCESS_KEY_ID").ok_or_else(|| missing("PROMO_AWS_ACCESS_KEY_ID"))?,
+            secret_access_key: SecretString::new(
+                var("PROMO_AWS_SECRET_ACCESS_KEY").ok_or_else(|| missing("PROMO_AWS_SECRET_ACCESS_KEY"))?,
+            ),
+            url,
+        }))
+    }
+}
+
 impl EdgeConfig {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<EdgeConfig, ConfigError> {
         Ok(EdgeConfig {
+            payment_queue: QueueTarget::from_lookup(&get)?,
+            cors: crate::http::Cors::parse(&get("PROMO_CORS_ORIGINS").unwrap_or_default())
+                .map_err(|message| ConfigError { var: "PROMO_CORS_ORIGINS".into(), message })?,
             standard_secrets: secrets(&get, Provider::Standard, Secret::parse)?,
             portone_secrets: secrets(&get, Provider::PortOne, Secret::parse)?,
             stripe_secrets: secrets(&get, Provider::Stripe, stripe::Secret::parse)?,
@@ -205,6 +250,33 @@ mod tests {
         .unwrap();
         assert_eq!(c.standard_secrets.len(), 2);
         assert_eq!(c.tolerance_seconds, 60);
+    }
+
+    #[test]
+    fn the_payment_queue_needs_its_key_and_finds_its_region() {
+        let vars = |extra: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                [("PROMO_PAYMENT_QUEUE_URL", "https://sqs.ap-northeast-2.amazonaws.com/123456789012/promo-payments")]
+                    .iter()
+                    .chain(extra)
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let e = EdgeConfig::from_lookup(vars(&[])).unwrap_err();
+        assert_eq!(e.var, "PROMO_AWS_ACCESS_KEY_ID");
+        let keys = &[("PROMO_AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"), ("PROMO_AWS_SECRET_ACCESS_KEY", "s3cr3t")];
+        let q = EdgeConfig::from_lookup(vars(keys)).unwrap().payment_queue.unwrap();
+        assert_eq!((q.region.as_str(), q.access_key_id.as_str()), ("ap-northeast-2", "AKIDEXAMPLE"));
+        assert!(!format!("{q:?}").contains("s3cr3t"), "the secret key is masked");
+        let local = EdgeConfig::from_lookup(|k| match k {
+            "PROMO_PAYMENT_QUEUE_URL" => Some("http://127.0.0.1:5000/123456789012/q".into()),
+            "PROMO_AWS_ACCESS_KEY_ID" | "PROMO_AWS_SECRET_ACCESS_KEY" => Some("test".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(local.payment_queue.unwrap().region, "us-east-1", "a stand-in's URL names no region");
+        assert!(EdgeConfig::from_lookup(|_| None).unwrap().payment_queue.is_none());
     }
 
     #[test]

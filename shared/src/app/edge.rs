@@ -15,9 +15,9 @@ use crate::ports::catalog::Catalog;
 use crate::ports::handoff::HandOff;
 use crate::ports::ledger::DeliveryLedger;
 use crate::ports::lookup::PaymentLookup;
-use crate::ports::personal::PersonalPrices;
 use crate::ports::price_cache::PriceCache;
 use crate::ports::rate_limit::RateLimiter;
+use crate::ports::shopper_api::ShopperApi;
 
 /// The edge application: its configuration and its ports.
 pub struct Edge {
@@ -28,7 +28,8 @@ pub struct Edge {
     pub limiter: Box<dyn RateLimiter>,
     pub catalog: Arc<dyn Catalog>,
     pub cache: Arc<dyn PriceCache>,
-    pub personal: Box<dyn PersonalPrices>,
+    /// The shoppers' API: claims, wallets and personal price reads go there.
+    pub shoppers: Box<dyn ShopperApi>,
     pub prices: CachePolicy,
 }
 
@@ -37,16 +38,57 @@ pub struct Edge {
 pub struct Served {
     pub response: Response,
     pub refresh: Option<String>,
+    /// What the runtime logs of a payment webhook (one JSON line; the metrics of accepted
+    /// and rejected webhooks by reason are counted from these lines).
+    pub webhook: Option<serde_json::Value>,
 }
 
 impl From<Response> for Served {
     fn from(response: Response) -> Served {
-        Served { response, refresh: None }
+        Served { response, refresh: None, webhook: None }
     }
+}
+
+/// The log line of a webhook's answer: provider, outcome (`accepted`, `replayed`, `ignored`
+/// or `rejected`), the reason of a rejection (the error code) and the request id.
+pub fn webhook_line(provider: &str, req: &Request, response: &Response) -> serde_json::Value {
+    let body = response.json_body();
+    let replayed = response.header("idempotent-replayed") == Some("true");
+    let (outcome, reason) = match (response.status, body.pointer("/error/code").and_then(|c| c.as_str())) {
+        (200..=299, _) if replayed => ("replayed", None),
+        (200..=299, _) if body.get("status").and_then(|s| s.as_str()) == Some("ignored") => ("ignored", None),
+        (200..=299, _) => ("accepted", None),
+        (_, code) => ("rejected", Some(code.unwrap_or("unknown").to_string())),
+    };
+    json!({
+        "metric": "webhook", "provider": provider, "outcome": outcome, "reason": reason,
+        "status": response.status, "request_id": crate::http::request_id(req),
+    })
 }
 
 impl Edge {
     /// Serves `route`. Never fails: errors become their HTTP answer.
+    /// Serves `req` whole: a CORS preflight, the route table, the route's handler, and the
+    /// CORS headers of the answer (the one place the shop's origins are applied).
+    pub async fn respond(&self, req: &Request, now: DateTime<Utc>) -> Served {
+        if let Some(preflight) = self.config.cors.preflight(req) {
+            return preflight.into();
+        }
+        let route = match Route::of(&req.method, &req.path) {
+            Ok(route) => route,
+            Err(e) => return e.into_response().into(),
+        };
+        let mut served = self.handle(route, req, now).await;
+        self.config.cors.decorate(req, Some(&route), &mut served.response);
+        if let Some(id) = crate::http::request_id(req) {
+            served.response.headers.push(("x-request-id".into(), id.to_string()));
+        }
+        if let Route::Webhook { provider } = route {
+            served.webhook = Some(webhook_line(provider, req, &served.response));
+        }
+        served
+    }
+
     pub async fn handle(&self, route: Route<'_>, req: &Request, now: DateTime<Utc>) -> Served {
         match self.serve(route, req, now).await {
             Ok(served) => served,
@@ -61,6 +103,7 @@ impl Edge {
             handoff: &*self.handoff,
             lookup: &*self.lookup,
             limiter: &*self.limiter,
+            request_id: crate::http::request_id(req),
         };
         let response = match route {
             Route::Healthz => Response::json(200, &json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})),
@@ -71,14 +114,20 @@ impl Edge {
             Route::Quote => quotes::handle(req)?,
             Route::MaxBenefitPrice { product } => {
                 if req.header_values("authorization").next().is_some() {
-                    return Ok(self.personal.personal_price(req).await?.into());
+                    let mut answer = self.shoppers.forward(req).await?;
+                    // Whatever the API said: a personal answer is never stored by a shared cache.
+                    answer.headers.retain(|(k, _)| k != "cache-control");
+                    answer.headers.push(("cache-control".into(), "private, no-store".into()));
+                    return Ok(answer.into());
                 }
                 let read = prices::read(&*self.catalog, &*self.cache, req, product, None, now, self.prices).await?;
-                return Ok(Served { response: read.response, refresh: read.revalidate.map(|_| product.to_string()) });
+                return Ok(Served {
+                    response: read.response,
+                    refresh: read.revalidate.map(|_| product.to_string()),
+                    webhook: None,
+                });
             }
-            Route::Claim { .. } | Route::Wallet { .. } => {
-                return Err(ApiError::NotFound(format!("{} {} (the shoppers' API serves it)", req.method, req.path)));
-            }
+            Route::Claim { .. } | Route::Wallet { .. } => self.shoppers.forward(req).await?,
         };
         Ok(response.into())
     }
@@ -86,5 +135,40 @@ impl Edge {
     /// Recomputes the public price of `product` (after a stale answer was served).
     pub async fn refresh(&self, product: &str, now: DateTime<Utc>) {
         prices::refresh(&*self.catalog, &*self.cache, product, now, self.prices).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_webhooks_log_line_says_its_outcome_and_reason() {
+        let req = Request::new("POST", "/v1/webhooks/stripe").header("x-request-id", "req-1");
+        let accepted = Response::json(200, &json!({"status": "accepted"}));
+        let line = webhook_line("stripe", &req, &accepted);
+        assert_eq!(
+            line,
+            json!({"metric": "webhook", "provider": "stripe", "outcome": "accepted", "reason": null,
+            "status": 200, "request_id": "req-1"})
+        );
+        let mut replayed = accepted.clone();
+        replayed.headers.push(("idempotent-replayed".into(), "true".into()));
+        assert_eq!(webhook_line("stripe", &req, &replayed)["outcome"], "replayed");
+        let ignored = Response::json(200, &json!({"status": "ignored"}));
+        assert_eq!(webhook_line("stripe", &req, &ignored)["outcome"], "ignored");
+        let rejected = ApiError::InvalidSignature("no".into()).into_response();
+        let line = webhook_line("stripe", &Request::new("POST", "/v1/webhooks/stripe"), &rejected);
+        assert_eq!((line["outcome"].as_str(), line["reason"].as_str()), (Some("rejected"), Some("invalid_signature")));
+        assert_eq!(line["request_id"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn only_a_plausible_request_id_is_used() {
+        let with = |id: &str| Request::new("GET", "/healthz").header("x-request-id", id);
+        assert_eq!(crate::http::request_id(&with("8a1b2c3d4e5f-ICN")), Some("8a1b2c3d4e5f-ICN"));
+        assert_eq!(crate::http::request_id(&with("a b")), None);
+        assert_eq!(crate::http::request_id(&with(&"x".repeat(129))), None);
+        assert_eq!(crate::http::request_id(&Request::new("GET", "/healthz")), None);
     }
 }

@@ -37,6 +37,8 @@ pub struct Ports<'a, L: ?Sized, H: ?Sized, P: ?Sized, R: ?Sized> {
     pub handoff: &'a H,
     pub lookup: &'a P,
     pub limiter: &'a R,
+    /// The accepting request's id (`x-request-id`), handed on with the event.
+    pub request_id: Option<&'a str>,
 }
 
 /// How long an accepted delivery answers its replays (longer than any provider's retry span).
@@ -266,7 +268,7 @@ where
             }
         }
     };
-    ports.handoff.hand_off(&event).await.map_err(Resolved::Failed)?;
+    ports.handoff.hand_off(&event, ports.request_id).await.map_err(Resolved::Failed)?;
     Ok(event)
 }
 

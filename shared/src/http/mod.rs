@@ -1,13 +1,15 @@
 //! Runtime-neutral HTTP: the request and response every runtime converts its own types to
 //! and from (so every handler is plain, host-testable code), the one mapping of errors to a
-//! status and the body `{"error": {"code", "message"}}` ([`ApiError`]), and the one route
-//! table ([`Route`]).
+//! status and the body `{"error": {"code", "message"}}` ([`ApiError`]), the one route
+//! table ([`Route`]) and CORS for the shop's pages ([`Cors`]).
 
+mod cors;
 mod error;
 mod routes;
 
 use serde::Serialize;
 
+pub use cors::Cors;
 pub use error::ApiError;
 pub use routes::Route;
 
@@ -35,6 +37,19 @@ pub fn header_values<'a>(headers: &'a [(String, String)], name: &'a str) -> impl
 /// retry claim twice, a dropped second signature header would bypass the one-header rule.
 pub fn valid_header_value(v: &str) -> bool {
     v.bytes().all(|b| b == b'\t' || (0x20..=0x7e).contains(&b))
+}
+
+/// The request's id: its `x-request-id` when it is a plausible id (1 to 128 letters, digits,
+/// `-`, `_`, `.`, `:`), which each runtime's entry sets when the caller did not (the Worker
+/// from Cloudflare's `cf-ray`, the local runtime a new one). It is echoed in the answer and
+/// handed on with an accepted payment event, so the edge's and the Lambdas' logs name the
+/// same request.
+pub fn request_id(req: &Request) -> Option<&str> {
+    req.header_values("x-request-id").next().filter(|id| {
+        !id.is_empty()
+            && id.len() <= 128
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    })
 }
 
 /// The 400 every runtime answers for a header value that is not valid.

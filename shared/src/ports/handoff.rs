@@ -9,5 +9,7 @@ use crate::http::ApiError;
 #[cfg_attr(target_arch = "wasm32", async_trait(?Send))]
 #[cfg_attr(not(target_arch = "wasm32"), async_trait)]
 pub trait HandOff: super::MaybeSend {
-    async fn hand_off(&self, event: &PaymentEvent) -> Result<(), ApiError>;
+    /// Hands `event` on; `request_id` (the accepting request's `x-request-id`) travels with it
+    /// so the issuer's logs name the same request as the edge's.
+    async fn hand_off(&self, event: &PaymentEvent, request_id: Option<&str>) -> Result<(), ApiError>;
 }

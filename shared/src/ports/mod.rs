@@ -11,11 +11,11 @@ pub mod ids;
 pub mod ledger;
 pub mod lookup;
 pub mod mail;
-pub mod personal;
 pub mod price_cache;
 pub mod publish;
 pub mod queue;
 pub mod rate_limit;
+pub mod shopper_api;
 pub mod store;
 
 /// `Send + Sync` on the host, nothing on wasm32: the edge's ports are implemented there by

@@ -1,0 +1,89 @@
+// One origin for the shop: the Worker passes the shoppers' routes (claims, wallets, personal
+// price reads) to the API Lambda (here a local stand-in recording what it gets) and answers
+// CORS for the shop's pages, from the one PROMO_CORS_ORIGINS setting.
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { after, before, describe, it } from "node:test";
+
+import { BASE, json, startWorker } from "./helpers.mjs";
+
+const SHOP = "https://shop.example";
+
+describe("one origin: the shoppers' routes through the Worker, with CORS", () => {
+  let mf, api;
+  const received = [];
+
+  before(async () => {
+    api = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => (body += d));
+      req.on("end", () => {
+        received.push({ method: req.method, url: req.url, headers: req.headers, body });
+        const status = req.method === "POST" ? 201 : 200;
+        res.writeHead(status, { "content-type": "application/json", "idempotent-replayed": "true",
+          "set-cookie": "never=forwarded", "cache-control": "public, max-age=600" });
+        res.end(JSON.stringify({ from: "api", path: req.url }));
+      });
+    });
+    await new Promise((r) => api.listen(0, "127.0.0.1", r));
+    mf = await startWorker({
+      PROMO_API_URL: `http://127.0.0.1:${api.address().port}`,
+      PROMO_CORS_ORIGINS: `${SHOP} https://m.shop.example`,
+    });
+  });
+
+  after(async () => {
+    await mf?.dispose();
+    await new Promise((r) => api?.close(r));
+  });
+
+  it("passes a claim to the API with its method, token, key and body, and its answer back", async () => {
+    received.length = 0;
+    const res = await mf.dispatchFetch(`${BASE}/v1/campaigns/bf/claims`, {
+      method: "POST",
+      headers: { authorization: "Bearer t0ken", "idempotency-key": "k-1", origin: SHOP, cookie: "session=secret" },
+    });
+    assert.equal(res.status, 201);
+    assert.deepEqual(await json(res), { from: "api", path: "/v1/campaigns/bf/claims" });
+    assert.equal(res.headers.get("idempotent-replayed"), "true");
+    assert.equal(res.headers.get("set-cookie"), null, "only the headers a client needs come back");
+    assert.equal(res.headers.get("access-control-allow-origin"), SHOP);
+    assert.equal(received.length, 1);
+    assert.equal(received[0].method, "POST");
+    assert.equal(received[0].headers.authorization, "Bearer t0ken");
+    assert.equal(received[0].headers["idempotency-key"], "k-1");
+    assert.equal(received[0].headers.cookie, undefined, "the shop's cookies never reach the API");
+  });
+
+  it("passes wallets and tokened price reads; a personal answer is never cacheable", async () => {
+    received.length = 0;
+    const wallet = await mf.dispatchFetch(`${BASE}/v1/users/u-1/coupons`, { headers: { authorization: "Bearer t" } });
+    assert.equal(wallet.status, 200);
+    const price = await mf.dispatchFetch(`${BASE}/v1/products/p-1/max-benefit-price`, {
+      headers: { authorization: "Bearer t" },
+    });
+    assert.equal(price.status, 200);
+    assert.equal(price.headers.get("cache-control"), "private, no-store");
+    assert.deepEqual(received.map((r) => `${r.method} ${r.url}`), [
+      "GET /v1/users/u-1/coupons",
+      "GET /v1/products/p-1/max-benefit-price",
+    ]);
+  });
+
+  it("answers the preflight of an allowed origin and refuses others and webhooks", async () => {
+    const preflight = (path, origin, method = "POST") =>
+      mf.dispatchFetch(`${BASE}${path}`, {
+        method: "OPTIONS",
+        headers: { origin, "access-control-request-method": method, "access-control-request-headers": "authorization" },
+      });
+    const ok = await preflight("/v1/campaigns/bf/claims", "https://m.shop.example");
+    assert.equal(ok.status, 204);
+    assert.equal(ok.headers.get("access-control-allow-origin"), "https://m.shop.example");
+    assert.match(ok.headers.get("access-control-allow-headers"), /authorization/);
+    assert.equal((await preflight("/v1/campaigns/bf/claims", "https://evil.example")).status, 403);
+    assert.equal((await preflight("/v1/webhooks/stripe", SHOP)).status, 403);
+    const quote = await mf.dispatchFetch(`${BASE}/v1/quotes`, { method: "POST", headers: { origin: "https://evil.example" }, body: "{}" });
+    assert.equal(quote.headers.get("access-control-allow-origin"), null);
+    assert.match(quote.headers.get("vary") ?? "", /Origin/);
+  });
+});
