@@ -203,11 +203,30 @@ build_worker() {
 
 ensure_all_tools() {
     ensure_python_tools
+    ensure_sam_cli
     ensure_node_tools
     ensure_rust_tools
 }
 
+# The shared target directory keeps every build's test executables (several hundred MB each,
+# a new one whenever a crate changes) and incremental caches: left alone they fill the disk
+# within a day of runs. Keep the newest executable of each test and drop incremental caches
+# older than a day; cargo rebuilds whatever it misses.
+prune_target_dir() {
+    local deps="${CARGO_TARGET_DIR:-$ROOT/target}/debug/deps"
+    local incremental="${CARGO_TARGET_DIR:-$ROOT/target}/debug/incremental"
+    if [[ -d $deps ]]; then
+        find "$deps" -maxdepth 1 -type f -executable -printf '%T@ %f\n' | sort -rn |
+            awk '{ n = $2; sub(/-[0-9a-f]+$/, "", n); if (seen[n]++) print $2 }' |
+            (cd "$deps" && xargs -r rm -f)
+    fi
+    if [[ -d $incremental ]]; then
+        find "$incremental" -mindepth 1 -maxdepth 1 -type d -mtime +0 -exec rm -rf {} +
+    fi
+}
+
 T0=$SECONDS
+prune_target_dir
 log "repo: $ROOT; CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-<cargo default>}; mode: $([[ $QUICK == 1 ]] && echo quick || echo full)"
 
 run_step "ensure tools (python venv, edge/node_modules, rust targets and tools)" ensure_all_tools
@@ -252,7 +271,10 @@ else
 fi
 
 run_step "cfn-lint template.yaml" cfn-lint template.yaml
+run_step "sam validate --lint --template template.yaml" \
+    env SAM_CLI_TELEMETRY=0 "$PROMO_SAM" validate --lint --template template.yaml
 
 print_summary
+prune_target_dir
 log "all steps passed in $((SECONDS - T0))s"
 echo "$PASSED passed, $FAILED failed"

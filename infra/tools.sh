@@ -8,6 +8,7 @@
 # Sourced (by infra/test.sh and the service scripts) it only defines:
 #   ensure_python_tools  venv with moto[server], boto3, cfn-lint, cargo-lambda and the
 #                        webhook reference SDKs (stripe, standardwebhooks)
+#   ensure_sam_cli       a separate venv with the AWS SAM CLI (it pins its own boto3/cfn-lint)
 #   ensure_node_tools    edge/node_modules from edge/package-lock.json (npm ci)
 #   ensure_rust_tools    wasm32 and aarch64 targets, rustfmt/clippy, worker-build, wasm-bindgen-cli
 # Each writes what it exports to $PROMO_TEST_STATE/tools-*.env as well.
@@ -62,6 +63,38 @@ ensure_python_tools() {
     # shellcheck disable=SC2016 # $PATH is expanded when the env file is sourced
     printf 'case ":$PATH:" in *":%s:"*) ;; *) export PATH="%s:$PATH" ;; esac\n' \
         "$PROMO_VENV/bin" "$PROMO_VENV/bin" >"$PROMO_TEST_STATE/tools-python.env"
+}
+
+ensure_sam_cli() {
+    local req="$PROMO_REPO_ROOT/infra/requirements-sam.txt"
+    local venv="$PROMO_TOOLS_DIR/sam-venv"
+    local marker="$venv/.promo-requirements.sha256"
+    local log_file="$PROMO_TOOLS_DIR/pip-install-sam.log"
+    local want
+    want="$(
+        hash_files "$req"
+        python3 -c 'import sys; print(sys.version)'
+    )"
+    want="$(printf '%s' "$want" | sha256sum | cut -d' ' -f1)"
+    if [[ -x $venv/bin/sam && -f $marker && "$(cat "$marker")" == "$want" ]]; then
+        log "sam cli: up to date in $venv"
+    else
+        mkdir -p "$PROMO_TOOLS_DIR"
+        rm -rf "$venv"
+        log "sam cli: pip install -r infra/requirements-sam.txt into $venv (log: $log_file)"
+        python3 -m venv "$venv" >"$log_file" 2>&1 || {
+            show_log_tail "$log_file"
+            die "python3 -m venv failed (Debian: apt-get install -y python3-venv)"
+        }
+        if ! "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$req" >>"$log_file" 2>&1; then
+            show_log_tail "$log_file"
+            die "pip install of the AWS SAM CLI failed"
+        fi
+        printf '%s\n' "$want" >"$marker"
+    fi
+    [[ -x $venv/bin/sam ]] || die "sam cli: $venv/bin/sam missing (delete $marker and rerun)"
+    PROMO_SAM="$venv/bin/sam"
+    export PROMO_SAM
 }
 
 ensure_node_tools() {
@@ -176,8 +209,8 @@ ensure_rust_tools() {
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     set -euo pipefail
     case "${1:-all}" in
-    all) ensure_python_tools && ensure_node_tools && ensure_rust_tools ;;
-    python) ensure_python_tools ;;
+    all) ensure_python_tools && ensure_sam_cli && ensure_node_tools && ensure_rust_tools ;;
+    python) ensure_python_tools && ensure_sam_cli ;;
     node) ensure_node_tools ;;
     rust) ensure_rust_tools ;;
     *) die "usage: $0 [all|python|node|rust]" ;;
