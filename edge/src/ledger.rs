@@ -39,6 +39,50 @@ pub enum Write {
     Delete,
 }
 
+/// Objects the deliveries are spread over: each serves a few thousand commands a second, so
+/// 64 leave ample room over any provider's delivery rate.
+pub const LEDGER_SHARDS: u64 = 64;
+/// The header carrying the delivery key to its object.
+pub const KEY_HEADER: &str = "x-ledger-key";
+/// Expired records an alarm deletes at once; more wait for the next alarm, a second later.
+pub const SWEEP_LIMIT: usize = 256;
+
+/// The name of the object holding delivery `key` (FNV-1a, stable across deploys).
+pub fn shard_of(key: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("ledger-{}", h % LEDGER_SHARDS)
+}
+
+/// Where an object keeps the record of `key`.
+pub fn record_key(key: &str) -> String {
+    format!("r:{key}")
+}
+
+/// The expiry index entry of `key` expiring at `expires_at` (epoch seconds): entries sort by
+/// expiry, as the storage lists keys in order.
+pub fn index_key(expires_at: i64, key: &str) -> String {
+    format!("e:{expires_at:012}:{key}")
+}
+
+/// The (exclusive) end of the index entries expired at `now` (epoch seconds).
+pub fn swept_until(now: i64) -> String {
+    format!("e:{:012}", now.saturating_add(1))
+}
+
+/// The delivery key of an index entry.
+pub fn key_of_index(index: &str) -> Option<String> {
+    index.strip_prefix("e:")?.split_once(':').map(|(_, key)| key.to_string())
+}
+
+/// The expiry of an index entry.
+pub fn expiry_of(index: &str) -> Option<i64> {
+    index.strip_prefix("e:")?.split_once(':')?.0.parse().ok()
+}
+
 fn at(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
@@ -80,6 +124,26 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deliveries_spread_over_the_shards_and_the_expiry_index_sorts_by_time() {
+        let mut counts = vec![0u32; usize::try_from(LEDGER_SHARDS).unwrap()];
+        for i in 0..6400 {
+            let shard = shard_of(&format!("webhook:stripe:evt_{i}"));
+            let n: usize = shard.strip_prefix("ledger-").unwrap().parse().unwrap();
+            counts[n] += 1;
+        }
+        assert!(counts.iter().all(|&c| (50..=150).contains(&c)), "{counts:?}");
+        assert_eq!(shard_of("webhook:stripe:evt_1"), shard_of("webhook:stripe:evt_1"), "stable");
+        // Index entries sort by expiry (lexicographic = numeric), and carry the key back.
+        let (a, b) = (index_key(999, "k:z"), index_key(1_000, "k:a"));
+        assert!(a < b);
+        assert_eq!((key_of_index(&b).as_deref(), expiry_of(&b)), (Some("k:a"), Some(1_000)));
+        // The sweep's end includes what expires at `now` and nothing later.
+        let end = swept_until(1_000);
+        assert!(index_key(1_000, "zzz") < end && end <= index_key(1_001, ""));
+        assert_eq!(key_of_index("r:x"), None);
+    }
 
     /// Runs `cmds` against one object, as its single thread would.
     fn run(cmds: Vec<(LedgerCommand, &str)>) -> (Vec<LedgerReply>, Option<Record>) {

@@ -65,12 +65,7 @@ impl Publish {
         catalog::publish_products(&*target.store, &products).await?;
         println!("published {} products to the {}", products.len(), target.description);
         if let Some(kv) = &target.edge {
-            let entries = products
-                .iter()
-                .map(|p| {
-                    Ok(serde_json::json!({"key": format!("product:{}", p.id), "value": serde_json::to_string(p)?}))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let entries = products.iter().map(catalog::product_kv_entry).collect::<Result<Vec<_>, _>>()?;
             kv.put_all(&entries).await.context("publishing products to the edge")?;
             println!("published {} products to the edge's KV", entries.len());
         }

@@ -88,11 +88,16 @@ pub async fn kv_bulk<S: Store + ?Sized>(store: &S) -> Result<Value, StoreError> 
     let book = catalog.price_book().await.map_err(|e| StoreError::Invalid(e.to_string()))?;
     let mut entries = vec![book.kv_entry()];
     for item in query_all(store, catalog::all_products()).await? {
-        let p = catalog::product_from(&item)?;
-        let value = serde_json::to_string(&p).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        entries.push(serde_json::json!({"key": format!("product:{}", p.id), "value": value}));
+        entries.push(product_kv_entry(&catalog::product_from(&item)?)?);
     }
     Ok(Value::Array(entries))
+}
+
+/// A product's entry in the edge's KV (`{"key": "product:<id>", "value": "<json>"}`): the one
+/// place the projection's product entries are built, for `export-kv` and for publishing.
+pub fn product_kv_entry(p: &CatalogProduct) -> Result<Value, StoreError> {
+    let value = serde_json::to_string(p).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    Ok(serde_json::json!({"key": format!("product:{}", p.id), "value": value}))
 }
 
 /// Sets a shopper's mileage balance.
