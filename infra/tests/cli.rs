@@ -407,3 +407,55 @@ async fn dlq_lists_and_replays_the_local_dead_letters() {
     assert_eq!(prod.status.code(), Some(1));
     assert!(text(&prod.stderr).contains("start-message-move-task"));
 }
+
+/// `audience import`: malformed rows are reported with their line and skipped, the rest
+/// imported; importing again updates in place (never a second member), and an unchanged file
+/// writes nothing. Addresses never appear in the messages.
+#[test]
+fn audience_import_skips_bad_rows_by_line_and_updates_on_reimport() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let csv_path = dir.path().join("audience.csv");
+    std::fs::write(
+        &csv_path,
+        "email,user_id,tier,opted_in\n\
+         jane@example.com,u-1,gold,yes\n\
+         not-an-address,u-2,gold,yes\n\
+         max@example.com,u-3,silver,no\n\
+         kim@example.com,u-4,gold\n\
+         lee@example.com,u-5,bronze,maybe\n\
+         ana@example.com,u-6,gold,true\n",
+    )
+    .unwrap();
+    let file = csv_path.to_str().unwrap();
+    let out = promoctl(&["--data-dir", data, "audience", "import", file], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    for line in [":3: skipped:", ":5: skipped: 3 fields where the header has 4", ":6: skipped: opted_in: `maybe`"] {
+        assert!(err.contains(line), "{line:?} missing in {err}");
+    }
+    assert!(!err.contains("not-an-address"), "the address is masked: {err}");
+    assert!(text(&out.stdout).contains("3 new, 0 updated, 0 unchanged; 3 rows skipped"), "{}", text(&out.stdout));
+
+    std::fs::write(
+        &csv_path,
+        "email,user_id,tier,opted_in\njane@example.com,u-1,platinum,yes\nmax@example.com,u-3,silver,no\n",
+    )
+    .unwrap();
+    let again = promoctl(&["--data-dir", data, "audience", "import", "--json", file], "");
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(report["imported"], serde_json::json!({"created": 0, "updated": 1, "unchanged": 1}));
+    let count = promoctl(&["--data-dir", data, "audience", "count", "--json"], "");
+    let count: serde_json::Value = serde_json::from_slice(&count.stdout).unwrap();
+    assert_eq!(count, serde_json::json!({"members": 3, "opted_in": 2}));
+
+    std::fs::write(&csv_path, "email,userid,opted_in\n").unwrap();
+    let bad_header = promoctl(&["--data-dir", data, "audience", "import", file], "");
+    assert_eq!(bad_header.status.code(), Some(1));
+    assert!(
+        text(&bad_header.stderr).contains(":1: the header has no `user_id` column"),
+        "{}",
+        text(&bad_header.stderr)
+    );
+}

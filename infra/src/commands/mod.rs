@@ -1,6 +1,7 @@
 //! promoctl's commands: one module per command, each with its arguments (clap) and its
 //! `run`. Shared arguments and output helpers live here.
 
+mod audience;
 mod campaign;
 mod coupons;
 mod dev;
@@ -36,6 +37,9 @@ pub struct Cli {
 enum Command {
     /// Run the whole platform in one process on embedded adapters (no services needed).
     Dev(dev::Dev),
+    /// The audience of campaign email: import it from CSV, count it.
+    #[command(subcommand)]
+    Audience(audience::AudienceCommand),
     /// Validate, deploy and list campaigns.
     #[command(subcommand)]
     Campaign(campaign::CampaignCommand),
@@ -75,6 +79,7 @@ impl Cli {
         let t = &self.target;
         match self.command {
             Command::Dev(c) => c.run(t).await,
+            Command::Audience(c) => c.run(t).await,
             Command::Campaign(c) => c.run(t).await,
             Command::Coupons(c) => c.run(t).await,
             Command::Dlq(c) => c.run(t).await,

@@ -1,6 +1,7 @@
 //! The use cases, generic over the ports: what the platform does, whichever runtime serves it.
 
 pub mod api;
+pub mod audience;
 pub mod campaigns;
 pub mod catalog;
 pub mod claims;

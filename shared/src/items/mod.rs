@@ -26,6 +26,7 @@ use serde::de::DeserializeOwned;
 
 use crate::ports::store::{Item, Key, StoreError};
 
+pub mod audience;
 pub mod campaign;
 pub mod catalog;
 pub mod claims;
