@@ -17,6 +17,8 @@
 //! | `PROMO_DYNAMODB_ENDPOINT` | AWS | a DynamoDB stand-in instead of AWS (`--env prod`) |
 //! | `PROMO_CF_ACCOUNT_ID`, `PROMO_CF_KV_NAMESPACE_ID`, `PROMO_CF_API_TOKEN` | unset (required with `--env prod`) | the Worker's KV namespace; `PROMO_CF_API_BASE` for a stand-in |
 //! | `PROMO_OPERATOR` | `$USER` | who a deploy, pause, resume or end is recorded as |
+//! | `PROMO_PAYMENT_QUEUE_URL`, `PROMO_PAYMENT_DLQ_URL`, `PROMO_EMAIL_QUEUE_URL`, `PROMO_EMAIL_DLQ_URL` | unset | `dlq` with `--env prod`: the stack's queues |
+//! | `PROMO_SQS_ENDPOINT` | AWS | an SQS stand-in instead of AWS (`--env prod`) |
 
 use std::time::Duration;
 
@@ -192,6 +194,30 @@ pub fn prod_store() -> anyhow::Result<ProdStore> {
         )?,
         endpoint: var("PROMO_DYNAMODB_ENDPOINT"),
     })
+}
+
+/// A production queue and its dead-letter queue (`dlq` with `--env prod`): the stack's
+/// outputs, as `PROMO_PAYMENT_QUEUE_URL` / `PROMO_PAYMENT_DLQ_URL` (queue `payment-events`) or
+/// `PROMO_EMAIL_QUEUE_URL` / `PROMO_EMAIL_DLQ_URL` (queue `email`); `PROMO_SQS_ENDPOINT` for a
+/// stand-in.
+pub struct ProdQueue {
+    pub url: String,
+    pub dlq_url: String,
+    pub endpoint: Option<String>,
+}
+
+pub fn prod_queue(queue: &str) -> anyhow::Result<ProdQueue> {
+    let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let prefix = match queue {
+        "payment-events" => "PROMO_PAYMENT",
+        "email" => "PROMO_EMAIL",
+        other => anyhow::bail!("no queue `{other}`: the queues are `payment-events` and `email`"),
+    };
+    let need = |suffix: &str| {
+        let name = format!("{prefix}_{suffix}");
+        var(&name).with_context(|| format!("--env prod dlq {queue} needs {name} (a stack output)"))
+    };
+    Ok(ProdQueue { url: need("QUEUE_URL")?, dlq_url: need("DLQ_URL")?, endpoint: var("PROMO_SQS_ENDPOINT") })
 }
 
 /// Who changes are recorded as: `PROMO_OPERATOR`, else the login name.

@@ -17,4 +17,6 @@ pub mod entry;
 pub mod metrics;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
+#[cfg(feature = "aws")]
+pub mod sqs;
 pub mod system;

@@ -1,7 +1,7 @@
-//! `promoctl dlq list|replay QUEUE`: the local platform's dead letters — messages its
-//! consumers failed on too often or could never handle — and moving them back to their
-//! queue once the cause is fixed. (On production the dead letters are SQS queues with
-//! redrive: docs/operators/README.md "Dead letters".)
+//! `promoctl dlq list|replay QUEUE`: dead letters — messages the consumers failed on too
+//! often or could never handle — and moving them back to their queue once the cause is
+//! fixed: the local platform's embedded queue, or with `--env prod` the stack's SQS
+//! dead-letter queues (`promo_lambdas::sqs`).
 
 use clap::{Args, Subcommand};
 use promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE;
@@ -23,9 +23,12 @@ pub enum DlqCommand {
 pub struct List {
     #[arg(default_value = PAYMENT_EVENTS_QUEUE)]
     queue: String,
-    /// Print JSON: `[{"id", "attempts", "reason", "body"}]`.
+    /// Print JSON: `[{"id", "attempts", "reason", "body"}]` (production: `[{"id", "receives", "body"}]`).
     #[arg(long)]
     json: bool,
+    /// Production: list at most this many.
+    #[arg(long, default_value_t = 100)]
+    max: usize,
 }
 
 #[derive(Args)]
@@ -36,11 +39,9 @@ pub struct Replay {
 
 impl DlqCommand {
     pub async fn run(self, target: &TargetArgs) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            target.env == Env::Local,
-            "production's dead letters are the stack's SQS dead-letter queues: move them back with `aws sqs \
-             start-message-move-task` (docs/operators/README.md, \"Dead letters\")"
-        );
+        if target.env == Env::Prod {
+            return self.run_prod().await;
+        }
         let path = target.data_dir.join("queue.db");
         anyhow::ensure!(path.exists(), "no local queue at {}: has `promoctl dev` run here?", path.display());
         let queue = SqliteQueue::open(&path, QueueConfig::default())?;
@@ -72,5 +73,44 @@ impl DlqCommand {
                 Ok(())
             }
         }
+    }
+
+    #[cfg(feature = "prod")]
+    async fn run_prod(self) -> anyhow::Result<()> {
+        use promo_lambdas::sqs::DeadLetters;
+        let name = match &self {
+            DlqCommand::List(l) => l.queue.clone(),
+            DlqCommand::Replay(r) => r.queue.clone(),
+        };
+        let q = promoctl::config::prod_queue(&name)?;
+        let dead = DeadLetters::from_env(q.dlq_url, q.url, q.endpoint.as_deref()).await;
+        match self {
+            DlqCommand::List(l) => {
+                let letters = dead.list(l.max).await?;
+                if l.json {
+                    println!("{}", serde_json::to_string_pretty(&letters)?);
+                    return Ok(());
+                }
+                println!("{} dead letters in `{name}` (listing consumes nothing)", letters.len());
+                for d in &letters {
+                    let short: String = d.body.chars().take(100).collect();
+                    println!("{}  {} receives\n        {short}", d.id, d.receives);
+                }
+                Ok(())
+            }
+            DlqCommand::Replay(_) => {
+                let n = dead.replay().await?;
+                println!("moved {n} dead letters back to `{name}`");
+                Ok(())
+            }
+        }
+    }
+
+    #[cfg(not(feature = "prod"))]
+    async fn run_prod(self) -> anyhow::Result<()> {
+        anyhow::bail!(
+            "this promoctl was built without the production target; install it with `cargo install --locked --path infra \
+             --features prod`"
+        )
     }
 }

@@ -1,0 +1,156 @@
+//! SQS dead letters for operators (`promoctl --env prod dlq list|replay`): read a dead-letter
+//! queue without consuming it, and move its messages back to their source queue — each
+//! message sent to the source before it is deleted from the dead-letter queue, so a crash in
+//! between duplicates a message (which the consumers are idempotent to) and never loses one.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use thiserror::Error;
+
+use crate::dynamodb::https_client;
+
+#[derive(Debug, Error)]
+pub enum SqsError {
+    #[error("SQS {op}: {message}")]
+    Call { op: &'static str, message: String },
+    #[error("SQS {op}: {failed} of the batch failed: {first}")]
+    Partial { op: &'static str, failed: usize, first: String },
+}
+
+fn call(op: &'static str) -> impl Fn(aws_sdk_sqs::Error) -> SqsError {
+    move |e| SqsError::Call { op, message: aws_sdk_sqs::error::DisplayErrorContext(e).to_string() }
+}
+
+/// A dead letter as listed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DeadLetter {
+    pub id: String,
+    pub receives: u32,
+    pub body: String,
+}
+
+/// A dead-letter queue and the queue its messages came from.
+pub struct DeadLetters {
+    client: Client,
+    dlq_url: String,
+    source_url: String,
+}
+
+/// How long a listed message stays invisible: listing must see each message once, and the
+/// messages must come back soon for the consumers of a replay.
+const LIST_VISIBILITY_SECONDS: i32 = 20;
+
+impl DeadLetters {
+    /// The queues on the SDK's default configuration chain; `endpoint_url` for a stand-in.
+    pub async fn from_env(dlq_url: String, source_url: String, endpoint_url: Option<&str>) -> DeadLetters {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client());
+        if let Some(url) = endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let config = loader.load().await;
+        let mut conf = aws_sdk_sqs::config::Builder::from(&config);
+        if endpoint_url.is_some() && config.region().is_none() {
+            conf = conf.region(aws_sdk_sqs::config::Region::from_static("us-east-1"));
+        }
+        DeadLetters { client: Client::from_conf(conf.build()), dlq_url, source_url }
+    }
+
+    /// Up to `max` messages of the dead-letter queue, each once (they become visible again
+    /// after a few seconds: listing consumes nothing).
+    pub async fn list(&self, max: usize) -> Result<Vec<DeadLetter>, SqsError> {
+        let mut seen = BTreeMap::new();
+        while seen.len() < max {
+            let got = self
+                .client
+                .receive_message()
+                .queue_url(&self.dlq_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(LIST_VISIBILITY_SECONDS)
+                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+                .send()
+                .await
+                .map_err(|e| call("ReceiveMessage")(e.into()))?;
+            let messages = got.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for m in messages {
+                let id = m.message_id.clone().unwrap_or_default();
+                let receives = m
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                seen.entry(id.clone()).or_insert(DeadLetter { id, receives, body: m.body.unwrap_or_default() });
+            }
+        }
+        Ok(seen.into_values().take(max).collect())
+    }
+
+    /// Moves every message back to the source queue; returns how many.
+    pub async fn replay(&self) -> Result<usize, SqsError> {
+        let mut moved = 0;
+        loop {
+            let got = self
+                .client
+                .receive_message()
+                .queue_url(&self.dlq_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(60)
+                .send()
+                .await
+                .map_err(|e| call("ReceiveMessage")(e.into()))?;
+            let messages = got.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return Ok(moved);
+            }
+            let mut sends = Vec::with_capacity(messages.len());
+            let mut deletes = Vec::with_capacity(messages.len());
+            for (i, m) in messages.iter().enumerate() {
+                let id = format!("m{i}");
+                sends.push(
+                    SendMessageBatchRequestEntry::builder()
+                        .id(&id)
+                        .message_body(m.body.clone().unwrap_or_default())
+                        .build()
+                        .map_err(|e| SqsError::Call { op: "SendMessageBatch", message: e.to_string() })?,
+                );
+                deletes.push(
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(&id)
+                        .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                        .build()
+                        .map_err(|e| SqsError::Call { op: "DeleteMessageBatch", message: e.to_string() })?,
+                );
+            }
+            let sent = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.source_url)
+                .set_entries(Some(sends))
+                .send()
+                .await
+                .map_err(|e| call("SendMessageBatch")(e.into()))?;
+            if let Some(first) = sent.failed.first() {
+                // Nothing is deleted: the whole batch is tried again later (a duplicate at most).
+                return Err(SqsError::Partial {
+                    op: "SendMessageBatch",
+                    failed: sent.failed.len(),
+                    first: first.message.clone().unwrap_or_default(),
+                });
+            }
+            let deleted = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.dlq_url)
+                .set_entries(Some(deletes))
+                .send()
+                .await
+                .map_err(|e| call("DeleteMessageBatch")(e.into()))?;
+            moved += messages.len() - deleted.failed.len();
+        }
+    }
+}
