@@ -461,3 +461,34 @@ fn audience_import_skips_bad_rows_by_line_and_updates_on_reimport() {
         text(&bad_header.stderr)
     );
 }
+
+/// The `[email]` section is validated with the rest: an unknown variable names itself, its
+/// line in the body and the field's position in the file; the example's email is valid.
+#[test]
+fn campaign_validate_checks_the_email_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mail.toml");
+    std::fs::write(
+        &path,
+        "id = \"m\"\nname = \"M\"\ncurrency = \"KRW\"\nstarts_at = \"now\"\nends_at = \"+3d\"\n\n\
+         [email]\nfrom = \"Shop <news@shop.example>\"\nsubject = \"Hi {{first_name}}\"\n\
+         html = \"\"\"\n<p>Hi</p>\n<p>{{frist_name}}</p>\n<a href=\"{{unsubscribe_url}}\">x</a>\n\"\"\"\n\
+         text = \"Bye {{unsubscribe_url}}\"\nattributes = { first_name = \"there\" }\n",
+    )
+    .unwrap();
+    let out = promoctl(&["campaign", "validate", path.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr).replace(&format!("{}/", dir.path().display()), "");
+    assert!(
+        err.contains(
+            "mail.toml:10:1: email.html: unknown variable `{{frist_name}}` on line 2 of the html; known: email, \
+             user_id, campaign_name, unsubscribe_url, first_name"
+        ),
+        "{err}"
+    );
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/black-friday.toml");
+    let ok = promoctl(&["campaign", "validate", "--json", example], "");
+    let v: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["campaign"]["email"]["segment"]["tier"], serde_json::json!(["gold", "silver"]));
+}

@@ -132,6 +132,9 @@ pub struct CampaignSpec {
     pub claim: Option<ClaimRule>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub payment_promotions: Vec<PaymentPromotionRule>,
+    /// The campaign's email to its audience (`promoctl campaign trigger`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<crate::domain::email::EmailSpec>,
 }
 
 /// A campaign whose every rule has been checked. Construct with [`Campaign::new`].
@@ -230,6 +233,9 @@ impl Campaign {
             if starts >= ends {
                 errors.push(ValidationError::new(format!("{at}.ends_at"), "is not after its starts_at"));
             }
+        }
+        if let Some(email) = &spec.email {
+            errors.extend(email.validate());
         }
         if errors.is_empty() { Ok(Campaign { spec, paused: false }) } else { Err(CampaignErrors(errors)) }
     }

@@ -113,3 +113,176 @@ mod tests {
         assert!(!e.message.contains("secret.person"), "{}", e.message);
     }
 }
+
+/// The variables every campaign email may use besides its declared attributes.
+pub const BUILTIN_VARIABLES: [&str; 4] = ["email", "user_id", "campaign_name", "unsubscribe_url"];
+
+/// A campaign's email, as its file's `[email]` section writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSpec {
+    /// The sender: `news@shop.example` or `Shop <news@shop.example>`.
+    pub from: String,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    /// Who receives it among the opted-in audience: attribute → the values that qualify (all
+    /// conditions must hold); empty: every opted-in member.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub segment: std::collections::BTreeMap<String, OneOrMany>,
+    /// The audience attributes the bodies use as `{{name}}`, with the value for a member who
+    /// has none.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attributes: std::collections::BTreeMap<String, String>,
+    /// Optional daily window of sending, in the shop's time (`"09:00"`–`"21:00"`, `"+09:00"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_window: Option<SendWindow>,
+}
+
+/// A value or a list of values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn values(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(v) => vec![v.as_str()],
+            OneOrMany::Many(vs) => vs.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendWindow {
+    pub from: String,
+    pub to: String,
+    /// UTC offset of the window's times, e.g. `"+09:00"`.
+    pub utc_offset: String,
+}
+
+/// The `{{ name }}` variables of a template with the 1-based line each is on.
+pub fn variables(template: &str) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    let mut consumed = 0;
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else { break };
+        let name = after[..close].trim().to_string();
+        let line = template[..consumed + open].matches('\n').count() + 1;
+        out.push((name, line));
+        let step = open + 2 + close + 2;
+        consumed += step;
+        rest = &rest[step..];
+    }
+    out
+}
+
+impl EmailSpec {
+    /// Every problem, with field paths inside `email`.
+    pub fn validate(&self) -> Vec<ValidationError> {
+        let mut errors = Vec::new();
+        let address = match self.from.rsplit_once('<') {
+            Some((_, rest)) => rest.trim_end().strip_suffix('>').unwrap_or("").to_string(),
+            None => self.from.clone(),
+        };
+        if let Err(e) = EmailAddress::parse(&address) {
+            errors.push(ValidationError::new("email.from", e.message));
+        }
+        for name in self.attributes.keys() {
+            if BUILTIN_VARIABLES.contains(&name.as_str()) {
+                errors.push(ValidationError::new(
+                    format!("email.attributes.{name}"),
+                    format!("`{name}` is a built-in variable, not an attribute"),
+                ));
+            }
+        }
+        for (field, template) in [("subject", &self.subject), ("html", &self.html), ("text", &self.text)] {
+            if template.trim().is_empty() {
+                errors.push(ValidationError::new(format!("email.{field}"), "must not be empty"));
+            }
+            for (name, line) in variables(template) {
+                let known = BUILTIN_VARIABLES.contains(&name.as_str()) || self.attributes.contains_key(&name);
+                if !known {
+                    let mut declared: Vec<&str> = BUILTIN_VARIABLES.to_vec();
+                    declared.extend(self.attributes.keys().map(String::as_str));
+                    errors.push(ValidationError::new(
+                        format!("email.{field}"),
+                        format!(
+                            "unknown variable `{{{{{name}}}}}` on line {line} of the {field}; known: {} (declare \
+                             audience attributes in `email.attributes` with their default)",
+                            declared.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        if !self.text.contains("{{unsubscribe_url}}") && !self.html.contains("{{unsubscribe_url}}") {
+            errors.push(ValidationError::new(
+                "email.text",
+                "neither body contains `{{unsubscribe_url}}`: every campaign email carries its unsubscribe link",
+            ));
+        }
+        for (name, values) in &self.segment {
+            if values.values().is_empty() {
+                errors.push(ValidationError::new(format!("email.segment.{name}"), "lists no value"));
+            }
+        }
+        if let Some(w) = &self.send_window {
+            let time = |t: &str| chrono::NaiveTime::parse_from_str(t, "%H:%M").is_ok();
+            if !time(&w.from) || !time(&w.to) {
+                errors.push(ValidationError::new("email.send_window", "times are HH:MM, e.g. \"09:00\""));
+            }
+            if w.utc_offset.parse::<chrono::FixedOffset>().is_err() {
+                errors.push(ValidationError::new("email.send_window.utc_offset", "is an offset like \"+09:00\""));
+            }
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod spec_tests {
+    use super::*;
+
+    fn spec() -> EmailSpec {
+        EmailSpec {
+            from: "Shop <news@shop.example>".into(),
+            subject: "{{first_name}}, 10% for you".into(),
+            html: "<p>Hi {{ first_name }}</p>\n<a href=\"{{unsubscribe_url}}\">unsubscribe</a>".into(),
+            text: "Hi {{first_name}}\nUnsubscribe: {{unsubscribe_url}}".into(),
+            segment: [("tier".to_string(), OneOrMany::Many(vec!["gold".into()]))].into(),
+            attributes: [("first_name".to_string(), "there".to_string())].into(),
+            send_window: Some(SendWindow { from: "09:00".into(), to: "21:00".into(), utc_offset: "+09:00".into() }),
+        }
+    }
+
+    #[test]
+    fn a_valid_email_and_the_variables_it_uses() {
+        assert_eq!(spec().validate(), vec![]);
+        assert_eq!(variables(&spec().html), vec![("first_name".to_string(), 1), ("unsubscribe_url".to_string(), 2)]);
+    }
+
+    #[test]
+    fn unknown_variables_bad_senders_and_missing_unsubscribe_links_are_named() {
+        let mut s = spec();
+        s.html = "<p>Hi</p>\n<p>{{frist_name}}</p>".into();
+        s.text = "Hi".into();
+        s.from = "Shop <news-at-shop>".into();
+        s.send_window = Some(SendWindow { from: "9am".into(), to: "21:00".into(), utc_offset: "KST".into() });
+        let errs = s.validate();
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["email.from", "email.html", "email.text", "email.send_window", "email.send_window.utc_offset"],
+            "{errs:?}"
+        );
+        assert!(errs[1].message.contains("`{{frist_name}}` on line 2 of the html"), "{}", errs[1].message);
+        assert!(errs[2].message.contains("unsubscribe_url"));
+    }
+}
