@@ -337,6 +337,52 @@ pub async fn race_put_if_absent(s: DynStore) {
     assert!(losers.iter().all(|l| l.as_ref().unwrap_err() == &winner), "every loser was shown the winner");
 }
 
+/// Campaign email, never twice: `RACERS` senders claim the same (campaign, recipient) at
+/// once and exactly one may send; only it can settle the record, once; a claim never settled
+/// counts as UNCERTAIN after its lease, and the counts add up.
+pub async fn email_deliveries_are_claimed_once_and_settled_once(s: DynStore) {
+    use promo_shared::app::email_delivery::{self, Claim, LEASE};
+    use promo_shared::domain::ids::{CampaignId, UserId};
+    use promo_shared::items::email_delivery::Status;
+
+    let campaign = CampaignId::parse(ns("mail")).unwrap();
+    let user = UserId::parse("u-racing").unwrap();
+    let now = chrono::Utc::now();
+    let tasks = (0..RACERS).map(|n| {
+        let (s, campaign, user) = (s.clone(), campaign.clone(), user.clone());
+        tokio::spawn(async move {
+            let run = format!("run-{n}");
+            (run.clone(), email_delivery::claim(&*s, &campaign, &user, &run, now).await.unwrap())
+        })
+    });
+    let results: Vec<(String, Claim)> = join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect();
+    let owners: Vec<&String> = results.iter().filter(|(_, c)| *c == Claim::Claimed).map(|(r, _)| r).collect();
+    assert_eq!(owners.len(), 1, "exactly one sender may send");
+    assert!(results.iter().all(|(_, c)| matches!(c, Claim::Claimed | Claim::Taken(Status::Claimed))));
+    let owner = owners[0].clone();
+    // Another run cannot settle it; the owner settles it once; a second settle changes nothing.
+    assert!(!email_delivery::settle(&*s, &campaign, &user, "run-x", Status::Failed, "no", now).await.unwrap());
+    assert!(email_delivery::settle(&*s, &campaign, &user, &owner, Status::Sent, "ses-1", now).await.unwrap());
+    assert!(!email_delivery::settle(&*s, &campaign, &user, &owner, Status::Failed, "late", now).await.unwrap());
+    assert_eq!(email_delivery::claim(&*s, &campaign, &user, "run-y", now).await.unwrap(), Claim::Taken(Status::Sent));
+    // Three more recipients: one skipped, one claimed and never settled (a crash), one failed.
+    for (name, outcome) in [("u-skip", Some(Status::Skipped)), ("u-crash", None), ("u-fail", Some(Status::Failed))] {
+        let u = UserId::parse(name).unwrap();
+        assert_eq!(email_delivery::claim(&*s, &campaign, &u, "run-1", now).await.unwrap(), Claim::Claimed);
+        if let Some(status) = outcome {
+            assert!(email_delivery::settle(&*s, &campaign, &u, "run-1", status, "why", now).await.unwrap());
+        }
+    }
+    let counts = email_delivery::counts(&*s, &campaign, now).await.unwrap();
+    assert_eq!(
+        (counts["sent"], counts["skipped"], counts["failed"], counts["in_flight"], counts["uncertain"]),
+        (1, 1, 1, 1, 0)
+    );
+    let later = email_delivery::counts(&*s, &campaign, now + LEASE + chrono::Duration::seconds(1)).await.unwrap();
+    assert_eq!((later["in_flight"], later["uncertain"]), (0, 1), "a claim never settled is uncertain, not resent");
+    assert_eq!(later.values().sum::<u64>(), 4, "every recipient is counted once");
+}
+
 /// Hundreds of claimers race transactions of "decrement stock, record my claim": exactly
 /// `stock` claims exist afterwards, stock is 0, and no user has two.
 pub async fn race_transactions(s: DynStore) {
@@ -551,7 +597,8 @@ macro_rules! store_conformance_tests {
             query_orders_filters_and_pages, expired_records_can_be_taken_over,
             race_conditional_decrement, race_put_if_absent, race_transactions, race_idempotency,
             idempotency_recovers_from_a_crashed_run, idempotency_a_failed_run_frees_its_key,
-            idempotency_only_the_lease_holder_completes_or_releases);
+            idempotency_only_the_lease_holder_completes_or_releases,
+            email_deliveries_are_claimed_once_and_settled_once);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::store_conformance_tests!(@one $factory, $attrs, $case); )*

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod claims;
 pub mod config;
 pub mod edge;
+pub mod email_delivery;
 pub mod gateway;
 pub mod handlers;
 pub mod idempotency;

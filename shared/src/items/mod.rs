@@ -30,6 +30,7 @@ pub mod audience;
 pub mod campaign;
 pub mod catalog;
 pub mod claims;
+pub mod email_delivery;
 pub mod idempotency;
 pub mod payment;
 pub mod reward;

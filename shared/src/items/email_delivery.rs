@@ -1,0 +1,91 @@
+//! One campaign email's delivery to one recipient: `EMAILREC#<campaign>#<bucket>` /
+//! `U#<user_id>`, in the recipient's audience bucket (so a campaign's records spread like its
+//! audience). The item exists from the moment a sender claims the recipient, before any send,
+//! and moves once to its outcome; see `app::email_delivery`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::ids::{CampaignId, UserId};
+use crate::items::audience::bucket;
+use crate::ports::store::{Cond, Item, ItemExt, Key, Query, Update};
+
+pub const STATUS: &str = "status";
+pub const RUN: &str = "run";
+
+/// Where a recipient's email is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// A sender claimed it and has not said how the send went.
+    Claimed,
+    Sent,
+    Skipped,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Claimed => "CLAIMED",
+            Status::Sent => "SENT",
+            Status::Skipped => "SKIPPED",
+            Status::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        [Status::Claimed, Status::Sent, Status::Skipped, Status::Failed].into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+fn partition(campaign: &CampaignId, user: &UserId) -> String {
+    format!("EMAILREC#{campaign}#{:02}", bucket(user))
+}
+
+pub fn key(campaign: &CampaignId, user: &UserId) -> Key {
+    Key::new(partition(campaign, user), format!("U#{user}"))
+}
+
+/// A campaign's records in one audience bucket.
+pub fn bucket_query(campaign: &CampaignId, bucket: u32) -> Query {
+    Query::partition(format!("EMAILREC#{campaign}#{bucket:02}")).prefix("U#")
+}
+
+/// The claim: the item is created CLAIMED by `run`, only if there is none.
+pub fn claim(campaign: &CampaignId, user: &UserId, run: &str, now: DateTime<Utc>) -> (Key, Vec<Update>, Cond) {
+    let updates = vec![
+        Update::set("type", "email_delivery"),
+        Update::set(STATUS, Status::Claimed.as_str()),
+        Update::set(RUN, run),
+        Update::set("claimed_at", now.to_rfc3339()),
+        Update::set("campaign_id", campaign.as_str()),
+        Update::set("user_id", user.as_str()),
+    ];
+    (key(campaign, user), updates, Cond::NotExists)
+}
+
+/// The outcome of a claimed send, by the run that claimed it, once.
+pub fn settle(
+    campaign: &CampaignId,
+    user: &UserId,
+    run: &str,
+    status: Status,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> (Key, Vec<Update>, Cond) {
+    let updates = vec![
+        Update::set(STATUS, status.as_str()),
+        Update::set("detail", detail),
+        Update::set("settled_at", now.to_rfc3339()),
+    ];
+    let cond = Cond::And(vec![Cond::eq(STATUS, Status::Claimed.as_str()), Cond::eq(RUN, run)]);
+    (key(campaign, user), updates, cond)
+}
+
+/// The status and claim time of a record.
+pub fn read(item: &Item) -> Option<(Status, Option<DateTime<Utc>>)> {
+    let status = Status::parse(item.str_attr(STATUS)?)?;
+    let at = item.str_attr("claimed_at").and_then(|t| t.parse().ok());
+    Some((status, at))
+}
