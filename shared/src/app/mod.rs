@@ -17,5 +17,6 @@ pub mod providers;
 pub mod quotes;
 pub mod retry;
 pub mod sell_out;
+pub mod unsubscribe;
 pub mod wallet;
 pub mod webhooks;
