@@ -184,6 +184,28 @@ pub fn variables(template: &str) -> Vec<(String, usize)> {
 }
 
 impl EmailSpec {
+    /// Whether `member` receives this email: opted in, and matching every segment condition
+    /// (their attribute is one of the listed values; a member without the attribute does not
+    /// match).
+    pub fn selects(&self, member: &crate::domain::audience::Member) -> bool {
+        member.opted_in
+            && self.segment.iter().all(|(name, values)| {
+                member.attributes.get(name).is_some_and(|v| values.values().contains(&v.as_str()))
+            })
+    }
+
+    /// The value of each declared attribute for `member` (its own, else the default): the
+    /// per-recipient template data.
+    pub fn template_data(
+        &self,
+        member: &crate::domain::audience::Member,
+    ) -> std::collections::BTreeMap<String, String> {
+        self.attributes
+            .iter()
+            .map(|(name, default)| (name.clone(), member.attributes.get(name).unwrap_or(default).clone()))
+            .collect()
+    }
+
     /// Every problem, with field paths inside `email`.
     pub fn validate(&self) -> Vec<ValidationError> {
         let mut errors = Vec::new();
@@ -260,6 +282,28 @@ mod spec_tests {
             attributes: [("first_name".to_string(), "there".to_string())].into(),
             send_window: Some(SendWindow { from: "09:00".into(), to: "21:00".into(), utc_offset: "+09:00".into() }),
         }
+    }
+
+    #[test]
+    fn the_segment_selects_opted_in_members_whose_attributes_match() {
+        use crate::domain::audience::Member;
+        let member = |opted_in: bool, tier: Option<&str>| Member {
+            user_id: crate::domain::ids::UserId::parse("u-1").unwrap(),
+            email: EmailAddress::parse("jane@example.com").unwrap(),
+            opted_in,
+            attributes: tier.map(|t| [("tier".to_string(), t.to_string())].into()).unwrap_or_default(),
+        };
+        let s = spec();
+        assert!(s.selects(&member(true, Some("gold"))));
+        assert!(!s.selects(&member(false, Some("gold"))), "never without consent");
+        assert!(!s.selects(&member(true, Some("bronze"))));
+        assert!(!s.selects(&member(true, None)), "no attribute, no match");
+        let everyone = EmailSpec { segment: Default::default(), ..spec() };
+        assert!(everyone.selects(&member(true, None)));
+        assert_eq!(s.template_data(&member(true, None))["first_name"], "there", "the default");
+        let mut named = member(true, Some("gold"));
+        named.attributes.insert("first_name".into(), "Jane".into());
+        assert_eq!(s.template_data(&named)["first_name"], "Jane");
     }
 
     #[test]
