@@ -25,6 +25,12 @@ function paid(i) {
     amount: 60000, currency: "KRW", items: [], occurred_at: "2026-11-27T10:00:00Z" });
 }
 
+/** A new delivery of a new payment: accepted, handed off. */
+function accepted(i) {
+  const body = paid(`${randomUUID()}-${i}`);
+  return [`${BASE}/v1/webhooks/standard`, { method: "POST", headers: standardHeaders(STANDARD_SECRET, body), body }];
+}
+
 // CPU time of the workerd process(es) Miniflare spawned: utime + stime from /proc, all
 // threads included (the wasm, the Durable Object and the runtime's own I/O). Miniflare has
 // no per-request CPU counter, so the per-request figure is the process's CPU delta over the
@@ -79,10 +85,7 @@ await measure("POST webhook, bad signature (verify only)", (i) => {
   const headers = standardHeaders("whsec_" + Buffer.from("wrong-secret-wrong-secret-wrong!").toString("base64"), body);
   return [`${BASE}/v1/webhooks/standard`, { method: "POST", headers, body }];
 });
-await measure("POST webhook, accepted (verify+DO+hand-off)", (i) => {
-  const body = paid(`${randomUUID()}-${i}`);
-  return [`${BASE}/v1/webhooks/standard`, { method: "POST", headers: standardHeaders(STANDARD_SECRET, body), body }];
-});
+await measure("POST webhook, accepted (verify+DO+hand-off)", accepted);
 // The same SQS request (signed with SigV4), answered at once by the local stand-in: the
 // Worker's own cost of the queue hand-off, without the SQS stand-in's slowness.
 {
@@ -91,10 +94,7 @@ await measure("POST webhook, accepted (verify+DO+hand-off)", (i) => {
     PROMO_AWS_ACCESS_KEY_ID: "AKIDEXAMPLE", PROMO_AWS_SECRET_ACCESS_KEY: "bench-secret-key",
   });
   await measure("GET /healthz (baseline, signing worker)", () => [`${BASE}/healthz`], signed);
-  await measure("POST webhook, accepted (verify+DO+SigV4 send)", (i) => {
-    const body = paid(`${randomUUID()}-${i}`);
-    return [`${BASE}/v1/webhooks/standard`, { method: "POST", headers: standardHeaders(STANDARD_SECRET, body), body }];
-  }, signed);
+  await measure("POST webhook, accepted (verify+DO+SigV4 send)", accepted, signed);
   await signed.dispose();
 }
 const MOTO = process.env.PROMO_TEST_DYNAMODB_ENDPOINT;
@@ -110,10 +110,7 @@ if (MOTO) {
   const queued = await startWorker({ PROMO_PAYMENT_QUEUE_URL: QueueUrl, PROMO_AWS_ACCESS_KEY_ID: "test",
     PROMO_AWS_SECRET_ACCESS_KEY: "test" });
   await measure("GET /healthz (baseline, queue worker)", () => [`${BASE}/healthz`], queued);
-  await measure("POST webhook, accepted (verify+DO+SQS)", (i) => {
-    const body = paid(`${randomUUID()}-${i}`);
-    return [`${BASE}/v1/webhooks/standard`, { method: "POST", headers: standardHeaders(STANDARD_SECRET, body), body }];
-  }, queued);
+  await measure("POST webhook, accepted (verify+DO+SQS)", accepted, queued);
   await queued.dispose();
   await sqs("DeleteQueue", { QueueUrl });
 }

@@ -39,8 +39,9 @@ pub enum Write {
     Delete,
 }
 
-/// Objects the deliveries are spread over: each serves a few thousand commands a second, so
-/// 64 leave ample room over any provider's delivery rate.
+/// Objects the deliveries are spread over. An object runs one command at a time; 64 of them
+/// spread a burst of deliveries (the throughput of one object on Cloudflare was not measured
+/// here: Miniflare runs sequential requests at ~2 ms each, see BENCHMARKS.md).
 pub const LEDGER_SHARDS: u64 = 64;
 /// The header carrying the delivery key to its object.
 pub const KEY_HEADER: &str = "x-ledger-key";

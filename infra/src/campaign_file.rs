@@ -94,13 +94,8 @@ pub fn load_file(path: &Path, now: DateTime<Utc>) -> anyhow::Result<CampaignFile
     Ok(check_file(&text, path, now)?)
 }
 
-/// The campaign in `text`, or every problem found in it.
-pub fn parse(text: &str, path: &Path, now: DateTime<Utc>) -> anyhow::Result<Campaign> {
-    Ok(check(text, path, now)?)
-}
-
-/// Checks `text` as the campaign file `path`: syntax, types and the campaign's rules, every
-/// problem with its position.
+/// The campaign in `text` as the campaign file `path`, or every problem found in it (syntax,
+/// types and the campaign's rules), each with its position.
 pub fn check(text: &str, path: &Path, now: DateTime<Utc>) -> Result<Campaign, Problems> {
     Ok(check_file(text, path, now)?.campaign)
 }
@@ -390,22 +385,22 @@ mod tests {
     #[test]
     fn relative_windows_are_resolved_at_load_in_toml_and_json() {
         let toml = format!("id = \"x\"\nname = \"X\"\nstarts_at = \"now\"  # at deploy\nends_at = \"+30d\"\n{BODY}");
-        let c = parse(&toml, Path::new("c.toml"), now()).unwrap();
+        let c = check(&toml, Path::new("c.toml"), now()).unwrap();
         let second = now().trunc_subsecs(0);
         assert_eq!(c.starts_at, second, "whole seconds: an event stamped in this second is inside");
         assert_eq!(c.ends_at, second + Duration::days(30));
         let json = r#"{"id": "x", "name": "X", "currency": "KRW", "starts_at": "now-1h", "ends_at": "+2w",
             "coupons": [{"id": "c", "kind": "cart", "discount": {"fixed": 1000}}]}"#;
-        let c = parse(json, Path::new("c.json"), now()).unwrap();
+        let c = check(json, Path::new("c.json"), now()).unwrap();
         assert_eq!((c.starts_at, c.ends_at), (second - Duration::hours(1), second + Duration::weeks(2)));
         // Absolute instants stay as written; a bad relative time names its line.
         let abs = format!("id = \"x\"\nname = \"X\"\nstarts_at = \"2031-01-01T00:00:00Z\"\nends_at = \"+1d\"\n{BODY}");
         assert_eq!(
-            parse(&abs, Path::new("c.toml"), now()).unwrap().starts_at,
+            check(&abs, Path::new("c.toml"), now()).unwrap().starts_at,
             "2031-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
         );
         let bad = format!("id = \"x\"\nname = \"X\"\nstarts_at = \"now\"\nends_at = \"+3y\"\n{BODY}");
-        let err = format!("{:#}", parse(&bad, Path::new("c.toml"), now()).unwrap_err());
+        let err = format!("{:#}", check(&bad, Path::new("c.toml"), now()).unwrap_err());
         assert!(err.contains("c.toml:4:11: ends_at: `+3y`"), "{err}");
         // Only the campaign's own window: a section's key of the same name is left alone.
         let nested = format!(

@@ -9,7 +9,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry};
 use thiserror::Error;
 
-use crate::dynamodb::https_client;
+use crate::dynamodb::sdk_config;
 
 #[derive(Debug, Error)]
 pub enum SqsError {
@@ -45,16 +45,7 @@ const LIST_VISIBILITY_SECONDS: i32 = 20;
 impl DeadLetters {
     /// The queues on the SDK's default configuration chain; `endpoint_url` for a stand-in.
     pub async fn from_env(dlq_url: String, source_url: String, endpoint_url: Option<&str>) -> DeadLetters {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client());
-        if let Some(url) = endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let config = loader.load().await;
-        let mut conf = aws_sdk_sqs::config::Builder::from(&config);
-        if endpoint_url.is_some() && config.region().is_none() {
-            conf = conf.region(aws_sdk_sqs::config::Region::from_static("us-east-1"));
-        }
-        DeadLetters { client: Client::from_conf(conf.build()), dlq_url, source_url }
+        DeadLetters { client: Client::new(&sdk_config(endpoint_url).await), dlq_url, source_url }
     }
 
     /// Up to `max` messages of the dead-letter queue, each once (they become visible again

@@ -94,16 +94,7 @@ impl DynamoStore {
     /// profile). `endpoint_url` points the client at another endpoint (a local
     /// DynamoDB-compatible server); the region then defaults to `us-east-1` when none is set.
     pub async fn from_env(table_name: impl Into<String>, endpoint_url: Option<&str>) -> DynamoStore {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client());
-        if let Some(url) = endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let config = loader.load().await;
-        let mut conf = aws_sdk_dynamodb::config::Builder::from(&config);
-        if endpoint_url.is_some() && config.region().is_none() {
-            conf = conf.region(aws_sdk_dynamodb::config::Region::from_static("us-east-1"));
-        }
-        DynamoStore::new(Client::from_conf(conf.build()), table_name)
+        DynamoStore::new(Client::new(&sdk_config(endpoint_url).await), table_name)
     }
 
     pub fn client(&self) -> &Client {
@@ -113,6 +104,22 @@ impl DynamoStore {
     pub fn table_name(&self) -> &str {
         &self.table
     }
+}
+
+/// The AWS SDK's configuration every client here is built from: the default chain
+/// (environment, profile, container/instance credentials; the region from `AWS_REGION` or the
+/// profile) over [`https_client`]. `endpoint_url` points it at a local stand-in, and then the
+/// region defaults to `us-east-1` when none is set.
+pub async fn sdk_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client());
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let config = loader.load().await;
+    if endpoint_url.is_some() && config.region().is_none() {
+        return config.into_builder().region(aws_config::Region::from_static("us-east-1")).build();
+    }
+    config
 }
 
 /// The SDK's HTTPS client on rustls with `ring` (no aws-lc / cmake in the build).
