@@ -182,6 +182,10 @@ node_tests() {
     compgen -G "$ROOT/edge/tests/*.test.mjs" >/dev/null || die "no edge/tests/*.test.mjs files"
     [[ -f $ROOT/edge/build/worker/shim.mjs ]] || die "edge/build/worker/shim.mjs is missing: the worker build did not produce it"
     set +e
+    # The unsubscribe page's browser test runs the local platform's binary, built by the
+    # cargo tests before.
+    export PROMOCTL_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/promoctl"
+    [[ -x $PROMOCTL_BIN ]] || die "$PROMOCTL_BIN is missing: the cargo tests build it"
     # TAP on every Node version (newer ones default to the spec reporter).
     (cd "$ROOT/edge" && node --test --test-reporter=tap tests/) 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
@@ -206,6 +210,7 @@ ensure_all_tools() {
     ensure_sam_cli
     ensure_node_tools
     ensure_rust_tools
+    ensure_browser
 }
 
 # The shared target directory keeps every build's test executables (several hundred MB each,
@@ -229,7 +234,7 @@ T0=$SECONDS
 prune_target_dir
 log "repo: $ROOT; CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-<cargo default>}; mode: $([[ $QUICK == 1 ]] && echo quick || echo full)"
 
-run_step "ensure tools (python venv, edge/node_modules, rust targets and tools)" ensure_all_tools
+run_step "ensure tools (python venv, edge/node_modules, rust targets and tools, chromium)" ensure_all_tools
 run_step "start services (rabbitmq, dynamodb/moto, ses)" start_services
 log "PROMO_TEST_RABBITMQ_URL=$PROMO_TEST_RABBITMQ_URL"
 log "PROMO_TEST_DYNAMODB_ENDPOINT=$PROMO_TEST_DYNAMODB_ENDPOINT"

@@ -3,7 +3,7 @@
 # version or a hash marker first, so a run where everything is there takes
 # well under a second (the Rust part a little more).
 #
-#   infra/tools.sh [all|python|node|rust]      (default: all)
+#   infra/tools.sh [all|python|node|rust|browser]      (default: all)
 #
 # Sourced (by infra/test.sh and the service scripts) it only defines:
 #   ensure_python_tools  venv with moto[server], boto3, cfn-lint, cargo-lambda and the
@@ -11,6 +11,7 @@
 #   ensure_sam_cli       a separate venv with the AWS SAM CLI (it pins its own boto3/cfn-lint)
 #   ensure_node_tools    edge/node_modules from edge/package-lock.json (npm ci)
 #   ensure_rust_tools    wasm32 and aarch64 targets, rustfmt/clippy, worker-build, wasm-bindgen-cli
+#   ensure_browser       Debian's chromium (the unsubscribe page's browser test, via playwright-core)
 # Each writes what it exports to $PROMO_TEST_STATE/tools-*.env as well.
 
 # shellcheck source=infra/services/lib.sh
@@ -206,13 +207,35 @@ ensure_rust_tools() {
     write_env tools-rust "WASM_BINDGEN_BIN=$WASM_BINDGEN_BIN"
 }
 
+ensure_browser() {
+    local chromium=/usr/bin/chromium aptlog="$PROMO_TEST_STATE/apt-chromium.log"
+    ensure_state_dir
+    if [[ -x $chromium ]]; then
+        log "browser: $chromium present"
+    else
+        command -v apt-get >/dev/null 2>&1 || die "chromium is missing and apt-get is not available: install Chromium at $chromium"
+        log "browser: apt-get install -y chromium (log: $aptlog)"
+        if ! apt-get install -y chromium >"$aptlog" 2>&1; then
+            apt-get update >>"$aptlog" 2>&1 || true
+            if ! apt-get install -y chromium >>"$aptlog" 2>&1; then
+                show_log_tail "$aptlog"
+                die "apt-get install -y chromium failed"
+            fi
+        fi
+        [[ -x $chromium ]] || die "apt-get installed chromium but $chromium is not there"
+    fi
+    export PROMO_CHROMIUM=$chromium
+    write_env tools-browser "PROMO_CHROMIUM=$chromium"
+}
+
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     set -euo pipefail
     case "${1:-all}" in
-    all) ensure_python_tools && ensure_sam_cli && ensure_node_tools && ensure_rust_tools ;;
+    all) ensure_python_tools && ensure_sam_cli && ensure_node_tools && ensure_rust_tools && ensure_browser ;;
     python) ensure_python_tools && ensure_sam_cli ;;
     node) ensure_node_tools ;;
     rust) ensure_rust_tools ;;
-    *) die "usage: $0 [all|python|node|rust]" ;;
+    browser) ensure_browser ;;
+    *) die "usage: $0 [all|python|node|rust|browser]" ;;
     esac
 fi

@@ -46,8 +46,9 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     // Set by Cloudflare for every request it forwards; a client cannot choose it.
     let client = headers.iter().find(|(k, _)| k == "cf-connecting-ip").map(|(_, v)| v.clone());
     let body = req.bytes().await;
+    let query = req.url().ok().and_then(|u| u.query().map(str::to_string)).unwrap_or_default();
     let request = match http::Request::received(req.method().as_ref(), &req.path(), headers, body, client) {
-        Ok(r) => r,
+        Ok(r) => r.with_query(&query),
         Err(e) => return to_worker(e.into_response()),
     };
     let edge = match edge(&env, cfg) {

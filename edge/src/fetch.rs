@@ -94,10 +94,20 @@ pub struct FetchShopperApi {
 }
 
 /// Request headers the API reads.
-const FORWARDED: [&str; 4] = ["authorization", "idempotency-key", "content-type", "x-request-id"];
+const FORWARDED: [&str; 5] = ["authorization", "idempotency-key", "content-type", "x-request-id", "accept"];
 /// Answer headers passed back.
-const RETURNED: [&str; 7] =
-    ["content-type", "etag", "www-authenticate", "idempotent-replayed", "retry-after", "location", "x-request-id"];
+const RETURNED: [&str; 10] = [
+    "content-type",
+    "etag",
+    "www-authenticate",
+    "idempotent-replayed",
+    "retry-after",
+    "location",
+    "x-request-id",
+    "content-security-policy",
+    "referrer-policy",
+    "cache-control",
+];
 
 #[async_trait(?Send)]
 impl ShopperApi for FetchShopperApi {
@@ -123,7 +133,7 @@ impl ShopperApi for FetchShopperApi {
         if matches!(method, Method::Post | Method::Delete) && !req.body.is_empty() {
             init.with_body(Some(js_sys_bytes(&req.body)));
         }
-        let url = format!("{}{}", base.trim_end_matches('/'), req.path);
+        let url = format!("{}{}", base.trim_end_matches('/'), req.path_and_query());
         let upstream = Request::new_with_init(&url, &init).map_err(&unavailable)?;
         let mut resp = worker::Fetch::Request(upstream).send().await.map_err(&unavailable)?;
         let status = resp.status_code();

@@ -42,8 +42,11 @@ export function assertError(body, code) {
   assert.ok(body.error.message.length > 0, "error.message is empty");
 }
 
-/** A Miniflare instance running the built worker with the production bindings. */
-export async function startWorker(extraBindings = {}, limits = {}) {
+/**
+ * A Miniflare instance running the built worker with the production bindings; `listen`
+ * (`{host, port}`) also serves it over HTTP there, for a browser.
+ */
+export async function startWorker(extraBindings = {}, limits = {}, listen = {}) {
   if (!existsSync(SHIM)) {
     throw new Error(`${SHIM} is missing: build the worker first with (cd edge && worker-build --release)`);
   }
@@ -56,6 +59,7 @@ export async function startWorker(extraBindings = {}, limits = {}) {
     ],
     compatibilityDate: "2026-04-01",
     cf: false,
+    ...listen,
     kvNamespaces: ["PROMO_KV"],
     durableObjects: { WEBHOOK_DEDUPE: { className: "WebhookDedupe", useSQLite: true } },
     // As wrangler.toml binds them, with the limits a test asks for.

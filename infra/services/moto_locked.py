@@ -217,6 +217,25 @@ class GlobalLockMiddleware:
         return [body]
 
 
+def release_lock_while_long_polling(lock: threading.Lock) -> None:
+    """An SQS long poll (ReceiveMessage with WaitTimeSeconds) waits without the global lock,
+    as real SQS does: held, it would stall every other request — the very SendMessage that
+    should end the wait, and the acks of other consumers — for up to 20 seconds. The wait
+    only sleeps and re-reads the queue; the lock is taken again before the response is built."""
+    import moto.sqs.models as sqs_models
+
+    original_wait = sqs_models.Queue.wait_for_messages
+
+    def wait_for_messages(self: Any, timeout: int) -> None:
+        lock.release()
+        try:
+            original_wait(self, timeout)
+        finally:
+            lock.acquire()
+
+    sqs_models.Queue.wait_for_messages = wait_for_messages  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -226,6 +245,7 @@ def main(argv: list[str] | None = None) -> None:
 
     install_moto_patches()
     app = GlobalLockMiddleware(DomainDispatcherApplication(create_backend_app))
+    release_lock_while_long_polling(app.lock)
     server = make_server(
         args.host,
         args.port,

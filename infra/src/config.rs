@@ -19,6 +19,11 @@
 //! | `PROMO_OPERATOR` | `$USER` | who a deploy, pause, resume or end is recorded as |
 //! | `PROMO_PAYMENT_QUEUE_URL`, `PROMO_PAYMENT_DLQ_URL`, `PROMO_EMAIL_QUEUE_URL`, `PROMO_EMAIL_DLQ_URL` | unset | `dlq` with `--env prod`: the stack's queues |
 //! | `PROMO_SQS_ENDPOINT` | AWS | an SQS stand-in instead of AWS (`--env prod`) |
+//! | `PROMO_PUBLIC_URL` | `http://<PROMO_LISTEN>` | the shop's public origin: campaign email links to `<it>/v1/unsubscribe` |
+//! | `PROMO_UNSUBSCRIBE_SECRETS` | `promoctl dev`: [`DEV_UNSUBSCRIBE_SECRET`] | comma-separated secrets (≥ 32 bytes) of unsubscribe links; the first signs |
+//! | `PROMO_EMAIL_RATE` | `0` (no limit) locally | campaign email messages per second (the SES account's `MaxSendRate` where `GetAccount` answers) |
+//! | `PROMO_EMAIL_CONSUMERS` | `2` | in-process senders of campaign email jobs (0: queue only) |
+//! | `PROMO_SES_ENDPOINT` | AWS | an SES v2 stand-in instead of AWS (`--env prod` trigger: the stored template) |
 
 use std::time::Duration;
 
@@ -36,6 +41,54 @@ pub const DEV_WEBHOOK_SECRET: &str = "whsec_cHJvbW8tZGV2LXNlY3JldC1kby1ub3QtdXNl
 /// The shopper token secret `promoctl dev` and `promoctl token` use when none is configured.
 /// Development only: anyone can mint tokens with it.
 pub const DEV_SHOPPER_JWT_SECRET: &str = "promo-dev-shopper-jwt-secret-do-not-use-in-prod";
+
+/// The unsubscribe link secret `promoctl dev` uses when none is configured. Development only.
+pub const DEV_UNSUBSCRIBE_SECRET: &str = "promo-dev-unsubscribe-secret-do-not-use-in-prod";
+
+/// How campaign email is sent locally, and how its links are signed.
+#[derive(Clone, Debug)]
+pub struct EmailSettings {
+    pub keys: promo_shared::app::unsubscribe::UnsubscribeKeys,
+    /// `<PROMO_PUBLIC_URL>/v1/unsubscribe`.
+    pub unsubscribe_url: String,
+    /// Messages per second; `None`: no limit.
+    pub rate: Option<f64>,
+    pub consumers: usize,
+}
+
+/// The email settings (`PROMO_PUBLIC_URL`, `PROMO_UNSUBSCRIBE_SECRETS`, `PROMO_EMAIL_RATE`,
+/// `PROMO_EMAIL_CONSUMERS`); with `dev_defaults` the development secret when none is set.
+pub fn email_settings(dev_defaults: bool) -> anyhow::Result<EmailSettings> {
+    let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let secrets: Vec<String> = match set("PROMO_UNSUBSCRIBE_SECRETS") {
+        Some(v) => v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        None if dev_defaults => vec![DEV_UNSUBSCRIBE_SECRET.to_string()],
+        None => anyhow::bail!("PROMO_UNSUBSCRIBE_SECRETS is not set"),
+    };
+    let refs: Vec<&[u8]> = secrets.iter().map(|s| s.as_bytes()).collect();
+    let keys = promo_shared::app::unsubscribe::UnsubscribeKeys::new(&refs)
+        .map_err(|e| anyhow::anyhow!("PROMO_UNSUBSCRIBE_SECRETS: {e}"))?;
+    let public = set("PROMO_PUBLIC_URL")
+        .unwrap_or_else(|| format!("http://{}", set("PROMO_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.into())));
+    let rate = match set("PROMO_EMAIL_RATE") {
+        None => None,
+        Some(v) => {
+            let r: f64 = v.trim().parse().with_context(|| format!("PROMO_EMAIL_RATE: `{v}` is not a number"))?;
+            anyhow::ensure!(r.is_finite() && r >= 0.0, "PROMO_EMAIL_RATE must be 0 (no limit) or more");
+            (r > 0.0).then_some(r)
+        }
+    };
+    let consumers = match set("PROMO_EMAIL_CONSUMERS") {
+        None => 2,
+        Some(v) => v.trim().parse().with_context(|| format!("PROMO_EMAIL_CONSUMERS: `{v}` is not a whole number"))?,
+    };
+    Ok(EmailSettings {
+        keys,
+        unsubscribe_url: format!("{}/v1/unsubscribe", public.trim_end_matches('/')),
+        rate,
+        consumers,
+    })
+}
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
@@ -218,6 +271,11 @@ pub fn prod_queue(queue: &str) -> anyhow::Result<ProdQueue> {
         var(&name).with_context(|| format!("--env prod dlq {queue} needs {name} (a stack output)"))
     };
     Ok(ProdQueue { url: need("QUEUE_URL")?, dlq_url: need("DLQ_URL")?, endpoint: var("PROMO_SQS_ENDPOINT") })
+}
+
+/// An SES v2 stand-in instead of AWS (`PROMO_SES_ENDPOINT`).
+pub fn ses_endpoint() -> Option<String> {
+    env("PROMO_SES_ENDPOINT").filter(|v| !v.trim().is_empty())
 }
 
 /// Who changes are recorded as: `PROMO_OPERATOR`, else the login name.

@@ -18,6 +18,7 @@ use promo_shared::app::api::Api;
 use promo_shared::app::claims::Claimer;
 use promo_shared::app::config::EdgeConfig;
 use promo_shared::app::edge::Edge;
+use promo_shared::app::email_sender::{self, EMAIL_JOBS_QUEUE, Sender, SenderConfig};
 use promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE;
 use promo_shared::app::handlers;
 use promo_shared::app::idempotency::IdempotencyConfig;
@@ -27,6 +28,7 @@ use promo_shared::app::sell_out::Republisher;
 use promo_shared::http::ApiError;
 use promo_shared::ports::clock::Clock;
 use promo_shared::ports::ids::IdGen;
+use promo_shared::ports::mail::{SendRate, Unlimited};
 use promo_shared::ports::queue::{Delivery, Queue};
 use promo_shared::ports::store::Store;
 use tokio::sync::watch;
@@ -56,6 +58,9 @@ pub struct Platform {
     /// Max-benefit price settings, and the bounded cache of public answers.
     pub prices: crate::config::PriceSettings,
     pub price_cache: Arc<BoundedPriceCache>,
+    /// Campaign email: the sender Lambda's handler, in process, and its settings.
+    pub sender: Arc<Sender>,
+    pub email: crate::config::EmailSettings,
 }
 
 /// Opens the store of a data directory (for CLI commands that need nothing else).
@@ -114,9 +119,19 @@ impl Platform {
         // from (the Lambda also writes the edge's KV).
         let republisher = Arc::new(Republisher::new(store.clone(), clock.clone(), None));
         let claimer = Claimer::new(store.clone(), clock.clone(), ids.clone()).with_sold_out_hook(republisher);
-        let api = Arc::new(Api::new(claimer, auth));
+        let email = crate::config::email_settings(true)?;
+        let api = Arc::new(Api::new(claimer, auth).with_unsubscribe(email.keys.clone()));
         let prices = crate::config::price_settings()?;
         let price_cache = Arc::new(BoundedPriceCache::new(prices.cache_entries));
+        let sender = Arc::new(Sender {
+            store: store.clone(),
+            mailer: mailer.clone(),
+            rate: send_rate(email.rate)?,
+            clock: clock.clone(),
+            ids: ids.clone(),
+            keys: email.keys.clone(),
+            config: SenderConfig { unsubscribe_url: email.unsubscribe_url.clone(), ..SenderConfig::default() },
+        });
         let edge = Edge {
             ledger: Box::new(StoreLedger {
                 store: store.clone(),
@@ -147,7 +162,17 @@ impl Platform {
             issuer,
             prices,
             price_cache,
+            sender,
+            email,
         })
+    }
+}
+
+/// The account's send rate shared by this process's senders; `None`: no limit.
+pub fn send_rate(rate: Option<f64>) -> anyhow::Result<Arc<dyn SendRate>> {
+    match rate {
+        None => Ok(Arc::new(Unlimited)),
+        Some(r) => Ok(Arc::new(promo_lambdas::send_rate::TokenBucket::new(r)?)),
     }
 }
 
@@ -157,11 +182,13 @@ pub struct RunOptions {
     pub tick: Duration,
     /// Concurrent consumers of the payment event queue (0: accept and queue only).
     pub consumers: usize,
+    /// Concurrent senders of campaign email jobs (0: queue only).
+    pub email_consumers: usize,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { tick: Duration::from_secs(60), consumers: 2 }
+        RunOptions { tick: Duration::from_secs(60), consumers: 2, email_consumers: 2 }
     }
 }
 
@@ -225,6 +252,9 @@ pub async fn start(platform: Arc<Platform>, listen: SocketAddr, opts: RunOptions
     let mut workers = Vec::new();
     for n in 0..opts.consumers {
         workers.push(tokio::spawn(consume_payment_events(platform.clone(), stopped.clone(), n)));
+    }
+    for n in 0..opts.email_consumers {
+        workers.push(tokio::spawn(consume_email_jobs(platform.clone(), stopped.clone(), n)));
     }
     workers.push(tokio::spawn(schedule(platform.clone(), stopped.clone(), opts.tick)));
     tracing::info!(%addr, data_dir = %platform.data_dir.display(), "platform running");
@@ -301,6 +331,7 @@ async fn received(
         body,
         Some(peer.ip().to_string()),
     )
+    .map(|r| r.with_query(parts.uri.query().unwrap_or("")))
 }
 
 fn is_over_limit(e: &axum::Error) -> bool {
@@ -345,6 +376,34 @@ async fn consume_payment_events(platform: Arc<Platform>, stopped: watch::Receive
                 .into_iter()
                 .map(|delivery| settle_payment_event(&platform.issuer, &**queue, &*platform.ids, delivery, n)),
         )
+        .await;
+    }
+}
+
+/// The sender Lambda, in process: campaign email jobs from the queue, a few at once (each
+/// is one bulk call; the rate is shared).
+async fn consume_email_jobs(platform: Arc<Platform>, stopped: watch::Receiver<bool>, n: usize) {
+    consume_email(&*platform.queue, EMAIL_JOBS_QUEUE, &platform.sender, stopped, n).await;
+}
+
+/// Consumes campaign email jobs from `queue`'s `name` with `sender` until `stopped`: a clean
+/// stop finishes the jobs in hand (none is left UNCERTAIN).
+pub async fn consume_email(queue: &dyn Queue, name: &str, sender: &Sender, stopped: watch::Receiver<bool>, n: usize) {
+    while !*stopped.borrow() {
+        let batch = match queue.receive(name, 4, Duration::from_millis(500)).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(consumer = n, error = %e, "receiving email jobs failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        futures::future::join_all(batch.into_iter().map(|delivery| async move {
+            let outcome = sender.handle(&delivery.body).await;
+            if let Err(e) = email_sender::settle_delivery(queue, name, &delivery, &outcome).await {
+                tracing::error!(consumer = n, error = %e, "settling an email job failed");
+            }
+        }))
         .await;
     }
 }

@@ -13,6 +13,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use promo_shared::ports::mail::BulkMailer;
+use promo_shared::ports::queue::Queue;
 use promo_shared::ports::store::Store;
 
 use crate::config;
@@ -36,6 +38,55 @@ pub struct Target {
     pub edge: Option<EdgeKv>,
     /// Where this is, for messages ("local store .promo", "DynamoDB table promo").
     pub description: String,
+    /// The local platform's directory (its queue and outbox, for `--env local`).
+    pub data_dir: std::path::PathBuf,
+}
+
+/// Where campaign email goes on a target: the fan-out queue and the provider.
+pub struct EmailPorts {
+    pub queue: Arc<dyn Queue>,
+    pub mailer: Arc<dyn BulkMailer>,
+}
+
+impl Target {
+    /// The queue and the mailer of campaign email: locally the platform's queue and outbox
+    /// (`promoctl dev` sends from them), in production the stack's SQS queue and SES.
+    pub async fn email(&self) -> anyhow::Result<EmailPorts> {
+        match self.env {
+            Env::Local => {
+                let queue = crate::embedded::SqliteQueue::open(
+                    &self.data_dir.join("queue.db"),
+                    crate::embedded::QueueConfig::default(),
+                )?;
+                let mailer = crate::embedded::OutboxMailer::open(&self.data_dir.join("outbox"))?;
+                Ok(EmailPorts { queue: Arc::new(queue), mailer: Arc::new(mailer) })
+            }
+            Env::Prod => prod_email().await,
+        }
+    }
+}
+
+#[cfg(feature = "prod")]
+async fn prod_email() -> anyhow::Result<EmailPorts> {
+    let q = config::prod_queue("email")?;
+    // As the stack's EmailQueue is declared (template.yaml): the fan-out only publishes.
+    let config = promo_lambdas::sqs::SqsConfig {
+        max_attempts: 24,
+        visibility: std::time::Duration::from_secs(360),
+        create_missing: false,
+    };
+    let queue = promo_lambdas::sqs::SqsQueue::from_env(q.endpoint.as_deref(), config).await.with_queue(
+        promo_shared::app::email_sender::EMAIL_JOBS_QUEUE,
+        &q.url,
+        &q.dlq_url,
+    );
+    let mailer = promo_lambdas::ses::SesMailer::from_env(config::ses_endpoint().as_deref()).await;
+    Ok(EmailPorts { queue: Arc::new(queue), mailer: Arc::new(mailer) })
+}
+
+#[cfg(not(feature = "prod"))]
+async fn prod_email() -> anyhow::Result<EmailPorts> {
+    anyhow::bail!("this promoctl was built without the production target (`--features prod`)")
 }
 
 impl Target {
@@ -48,6 +99,7 @@ impl Target {
                 store: runtime::open_store(data_dir)?,
                 edge,
                 description: format!("local store {}", data_dir.display()),
+                data_dir: data_dir.to_path_buf(),
             }),
             Env::Prod => open_prod(edge).await,
         }
@@ -68,7 +120,7 @@ async fn open_prod(edge: Option<EdgeKv>) -> anyhow::Result<Target> {
         Some(url) => format!("DynamoDB table {} at {url}", prod.table),
         None => format!("DynamoDB table {}", prod.table),
     };
-    Ok(Target { env: Env::Prod, store: Arc::new(store), edge: Some(edge), description })
+    Ok(Target { env: Env::Prod, store: Arc::new(store), edge: Some(edge), description, data_dir: Default::default() })
 }
 
 #[cfg(not(feature = "prod"))]

@@ -18,3 +18,4 @@ async fn queue() -> Arc<dyn Queue> {
 }
 
 promo_conformance::queue_conformance_tests!(queue);
+promo_conformance::queue_order_tests!(queue);

@@ -82,6 +82,8 @@ fn the_readme_walkthrough_works_today() {
         "x-cache: MISS",
         "thanks-5000",            // u-1's reward, in `coupons list`
         "\"final_price\": 37800", // `promoctl quote`: the example's answer
+        "imported 4 members",     // the audience import
+        "state      SENDING",     // the email send, triggered
     ] {
         assert!(stdout.to_lowercase().contains(&expected.to_lowercase()), "{expected:?} missing in:\n{stdout}");
     }

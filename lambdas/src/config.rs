@@ -10,6 +10,13 @@
 //! | `PROMO_SHOPPER_JWT_AUDIENCE` | api (default `promo-platform`) | the `aud` every shopper token must carry |
 //! | `PROMO_CF_ACCOUNT_ID`, `PROMO_CF_KV_NAMESPACE_ID`, `PROMO_CF_API_TOKEN` | api (optional, all three or none) | the Worker's KV namespace: a claim campaign that sells out republishes the price book there |
 //! | `PROMO_CF_API_BASE` | api (optional) | Cloudflare's API, default `https://api.cloudflare.com/client/v4` |
+//! | `PROMO_PUBLIC_URL` | sender (required) | the shop's public origin: every email links to `<it>/v1/unsubscribe` |
+//! | `PROMO_UNSUBSCRIBE_SECRETS` | sender (required), api | comma-separated secrets (≥ 32 bytes) of unsubscribe links; the first signs, all verify |
+//! | `PROMO_EMAIL_RATE` | sender (optional) | the account's messages per second when SES `GetAccount` does not answer |
+//! | `PROMO_SENDER_CONCURRENCY` | sender (default 1) | the sender's reserved concurrency: each instance takes this share of the account's rate |
+//! | `PROMO_SENDER_PARALLEL` | sender (default 8) | jobs one invocation sends at once |
+//! | `PROMO_SES_ENDPOINT` | sender (optional) | an SES v2 stand-in instead of AWS |
+//! | `PROMO_SES_CONFIGURATION_SET` | sender (optional) | the SES configuration set of every send (bounces and complaints to the feedback Lambda) |
 //! | `RUST_LOG` | all | log filter (JSON logs to CloudWatch) |
 //!
 //! The AWS SDK reads its usual variables (region, credentials) itself. Every secret is held in
@@ -49,6 +56,37 @@ pub struct LambdaConfig {
     /// The edge's KV namespace (`PROMO_CF_*`); none means sell-outs only rebuild the store's
     /// copy of the price book.
     pub edge_kv: Option<EdgeKv>,
+    pub email: EmailConfig,
+}
+
+/// The campaign email sender's settings.
+#[derive(Clone, Debug, Default)]
+pub struct EmailConfig {
+    pub public_url: Option<String>,
+    pub unsubscribe_secrets: Vec<SecretString>,
+    pub rate: Option<f64>,
+    pub instances: u32,
+    pub parallel: usize,
+    pub ses_endpoint: Option<String>,
+    pub configuration_set: Option<String>,
+}
+
+impl EmailConfig {
+    /// The unsubscribe link signer (the sender and the unsubscribe route need one).
+    pub fn unsubscribe_keys(&self) -> Result<promo_shared::app::unsubscribe::UnsubscribeKeys, ConfigError> {
+        let secrets: Vec<&[u8]> = self.unsubscribe_secrets.iter().map(|s| s.expose().as_bytes()).collect();
+        if secrets.is_empty() {
+            return Err(ConfigError::Missing("PROMO_UNSUBSCRIBE_SECRETS"));
+        }
+        promo_shared::app::unsubscribe::UnsubscribeKeys::new(&secrets)
+            .map_err(|e| ConfigError::Invalid("PROMO_UNSUBSCRIBE_SECRETS", e))
+    }
+
+    /// `<PROMO_PUBLIC_URL>/v1/unsubscribe`.
+    pub fn unsubscribe_url(&self) -> Result<String, ConfigError> {
+        let base = self.public_url.as_deref().ok_or(ConfigError::Missing("PROMO_PUBLIC_URL"))?;
+        Ok(format!("{}/v1/unsubscribe", base.trim_end_matches('/')))
+    }
 }
 
 impl LambdaConfig {
@@ -74,14 +112,50 @@ impl LambdaConfig {
                 audience: var("PROMO_SHOPPER_JWT_AUDIENCE").unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
             },
             edge_kv: EdgeKv::from_vars(var).map_err(|e| ConfigError::Invalid("PROMO_CF_*", e.to_string()))?,
+            email: EmailConfig {
+                public_url: var("PROMO_PUBLIC_URL"),
+                unsubscribe_secrets: var("PROMO_UNSUBSCRIBE_SECRETS")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| SecretString::new(s.to_string()))
+                    .collect(),
+                rate: match var("PROMO_EMAIL_RATE") {
+                    None => None,
+                    Some(v) => {
+                        Some(v.trim().parse::<f64>().ok().filter(|r| r.is_finite() && *r > 0.0).ok_or_else(|| {
+                            ConfigError::Invalid("PROMO_EMAIL_RATE", format!("`{v}` is not a positive number"))
+                        })?)
+                    }
+                },
+                instances: whole(&var, "PROMO_SENDER_CONCURRENCY", 1)?,
+                parallel: whole(&var, "PROMO_SENDER_PARALLEL", 8)? as usize,
+                ses_endpoint: var("PROMO_SES_ENDPOINT"),
+                configuration_set: var("PROMO_SES_CONFIGURATION_SET"),
+            },
         })
     }
 
     /// The shoppers' token verifier; the API cannot run without its secret.
+    ///
+    /// (See also [`EmailConfig`] for the sender.)
     pub fn shopper_auth(&self) -> Result<ShopperAuth, ConfigError> {
         let secret = self.shopper_jwt_secret.as_ref().ok_or(ConfigError::Missing("PROMO_SHOPPER_JWT_SECRET"))?;
         ShopperAuth::scoped(secret.expose().as_bytes(), self.shopper_tokens.clone())
             .map_err(|e| ConfigError::Invalid("PROMO_SHOPPER_JWT_SECRET", e.to_string()))
+    }
+}
+
+fn whole(var: &impl Fn(&str) -> Option<String>, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| ConfigError::Invalid(name, format!("`{v}` is not a whole number of at least 1"))),
     }
 }
 
@@ -98,11 +172,15 @@ mod tests {
             ("PROMO_CF_ACCOUNT_ID", "acct"),
             ("PROMO_CF_KV_NAMESPACE_ID", "ns"),
             ("PROMO_CF_API_TOKEN", "cloudflare-api-token-value"),
+            ("PROMO_UNSUBSCRIBE_SECRETS", "unsubscribe-secret-value-of-32-bytes-or-more"),
         ];
         let cfg =
             LambdaConfig::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap();
         let shown = format!("{cfg:?} {:?}", cfg.shopper_auth().unwrap());
-        for secret in ["aXNzdWVyLWhhbmQtb2ZmLXNlY3JldA", "shopper-jwt-secret", "cloudflare-api-token"] {
+        assert!(cfg.email.unsubscribe_keys().is_ok());
+        for secret in
+            ["aXNzdWVyLWhhbmQtb2ZmLXNlY3JldA", "shopper-jwt-secret", "cloudflare-api-token", "unsubscribe-secret"]
+        {
             assert!(!shown.contains(secret), "{secret} shows in {shown}");
         }
         assert!(shown.contains("promo") && shown.contains("acct"), "the rest is shown: {shown}");

@@ -34,7 +34,9 @@ use tracing::Instrument;
 
 use crate::metrics::Counts;
 
+use futures::StreamExt;
 use promo_shared::app::api::Api;
+use promo_shared::app::email_sender::{Outcome, Sender, Tally};
 use promo_shared::app::handlers;
 use promo_shared::app::handlers::HandlerError;
 use promo_shared::app::issuer::Issuer;
@@ -116,7 +118,8 @@ pub async fn api<S: Store>(api: &Api<S>, event: Value) -> Result<Value, EntryErr
     };
     let method = req.request_context.http.method.unwrap_or_else(|| "GET".into());
     let path = req.raw_path.or(req.request_context.http.path).unwrap_or_else(|| "/".into());
-    let mut request = promo_shared::http::Request::new(&method, &path).body(body);
+    let query = req.raw_query_string.clone().unwrap_or_default();
+    let mut request = promo_shared::http::Request::new(&method, &path).with_query(&query).body(body);
     request.client = req.request_context.http.source_ip.clone();
     let mut counts = Counts::default();
     let resp = match url_headers(&req.headers) {
@@ -293,4 +296,146 @@ async fn rabbitmq<S: Store>(
         }
     }
     Ok(json!({"handled": handled}))
+}
+
+/// The campaign email sender Lambda: fan-out jobs from SQS or Amazon MQ, each sent by
+/// [`Sender::handle`]; `parallel` jobs at once (Amazon MQ gives one concurrent invocation
+/// per event source, so an invocation must not send one job after another).
+///
+/// - **SQS**: a job that is done is deleted; a paused, throttled or failed job is returned
+///   in `batchItemFailures` (redelivered after the visibility timeout; after the queue's
+///   `maxReceiveCount` it is dead-lettered — a send paused longer than that is replayed with
+///   `promoctl dlq replay email`); a malformed job too, so it lands in the dead-letter queue.
+/// - **Amazon MQ**: no partial failures: a job to retry fails the invocation (the batch comes
+///   back; recipients already settled are not sent again), a malformed one is logged and
+///   skipped.
+#[cfg(feature = "aws")]
+pub async fn sender(sender: &Sender, event: Value, parallel: usize) -> Result<Value, EntryError> {
+    if event.pointer("/Records/0/eventSource").and_then(Value::as_str) == Some("aws:sqs")
+        || event.get("Records").is_some_and(|r| r.as_array().is_some_and(Vec::is_empty))
+    {
+        let batch: SqsEvent = serde_json::from_value(event).map_err(|_| EntryError::Unrecognised)?;
+        let results: Vec<(String, Outcome)> = futures::stream::iter(batch.records)
+            .map(|record| async move {
+                let id = record.message_id.clone().unwrap_or_default();
+                let encoding = record
+                    .message_attributes
+                    .get(crate::sqs::ENCODING_ATTRIBUTE)
+                    .and_then(|a| a.string_value.as_deref());
+                let text = record.body.as_deref().unwrap_or_default();
+                match crate::sqs::decode_body(text, encoding) {
+                    Ok(body) => (id, sender.handle(&body).await),
+                    Err(e) => (id, Outcome::Poison(format!("undecodable SQS body: {e}"))),
+                }
+            })
+            .buffer_unordered(parallel.max(1))
+            .collect()
+            .await;
+        let mut response = SqsBatchResponse::default();
+        let mut tally = Tally::default();
+        for (id, outcome) in results {
+            match outcome {
+                Outcome::Done(t) => {
+                    tally.sent += t.sent;
+                    tally.skipped += t.skipped;
+                    tally.failed += t.failed;
+                    tally.already += t.already;
+                }
+                other => {
+                    tracing::warn!(message_id = %id, outcome = ?other, "email job returned to the queue");
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = id;
+                    response.batch_item_failures.push(failure);
+                }
+            }
+        }
+        emit_email_metrics(&tally, response.batch_item_failures.len());
+        return Ok(serde_json::to_value(response).unwrap_or(Value::Null));
+    }
+    if event.get("rmqMessagesByQueue").is_some() {
+        let batch: RabbitMqEvent = serde_json::from_value(event).map_err(|_| EntryError::Unrecognised)?;
+        let bodies: Vec<Vec<u8>> = batch
+            .messages_by_queue
+            .into_values()
+            .flatten()
+            .filter_map(|m| {
+                let body = m.data.as_deref().and_then(|d| B64.decode(d).ok());
+                if body.is_none() {
+                    tracing::error!("Amazon MQ message without base64 data: skipped");
+                }
+                body
+            })
+            .collect();
+        let outcomes: Vec<Outcome> = futures::stream::iter(bodies.iter())
+            .map(|b| sender.handle(b))
+            .buffer_unordered(parallel.max(1))
+            .collect()
+            .await;
+        let mut tally = Tally::default();
+        let mut retry = None;
+        for o in outcomes {
+            match o {
+                Outcome::Done(t) => {
+                    tally.sent += t.sent;
+                    tally.skipped += t.skipped;
+                    tally.failed += t.failed;
+                    tally.already += t.already;
+                }
+                Outcome::Poison(why) => {
+                    tracing::error!(reason = %why, "Amazon MQ email job that cannot succeed: skipped")
+                }
+                Outcome::Paused(_) => retry = retry.or(Some("the send is paused".to_string())),
+                Outcome::Later(_, why) => retry = retry.or(Some(why)),
+            }
+        }
+        emit_email_metrics(&tally, usize::from(retry.is_some()));
+        return match retry {
+            Some(why) => Err(EntryError::Transient(why)),
+            None => Ok(json!({"sent": tally.sent, "skipped": tally.skipped, "failed": tally.failed})),
+        };
+    }
+    Err(EntryError::Unrecognised)
+}
+
+fn emit_email_metrics(t: &Tally, returned: usize) {
+    let line = json!({
+        "_aws": {"Timestamp": chrono::Utc::now().timestamp_millis(), "CloudWatchMetrics": [{
+            "Namespace": "Promo", "Dimensions": [["Function"]],
+            "Metrics": [{"Name": "EmailsSent", "Unit": "Count"}, {"Name": "EmailsSkipped", "Unit": "Count"},
+                        {"Name": "EmailsFailed", "Unit": "Count"}, {"Name": "EmailJobsReturned", "Unit": "Count"}]}]},
+        "Function": "sender", "EmailsSent": t.sent, "EmailsSkipped": t.skipped, "EmailsFailed": t.failed,
+        "EmailJobsReturned": returned,
+    });
+    println!("{line}");
+}
+
+/// The feedback Lambda: SES bounce and complaint events through SNS. Each suppresses its
+/// addresses and may pause its campaign's email; a record that is not an SES event is
+/// logged and skipped (SNS retries a failed invocation, a malformed record never succeeds);
+/// a store failure fails the invocation so SNS delivers it again.
+pub async fn feedback<S: Store + ?Sized>(
+    store: &S,
+    clock: &dyn promo_shared::ports::clock::Clock,
+    event: Value,
+) -> Result<Value, EntryError> {
+    let records = event.get("Records").and_then(Value::as_array).ok_or(EntryError::Unrecognised)?;
+    let (mut suppressed, mut paused) = (0, Vec::new());
+    for r in records {
+        let Some(message) = r.pointer("/Sns/Message").and_then(Value::as_str) else {
+            tracing::error!("an SNS record without a message: skipped");
+            continue;
+        };
+        match crate::ses_events::parse(message, clock.now()) {
+            Ok(Some(f)) => {
+                let done = promo_shared::app::email_feedback::record(store, clock, &f)
+                    .await
+                    .map_err(|e| EntryError::Transient(e.to_string()))?;
+                suppressed += done.suppressed;
+                paused.extend(done.paused);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "not an SES event: skipped"),
+        }
+    }
+    Ok(json!({"suppressed": suppressed, "paused": paused}))
 }

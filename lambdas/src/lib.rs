@@ -2,8 +2,9 @@
 //! (`src/bin/`, a `main` of a few lines), the glue from each AWS event shape to the core's
 //! use cases ([`entry`]), the adapters — DynamoDB ([`dynamodb`]), RabbitMQ ([`rabbitmq`]),
 //! the Worker's KV as the price book's publisher ([`edge_kv`]), shoppers' JWTs ([`auth`]),
-//! the system clock and randomness ([`system`]) — and the configuration the binaries read
-//! ([`config`]).
+//! SES v2 as the bulk mailer ([`ses`]), the account's send rate as a token bucket
+//! ([`send_rate`]), the system clock and randomness ([`system`]) — and the configuration the
+//! binaries read ([`config`]).
 
 pub mod auth;
 #[cfg(feature = "lambda")]
@@ -17,6 +18,10 @@ pub mod entry;
 pub mod metrics;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
+pub mod send_rate;
+#[cfg(feature = "aws")]
+pub mod ses;
+pub mod ses_events;
 #[cfg(feature = "aws")]
 pub mod sqs;
 pub mod system;

@@ -493,6 +493,38 @@ impl RabbitQueue {
         Ok(())
     }
 
+    /// Publishes the delivery's copy to the retry queue of `retry_in` (it comes back to
+    /// `queue` when its TTL expires) as attempt `next_attempt`, confirmed, then acks it.
+    async fn retry_later(
+        &self,
+        queue: &str,
+        delivery: &Delivery,
+        retry_in: Duration,
+        next_attempt: u32,
+    ) -> Result<(), QueueError> {
+        let Some((sub, tag)) = self.owner(queue, delivery).await? else {
+            return Ok(());
+        };
+        let (publisher, _, _) = self.prepare(queue, Some(retry_in)).await?;
+        let expiration = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX).min(1 << 40);
+        let props = persistent(next_attempt).with_expiration(expiration.to_string().into());
+        let confirm = publisher
+            .basic_publish(
+                "".into(),
+                short(&retry_queue(queue, retry_in))?,
+                BasicPublishOptions { mandatory: true, immediate: false },
+                &delivery.body,
+                props,
+            )
+            .await
+            .map_err(unavailable)?;
+        if let Err(e) = wait_confirm(confirm).await {
+            self.link.lock().await.declared.remove(&retry_queue(queue, retry_in));
+            return Err(e);
+        }
+        sub.channel.basic_ack(tag, BasicAckOptions::default()).await.map_err(unavailable)
+    }
+
     async fn reject_to_dead_letters(&self, queue: &str, delivery: &Delivery, reason: &str) -> Result<(), QueueError> {
         let Some((sub, tag)) = self.owner(queue, delivery).await? else {
             return Ok(());
@@ -608,27 +640,12 @@ impl Queue for RabbitQueue {
             let reason = format!("failed {} deliveries", delivery.attempt);
             return self.reject_to_dead_letters(queue, delivery, &reason).await;
         }
-        let Some((sub, tag)) = self.owner(queue, delivery).await? else {
-            return Ok(());
-        };
-        let (publisher, _, _) = self.prepare(queue, Some(retry_in)).await?;
-        let expiration = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX).min(1 << 40);
-        let props = persistent(delivery.attempt.saturating_add(1)).with_expiration(expiration.to_string().into());
-        let confirm = publisher
-            .basic_publish(
-                "".into(),
-                short(&retry_queue(queue, retry_in))?,
-                BasicPublishOptions { mandatory: true, immediate: false },
-                &delivery.body,
-                props,
-            )
-            .await
-            .map_err(unavailable)?;
-        if let Err(e) = wait_confirm(confirm).await {
-            self.link.lock().await.declared.remove(&retry_queue(queue, retry_in));
-            return Err(e);
-        }
-        sub.channel.basic_ack(tag, BasicAckOptions::default()).await.map_err(unavailable)
+        self.retry_later(queue, delivery, retry_in, delivery.attempt.saturating_add(1)).await
+    }
+
+    /// Through the same delayed retry queue as a nack, keeping the attempt it had.
+    async fn defer(&self, queue: &str, delivery: &Delivery, retry_in: Duration) -> Result<(), QueueError> {
+        self.retry_later(queue, delivery, retry_in, delivery.attempt.max(1)).await
     }
 
     async fn reject(&self, queue: &str, delivery: &Delivery, reason: &str) -> Result<(), QueueError> {

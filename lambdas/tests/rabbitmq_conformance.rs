@@ -33,6 +33,7 @@ async fn queue() -> Arc<dyn Queue> {
 }
 
 promo_conformance::queue_conformance_tests!(queue, #[ignore = "needs services: run infra/test.sh"]);
+promo_conformance::queue_order_tests!(queue, #[ignore = "needs services: run infra/test.sh"]);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs services: run infra/test.sh"]

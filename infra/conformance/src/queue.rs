@@ -107,30 +107,49 @@ where
     assert_eq!(got, bodies);
 }
 
+/// Publishes 50 messages in one batch and receives them all, at most 7 at a time, each at
+/// attempt 1: the bodies in the order received.
+async fn batch_round_trip(q: &DynQueue, name: &str) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let bodies: Vec<Vec<u8>> = (0..50).map(|i| format!("m{i:03}").into_bytes()).collect();
+    q.publish_batch(name, &bodies).await.unwrap();
+    q.publish_batch(name, &[]).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < bodies.len() {
+        let batch = q.receive(name, 7, ARRIVES).await.unwrap();
+        assert!(!batch.is_empty(), "missing messages: got {} of {}", got.len(), bodies.len());
+        assert!(batch.len() <= 7, "receive returned {} > max 7", batch.len());
+        for d in batch {
+            assert_eq!(d.attempt, 1);
+            q.ack(name, &d).await.unwrap();
+            got.push(d.body);
+        }
+    }
+    assert!(q.receive(name, 0, Duration::from_millis(100)).await.unwrap().is_empty(), "max 0 returns nothing");
+    nothing_more(q, name, "every message was acked").await;
+    (bodies, got)
+}
+
+pub async fn batch_arrives_complete<F, Fut>(factory: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = DynQueue>,
+{
+    let q = factory().await;
+    let (bodies, mut got) = batch_round_trip(&q, &ns("batch")).await;
+    got.sort();
+    assert_eq!(got, bodies, "every message of a batch arrives once");
+}
+
+/// For the adapters that keep order (the embedded queue, RabbitMQ); SQS standard queues
+/// promise none ([`queue_order_tests!`]).
 pub async fn batch_keeps_order_for_one_consumer<F, Fut>(factory: F)
 where
     F: Fn() -> Fut,
     Fut: Future<Output = DynQueue>,
 {
     let q = factory().await;
-    let name = ns("order");
-    let bodies: Vec<Vec<u8>> = (0..50).map(|i| format!("m{i:03}").into_bytes()).collect();
-    q.publish_batch(&name, &bodies).await.unwrap();
-    q.publish_batch(&name, &[]).await.unwrap();
-    let mut got = Vec::new();
-    while got.len() < bodies.len() {
-        let batch = q.receive(&name, 7, ARRIVES).await.unwrap();
-        assert!(!batch.is_empty(), "missing messages: got {} of {}", got.len(), bodies.len());
-        assert!(batch.len() <= 7, "receive returned {} > max 7", batch.len());
-        for d in batch {
-            assert_eq!(d.attempt, 1);
-            q.ack(&name, &d).await.unwrap();
-            got.push(d.body);
-        }
-    }
+    let (bodies, got) = batch_round_trip(&q, &ns("order")).await;
     assert_eq!(got, bodies, "one consumer sees a batch in publish order");
-    assert!(q.receive(&name, 0, Duration::from_millis(100)).await.unwrap().is_empty(), "max 0 returns nothing");
-    nothing_more(&q, &name, "every message was acked").await;
 }
 
 pub async fn queues_are_independent<F, Fut>(factory: F)
@@ -235,6 +254,32 @@ where
     nothing_more(&q, &name, "a message nacked on its last attempt goes to the dead letters").await;
 }
 
+pub async fn defer_holds_a_message_without_using_up_its_attempts<F, Fut>(factory: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = DynQueue>,
+{
+    let q = factory().await;
+    let name = ns("defer");
+    q.publish(&name, b"on hold").await.unwrap();
+    let mut last = one(&q, &name).await;
+    // Deferred more often than a nack may fail: never dead-lettered, the attempt never grows.
+    for _ in 0..=MAX_ATTEMPTS {
+        q.defer(&name, &last, Duration::from_millis(100)).await.unwrap();
+        let d = one(&q, &name).await;
+        assert_eq!(d.body, b"on hold");
+        assert!(
+            d.attempt <= last.attempt.max(1),
+            "a defer counted as a failed attempt: {} after {}",
+            d.attempt,
+            last.attempt
+        );
+        last = d;
+    }
+    q.ack(&name, &last).await.unwrap();
+    nothing_more(&q, &name, "the deferred message was acked").await;
+}
+
 pub async fn reject_is_not_redelivered<F, Fut>(factory: F)
 where
     F: Fn() -> Fut,
@@ -329,6 +374,15 @@ where
     nothing_more(&consumers[0], &name, "every message was acked exactly once").await;
 }
 
+/// The order case, for adapters that deliver a batch to one consumer in publish order:
+/// `queue_order_tests!(factory)` beside `queue_conformance_tests!(factory)`.
+#[macro_export]
+macro_rules! queue_order_tests {
+    ($factory:path $(, #[$attr:meta])* $(,)?) => {
+        $crate::queue_conformance_tests!(@cases $factory, [$(#[$attr])*], batch_keeps_order_for_one_consumer);
+    };
+}
+
 /// Generates one `#[tokio::test]` per case of the queue conformance suite.
 ///
 /// `queue_conformance_tests!(factory)` or `queue_conformance_tests!(factory, #[ignore = "..."])`,
@@ -337,10 +391,10 @@ where
 macro_rules! queue_conformance_tests {
     ($factory:path $(, #[$attr:meta])* $(,)?) => {
         $crate::queue_conformance_tests!(@cases $factory, [$(#[$attr])*],
-            publish_receive_ack, bodies_round_trip_unchanged, batch_keeps_order_for_one_consumer,
+            publish_receive_ack, bodies_round_trip_unchanged, batch_arrives_complete,
             queues_are_independent, empty_queue_name_is_invalid, receive_waits_for_a_message,
             nack_redelivers_after_retry_in, nack_past_max_attempts_dead_letters, reject_is_not_redelivered,
-            crashed_consumer_message_is_redelivered, race_publishers_and_consumers_lose_nothing);
+            defer_holds_a_message_without_using_up_its_attempts, crashed_consumer_message_is_redelivered, race_publishers_and_consumers_lose_nothing);
     };
     (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::queue_conformance_tests!(@one $factory, $attrs, $case); )*

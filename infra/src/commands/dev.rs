@@ -34,7 +34,8 @@ impl Dev {
         catalog::publish_price_book(&*platform.store, platform.clock.now(), s.rounding_unit, Some(s.mileage))
             .await
             .context("publishing the price book")?;
-        let running = runtime::start(platform, self.listen, RunOptions { tick, consumers }).await?;
+        let email_consumers = platform.email.consumers;
+        let running = runtime::start(platform, self.listen, RunOptions { tick, consumers, email_consumers }).await?;
         eprintln!("promoctl dev: serving http://{} (data in {})", running.addr, data_dir.display());
         if dev_secret {
             eprintln!(

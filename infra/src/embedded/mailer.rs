@@ -7,9 +7,11 @@ use async_trait::async_trait;
 use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
+use promo_shared::domain::email::render;
 use promo_shared::ports::mail::MailError;
 use promo_shared::ports::mail::Mailer;
 use promo_shared::ports::mail::OutgoingEmail;
+use promo_shared::ports::mail::{BulkEntry, BulkMailer, MAX_BULK, Template};
 use sha2::{Digest, Sha256};
 
 #[derive(Clone, Debug)]
@@ -89,6 +91,73 @@ impl Mailer for OutboxMailer {
         })
         .await
         .map_err(|e| MailError::Unavailable(e.to_string()))?
+    }
+}
+
+/// Campaign email: stored templates under `<outbox>/templates/<name>.json`, and each bulk
+/// entry rendered and written as its own message (a file per send, so a recipient mailed
+/// twice would show as two files).
+#[async_trait]
+impl BulkMailer for OutboxMailer {
+    async fn put_template(&self, template: &Template) -> Result<(), MailError> {
+        let dir = self.dir.join("templates");
+        let path = dir.join(format!("{}.json", template.name));
+        let json = serde_json::json!({
+            "subject": template.subject, "html": template.html, "text": template.text,
+        });
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            let tmp = tempfile::NamedTempFile::new_in(&dir)?;
+            std::fs::write(tmp.path(), json.to_string())?;
+            tmp.persist(&path).map_err(|e| e.error)?;
+            Ok::<_, std::io::Error>(())
+        })
+        .await
+        .map_err(|e| MailError::Unavailable(e.to_string()))?
+        .map_err(|e| MailError::Unavailable(e.to_string()))
+    }
+
+    async fn send_bulk(
+        &self,
+        from: &str,
+        template: &str,
+        entries: &[BulkEntry],
+        tags: &[(String, String)],
+    ) -> Result<Vec<Result<String, MailError>>, MailError> {
+        if entries.len() > MAX_BULK {
+            return Err(MailError::Rejected(format!("{} entries; at most {MAX_BULK}", entries.len())));
+        }
+        let path = self.dir.join("templates").join(format!("{template}.json"));
+        let stored = tokio::task::spawn_blocking(move || std::fs::read(path))
+            .await
+            .map_err(|e| MailError::Unavailable(e.to_string()))?
+            .map_err(|_| MailError::Rejected(format!("template `{template}` does not exist")))?;
+        let t: serde_json::Value =
+            serde_json::from_slice(&stored).map_err(|e| MailError::Unavailable(format!("template: {e}")))?;
+        let part = |name: &str| t.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let (subject, html, text) = (part("subject"), part("html"), part("text"));
+        let address = match from.rsplit_once('<') {
+            Some((_, rest)) => rest.trim_end().trim_end_matches('>'),
+            None => from,
+        };
+        let from = promo_shared::domain::email::EmailAddress::parse(address)
+            .map_err(|e| MailError::Rejected(format!("from: {}", e.message)))?;
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            let mut headers = e.headers.clone();
+            headers.extend(tags.iter().map(|(k, v)| (format!("X-Promo-Tag-{k}"), v.clone())));
+            let email = OutgoingEmail {
+                from: from.clone(),
+                to: e.to.clone(),
+                subject: render(&subject, &e.data, false),
+                text: render(&text, &e.data, false),
+                html: Some(render(&html, &e.data, true)),
+                headers,
+                idempotency_key: format!("bulk-{template}-{}", uuid::Uuid::new_v4()),
+            };
+            out.push(self.send(&email).await);
+        }
+        Ok(out)
     }
 }
 

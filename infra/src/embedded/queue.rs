@@ -117,6 +117,21 @@ impl SqliteQueue {
     }
 
     /// Messages waiting or in flight in a queue.
+    /// Gives a leased message back, visible again after `retry_in`; `also` adds to the
+    /// `SET` clause (a constant: the attempt not counted).
+    async fn release(&self, delivery: &Delivery, retry_in: Duration, also: &'static str) -> Result<(), QueueError> {
+        let (id, lease) = parse_receipt(delivery)?;
+        let visible_at = self.now_ms().saturating_add(duration_ms(retry_in));
+        self.with_tx(move |tx| {
+            let sql = format!("UPDATE messages SET visible_at = ?3, lease = ''{also} WHERE id = ?1 AND lease = ?2");
+            exec(tx, &sql, params![id, lease, visible_at]).map_err(unavailable)?;
+            Ok(())
+        })
+        .await?;
+        self.notify.notify_waiters();
+        Ok(())
+    }
+
     pub async fn depth(&self, queue: &str) -> Result<u64, QueueError> {
         let queue = queue.to_string();
         self.with_tx(move |tx| {
@@ -282,24 +297,16 @@ impl Queue for SqliteQueue {
         if delivery.attempt >= self.config.max_attempts {
             return self.to_dead_letters(delivery, format!("failed {} deliveries", delivery.attempt)).await;
         }
-        let (id, lease) = parse_receipt(delivery)?;
-        let visible_at = self.now_ms().saturating_add(duration_ms(retry_in));
-        self.with_tx(move |tx| {
-            exec(
-                tx,
-                "UPDATE messages SET visible_at = ?3, lease = '' WHERE id = ?1 AND lease = ?2",
-                params![id, lease, visible_at],
-            )
-            .map_err(unavailable)?;
-            Ok(())
-        })
-        .await?;
-        self.notify.notify_waiters();
-        Ok(())
+        self.release(delivery, retry_in, "").await
     }
 
     async fn reject(&self, _queue: &str, delivery: &Delivery, reason: &str) -> Result<(), QueueError> {
         self.to_dead_letters(delivery, reason.to_string()).await
+    }
+
+    /// Visible again after `retry_in`, and this delivery not counted as an attempt.
+    async fn defer(&self, _queue: &str, delivery: &Delivery, retry_in: Duration) -> Result<(), QueueError> {
+        self.release(delivery, retry_in, ", attempts = MAX(attempts - 1, 0)").await
     }
 }
 

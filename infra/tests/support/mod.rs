@@ -22,7 +22,9 @@ pub fn example_campaign() -> Campaign {
 /// Starts `platform`'s runtime (HTTP API, schedules every `tick`, `consumers` payment
 /// consumers) on a free loopback port.
 pub async fn serve(platform: Arc<Platform>, tick: Duration, consumers: usize) -> Running {
-    runtime::start(platform, "127.0.0.1:0".parse().unwrap(), RunOptions { tick, consumers }).await.unwrap()
+    runtime::start(platform, "127.0.0.1:0".parse().unwrap(), RunOptions { tick, consumers, email_consumers: 2 })
+        .await
+        .unwrap()
 }
 
 /// Every item of a local platform's store, read straight from its SQLite file in `dir`: equal

@@ -32,7 +32,12 @@ async fn main() -> Result<(), Error> {
     // A sell-out republishes the price book (store and KV), so pages stop offering its coupon.
     let republisher = Arc::new(Republisher::new(store.clone(), clock.clone(), edge.map(|kv| Arc::new(kv) as _)));
     let claimer = Claimer::new(store, clock, Arc::new(OsIds)).with_sold_out_hook(republisher);
-    let api = Arc::new(Api::new(claimer, auth));
+    let mut api = Api::new(claimer, auth);
+    match cfg.email.unsubscribe_keys() {
+        Ok(keys) => api = api.with_unsubscribe(keys),
+        Err(e) => tracing::warn!(error = %e, "unsubscribe links are not served: /v1/unsubscribe answers 503"),
+    }
+    let api = Arc::new(api);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let api = api.clone();
         async move { entry::api(&api, event.payload).await.map_err(Error::from) }

@@ -6,6 +6,7 @@
 //! | `POST /v1/campaigns/{id}/claims` | 201 and the claimed coupon (an `IssuedCoupon`) |
 //! | `GET /v1/users/{user_id}/coupons` | 200 `{"user_id", "coupons": [...]}`, the caller's own wallet only |
 //! | `GET /v1/products/{id}/max-benefit-price` | 200, the personal answer (`private, no-store`) for the token's shopper; the edge sends tokened reads here |
+//! | `GET/POST /v1/unsubscribe?t=<token>` | a campaign email's unsubscribe page / one-click unsubscribe (no login: the signed token names the recipient; see `app::unsubscribe::serve`) |
 //!
 //! A claim may carry an `Idempotency-Key` header (1–255 visible ASCII characters, as in the
 //! IETF draft and Stripe's API): a client retry with the same key gets the first answer's
@@ -43,11 +44,19 @@ use crate::ports::auth::{AuthError, ShopperTokens};
 pub struct Api<S> {
     pub claimer: Claimer<S>,
     pub auth: Box<dyn ShopperTokens>,
+    /// Verifies unsubscribe links; `None`: `/v1/unsubscribe` answers 503.
+    pub unsubscribe: Option<crate::app::unsubscribe::UnsubscribeKeys>,
 }
 
 impl<S: Store> Api<S> {
     pub fn new(claimer: Claimer<S>, auth: impl ShopperTokens + 'static) -> Self {
-        Api { claimer, auth: Box::new(auth) }
+        Api { claimer, auth: Box::new(auth), unsubscribe: None }
+    }
+
+    /// Serves `/v1/unsubscribe` with these keys.
+    pub fn with_unsubscribe(mut self, keys: crate::app::unsubscribe::UnsubscribeKeys) -> Self {
+        self.unsubscribe = Some(keys);
+        self
     }
 
     /// Serves `route`. Never fails: errors become their HTTP answer.
@@ -65,6 +74,13 @@ impl<S: Store> Api<S> {
     async fn serve(&self, route: Route<'_>, req: &Request) -> Result<Response, ApiError> {
         req.check_headers()?;
         match route {
+            Route::Unsubscribe => {
+                let keys = self.unsubscribe.as_ref().ok_or_else(|| {
+                    ApiError::Unavailable("unsubscribe links are not configured (PROMO_UNSUBSCRIBE_SECRETS)".into())
+                })?;
+                let now = self.claimer.clock.now();
+                Ok(crate::app::unsubscribe::serve(&self.claimer.store, keys, req, now).await)
+            }
             Route::Claim { campaign } => {
                 let shopper = self.shopper(req)?;
                 let campaign = CampaignId::parse(campaign).map_err(|e| ApiError::InvalidId(e.to_string()))?;

@@ -127,7 +127,7 @@ impl Edge {
                     webhook: None,
                 });
             }
-            Route::Claim { .. } | Route::Wallet { .. } => self.shoppers.forward(req).await?,
+            Route::Claim { .. } | Route::Wallet { .. } | Route::Unsubscribe => self.shoppers.forward(req).await?,
         };
         Ok(response.into())
     }

@@ -63,22 +63,91 @@ pub async fn settle<S: Store + ?Sized>(
     }
 }
 
+/// Gives back a claim this run did not send (throttled, provider down); `false` when it is
+/// not this run's unsettled claim.
+pub async fn release<S: Store + ?Sized>(
+    store: &S,
+    campaign: &CampaignId,
+    user: &UserId,
+    run: &str,
+) -> Result<bool, StoreError> {
+    let (key, cond) = item::release(campaign, user, run);
+    match store.delete(&key, Some(cond)).await {
+        Ok(_) => Ok(true),
+        Err(StoreError::ConditionFailed { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The recipients whose claim is older than the lease and was never settled (the sends that
+/// may or may not have gone out), and those already requeued but not yet claimed again.
+pub async fn uncertain<S: Store + ?Sized>(
+    store: &S,
+    campaign: &CampaignId,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uncertain>, StoreError> {
+    let mut out = Vec::new();
+    for b in 0..BUCKETS {
+        for it in query_all(store, item::bucket_query(campaign, b)).await? {
+            let due = match item::read(&it) {
+                Some((Status::Claimed, Some(at))) => now - at >= LEASE,
+                Some((Status::Requeued, _)) => true,
+                _ => false,
+            };
+            {
+                if due {
+                    let field = |n: &str| it.get(n).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+                    let Ok(user) = UserId::parse(field("user_id")) else { continue };
+                    out.push(Uncertain { user, run: field(item::RUN), claimed_at: field("claimed_at") });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An unsettled claim past its lease.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Uncertain {
+    pub user: UserId,
+    pub run: String,
+    pub claimed_at: String,
+}
+
+/// Requeues an uncertain claim so the recipient can be sent to again (the marketer's explicit
+/// `resend --uncertain`); `false` when it changed meanwhile (settled or claimed anew). An
+/// already requeued record stays requeued.
+pub async fn requeue<S: Store + ?Sized>(store: &S, campaign: &CampaignId, u: &Uncertain) -> Result<bool, StoreError> {
+    let (key, updates, cond) = item::requeue(campaign, &u.user, &u.run, &u.claimed_at);
+    let cond = crate::ports::store::Cond::Or(vec![cond, crate::ports::store::Cond::eq(item::STATUS, "REQUEUED")]);
+    match store.update(&key, &updates, Some(cond)).await {
+        Ok(_) => Ok(true),
+        Err(StoreError::ConditionFailed { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// A campaign's deliveries by state at `now`: `sent`, `skipped`, `failed`, `in_flight`
-/// (claimed within the lease) and `uncertain` (claimed longer ago, never settled).
+/// (claimed within the lease), `uncertain` (claimed longer ago, never settled) and `requeued`
+/// (uncertain ones the marketer chose to send again, waiting for a sender).
 pub async fn counts<S: Store + ?Sized>(
     store: &S,
     campaign: &CampaignId,
     now: DateTime<Utc>,
 ) -> Result<BTreeMap<&'static str, u64>, StoreError> {
     let mut out: BTreeMap<&'static str, u64> =
-        ["sent", "skipped", "failed", "in_flight", "uncertain"].into_iter().map(|k| (k, 0)).collect();
-    for b in 0..BUCKETS {
-        for it in query_all(store, item::bucket_query(campaign, b)).await? {
+        ["sent", "skipped", "failed", "in_flight", "uncertain", "requeued"].into_iter().map(|k| (k, 0)).collect();
+    // The buckets are read in parallel: a status of a million recipients reads them all.
+    let pages =
+        futures::future::try_join_all((0..BUCKETS).map(|b| query_all(store, item::bucket_query(campaign, b)))).await?;
+    for items in pages {
+        for it in items {
             let name = match item::read(&it) {
                 Some((Status::Sent, _)) => "sent",
                 Some((Status::Skipped, _)) => "skipped",
                 Some((Status::Failed, _)) => "failed",
                 Some((Status::Claimed, Some(at))) if now - at < LEASE => "in_flight",
+                Some((Status::Requeued, _)) => "requeued",
                 _ => "uncertain",
             };
             *out.entry(name).or_default() += 1;

@@ -75,6 +75,144 @@ impl UnsubscribeKeys {
     }
 }
 
+/// Whom a token unsubscribed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsubscribed {
+    pub campaign: CampaignId,
+    pub user: UserId,
+    /// False when they already were.
+    pub changed: bool,
+}
+
+/// Unsubscribes the recipient a valid token names: their address joins the suppression list
+/// (every later send skips it) and their membership is marked not opted in. A forged or
+/// altered token changes nothing. Repeating it changes nothing more.
+pub async fn unsubscribe<S: crate::ports::store::Store + ?Sized>(
+    store: &S,
+    keys: &UnsubscribeKeys,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Unsubscribed, UnsubscribeError> {
+    use crate::items::{audience, suppression};
+    let (campaign, user, _) = keys.verify(token)?;
+    let Some(it) = store.get(&audience::key(&user)).await? else {
+        // Signed by us for someone no longer in the audience: nothing left to mail.
+        return Ok(Unsubscribed { campaign, user, changed: false });
+    };
+    let mut member = audience::from_item(&it)?;
+    let key = suppression::key(&member.email);
+    let already = store.get(&key).await?.is_some();
+    if !already {
+        let s = suppression::Suppression {
+            reason: suppression::Reason::Unsubscribed,
+            at: now,
+            campaign_id: Some(campaign.clone()),
+            user_id: Some(user.clone()),
+        };
+        store.put(suppression::to_item(&member.email, &s)?, None).await?;
+    }
+    let was_opted_in = member.opted_in;
+    if was_opted_in {
+        member.opted_in = false;
+        store.put(audience::to_item(&member)?, None).await?;
+    }
+    tracing::info!(campaign = %campaign, user = %user, address = %member.email, "unsubscribed");
+    Ok(Unsubscribed { campaign, user, changed: !already || was_opted_in })
+}
+
+/// `GET|POST /v1/unsubscribe?t=<token>`. A POST unsubscribes (RFC 8058 one-click: mail
+/// clients POST `List-Unsubscribe=One-Click`; the page's button posts the same); a GET only
+/// shows a page with the button, since link scanners follow GETs. A browser (`Accept:
+/// text/html`) gets pages; anything else JSON (`{"unsubscribed": true}` or the error body).
+/// A forged or altered token is a 400 `invalid_token` and writes nothing.
+pub async fn serve<S: crate::ports::store::Store + ?Sized>(
+    store: &S,
+    keys: &UnsubscribeKeys,
+    req: &crate::http::Request,
+    now: DateTime<Utc>,
+) -> crate::http::Response {
+    use crate::http::ApiError;
+    let html = req.header_values("accept").any(|a| a.contains("text/html"));
+    let token = req.query_param("t").unwrap_or_default();
+    let answer: Result<crate::http::Response, ApiError> = async {
+        let invalid = |_| ApiError::InvalidToken(TokenError::Invalid.to_string());
+        if req.method == "POST" {
+            match unsubscribe(store, keys, token, now).await {
+                Ok(_) if html => Ok(page(
+                    200,
+                    "You are unsubscribed",
+                    "You will not receive this shop's campaign emails any more.",
+                    None,
+                )),
+                Ok(done) => Ok(crate::http::Response::json(
+                    200,
+                    &serde_json::json!({"unsubscribed": true, "campaign_id": done.campaign}),
+                )),
+                Err(UnsubscribeError::Token(e)) => Err(invalid(e)),
+                Err(UnsubscribeError::Store(e)) => Err(ApiError::Unavailable(format!("try again shortly: {e}"))),
+            }
+        } else {
+            keys.verify(token).map_err(invalid)?;
+            if html {
+                Ok(page(200, "Unsubscribe", "Stop receiving this shop's campaign emails?", Some(token)))
+            } else {
+                Ok(crate::http::Response::json(
+                    200,
+                    &serde_json::json!({"unsubscribe": "POST this URL to unsubscribe"}),
+                ))
+            }
+        }
+    }
+    .await;
+    let mut resp = match answer {
+        Ok(r) => r,
+        Err(e) if html && e.status() == 400 => page(
+            400,
+            "This link is not valid",
+            "The unsubscribe link is incomplete or was altered. Use the link in the email you received.",
+            None,
+        ),
+        Err(e) => e.into_response(),
+    };
+    resp.headers.extend([
+        ("cache-control".to_string(), "no-store".to_string()),
+        // The token is in the URL: never sent on to another site.
+        ("referrer-policy".to_string(), "no-referrer".to_string()),
+    ]);
+    resp
+}
+
+/// A small page; with `token`, a button that posts the one-click unsubscribe.
+fn page(status: u16, title: &str, text: &str, token: Option<&str>) -> crate::http::Response {
+    let form = token.map_or(String::new(), |t| {
+        format!(
+            r#"<form method="post" action="?t={t}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit" id="unsubscribe">Unsubscribe</button></form>"#
+        )
+    });
+    let body = format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}}button{{font-size:1rem;padding:.6rem 1.2rem;border-radius:.4rem;border:1px solid #444;background:#fff;cursor:pointer}}</style></head><body><h1>{title}</h1><p>{text}</p>{form}</body></html>"#
+    );
+    crate::http::Response {
+        status,
+        headers: vec![
+            ("content-type".into(), "text/html; charset=utf-8".into()),
+            (
+                "content-security-policy".into(),
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'".into(),
+            ),
+        ],
+        body: body.into_bytes(),
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum UnsubscribeError {
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("store: {0}")]
+    Store(#[from] crate::ports::store::StoreError),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

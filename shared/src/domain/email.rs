@@ -165,6 +165,25 @@ pub struct SendWindow {
     pub utc_offset: String,
 }
 
+impl SendWindow {
+    /// How long until the window opens at `now`; `None` when it is open (or unreadable:
+    /// validation refuses those). A window whose end is before its start spans midnight.
+    pub fn wait(&self, now: chrono::DateTime<chrono::Utc>) -> Option<std::time::Duration> {
+        let t = |s: &str| chrono::NaiveTime::parse_from_str(s, "%H:%M").ok();
+        let (from, to, offset) = (t(&self.from)?, t(&self.to)?, self.utc_offset.parse::<chrono::FixedOffset>().ok()?);
+        let local = now.with_timezone(&offset).time();
+        let open = if from <= to { local >= from && local < to } else { local >= from || local < to };
+        if open {
+            return None;
+        }
+        let mut until = from - local;
+        if until < chrono::Duration::zero() {
+            until += chrono::Duration::days(1);
+        }
+        until.to_std().ok()
+    }
+}
+
 /// The `{{ name }}` variables of a template with the 1-based line each is on.
 pub fn variables(template: &str) -> Vec<(String, usize)> {
     let mut out = Vec::new();
@@ -180,6 +199,37 @@ pub fn variables(template: &str) -> Vec<(String, usize)> {
         consumed += step;
         rest = &rest[step..];
     }
+    out
+}
+
+/// Fills a template's `{{ name }}` variables from `data` (a variable without data becomes
+/// empty), HTML-escaping the values when `html` — what the provider does with a stored
+/// template; the local mailer renders with it.
+pub fn render(template: &str, data: &std::collections::BTreeMap<String, String>, html: bool) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else { break };
+        out.push_str(&rest[..open]);
+        let value = data.get(after[..close].trim()).map(String::as_str).unwrap_or("");
+        if html {
+            for c in value.chars() {
+                match c {
+                    '&' => out.push_str("&amp;"),
+                    '<' => out.push_str("&lt;"),
+                    '>' => out.push_str("&gt;"),
+                    '"' => out.push_str("&quot;"),
+                    '\'' => out.push_str("&#x27;"),
+                    c => out.push(c),
+                }
+            }
+        } else {
+            out.push_str(value);
+        }
+        rest = &after[close + 2..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -304,6 +354,28 @@ mod spec_tests {
         let mut named = member(true, Some("gold"));
         named.attributes.insert("first_name".into(), "Jane".into());
         assert_eq!(s.template_data(&named)["first_name"], "Jane");
+    }
+
+    #[test]
+    fn the_send_window_is_open_inside_and_says_how_long_outside() {
+        let w = SendWindow { from: "09:00".into(), to: "21:00".into(), utc_offset: "+09:00".into() };
+        let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        assert_eq!(w.wait(at("2026-12-04T00:00:00Z")), None, "09:00 in Seoul");
+        assert_eq!(w.wait(at("2026-12-04T11:59:00Z")), None, "20:59");
+        assert_eq!(w.wait(at("2026-12-04T12:00:00Z")), Some(std::time::Duration::from_secs(12 * 3600)), "21:00");
+        assert_eq!(w.wait(at("2026-12-03T23:30:00Z")), Some(std::time::Duration::from_secs(1800)), "08:30");
+        let night = SendWindow { from: "22:00".into(), to: "02:00".into(), utc_offset: "+00:00".into() };
+        assert_eq!(night.wait(at("2026-12-04T23:00:00Z")), None);
+        assert_eq!(night.wait(at("2026-12-04T01:00:00Z")), None);
+        assert_eq!(night.wait(at("2026-12-04T21:00:00Z")), Some(std::time::Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn templates_render_with_escaping_in_html_only() {
+        let data = [("first_name".to_string(), "<Jo & Al>".to_string())].into();
+        assert_eq!(render("Hi {{ first_name }}, {{missing}}!", &data, false), "Hi <Jo & Al>, !");
+        assert_eq!(render("<p>{{first_name}}</p>", &data, true), "<p>&lt;Jo &amp; Al&gt;</p>");
+        assert_eq!(render("no vars {{ unclosed", &data, true), "no vars {{ unclosed");
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub enum ApiError {
     /// A malformed id in the path.
     #[error("{0}")]
     InvalidId(String),
+    /// A signed link token that is forged, altered or missing.
+    #[error("{0}")]
+    InvalidToken(String),
     /// Missing, invalid or expired credentials (answered with `WWW-Authenticate: Bearer`).
     #[error("{0}")]
     Unauthorized(String),
@@ -71,7 +74,10 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::InvalidSignature(_) | ApiError::Unauthorized(_) => 401,
             ApiError::Forbidden(_) => 403,
-            ApiError::InvalidBody(_) | ApiError::InvalidHeader(_) | ApiError::InvalidId(_) => 400,
+            ApiError::InvalidBody(_)
+            | ApiError::InvalidHeader(_)
+            | ApiError::InvalidId(_)
+            | ApiError::InvalidToken(_) => 400,
             ApiError::IdempotencyKeyReused(_) | ApiError::InvalidQuote(_) => 422,
             ApiError::Conflict(_)
             | ApiError::InProgress(_)
@@ -97,6 +103,7 @@ impl ApiError {
             ApiError::InvalidHeader(_) => "invalid_header",
             ApiError::InvalidQuote(_) => "invalid_quote",
             ApiError::InvalidId(_) => "invalid_id",
+            ApiError::InvalidToken(_) => "invalid_token",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::CampaignNotFound(_) => "campaign_not_found",

@@ -18,6 +18,8 @@ pub struct Request {
     pub method: String,
     /// Path without the query string.
     pub path: String,
+    /// The query string, without `?` (empty when none).
+    pub query: String,
     /// Header names in lower case; repeated headers appear repeatedly.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -62,6 +64,7 @@ impl Request {
         Request {
             method: method.to_ascii_uppercase(),
             path: path.to_string(),
+            query: String::new(),
             headers: vec![],
             body: vec![],
             client: None,
@@ -79,7 +82,8 @@ impl Request {
         client: Option<String>,
     ) -> Result<Request, ApiError> {
         let body = body.map_err(|e| ApiError::Unavailable(format!("the request body could not be read: {e}")))?;
-        let req = Request { method: method.to_string(), path: path.to_string(), headers, body, client };
+        let req =
+            Request { method: method.to_string(), path: path.to_string(), query: String::new(), headers, body, client };
         req.check_headers()?;
         Ok(req)
     }
@@ -95,6 +99,27 @@ impl Request {
     pub fn header(mut self, name: &str, value: &str) -> Request {
         self.headers.push((name.to_ascii_lowercase(), value.to_string()));
         self
+    }
+
+    /// The request with this query string (without `?`).
+    pub fn with_query(mut self, query: &str) -> Request {
+        self.query = query.trim_start_matches('?').to_string();
+        self
+    }
+
+    /// A query parameter's raw value (the first; not percent-decoded: the platform's own
+    /// parameters are URL-safe).
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query.split('&').find_map(|kv| match kv.split_once('=') {
+            Some((k, v)) if k == name => Some(v),
+            None if kv == name => Some(""),
+            _ => None,
+        })
+    }
+
+    /// The path with the query string, as sent.
+    pub fn path_and_query(&self) -> String {
+        if self.query.is_empty() { self.path.clone() } else { format!("{}?{}", self.path, self.query) }
     }
 
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Request {

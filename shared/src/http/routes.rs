@@ -22,6 +22,9 @@ pub enum Route<'a> {
     Wallet { user: &'a str },
     /// `GET /v1/products/{product}/max-benefit-price` (public; personal with a bearer token)
     MaxBenefitPrice { product: &'a str },
+    /// `GET|POST /v1/unsubscribe?t=<token>`: a campaign email's one-click unsubscribe (POST)
+    /// and the page a link scanner or a shopper's browser sees (GET).
+    Unsubscribe,
 }
 
 impl<'a> Route<'a> {
@@ -46,9 +49,11 @@ impl<'a> Route<'a> {
             ["v1", "campaigns", campaign, "claims"] => (Route::Claim { campaign }, "POST"),
             ["v1", "users", user, "coupons"] => (Route::Wallet { user }, "GET"),
             ["v1", "products", product, "max-benefit-price"] => (Route::MaxBenefitPrice { product }, "GET"),
+            ["v1", "unsubscribe"] => (Route::Unsubscribe, "GET, POST"),
             _ => return Err(not_found(method, path)),
         };
-        if method == allowed || (allowed == "GET" && method == "HEAD") {
+        let takes = |m: &str| allowed.split(", ").any(|a| a == m);
+        if takes(method) || (takes("GET") && method == "HEAD") {
             Ok(route)
         } else {
             Err(ApiError::MethodNotAllowed { method: method.into(), allow: allowed })
@@ -83,6 +88,10 @@ mod tests {
         assert_eq!(ok("POST", "/v1/campaigns/c/claims"), Route::Claim { campaign: "c" });
         assert_eq!(ok("GET", "/v1/users/u/coupons"), Route::Wallet { user: "u" });
         assert_eq!(ok("GET", "/v1/products/p/max-benefit-price"), Route::MaxBenefitPrice { product: "p" });
+        assert_eq!(
+            (ok("GET", "/v1/unsubscribe"), ok("POST", "/v1/unsubscribe/")),
+            (Route::Unsubscribe, Route::Unsubscribe)
+        );
         assert!(ok("POST", "/v1/campaigns/c/claims").is_shoppers() && !ok("POST", "/v1/quotes").is_shoppers());
     }
 
@@ -94,5 +103,7 @@ mod tests {
         let e = Route::of("GET", "/v1/quotes").unwrap_err();
         assert_eq!((e.status(), e.into_response().header("allow")), (405, Some("POST")));
         assert_eq!(Route::of("get", "/healthz").unwrap_err().status(), 405, "methods are case-sensitive");
+        let e = Route::of("DELETE", "/v1/unsubscribe").unwrap_err();
+        assert_eq!((e.status(), e.into_response().header("allow")), (405, Some("GET, POST")));
     }
 }

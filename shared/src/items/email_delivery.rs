@@ -22,6 +22,9 @@ pub enum Status {
     Sent,
     Skipped,
     Failed,
+    /// An uncertain claim the marketer chose to send again (`resend --uncertain`): it may be
+    /// claimed anew.
+    Requeued,
 }
 
 impl Status {
@@ -31,11 +34,14 @@ impl Status {
             Status::Sent => "SENT",
             Status::Skipped => "SKIPPED",
             Status::Failed => "FAILED",
+            Status::Requeued => "REQUEUED",
         }
     }
 
     pub fn parse(s: &str) -> Option<Status> {
-        [Status::Claimed, Status::Sent, Status::Skipped, Status::Failed].into_iter().find(|st| st.as_str() == s)
+        [Status::Claimed, Status::Sent, Status::Skipped, Status::Failed, Status::Requeued]
+            .into_iter()
+            .find(|st| st.as_str() == s)
     }
 }
 
@@ -52,7 +58,8 @@ pub fn bucket_query(campaign: &CampaignId, bucket: u32) -> Query {
     Query::partition(format!("EMAILREC#{campaign}#{bucket:02}")).prefix("U#")
 }
 
-/// The claim: the item is created CLAIMED by `run`, only if there is none.
+/// The claim: the item is created CLAIMED by `run`, only if there is none (or the marketer
+/// requeued it).
 pub fn claim(campaign: &CampaignId, user: &UserId, run: &str, now: DateTime<Utc>) -> (Key, Vec<Update>, Cond) {
     let updates = vec![
         Update::set("type", "email_delivery"),
@@ -62,7 +69,8 @@ pub fn claim(campaign: &CampaignId, user: &UserId, run: &str, now: DateTime<Utc>
         Update::set("campaign_id", campaign.as_str()),
         Update::set("user_id", user.as_str()),
     ];
-    (key(campaign, user), updates, Cond::NotExists)
+    let cond = Cond::Or(vec![Cond::NotExists, Cond::eq(STATUS, Status::Requeued.as_str())]);
+    (key(campaign, user), updates, cond)
 }
 
 /// The outcome of a claimed send, by the run that claimed it, once.
@@ -81,6 +89,25 @@ pub fn settle(
     ];
     let cond = Cond::And(vec![Cond::eq(STATUS, Status::Claimed.as_str()), Cond::eq(RUN, run)]);
     (key(campaign, user), updates, cond)
+}
+
+/// Gives a claim back unsent (the provider throttled or was down): only the claiming run,
+/// only while nothing was settled, so the recipient can be claimed again.
+pub fn release(campaign: &CampaignId, user: &UserId, run: &str) -> (Key, Cond) {
+    let cond = Cond::And(vec![Cond::eq(STATUS, Status::Claimed.as_str()), Cond::eq(RUN, run)]);
+    (key(campaign, user), cond)
+}
+
+/// An uncertain claim given up for a new attempt: only while it is still the same unsettled
+/// claim. The record stays (REQUEUED) until a sender claims it again, so a recipient is never
+/// both unrecorded and unqueued.
+pub fn requeue(campaign: &CampaignId, user: &UserId, run: &str, claimed_at: &str) -> (Key, Vec<Update>, Cond) {
+    let cond = Cond::And(vec![
+        Cond::eq(STATUS, Status::Claimed.as_str()),
+        Cond::eq(RUN, run),
+        Cond::eq("claimed_at", claimed_at),
+    ]);
+    (key(campaign, user), vec![Update::set(STATUS, Status::Requeued.as_str())], cond)
 }
 
 /// The status and claim time of a record.

@@ -17,6 +17,12 @@
 //! | idempotency record | [`idempotency`] | `IDEMP#<key>` | `IDEMP` |
 //! | catalog product | [`catalog`] | `PRODUCTS` | `PRODUCT#<product>` |
 //! | price book | [`catalog`] | `PRICEBOOK` | `CURRENT` |
+//! | audience member | [`audience`] | `AUDIENCE#<bucket>` | `MEMBER#<user>` |
+//! | campaign email delivery | [`email_delivery`] | `EMAILREC#<campaign>#<bucket>` | `U#<user>` |
+//! | campaign email send | [`email_send`] | `EMAILSEND#<campaign>` | `STATE` |
+//! | send publisher checkpoint | [`email_send`] | `EMAILSEND#<campaign>` | `BUCKET#<bucket>` |
+//! | send feedback counts | [`email_send`] | `EMAILSEND#<campaign>` | `FEEDBACK` |
+//! | suppressed address | [`suppression`] | `SUPPRESS#<address>` | `SUPPRESS` |
 //!
 //! The DynamoDB adapter adds one item of its own inside transactions that carry a client
 //! token: `TXTOKEN#<token>` / `TXTOKEN`.
@@ -31,11 +37,13 @@ pub mod campaign;
 pub mod catalog;
 pub mod claims;
 pub mod email_delivery;
+pub mod email_send;
 pub mod idempotency;
 pub mod payment;
 pub mod reward;
 pub mod sold_out;
 pub mod stock;
+pub mod suppression;
 pub mod wallet;
 
 /// The item of `fields` (a struct serialising to an object) under `key`, of type `kind`.

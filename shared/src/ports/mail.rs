@@ -40,3 +40,73 @@ pub trait Mailer: Send + Sync {
     /// Sends and returns the message id.
     async fn send(&self, email: &OutgoingEmail) -> Result<String, MailError>;
 }
+
+/// A stored template: `{{name}}` variables filled per recipient (SES's template syntax).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template {
+    pub name: String,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+/// One recipient of a bulk send: the address, their template data and their own headers
+/// (`List-Unsubscribe`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BulkEntry {
+    pub to: EmailAddress,
+    pub data: std::collections::BTreeMap<String, String>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// The most recipients one bulk call may carry (SES's `SendBulkEmail` limit).
+pub const MAX_BULK: usize = 50;
+
+/// Templated sends to many recipients in one call (SES v2 `SendBulkEmail`).
+#[async_trait]
+pub trait BulkMailer: Send + Sync {
+    /// Creates or updates a stored template.
+    async fn put_template(&self, template: &Template) -> Result<(), MailError>;
+    /// Sends `template` to each entry (at most [`MAX_BULK`]); one result per entry, in order,
+    /// since a bulk call can partly succeed. `Err` when the call as a whole failed (throttled,
+    /// unavailable): then nothing was sent. `tags` travel with each message and come back in
+    /// the provider's bounce and complaint events.
+    async fn send_bulk(
+        &self,
+        from: &str,
+        template: &str,
+        entries: &[BulkEntry],
+        tags: &[(String, String)],
+    ) -> Result<Vec<Result<String, MailError>>, MailError>;
+}
+
+#[async_trait]
+impl<T: BulkMailer + ?Sized> BulkMailer for std::sync::Arc<T> {
+    async fn put_template(&self, template: &Template) -> Result<(), MailError> {
+        (**self).put_template(template).await
+    }
+    async fn send_bulk(
+        &self,
+        from: &str,
+        template: &str,
+        entries: &[BulkEntry],
+        tags: &[(String, String)],
+    ) -> Result<Vec<Result<String, MailError>>, MailError> {
+        (**self).send_bulk(from, template, entries, tags).await
+    }
+}
+
+/// The account's send rate, shared by every sender: `acquire(n)` waits until `n` more
+/// messages may go out.
+#[async_trait]
+pub trait SendRate: Send + Sync {
+    async fn acquire(&self, n: u32);
+}
+
+/// No limit (a stand-in that takes any rate).
+pub struct Unlimited;
+
+#[async_trait]
+impl SendRate for Unlimited {
+    async fn acquire(&self, _n: u32) {}
+}

@@ -42,6 +42,14 @@ pub trait Queue: Send + Sync {
     async fn nack(&self, queue: &str, delivery: &Delivery, retry_in: Duration) -> Result<(), QueueError>;
     /// Moves a message that can never succeed (malformed) straight to the dead letters.
     async fn reject(&self, queue: &str, delivery: &Delivery, reason: &str) -> Result<(), QueueError>;
+    /// Gives the message back for later without counting a failed attempt (its work is on
+    /// hold, e.g. a paused send). By default a copy is published and the original acked, so
+    /// the copy starts at attempt 1 (at once: adapters that can delay override this).
+    async fn defer(&self, queue: &str, delivery: &Delivery, retry_in: Duration) -> Result<(), QueueError> {
+        let _ = retry_in;
+        self.publish(queue, &delivery.body).await?;
+        self.ack(queue, delivery).await
+    }
 }
 
 #[async_trait]
@@ -63,5 +71,8 @@ impl<T: Queue + ?Sized> Queue for std::sync::Arc<T> {
     }
     async fn reject(&self, queue: &str, delivery: &Delivery, reason: &str) -> Result<(), QueueError> {
         (**self).reject(queue, delivery, reason).await
+    }
+    async fn defer(&self, queue: &str, delivery: &Delivery, retry_in: Duration) -> Result<(), QueueError> {
+        (**self).defer(queue, delivery, retry_in).await
     }
 }

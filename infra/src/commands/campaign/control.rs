@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::Args;
 use promo_shared::app::campaigns::{self, Control};
 use promo_shared::domain::ids::CampaignId;
+use promo_shared::items::email_send::SendState;
 use promoctl::config;
 use promoctl::embedded::SystemClock;
 
@@ -15,6 +16,9 @@ use crate::commands::TargetArgs;
 pub struct Id {
     /// The campaign's id.
     id: String,
+    /// Pause or resume only the campaign's email, not its offers (pause/resume only).
+    #[arg(long)]
+    email_only: bool,
 }
 
 impl Id {
@@ -22,6 +26,22 @@ impl Id {
         let id = CampaignId::parse(self.id)?;
         let target = target.open().await?;
         let by = config::operator();
+        let email_to = match what {
+            Control::Pause => Some(SendState::Paused),
+            Control::Resume => Some(SendState::Sending),
+            Control::End => None,
+        };
+        anyhow::ensure!(email_to.is_some() || !self.email_only, "--email-only goes with pause and resume");
+        if let Some(to) = email_to {
+            match super::email::control(&target, &id, to, &by).await? {
+                Some(msg) => println!("campaign `{id}`: {msg}"),
+                None if self.email_only => anyhow::bail!("the email of campaign `{id}` has not been triggered"),
+                None => {}
+            }
+            if self.email_only {
+                return Ok(());
+            }
+        }
         let done = campaigns::control(&*target.store, &SystemClock, &id, what, &by)
             .await
             .with_context(|| format!("campaign `{id}`"))?;

@@ -4,6 +4,7 @@
 mod control;
 mod deploy;
 mod diff;
+mod email;
 mod list;
 mod show;
 mod validate;
@@ -27,12 +28,22 @@ pub enum CampaignCommand {
     List(list::List),
     /// One deployed campaign: its status, stock, rules and history of changes.
     Show(show::Show),
-    /// Pause a campaign: no claims, no rewards, no promotion on product pages until resumed.
+    /// Pause a campaign: no claims, no rewards, no promotion on product pages, and no email
+    /// sent, until resumed (`--email-only`: only its email).
     Pause(control::Id),
-    /// Resume a paused campaign.
+    /// Resume a paused campaign and its email (`--email-only`: only its email).
     Resume(control::Id),
     /// End a campaign now (its end becomes now).
     End(control::Id),
+    /// Send the campaign's email to its audience and follow the send: once, however often
+    /// it is triggered; again to resume publishing after an interruption.
+    Trigger(email::Trigger),
+    /// The campaign email's progress: audience = sent + skipped + failed + uncertain + pending.
+    Status(email::Status),
+    /// Cancel the campaign's email: queued jobs are skipped, nothing more is sent.
+    Cancel(email::Cancel),
+    /// Send again to the recipients left UNCERTAIN by a crash (`--uncertain` required).
+    Resend(email::Resend),
 }
 
 impl CampaignCommand {
@@ -46,6 +57,10 @@ impl CampaignCommand {
             CampaignCommand::Pause(c) => c.run(target, promo_shared::app::campaigns::Control::Pause).await,
             CampaignCommand::Resume(c) => c.run(target, promo_shared::app::campaigns::Control::Resume).await,
             CampaignCommand::End(c) => c.run(target, promo_shared::app::campaigns::Control::End).await,
+            CampaignCommand::Trigger(c) => c.run(target).await,
+            CampaignCommand::Status(c) => c.run(target).await,
+            CampaignCommand::Cancel(c) => c.run(target).await,
+            CampaignCommand::Resend(c) => c.run(target).await,
         }
     }
 }

@@ -1,0 +1,407 @@
+//! Campaign email on the local platform: trigger (twice, racing), publish (two publishers
+//! racing), senders consuming the embedded queue into the outbox — every selected recipient
+//! mailed exactly once, none of the others, the counts adding up — and pause/resume, cancel,
+//! a throttling provider, a crash between claim and send, and the bad inputs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use promo_shared::app::audience;
+use promo_shared::app::campaigns;
+use promo_shared::app::email_delivery;
+use promo_shared::app::email_send::{self, Progress, SendError};
+use promo_shared::app::email_sender::{EMAIL_JOBS_QUEUE, Sender, SenderConfig};
+use promo_shared::app::unsubscribe::{self, UnsubscribeKeys};
+use promo_shared::domain::audience::Member;
+use promo_shared::domain::campaign::{Campaign, CampaignSpec};
+use promo_shared::domain::email::EmailAddress;
+use promo_shared::domain::ids::{CampaignId, UserId};
+use promo_shared::items::email_send::SendState;
+use promo_shared::items::suppression::{self, Reason, Suppression};
+use promo_shared::ports::mail::{BulkEntry, BulkMailer, MailError, Template, Unlimited};
+use promo_shared::ports::store::Store;
+use promoctl::embedded::{OsIds, OutboxMailer, QueueConfig, SqliteQueue, SqliteStore, SystemClock};
+use promoctl::runtime::consume_email;
+use tokio::sync::watch;
+
+const SECRET: &[u8] = b"a-test-unsubscribe-secret-of-32-bytes!!";
+
+struct Local {
+    dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+    queue: Arc<SqliteQueue>,
+    outbox: Arc<OutboxMailer>,
+}
+
+fn local() -> Local {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap());
+    let queue = Arc::new(SqliteQueue::open(&dir.path().join("queue.db"), QueueConfig::default()).unwrap());
+    let outbox = Arc::new(OutboxMailer::open(&dir.path().join("outbox")).unwrap());
+    Local { dir, store, queue, outbox }
+}
+
+fn keys() -> UnsubscribeKeys {
+    UnsubscribeKeys::new(&[SECRET]).unwrap()
+}
+
+fn sender(l: &Local, mailer: Arc<dyn BulkMailer>) -> Arc<Sender> {
+    Arc::new(Sender {
+        store: l.store.clone(),
+        mailer,
+        rate: Arc::new(Unlimited),
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(OsIds),
+        keys: keys(),
+        config: SenderConfig {
+            unsubscribe_url: "https://shop.example/v1/unsubscribe".into(),
+            backoff: Duration::from_millis(5),
+            paused_retry: Duration::from_millis(100),
+            ..SenderConfig::default()
+        },
+    })
+}
+
+/// The example campaign, with an email to every opted-in `gold` or `silver` member, sent at
+/// any hour.
+async fn deploy(store: &SqliteStore, id: &str) -> CampaignId {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/black-friday.toml");
+    let mut spec: CampaignSpec = promoctl::campaign_file::load(&example, chrono::Utc::now()).unwrap().spec().clone();
+    spec.id = CampaignId::parse(id).unwrap();
+    let email = spec.email.as_mut().expect("the example has an [email] section");
+    email.send_window = None;
+    let now = chrono::Utc::now();
+    spec.starts_at = now - chrono::Duration::days(1);
+    spec.ends_at = now + chrono::Duration::days(7);
+    let campaign = Campaign::new(spec).unwrap();
+    campaigns::deploy(store, &SystemClock, &campaign).await.unwrap();
+    campaign.id.clone()
+}
+
+/// `n` members: every 10th not opted in, every 7th `bronze` (outside the segment), the rest
+/// `gold` or `silver`. Returns the user ids the segment selects.
+async fn import(store: &SqliteStore, n: usize) -> Vec<UserId> {
+    let mut members = Vec::new();
+    let mut selected = Vec::new();
+    for i in 0..n {
+        let tier = if i % 7 == 0 {
+            "bronze"
+        } else if i % 2 == 0 {
+            "gold"
+        } else {
+            "silver"
+        };
+        let m = Member {
+            user_id: UserId::parse(format!("u-{i:06}")).unwrap(),
+            email: EmailAddress::parse(&format!("shopper{i}@example.com")).unwrap(),
+            opted_in: i % 10 != 0,
+            attributes: [("tier".to_string(), tier.to_string()), ("first_name".to_string(), format!("N{i}"))].into(),
+        };
+        if m.opted_in && tier != "bronze" {
+            selected.push(m.user_id.clone());
+        }
+        members.push(m);
+    }
+    audience::import(store, &members).await.unwrap();
+    selected
+}
+
+/// Messages in the outbox by recipient address.
+fn outbox(dir: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir.join("outbox")) else { return out };
+    for e in entries {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "eml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let to = text.lines().find_map(|l| l.strip_prefix("To: ")).unwrap().trim().to_string();
+            out.entry(to).or_default().push(text);
+        }
+    }
+    out
+}
+
+fn address(user: &UserId) -> String {
+    format!(
+        "shopper{}@example.com",
+        user.as_str().trim_start_matches("u-").trim_start_matches('0').parse::<u64>().unwrap_or(0)
+    )
+}
+
+/// Runs `consumers` senders until `done` holds for the progress, or panics after a minute.
+async fn drain(
+    l: &Local,
+    sender: Arc<Sender>,
+    id: &CampaignId,
+    consumers: usize,
+    done: impl Fn(&Progress) -> bool,
+) -> Progress {
+    let (stop, stopped) = watch::channel(false);
+    let tasks: Vec<_> = (0..consumers)
+        .map(|n| {
+            let (queue, sender, stopped) = (l.queue.clone(), sender.clone(), stopped.clone());
+            tokio::spawn(async move { consume_email(&*queue, EMAIL_JOBS_QUEUE, &sender, stopped, n).await })
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let p = loop {
+        let p = email_send::progress(&*l.store, id, chrono::Utc::now()).await.unwrap();
+        if done(&p) {
+            break p;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not done in a minute: {p:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    stop.send(true).unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    p
+}
+
+fn adds_up(p: &Progress) {
+    assert_eq!(p.audience, p.sent + p.skipped + p.failed + p.uncertain + p.pending, "{p:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_selected_recipient_is_mailed_exactly_once_and_nobody_else() {
+    let l = local();
+    let id = deploy(&l.store, "bf-mail").await;
+    let selected = import(&l.store, 3000).await;
+    // Three selected shoppers are suppressed (a bounce) and two unsubscribe by their link.
+    for u in &selected[..3] {
+        let s = Suppression { reason: Reason::Bounced, at: chrono::Utc::now(), campaign_id: None, user_id: None };
+        let addr = EmailAddress::parse(&address(u)).unwrap();
+        l.store.put(suppression::to_item(&addr, &s).unwrap(), None).await.unwrap();
+    }
+    for u in &selected[3..5] {
+        let token = keys().sign(&id, u, chrono::Utc::now());
+        let done = unsubscribe::unsubscribe(&*l.store, &keys(), &token, chrono::Utc::now()).await.unwrap();
+        assert!(done.changed);
+        assert!(!unsubscribe::unsubscribe(&*l.store, &keys(), &token, chrono::Utc::now()).await.unwrap().changed);
+    }
+    let unsubscribed = 2;
+    // Two triggers racing: one starts the send, the other joins it.
+    let (a, b) = tokio::join!(
+        email_send::trigger(&*l.store, &*l.outbox, &SystemClock, &OsIds, &id, "ana"),
+        email_send::trigger(&*l.store, &*l.outbox, &SystemClock, &OsIds, &id, "ben"),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(u8::from(a.new) + u8::from(b.new), 1, "exactly one trigger starts the send");
+    assert_eq!(a.send.run, b.send.run);
+    // Two publishers racing over the buckets (two terminals): each recipient enqueued once.
+    let (p1, p2) = tokio::join!(
+        email_send::publish(&*l.store, &*l.queue, EMAIL_JOBS_QUEUE, &SystemClock, "pub-1", &id),
+        email_send::publish(&*l.store, &*l.queue, EMAIL_JOBS_QUEUE, &SystemClock, "pub-2", &id),
+    );
+    let (p1, p2) = (p1.unwrap(), p2.unwrap());
+    // The two unsubscribed shoppers are no longer opted in: not selected any more.
+    let audience = (selected.len() - unsubscribed) as u64;
+    assert_eq!(p1.recipients + p2.recipients, audience, "{p1:?} {p2:?}");
+    let p = email_send::progress(&*l.store, &id, chrono::Utc::now()).await.unwrap();
+    assert_eq!((p.audience, p.enqueued, p.buckets_published, p.pending), (audience, audience, 32, audience));
+    adds_up(&p);
+
+    let p = drain(&l, sender(&l, l.outbox.clone()), &id, 3, |p| p.finished).await;
+    adds_up(&p);
+    assert_eq!((p.sent, p.skipped, p.failed, p.uncertain, p.pending), (audience - 3, 3, 0, 0, 0), "{p:?}");
+    let mail = outbox(l.dir.path());
+    for u in &selected[5..] {
+        let copies = mail.get(&address(u)).map_or(0, Vec::len);
+        assert_eq!(copies, 1, "{u} mailed {copies} times");
+    }
+    for u in &selected[..5] {
+        assert!(!mail.contains_key(&address(u)), "{u} is suppressed or unsubscribed");
+    }
+    assert_eq!(mail.len() as u64, audience - 3, "nobody outside the segment");
+    // Each message: the recipient's own data and their own one-click unsubscribe link.
+    let u = &selected[10];
+    let text = &mail[&address(u)][0];
+    let n = address(u).trim_start_matches("shopper").trim_end_matches("@example.com").to_string();
+    assert!(text.contains(&format!("Subject: N{n}, Black Friday starts now")), "{text}");
+    assert!(text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), "{text}");
+    let link = text.lines().find_map(|l| l.strip_prefix("List-Unsubscribe: <")).unwrap().trim_end_matches('>');
+    let token = link.strip_prefix("https://shop.example/v1/unsubscribe?t=").unwrap();
+    let (c, who, _) = keys().verify(token).unwrap();
+    assert_eq!((c, &who), (id.clone(), u));
+    // A trigger after the end joins the finished send and sends nothing more.
+    let again = email_send::trigger(&*l.store, &*l.outbox, &SystemClock, &OsIds, &id, "ana").await.unwrap();
+    assert!(!again.new);
+    let more = email_send::publish(&*l.store, &*l.queue, EMAIL_JOBS_QUEUE, &SystemClock, "pub-3", &id).await.unwrap();
+    assert_eq!(more.recipients, 0);
+    assert_eq!(l.queue.depth(EMAIL_JOBS_QUEUE).await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_send_holds_its_jobs_and_a_resumed_one_finishes() {
+    let l = local();
+    let id = deploy(&l.store, "bf-pause").await;
+    let selected = import(&l.store, 600).await;
+    email_send::trigger(&*l.store, &*l.outbox, &SystemClock, &OsIds, &id, "ana").await.unwrap();
+    email_send::control(&*l.store, &SystemClock, &id, SendState::Paused, Some("test")).await.unwrap().unwrap();
+    // Publishing stops at once while paused; the trigger refuses to start anything.
+    let p = email_send::publish(&*l.store, &*l.queue, EMAIL_JOBS_QUEUE, &SystemClock, "pub", &id).await.unwrap();
+    assert_eq!(p.recipients, 0);
+    let err = email_send::trigger(&*l.store, &*l.outbox, &SystemClock, &OsIds, &id, "ana").await.unwrap_err();
+    assert!(matches!(err, SendError::Paused(_)), "{err}");
+    email_send::control(&*l.store, &SystemClock, &id, SendState::Sending, None).await.unwrap().unwrap();
+    email_send::publish(&*l.store, &*l.queue, EMAIL_JOBS_QUEUE, &SystemClock, "pub", &id).await.unwrap();
+    email_send::control(&*l.store, &SystemClock, &id, SendState::Paused, Some("test")).await.unwrap().unwrap();
+    // Senders running while paused send nothing, and no job is used up or dead-lettered.
+    let s = sender(&l, l.outbox.clone());
+    let p = drain(&l, s.clone(), &id, 2, |_| true).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(p.sent, 0);
+    assert!(outbox(l.dir.path()).is_empty());
+    assert!(l.queue.dead_letters(EMAIL_JOBS_QUEUE).await.unwrap().is_empty());
+    email_send::control(&*l.store, &SystemClock, &id, SendState::Sending, None).await.unwrap().unwrap();
+    let p = drain(&l, s, &id, 2, |p| p.finished).await;
+    adds_up(&p);
+    assert_eq!(p.sent, selected.len() as u64);
+    assert!(outbox(l.dir.path()).values().all(|v| v.len() == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancelled_send_skips_what_is_queued_and_cannot_be_triggered_again() {
+    let l = local();
+    let id = deploy(&l.store, "bf-cancel").await;
+    let selected = import(&l.store, 400).await;
+    email_send::trigger(&*l.store, &*l.outbox, &SystemClock, &OsIds, &id, "ana").await.unwrap();
+    email_send::publish(&*l.store, &*l.queue, EMAIL_JOBS_QUEUE, &SystemClock, "pub", &id).await.unwrap();
+    email_send::control(&*l.store, &SystemClock, &id, SendState::Cancelled, Some("by ana")).await.unwrap().unwrap();
+    let p = drain(&l, sender(&l, l.outbox.clone()), &id, 2, |p| p.pending == 0).await;
+    adds_up(&p);
+    assert_eq!((p.sent, p.skipped, p.state), (0, selected.len() as u64, Some(SendState::Cancelled)));
+    assert!(outbox(l.dir.path()).is_empty());
+    let err = email_send::trigger(&*l.store, &*l.outbox, &SystemClock, &OsIds, &id, "ana").await.unwrap_err();
+    assert!(matches!(err, SendError::Cancelled(_)), "{err}");
+    let err = email_send::control(&*l.store, &SystemClock, &id, SendState::Sending, None).await.unwrap_err();
+    assert!(matches!(err, SendError::Cancelled(_)), "a cancelled send is not resumed: {err}");
+}
+
+/// Throttles every other bulk call as a whole, and one entry in five of the calls it lets
+/// through (a bulk call can partly succeed).
+struct Throttling {
+    inner: Arc<OutboxMailer>,
+    calls: AtomicU64,
+    throttled: AtomicU64,
+}
+
+#[async_trait]
+impl BulkMailer for Throttling {
+    async fn put_template(&self, t: &Template) -> Result<(), MailError> {
+        self.inner.put_template(t).await
+    }
+    async fn send_bulk(
+        &self,
+        from: &str,
+        template: &str,
+        entries: &[BulkEntry],
+        tags: &[(String, String)],
+    ) -> Result<Vec<Result<String, MailError>>, MailError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if n.is_multiple_of(2) {
+            self.throttled.fetch_add(1, Ordering::SeqCst);
+            return Err(MailError::Throttled("Maximum sending rate exceeded".into()));
+        }
+        let (through, held): (Vec<(usize, &BulkEntry)>, Vec<_>) =
+            entries.iter().enumerate().partition(|(i, _)| !(i + n as usize).is_multiple_of(5));
+        let sent = self
+            .inner
+            .send_bulk(from, template, &through.iter().map(|(_, e)| (*e).clone()).collect::<Vec<_>>(), tags)
+            .await?;
+        let mut out: Vec<Result<String, MailError>> =
+            (0..entries.len()).map(|_| Err(MailError::Throttled("entry throttled".into()))).collect();
+        for ((i, _), r) in through.into_iter().zip(sent) {
+            out[i] = r;
+        }
+        drop(held);
+        Ok(out)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn throttling_is_retried_and_never_counted_as_a_failure() {
+    let l = local();
+    let id = deploy(&l.store, "bf-throttle").await;
+    let selected = import(&l.store, 500).await;
+    let mailer =
+        Arc::new(Throttling { inner: l.outbox.clone(), calls: AtomicU64::new(0), throttled: AtomicU64::new(0) });
+    email_send::trigger(&*l.store, &*mailer, &SystemClock, &OsIds, &id, "ana").await.unwrap();
+    email_send::publish(&*l.store, &*l.queue, EMAIL_JOBS_QUEUE, &SystemClock, "pub", &id).await.unwrap();
+    let p = drain(&l, sender(&l, mailer.clone()), &id, 3, |p| p.finished).await;
+    adds_up(&p);
+    assert!(mailer.throttled.load(Ordering::SeqCst) > 5, "the provider did throttle");
+    assert_eq!((p.sent, p.failed, p.uncertain), (selected.len() as u64, 0, 0));
+    let mail = outbox(l.dir.path());
+    assert_eq!(mail.len(), selected.len());
+    assert!(mail.values().all(|v| v.len() == 1), "nobody twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crash_between_claim_and_send_is_uncertain_until_the_marketer_resends() {
+    let l = local();
+    let id = deploy(&l.store, "bf-crash").await;
+    let selected = import(&l.store, 300).await;
+    email_send::trigger(&*l.store, &*l.outbox, &SystemClock, &OsIds, &id, "ana").await.unwrap();
+    // A sender claimed three recipients, then died before the provider answered.
+    let long_ago = chrono::Utc::now() - email_delivery::LEASE - chrono::Duration::seconds(1);
+    for u in &selected[..3] {
+        email_delivery::claim(&*l.store, &id, u, "dead-run", long_ago).await.unwrap();
+    }
+    email_send::publish(&*l.store, &*l.queue, EMAIL_JOBS_QUEUE, &SystemClock, "pub", &id).await.unwrap();
+    let p = drain(&l, sender(&l, l.outbox.clone()), &id, 2, |p| p.pending == 0).await;
+    adds_up(&p);
+    assert_eq!((p.sent, p.uncertain, p.finished), (selected.len() as u64 - 3, 3, true), "reported, not resent");
+    for u in &selected[..3] {
+        assert!(!outbox(l.dir.path()).contains_key(&address(u)));
+    }
+    // The marketer chooses to send to them.
+    let n = email_send::resend_uncertain(&*l.store, &*l.queue, EMAIL_JOBS_QUEUE, &SystemClock, &id).await.unwrap();
+    assert_eq!(n, 3);
+    let p = drain(&l, sender(&l, l.outbox.clone()), &id, 2, |p| p.finished && p.uncertain == 0).await;
+    adds_up(&p);
+    assert_eq!(p.sent, selected.len() as u64);
+    assert!(outbox(l.dir.path()).values().all(|v| v.len() == 1));
+}
+
+#[tokio::test]
+async fn bad_triggers_are_clear_errors_and_enqueue_nothing() {
+    let l = local();
+    let unknown = CampaignId::parse("nope").unwrap();
+    let err = email_send::trigger(&*l.store, &*l.outbox, &SystemClock, &OsIds, &unknown, "ana").await.unwrap_err();
+    assert!(matches!(err, SendError::UnknownCampaign(_)), "{err}");
+    // No [email] section.
+    let mut spec = support::example_campaign().spec().clone();
+    spec.id = CampaignId::parse("no-mail").unwrap();
+    spec.email = None;
+    spec.ends_at = chrono::Utc::now() + chrono::Duration::days(1);
+    campaigns::deploy(&*l.store, &SystemClock, &Campaign::new(spec).unwrap()).await.unwrap();
+    let err =
+        email_send::trigger(&*l.store, &*l.outbox, &SystemClock, &OsIds, &CampaignId::parse("no-mail").unwrap(), "ana")
+            .await
+            .unwrap_err();
+    assert!(matches!(err, SendError::NoEmail(_)), "{err}");
+    // A segment that selects nobody (the audience is empty).
+    let id = deploy(&l.store, "bf-empty").await;
+    let err = email_send::trigger(&*l.store, &*l.outbox, &SystemClock, &OsIds, &id, "ana").await.unwrap_err();
+    assert!(matches!(err, SendError::EmptySegment(_)), "{err}");
+    assert!(email_send::get(&*l.store, &id).await.unwrap().is_none(), "no send was created");
+    // Paused or resumed before a trigger: nothing to control.
+    let err = email_send::control(&*l.store, &SystemClock, &id, SendState::Paused, None).await.unwrap_err();
+    assert!(matches!(err, SendError::NotTriggered(_)), "{err}");
+    // A tampered unsubscribe token changes nothing.
+    import(&l.store, 20).await;
+    let token = keys().sign(&id, &UserId::parse("u-000001").unwrap(), chrono::Utc::now());
+    let tampered = format!("{}x", token);
+    assert!(unsubscribe::unsubscribe(&*l.store, &keys(), &tampered, chrono::Utc::now()).await.is_err());
+    assert_eq!(l.queue.depth(EMAIL_JOBS_QUEUE).await.unwrap(), 0);
+}

@@ -1,0 +1,361 @@
+//! The sender: takes one fan-out job (up to 50 recipients of a campaign) and sends it in one
+//! bulk call, never to anyone twice. The same handler runs in the sender Lambda (SQS, Amazon
+//! MQ) and as `promoctl dev`'s consumer.
+//!
+//! Per job: the send's state decides first (paused → later, cancelled → every recipient
+//! SKIPPED); the rate is acquired; each recipient is checked against the suppression list
+//! and claimed with a conditional write; the claimed ones go out in one bulk call; each
+//! entry's answer settles its recipient (SENT with the message id, FAILED with the reason).
+//! Throttling and outages are retried with backoff and never counted as failures: claims
+//! not sent are given back before the job is retried.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use thiserror::Error;
+
+use crate::app::email_delivery::{self, Claim};
+use crate::app::email_send::{self, Job, Recipient};
+use crate::app::unsubscribe::UnsubscribeKeys;
+use crate::domain::email::EmailSpec;
+use crate::domain::ids::CampaignId;
+use crate::items::email_delivery::Status;
+use crate::items::email_send::{self as send_item, SendState};
+use crate::items::suppression;
+use crate::ports::clock::Clock;
+use crate::ports::ids::IdGen;
+use crate::ports::mail::{BulkEntry, BulkMailer, MAX_BULK, MailError, SendRate};
+use crate::ports::queue::{Delivery, Queue, QueueError};
+use crate::ports::store::{Store, StoreError, Update};
+
+/// The queue of fan-out jobs.
+pub const EMAIL_JOBS_QUEUE: &str = "email";
+
+/// Settles a job's delivery by what became of it: acked when done, held when paused, given
+/// back with its delay when it should be tried again, dead-lettered when it never can be.
+pub async fn settle_delivery(
+    queue: &dyn Queue,
+    name: &str,
+    delivery: &Delivery,
+    outcome: &Outcome,
+) -> Result<(), QueueError> {
+    match outcome {
+        Outcome::Done(_) => queue.ack(name, delivery).await,
+        Outcome::Paused(after) => queue.defer(name, delivery, *after).await,
+        Outcome::Later(after, why) => {
+            tracing::warn!(attempt = delivery.attempt, reason = %why, "fan-out job will be retried");
+            queue.nack(name, delivery, *after).await
+        }
+        Outcome::Poison(why) => {
+            tracing::error!(reason = %why, "fan-out job dead-lettered");
+            queue.reject(name, delivery, why).await
+        }
+    }
+}
+
+/// How a sender sends.
+#[derive(Clone, Debug)]
+pub struct SenderConfig {
+    /// The unsubscribe endpoint every email links to, e.g. `https://shop.example/v1/unsubscribe`.
+    pub unsubscribe_url: String,
+    /// Store calls of one job at once (claims, suppression reads, settles).
+    pub parallel: usize,
+    /// Attempts of a throttled or failed bulk call before the job is handed back.
+    pub attempts: u32,
+    /// The first backoff; doubled per attempt, with jitter.
+    pub backoff: Duration,
+    /// When a paused job is tried again.
+    pub paused_retry: Duration,
+}
+
+impl Default for SenderConfig {
+    fn default() -> Self {
+        SenderConfig {
+            unsubscribe_url: "http://127.0.0.1:8787/v1/unsubscribe".into(),
+            parallel: 16,
+            attempts: 6,
+            backoff: Duration::from_millis(200),
+            paused_retry: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What became of a job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every recipient is settled (now or before).
+    Done(Tally),
+    /// The send is paused: hold the job (not a failed attempt) and look again after this long.
+    Paused(Duration),
+    /// Try the whole job again after this long (throttled, provider or store down).
+    Later(Duration, String),
+    /// It can never succeed (malformed, unknown campaign, rejected by the provider as a
+    /// whole): to the dead letters, nothing lost (no claim is held).
+    Poison(String),
+}
+
+/// What one job did to its recipients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub sent: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    /// Already claimed by an earlier delivery of the job (or another job): left alone.
+    pub already: u64,
+}
+
+#[derive(Debug, Error)]
+enum JobError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+pub struct Sender {
+    pub store: Arc<dyn Store>,
+    pub mailer: Arc<dyn BulkMailer>,
+    pub rate: Arc<dyn SendRate>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGen>,
+    pub keys: UnsubscribeKeys,
+    pub config: SenderConfig,
+}
+
+impl Sender {
+    /// Handles one job's body.
+    pub async fn handle(&self, body: &[u8]) -> Outcome {
+        let job: Job = match serde_json::from_slice(body) {
+            Ok(j) => j,
+            Err(e) => return Outcome::Poison(format!("not a fan-out job: {e}")),
+        };
+        if job.recipients.is_empty() || job.recipients.len() > MAX_BULK {
+            return Outcome::Poison(format!("a job carries 1..={MAX_BULK} recipients, not {}", job.recipients.len()));
+        }
+        match self.run(&job).await {
+            Ok(o) => o,
+            Err(JobError::Store(e)) if !e.is_retryable() => Outcome::Poison(format!("store: {e}")),
+            Err(JobError::Store(e)) => Outcome::Later(self.config.backoff * 4, format!("store: {e}")),
+        }
+    }
+
+    async fn run(&self, job: &Job) -> Result<Outcome, JobError> {
+        let id = &job.campaign_id;
+        let (send, email, campaign_name) = match email_send::load(&*self.store, id).await {
+            Ok(s) => s,
+            Err(email_send::SendError::Store(e)) => return Err(e.into()),
+            Err(e) => return Ok(Outcome::Poison(e.to_string())),
+        };
+        match send.state {
+            SendState::Paused => return Ok(Outcome::Paused(self.config.paused_retry)),
+            SendState::Cancelled => return self.skip_all(job, "cancelled").await.map(Outcome::Done),
+            SendState::Sending => {}
+        }
+        if let Some(wait) = email.send_window.as_ref().and_then(|w| w.wait(self.clock.now())) {
+            // Outside the send window: held (not a failed attempt) until it opens, looking
+            // again at least every 15 minutes (a pause or cancel meanwhile is seen then).
+            return Ok(Outcome::Paused(wait.min(Duration::from_secs(900))));
+        }
+        let run = self.ids.new_id();
+        // The rate first: a claim is held only while its send is about to happen.
+        self.rate.acquire(job.recipients.len() as u32).await;
+        let mut tally = Tally::default();
+        let claimed = self.claim_all(job, &run, &mut tally).await?;
+        if claimed.is_empty() {
+            return Ok(Outcome::Done(tally));
+        }
+        let ctx = Ctx { id, email: &email, campaign_name: &campaign_name, template: &send.template };
+        let mut pending: Vec<Recipient> = claimed;
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            attempt += 1;
+            let entries: Vec<BulkEntry> = pending.iter().map(|r| self.entry(&ctx, r)).collect();
+            let tags = vec![("campaign".to_string(), tag_value(id))];
+            match self.mailer.send_bulk(&email.from, ctx.template, &entries, &tags).await {
+                Ok(results) if results.len() == pending.len() => {
+                    let mut again = Vec::new();
+                    let mut settles = Vec::new();
+                    for (r, result) in pending.into_iter().zip(results) {
+                        match result {
+                            Ok(message_id) => settles.push((r, Status::Sent, message_id)),
+                            Err(MailError::Rejected(why)) => settles.push((r, Status::Failed, why)),
+                            Err(_) => again.push(r),
+                        }
+                    }
+                    self.settle_all(id, &run, settles, &mut tally).await?;
+                    if !again.is_empty() && attempt >= self.config.attempts {
+                        // Entries the provider keeps refusing for now: the job comes back later.
+                        let later = Outcome::Later(self.backoff(attempt), "entries throttled".into());
+                        return self.give_back(id, &run, &again, later).await;
+                    }
+                    pending = again;
+                }
+                Ok(results) => {
+                    // An answer that does not match the request: nothing can be settled safely.
+                    tracing::error!(campaign = %id, asked = pending.len(), answered = results.len(), "bulk answer mismatch");
+                    return self
+                        .give_back(id, &run, &pending, Outcome::Poison("the provider's answer does not match".into()))
+                        .await;
+                }
+                Err(MailError::Rejected(why)) => {
+                    tracing::error!(campaign = %id, %why, "bulk send rejected as a whole");
+                    return self.give_back(id, &run, &pending, Outcome::Poison(format!("rejected: {why}"))).await;
+                }
+                Err(e) => {
+                    tracing::warn!(campaign = %id, attempt, error = %e, "bulk send throttled or failed; backing off");
+                    if attempt >= self.config.attempts {
+                        let later = Outcome::Later(self.backoff(attempt), e.to_string());
+                        return self.give_back(id, &run, &pending, later).await;
+                    }
+                }
+            }
+            if !pending.is_empty() {
+                self.clock.sleep(self.backoff(attempt)).await;
+                self.rate.acquire(pending.len() as u32).await;
+            }
+        }
+        if tally.sent > 0 {
+            let updates = [Update::Add("sent".into(), tally.sent as i64)];
+            self.store.update(&send_item::feedback_key(id), &updates, None).await?;
+        }
+        Ok(Outcome::Done(tally))
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.config.backoff * 2u32.saturating_pow(attempt.saturating_sub(1).min(8));
+        let jitter = self.ids.random_u64() % (base.as_millis() as u64 / 2 + 1);
+        base + Duration::from_millis(jitter)
+    }
+
+    fn entry(&self, ctx: &Ctx<'_>, r: &Recipient) -> BulkEntry {
+        let token = self.keys.sign(ctx.id, &r.user_id, self.clock.now());
+        let url = format!("{}?t={token}", self.config.unsubscribe_url);
+        let mut data = r.data.clone();
+        data.insert("email".into(), r.email.expose().to_string());
+        data.insert("user_id".into(), r.user_id.to_string());
+        data.insert("campaign_name".into(), ctx.campaign_name.to_string());
+        data.insert("unsubscribe_url".into(), url.clone());
+        for name in ctx.email.attributes.keys() {
+            data.entry(name.clone()).or_default();
+        }
+        BulkEntry {
+            to: r.email.clone(),
+            data,
+            headers: vec![
+                ("List-Unsubscribe".into(), format!("<{url}>")),
+                ("List-Unsubscribe-Post".into(), "List-Unsubscribe=One-Click".into()),
+            ],
+        }
+    }
+
+    /// Claims each recipient not suppressed; suppressed ones are claimed and settled SKIPPED.
+    async fn claim_all(&self, job: &Job, run: &str, tally: &mut Tally) -> Result<Vec<Recipient>, JobError> {
+        let id = &job.campaign_id;
+        let now = self.clock.now();
+        type Claimed = (Recipient, Claim, Option<&'static str>);
+        let results: Vec<Result<Claimed, StoreError>> = futures::stream::iter(job.recipients.iter().cloned())
+            .map(|r| async move {
+                let suppressed = self.store.get(&suppression::key(&r.email)).await?;
+                let reason = suppressed
+                    .as_ref()
+                    .map(|it| suppression::from_item(it).map_or("suppressed", |s| s.reason.as_str()));
+                let claim = email_delivery::claim(&*self.store, id, &r.user_id, run, now).await?;
+                Ok((r, claim, reason))
+            })
+            .buffer_unordered(self.config.parallel.max(1))
+            .collect()
+            .await;
+        let mut out = Vec::new();
+        let mut skips = Vec::new();
+        let mut first_error = None;
+        for res in results {
+            match res {
+                Ok((_, Claim::Taken(_), _)) => tally.already += 1,
+                Ok((r, Claim::Claimed, Some(reason))) => skips.push((r, Status::Skipped, reason.to_string())),
+                Ok((r, Claim::Claimed, None)) => out.push(r),
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        if let Some(e) = first_error {
+            // Give back what this run claimed, so the retried job finds them free.
+            let held: Vec<Recipient> = out.into_iter().chain(skips.into_iter().map(|(r, _, _)| r)).collect();
+            self.release_all(id, run, &held).await;
+            return Err(e.into());
+        }
+        self.settle_all(id, run, skips, tally).await?;
+        Ok(out)
+    }
+
+    async fn settle_all(
+        &self,
+        id: &CampaignId,
+        run: &str,
+        settles: Vec<(Recipient, Status, String)>,
+        tally: &mut Tally,
+    ) -> Result<(), JobError> {
+        let now = self.clock.now();
+        let results: Vec<Result<Status, StoreError>> = futures::stream::iter(settles)
+            .map(|(r, status, detail)| async move {
+                email_delivery::settle(&*self.store, id, &r.user_id, run, status, &detail, now).await?;
+                Ok(status)
+            })
+            .buffer_unordered(self.config.parallel.max(1))
+            .collect()
+            .await;
+        for r in results {
+            match r? {
+                Status::Sent => tally.sent += 1,
+                Status::Failed => tally.failed += 1,
+                _ => tally.skipped += 1,
+            }
+        }
+        Ok(())
+    }
+
+    /// Settles every recipient SKIPPED (a cancelled send).
+    async fn skip_all(&self, job: &Job, why: &str) -> Result<Tally, JobError> {
+        let run = self.ids.new_id();
+        let mut tally = Tally::default();
+        let now = self.clock.now();
+        let mut skips = Vec::new();
+        for r in &job.recipients {
+            match email_delivery::claim(&*self.store, &job.campaign_id, &r.user_id, &run, now).await? {
+                Claim::Claimed => skips.push((r.clone(), Status::Skipped, why.to_string())),
+                Claim::Taken(_) => tally.already += 1,
+            }
+        }
+        self.settle_all(&job.campaign_id, &run, skips, &mut tally).await?;
+        Ok(tally)
+    }
+
+    async fn release_all(&self, id: &CampaignId, run: &str, recipients: &[Recipient]) {
+        for r in recipients {
+            if let Err(e) = email_delivery::release(&*self.store, id, &r.user_id, run).await {
+                // The claim stays: it turns UNCERTAIN after the lease, never sent silently.
+                tracing::error!(campaign = %id, user = %r.user_id, error = %e, "could not give a claim back");
+            }
+        }
+    }
+
+    async fn give_back(
+        &self,
+        id: &CampaignId,
+        run: &str,
+        recipients: &[Recipient],
+        outcome: Outcome,
+    ) -> Result<Outcome, JobError> {
+        self.release_all(id, run, recipients).await;
+        Ok(outcome)
+    }
+}
+
+struct Ctx<'a> {
+    id: &'a CampaignId,
+    email: &'a EmailSpec,
+    campaign_name: &'a str,
+    template: &'a str,
+}
+
+/// A campaign id as an SES message tag value (letters, digits, `_`, `-`, `.`, `@`).
+fn tag_value(id: &CampaignId) -> String {
+    id.as_str().chars().map(|c| if c == ':' { '_' } else { c }).collect()
+}
