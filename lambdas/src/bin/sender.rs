@@ -12,7 +12,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use promo_lambdas::config::LambdaConfig;
 use promo_lambdas::dynamodb::DynamoStore;
 use promo_lambdas::entry;
-use promo_lambdas::send_rate::TokenBucket;
+use promo_lambdas::send_rate::RateWindow;
 use promo_lambdas::ses::SesMailer;
 use promo_lambdas::system::{OsIds, SystemClock};
 use promo_shared::app::email_sender::{Sender, SenderConfig};
@@ -30,7 +30,7 @@ async fn main() -> Result<(), Error> {
         mailer = mailer.with_configuration_set(set);
     }
     let rate: Arc<dyn SendRate> = match mailer.max_send_rate().await.or(email.rate) {
-        Some(r) => Arc::new(TokenBucket::per_instance(r, email.instances)?),
+        Some(r) => Arc::new(RateWindow::per_instance(r, email.instances)?),
         None => {
             tracing::warn!("no send rate: SES GetAccount did not answer and PROMO_EMAIL_RATE is unset");
             Arc::new(Unlimited)

@@ -3,9 +3,10 @@
 //! MQ) and as `promoctl dev`'s consumer.
 //!
 //! Per job: the send's state decides first (paused → later, cancelled → every recipient
-//! SKIPPED); the rate is acquired; each recipient is checked against the suppression list
-//! and claimed with a conditional write; the claimed ones go out in one bulk call; each
-//! entry's answer settles its recipient (SENT with the message id, FAILED with the reason).
+//! SKIPPED); each recipient is checked against the suppression list and claimed with a
+//! conditional write; the claimed ones go out in one bulk call (smaller ones under a slow
+//! rate), each let go by the rate right before it is made; each entry's answer settles its
+//! recipient (SENT with the message id, FAILED with the reason).
 //! Throttling and outages are retried with backoff and never counted as failures: claims
 //! not sent are given back before the job is retried.
 
@@ -156,61 +157,64 @@ impl Sender {
             return Ok(Outcome::Paused(wait.min(Duration::from_secs(900))));
         }
         let run = self.ids.new_id();
-        // The rate first: a claim is held only while its send is about to happen.
-        self.rate.acquire(job.recipients.len() as u32).await;
         let mut tally = Tally::default();
         let claimed = self.claim_all(job, &run, &mut tally).await?;
         if claimed.is_empty() {
             return Ok(Outcome::Done(tally));
         }
         let ctx = Ctx { id, email: &email, campaign_name: &campaign_name, template: &send.template };
-        let mut pending: Vec<Recipient> = claimed;
-        let mut attempt = 0;
-        while !pending.is_empty() {
-            attempt += 1;
-            let entries: Vec<BulkEntry> = pending.iter().map(|r| self.entry(&ctx, r)).collect();
-            let tags = vec![("campaign".to_string(), tag_value(id))];
-            match self.mailer.send_bulk(&email.from, ctx.template, &entries, &tags).await {
-                Ok(results) if results.len() == pending.len() => {
-                    let mut again = Vec::new();
-                    let mut settles = Vec::new();
-                    for (r, result) in pending.into_iter().zip(results) {
-                        match result {
-                            Ok(message_id) => settles.push((r, Status::Sent, message_id)),
-                            Err(MailError::Rejected(why)) => settles.push((r, Status::Failed, why)),
-                            Err(_) => again.push(r),
-                        }
-                    }
-                    self.settle_all(id, &run, settles, &mut tally).await?;
-                    if !again.is_empty() && attempt >= self.config.attempts {
-                        // Entries the provider keeps refusing for now: the job comes back later.
-                        let later = Outcome::Later(self.backoff(attempt), "entries throttled".into());
-                        return self.give_back(id, &run, &again, later).await;
-                    }
-                    pending = again;
-                }
-                Ok(results) => {
-                    // An answer that does not match the request: nothing can be settled safely.
-                    tracing::error!(campaign = %id, asked = pending.len(), answered = results.len(), "bulk answer mismatch");
-                    return self
-                        .give_back(id, &run, &pending, Outcome::Poison("the provider's answer does not match".into()))
-                        .await;
-                }
-                Err(MailError::Rejected(why)) => {
-                    tracing::error!(campaign = %id, %why, "bulk send rejected as a whole");
-                    return self.give_back(id, &run, &pending, Outcome::Poison(format!("rejected: {why}"))).await;
-                }
-                Err(e) => {
-                    tracing::warn!(campaign = %id, attempt, error = %e, "bulk send throttled or failed; backing off");
-                    if attempt >= self.config.attempts {
-                        let later = Outcome::Later(self.backoff(attempt), e.to_string());
-                        return self.give_back(id, &run, &pending, later).await;
-                    }
-                }
-            }
-            if !pending.is_empty() {
-                self.clock.sleep(self.backoff(attempt)).await;
+        // One bulk call per chunk the rate allows at once (all of a job on a fast account).
+        let chunk = self.rate.max_batch().clamp(1, MAX_BULK);
+        let mut unsent: std::collections::VecDeque<Recipient> = claimed.into();
+        while !unsent.is_empty() {
+            let mut pending: Vec<Recipient> = unsent.drain(..chunk.min(unsent.len())).collect();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                attempt += 1;
+                let entries: Vec<BulkEntry> = pending.iter().map(|r| self.entry(&ctx, r)).collect();
+                let tags = vec![("campaign".to_string(), tag_value(id))];
+                // The rate right before the call, nothing in between: the moment the limit
+                // counts is the moment the call goes.
                 self.rate.acquire(pending.len() as u32).await;
+                let failure = match self.mailer.send_bulk(&email.from, ctx.template, &entries, &tags).await {
+                    Ok(results) if results.len() == pending.len() => {
+                        let mut again = Vec::new();
+                        let mut settles = Vec::new();
+                        for (r, result) in pending.into_iter().zip(results) {
+                            match result {
+                                Ok(message_id) => settles.push((r, Status::Sent, message_id)),
+                                Err(MailError::Rejected(why)) => settles.push((r, Status::Failed, why)),
+                                Err(_) => again.push(r),
+                            }
+                        }
+                        self.settle_all(id, &run, settles, &mut tally).await?;
+                        pending = again;
+                        // Entries the provider keeps refusing for now: the job comes back later.
+                        (!pending.is_empty() && attempt >= self.config.attempts)
+                            .then(|| Outcome::Later(self.backoff(attempt), "entries throttled".into()))
+                    }
+                    Ok(results) => {
+                        // An answer that does not match the request: nothing can be settled.
+                        tracing::error!(campaign = %id, asked = pending.len(), answered = results.len(), "bulk answer mismatch");
+                        Some(Outcome::Poison("the provider's answer does not match".into()))
+                    }
+                    Err(MailError::Rejected(why)) => {
+                        tracing::error!(campaign = %id, %why, "bulk send rejected as a whole");
+                        Some(Outcome::Poison(format!("rejected: {why}")))
+                    }
+                    Err(e) => {
+                        tracing::warn!(campaign = %id, attempt, error = %e, "bulk send throttled or failed; backing off");
+                        (attempt >= self.config.attempts).then(|| Outcome::Later(self.backoff(attempt), e.to_string()))
+                    }
+                };
+                if let Some(outcome) = failure {
+                    // This chunk's rest and the chunks not sent yet go back unsent.
+                    pending.extend(unsent.drain(..));
+                    return self.give_back(id, &run, &pending, outcome).await;
+                }
+                if !pending.is_empty() {
+                    self.clock.sleep(self.backoff(attempt)).await;
+                }
             }
         }
         if tally.sent > 0 {

@@ -101,6 +101,11 @@ impl<T: BulkMailer + ?Sized> BulkMailer for std::sync::Arc<T> {
 #[async_trait]
 pub trait SendRate: Send + Sync {
     async fn acquire(&self, n: u32);
+    /// The most messages one call may send at once under this rate (a bulk call is one
+    /// instant: a slow account sends smaller ones).
+    fn max_batch(&self) -> usize {
+        MAX_BULK
+    }
 }
 
 /// No limit (a stand-in that takes any rate).
