@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::Path;
@@ -87,17 +89,7 @@ impl Platform {
 
     /// Messages in the outbox by address.
     fn outbox(&self) -> HashMap<String, usize> {
-        let mut out = HashMap::new();
-        let Ok(entries) = std::fs::read_dir(self.dir.path().join("data/outbox")) else { return out };
-        for e in entries {
-            let path = e.unwrap().path();
-            if path.extension().is_some_and(|x| x == "eml") {
-                let text = std::fs::read_to_string(&path).unwrap();
-                let to = text.lines().find_map(|l| l.strip_prefix("To: ")).unwrap().trim().to_string();
-                *out.entry(to).or_default() += 1;
-            }
-        }
-        out
+        support::outbox_by_address(&self.dir.path().join("data/outbox"))
     }
 
     /// The send's progress as it will read once every lease has passed (a claim still

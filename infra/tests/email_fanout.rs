@@ -21,7 +21,7 @@ use promo_shared::app::email_send::{self, Progress, SendError};
 use promo_shared::app::email_sender::{EMAIL_JOBS_QUEUE, Sender, SenderConfig};
 use promo_shared::app::unsubscribe::{self, UnsubscribeKeys};
 use promo_shared::domain::audience::Member;
-use promo_shared::domain::campaign::{Campaign, CampaignSpec};
+use promo_shared::domain::campaign::Campaign;
 use promo_shared::domain::email::EmailAddress;
 use promo_shared::domain::ids::{CampaignId, UserId};
 use promo_shared::items::email_send::SendState;
@@ -73,17 +73,7 @@ fn sender(l: &Local, mailer: Arc<dyn BulkMailer>) -> Arc<Sender> {
 /// The example campaign, with an email to every opted-in `gold` or `silver` member, sent at
 /// any hour.
 async fn deploy(store: &SqliteStore, id: &str) -> CampaignId {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/black-friday.toml");
-    let mut spec: CampaignSpec = promoctl::campaign_file::load(&example, chrono::Utc::now()).unwrap().spec().clone();
-    spec.id = CampaignId::parse(id).unwrap();
-    let email = spec.email.as_mut().expect("the example has an [email] section");
-    email.send_window = None;
-    let now = chrono::Utc::now();
-    spec.starts_at = now - chrono::Duration::days(1);
-    spec.ends_at = now + chrono::Duration::days(7);
-    let campaign = Campaign::new(spec).unwrap();
-    campaigns::deploy(store, &SystemClock, &campaign).await.unwrap();
-    campaign.id.clone()
+    support::email_campaign(store, id, None).await
 }
 
 /// `n` members: every 10th not opted in, every 7th `bronze` (outside the segment), the rest
@@ -371,6 +361,81 @@ async fn a_crash_between_claim_and_send_is_uncertain_until_the_marketer_resends(
     adds_up(&p);
     assert_eq!(p.sent, selected.len() as u64);
     assert!(outbox(l.dir.path()).values().all(|v| v.len() == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn poison_jobs_go_to_the_dead_letters_and_the_send_finishes() {
+    use promo_shared::ports::queue::Queue;
+    let l = local();
+    let id = deploy(&l.store, "bf-poison").await;
+    let selected = import(&l.store, 300).await;
+    email_send::trigger(&*l.store, &*l.outbox, &SystemClock, &OsIds, &id, "ana").await.unwrap();
+    // Among the jobs: not JSON, an empty job, and a job of a campaign never triggered.
+    let stray = serde_json::json!({"campaign_id": "never-triggered", "bucket": 0,
+        "recipients": [{"user_id": "u-x", "email": "x@example.com"}]});
+    for bad in [
+        b"not a job".to_vec(),
+        br#"{"campaign_id":"bf-poison","bucket":0,"recipients":[]}"#.to_vec(),
+        serde_json::to_vec(&stray).unwrap(),
+    ] {
+        l.queue.publish(EMAIL_JOBS_QUEUE, &bad).await.unwrap();
+    }
+    email_send::publish(&*l.store, &*l.queue, EMAIL_JOBS_QUEUE, &SystemClock, "pub", &id).await.unwrap();
+    let p = drain(&l, sender(&l, l.outbox.clone()), &id, 2, |p| p.finished).await;
+    adds_up(&p);
+    assert_eq!(p.sent, selected.len() as u64);
+    let dead = l.queue.dead_letters(EMAIL_JOBS_QUEUE).await.unwrap();
+    assert_eq!(dead.len(), 3, "{dead:?}");
+    assert!(outbox(l.dir.path()).values().all(|v| v.len() == 1));
+    assert!(!outbox(l.dir.path()).contains_key("x@example.com"));
+}
+
+/// An SNS notification of an SES event, as the feedback Lambda receives it.
+fn sns(event: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Message": event.to_string()}}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bounces_past_two_percent_pause_the_send_and_suppress_their_addresses() {
+    let l = local();
+    let id = deploy(&l.store, "bf-bounce").await;
+    let selected = import(&l.store, 1000).await;
+    email_send::trigger(&*l.store, &*l.outbox, &SystemClock, &OsIds, &id, "ana").await.unwrap();
+    email_send::publish(&*l.store, &*l.queue, EMAIL_JOBS_QUEUE, &SystemClock, "pub", &id).await.unwrap();
+    let p = drain(&l, sender(&l, l.outbox.clone()), &id, 2, |p| p.finished).await;
+    let sent = p.sent;
+    assert!(sent >= 500, "{p:?}");
+    // 2 % of what was sent bounce: not yet over the limit. A transient bounce and a delivery
+    // event change nothing.
+    let bounce = |u: &UserId, kind: &str| {
+        sns(serde_json::json!({"eventType": "Bounce", "bounce": {"bounceType": kind,
+            "bouncedRecipients": [{"emailAddress": address(u)}]}, "mail": {"tags": {"campaign": [id.as_str()]}}}))
+    };
+    let at_limit = (sent * 2 / 100) as usize;
+    for u in &selected[..at_limit] {
+        promo_lambdas::entry::feedback(&*l.store, &SystemClock, bounce(u, "Permanent")).await.unwrap();
+    }
+    promo_lambdas::entry::feedback(&*l.store, &SystemClock, bounce(&selected[at_limit], "Transient")).await.unwrap();
+    let delivery = sns(serde_json::json!({"eventType": "Delivery", "mail": {}}));
+    promo_lambdas::entry::feedback(&*l.store, &SystemClock, delivery).await.unwrap();
+    let p = email_send::progress(&*l.store, &id, chrono::Utc::now()).await.unwrap();
+    assert_eq!((p.state, p.bounced), (Some(SendState::Sending), at_limit as u64));
+    // One more permanent bounce passes 2 %: the send pauses itself, and says why.
+    let out = promo_lambdas::entry::feedback(&*l.store, &SystemClock, bounce(&selected[at_limit + 1], "Permanent"))
+        .await
+        .unwrap();
+    assert_eq!(out["paused"].as_array().unwrap().len(), 1, "{out}");
+    let p = email_send::progress(&*l.store, &id, chrono::Utc::now()).await.unwrap();
+    assert_eq!(p.state, Some(SendState::Paused));
+    assert!(p.reason.as_deref().unwrap().contains("bounce rate"), "{:?}", p.reason);
+    // The bounced addresses are suppressed; the transient one is not.
+    let suppressed = |u: &UserId| {
+        let key = suppression::key(&EmailAddress::parse(&address(u)).unwrap());
+        let store = l.store.clone();
+        async move { store.get(&key).await.unwrap().is_some() }
+    };
+    assert!(suppressed(&selected[0]).await && suppressed(&selected[at_limit + 1]).await);
+    assert!(!suppressed(&selected[at_limit]).await);
 }
 
 #[tokio::test]

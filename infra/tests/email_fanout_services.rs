@@ -11,24 +11,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use promo_lambdas::rabbitmq::{RabbitConfig, RabbitQueue};
 use promo_lambdas::ses::SesMailer;
-use promo_shared::app::campaigns;
 use promo_shared::app::email_send;
 use promo_shared::app::email_sender::{Sender, SenderConfig};
 use promo_shared::app::unsubscribe::{self, UnsubscribeKeys};
 use promo_shared::domain::audience::Member;
-use promo_shared::domain::campaign::Campaign;
 use promo_shared::domain::email::EmailAddress;
-use promo_shared::domain::ids::{CampaignId, UserId};
-use promo_shared::items::audience as audience_item;
+use promo_shared::domain::ids::UserId;
 use promo_shared::items::suppression::{self, Reason, Suppression};
 use promo_shared::ports::mail::Unlimited;
-use promo_shared::ports::store::{Store, TxOp};
+use promo_shared::ports::store::Store;
 use promoctl::embedded::{OsIds, SqliteStore, SystemClock};
 use promoctl::runtime::consume_email;
 use serde::Deserialize;
@@ -77,7 +76,7 @@ async fn a_hundred_thousand_recipients_are_each_mailed_exactly_once_through_rabb
 
     // The audience: every 10th member not opted in, every 7th `bronze` (outside the segment).
     let mut selected = Vec::new();
-    let mut ops = Vec::new();
+    let mut members = Vec::new();
     for i in 0..N {
         let tier = if i % 7 == 0 { "bronze" } else { "gold" };
         let m = Member {
@@ -89,22 +88,10 @@ async fn a_hundred_thousand_recipients_are_each_mailed_exactly_once_through_rabb
         if m.opted_in && tier == "gold" {
             selected.push((i, m.user_id.clone()));
         }
-        ops.push(TxOp::Put { item: audience_item::to_item(&m).unwrap(), cond: None });
-        if ops.len() == 100 {
-            store.transact(std::mem::take(&mut ops), None).await.unwrap();
-        }
+        members.push(m);
     }
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/black-friday.toml");
-    let mut spec = promoctl::campaign_file::load(&example, chrono::Utc::now()).unwrap().spec().clone();
-    spec.id = CampaignId::parse(format!("bf-{run}")).unwrap();
-    spec.email.as_mut().unwrap().send_window = None;
-    spec.email.as_mut().unwrap().segment =
-        [("tier".to_string(), promo_shared::domain::email::OneOrMany::One("gold".into()))].into();
-    spec.starts_at = chrono::Utc::now() - chrono::Duration::days(1);
-    spec.ends_at = chrono::Utc::now() + chrono::Duration::days(7);
-    let campaign = Campaign::new(spec).unwrap();
-    campaigns::deploy(&*store, &SystemClock, &campaign).await.unwrap();
-    let id = campaign.id.clone();
+    support::put_members(&*store, members).await;
+    let id = support::email_campaign(&*store, &format!("bf-{run}"), Some(&["gold"])).await;
 
     // Every 89th selected shopper unsubscribes by their link (no longer opted in: not
     // selected); every 97th is suppressed after a bounce (selected, skipped).

@@ -110,3 +110,63 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// The example campaign (`examples/black-friday.toml`) as `id`: active from a day ago for a
+/// week, its email sent at any hour to the opted-in members whose `tier` is one of `tiers`
+/// (`None`: the example's own segment).
+pub async fn email_campaign(
+    store: &dyn promo_shared::ports::store::Store,
+    id: &str,
+    tiers: Option<&[&str]>,
+) -> promo_shared::domain::ids::CampaignId {
+    use promo_shared::domain::email::OneOrMany;
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/black-friday.toml");
+    let mut spec = campaign_file::load(&example, chrono::Utc::now()).unwrap().spec().clone();
+    spec.id = promo_shared::domain::ids::CampaignId::parse(id).unwrap();
+    let email = spec.email.as_mut().expect("the example has an [email] section");
+    email.send_window = None;
+    if let Some(tiers) = tiers {
+        email.segment =
+            [("tier".to_string(), OneOrMany::Many(tiers.iter().map(|t| (*t).to_string()).collect()))].into();
+    }
+    let now = chrono::Utc::now();
+    spec.starts_at = now - chrono::Duration::days(1);
+    spec.ends_at = now + chrono::Duration::days(7);
+    let campaign = Campaign::new(spec).unwrap();
+    promo_shared::app::campaigns::deploy(store, &promoctl::embedded::SystemClock, &campaign).await.unwrap();
+    campaign.id.clone()
+}
+
+/// Writes audience members straight into the store, 100 to a transaction (an import reads
+/// each member first: too slow for the large audiences of the fan-out tests).
+pub async fn put_members(
+    store: &dyn promo_shared::ports::store::Store,
+    members: impl IntoIterator<Item = promo_shared::domain::audience::Member>,
+) {
+    use promo_shared::ports::store::TxOp;
+    let mut ops = Vec::new();
+    for m in members {
+        ops.push(TxOp::Put { item: promo_shared::items::audience::to_item(&m).unwrap(), cond: None });
+        if ops.len() == 100 {
+            store.transact(std::mem::take(&mut ops), None).await.unwrap();
+        }
+    }
+    if !ops.is_empty() {
+        store.transact(ops, None).await.unwrap();
+    }
+}
+
+/// How many messages each address has in an outbox directory (`.eml` files).
+pub fn outbox_by_address(dir: &std::path::Path) -> std::collections::HashMap<String, usize> {
+    let mut out = std::collections::HashMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for e in entries {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "eml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let to = text.lines().find_map(|l| l.strip_prefix("To: ")).unwrap().trim().to_string();
+            *out.entry(to).or_default() += 1;
+        }
+    }
+    out
+}
