@@ -11,9 +11,13 @@
 //!    inside SES calls and inside store operations (summed over the concurrent senders), and
 //!    the store operations per recipient.
 //!
+//! 3. **Sender memory** (`-- memory`): the senders' peak resident memory over a send of
+//!    100,000 and of 1,000,000 recipients to a provider that accepts at once.
+//!
 //! ```text
 //! infra/test.sh --services-only && source ~/.cache/promo/test-state/env
 //! cargo bench -p promoctl --bench sending [-- RATE RATE_RECIPIENTS E2E_RECIPIENTS]   # 200 4000 20000
+//! cargo bench -p promoctl --bench sending -- memory
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench: a failure is a failed run
@@ -44,7 +48,11 @@ use promoctl::runtime::consume_email;
 use tokio::sync::watch;
 
 fn arg(i: usize, default: u64) -> u64 {
-    std::env::args().filter(|a| !a.starts_with("--")).nth(i).and_then(|a| a.parse().ok()).unwrap_or(default)
+    std::env::args()
+        .filter(|a| !a.starts_with("--") && a != "memory")
+        .nth(i)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
 }
 
 fn env(name: &str) -> String {
@@ -129,7 +137,9 @@ struct Run {
     store_ops: u64,
 }
 
-async fn run(n: u64, rate: Arc<dyn SendRate>, label: &str) -> Run {
+/// `n` opted-in members and a campaign emailing them all, at any hour; the store's temp dir
+/// lives as long as the returned guard.
+async fn setup(n: u64, label: &str) -> (tempfile::TempDir, Arc<SqliteStore>, CampaignId, String) {
     let tag =
         format!("{label}{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis());
     let dir = tempfile::tempdir().unwrap();
@@ -159,6 +169,11 @@ async fn run(n: u64, rate: Arc<dyn SendRate>, label: &str) -> Run {
     let campaign = Campaign::new(spec).unwrap();
     campaigns::deploy(&*sqlite, &SystemClock, &campaign).await.unwrap();
     let id = campaign.id.clone();
+    (dir, sqlite, id, tag)
+}
+
+async fn run(n: u64, rate: Arc<dyn SendRate>, label: &str) -> Run {
+    let (_dir, sqlite, id, tag) = setup(n, label).await;
     let store = Arc::new(Timed { inner: sqlite.clone(), ops: AtomicU64::new(0), busy_ns: AtomicU64::new(0) });
 
     let url = env("PROMO_TEST_RABBITMQ_URL");
@@ -227,8 +242,112 @@ async fn run(n: u64, rate: Arc<dyn SendRate>, label: &str) -> Run {
     }
 }
 
+/// A provider that accepts everything at once (the sender's own memory, without a stand-in
+/// holding a million messages).
+struct Accepting;
+
+#[async_trait]
+impl BulkMailer for Accepting {
+    async fn put_template(&self, _t: &Template) -> Result<(), MailError> {
+        Ok(())
+    }
+    async fn send_bulk(
+        &self,
+        _from: &str,
+        _template: &str,
+        entries: &[BulkEntry],
+        _tags: &[(String, String)],
+    ) -> Result<Vec<Result<String, MailError>>, MailError> {
+        Ok((0..entries.len()).map(|i| Ok(format!("m-{i}"))).collect())
+    }
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The senders' peak resident memory over a whole send of `n` recipients, the jobs all
+/// enqueued before the senders start (so nothing else runs meanwhile).
+async fn sender_memory(n: u64) -> (u64, u64, Duration) {
+    let (_dir, store, id, tag) = setup(n, "mem").await;
+    let url = env("PROMO_TEST_RABBITMQ_URL");
+    let connect = || async {
+        RabbitQueue::connect(&url, RabbitConfig { max_attempts: 5, prefetch: 16 })
+            .await
+            .unwrap()
+            .with_idle_queue_expiry(Duration::from_secs(120))
+    };
+    let queue_name = format!("bench-mem-{tag}");
+    email_send::trigger(&*store, &Accepting, &SystemClock, &OsIds, &id, "bench").await.unwrap();
+    email_send::publish(&*store, &connect().await, &queue_name, &SystemClock, "bench", &id).await.unwrap();
+    let sender = Arc::new(Sender {
+        store: store.clone(),
+        mailer: Arc::new(Accepting),
+        rate: Arc::new(Unlimited),
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(OsIds),
+        keys: UnsubscribeKeys::new(&[b"a-bench-unsubscribe-secret-of-32-bytes!!"]).unwrap(),
+        config: SenderConfig {
+            unsubscribe_url: "https://shop.example/v1/unsubscribe".into(),
+            ..SenderConfig::default()
+        },
+    });
+    let before = rss_kib();
+    let peak = Arc::new(AtomicU64::new(before));
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib(), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let t = Instant::now();
+    let (stop, stopped) = watch::channel(false);
+    let mut consumers = Vec::new();
+    for k in 0..4 {
+        let (q, sender, stopped, name) = (connect().await, sender.clone(), stopped.clone(), queue_name.clone());
+        consumers.push(tokio::spawn(async move { consume_email(&q, &name, &sender, stopped, k).await }));
+    }
+    loop {
+        // Cheap to read: the feedback item's `sent`, added by the senders per job.
+        let fb = store.get(&promo_shared::items::email_send::feedback_key(&id)).await.unwrap();
+        let sent = fb.map(|it| promo_shared::items::email_send::read_feedback(&it).0).unwrap_or(0);
+        if sent >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let took = t.elapsed();
+    stop.send(true).unwrap();
+    for c in consumers {
+        c.await.unwrap();
+    }
+    sampler.abort();
+    (before, peak.load(Ordering::Relaxed), took)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if std::env::args().any(|a| a == "memory") {
+        println!("sender memory, 4 senders, a provider that accepts at once, jobs enqueued beforehand:");
+        for n in [100_000, 1_000_000] {
+            let (before, peak, took) = sender_memory(n).await;
+            println!(
+                "  {n:>8} recipients: {:.1} s; RSS {before} → peak {peak} KiB (+{} KiB)",
+                took.as_secs_f64(),
+                peak.saturating_sub(before)
+            );
+        }
+        return;
+    }
     let limit = arg(1, 200);
     let rate_n = arg(2, 4000);
     let e2e_n = arg(3, 20_000);
