@@ -470,3 +470,81 @@ async fn bad_triggers_are_clear_errors_and_enqueue_nothing() {
     assert!(unsubscribe::unsubscribe(&*l.store, &keys(), &tampered, chrono::Utc::now()).await.is_err());
     assert_eq!(l.queue.depth(EMAIL_JOBS_QUEUE).await.unwrap(), 0);
 }
+
+/// The sender Lambda's entry: an SQS batch reports only the jobs to retry (a paused send's,
+/// a malformed one), decodes base64 bodies as the SQS adapter encodes them, and sends the
+/// rest; an Amazon MQ batch fails as a whole only for a job to retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sender_lambda_reports_sqs_partial_failures_and_amazon_mq_retries() {
+    use base64::Engine;
+    use promo_shared::app::email_send::{Job, Recipient};
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let l = local();
+    let sending = deploy(&l.store, "bf-lambda").await;
+    let paused = deploy(&l.store, "bf-lambda-paused").await;
+    import(&l.store, 200).await;
+    for id in [&sending, &paused] {
+        email_send::trigger(&*l.store, &*l.outbox, &SystemClock, &OsIds, id, "ana").await.unwrap();
+    }
+    email_send::control(&*l.store, &SystemClock, &paused, SendState::Paused, None).await.unwrap();
+    let job = |id: &CampaignId, users: std::ops::Range<usize>| {
+        let recipients = users
+            .map(|i| {
+                let u = UserId::parse(format!("u-{i:06}")).unwrap();
+                Recipient { email: EmailAddress::parse(&address(&u)).unwrap(), user_id: u, data: Default::default() }
+            })
+            .collect();
+        serde_json::to_vec(&Job { campaign_id: id.clone(), bucket: 0, recipients }).unwrap()
+    };
+    let record = |id: &str, body: serde_json::Value, attrs: serde_json::Value| {
+        serde_json::json!({"messageId": id, "receiptHandle": "h", "body": body, "attributes": {},
+            "messageAttributes": attrs, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:1:q", "awsRegion": "us-east-1"})
+    };
+    let plain = String::from_utf8(job(&sending, 1..4)).unwrap();
+    let encoded = b64(&job(&sending, 4..7));
+    let base64_attr = serde_json::json!({"promo-encoding": {"stringValue": "base64", "dataType": "String"}});
+    let batch = serde_json::json!({"Records": [
+        record("m-1", plain.clone().into(), serde_json::json!({})),
+        record("m-2", encoded.into(), base64_attr),
+        record("m-3", String::from_utf8(job(&paused, 7..9)).unwrap().into(), serde_json::json!({})),
+        record("m-4", "not a job".into(), serde_json::json!({})),
+        record("m-5", plain.into(), serde_json::json!({})),
+    ]});
+    let s = sender(&l, l.outbox.clone());
+    let out = promo_lambdas::entry::sender(&s, batch, 4).await.unwrap();
+    let mut failed: Vec<&str> =
+        out["batchItemFailures"].as_array().unwrap().iter().map(|f| f["itemIdentifier"].as_str().unwrap()).collect();
+    failed.sort_unstable();
+    assert_eq!(failed, ["m-3", "m-4"], "{out}");
+    let mail = outbox(l.dir.path());
+    for i in 1..7 {
+        let u = UserId::parse(format!("u-{i:06}")).unwrap();
+        assert_eq!(mail.get(&address(&u)).map_or(0, Vec::len), 1, "{u}: the repeated job sends nothing twice");
+    }
+    assert_eq!(mail.len(), 6);
+
+    // Amazon MQ: a batch holding a paused send's job fails (it comes back), the others are
+    // sent; once resumed, the same batch goes through, and nobody is mailed twice.
+    // The shape of AWS's sample Amazon MQ for RabbitMQ event.
+    let props = serde_json::json!({"contentType": "application/json", "contentEncoding": null, "headers": {},
+        "deliveryMode": 2, "priority": 0, "correlationId": null, "replyTo": null, "expiration": null,
+        "messageId": null, "timestamp": null, "type": null, "userId": null, "appId": null, "clusterId": null,
+        "bodySize": 80});
+    let mq = |bodies: Vec<Vec<u8>>| {
+        let messages: Vec<_> = bodies
+            .iter()
+            .map(|b| serde_json::json!({"basicProperties": props, "redelivered": false, "data": b64(b)}))
+            .collect();
+        serde_json::json!({"eventSource": "aws:rmq", "eventSourceArn": "arn:aws:mq:us-east-1:1:broker:b",
+            "rmqMessagesByQueue": {"email::/": messages}})
+    };
+    let batch = mq(vec![job(&sending, 10..13), job(&paused, 13..15), b"garbage".to_vec()]);
+    assert!(promo_lambdas::entry::sender(&s, batch.clone(), 4).await.is_err(), "a paused job fails the batch");
+    email_send::control(&*l.store, &SystemClock, &paused, SendState::Sending, None).await.unwrap();
+    let out = promo_lambdas::entry::sender(&s, batch, 4).await.unwrap();
+    assert_eq!(out["sent"], 2, "only the paused job's two are new: {out}");
+    let mail = outbox(l.dir.path());
+    assert!(mail.values().all(|v| v.len() == 1));
+    assert_eq!(mail.len(), 6 + 3 + 2, "and the paused SQS job's two wait in SQS");
+}
