@@ -19,10 +19,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/services/lib.sh"
 
 PROMO_WORKER_BUILD_VERSION="${PROMO_WORKER_BUILD_VERSION:-0.8.7}"
 
-ensure_python_tools() {
-    local req="$PROMO_REPO_ROOT/infra/requirements-tools.txt"
-    local marker="$PROMO_VENV/.promo-requirements.sha256"
-    local pylog="$PROMO_TOOLS_DIR/pip-install.log"
+# ensure_venv NAME VENV REQUIREMENTS CHECK_EXE: a venv with REQUIREMENTS installed, redone
+# only when the requirements file or the Python version changed (a hash marker in the venv).
+ensure_venv() {
+    local name=$1 venv=$2 req=$3 check=$4
+    local marker="$venv/.promo-requirements.sha256"
+    local pylog="$PROMO_TOOLS_DIR/pip-install-${name// /-}.log"
     local want
     command -v python3 >/dev/null 2>&1 || die "python3 not found: install Python 3.10+ (Debian: apt-get install -y python3 python3-venv)"
     want="$(
@@ -30,29 +32,33 @@ ensure_python_tools() {
         python3 -c 'import sys; print(sys.version)'
     )"
     want="$(printf '%s' "$want" | sha256sum | cut -d' ' -f1)"
-    if [[ -x $PROMO_VENV/bin/python && -f $marker && "$(cat "$marker")" == "$want" ]]; then
-        log "python tools: up to date in $PROMO_VENV"
-    else
-        mkdir -p "$PROMO_TOOLS_DIR"
-        if [[ ! -x $PROMO_VENV/bin/python ]] || ! "$PROMO_VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
-            log "python tools: creating venv $PROMO_VENV"
-            rm -rf "$PROMO_VENV"
-            python3 -m venv "$PROMO_VENV" >"$pylog" 2>&1 || {
-                show_log_tail "$pylog"
-                die "python3 -m venv failed (Debian: apt-get install -y python3-venv)"
-            }
-        fi
-        log "python tools: pip install -r infra/requirements-tools.txt (log: $pylog)"
-        if ! "$PROMO_VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$req" >>"$pylog" 2>&1; then
-            show_log_tail "$pylog"
-            die "pip install of the Python test tools failed"
-        fi
-        printf '%s\n' "$want" >"$marker"
-        log "python tools: installed"
+    if [[ -x $venv/bin/$check && -f $marker && "$(cat "$marker")" == "$want" ]]; then
+        log "$name: up to date in $venv"
+        return 0
     fi
+    mkdir -p "$PROMO_TOOLS_DIR"
+    if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        log "$name: creating venv $venv"
+        rm -rf "$venv"
+        python3 -m venv "$venv" >"$pylog" 2>&1 || {
+            show_log_tail "$pylog"
+            die "python3 -m venv failed (Debian: apt-get install -y python3-venv)"
+        }
+    fi
+    log "$name: pip install -r ${req#"$PROMO_REPO_ROOT"/} (log: $pylog)"
+    if ! "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$req" >>"$pylog" 2>&1; then
+        show_log_tail "$pylog"
+        die "pip install -r $req failed"
+    fi
+    printf '%s\n' "$want" >"$marker"
+    log "$name: installed"
+}
+
+ensure_python_tools() {
+    ensure_venv "python tools" "$PROMO_VENV" "$PROMO_REPO_ROOT/infra/requirements-tools.txt" cargo-lambda
     local exe
     for exe in moto_server cfn-lint cargo-lambda; do
-        [[ -x $PROMO_VENV/bin/$exe ]] || die "python tools: $PROMO_VENV/bin/$exe missing (delete $marker and rerun)"
+        [[ -x $PROMO_VENV/bin/$exe ]] || die "python tools: $PROMO_VENV/bin/$exe missing (rm -rf $PROMO_VENV and rerun)"
     done
     # The venv's bin must come first: cargo-lambda runs zig as `python3 -m ziglang`.
     case ":$PATH:" in
@@ -66,34 +72,11 @@ ensure_python_tools() {
         "$PROMO_VENV/bin" "$PROMO_VENV/bin" >"$PROMO_TEST_STATE/tools-python.env"
 }
 
+# The SAM CLI in a venv of its own: it pins its own boto3 and cfn-lint.
 ensure_sam_cli() {
-    local req="$PROMO_REPO_ROOT/infra/requirements-sam.txt"
     local venv="$PROMO_TOOLS_DIR/sam-venv"
-    local marker="$venv/.promo-requirements.sha256"
-    local log_file="$PROMO_TOOLS_DIR/pip-install-sam.log"
-    local want
-    want="$(
-        hash_files "$req"
-        python3 -c 'import sys; print(sys.version)'
-    )"
-    want="$(printf '%s' "$want" | sha256sum | cut -d' ' -f1)"
-    if [[ -x $venv/bin/sam && -f $marker && "$(cat "$marker")" == "$want" ]]; then
-        log "sam cli: up to date in $venv"
-    else
-        mkdir -p "$PROMO_TOOLS_DIR"
-        rm -rf "$venv"
-        log "sam cli: pip install -r infra/requirements-sam.txt into $venv (log: $log_file)"
-        python3 -m venv "$venv" >"$log_file" 2>&1 || {
-            show_log_tail "$log_file"
-            die "python3 -m venv failed (Debian: apt-get install -y python3-venv)"
-        }
-        if ! "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$req" >>"$log_file" 2>&1; then
-            show_log_tail "$log_file"
-            die "pip install of the AWS SAM CLI failed"
-        fi
-        printf '%s\n' "$want" >"$marker"
-    fi
-    [[ -x $venv/bin/sam ]] || die "sam cli: $venv/bin/sam missing (delete $marker and rerun)"
+    ensure_venv "sam cli" "$venv" "$PROMO_REPO_ROOT/infra/requirements-sam.txt" sam
+    [[ -x $venv/bin/sam ]] || die "sam cli: $venv/bin/sam missing (rm -rf $venv and rerun)"
     PROMO_SAM="$venv/bin/sam"
     export PROMO_SAM
 }

@@ -236,6 +236,15 @@ async fn a_paused_send_holds_its_jobs_and_a_resumed_one_finishes() {
     let id = deploy(&l.store, "bf-pause").await;
     let selected = import(&l.store, 600).await;
     email_send::trigger(&*l.store, &*l.outbox, &SystemClock, &OsIds, &id, "ana").await.unwrap();
+    // Triggered, nothing published and nobody publishing: the status can say a trigger resumes.
+    let p = email_send::progress(&*l.store, &id, chrono::Utc::now()).await.unwrap();
+    assert_eq!((p.buckets_published, p.publishing), (0, false));
+    let now = chrono::Utc::now().timestamp_millis();
+    let (key, updates, cond) = promo_shared::items::email_send::lease(&id, 3, "elsewhere", now, now + 60_000);
+    l.store.update(&key, &updates, Some(cond)).await.unwrap();
+    assert!(email_send::progress(&*l.store, &id, chrono::Utc::now()).await.unwrap().publishing, "a live lease");
+    let (key, updates, cond) = promo_shared::items::email_send::release(&id, 3, "elsewhere");
+    l.store.update(&key, &updates, Some(cond)).await.unwrap();
     email_send::control(&*l.store, &SystemClock, &id, SendState::Paused, Some("test")).await.unwrap().unwrap();
     // Publishing stops at once while paused; the trigger refuses to start anything.
     let p = email_send::publish(&*l.store, &*l.queue, EMAIL_JOBS_QUEUE, &SystemClock, "pub", &id).await.unwrap();

@@ -48,6 +48,12 @@ impl Dev {
                 "  shoppers: PROMO_SHOPPER_JWT_SECRET is unset; tokens from `promoctl token --user U` are accepted"
             );
         }
+        if std::env::var("PROMO_UNSUBSCRIBE_SECRETS").map_or(true, |v| v.trim().is_empty()) {
+            eprintln!(
+                "  email: PROMO_UNSUBSCRIBE_SECRETS is unset; unsubscribe links are signed with the development secret"
+            );
+        }
+        eprintln!("  email: campaign email goes to {}/outbox/", data_dir.display());
         eprintln!("  press Ctrl-C to stop (queued work is kept and resumed on the next start)");
         shutdown_signal().await;
         eprintln!("promoctl dev: stopping...");

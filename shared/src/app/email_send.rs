@@ -341,6 +341,9 @@ pub struct Progress {
     pub complained: u64,
     /// Every bucket published and nothing pending.
     pub finished: bool,
+    /// A publisher holds a bucket now. Sending, not every bucket published and nobody
+    /// publishing: the publisher stopped (its terminal closed) — a trigger resumes it.
+    pub publishing: bool,
 }
 
 pub async fn progress<S: Store + ?Sized>(
@@ -359,9 +362,10 @@ pub async fn progress<S: Store + ?Sized>(
             }
             Some("FEEDBACK") => (_, p.bounced, p.complained) = item::read_feedback(it),
             _ => {
-                if let Some(Checkpoint { enqueued, done, .. }) = item::read_checkpoint(it) {
+                if let Some(Checkpoint { enqueued, done, lease_until, .. }) = item::read_checkpoint(it) {
                     p.enqueued += enqueued;
                     p.buckets_published += u32::from(done);
+                    p.publishing |= !done && lease_until > now.timestamp_millis();
                 }
             }
         }

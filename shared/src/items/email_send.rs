@@ -96,6 +96,8 @@ pub struct Checkpoint {
     pub cursor: Option<String>,
     pub enqueued: u64,
     pub done: bool,
+    /// Until when a publisher holds it (epoch ms; 0 when nobody does).
+    pub lease_until: i64,
 }
 
 pub fn bucket_key(campaign: &CampaignId, bucket: u32) -> Key {
@@ -114,6 +116,7 @@ pub fn read_checkpoint(item: &Item) -> Option<Checkpoint> {
         cursor: item.str_attr("cursor").map(str::to_string),
         enqueued: item.i64_attr("enqueued").and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
         done: item.get("done").and_then(serde_json::Value::as_bool).unwrap_or(false),
+        lease_until: if item.str_attr("owner").is_some() { item.i64_attr("lease_until").unwrap_or(0) } else { 0 },
     })
 }
 

@@ -206,6 +206,12 @@ fn table(p: &Progress) -> String {
     if let Some(r) = &p.reason {
         out.push_str(&format!("reason     {r}\n"));
     }
+    if p.state == Some(SendState::Sending) && p.buckets_published < 32 && !p.publishing {
+        out.push_str(&format!(
+            "hint       publishing stopped before the whole audience was enqueued; `promoctl campaign trigger {}` resumes it\n",
+            p.campaign_id
+        ));
+    }
     if p.uncertain > 0 {
         out.push_str(&format!(
             "hint       {} recipient(s) may or may not have been mailed; `promoctl campaign resend --uncertain {}` sends to them again\n",
