@@ -19,8 +19,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench: a failure is a failed run
 #![allow(clippy::float_arithmetic, clippy::cast_precision_loss)] // reporting rates
 
+#[path = "support/memory.rs"]
+mod memory;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -36,44 +38,10 @@ use promo_shared::ports::queue::Queue;
 use promo_shared::ports::store::{Store, TxOp, query_all};
 use promoctl::embedded::{OsIds, OutboxMailer, SqliteStore, SystemClock};
 
+use memory::{Sampler, rss_kib};
+
 fn arg(i: usize, default: u64) -> u64 {
     std::env::args().filter(|a| !a.starts_with("--")).nth(i).and_then(|a| a.parse().ok()).unwrap_or(default)
-}
-
-/// The process's resident memory now, in KiB (Linux).
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Samples the resident memory every 10 ms until dropped; `peak()` is the largest seen.
-struct Sampler {
-    peak: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Sampler {
-    fn start() -> Sampler {
-        let peak = Arc::new(AtomicU64::new(rss_kib()));
-        let p = peak.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                p.fetch_max(rss_kib(), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        });
-        Sampler { peak, task }
-    }
-
-    fn stop(self) -> u64 {
-        self.task.abort();
-        self.peak.load(Ordering::Relaxed).max(rss_kib())
-    }
 }
 
 async fn import(store: &SqliteStore, n: u64) {

@@ -23,6 +23,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench: a failure is a failed run
 #![allow(clippy::float_arithmetic, clippy::cast_precision_loss)] // reporting rates
 
+#[path = "support/memory.rs"]
+mod memory;
+
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,6 +61,14 @@ fn arg(i: usize, default: u64) -> u64 {
 fn env(name: &str) -> String {
     std::env::var(name)
         .unwrap_or_else(|_| panic!("{name} is not set: infra/test.sh --services-only, then source its env"))
+}
+
+/// A new RabbitMQ connection (each sender has its own, as each Lambda instance would).
+async fn connect() -> RabbitQueue {
+    RabbitQueue::connect(&env("PROMO_TEST_RABBITMQ_URL"), RabbitConfig { max_attempts: 5, prefetch: 16 })
+        .await
+        .unwrap()
+        .with_idle_queue_expiry(Duration::from_secs(120))
 }
 
 /// Records each bulk call: when it started (since `t0`), its size and how long SES took.
@@ -176,13 +187,6 @@ async fn run(n: u64, rate: Arc<dyn SendRate>, label: &str) -> Run {
     let (_dir, sqlite, id, tag) = setup(n, label).await;
     let store = Arc::new(Timed { inner: sqlite.clone(), ops: AtomicU64::new(0), busy_ns: AtomicU64::new(0) });
 
-    let url = env("PROMO_TEST_RABBITMQ_URL");
-    let connect = || async {
-        RabbitQueue::connect(&url, RabbitConfig { max_attempts: 5, prefetch: 16 })
-            .await
-            .unwrap()
-            .with_idle_queue_expiry(Duration::from_secs(120))
-    };
     let queue_name = format!("bench-send-{tag}");
     let t0 = Instant::now();
     let mailer = Arc::new(Recording {
@@ -262,27 +266,10 @@ impl BulkMailer for Accepting {
     }
 }
 
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// The senders' peak resident memory over a whole send of `n` recipients, the jobs all
 /// enqueued before the senders start (so nothing else runs meanwhile).
 async fn sender_memory(n: u64) -> (u64, u64, Duration) {
     let (_dir, store, id, tag) = setup(n, "mem").await;
-    let url = env("PROMO_TEST_RABBITMQ_URL");
-    let connect = || async {
-        RabbitQueue::connect(&url, RabbitConfig { max_attempts: 5, prefetch: 16 })
-            .await
-            .unwrap()
-            .with_idle_queue_expiry(Duration::from_secs(120))
-    };
     let queue_name = format!("bench-mem-{tag}");
     email_send::trigger(&*store, &Accepting, &SystemClock, &OsIds, &id, "bench").await.unwrap();
     email_send::publish(&*store, &connect().await, &queue_name, &SystemClock, "bench", &id).await.unwrap();
@@ -298,17 +285,8 @@ async fn sender_memory(n: u64) -> (u64, u64, Duration) {
             ..SenderConfig::default()
         },
     });
-    let before = rss_kib();
-    let peak = Arc::new(AtomicU64::new(before));
-    let sampler = {
-        let peak = peak.clone();
-        tokio::spawn(async move {
-            loop {
-                peak.fetch_max(rss_kib(), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-    };
+    let before = memory::rss_kib();
+    let sampler = memory::Sampler::start();
     let t = Instant::now();
     let (stop, stopped) = watch::channel(false);
     let mut consumers = Vec::new();
@@ -330,8 +308,7 @@ async fn sender_memory(n: u64) -> (u64, u64, Duration) {
     for c in consumers {
         c.await.unwrap();
     }
-    sampler.abort();
-    (before, peak.load(Ordering::Relaxed), took)
+    (before, sampler.stop(), took)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -335,12 +335,7 @@ pub async fn sender(sender: &Sender, event: Value, parallel: usize) -> Result<Va
         let mut tally = Tally::default();
         for (id, outcome) in results {
             match outcome {
-                Outcome::Done(t) => {
-                    tally.sent += t.sent;
-                    tally.skipped += t.skipped;
-                    tally.failed += t.failed;
-                    tally.already += t.already;
-                }
+                Outcome::Done(t) => tally.add(&t),
                 other => {
                     tracing::warn!(message_id = %id, outcome = ?other, "email job returned to the queue");
                     let mut failure = BatchItemFailure::default();
@@ -375,12 +370,7 @@ pub async fn sender(sender: &Sender, event: Value, parallel: usize) -> Result<Va
         let mut retry = None;
         for o in outcomes {
             match o {
-                Outcome::Done(t) => {
-                    tally.sent += t.sent;
-                    tally.skipped += t.skipped;
-                    tally.failed += t.failed;
-                    tally.already += t.already;
-                }
+                Outcome::Done(t) => tally.add(&t),
                 Outcome::Poison(why) => {
                     tracing::error!(reason = %why, "Amazon MQ email job that cannot succeed: skipped")
                 }

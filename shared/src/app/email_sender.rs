@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use thiserror::Error;
 
 use crate::app::email_delivery::{self, Claim};
 use crate::app::email_send::{self, Job, Recipient};
@@ -106,10 +105,14 @@ pub struct Tally {
     pub already: u64,
 }
 
-#[derive(Debug, Error)]
-enum JobError {
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
+impl Tally {
+    /// Adds another job's tally (an invocation's total).
+    pub fn add(&mut self, other: &Tally) {
+        self.sent += other.sent;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+        self.already += other.already;
+    }
 }
 
 pub struct Sender {
@@ -134,16 +137,16 @@ impl Sender {
         }
         match self.run(&job).await {
             Ok(o) => o,
-            Err(JobError::Store(e)) if !e.is_retryable() => Outcome::Poison(format!("store: {e}")),
-            Err(JobError::Store(e)) => Outcome::Later(self.config.backoff * 4, format!("store: {e}")),
+            Err(e) if !e.is_retryable() => Outcome::Poison(format!("store: {e}")),
+            Err(e) => Outcome::Later(self.config.backoff * 4, format!("store: {e}")),
         }
     }
 
-    async fn run(&self, job: &Job) -> Result<Outcome, JobError> {
+    async fn run(&self, job: &Job) -> Result<Outcome, StoreError> {
         let id = &job.campaign_id;
         let (send, email, campaign_name) = match email_send::load(&*self.store, id).await {
             Ok(s) => s,
-            Err(email_send::SendError::Store(e)) => return Err(e.into()),
+            Err(email_send::SendError::Store(e)) => return Err(e),
             Err(e) => return Ok(Outcome::Poison(e.to_string())),
         };
         match send.state {
@@ -252,7 +255,7 @@ impl Sender {
     }
 
     /// Claims each recipient not suppressed; suppressed ones are claimed and settled SKIPPED.
-    async fn claim_all(&self, job: &Job, run: &str, tally: &mut Tally) -> Result<Vec<Recipient>, JobError> {
+    async fn claim_all(&self, job: &Job, run: &str, tally: &mut Tally) -> Result<Vec<Recipient>, StoreError> {
         let id = &job.campaign_id;
         let now = self.clock.now();
         type Claimed = (Recipient, Claim, Option<&'static str>);
@@ -283,7 +286,7 @@ impl Sender {
             // Give back what this run claimed, so the retried job finds them free.
             let held: Vec<Recipient> = out.into_iter().chain(skips.into_iter().map(|(r, _, _)| r)).collect();
             self.release_all(id, run, &held).await;
-            return Err(e.into());
+            return Err(e);
         }
         self.settle_all(id, run, skips, tally).await?;
         Ok(out)
@@ -295,7 +298,7 @@ impl Sender {
         run: &str,
         settles: Vec<(Recipient, Status, String)>,
         tally: &mut Tally,
-    ) -> Result<(), JobError> {
+    ) -> Result<(), StoreError> {
         let now = self.clock.now();
         let results: Vec<Result<Status, StoreError>> = futures::stream::iter(settles)
             .map(|(r, status, detail)| async move {
@@ -316,7 +319,7 @@ impl Sender {
     }
 
     /// Settles every recipient SKIPPED (a cancelled send).
-    async fn skip_all(&self, job: &Job, why: &str) -> Result<Tally, JobError> {
+    async fn skip_all(&self, job: &Job, why: &str) -> Result<Tally, StoreError> {
         let run = self.ids.new_id();
         let mut tally = Tally::default();
         let now = self.clock.now();
@@ -346,7 +349,7 @@ impl Sender {
         run: &str,
         recipients: &[Recipient],
         outcome: Outcome,
-    ) -> Result<Outcome, JobError> {
+    ) -> Result<Outcome, StoreError> {
         self.release_all(id, run, recipients).await;
         Ok(outcome)
     }

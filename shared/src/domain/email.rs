@@ -1,12 +1,10 @@
-//! Email addresses (always masked in logs) and fan-out jobs.
+//! Email addresses (always masked in logs) and a campaign's `[email]` section.
 
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::domain::error::ValidationError;
-use crate::domain::ids::CampaignId;
-use crate::domain::ids::UserId;
 
 /// A syntactically plausible address. `Display`/`Debug` mask it (`j***@example.com`);
 /// use [`EmailAddress::expose`] only where the full address is needed (the mailer).
@@ -70,25 +68,6 @@ impl fmt::Debug for EmailAddress {
 impl<'de> Deserialize<'de> for EmailAddress {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         EmailAddress::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
-
-/// One recipient's message of a campaign's fan-out.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EmailJob {
-    pub campaign_id: CampaignId,
-    pub user_id: UserId,
-    pub to: EmailAddress,
-    pub subject: String,
-    pub html: String,
-    pub text: String,
-    /// Unique per (campaign, recipient): a redelivered job never mails twice.
-    pub idempotency_key: String,
-}
-
-impl EmailJob {
-    pub fn idempotency_key_for(campaign: &CampaignId, user: &UserId) -> String {
-        format!("email:{campaign}:{user}")
     }
 }
 
