@@ -1,7 +1,7 @@
 //! Campaign files: TOML (`.toml`) or JSON (`.json`), parsed and validated with every
 //! problem reported at once.
 //!
-//! The campaign's `starts_at` and `ends_at` may be relative to the moment the file is
+//! The campaign's `starts_at` and `ends_at`, and each event's, may be relative to the moment the file is
 //! loaded (deploy or validate): `"now"`, `"+30d"`, `"now+12h"`, `"-1d"` (units `s`, `m`,
 //! `h`, `d`, `w`), so an example or a test campaign never goes stale. They are resolved
 //! once, and the deployed campaign holds the absolute instants.
@@ -63,7 +63,8 @@ pub struct Problems {
 #[derive(Clone, Debug)]
 pub struct CampaignFile {
     pub campaign: Campaign,
-    pub relative: Vec<&'static str>,
+    /// The paths of the times written relative: `starts_at`, `ends_at`, `events[2].starts_at`.
+    pub relative: Vec<String>,
 }
 
 impl CampaignFile {
@@ -73,14 +74,44 @@ impl CampaignFile {
     pub fn anchored(&self, deployed: Option<&Campaign>) -> anyhow::Result<Campaign> {
         let Some(old) = deployed.filter(|_| !self.relative.is_empty()) else { return Ok(self.campaign.clone()) };
         let mut spec = self.campaign.spec().clone();
-        for field in &self.relative {
-            match *field {
+        for path in &self.relative {
+            match path.as_str() {
                 "starts_at" => spec.starts_at = old.starts_at,
-                _ => spec.ends_at = old.ends_at,
+                "ends_at" => spec.ends_at = old.ends_at,
+                _ => {
+                    // `events[i].starts_at`: the deployed event of the same id keeps its instant.
+                    let Some((i, field)) = event_field(path) else { continue };
+                    let Some(new) = spec.events.get_mut(i) else { continue };
+                    let Some(was) = old.events.iter().find(|e| e.id == new.id) else { continue };
+                    match field {
+                        "starts_at" => new.starts_at = was.starts_at,
+                        _ => new.ends_at = was.ends_at,
+                    }
+                }
             }
         }
         Campaign::new(spec).map_err(|e| anyhow::anyhow!("with the deployed window kept: {e}"))
     }
+
+    /// The instant the relative time at `path` resolved to in `campaign`.
+    pub fn instant(campaign: &Campaign, path: &str) -> Option<DateTime<Utc>> {
+        match path {
+            "starts_at" => Some(campaign.starts_at),
+            "ends_at" => Some(campaign.ends_at),
+            _ => {
+                let (i, field) = event_field(path)?;
+                let e = campaign.events.get(i)?;
+                Some(if field == "starts_at" { e.starts_at } else { e.ends_at })
+            }
+        }
+    }
+}
+
+/// `events[3].ends_at` → `(3, "ends_at")`.
+fn event_field(path: &str) -> Option<(usize, &str)> {
+    let rest = path.strip_prefix("events[")?;
+    let (i, field) = rest.split_once("].")?;
+    Some((i.parse().ok()?, field))
 }
 
 /// Reads and checks a campaign file; the error is [`Problems`] when the file is not valid.
@@ -166,8 +197,25 @@ pub fn check_file(text: &str, path: &Path, now: DateTime<Utc>) -> Result<Campaig
                 )])
             };
             let mut v: serde_json::Value = serde_json::from_str(text).map_err(json_err)?;
-            for field in WINDOW {
-                if let Some(serde_json::Value::String(t)) = v.get_mut(field)
+            let mut windows: Vec<(String, &mut serde_json::Value)> = Vec::new();
+            if let serde_json::Value::Object(top) = &mut v {
+                for (key, value) in top.iter_mut() {
+                    match (key.as_str(), value) {
+                        ("starts_at" | "ends_at", value) => windows.push((key.clone(), value)),
+                        ("events", serde_json::Value::Array(events)) => {
+                            for (i, e) in events.iter_mut().enumerate() {
+                                let serde_json::Value::Object(e) = e else { continue };
+                                for (k, value) in e.iter_mut().filter(|(k, _)| WINDOW.contains(&k.as_str())) {
+                                    windows.push((format!("events[{i}].{k}"), value));
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            for (field, value) in windows {
+                if let serde_json::Value::String(t) = value
                     && let Some(resolved) = relative(t, now)
                 {
                     match resolved {
@@ -175,7 +223,7 @@ pub fn check_file(text: &str, path: &Path, now: DateTime<Utc>) -> Result<Campaig
                             *t = instant.to_rfc3339();
                             relative_fields.push(field);
                         }
-                        Err(message) => return Err(fail(vec![at(None, None, field, message)])),
+                        Err(message) => return Err(fail(vec![at(None, None, &field, message)])),
                     }
                 }
             }
@@ -269,6 +317,10 @@ fn hint(field: &str, message: &str) -> Option<String> {
         "check the spelling against the campaign file reference (docs/marketers/campaign-file.md)"
     } else if matches!(last, "starts_at" | "ends_at") {
         "write an RFC 3339 instant (\"2026-11-01T00:00:00+09:00\") or a time relative to the deploy (\"now\", \"+30d\")"
+    } else if last == "hold" {
+        "a duration like \"10m\", \"30s\" or \"1h 30m\", from 10s to 24h"
+    } else if last == "stock" && field.starts_with("events") {
+        "an event's stock is 1 to 1,000,000 places"
     } else if last == "stock" || last == "shards" {
         "a stock is at least 1, and is split over 1 to 96 shards, at most one per unit"
     } else if last == "coupon" {
@@ -293,35 +345,50 @@ fn hint(field: &str, message: &str) -> Option<String> {
 const WINDOW: [&str; 2] = ["starts_at", "ends_at"];
 
 /// The TOML text with a relative `starts_at` / `ends_at` of the top-level table (before the
-/// first `[section]`) replaced by its instant, line for line, so every other message keeps
+/// first `[section]`) or of an `[[events]]` table replaced by its instant, line for line, so every other message keeps
 /// its line; and the relative times that are not valid (byte offset of the value, field,
 /// message).
 fn resolve_toml(
     text: &str,
     now: DateTime<Utc>,
-    relative_fields: &mut Vec<&'static str>,
+    relative_fields: &mut Vec<String>,
 ) -> (String, Vec<(usize, String, String)>) {
     let mut out = String::with_capacity(text.len());
     let mut problems = Vec::new();
-    let mut top = true;
+    // Where the line is: the top-level table, the `[[events]]` table number n, or elsewhere.
+    let mut section: Option<Option<usize>> = Some(None);
+    let mut events = 0;
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_start();
-        top &= !trimmed.starts_with('[');
+        if trimmed.starts_with('[') {
+            let header = trimmed.split('#').next().unwrap_or_default().trim();
+            section = if header == "[[events]]" {
+                events += 1;
+                Some(Some(events - 1))
+            } else {
+                None
+            };
+        }
         let assignment = trimmed.split_once('=').map(|(k, v)| (k.trim(), v.trim()));
-        match assignment {
-            Some((key, value)) if top && WINDOW.contains(&key) => {
+        let path = |key: &str| match section {
+            Some(None) => Some(key.to_string()),
+            Some(Some(i)) => Some(format!("events[{i}].{key}")),
+            None => None,
+        };
+        match assignment.and_then(|(key, value)| Some((key, value, path(key)?))) {
+            Some((key, value, path)) if WINDOW.contains(&key) => {
                 let quoted = value.split('#').next().unwrap_or_default().trim();
                 let literal = quoted.strip_prefix('"').and_then(|v| v.strip_suffix('"'));
                 match literal.and_then(|t| relative(t, now)) {
                     Some(Ok(at)) => {
-                        relative_fields.extend(WINDOW.iter().copied().filter(|f| *f == key));
+                        relative_fields.push(path);
                         let ending = if line.ends_with('\n') { "\n" } else { "" };
                         out.push_str(&format!("{key} = \"{}\"{ending}", at.to_rfc3339()));
                     }
                     Some(Err(message)) => {
                         let value_at = offset + line.find('"').unwrap_or(0);
-                        problems.push((value_at, key.to_string(), message));
+                        problems.push((value_at, path, message));
                         out.push_str(line);
                     }
                     None => out.push_str(line),
@@ -407,5 +474,49 @@ mod tests {
             "id = \"x\"\nname = \"X\"\nstarts_at = \"now\"\nends_at = \"+1d\"\n{BODY}[[coupons]]\nends_at = \"+1d\"\n"
         );
         assert!(resolve_toml(&nested, now(), &mut Vec::new()).0.ends_with("ends_at = \"+1d\"\n"));
+    }
+
+    const EVENT: &str = "[[events]]\nid = \"drop\"\nname = \"Drop\"\nstarts_at = \"+1h\"\nends_at = \"+3h\"\nstock = 100\nhold = \"10m\"\nprice = 50000\n";
+
+    #[test]
+    fn events_have_relative_windows_kept_on_redeploy() {
+        let toml = format!("id = \"x\"\nname = \"X\"\nstarts_at = \"now\"\nends_at = \"+30d\"\n{BODY}{EVENT}");
+        let f = check_file(&toml, Path::new("c.toml"), now()).unwrap();
+        let second = now().trunc_subsecs(0);
+        let e = &f.campaign.events[0];
+        assert_eq!((e.starts_at, e.ends_at), (second + Duration::hours(1), second + Duration::hours(3)));
+        assert_eq!((e.hold.seconds(), e.per_user_limit, e.stock), (600, 1, 100));
+        assert_eq!(f.relative, ["starts_at", "ends_at", "events[0].starts_at", "events[0].ends_at"]);
+        // Loaded an hour later over the deployed campaign: the deployed instants stay.
+        let later = check_file(&toml, Path::new("c.toml"), now() + Duration::hours(1)).unwrap();
+        let kept = later.anchored(Some(&f.campaign)).unwrap();
+        assert_eq!(kept.events[0].starts_at, e.starts_at);
+        assert_eq!(CampaignFile::instant(&kept, "events[0].ends_at"), Some(e.ends_at));
+        // JSON too.
+        let json = r#"{"id": "x", "name": "X", "currency": "KRW", "starts_at": "now", "ends_at": "+2w",
+            "coupons": [{"id": "c", "kind": "cart", "discount": {"fixed": 1000}}],
+            "events": [{"id": "d", "name": "D", "starts_at": "+1h", "ends_at": "+2h", "stock": 5, "hold": "30s",
+                        "price": 100}]}"#;
+        let f = check_file(json, Path::new("c.json"), now()).unwrap();
+        assert_eq!(f.campaign.events[0].ends_at, second + Duration::hours(2));
+        assert!(f.relative.contains(&"events[0].starts_at".to_string()));
+    }
+
+    #[test]
+    fn bad_events_are_reported_with_their_line_and_field() {
+        let head = format!("id = \"x\"\nname = \"X\"\nstarts_at = \"now\"\nends_at = \"+30d\"\n{BODY}");
+        let at_line = |text: &str| format!("{:#}", check(text, Path::new("c.toml"), now()).unwrap_err());
+        let bad_hold = format!("{head}{}", EVENT.replace("\"10m\"", "\"ten minutes\""));
+        let err = at_line(&bad_hold);
+        assert!(err.contains("c.toml:16:") && err.contains("events[0].hold"), "{err}");
+        assert!(err.contains("hint: a duration like"), "{err}");
+        let backwards = format!("{head}{}", EVENT.replace("\"+3h\"", "\"+30m\""));
+        let err = at_line(&backwards);
+        assert!(err.contains("events[0].ends_at") && err.contains("is not after starts_at"), "{err}");
+        assert!(err.contains("c.toml:14:1:"), "the line of the event's ends_at: {err}");
+        let twice = format!("{head}{EVENT}{EVENT}");
+        assert!(at_line(&twice).contains("events[1].id: `drop` is defined twice"));
+        let no_stock = format!("{head}{}", EVENT.replace("stock = 100", "stock = 0"));
+        assert!(at_line(&no_stock).contains("events[0].stock"));
     }
 }

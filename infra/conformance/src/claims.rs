@@ -126,6 +126,11 @@ pub async fn claims_race_thousand_on_stock_hundred(s: DynStore) {
 ///   recheck (a moment later) fixes that — a case asserting in that moment would flake.
 static EXCLUSIVE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Holds [`EXCLUSIVE`] for a case of another suite that races hundreds of requests.
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    EXCLUSIVE.lock().await
+}
+
 /// `claims` concurrent claims by `shoppers` shoppers on `stock` in 4 shards, 1 per shopper.
 async fn claims_race(s: DynStore, claims: usize, shoppers: usize, stock: u32) {
     let _alone = EXCLUSIVE.lock().await;

@@ -85,6 +85,8 @@ enum DeploySlot {
     SoldOut,
     /// The history line of the change.
     History,
+    /// An event's item or due entry (`app::events::deploy_ops`).
+    Event,
 }
 
 /// What a change did: the version in force afterwards and what changed (nothing: the
@@ -236,10 +238,18 @@ async fn change<S: Store + ?Sized>(
                 Err(reason) => refusals.push(reason),
             }
         }
+        let event_ops = match what {
+            Change::Deploy(_) => {
+                let old_campaign = old.as_ref().map(|o| &o.campaign);
+                refusals.extend(crate::app::events::removal_refusals(store, campaign, old_campaign).await?);
+                crate::app::events::deploy_ops(campaign, old_campaign)
+            }
+            Change::Control(..) => vec![],
+        };
         if !refusals.is_empty() {
             return Err(DeployError::Refused { campaign: campaign.id.clone(), reasons: refusals });
         }
-        if shards.len() > MAX_SHARD_CHANGES {
+        if shards.len() + event_ops.len() > MAX_SHARD_CHANGES {
             return Err(DeployError::Refused {
                 campaign: campaign.id.clone(),
                 reasons: vec![format!(
@@ -268,6 +278,9 @@ async fn change<S: Store + ?Sized>(
         for op in shards {
             tx.push(DeploySlot::Shard, op);
         }
+        for op in event_ops {
+            tx.push(DeploySlot::Event, op);
+        }
         if sold_out_again && store.get(&sold_out::key(&campaign.id)).await?.is_some() {
             // Stock again: the next sell-out republishes the price book again.
             tx.push(DeploySlot::SoldOut, TxOp::Delete { key: sold_out::key(&campaign.id), cond: None });
@@ -278,6 +291,12 @@ async fn change<S: Store + ?Sized>(
             Err(e) if tx.failed(&e, DeploySlot::Campaign) || tx.failed(&e, DeploySlot::History) => {
                 return Err(DeployError::Conflict(campaign.id.clone()));
             }
+            Err(e) if tx.failed(&e, DeploySlot::Event) => {
+                return Err(DeployError::Refused {
+                    campaign: campaign.id.clone(),
+                    reasons: event_refusals(campaign, &e),
+                });
+            }
             // A shard moved under a claim, or the store says "conflict" or "slow down": again.
             Err(e @ StoreError::TransactionCancelled { .. }) | Err(e @ StoreError::Throttled(_)) => {
                 tracing::info!(campaign = %campaign.id, attempt, error = %e, "deploy: the stock moved; reading again");
@@ -287,6 +306,34 @@ async fn change<S: Store + ?Sized>(
         }
     }
     Err(DeployError::Busy(id.clone()))
+}
+
+/// Why the events of a refused deploy could not be written, from the items their conditions
+/// failed against.
+fn event_refusals(campaign: &Campaign, e: &StoreError) -> Vec<String> {
+    let StoreError::TransactionCancelled { reasons, found } = e else { return vec![e.to_string()] };
+    let mut out = Vec::new();
+    for (i, reason) in reasons.iter().enumerate() {
+        if *reason != crate::ports::store::CancelReason::ConditionFailed {
+            continue;
+        }
+        let Some(item) = found.get(i).and_then(Option::as_ref) else { continue };
+        let Ok(state) = crate::items::event::EventState::from_item(item) else { continue };
+        let id = state.id();
+        if state.campaign != campaign.id.as_str() {
+            out.push(format!("event id `{id}` is already used by campaign `{}`: choose another id", state.campaign));
+        } else if let Some(new) = campaign.events.iter().find(|x| &x.id == id)
+            && i64::from(new.stock) < state.taken
+        {
+            out.push(format!("event `{id}`: stock {} is below the {} places already taken", new.stock, state.taken));
+        } else {
+            out.push(format!("event `{id}` is {}: its window can no longer change", state.status.as_str()));
+        }
+    }
+    if out.is_empty() {
+        out.push("an event changed meanwhile; deploy again".into());
+    }
+    out
 }
 
 /// A campaign's history of changes, oldest first.

@@ -11,6 +11,8 @@ pub mod email_delivery;
 pub mod email_feedback;
 pub mod email_send;
 pub mod email_sender;
+pub mod event_scheduler;
+pub mod events;
 pub mod gateway;
 pub mod handlers;
 pub mod idempotency;

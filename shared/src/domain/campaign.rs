@@ -135,6 +135,9 @@ pub struct CampaignSpec {
     /// The campaign's email to its audience (`promoctl campaign trigger`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<crate::domain::email::EmailSpec>,
+    /// Limited events sold under the campaign (`[[events]]`), each with its own window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<crate::domain::limited_event::EventSpec>,
 }
 
 /// A campaign whose every rule has been checked. Construct with [`Campaign::new`].
@@ -236,6 +239,23 @@ impl Campaign {
         }
         if let Some(email) = &spec.email {
             errors.extend(email.validate());
+        }
+        let mut event_ids = BTreeSet::new();
+        for (i, e) in spec.events.iter().enumerate() {
+            if !event_ids.insert(e.id.clone()) {
+                errors.push(ValidationError::new(format!("events[{i}].id"), format!("`{}` is defined twice", e.id)));
+            }
+            errors.extend(e.validate().into_iter().map(|v| v.within(format!("events[{i}]"))));
+        }
+        if spec.events.len() > crate::domain::limited_event::MAX_EVENTS_PER_CAMPAIGN {
+            errors.push(ValidationError::new(
+                "events",
+                format!(
+                    "{} events; a campaign holds at most {} (deploy the rest in another campaign)",
+                    spec.events.len(),
+                    crate::domain::limited_event::MAX_EVENTS_PER_CAMPAIGN
+                ),
+            ));
         }
         if errors.is_empty() { Ok(Campaign { spec, paused: false }) } else { Err(CampaignErrors(errors)) }
     }

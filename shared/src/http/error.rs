@@ -49,6 +49,25 @@ pub enum ApiError {
     ClaimLimitReached(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("event `{0}` does not exist")]
+    EventNotFound(String),
+    /// Not open for reservations (not started, ended, cancelled).
+    #[error("{0}")]
+    EventNotActive(String),
+    /// Every place is paid for (or the waitlist is closed).
+    #[error("event `{0}` is sold out")]
+    EventSoldOut(String),
+    /// The shopper already holds or waits for a place in this event.
+    #[error("{0}")]
+    AlreadyReserved(String),
+    /// The shopper bought as many places as the event allows.
+    #[error("{0}")]
+    PurchaseLimitReached(String),
+    #[error("reservation `{0}` does not exist")]
+    ReservationNotFound(String),
+    /// A paid or ended reservation cannot be cancelled.
+    #[error("{0}")]
+    ReservationNotActive(String),
     #[error("delivery `{0}` is being processed; retry shortly")]
     InProgress(String),
     /// A client retry whose idempotency key is still being worked on.
@@ -69,7 +88,11 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::NotFound(_) | ApiError::UnknownProvider(_) | ApiError::CampaignNotFound(_) => 404,
+            ApiError::NotFound(_)
+            | ApiError::UnknownProvider(_)
+            | ApiError::CampaignNotFound(_)
+            | ApiError::EventNotFound(_)
+            | ApiError::ReservationNotFound(_) => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::InvalidSignature(_) | ApiError::Unauthorized(_) => 401,
@@ -84,7 +107,12 @@ impl ApiError {
             | ApiError::RequestInProgress(_)
             | ApiError::CampaignNotActive(_)
             | ApiError::SoldOut(_)
-            | ApiError::ClaimLimitReached(_) => 409,
+            | ApiError::ClaimLimitReached(_)
+            | ApiError::EventNotActive(_)
+            | ApiError::EventSoldOut(_)
+            | ApiError::AlreadyReserved(_)
+            | ApiError::PurchaseLimitReached(_)
+            | ApiError::ReservationNotActive(_) => 409,
             ApiError::RateLimited(_) => 429,
             ApiError::ProviderNotConfigured(_) | ApiError::Unavailable(_) => 503,
             ApiError::Internal(_) => 500,
@@ -111,6 +139,13 @@ impl ApiError {
             ApiError::SoldOut(_) => "sold_out",
             ApiError::ClaimLimitReached(_) => "claim_limit_reached",
             ApiError::Conflict(_) => "conflict",
+            ApiError::EventNotFound(_) => "event_not_found",
+            ApiError::EventNotActive(_) => "event_not_active",
+            ApiError::EventSoldOut(_) => "sold_out",
+            ApiError::AlreadyReserved(_) => "already_reserved",
+            ApiError::PurchaseLimitReached(_) => "per_user_limit_reached",
+            ApiError::ReservationNotFound(_) => "reservation_not_found",
+            ApiError::ReservationNotActive(_) => "reservation_not_active",
             ApiError::InProgress(_) => "in_progress",
             ApiError::RequestInProgress(_) => "request_in_progress",
             ApiError::IdempotencyKeyReused(_) => "idempotency_key_reused",

@@ -23,6 +23,9 @@
 //! | send publisher checkpoint | [`email_send`] | `EMAILSEND#<campaign>` | `BUCKET#<bucket>` |
 //! | send feedback counts | [`email_send`] | `EMAILSEND#<campaign>` | `FEEDBACK` |
 //! | suppressed address | [`suppression`] | `SUPPRESS#<address>` | `SUPPRESS` |
+//! | limited event, its shoppers, waitlist, open holds, refunds | [`event`] | `EVENT#<event>[#SHOPPER\|#WAIT\|#HOLDS\|#REFUNDS]` | see [`event`] |
+//! | reservation | [`event`] | `USER#<user>#RESERVATIONS` | `<reservation>` |
+//! | due work of the scheduler | [`event`] | `DUE#<shard>` | `<at>#<kind>#<what>` |
 //!
 //! The DynamoDB adapter adds one item of its own inside transactions that carry a client
 //! token: `TXTOKEN#<token>` / `TXTOKEN`.
@@ -38,6 +41,7 @@ pub mod catalog;
 pub mod claims;
 pub mod email_delivery;
 pub mod email_send;
+pub mod event;
 pub mod idempotency;
 pub mod payment;
 pub mod reward;

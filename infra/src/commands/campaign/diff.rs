@@ -77,7 +77,7 @@ pub async fn plan(store: &dyn Store, file: &CampaignFile) -> anyhow::Result<Plan
         .relative
         .iter()
         .map(|f| {
-            let at = if *f == "starts_at" { new.starts_at } else { new.ends_at };
+            let at = CampaignFile::instant(&new, f).unwrap_or(new.starts_at);
             let when = if old.is_some() { "kept from the first deploy" } else { "resolved now" };
             format!("{f} = {} ({when})", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         })

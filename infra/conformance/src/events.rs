@@ -1,0 +1,512 @@
+//! Limited events against a real store adapter: reservations, the waitlist, expiry and
+//! promotion, payments and the scheduler's ticks (`promo_shared::app::events` and
+//! `event_scheduler`), with the clock driven explicitly. The invariants are checked against
+//! every reservation item after each race, not against the counters alone:
+//!
+//! - `taken` = RESERVED + CONFIRMED reservations ≤ stock, `confirmed` = CONFIRMED;
+//! - `waiting` = WAITING reservations; waiting positions are distinct, and every promoted
+//!   position is ahead of every position still waiting;
+//! - nobody holds two active reservations of one event.
+//!
+//! ```ignore
+//! promo_conformance::events_conformance_tests!(store, 1); // 1: full size; 5: a fifth
+//! ```
+//!
+//! The factory gives each case a store of its own: the due index is global and each case
+//! drives its own clock, so one case's tick must not meet another's due work.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::Duration;
+use futures::future::join_all;
+use promo_shared::app::campaigns;
+use promo_shared::app::event_scheduler::{self, Budget, TickReport};
+use promo_shared::app::events::{EventError, Events, Paid};
+use promo_shared::domain::campaign::Campaign;
+use promo_shared::domain::ids::{EventId, UserId};
+use promo_shared::domain::limited_event::{EventStatus, ReservationStatus};
+use promo_shared::items::event::{self as ev, DUE_SHARDS, EventState, Reservation};
+use promo_shared::ports::clock::ManualClock;
+use promo_shared::ports::store::{ItemExt, Store, query_all};
+use promo_shared::testing::at;
+use serde_json::json;
+
+use crate::claims::SeededIds;
+use crate::store::{DynStore, ns};
+
+/// The event's window: 2026-11-20 10:00 to 12:00 UTC.
+pub const OPENS: &str = "2026-11-20T10:00:00Z";
+pub const ENDS: &str = "2026-11-20T12:00:00Z";
+
+/// A campaign `id` with one event `<id>-drop` of `stock` places held `hold`.
+pub fn event_campaign(id: &str, stock: u32, hold: &str, per_user_limit: u32) -> Campaign {
+    serde_json::from_value(json!({
+        "id": id, "name": "Drops", "currency": "KRW",
+        "starts_at": "2026-11-01T00:00:00Z", "ends_at": "2026-12-01T00:00:00Z",
+        "events": [{"id": format!("{id}-drop"), "name": "Signed edition", "starts_at": OPENS, "ends_at": ENDS,
+                    "stock": stock, "hold": hold, "per_user_limit": per_user_limit, "price": 50000}]
+    }))
+    .unwrap()
+}
+
+/// One case's world: the store, a clock it drives, ids, and its deployed event.
+pub struct World {
+    pub store: DynStore,
+    pub clock: Arc<ManualClock>,
+    pub ids: Arc<SeededIds>,
+    pub event: EventId,
+    pub prefix: String,
+}
+
+impl World {
+    /// Deploys an event of `stock` places (hold 10 minutes) and opens it: the clock at `OPENS`.
+    pub async fn new(store: DynStore, case: &str, stock: u32) -> World {
+        World::with(store, case, stock, "10m", 1).await
+    }
+
+    pub async fn with(store: DynStore, case: &str, stock: u32, hold: &str, limit: u32) -> World {
+        let prefix = ns(case);
+        let campaign = event_campaign(&prefix, stock, hold, limit);
+        campaigns::deploy(&*store, &ManualClock::new(at("2026-11-10T00:00:00Z")), &campaign).await.unwrap();
+        let w = World {
+            store,
+            clock: Arc::new(ManualClock::new(at(OPENS))),
+            ids: Arc::new(SeededIds::default()),
+            event: campaign.events[0].id.clone(),
+            prefix,
+        };
+        w.clock.set(at(OPENS));
+        w
+    }
+
+    pub fn events(&self) -> Events<'_, dyn Store> {
+        Events::new(&*self.store, &*self.clock, &*self.ids)
+    }
+
+    pub fn user(&self, n: usize) -> UserId {
+        UserId::parse(format!("{}-u{n}", self.prefix)).unwrap()
+    }
+
+    pub async fn state(&self) -> EventState {
+        self.events().read(&self.event).await.unwrap().unwrap()
+    }
+
+    pub async fn tick(&self) -> TickReport {
+        event_scheduler::tick(&self.events(), None, Budget::default()).await.unwrap()
+    }
+
+    /// Every reservation of shoppers `0..shoppers`.
+    pub async fn reservations(&self, shoppers: usize) -> Vec<Reservation> {
+        let mut out = Vec::new();
+        for chunk in (0..shoppers).collect::<Vec<_>>().chunks(64) {
+            let reads = chunk.iter().map(|n| {
+                let (store, user) = (self.store.clone(), self.user(*n));
+                async move { query_all(&*store, ev::reservations_of(&user)).await.unwrap() }
+            });
+            for items in join_all(reads).await {
+                out.extend(items.iter().map(|i| Reservation::from_item(i).unwrap()));
+            }
+        }
+        out.retain(|r| r.event_id == self.event);
+        out
+    }
+
+    /// Checks the invariants (module docs) against every reservation item; returns the count
+    /// by status.
+    pub async fn check(&self, shoppers: usize) -> BTreeMap<ReservationStatus, usize> {
+        let e = self.state().await;
+        let rs = self.reservations(shoppers).await;
+        let mut by = BTreeMap::new();
+        for r in &rs {
+            *by.entry(r.status).or_insert(0usize) += 1;
+        }
+        let n = |s| by.get(&s).copied().unwrap_or(0) as i64;
+        assert!(e.taken <= e.stock(), "taken {} over stock {}", e.taken, e.stock());
+        assert_eq!(e.taken, n(ReservationStatus::Reserved) + n(ReservationStatus::Confirmed), "taken: {by:?}");
+        assert_eq!(e.confirmed, n(ReservationStatus::Confirmed), "confirmed: {by:?}");
+        assert_eq!(e.waiting, n(ReservationStatus::Waiting), "waiting: {by:?}");
+        let mut active = BTreeSet::new();
+        for r in rs.iter().filter(|r| r.status.is_active()) {
+            assert!(active.insert(r.user_id.clone()), "{} holds two active reservations", r.user_id);
+        }
+        let waiting: Vec<i64> =
+            rs.iter().filter(|r| r.status == ReservationStatus::Waiting).filter_map(|r| r.position).collect();
+        let distinct: BTreeSet<i64> = waiting.iter().copied().collect();
+        assert_eq!(distinct.len(), waiting.len(), "waiting positions are distinct");
+        if let Some(first_waiting) = distinct.first() {
+            for r in rs.iter().filter(|r| r.promoted_at.is_some()) {
+                assert!(r.position.unwrap() < *first_waiting, "promoted {:?} behind a waiting position", r.position);
+            }
+            assert!(*first_waiting >= e.head, "a waiting position behind the head");
+        }
+        by
+    }
+}
+
+fn count(by: &BTreeMap<ReservationStatus, usize>, s: ReservationStatus) -> usize {
+    by.get(&s).copied().unwrap_or(0)
+}
+
+/// Concurrent reservations on a stock a tenth their number: exactly `stock` RESERVED, the rest
+/// WAITING at positions 1..=rest, distinct and gap-free. `scale` divides the sizes (10,000 on
+/// 1,000 at 1).
+pub async fn events_reservations_race_fill_stock_then_waitlist(s: DynStore, scale: usize) {
+    let _alone = crate::claims::exclusive().await;
+    let (shoppers, stock) = (10_000 / scale, 1_000 / scale);
+    let w = Arc::new(World::new(s, "ev-race", stock as u32).await);
+    let tasks = (0..shoppers).map(|n| {
+        let w = w.clone();
+        tokio::spawn(async move { w.events().reserve(&w.event, &w.user(n)).await })
+    });
+    let results: Vec<_> = join_all(tasks).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
+    let held = results.iter().filter(|r| r.status == ReservationStatus::Reserved).count();
+    let mut positions: Vec<i64> =
+        results.iter().filter(|r| r.status == ReservationStatus::Waiting).map(|r| r.position.unwrap()).collect();
+    positions.sort_unstable();
+    assert_eq!(held, stock, "exactly the stock is RESERVED");
+    assert_eq!(positions, (1..=(shoppers - stock) as i64).collect::<Vec<_>>(), "positions 1..=N, no gap, no twin");
+    let by = w.check(shoppers).await;
+    assert_eq!(count(&by, ReservationStatus::Waiting), shoppers - stock);
+    let e = w.state().await;
+    assert_eq!((e.taken, e.tail, e.head), (stock as i64, (shoppers - stock) as i64, 1));
+}
+
+/// What must be refused, refused with nothing written.
+pub async fn events_bad_input_is_refused_and_writes_nothing(s: DynStore) {
+    let w = World::new(s, "ev-bad", 2).await;
+    let events = w.events();
+    // Not open yet.
+    w.clock.set(at(OPENS) - Duration::seconds(1));
+    let err = events.reserve(&w.event, &w.user(0)).await.unwrap_err();
+    assert!(matches!(err, EventError::NotActive { status: EventStatus::Inactive, .. }), "{err:?}");
+    assert!(w.reservations(1).await.is_empty(), "nothing written before the opening");
+    w.clock.set(at(OPENS));
+    // Unknown event.
+    let unknown = EventId::parse(format!("{}-nope", w.prefix)).unwrap();
+    assert!(matches!(events.reserve(&unknown, &w.user(0)).await, Err(EventError::NotFound(_))));
+    // A second reservation by the same shopper.
+    let first = events.reserve(&w.event, &w.user(0)).await.unwrap();
+    let err = events.reserve(&w.event, &w.user(0)).await.unwrap_err();
+    assert!(matches!(&err, EventError::AlreadyReserved { rid, .. } if rid == first.reservation_id.as_str()), "{err:?}");
+    // Someone else's reservation, unknown and malformed ids.
+    let rid = first.reservation_id.as_str();
+    assert!(matches!(events.cancel(&w.event, &w.user(1), rid).await, Err(EventError::ReservationNotFound(_))));
+    assert!(matches!(events.cancel(&w.event, &w.user(0), "nope").await, Err(EventError::ReservationNotFound(_))));
+    assert!(matches!(events.cancel(&w.event, &w.user(0), "bad id!").await, Err(EventError::ReservationNotFound(_))));
+    let e = w.state().await;
+    assert_eq!((e.taken, e.tail), (1, 0), "the refusals wrote nothing");
+    // Cancelled by a marketer: no more reservations, the holder keeps a final answer.
+    events.cancel_event(&w.event, "test").await.unwrap();
+    let err = events.reserve(&w.event, &w.user(2)).await.unwrap_err();
+    assert!(matches!(err, EventError::NotActive { status: EventStatus::Cancelled, .. }), "{err:?}");
+    // After the end.
+    w.check(3).await;
+}
+
+/// Holds expire at their deadline and the head of the waitlist is promoted into each place,
+/// in order, with a fresh hold; the place count never moves; notices are due.
+pub async fn events_expiry_promotes_the_waitlist_in_order(s: DynStore) {
+    let w = World::new(s, "ev-promote", 2).await;
+    let events = w.events();
+    for n in 0..5 {
+        w.clock.advance(Duration::seconds(1));
+        events.reserve(&w.event, &w.user(n)).await.unwrap();
+    }
+    let before = w.check(5).await;
+    assert_eq!((count(&before, ReservationStatus::Reserved), count(&before, ReservationStatus::Waiting)), (2, 3));
+    // One second before the first deadline: nothing is due.
+    w.clock.set(at(OPENS) + Duration::seconds(600));
+    assert_eq!(w.tick().await.expired, 0, "the hold of user 0 runs until OPENS+601s");
+    w.clock.set(at(OPENS) + Duration::seconds(602));
+    let report = w.tick().await;
+    assert_eq!((report.expired, report.promoted), (2, 2), "{report:?}");
+    let rs = w.reservations(5).await;
+    let of = |n: usize| rs.iter().find(|r| r.user_id == w.user(n)).unwrap().clone();
+    assert_eq!((of(0).status, of(1).status), (ReservationStatus::Expired, ReservationStatus::Expired));
+    assert_eq!(
+        (of(2).status, of(3).status, of(4).status),
+        (ReservationStatus::Reserved, ReservationStatus::Reserved, ReservationStatus::Waiting)
+    );
+    assert_eq!(of(2).hold_until, Some(at(OPENS) + Duration::seconds(602 + 600)), "a fresh hold from the promotion");
+    let e = w.state().await;
+    assert_eq!((e.taken, e.head, e.waiting), (2, 3, 1), "the place count unchanged");
+    w.check(5).await;
+    // A second tick does nothing more.
+    assert_eq!(w.tick().await.promoted, 0);
+    // The promoted shopper who cancels hands the place on at once (no tick).
+    events.cancel(&w.event, &w.user(2), of(2).reservation_id.as_str()).await.unwrap();
+    let rs = w.reservations(5).await;
+    assert_eq!(rs.iter().find(|r| r.user_id == w.user(4)).unwrap().status, ReservationStatus::Reserved);
+    w.check(5).await;
+}
+
+/// Everything at once on one event: reservations, cancellations of held and waiting places,
+/// payments inside and after their holds, and ticks, while the clock passes deadlines — the
+/// invariants hold after every round.
+pub async fn events_concurrent_cancellations_payments_and_expiries_stay_exact(s: DynStore, scale: usize) {
+    let _alone = crate::claims::exclusive().await;
+    let shoppers = 1_500 / scale;
+    let stock = (100 / scale) as u32;
+    let w = Arc::new(World::with(s, "ev-mixed", stock, "60s", 1).await);
+    let first: Vec<_> = join_all((0..shoppers).map(|n| {
+        let w = w.clone();
+        tokio::spawn(async move { w.events().reserve(&w.event, &w.user(n)).await.unwrap() })
+    }))
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
+    w.check(shoppers).await;
+    for round in 0..4 {
+        w.clock.advance(Duration::seconds(31));
+        let mut tasks = Vec::new();
+        for (n, r) in first.iter().enumerate() {
+            let (w, r) = (w.clone(), r.clone());
+            let job = (n + round) % 5;
+            tasks.push(tokio::spawn(async move {
+                let events = w.events();
+                match job {
+                    0 => {
+                        let _ = events.cancel(&w.event, &r.user_id, r.reservation_id.as_str()).await;
+                    }
+                    1 | 2 => {
+                        let pay = format!("pay-{}", r.reservation_id);
+                        events.pay(&r.user_id, &r.reservation_id, &pay).await.unwrap();
+                    }
+                    _ => {}
+                }
+            }));
+        }
+        for _ in 0..3 {
+            let w = w.clone();
+            tasks.push(tokio::spawn(async move {
+                w.tick().await;
+            }));
+        }
+        join_all(tasks).await.into_iter().for_each(|r| r.unwrap());
+        let by = w.check(shoppers).await;
+        let e = w.state().await;
+        assert!(e.confirmed <= e.stock());
+        if e.waiting > 0 {
+            assert_eq!(e.taken, e.stock(), "nobody waits while a place is free (round {round}): {by:?}");
+        }
+    }
+}
+
+/// Eight ticks at once do exactly what one does: every expired hold released once, each
+/// freed place given to one shopper, in order.
+pub async fn events_eight_concurrent_ticks_change_nothing_more_than_one(s: DynStore) {
+    let _alone = crate::claims::exclusive().await;
+    let stock = 40;
+    let shoppers = 120;
+    let w = Arc::new(World::new(s, "ev-ticks", stock).await);
+    for n in 0..shoppers {
+        w.events().reserve(&w.event, &w.user(n)).await.unwrap();
+    }
+    w.clock.advance(Duration::seconds(601));
+    let reports: Vec<TickReport> = join_all((0..8).map(|_| {
+        let w = w.clone();
+        tokio::spawn(async move { w.tick().await })
+    }))
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
+    let promoted: usize = reports.iter().map(|r| r.promoted).sum();
+    let expired: usize = reports.iter().map(|r| r.expired).sum();
+    assert_eq!((expired, promoted), (40, 40), "{reports:?}");
+    let by = w.check(shoppers).await;
+    assert_eq!(count(&by, ReservationStatus::Expired), 40);
+    assert_eq!(count(&by, ReservationStatus::Reserved), 40);
+    assert_eq!(count(&by, ReservationStatus::Waiting), 40);
+    let e = w.state().await;
+    assert_eq!((e.taken, e.head, e.tail), (40, 41, 80));
+}
+
+/// The scheduler down for a day: the next tick ends the event, releases every expired hold
+/// to stock (nobody is promoted after the end), closes the waitlist and tells those waiting;
+/// requests meanwhile already saw the truth.
+pub async fn events_a_tick_after_a_day_of_downtime(s: DynStore) {
+    let w = World::new(s, "ev-downtime", 3).await;
+    let events = w.events();
+    for n in 0..6 {
+        events.reserve(&w.event, &w.user(n)).await.unwrap();
+    }
+    w.clock.set(at(ENDS) + Duration::hours(24));
+    // A request before any tick: the event has ended, whatever the stored status said.
+    let err = events.reserve(&w.event, &w.user(9)).await.unwrap_err();
+    assert!(matches!(err, EventError::NotActive { .. }), "{err:?}");
+    assert_eq!(w.state().await.status, EventStatus::Ended, "the request applied the due transition");
+    // A payment of an expired hold after the end: refund, no place.
+    let rs = w.reservations(6).await;
+    let held = rs.iter().find(|r| r.status == ReservationStatus::Reserved).unwrap();
+    let paid = events.pay(&held.user_id, &held.reservation_id, "late-pay").await.unwrap();
+    assert!(matches!(paid, Paid::RefundDue(_)), "{paid:?}");
+    let report = w.tick().await;
+    assert_eq!(report.promoted, 0, "nobody promoted after the end: {report:?}");
+    assert_eq!(report.waitlist_closed, 3, "{report:?}");
+    let by = w.check(6).await;
+    assert_eq!(count(&by, ReservationStatus::Closed), 3);
+    assert_eq!(count(&by, ReservationStatus::Expired), 2);
+    assert_eq!(count(&by, ReservationStatus::RefundDue), 1);
+    let e = w.state().await;
+    assert_eq!((e.taken, e.waiting, e.status), (0, 0, EventStatus::Ended));
+    let refunds = query_all(&*w.store, ev::refunds(&w.event)).await.unwrap();
+    assert_eq!(refunds.len(), 1, "the late payment is reported");
+    // The closed shoppers' notices came due during the tick; the next settles them.
+    w.tick().await;
+    assert_eq!(due_left(&w).await, 0, "everything due is settled");
+}
+
+async fn due_left(w: &World) -> usize {
+    let mut n = 0;
+    for shard in 0..DUE_SHARDS {
+        let items = query_all(&*w.store, ev::due_shard(shard)).await.unwrap();
+        n += items.iter().filter(|i| i.str_attr("sk").is_some_and(|sk| sk.contains(w.prefix.as_str()))).count();
+    }
+    n
+}
+
+/// A payment racing its own expiry: the payer's clock just before the deadline, the
+/// scheduler's just after. Each hold ends exactly one way — paid in time, or expired and
+/// then paid late into a free place or marked for refund — and never both.
+pub async fn events_a_payment_racing_its_own_expiry(s: DynStore) {
+    let _alone = crate::claims::exclusive().await;
+    let stock = 30;
+    let shoppers = 60;
+    let w = Arc::new(World::new(s, "ev-payrace", stock).await);
+    for n in 0..shoppers {
+        w.events().reserve(&w.event, &w.user(n)).await.unwrap();
+    }
+    let held: Vec<Reservation> =
+        w.reservations(shoppers).await.into_iter().filter(|r| r.status == ReservationStatus::Reserved).collect();
+    let payer_clock = Arc::new(ManualClock::new(at(OPENS) + Duration::seconds(599)));
+    w.clock.set(at(OPENS) + Duration::seconds(600));
+    let mut tasks = Vec::new();
+    for r in held.clone() {
+        let (w, clock) = (w.clone(), payer_clock.clone());
+        tasks.push(tokio::spawn(async move {
+            let events = Events::new(&*w.store, &*clock, &*w.ids);
+            events.pay(&r.user_id, &r.reservation_id, &format!("p-{}", r.reservation_id)).await.unwrap()
+        }));
+    }
+    let ticks: Vec<_> = (0..4)
+        .map(|_| {
+            let w = w.clone();
+            tokio::spawn(async move { w.tick().await })
+        })
+        .collect();
+    let paid: Vec<Paid> = join_all(tasks).await.into_iter().map(Result::unwrap).collect();
+    join_all(ticks).await.into_iter().for_each(|r| {
+        r.unwrap();
+    });
+    let by = w.check(shoppers).await;
+    let confirmed = paid.iter().filter(|p| matches!(p, Paid::Confirmed | Paid::ConfirmedLate)).count();
+    let refunds = paid.iter().filter(|p| matches!(p, Paid::RefundDue(_))).count();
+    assert_eq!(confirmed + refunds, held.len(), "every payment answered: {paid:?}");
+    assert_eq!(count(&by, ReservationStatus::Confirmed), confirmed);
+    assert_eq!(count(&by, ReservationStatus::RefundDue), refunds);
+    let e = w.state().await;
+    assert!(e.taken <= e.stock());
+}
+
+/// Time is in every condition: a stored ACTIVE status does not let a reservation in after
+/// the end; a retried reservation never extends its hold; a hold is not confirmed at its
+/// deadline.
+pub async fn events_time_is_in_the_conditions(s: DynStore) {
+    let w = World::new(s, "ev-time", 1).await;
+    let events = w.events();
+    let r = events.reserve(&w.event, &w.user(0)).await.unwrap();
+    w.clock.advance(Duration::seconds(300));
+    let again = events.reserve(&w.event, &w.user(0)).await.unwrap_err();
+    assert!(matches!(again, EventError::AlreadyReserved { .. }));
+    let still = events.reservation(&w.user(0), &r.reservation_id).await.unwrap().unwrap();
+    assert_eq!(still.hold_until, r.hold_until, "a retry never extends the hold");
+    // At the deadline exactly: not confirmed in time; the place is free (nobody waits), so
+    // the late payment takes it.
+    w.clock.set(r.hold_until.unwrap());
+    assert_eq!(events.pay(&w.user(0), &r.reservation_id, "p0").await.unwrap(), Paid::ConfirmedLate);
+    assert_eq!(events.pay(&w.user(0), &r.reservation_id, "p0").await.unwrap(), Paid::AlreadyConfirmed, "redelivered");
+    let e = w.state().await;
+    assert_eq!((e.taken, e.confirmed, e.sold_out()), (1, 1, true));
+    // Sold out: the next shopper is told so, not queued.
+    let err = events.reserve(&w.event, &w.user(1)).await.unwrap_err();
+    assert!(matches!(err, EventError::SoldOut(_)), "{err:?}");
+    // An event whose stored status is still ACTIVE after its end (no tick) takes nobody.
+    let w2 = World::new(w.store.clone(), "ev-time2", 5).await;
+    w2.events().reserve(&w2.event, &w2.user(0)).await.unwrap();
+    assert_eq!(w2.state().await.status, EventStatus::Active);
+    w2.clock.set(at(ENDS));
+    let err = w2.events().reserve(&w2.event, &w2.user(1)).await.unwrap_err();
+    assert!(matches!(err, EventError::NotActive { .. }), "{err:?}");
+    w2.check(2).await;
+}
+
+/// Deploys: a new event is INACTIVE with its due entries; the same file again writes
+/// nothing; a stock below the places taken and an id another campaign owns are refused.
+pub async fn events_deploys_create_redefine_and_refuse(s: DynStore) {
+    let w = World::new(s, "ev-deploy", 3).await;
+    assert_eq!(w.state().await.status, EventStatus::Inactive, "deployed INACTIVE");
+    let before = w.events().get(&w.event).await.unwrap();
+    assert_eq!(before.status, EventStatus::Active, "a read at the opening applies the due transition");
+    let deploy_clock = ManualClock::new(at("2026-11-10T00:00:00Z"));
+    let c = event_campaign(&w.prefix, 3, "10m", 1);
+    let again = campaigns::deploy_as(&*w.store, &deploy_clock, &c, "t").await.unwrap();
+    assert!(again.unchanged(), "the same file changes nothing");
+    for n in 0..2 {
+        w.events().reserve(&w.event, &w.user(n)).await.unwrap();
+    }
+    let smaller = event_campaign(&w.prefix, 1, "10m", 1);
+    let err = campaigns::deploy(&*w.store, &deploy_clock, &smaller).await.unwrap_err().to_string();
+    assert!(err.contains("below the 2 places already taken"), "{err}");
+    let bigger = event_campaign(&w.prefix, 5, "10m", 1);
+    campaigns::deploy(&*w.store, &deploy_clock, &bigger).await.unwrap();
+    assert_eq!(w.state().await.stock(), 5);
+    let mut thief: serde_json::Value =
+        serde_json::to_value(event_campaign(&format!("{}-b", w.prefix), 1, "1m", 1)).unwrap();
+    thief["events"][0]["id"] = json!(w.event.as_str());
+    let thief: Campaign = serde_json::from_value(thief).unwrap();
+    let err = campaigns::deploy(&*w.store, &deploy_clock, &thief).await.unwrap_err().to_string();
+    assert!(err.contains("already used by campaign"), "{err}");
+    // Dropping an event that is still open is refused.
+    let mut gone = serde_json::to_value(&bigger).unwrap();
+    gone["events"] = json!([]);
+    let gone: Campaign = serde_json::from_value(gone).unwrap();
+    let err = campaigns::deploy(&*w.store, &deploy_clock, &gone).await.unwrap_err().to_string();
+    assert!(err.contains("cancel it"), "{err}");
+}
+
+#[macro_export]
+macro_rules! events_conformance_tests {
+    ($factory:path, $scale:expr $(, #[$attr:meta])* $(,)?) => {
+        $crate::events_conformance_tests!(@scaled $factory, $scale, [$(#[$attr])*],
+            events_reservations_race_fill_stock_then_waitlist,
+            events_concurrent_cancellations_payments_and_expiries_stay_exact);
+        $crate::events_conformance_tests!(@cases $factory, [$(#[$attr])*],
+            events_bad_input_is_refused_and_writes_nothing, events_expiry_promotes_the_waitlist_in_order,
+            events_eight_concurrent_ticks_change_nothing_more_than_one, events_a_tick_after_a_day_of_downtime,
+            events_a_payment_racing_its_own_expiry, events_time_is_in_the_conditions,
+            events_deploys_create_redefine_and_refuse);
+    };
+    (@scaled $factory:path, $scale:expr, $attrs:tt, $($case:ident),* $(,)?) => {
+        $( $crate::events_conformance_tests!(@one_scaled $factory, $scale, $attrs, $case); )*
+    };
+    (@cases $factory:path, $attrs:tt, $($case:ident),* $(,)?) => {
+        $( $crate::events_conformance_tests!(@one $factory, $attrs, $case); )*
+    };
+    (@one_scaled $factory:path, $scale:expr, [$(#[$attr:meta])*], $case:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        $(#[$attr])*
+        async fn $case() {
+            $crate::events::$case($factory().await, $scale).await;
+        }
+    };
+    (@one $factory:path, [$(#[$attr:meta])*], $case:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        $(#[$attr])*
+        async fn $case() {
+            $crate::events::$case($factory().await).await;
+        }
+    };
+}
