@@ -5,7 +5,7 @@
 //! | --- | --- | --- |
 //! | `PROMO_LISTEN` | `127.0.0.1:8787` | address `promoctl dev` serves on |
 //! | `PROMO_DATA_DIR` | `./.promo` | store, queue and outbox of the local runtime |
-//! | `PROMO_TICK_SECONDS` | `60` | period of the schedule timer (EventBridge: every minute) |
+//! | `PROMO_TICK_SECONDS` | `60` | period of the schedule timer (EventBridge: every minute): TTL sweeps and the limited events' tick |
 //! | `PROMO_CONSUMERS` | `2` | in-process issuer consumers of the payment event queue (0: accept only) |
 //! | `PROMO_LOG` | `info` | log filter (`tracing` env-filter syntax) |
 //! | `PROMO_LOG_FORMAT` | `text` | `text` or `json` |
@@ -23,6 +23,7 @@
 //! | `PROMO_UNSUBSCRIBE_SECRETS` | `promoctl dev`: [`DEV_UNSUBSCRIBE_SECRET`] | comma-separated secrets (≥ 32 bytes) of unsubscribe links; the first signs |
 //! | `PROMO_EMAIL_RATE` | `0` (no limit) locally | campaign email messages per second (the SES account's `MaxSendRate` where `GetAccount` answers) |
 //! | `PROMO_EMAIL_CONSUMERS` | `2` | in-process senders of campaign email jobs (0: queue only) |
+//! | `PROMO_EVENTS_MAIL_FROM` | `events@shop.example` locally | the sender of the limited events' notices (a place came free, the waitlist closed) |
 //! | `PROMO_SES_ENDPOINT` | AWS | an SES v2 stand-in instead of AWS (`--env prod` trigger: the stored template) |
 
 use std::time::Duration;
@@ -45,6 +46,9 @@ pub const DEV_SHOPPER_JWT_SECRET: &str = "promo-dev-shopper-jwt-secret-do-not-us
 /// The unsubscribe link secret `promoctl dev` uses when none is configured. Development only.
 pub const DEV_UNSUBSCRIBE_SECRET: &str = "promo-dev-unsubscribe-secret-do-not-use-in-prod";
 
+/// The events' notices' sender when `PROMO_EVENTS_MAIL_FROM` is not set (the local outbox).
+pub const DEV_EVENTS_MAIL_FROM: &str = "events@shop.example";
+
 /// How campaign email is sent locally, and how its links are signed.
 #[derive(Clone, Debug)]
 pub struct EmailSettings {
@@ -54,6 +58,8 @@ pub struct EmailSettings {
     /// Messages per second; `None`: no limit.
     pub rate: Option<f64>,
     pub consumers: usize,
+    /// The sender of the limited events' notices.
+    pub events_from: promo_shared::domain::email::EmailAddress,
 }
 
 /// The email settings (`PROMO_PUBLIC_URL`, `PROMO_UNSUBSCRIBE_SECRETS`, `PROMO_EMAIL_RATE`,
@@ -82,11 +88,15 @@ pub fn email_settings(dev_defaults: bool) -> anyhow::Result<EmailSettings> {
         None => 2,
         Some(v) => v.trim().parse().with_context(|| format!("PROMO_EMAIL_CONSUMERS: `{v}` is not a whole number"))?,
     };
+    let events_from = set("PROMO_EVENTS_MAIL_FROM").unwrap_or_else(|| DEV_EVENTS_MAIL_FROM.into());
+    let events_from = promo_shared::domain::email::EmailAddress::parse(&events_from)
+        .map_err(|e| anyhow::anyhow!("PROMO_EVENTS_MAIL_FROM: {e}"))?;
     Ok(EmailSettings {
         keys,
         unsubscribe_url: format!("{}/v1/unsubscribe", public.trim_end_matches('/')),
         rate,
         consumers,
+        events_from,
     })
 }
 

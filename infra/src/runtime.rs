@@ -63,6 +63,18 @@ pub struct Platform {
     pub email: crate::config::EmailSettings,
 }
 
+impl Platform {
+    /// One tick of the limited events' scheduler, as the scheduler Lambda runs it.
+    pub async fn tick_events(
+        &self,
+    ) -> Result<promo_shared::app::event_scheduler::TickReport, promo_shared::app::events::EventError> {
+        use promo_shared::app::event_scheduler::{Budget, Notices, tick};
+        let events = promo_shared::app::events::Events::new(&*self.store, &*self.clock, &*self.ids);
+        let notices = Notices { mailer: &*self.mailer, from: self.email.events_from.clone() };
+        tick(&events, Some(&notices), Budget::default()).await
+    }
+}
+
 /// Opens the store of a data directory (for CLI commands that need nothing else).
 pub fn open_store(data_dir: &Path) -> anyhow::Result<Arc<SqliteStore>> {
     open_store_at(data_dir, Arc::new(SystemClock))
@@ -451,8 +463,8 @@ pub fn redelivery_delay(attempt: u32, random: u64) -> Duration {
     backoff(attempt, Duration::from_millis(200), Duration::from_secs(60), random)
 }
 
-/// The schedule (EventBridge every minute, in production): TTL sweeps, and the scheduled
-/// transitions as they are added.
+/// The schedule (EventBridge every minute, in production): TTL sweeps, and the limited
+/// events' tick (the scheduler Lambda's handler), its notices into the outbox.
 async fn schedule(platform: Arc<Platform>, mut stopped: watch::Receiver<bool>, tick: Duration) {
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -466,6 +478,11 @@ async fn schedule(platform: Arc<Platform>, mut stopped: watch::Receiver<bool>, t
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired items deleted"),
             Err(e) => tracing::error!(error = %e, "TTL sweep failed"),
+        }
+        match platform.tick_events().await {
+            Ok(r) if r.settled > 0 => tracing::info!(report = ?r, "events tick"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "events tick failed"),
         }
     }
 }

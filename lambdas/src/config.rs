@@ -16,6 +16,7 @@
 //! | `PROMO_SENDER_CONCURRENCY` | sender (default 1) | the sender's reserved concurrency: each instance takes this share of the account's rate |
 //! | `PROMO_SENDER_PARALLEL` | sender (default 8) | jobs one invocation sends at once |
 //! | `PROMO_SES_ENDPOINT` | sender (optional) | an SES v2 stand-in instead of AWS |
+//! | `PROMO_EVENTS_MAIL_FROM` | scheduler (optional) | the sender of the events' notices (promoted, waitlist closed); without it no notice is mailed |
 //! | `PROMO_SES_CONFIGURATION_SET` | sender (optional) | the SES configuration set of every send (bounces and complaints to the feedback Lambda) |
 //! | `RUST_LOG` | all | log filter (JSON logs to CloudWatch) |
 //!
@@ -57,6 +58,8 @@ pub struct LambdaConfig {
     /// copy of the price book.
     pub edge_kv: Option<EdgeKv>,
     pub email: EmailConfig,
+    /// `PROMO_EVENTS_MAIL_FROM`, unchecked (see [`LambdaConfig::events_mail_from`]).
+    pub events_mail_from: Option<String>,
 }
 
 /// The campaign email sender's settings.
@@ -134,7 +137,19 @@ impl LambdaConfig {
                 ses_endpoint: var("PROMO_SES_ENDPOINT"),
                 configuration_set: var("PROMO_SES_CONFIGURATION_SET"),
             },
+            events_mail_from: var("PROMO_EVENTS_MAIL_FROM"),
         })
+    }
+
+    /// The sender of the events' notices, if one is configured.
+    pub fn events_mail_from(&self) -> Result<Option<promo_shared::domain::email::EmailAddress>, ConfigError> {
+        self.events_mail_from
+            .as_deref()
+            .map(|a| {
+                promo_shared::domain::email::EmailAddress::parse(a)
+                    .map_err(|e| ConfigError::Invalid("PROMO_EVENTS_MAIL_FROM", e.to_string()))
+            })
+            .transpose()
     }
 
     /// The shoppers' token verifier; the API cannot run without its secret.

@@ -429,3 +429,38 @@ pub async fn feedback<S: Store + ?Sized>(
     }
     Ok(json!({"suppressed": suppressed, "paused": paused}))
 }
+
+/// The events' scheduler (EventBridge, every minute): ticks until nothing due is left or
+/// `deadline` (the invocation's remaining time less a margin) is reached — the rest stays in
+/// the due index for the next run, never cut by a timeout midway. The payload is ignored:
+/// a run does what is due at its own clock.
+pub async fn scheduler<S: Store + ?Sized>(
+    events: &promo_shared::app::events::Events<'_, S>,
+    notices: Option<&promo_shared::app::event_scheduler::Notices<'_>>,
+    deadline: chrono::DateTime<chrono::Utc>,
+) -> Result<Value, EntryError> {
+    use promo_shared::app::event_scheduler::{Budget, TickReport, tick};
+    let mut total = TickReport::default();
+    let mut ticks = 0;
+    loop {
+        let budget = Budget { items: 5_000, deadline: Some(deadline) };
+        let r = tick(events, notices, budget).await.map_err(|e| EntryError::Transient(e.to_string()))?;
+        ticks += 1;
+        total.opened += r.opened;
+        total.ended += r.ended;
+        total.expired += r.expired;
+        total.promoted += r.promoted;
+        total.waitlist_closed += r.waitlist_closed;
+        total.notified += r.notified;
+        total.settled += r.settled;
+        total.due_left = r.due_left;
+        // A notice that failed waits for the next run; so does what the deadline left.
+        if !r.due_left || r.settled == 0 || events.clock.now() >= deadline {
+            break;
+        }
+    }
+    tracing::info!(ticks, report = ?total, "scheduler run");
+    let mut out = serde_json::to_value(&total).unwrap_or(Value::Null);
+    out["ticks"] = json!(ticks);
+    Ok(out)
+}

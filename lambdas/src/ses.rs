@@ -1,4 +1,5 @@
-//! The SES v2 adapter of the bulk mailer port ([`BulkMailer`]) over `aws-sdk-sesv2`, on the
+//! The SES v2 adapter of the mailer ports ([`BulkMailer`] for campaign email, [`Mailer`]
+//! for the events' notices: one `SendEmail`) over `aws-sdk-sesv2`, on the
 //! same SDK configuration and HTTPS client as DynamoDB ([`sdk_config`]):
 //!
 //! - `put_template`: `CreateEmailTemplate`, and `UpdateEmailTemplate` when the template
@@ -34,11 +35,11 @@ use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::operation::create_email_template::CreateEmailTemplateError;
 use aws_sdk_sesv2::types::{
-    BulkEmailContent, BulkEmailEntry, BulkEmailEntryResult, BulkEmailStatus, Destination, EmailTemplateContent,
-    MessageHeader, MessageTag, ReplacementEmailContent, ReplacementTemplate,
+    Body, BulkEmailContent, BulkEmailEntry, BulkEmailEntryResult, BulkEmailStatus, Content, Destination, EmailContent,
+    EmailTemplateContent, Message, MessageHeader, MessageTag, ReplacementEmailContent, ReplacementTemplate,
 };
 use promo_shared::domain::email::mask;
-use promo_shared::ports::mail::{BulkEntry, BulkMailer, MAX_BULK, MailError, Template};
+use promo_shared::ports::mail::{BulkEntry, BulkMailer, MAX_BULK, MailError, Mailer, OutgoingEmail, Template};
 
 use crate::dynamodb::sdk_config;
 
@@ -85,6 +86,34 @@ impl SesMailer {
                 None
             }
         }
+    }
+}
+
+/// One message (the events' notices): `SendEmail` with simple content, through the same
+/// configuration set.
+#[async_trait]
+impl Mailer for SesMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, MailError> {
+        let text = |s: &str| Content::builder().data(s).charset("UTF-8").build().map_err(built);
+        let mut body = Body::builder().text(text(&email.text)?);
+        if let Some(html) = &email.html {
+            body = body.html(text(html)?);
+        }
+        let mut message = Message::builder().subject(text(&email.subject)?).body(body.build());
+        for (name, value) in &email.headers {
+            message = message.headers(MessageHeader::builder().name(name).value(value).build().map_err(built)?);
+        }
+        let out = self
+            .client
+            .send_email()
+            .from_email_address(email.from.expose())
+            .destination(Destination::builder().to_addresses(email.to.expose()).build())
+            .content(EmailContent::builder().simple(message.build()).build())
+            .set_configuration_set_name(self.configuration_set.clone())
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(out.message_id().unwrap_or_default().to_string())
     }
 }
 

@@ -45,5 +45,6 @@ pub fn paid_event(payment_id: &str, amount: i64, occurred_at: &str) -> PaymentEv
         paid_amount: None,
         items: vec![],
         occurred_at: at(occurred_at),
+        reservation_id: None,
     }
 }

@@ -6,6 +6,7 @@ mod campaign;
 mod coupons;
 mod dev;
 mod dlq;
+mod event;
 mod mileage;
 mod products;
 mod quote;
@@ -43,6 +44,9 @@ enum Command {
     /// Validate, deploy and list campaigns.
     #[command(subcommand)]
     Campaign(campaign::CampaignCommand),
+    /// Limited events: list them, show one, cancel one.
+    #[command(subcommand)]
+    Event(event::EventCommand),
     /// The local platform's dead letters: list them, move them back to their queue.
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
@@ -83,6 +87,7 @@ impl Cli {
             Command::Campaign(c) => c.run(t).await,
             Command::Coupons(c) => c.run(t).await,
             Command::Dlq(c) => c.run(t).await,
+            Command::Event(c) => c.run(t).await,
             Command::Webhook(c) => c.run().await,
             Command::Products(c) => c.run(t).await,
             Command::Mileage(c) => c.run(t).await,

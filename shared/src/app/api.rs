@@ -6,9 +6,13 @@
 //! | `POST /v1/campaigns/{id}/claims` | 201 and the claimed coupon (an `IssuedCoupon`) |
 //! | `GET /v1/users/{user_id}/coupons` | 200 `{"user_id", "coupons": [...]}`, the caller's own wallet only |
 //! | `GET /v1/products/{id}/max-benefit-price` | 200, the personal answer (`private, no-store`) for the token's shopper; the edge sends tokened reads here |
+//! | `GET /v1/events/{id}` | 200, a limited event's status and places (public: `Cache-Control: public, max-age=1`) |
+//! | `POST /v1/events/{id}/reservations` | 201 `RESERVED` with `hold_until` while places last, else 202 `WAITING` with `position` |
+//! | `DELETE /v1/events/{id}/reservations/{rid}` | 200, the cancelled reservation (the owner's only: another's is 404) |
+//! | `GET /v1/users/{user_id}/reservations` | 200 `{"user_id", "reservations": [...]}`, the caller's own only |
 //! | `GET/POST /v1/unsubscribe?t=<token>` | a campaign email's unsubscribe page / one-click unsubscribe (no login: the signed token names the recipient; see `app::unsubscribe::serve`) |
 //!
-//! A claim may carry an `Idempotency-Key` header (1–255 visible ASCII characters, as in the
+//! A claim or a reservation may carry an `Idempotency-Key` header (1–255 visible ASCII characters, as in the
 //! IETF draft and Stripe's API): a client retry with the same key gets the first answer's
 //! coupon again (201, `Idempotent-Replayed: true`) instead of claiming a second unit; the
 //! key is scoped to the shopper and kept for 24 hours; reusing it for another campaign is
@@ -22,10 +26,12 @@
 //! `invalid_id` for a malformed id, 503 `unavailable` (with `Retry-After`) when the store is
 //! throttled or down after the claimer's retries. Answers are personal: `Cache-Control: no-store`.
 
+use crate::app::events::{self, EventError, Events};
 use crate::app::idempotency;
 use crate::app::idempotency::IdempotencyConfig;
 use crate::app::idempotency::IdempotencyError;
 use crate::domain::ids::CampaignId;
+use crate::domain::ids::EventId;
 use crate::domain::ids::UserId;
 use crate::http::ApiError;
 use crate::http::Request;
@@ -119,8 +125,78 @@ impl<S: Store> Api<S> {
                 .await?;
                 Ok(read.response)
             }
+            Route::Event { event } => {
+                let event = EventId::parse(event).map_err(|e| ApiError::InvalidId(e.to_string()))?;
+                let e = self.events().get(&event).await.map_err(event_error)?;
+                let mut resp = Response::json(200, &e.view());
+                resp.headers.push((
+                    "cache-control".into(),
+                    format!("public, max-age={}", crate::app::edge::EVENT_CACHE_SECONDS),
+                ));
+                Ok(resp)
+            }
+            Route::Reserve { event } => {
+                let shopper = self.shopper(req)?;
+                let event = EventId::parse(event).map_err(|e| ApiError::InvalidId(e.to_string()))?;
+                match idempotency_key(req)? {
+                    None => {
+                        let r = self.events().reserve(&event, &shopper).await.map_err(event_error)?;
+                        Ok(reservation_response(&events::reservation_json(&r), false))
+                    }
+                    Some(key) => self.reserve_once(&event, &shopper, key).await,
+                }
+            }
+            Route::CancelReservation { event, reservation } => {
+                let shopper = self.shopper(req)?;
+                let event = EventId::parse(event).map_err(|e| ApiError::InvalidId(e.to_string()))?;
+                let r = self.events().cancel(&event, &shopper, reservation).await.map_err(event_error)?;
+                Ok(Response::json(200, &events::reservation_json(&r)))
+            }
+            Route::Reservations { user } => {
+                let shopper = self.shopper(req)?;
+                let user = UserId::parse(user).map_err(|e| ApiError::InvalidId(e.to_string()))?;
+                if user != shopper {
+                    return Err(ApiError::Forbidden("a shopper may only read their own reservations".into()));
+                }
+                let rs = self.events().reservations_of(&user).await.map_err(store_error)?;
+                let rs: Vec<Value> = rs.iter().map(events::reservation_json).collect();
+                Ok(Response::json(200, &json!({"user_id": user, "reservations": rs})))
+            }
             _ => Err(ApiError::NotFound(format!("{} {}", req.method, req.path))),
         }
+    }
+
+    /// The limited events' use cases over this API's store, clock and ids.
+    pub fn events(&self) -> Events<'_, S> {
+        Events::new(&self.claimer.store, self.claimer.clock.as_ref(), self.claimer.ids.as_ref())
+    }
+
+    /// A reservation under the client's idempotency key: made at most once per (shopper, key);
+    /// a retry gets the first answer (its status code too).
+    async fn reserve_once(&self, event: &EventId, shopper: &UserId, key: &str) -> Result<Response, ApiError> {
+        let record = format!("reserve:{shopper}:{key}");
+        let payload = hex::encode(Sha256::digest(format!("event:{event}").as_bytes()));
+        let run = || async {
+            let r = self.events().reserve(event, shopper).await.map_err(ReserveOnce::Event)?;
+            Ok::<Value, ReserveOnce>(events::reservation_json(&r))
+        };
+        let now = self.claimer.clock.now();
+        let lease = self.claimer.ids.new_id();
+        let store = &self.claimer.store;
+        let (answer, replayed): (Value, bool) =
+            idempotency::run_once(store, &record, &payload, &lease, now, &CLAIM_KEYS, run).await.map_err(
+                |e| match e {
+                    ReserveOnce::Event(e) => event_error(e),
+                    ReserveOnce::Key(IdempotencyError::PayloadMismatch(_)) => ApiError::IdempotencyKeyReused(format!(
+                        "idempotency key `{key}` was already used for another request"
+                    )),
+                    ReserveOnce::Key(IdempotencyError::InProgress(_) | IdempotencyError::LeaseLost(_)) => {
+                        ApiError::RequestInProgress(key.to_string())
+                    }
+                    ReserveOnce::Key(IdempotencyError::Store(e)) => store_error(e),
+                },
+            )?;
+        Ok(reservation_response(&answer, replayed))
     }
 
     /// A personal product-page read (the edge hands those here).
@@ -174,6 +250,41 @@ impl<S: Store> Api<S> {
 /// How long a claim's idempotency key answers retries, and how long a crashed claim holds it.
 const CLAIM_KEYS: IdempotencyConfig =
     IdempotencyConfig { record_ttl: Duration::hours(24), in_progress_ttl: Duration::seconds(30) };
+
+enum ReserveOnce {
+    Event(EventError),
+    Key(IdempotencyError),
+}
+
+impl From<IdempotencyError> for ReserveOnce {
+    fn from(e: IdempotencyError) -> Self {
+        ReserveOnce::Key(e)
+    }
+}
+
+/// 201 for a held place, 202 for a place in the waitlist.
+fn reservation_response(r: &Value, replayed: bool) -> Response {
+    let status = if r.get("status").and_then(Value::as_str) == Some("WAITING") { 202 } else { 201 };
+    let mut resp = Response::json(status, r);
+    if replayed {
+        resp.headers.push(("idempotent-replayed".into(), "true".into()));
+    }
+    resp
+}
+
+fn event_error(e: EventError) -> ApiError {
+    match e {
+        EventError::NotFound(id) => ApiError::EventNotFound(id.to_string()),
+        EventError::NotActive { .. } | EventError::Refused { .. } => ApiError::EventNotActive(e.to_string()),
+        EventError::SoldOut(id) => ApiError::EventSoldOut(id.to_string()),
+        EventError::AlreadyReserved { .. } => ApiError::AlreadyReserved(e.to_string()),
+        EventError::LimitReached { .. } => ApiError::PurchaseLimitReached(e.to_string()),
+        EventError::ReservationNotFound(rid) => ApiError::ReservationNotFound(rid),
+        EventError::NotCancellable { .. } => ApiError::ReservationNotActive(e.to_string()),
+        EventError::Busy(_) => ApiError::Unavailable(e.to_string()),
+        EventError::Store(err) => store_error(err),
+    }
+}
 
 enum OnceError {
     Claim(ClaimError),

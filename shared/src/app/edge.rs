@@ -51,6 +51,9 @@ impl From<Response> for Served {
 
 /// The log line of a webhook's answer: provider, outcome (`accepted`, `replayed`, `ignored`
 /// or `rejected`), the reason of a rejection (the error code) and the request id.
+/// How long the edge keeps an event's public view.
+pub const EVENT_CACHE_SECONDS: i64 = 1;
+
 pub fn webhook_line(provider: &str, req: &Request, response: &Response) -> serde_json::Value {
     let body = response.json_body();
     let replayed = response.header("idempotent-replayed") == Some("true");
@@ -127,9 +130,47 @@ impl Edge {
                     webhook: None,
                 });
             }
-            Route::Claim { .. } | Route::Wallet { .. } | Route::Unsubscribe => self.shoppers.forward(req).await?,
+            Route::Event { event } => return self.event(event, req, now).await,
+            Route::Claim { .. }
+            | Route::Wallet { .. }
+            | Route::Unsubscribe
+            | Route::Reserve { .. }
+            | Route::CancelReservation { .. }
+            | Route::Reservations { .. } => self.shoppers.forward(req).await?,
         };
         Ok(response.into())
+    }
+
+    /// A limited event's public view: the shoppers' API's answer, kept in the shared cache for
+    /// [`EVENT_CACHE_SECONDS`] so a crowd refreshing the page before a drop reads the store
+    /// about once a second per edge location.
+    async fn event(&self, event: &str, req: &Request, now: DateTime<Utc>) -> Result<Served, ApiError> {
+        let key = format!("event:{event}");
+        let t = now.timestamp();
+        if let Some(hit) = self.cache.get(&key).await
+            && hit.fresh_until > t
+        {
+            let mut resp = Response {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: hit.body.into_bytes(),
+            };
+            resp.headers.push(("cache-control".into(), format!("public, max-age={EVENT_CACHE_SECONDS}")));
+            resp.headers.push(("age".into(), (t - hit.computed_at).max(0).to_string()));
+            return Ok(resp.into());
+        }
+        let answer = self.shoppers.forward(req).await?;
+        if answer.status == 200 {
+            let entry = crate::ports::price_cache::CachedPrice {
+                body: String::from_utf8_lossy(&answer.body).into_owned(),
+                etag: String::new(),
+                computed_at: t,
+                fresh_until: t + EVENT_CACHE_SECONDS,
+                stale_until: t + EVENT_CACHE_SECONDS,
+            };
+            self.cache.put(&key, entry).await;
+        }
+        Ok(answer.into())
     }
 
     /// Recomputes the public price of `product` (after a stale answer was served).

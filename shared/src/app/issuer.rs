@@ -40,6 +40,9 @@
 //! claim stock shard does) and no larger.
 
 use std::sync::Arc;
+
+use crate::app::events::{EventError, Events, Paid};
+use crate::domain::ids::ReservationId;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -94,6 +97,32 @@ pub struct PaymentOutcome {
     /// Rules the payment met whose stock was all taken: no coupon from them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub out_of_stock: Vec<RuleRef>,
+    /// The limited-event reservation a paid payment carried, and what paying it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<ReservationPaid>,
+}
+
+/// What a payment did to the reservation it carried.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReservationPaid {
+    pub reservation_id: ReservationId,
+    /// `confirmed`, `already_confirmed`, `confirmed_late`, `refund_due` or `unknown_reservation`.
+    pub outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl ReservationPaid {
+    fn of(reservation_id: ReservationId, paid: Paid) -> ReservationPaid {
+        let (outcome, reason) = match paid {
+            Paid::Confirmed => ("confirmed", None),
+            Paid::AlreadyConfirmed => ("already_confirmed", None),
+            Paid::ConfirmedLate => ("confirmed_late", None),
+            Paid::RefundDue(why) => ("refund_due", Some(why)),
+            Paid::UnknownReservation => ("unknown_reservation", None),
+        };
+        ReservationPaid { reservation_id, outcome, reason }
+    }
 }
 
 /// A reward rule of a campaign.
@@ -212,6 +241,18 @@ impl<S: Store> Issuer<S> {
         match event.kind {
             PaymentKind::Paid => {
                 let mut outcome = PaymentOutcome::default();
+                if let Some(rid) = &event.reservation_id {
+                    let events = Events::new(&self.store, self.clock.as_ref(), self.ids.as_ref());
+                    let paid =
+                        events.pay(&event.user_id, rid, event.payment_id.as_str()).await.map_err(|e| match e {
+                            EventError::Store(e) => IssueError::from(e),
+                            EventError::Busy(what) => {
+                                IssueError::Transient(StoreError::Throttled(format!("{what} is busy")))
+                            }
+                            other => IssueError::Permanent(other.to_string()),
+                        })?;
+                    outcome.reservation = Some(ReservationPaid::of(rid.clone(), paid));
+                }
                 for deployed in self.deployed_campaigns().await?.iter() {
                     let campaign = &deployed.campaign;
                     for rule in campaign.rewards_for(event) {

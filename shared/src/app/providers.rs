@@ -3,6 +3,7 @@
 
 use crate::domain::ids::OrderId;
 use crate::domain::ids::PaymentId;
+use crate::domain::ids::ReservationId;
 use crate::domain::ids::UserId;
 use crate::domain::money::Amount;
 use crate::domain::money::Currency;
@@ -125,12 +126,10 @@ pub fn portone_event(p: &PortOnePayment, now: DateTime<Utc>) -> Result<Normalize
     let Some(user) = p.customer.as_ref().and_then(|c| c.id.as_deref()).filter(|u| !u.is_empty()) else {
         return Ok(Normalized::Ignored { reason: "the payment has no customer id".into() });
     };
-    let order = p
-        .custom_data
-        .as_deref()
-        .and_then(|d| serde_json::from_str::<Value>(d).ok())
-        .and_then(|d| d.get("order_id").and_then(Value::as_str).map(str::to_string))
-        .unwrap_or_else(|| p.id.clone());
+    let custom = p.custom_data.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok());
+    let custom_text = |field: &str| custom.as_ref().and_then(|d| d.get(field)).and_then(Value::as_str);
+    let order = custom_text("order_id").map(str::to_string).unwrap_or_else(|| p.id.clone());
+    let reservation_id = custom_text("reservation_id").map(ReservationId::parse).transpose().map_err(invalid)?;
     let currency = Currency::parse(&p.currency.to_ascii_uppercase()).map_err(invalid)?;
     let amount = if kind == PaymentKind::Paid { p.amount.paid } else { p.amount.cancelled };
     // A partial refund says what was paid, so the issuer keeps the rewards the rest still earns.
@@ -152,12 +151,14 @@ pub fn portone_event(p: &PortOnePayment, now: DateTime<Utc>) -> Result<Normalize
         }
         .or(p.requested_at)
         .unwrap_or(now),
+        reservation_id,
     }))
 }
 
 /// Stripe: `payment_intent.succeeded`, `payment_intent.canceled` and `charge.refunded` (a
 /// partial refund when `amount_refunded` is less than the charge's `amount`), with the shop's
-/// `metadata.user_id` / `metadata.order_id`. Returns the event id (the delivery id) and the
+/// `metadata.user_id` / `metadata.order_id` (and `metadata.reservation_id` for a limited
+/// event's place). Returns the event id (the delivery id) and the
 /// meaning. An event without `created` is refused: its time decides which campaign it earns
 /// from, and the signature's timestamp is the delivery's, not the payment's.
 pub fn stripe(body: &Value) -> Result<(String, Normalized), ApiError> {
@@ -210,6 +211,7 @@ pub fn stripe(body: &Value) -> Result<(String, Normalized), ApiError> {
         paid_amount,
         items: vec![],
         occurred_at,
+        reservation_id: meta("reservation_id").map(ReservationId::parse).transpose().map_err(invalid)?,
     };
     Ok((event_id, Normalized::Event(event)))
 }

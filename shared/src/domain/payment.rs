@@ -9,6 +9,8 @@
 //!  "occurred_at": "2026-11-22T12:00:00Z"}
 //! ```
 //!
+//! An optional `reservation_id` names the limited-event reservation the payment pays for.
+//!
 //! `type` is `paid`, `cancelled` or `refunded`; `amount` is in minor units of `currency`.
 //!
 //! For `refunded`, `amount` is what has been refunded so far, and the optional `paid_amount`
@@ -24,6 +26,7 @@ use crate::domain::error::ValidationError;
 use crate::domain::ids::OrderId;
 use crate::domain::ids::PaymentId;
 use crate::domain::ids::ProductId;
+use crate::domain::ids::ReservationId;
 use crate::domain::ids::UserId;
 use crate::domain::money::Amount;
 use crate::domain::money::Currency;
@@ -61,6 +64,8 @@ struct PaymentEventWire {
     #[serde(default)]
     items: Vec<PaymentItem>,
     occurred_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reservation_id: Option<ReservationId>,
 }
 
 /// A payment that was paid, cancelled or refunded, as the issuer sees it.
@@ -77,6 +82,9 @@ pub struct PaymentEvent {
     pub paid_amount: Option<Amount>,
     pub items: Vec<PaymentItem>,
     pub occurred_at: DateTime<Utc>,
+    /// The limited-event reservation this payment pays for, if any (PortOne's `customData`
+    /// and Stripe's `metadata` carry it as `reservation_id`): a paid payment confirms it.
+    pub reservation_id: Option<ReservationId>,
 }
 
 impl TryFrom<PaymentEventWire> for PaymentEvent {
@@ -105,6 +113,7 @@ impl TryFrom<PaymentEventWire> for PaymentEvent {
             paid_amount: w.paid_amount,
             items: w.items,
             occurred_at: w.occurred_at,
+            reservation_id: w.reservation_id,
         })
     }
 }
@@ -121,6 +130,7 @@ impl From<PaymentEvent> for PaymentEventWire {
             paid_amount: e.paid_amount,
             items: e.items,
             occurred_at: e.occurred_at,
+            reservation_id: e.reservation_id,
         }
     }
 }

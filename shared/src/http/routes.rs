@@ -25,6 +25,14 @@ pub enum Route<'a> {
     /// `GET|POST /v1/unsubscribe?t=<token>`: a campaign email's one-click unsubscribe (POST)
     /// and the page a link scanner or a shopper's browser sees (GET).
     Unsubscribe,
+    /// `GET /v1/events/{event}`: a limited event's status and places (public, cached ~1 s).
+    Event { event: &'a str },
+    /// `POST /v1/events/{event}/reservations` (shoppers)
+    Reserve { event: &'a str },
+    /// `DELETE /v1/events/{event}/reservations/{reservation}` (shoppers: the owner only)
+    CancelReservation { event: &'a str, reservation: &'a str },
+    /// `GET /v1/users/{user}/reservations` (shoppers)
+    Reservations { user: &'a str },
 }
 
 impl<'a> Route<'a> {
@@ -50,6 +58,12 @@ impl<'a> Route<'a> {
             ["v1", "users", user, "coupons"] => (Route::Wallet { user }, "GET"),
             ["v1", "products", product, "max-benefit-price"] => (Route::MaxBenefitPrice { product }, "GET"),
             ["v1", "unsubscribe"] => (Route::Unsubscribe, "GET, POST"),
+            ["v1", "events", event] => (Route::Event { event }, "GET"),
+            ["v1", "events", event, "reservations"] => (Route::Reserve { event }, "POST"),
+            ["v1", "events", event, "reservations", reservation] => {
+                (Route::CancelReservation { event, reservation }, "DELETE")
+            }
+            ["v1", "users", user, "reservations"] => (Route::Reservations { user }, "GET"),
             _ => return Err(not_found(method, path)),
         };
         let takes = |m: &str| allowed.split(", ").any(|a| a == m);
@@ -63,7 +77,14 @@ impl<'a> Route<'a> {
     /// A route of the shoppers' API (`app::api`): a bearer token names the shopper, and the
     /// answer is theirs alone.
     pub fn is_shoppers(&self) -> bool {
-        matches!(self, Route::Claim { .. } | Route::Wallet { .. })
+        matches!(
+            self,
+            Route::Claim { .. }
+                | Route::Wallet { .. }
+                | Route::Reserve { .. }
+                | Route::CancelReservation { .. }
+                | Route::Reservations { .. }
+        )
     }
 }
 
@@ -93,6 +114,15 @@ mod tests {
             (Route::Unsubscribe, Route::Unsubscribe)
         );
         assert!(ok("POST", "/v1/campaigns/c/claims").is_shoppers() && !ok("POST", "/v1/quotes").is_shoppers());
+        assert_eq!(ok("GET", "/v1/events/e-1"), Route::Event { event: "e-1" });
+        assert_eq!(ok("POST", "/v1/events/e-1/reservations"), Route::Reserve { event: "e-1" });
+        assert_eq!(
+            ok("DELETE", "/v1/events/e-1/reservations/r-1"),
+            Route::CancelReservation { event: "e-1", reservation: "r-1" }
+        );
+        assert_eq!(ok("GET", "/v1/users/u/reservations"), Route::Reservations { user: "u" });
+        assert!(ok("POST", "/v1/events/e/reservations").is_shoppers() && !ok("GET", "/v1/events/e").is_shoppers());
+        assert_eq!(Route::of("GET", "/v1/events/e/reservations").unwrap_err().status(), 405);
     }
 
     #[test]
