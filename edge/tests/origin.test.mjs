@@ -55,6 +55,39 @@ describe("one origin: the shoppers' routes through the Worker, with CORS", () =>
     assert.equal(received[0].headers.cookie, undefined, "the shop's cookies never reach the API");
   });
 
+  it("passes reservations (POST, DELETE, a shopper's list) and keeps an event's view for a second", async () => {
+    received.length = 0;
+    const reserve = await mf.dispatchFetch(`${BASE}/v1/events/drop-1/reservations`, {
+      method: "POST", headers: { authorization: "Bearer t", "idempotency-key": "k-2" },
+    });
+    assert.equal(reserve.status, 201);
+    const cancel = await mf.dispatchFetch(`${BASE}/v1/events/drop-1/reservations/r-1`, {
+      method: "DELETE", headers: { authorization: "Bearer t" },
+    });
+    assert.equal(cancel.status, 200);
+    const mine = await mf.dispatchFetch(`${BASE}/v1/users/u-1/reservations`, { headers: { authorization: "Bearer t" } });
+    assert.equal(mine.status, 200);
+    assert.deepEqual(received.map((r) => `${r.method} ${r.url}`), [
+      "POST /v1/events/drop-1/reservations", "DELETE /v1/events/drop-1/reservations/r-1", "GET /v1/users/u-1/reservations",
+    ]);
+    assert.equal(received[0].headers["idempotency-key"], "k-2");
+    // A crowd refreshing the event page: the API is asked once a second, not per request.
+    received.length = 0;
+    const first = await mf.dispatchFetch(`${BASE}/v1/events/drop-1`);
+    assert.equal(first.status, 200);
+    assert.deepEqual(await json(first), { from: "api", path: "/v1/events/drop-1" });
+    for (let i = 0; i < 5; i++) {
+      const again = await mf.dispatchFetch(`${BASE}/v1/events/drop-1`);
+      assert.equal(again.status, 200);
+      assert.equal(again.headers.get("cache-control"), "public, max-age=1");
+      assert.deepEqual(await json(again), { from: "api", path: "/v1/events/drop-1" });
+    }
+    assert.equal(received.length, 1, "one read of the API for six views within the second");
+    await new Promise((r) => setTimeout(r, 2100));
+    await (await mf.dispatchFetch(`${BASE}/v1/events/drop-1`)).arrayBuffer();
+    assert.equal(received.length, 2, "read again once the second has passed");
+  });
+
   it("passes wallets and tokened price reads; a personal answer is never cacheable", async () => {
     received.length = 0;
     const wallet = await mf.dispatchFetch(`${BASE}/v1/users/u-1/coupons`, { headers: { authorization: "Bearer t" } });

@@ -27,7 +27,7 @@ use promo_shared::domain::campaign::Campaign;
 use promo_shared::domain::ids::{EventId, UserId};
 use promo_shared::domain::limited_event::{EventStatus, ReservationStatus};
 use promo_shared::items::event::{self as ev, DUE_SHARDS, EventState, Reservation};
-use promo_shared::ports::clock::ManualClock;
+use promo_shared::ports::clock::{Clock, ManualClock};
 use promo_shared::ports::store::{ItemExt, Store, query_all};
 use promo_shared::testing::at;
 use serde_json::json;
@@ -368,6 +368,37 @@ async fn due_left(w: &World) -> usize {
     n
 }
 
+/// A tick works within its budget and leaves the rest due: the next ticks continue where
+/// it stopped, and together they do exactly what one unbounded tick would.
+pub async fn events_a_tick_stops_at_its_budget_and_the_next_continues(s: DynStore) {
+    let w = World::new(s, "ev-budget", 30).await;
+    for n in 0..60 {
+        w.events().reserve(&w.event, &w.user(n)).await.unwrap();
+    }
+    w.clock.advance(Duration::seconds(601));
+    let mut reports = Vec::new();
+    loop {
+        let r = event_scheduler::tick(&w.events(), None, Budget { items: 7, deadline: None }).await.unwrap();
+        assert!(r.settled <= 7, "{r:?}");
+        let more = r.due_left;
+        reports.push(r);
+        if !more {
+            break;
+        }
+        assert!(reports.len() < 100, "the ticks make progress");
+    }
+    assert!(reports.len() > 4, "the budget split the work: {}", reports.len());
+    let promoted: usize = reports.iter().map(|r| r.promoted).sum();
+    assert_eq!(promoted, 30);
+    let by = w.check(60).await;
+    assert_eq!((count(&by, ReservationStatus::Expired), count(&by, ReservationStatus::Reserved)), (30, 30));
+    // A deadline already passed: the tick starts nothing and says work is left.
+    w.clock.advance(Duration::seconds(601));
+    let stop =
+        event_scheduler::tick(&w.events(), None, Budget { items: 100, deadline: Some(w.clock.now()) }).await.unwrap();
+    assert_eq!((stop.settled, stop.due_left), (0, true));
+}
+
 /// A payment racing its own expiry: the payer's clock just before the deadline, the
 /// scheduler's just after. Each hold ends exactly one way — paid in time, or expired and
 /// then paid late into a free place or marked for refund — and never both.
@@ -486,6 +517,7 @@ macro_rules! events_conformance_tests {
         $crate::events_conformance_tests!(@cases $factory, [$(#[$attr])*],
             events_bad_input_is_refused_and_writes_nothing, events_expiry_promotes_the_waitlist_in_order,
             events_eight_concurrent_ticks_change_nothing_more_than_one, events_a_tick_after_a_day_of_downtime,
+            events_a_tick_stops_at_its_budget_and_the_next_continues,
             events_a_payment_racing_its_own_expiry, events_time_is_in_the_conditions,
             events_deploys_create_redefine_and_refuse);
     };

@@ -310,6 +310,30 @@ mod tests {
     }
 
     #[test]
+    fn a_reservation_rides_in_portone_custom_data_and_stripe_metadata() {
+        let mut p = portone_payment("PAID", 50000, 50000);
+        let Normalized::Event(e) = portone_event(&p, now()).unwrap() else { panic!("expected an event") };
+        assert_eq!(e.reservation_id, None);
+        p.custom_data = Some(r#"{"order_id":"ord-7","reservation_id":"r-42"}"#.into());
+        let Normalized::Event(e) = portone_event(&p, now()).unwrap() else { panic!("expected an event") };
+        assert_eq!(e.reservation_id.as_ref().map(|r| r.as_str()), Some("r-42"));
+        assert_eq!(e.order_id.as_str(), "ord-7");
+        p.custom_data = Some(r#"{"reservation_id":"bad id!"}"#.into());
+        assert_eq!(portone_event(&p, now()).unwrap_err().status(), 400, "a malformed reservation id");
+        let body = json!({"id": "evt_1", "type": "payment_intent.succeeded", "created": 1795400000,
+            "data": {"object": {"id": "pi_1", "amount": 2000, "amount_received": 2000, "currency": "usd",
+            "metadata": {"user_id": "u-9", "reservation_id": "r-7"}}}});
+        let (_, Normalized::Event(e)) = stripe(&body).unwrap() else { panic!("expected an event") };
+        assert_eq!(e.reservation_id.as_ref().map(|r| r.as_str()), Some("r-7"));
+        // The canonical JSON carries it, and leaves it out when there is none.
+        let json: Value = serde_json::from_slice(&e.to_json()).unwrap();
+        assert_eq!(json["reservation_id"], "r-7");
+        assert_eq!(PaymentEvent::from_json(&e.to_json()).unwrap(), e);
+        let plain = crate::testing::paid_event("p", 1, "2026-11-22T12:00:00Z");
+        assert!(!String::from_utf8(plain.to_json()).unwrap().contains("reservation_id"));
+    }
+
+    #[test]
     fn stripe_events() {
         let body = json!({"id": "evt_1", "type": "payment_intent.succeeded", "created": 1795400000,
             "data": {"object": {"id": "pi_1", "object": "payment_intent", "amount": 2000, "amount_received": 2000,

@@ -7,7 +7,7 @@
 use super::{ApiError, Request, Response, Route};
 
 /// The methods and request headers a page may use.
-const ALLOW_METHODS: &str = "GET, HEAD, POST";
+const ALLOW_METHODS: &str = "GET, HEAD, POST, DELETE";
 const ALLOW_HEADERS: &str = "authorization, content-type, idempotency-key";
 /// Answer headers a page may read besides the simple ones.
 const EXPOSE_HEADERS: &str = "etag, age, x-cache, idempotent-replayed, retry-after, x-request-id";
@@ -149,6 +149,14 @@ mod tests {
             &[("origin", "https://shop.example"), ("access-control-request-method", "DELETE")],
         );
         assert_eq!(cors().preflight(&wrong).unwrap().status, 405);
+        let cancel = req(
+            "OPTIONS",
+            "/v1/events/e/reservations/r-1",
+            &[("origin", "https://shop.example"), ("access-control-request-method", "DELETE")],
+        );
+        let ok = cors().preflight(&cancel).unwrap();
+        assert_eq!(ok.status, 204, "a shop page may cancel a reservation");
+        assert!(ok.header("access-control-allow-methods").unwrap().contains("DELETE"));
         let none = req(
             "OPTIONS",
             "/v1/nothing",
