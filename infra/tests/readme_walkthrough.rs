@@ -78,6 +78,8 @@ fn the_readme_walkthrough_works_today() {
         "deployed campaign `black-friday` version 1",
         "\"campaign_id\":\"black-friday\"", // the claim
         "\"status\":\"ok\"",                // /healthz
+        "\"status\":\"RESERVED\"",          // the limited event's reservation
+        "\"available\":99",
         "published 2 products",
         "x-cache: MISS",
         "thanks-5000",            // u-1's reward, in `coupons list`

@@ -446,13 +446,7 @@ pub async fn scheduler<S: Store + ?Sized>(
         let budget = Budget { items: 5_000, deadline: Some(deadline) };
         let r = tick(events, notices, budget).await.map_err(|e| EntryError::Transient(e.to_string()))?;
         ticks += 1;
-        total.opened += r.opened;
-        total.ended += r.ended;
-        total.expired += r.expired;
-        total.promoted += r.promoted;
-        total.waitlist_closed += r.waitlist_closed;
-        total.notified += r.notified;
-        total.settled += r.settled;
+        total.merge(&r);
         total.due_left = r.due_left;
         // A notice that failed waits for the next run; so does what the deadline left.
         if !r.due_left || r.settled == 0 || events.clock.now() >= deadline {

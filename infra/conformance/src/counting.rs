@@ -25,6 +25,8 @@ pub struct Counting {
     pub queries: AtomicUsize,
     pub gets: AtomicUsize,
     pub puts: AtomicUsize,
+    pub updates: AtomicUsize,
+    pub deletes: AtomicUsize,
     pub transacts: AtomicUsize,
 }
 
@@ -37,11 +39,29 @@ impl Counting {
             queries: zero(0),
             gets: zero(0),
             puts: zero(0),
+            updates: zero(0),
+            deletes: zero(0),
             transacts: zero(0),
         })
     }
+    /// Every round trip counted so far.
+    pub fn total(&self) -> usize {
+        [&self.queries, &self.gets, &self.puts, &self.updates, &self.deletes, &self.transacts]
+            .iter()
+            .map(|n| n.load(Ordering::SeqCst))
+            .sum()
+    }
+
     pub fn reset(&self) {
-        for n in [&self.campaign_queries, &self.queries, &self.gets, &self.puts, &self.transacts] {
+        for n in [
+            &self.campaign_queries,
+            &self.queries,
+            &self.gets,
+            &self.puts,
+            &self.updates,
+            &self.deletes,
+            &self.transacts,
+        ] {
             n.store(0, Ordering::SeqCst);
         }
     }
@@ -58,9 +78,11 @@ impl Store for Counting {
         self.inner.put(item, cond).await
     }
     async fn update(&self, key: &Key, updates: &[Update], cond: Option<Cond>) -> Result<Item, StoreError> {
+        self.updates.fetch_add(1, Ordering::SeqCst);
         self.inner.update(key, updates, cond).await
     }
     async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<Option<Item>, StoreError> {
+        self.deletes.fetch_add(1, Ordering::SeqCst);
         self.inner.delete(key, cond).await
     }
     async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError> {

@@ -6,10 +6,12 @@
 //!
 //! Every action is a conditioned write (see `app::events`), so a tick run twice, or eight at
 //! once, does nothing more than one; a tick after a day of downtime catches up in order of
-//! due time. A tick works in pages and stops at its budget (items or a deadline, such as
+//! due time within each shard, the shards worked at once. A tick works in pages and stops at its budget (items or a deadline, such as
 //! the Lambda's remaining time less a margin), leaving the rest in the index for the next
 //! tick: never cut short by a timeout midway through an item. Notices are sent under a
 //! lease on their due entry, so concurrent ticks mail a shopper once.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -64,49 +66,81 @@ pub struct TickReport {
     pub due_left: bool,
 }
 
-/// Runs one tick at the clock's now.
+impl TickReport {
+    /// Adds what another tick (or shard) did.
+    pub fn merge(&mut self, other: &TickReport) {
+        self.opened += other.opened;
+        self.ended += other.ended;
+        self.expired += other.expired;
+        self.promoted += other.promoted;
+        self.waitlist_closed += other.waitlist_closed;
+        self.notified += other.notified;
+        self.settled += other.settled;
+        self.due_left |= other.due_left;
+    }
+}
+
+/// Runs one tick at the clock's now: the [`DUE_SHARDS`] shards of the due index at once,
+/// each in order of due time, sharing the budget.
 pub async fn tick<S: Store + ?Sized>(
     events: &Events<'_, S>,
     notices: Option<&Notices<'_>>,
     budget: Budget,
 ) -> Result<TickReport, EventError> {
-    let mut report = TickReport::default();
-    let mut left = budget.items;
+    let left = AtomicUsize::new(budget.items);
     let now = events.clock.now().timestamp();
-    for shard in 0..DUE_SHARDS {
-        let mut after = None;
-        'pages: loop {
-            let page = events.store.query(&due_shard(shard).limit(PAGE).after(after.clone())).await?;
-            for item in &page.items {
-                let key = Key::of(item)?;
-                let Some(entry) = DueEntry::from_key(&key) else {
-                    tracing::warn!(sk = %key.sk, "unreadable due entry dropped");
-                    events.store.delete(&key, None).await?;
-                    continue;
-                };
-                if entry.at > now {
-                    break 'pages;
-                }
-                if left == 0 || budget.deadline.is_some_and(|d| events.clock.now() >= d) {
-                    report.due_left = true;
-                    return Ok(report);
-                }
-                left -= 1;
-                let done = settle(events, notices, &entry, &key, &mut report, &mut left).await?;
-                if done {
-                    events.store.delete(&key, None).await?;
-                    report.settled += 1;
-                } else {
-                    report.due_left = true;
-                }
-            }
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
+    let shards = (0..DUE_SHARDS).map(|shard| tick_shard(events, notices, budget.deadline, &left, now, shard));
+    let mut report = TickReport::default();
+    for r in futures::future::join_all(shards).await {
+        report.merge(&r?);
     }
     Ok(report)
+}
+
+/// Takes one item of the budget; `false` when it is spent.
+fn take(left: &AtomicUsize, n: usize) -> bool {
+    left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| l.checked_sub(n)).is_ok()
+}
+
+async fn tick_shard<S: Store + ?Sized>(
+    events: &Events<'_, S>,
+    notices: Option<&Notices<'_>>,
+    deadline: Option<DateTime<Utc>>,
+    left: &AtomicUsize,
+    now: i64,
+    shard: u32,
+) -> Result<TickReport, EventError> {
+    let mut report = TickReport::default();
+    let mut after = None;
+    loop {
+        let page = events.store.query(&due_shard(shard).limit(PAGE).after(after.clone())).await?;
+        for item in &page.items {
+            let key = Key::of(item)?;
+            let Some(entry) = DueEntry::from_key(&key) else {
+                tracing::warn!(sk = %key.sk, "unreadable due entry dropped");
+                events.store.delete(&key, None).await?;
+                continue;
+            };
+            if entry.at > now {
+                return Ok(report);
+            }
+            if deadline.is_some_and(|d| events.clock.now() >= d) || !take(left, 1) {
+                report.due_left = true;
+                return Ok(report);
+            }
+            let done = settle(events, notices, &entry, &key, &mut report, left).await?;
+            if done {
+                events.store.delete(&key, None).await?;
+                report.settled += 1;
+            } else {
+                report.due_left = true;
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(report),
+        }
+    }
 }
 
 /// Does one due entry's work; `false` when some is left for a later tick.
@@ -116,7 +150,7 @@ async fn settle<S: Store + ?Sized>(
     entry: &DueEntry,
     key: &Key,
     report: &mut TickReport,
-    left: &mut usize,
+    left: &AtomicUsize,
 ) -> Result<bool, EventError> {
     match &entry.what {
         Due::Open(id) | Due::Close(id) => {
@@ -149,8 +183,9 @@ async fn settle<S: Store + ?Sized>(
             Ok(true)
         }
         Due::CloseWaitlist(id) => {
-            let (done, closed) = events.close_waitlist(id, (*left).max(1)).await?;
-            *left = left.saturating_sub(closed);
+            let budget = left.load(Ordering::SeqCst).max(1);
+            let (done, closed) = events.close_waitlist(id, budget).await?;
+            let _ = left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| Some(l.saturating_sub(closed)));
             report.waitlist_closed += closed;
             Ok(done)
         }
