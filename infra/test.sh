@@ -164,7 +164,7 @@ cargo_tests() {
 lambda_tests() {
     local log="$LOGDIR/cargo-lambda.log" rc out="${CARGO_TARGET_DIR:-$ROOT/target}/lambda" fn
     (cd "$ROOT/lambdas" && cargo lambda build --release --arm64)
-    for fn in issuer api; do
+    for fn in issuer api sender feedback scheduler; do
         [[ -s $out/$fn/bootstrap ]] || die "cargo lambda build produced no $out/$fn/bootstrap"
         # ELF e_machine (bytes 18-19) is 0xb7 for aarch64.
         [[ $(od -An -tx1 -j18 -N2 "$out/$fn/bootstrap" | tr -d ' ') == b700 ]] ||

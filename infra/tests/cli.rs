@@ -492,3 +492,47 @@ fn campaign_validate_checks_the_email_section() {
     assert_eq!(v["valid"], true, "{v}");
     assert_eq!(v["campaign"]["email"]["segment"]["tier"], serde_json::json!(["gold", "silver"]));
 }
+
+#[test]
+fn event_list_show_and_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/drop.toml");
+    let run = |args: &[&str]| {
+        let mut all = vec!["--data-dir", data];
+        all.extend_from_slice(args);
+        Command::new(env!("CARGO_BIN_EXE_promoctl")).args(&all).env("PROMO_OPERATOR", "mina").output().unwrap()
+    };
+    let ok = |args: &[&str]| {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert!(ok(&["campaign", "deploy", example]).contains("deployed campaign `drops` version 1"));
+    let list = ok(&["event", "list"]);
+    assert!(list.contains("signed-100") && list.contains("ACTIVE") && list.contains("Signed edition"), "{list}");
+    let show: serde_json::Value = serde_json::from_str(&ok(&["event", "show", "signed-100", "--json"])).unwrap();
+    assert_eq!(
+        (show["status"].as_str(), show["stock"].as_i64(), show["available"].as_i64()),
+        (Some("ACTIVE"), Some(100), Some(100))
+    );
+    assert_eq!(show["hold"], "10m");
+    let text_show = ok(&["event", "show", "signed-100"]);
+    assert!(text_show.contains("refunds    none due"), "{text_show}");
+    let cancelled = ok(&["event", "cancel", "signed-100"]);
+    assert!(cancelled.contains("event `signed-100` cancelled by mina"), "{cancelled}");
+    assert!(ok(&["event", "list"]).contains("CANCELLED"));
+    // Cancelled is final; unknown and malformed ids fail with exit 1 and say why.
+    assert!(ok(&["event", "cancel", "signed-100"]).contains("cancelled"), "cancelling again changes nothing");
+    let unknown = run(&["event", "show", "nope"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown.stderr).contains("event `nope` does not exist"), "{}", text(&unknown.stderr));
+    let bad = run(&["event", "cancel", "bad id"]);
+    assert_eq!(bad.status.code(), Some(1));
+    // The file cannot drop an event that was deployed unless it is over: this one is cancelled.
+    let without = dir.path().join("drop.toml");
+    let text_of = std::fs::read_to_string(example).unwrap();
+    std::fs::write(&without, &text_of[..text_of.find("[[events]]").unwrap()]).unwrap();
+    assert!(ok(&["campaign", "deploy", without.to_str().unwrap()]).contains("version 2"));
+}
