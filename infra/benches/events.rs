@@ -27,9 +27,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench: a failure is a failed run
 #![allow(clippy::float_arithmetic, clippy::cast_precision_loss)] // reporting rates and ratios
 
-use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound as _, Utc};
@@ -48,11 +46,14 @@ use promo_shared::ports::clock::{Clock, ManualClock};
 use promo_shared::ports::ids::IdGen;
 use promo_shared::ports::store::{Cond, Store, TxOp};
 use promo_shared::testing::at;
+#[path = "support/timing.rs"]
+mod timing;
+use timing::{concurrent, percentiles};
+
 use promoctl::embedded::{OsIds, SqliteStore, SystemClock};
 use promoctl::runtime::{self, Platform, RunOptions};
 use serde_json::json;
 
-const CONCURRENCY: usize = 32;
 const OPENS: &str = "2026-11-20T10:00:00Z";
 
 /// A campaign `id` whose events are `events` (id, stock), open from `opens` for an hour,
@@ -71,40 +72,6 @@ fn campaign(id: &str, events: &[(String, u32)], opens: DateTime<Utc>, hold: &str
         "events": list
     }))
     .unwrap()
-}
-
-fn percentiles(mut times: Vec<Duration>) -> (Duration, Duration) {
-    times.sort();
-    let n = times.len();
-    (times[n / 2], times[(n * 99 / 100).min(n - 1)])
-}
-
-async fn concurrent<F, Fut>(total: usize, f: F) -> f64
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let f = Arc::new(f);
-    let next = Arc::new(AtomicUsize::new(0));
-    let t0 = Instant::now();
-    let workers: Vec<_> = (0..CONCURRENCY)
-        .map(|_| {
-            let (f, next) = (f.clone(), next.clone());
-            tokio::spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= total {
-                        break;
-                    }
-                    f(i).await;
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.await.unwrap();
-    }
-    total as f64 / t0.elapsed().as_secs_f64()
 }
 
 fn ms(d: Duration) -> String {

@@ -30,9 +30,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench: a failure is a failed run
 #![allow(clippy::float_arithmetic, clippy::cast_precision_loss)] // reporting rates and ratios
 
-use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use promo_lambdas::dynamodb::DynamoStore;
@@ -57,9 +55,12 @@ use promo_shared::ports::store::TxOp;
 use promo_shared::testing::at;
 use promo_shared::testing::campaign_json;
 use promo_shared::testing::paid_event;
+#[path = "support/timing.rs"]
+mod timing;
+use timing::{CONCURRENCY, concurrent, percentiles};
+
 use promoctl::embedded::{OsIds, SqliteStore};
 
-const CONCURRENCY: usize = 32;
 const ROWS_PER_STORE: usize = 8;
 
 /// How much of the exactly-once machinery a transaction of the issuer's three items carries.
@@ -77,41 +78,6 @@ struct Row {
     /// (p50, p99)
     lat: (Duration, Duration),
     per_second: f64,
-}
-
-/// (p50, p99) of one operation's latencies.
-fn percentiles(mut times: Vec<Duration>) -> (Duration, Duration) {
-    times.sort();
-    let n = times.len();
-    (times[n / 2], times[(n * 99 / 100).min(n - 1)])
-}
-
-async fn concurrent<F, Fut>(total: usize, f: F) -> f64
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let f = Arc::new(f);
-    let next = Arc::new(AtomicUsize::new(0));
-    let t0 = Instant::now();
-    let workers: Vec<_> = (0..CONCURRENCY)
-        .map(|_| {
-            let (f, next) = (f.clone(), next.clone());
-            tokio::spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= total {
-                        break;
-                    }
-                    f(i).await;
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.await.unwrap();
-    }
-    total as f64 / t0.elapsed().as_secs_f64()
 }
 
 /// The wallet item the issuer writes for a reward, written plainly.

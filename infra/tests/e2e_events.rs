@@ -13,21 +13,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use promo_lambdas::auth::ShopperAuth;
 use promo_shared::app::campaigns;
-use promo_shared::app::config::EdgeConfig;
 use promo_shared::domain::audience::Member;
 use promo_shared::domain::email::EmailAddress;
 use promo_shared::domain::ids::{ReservationId, UserId};
 use promo_shared::ports::clock::{Clock, ManualClock};
 use promo_shared::testing::{at, paid_event};
 use promoctl::campaign_file;
-use promoctl::embedded::OsIds;
 use promoctl::runtime::{Platform, Running};
 use serde_json::Value;
 use support::items;
-
-const SHOPPER_SECRET: &str = "e2e-shopper-secret-0123456789abcdef";
 
 const CAMPAIGN: &str = r#"
 id = "drops"
@@ -47,21 +42,13 @@ price = 50000
 "#;
 
 async fn boot(dir: &Path, clock: Arc<ManualClock>) -> (Arc<Platform>, Running) {
-    let platform = Platform::open_with(dir, EdgeConfig::from_lookup(|_| None).unwrap(), clock, Arc::new(OsIds))
-        .unwrap()
-        .with_shopper_secret(SHOPPER_SECRET)
-        .unwrap();
-    let platform = Arc::new(platform);
+    let platform = support::shoppers_platform(dir, clock);
     let running = support::serve(platform.clone(), Duration::from_secs(3600), 0).await;
     (platform, running)
 }
 
 fn token(user: &str, now: chrono::DateTime<chrono::Utc>) -> String {
-    ShopperAuth::new(SHOPPER_SECRET.as_bytes()).unwrap().mint(
-        &UserId::parse(user).unwrap(),
-        now,
-        chrono::Duration::minutes(15),
-    )
+    support::shopper_token(user, now)
 }
 
 async fn call(

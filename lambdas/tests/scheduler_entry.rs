@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use promo_conformance::events::World;
-use promo_lambdas::dynamodb::{DynamoStore, create_table};
 use promo_lambdas::entry;
 use promo_lambdas::ses::SesMailer;
 use promo_shared::app::event_scheduler::Notices;
@@ -26,12 +25,11 @@ fn var(name: &str) -> String {
     })
 }
 
+mod support;
+
+/// A table of its own: the due index is global.
 async fn store() -> Arc<dyn Store> {
-    let endpoint = var("PROMO_TEST_DYNAMODB_ENDPOINT");
-    let name = format!("promo-scheduler-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-    let store = DynamoStore::from_env(name.clone(), Some(&endpoint)).await;
-    create_table(store.client(), &name).await.unwrap();
-    Arc::new(store)
+    support::fresh_store().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

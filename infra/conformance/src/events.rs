@@ -196,10 +196,16 @@ pub async fn events_bad_input_is_refused_and_writes_nothing(s: DynStore) {
     assert!(matches!(events.cancel(&w.event, &w.user(0), "bad id!").await, Err(EventError::ReservationNotFound(_))));
     let e = w.state().await;
     assert_eq!((e.taken, e.tail), (1, 0), "the refusals wrote nothing");
-    // Cancelled by a marketer: no more reservations, the holder keeps a final answer.
+    // Cancelled by a marketer: no more reservations; a payment for a hold is refunded.
     events.cancel_event(&w.event, "test").await.unwrap();
     let err = events.reserve(&w.event, &w.user(2)).await.unwrap_err();
     assert!(matches!(err, EventError::NotActive { status: EventStatus::Cancelled, .. }), "{err:?}");
+    let paid = events.pay(&w.user(0), &first.reservation_id, "pay-after-cancel").await.unwrap();
+    assert!(matches!(paid, Paid::RefundDue(_)), "{paid:?}");
+    let r = events.reservation(&w.user(0), &first.reservation_id).await.unwrap().unwrap();
+    assert_eq!(r.status, ReservationStatus::RefundDue);
+    assert_eq!(query_all(&*w.store, ev::refunds(&w.event)).await.unwrap().len(), 1, "reported");
+    assert_eq!(w.state().await.taken, 0, "the place went back");
     // After the end.
     w.check(3).await;
 }

@@ -19,6 +19,25 @@ pub fn example_campaign() -> Campaign {
     .unwrap()
 }
 
+/// The secret of the shoppers' tokens the end-to-end tests mint.
+pub const SHOPPER_SECRET: &str = "e2e-shopper-secret-0123456789abcdef";
+
+/// A local platform in `dir` on `clock`, verifying shoppers' tokens signed with [`SHOPPER_SECRET`].
+pub fn shoppers_platform(dir: &std::path::Path, clock: Arc<dyn promo_shared::ports::clock::Clock>) -> Arc<Platform> {
+    let edge = promo_shared::app::config::EdgeConfig::from_lookup(|_| None).unwrap();
+    let platform = Platform::open_with(dir, edge, clock, Arc::new(promoctl::embedded::OsIds)).unwrap();
+    Arc::new(platform.with_shopper_secret(SHOPPER_SECRET).unwrap())
+}
+
+/// A bearer token of `user`, valid from `now` for 15 minutes.
+pub fn shopper_token(user: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    promo_lambdas::auth::ShopperAuth::new(SHOPPER_SECRET.as_bytes()).unwrap().mint(
+        &promo_shared::domain::ids::UserId::parse(user).unwrap(),
+        now,
+        chrono::Duration::minutes(15),
+    )
+}
+
 /// Starts `platform`'s runtime (HTTP API, schedules every `tick`, `consumers` payment
 /// consumers) on a free loopback port.
 pub async fn serve(platform: Arc<Platform>, tick: Duration, consumers: usize) -> Running {

@@ -695,15 +695,16 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                     return Ok(Paid::RefundDue("already marked for refund".into()));
                 }
                 ReservationStatus::Reserved if r.hold_until.is_some_and(|h| now < h) => {
+                    if self.read_some(id).await?.status == EventStatus::Cancelled {
+                        // A cancelled event sells nothing: free the place, then report the payment.
+                        self.release(&r, Why::Cancelled).await?;
+                        continue;
+                    }
                     let hold_until = r.hold_until.map_or(0, secs);
                     let ops = vec![
                         TxOp::Update {
                             key: r.key(),
-                            updates: vec![
-                                Update::set(STATUS, ReservationStatus::Confirmed.as_str()),
-                                Update::set("payment_id", payment),
-                                Update::set("paid_at", n),
-                            ],
+                            updates: confirmed(payment, n, false),
                             cond: Some(Cond::And(vec![
                                 Cond::eq(STATUS, ReservationStatus::Reserved.as_str()),
                                 Cond::Gt(HOLD_UNTIL.into(), n),
@@ -713,19 +714,12 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                         TxOp::Update {
                             key: ev::event_key(id),
                             updates: vec![Update::Add(CONFIRMED.into(), 1)],
-                            cond: None,
+                            cond: Some(Cond::Ne(STATUS.into(), EventStatus::Cancelled.as_str().into())),
                         },
                         TxOp::Delete { key: ev::hold_key(id, hold_until, rid), cond: None },
                     ];
-                    match self.store.transact(ops, None).await {
-                        Ok(()) => {
-                            self.close_if_sold_out(id).await?;
-                            return Ok(Paid::Confirmed);
-                        }
-                        Err(err) if retry(&err) => self.pause().await,
-                        // Expired or released meanwhile: read again.
-                        Err(StoreError::TransactionCancelled { .. }) => {}
-                        Err(err) => return Err(err.into()),
+                    if let Some(paid) = self.commit_payment(id, ops, Paid::Confirmed).await? {
+                        return Ok(paid);
                     }
                 }
                 ReservationStatus::Reserved => {
@@ -740,12 +734,7 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                     let ops = vec![
                         TxOp::Update {
                             key: r.key(),
-                            updates: vec![
-                                Update::set(STATUS, ReservationStatus::Confirmed.as_str()),
-                                Update::set("payment_id", payment),
-                                Update::set("paid_at", n),
-                                Update::set("late", true),
-                            ],
+                            updates: confirmed(payment, n, true),
                             cond: Some(Cond::eq(STATUS, ReservationStatus::Expired.as_str())),
                         },
                         TxOp::Update {
@@ -764,15 +753,9 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                             ])),
                         },
                     ];
-                    match self.store.transact(ops, None).await {
-                        Ok(()) => {
-                            tracing::info!(event = %id, reservation = %rid, "late payment took a free place");
-                            self.close_if_sold_out(id).await?;
-                            return Ok(Paid::ConfirmedLate);
-                        }
-                        Err(err) if retry(&err) => self.pause().await,
-                        Err(StoreError::TransactionCancelled { .. }) => {}
-                        Err(err) => return Err(err.into()),
+                    if let Some(paid) = self.commit_payment(id, ops, Paid::ConfirmedLate).await? {
+                        tracing::info!(event = %id, reservation = %rid, "late payment took a free place");
+                        return Ok(paid);
                     }
                 }
                 status => {
@@ -782,6 +765,23 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
             }
         }
         Err(EventError::Busy(rid.to_string()))
+    }
+
+    /// Commits a payment's transaction: `Some(outcome)` once written (the waitlist closed if
+    /// that sold the event out), `None` to read again (the reservation or the event moved).
+    async fn commit_payment(&self, id: &EventId, ops: Vec<TxOp>, outcome: Paid) -> Result<Option<Paid>, EventError> {
+        match self.store.transact(ops, None).await {
+            Ok(()) => {
+                self.close_if_sold_out(id).await?;
+                Ok(Some(outcome))
+            }
+            Err(err) if retry(&err) => {
+                self.pause().await;
+                Ok(None)
+            }
+            Err(StoreError::TransactionCancelled { .. }) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
     }
 
     fn bought(&self, r: &Reservation) -> TxOp {
@@ -802,14 +802,16 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
         report.insert("reason".into(), why.into());
         report.insert("at".into(), n.into());
         let mut ops = vec![TxOp::Put { item: report, cond: Some(Cond::NotExists) }];
-        if r.status == ReservationStatus::Expired {
+        // An ended reservation says it was paid and is to be refunded; an active or confirmed
+        // one stays as it is (the report alone says this payment is to be refunded).
+        if matches!(r.status, ReservationStatus::Expired | ReservationStatus::Cancelled | ReservationStatus::Closed) {
             ops.push(TxOp::Update {
                 key: r.key(),
                 updates: vec![
                     Update::set(STATUS, ReservationStatus::RefundDue.as_str()),
                     Update::set("payment_id", payment),
                 ],
-                cond: Some(Cond::eq(STATUS, ReservationStatus::Expired.as_str())),
+                cond: Some(Cond::eq(STATUS, r.status.as_str())),
             });
         }
         match self.store.transact(ops, None).await {
@@ -925,6 +927,19 @@ fn retry(err: &StoreError) -> bool {
 
 fn at(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, 0).unwrap_or_default()
+}
+
+/// A reservation's updates when `payment` confirms it at `n` (`late`: after its hold).
+fn confirmed(payment: &str, n: i64, late: bool) -> Vec<Update> {
+    let mut u = vec![
+        Update::set(STATUS, ReservationStatus::Confirmed.as_str()),
+        Update::set("payment_id", payment),
+        Update::set("paid_at", n),
+    ];
+    if late {
+        u.push(Update::set("late", true));
+    }
+    u
 }
 
 fn hold_item(id: &EventId, hold_until: i64, r: &Reservation) -> Item {
