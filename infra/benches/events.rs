@@ -10,7 +10,7 @@
 //!
 //! - **reserve**: one request at a time, interleaved so noise lands on all alike — a plain
 //!   conditional put of a reservation-shaped item (`NotExists`, one item: the baseline),
-//!   `Events::reserve` taking a place (one transaction of five items after two reads), and
+//!   `Events::reserve` taking a place (one transaction of five items after one read), and
 //!   `Events::reserve` joining the waitlist (a counter update, then a transaction of three
 //!   items); then each with 32 concurrent tasks, on its own event. The embedded SQLite store
 //!   and, when `PROMO_TEST_DYNAMODB_ENDPOINT` is set, DynamoDB through the real SDK against

@@ -18,6 +18,8 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod support;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -137,22 +139,7 @@ async fn issuer_and_api_serve_sample_events_under_cargo_lambda_watch() {
     )
     .unwrap();
     let prod = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_promoctl"))
-            .args(["--env", "prod"])
-            .args(args)
-            .env("PROMO_TABLE_NAME", &table)
-            .env("PROMO_DYNAMODB_ENDPOINT", &endpoint)
-            .env("PROMO_CF_API_BASE", &kv_api)
-            .env("PROMO_CF_ACCOUNT_ID", "acct-1")
-            .env("PROMO_CF_KV_NAMESPACE_ID", "ns-1")
-            .env("PROMO_CF_API_TOKEN", "cf-token")
-            .env("PROMO_OPERATOR", "mina")
-            .env("PROMO_DATA_DIR", dir.path().join("no-local-store"))
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .output()
-            .unwrap();
+        let out = support::prod_promoctl(&table, &endpoint, &kv_api, dir.path()).args(args).output().unwrap();
         assert!(out.status.success(), "promoctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };

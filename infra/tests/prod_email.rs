@@ -6,7 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,25 +62,13 @@ async fn a_production_send_goes_from_promoctl_through_sqs_and_the_sender_to_ses(
     let selected = MEMBERS - MEMBERS.div_ceil(4);
 
     let prod = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_promoctl"))
-            .args(["--env", "prod"])
+        let out = support::prod_promoctl(&table, &endpoint, &kv_api, dir.path())
             .args(args)
             .current_dir(dir.path())
-            .env("PROMO_TABLE_NAME", &table)
-            .env("PROMO_DYNAMODB_ENDPOINT", &endpoint)
             .env("PROMO_SQS_ENDPOINT", &endpoint)
             .env("PROMO_SES_ENDPOINT", &ses)
             .env("PROMO_EMAIL_QUEUE_URL", &queue_url)
             .env("PROMO_EMAIL_DLQ_URL", &dlq_url)
-            .env("PROMO_CF_API_BASE", &kv_api)
-            .env("PROMO_CF_ACCOUNT_ID", "acct-1")
-            .env("PROMO_CF_KV_NAMESPACE_ID", "ns-1")
-            .env("PROMO_CF_API_TOKEN", "cf-token")
-            .env("PROMO_OPERATOR", "mina")
-            .env("PROMO_DATA_DIR", dir.path().join("no-local-store"))
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
             .output()
             .unwrap();
         assert!(out.status.success(), "promoctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));

@@ -28,7 +28,7 @@ use promo_shared::domain::ids::{EventId, UserId};
 use promo_shared::domain::limited_event::{EventStatus, ReservationStatus};
 use promo_shared::items::event::{self as ev, DUE_SHARDS, EventState, Reservation};
 use promo_shared::ports::clock::{Clock, ManualClock};
-use promo_shared::ports::store::{ItemExt, Store, query_all};
+use promo_shared::ports::store::{Cond, Item, ItemExt, Key, Page, Query, Store, StoreError, TxOp, Update, query_all};
 use promo_shared::testing::at;
 use serde_json::json;
 
@@ -480,6 +480,58 @@ pub async fn events_time_is_in_the_conditions(s: DynStore) {
     w2.check(2).await;
 }
 
+/// A store that moves the event's end to `at` (a redeploy's edit, item and spec) right before
+/// the first transaction it passes on: the reservation read the event open, and writes after
+/// its end.
+struct EndsBeforeFirstWrite {
+    inner: DynStore,
+    event: EventId,
+    at: chrono::DateTime<chrono::Utc>,
+    done: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Store for EndsBeforeFirstWrite {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
+        self.inner.put(item, cond).await
+    }
+    async fn update(&self, key: &Key, updates: &[Update], cond: Option<Cond>) -> Result<Item, StoreError> {
+        self.inner.update(key, updates, cond).await
+    }
+    async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<Option<Item>, StoreError> {
+        self.inner.delete(key, cond).await
+    }
+    async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError> {
+        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let key = ev::event_key(&self.event);
+            let mut item = self.inner.get(&key).await?.unwrap();
+            item["spec"]["ends_at"] = json!(self.at);
+            item.insert(ev::ENDS_AT.into(), self.at.timestamp().into());
+            self.inner.put(item, None).await?;
+        }
+        self.inner.transact(ops, token).await
+    }
+    async fn query(&self, q: &Query) -> Result<Page, StoreError> {
+        self.inner.query(q).await
+    }
+}
+
+/// The time is in the write's own condition: a reservation whose read found the event open,
+/// but whose write comes after the event's end moved to now, is refused and writes nothing.
+pub async fn events_a_stale_read_cannot_reserve_after_the_end(s: DynStore) {
+    let w = World::new(s, "ev-stale", 5).await;
+    w.events().get(&w.event).await.unwrap(); // opened
+    let racing =
+        EndsBeforeFirstWrite { inner: w.store.clone(), event: w.event.clone(), at: w.clock.now(), done: false.into() };
+    let err = Events::new(&racing, &*w.clock, &*w.ids).reserve(&w.event, &w.user(0)).await.unwrap_err();
+    assert!(matches!(err, EventError::NotActive { status: EventStatus::Ended, .. }), "{err:?}");
+    assert!(w.reservations(1).await.is_empty(), "nothing reserved");
+    assert_eq!(w.state().await.taken, 0);
+}
+
 /// Deploys: a new event is INACTIVE with its due entries; the same file again writes
 /// nothing; a stock below the places taken and an id another campaign owns are refused.
 pub async fn events_deploys_create_redefine_and_refuse(s: DynStore) {
@@ -523,7 +575,7 @@ macro_rules! events_conformance_tests {
         $crate::events_conformance_tests!(@cases $factory, [$(#[$attr])*],
             events_bad_input_is_refused_and_writes_nothing, events_expiry_promotes_the_waitlist_in_order,
             events_eight_concurrent_ticks_change_nothing_more_than_one, events_a_tick_after_a_day_of_downtime,
-            events_a_tick_stops_at_its_budget_and_the_next_continues,
+            events_a_tick_stops_at_its_budget_and_the_next_continues, events_a_stale_read_cannot_reserve_after_the_end,
             events_a_payment_racing_its_own_expiry, events_time_is_in_the_conditions,
             events_deploys_create_redefine_and_refuse);
     };

@@ -38,6 +38,26 @@ pub fn shopper_token(user: &str, now: chrono::DateTime<chrono::Utc>) -> String {
     )
 }
 
+/// `promoctl --env prod` on the stand-ins: the DynamoDB table `table` at `endpoint`, the
+/// Worker's KV API at `kv_api`, test credentials, operator `mina`, and a local data directory
+/// under `dir` that must stay untouched. Callers add the variables of their own services.
+pub fn prod_promoctl(table: &str, endpoint: &str, kv_api: &str, dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_promoctl"));
+    cmd.args(["--env", "prod"])
+        .env("PROMO_TABLE_NAME", table)
+        .env("PROMO_DYNAMODB_ENDPOINT", endpoint)
+        .env("PROMO_CF_API_BASE", kv_api)
+        .env("PROMO_CF_ACCOUNT_ID", "acct-1")
+        .env("PROMO_CF_KV_NAMESPACE_ID", "ns-1")
+        .env("PROMO_CF_API_TOKEN", "cf-token")
+        .env("PROMO_OPERATOR", "mina")
+        .env("PROMO_DATA_DIR", dir.join("no-local-store"))
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1");
+    cmd
+}
+
 /// Starts `platform`'s runtime (HTTP API, schedules every `tick`, `consumers` payment
 /// consumers) on a free loopback port.
 pub async fn serve(platform: Arc<Platform>, tick: Duration, consumers: usize) -> Running {

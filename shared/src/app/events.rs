@@ -33,7 +33,6 @@
 //! only finds the work that is due; the request path does the same work when it meets it
 //! (a reservation on a full event first releases the expired holds it finds).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -42,7 +41,7 @@ use thiserror::Error;
 
 use crate::domain::campaign::Campaign;
 use crate::domain::ids::{EventId, ReservationId, UserId};
-use crate::domain::limited_event::{EventSpec, EventStatus, ReservationStatus};
+use crate::domain::limited_event::{EventSpec, EventStatus, ReservationStatus, hold_expired};
 use crate::items::event::{
     self as ev, ACTIVE, BOUGHT, CONFIRMED, Due, DueEntry, EventState, HEAD, HOLD_UNTIL, Notice, Reservation, STATUS,
     TAIL, TAKEN, WAITING, WAITLIST_CLOSED,
@@ -235,7 +234,7 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                     tracing::info!(event = %id, by, "event cancelled");
                     return self.read_some(id).await;
                 }
-                Err(err) if retry(&err) => self.pause().await,
+                Err(err) if err.is_retryable() => self.pause().await,
                 Err(err) => return Err(err.into()),
             }
         }
@@ -253,17 +252,20 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                 e = self.read_some(id).await?;
             }
             self.check_open(&e, now)?;
-            let marker = self.store.get(&ev::shopper_key(id, user)).await?;
-            if let Some(err) = marker_refusal(&e, marker.as_ref()) {
-                return Err(err);
-            }
             if e.taken < e.stock() {
+                // The transaction checks the shopper's marker itself.
                 match self.try_hold(&e, user, now).await? {
                     Attempt::Done(r) => return Ok(r),
                     Attempt::Again => continue,
                 }
             }
-            // Full: an expired hold found here frees its place at once.
+            // Full. A shopper who may not reserve is told so before taking a position (a
+            // position taken and then refused would only be voided later).
+            let marker = self.store.get(&ev::shopper_key(id, user)).await?;
+            if let Some(err) = marker_refusal(&e, marker.as_ref()) {
+                return Err(err);
+            }
+            // An expired hold found here frees its place at once.
             if self.release_expired_holds(&e, 4).await? > 0 {
                 continue;
             }
@@ -313,7 +315,7 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
             )
             .with(Slot::Marker, self.take_marker(e, user, &rid))
             .with(Slot::Reservation, TxOp::Put { item: r.to_item(), cond: Some(Cond::NotExists) })
-            .with(Slot::Other, TxOp::Put { item: hold_item(e.id(), hold_until, &r), cond: None })
+            .with(Slot::Other, TxOp::Put { item: hold_item(e.id(), hold_until, user, &rid), cond: None })
             .with(Slot::Wait, expire_entry(e.id(), user, &rid, hold_until).put());
         let (ops, slots) = tx.split();
         match self.store.transact(ops, None).await {
@@ -325,7 +327,7 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                 // Full now, or no longer open: read again and decide.
                 Ok(Attempt::Again)
             }
-            Err(err) if retry(&err) => {
+            Err(err) if err.is_retryable() => {
                 self.pause().await;
                 Ok(Attempt::Again)
             }
@@ -362,7 +364,7 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
         let position = match taken {
             Ok(item) => item.i64_attr(TAIL).unwrap_or(0),
             Err(StoreError::ConditionFailed { .. }) => return Ok(Attempt::Again),
-            Err(err) if retry(&err) => {
+            Err(err) if err.is_retryable() => {
                 self.pause().await;
                 return Ok(Attempt::Again);
             }
@@ -399,7 +401,7 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                 }
                 // Voided before it landed (a place came free meanwhile): start again.
                 Err(err) if slots.failed(&err, Slot::Wait) => return Ok(Attempt::Again),
-                Err(err) if retry(&err) => self.pause().await,
+                Err(err) if err.is_retryable() => self.pause().await,
                 Err(err) => return Err(err.into()),
             }
         }
@@ -454,7 +456,7 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
             let e = self.read_some(id).await?;
             let now = self.clock.now();
             let n = secs(now);
-            if why == Why::Expired && n < hold_until {
+            if why == Why::Expired && r.hold_until.is_some_and(|h| !hold_expired(h, now)) {
                 return Ok(Released::AlreadyDone);
             }
             let (status, time) = match why {
@@ -519,18 +521,10 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                                 ])),
                             },
                         );
-                        let promoted = Reservation {
-                            reservation_id: rid.clone(),
-                            event_id: id.clone(),
-                            user_id: user.clone(),
-                            status: ReservationStatus::Reserved,
-                            created_at: at(n),
-                            hold_until: Some(at(promoted_until)),
-                            position: Some(e.head),
-                            payment_id: None,
-                            promoted_at: Some(at(n)),
-                        };
-                        tx.push(Slot::Other, TxOp::Put { item: hold_item(id, promoted_until, &promoted), cond: None });
+                        tx.push(
+                            Slot::Other,
+                            TxOp::Put { item: hold_item(id, promoted_until, &user, &rid), cond: None },
+                        );
                         tx.push(Slot::Other, expire_entry(id, &user, &rid, promoted_until).put());
                         tx.push(
                             Slot::Other,
@@ -567,11 +561,9 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                     return Ok(outcome);
                 }
                 Err(err) if slots.failed(&err, Slot::Reservation) => return Ok(Released::AlreadyDone),
-                Err(err) if matches!(err, StoreError::TransactionCancelled { .. }) || retry(&err) => {
-                    if retry(&err) {
-                        self.pause().await;
-                    }
-                }
+                Err(err) if err.is_retryable() => self.pause().await,
+                // The event or the head moved: read again.
+                Err(StoreError::TransactionCancelled { .. }) => {}
                 Err(err) => return Err(err.into()),
             }
         }
@@ -613,7 +605,7 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
         };
         match self.store.transact(ops, None).await {
             Ok(()) | Err(StoreError::TransactionCancelled { .. }) => Ok(Head::Moved),
-            Err(err) if retry(&err) => Ok(Head::Moved),
+            Err(err) if err.is_retryable() => Ok(Head::Moved),
             Err(err) => Err(err.into()),
         }
     }
@@ -660,7 +652,7 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                     ];
                     match self.store.transact(ops, None).await {
                         Ok(()) | Err(StoreError::TransactionCancelled { .. }) => {}
-                        Err(err) if retry(&err) => self.pause().await,
+                        Err(err) if err.is_retryable() => self.pause().await,
                         Err(err) => return Err(err.into()),
                     }
                 }
@@ -694,7 +686,7 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                 ReservationStatus::RefundDue if r.payment_id.as_deref() == Some(payment) => {
                     return Ok(Paid::RefundDue("already marked for refund".into()));
                 }
-                ReservationStatus::Reserved if r.hold_until.is_some_and(|h| now < h) => {
+                ReservationStatus::Reserved if r.hold_until.is_some_and(|h| !hold_expired(h, now)) => {
                     if self.read_some(id).await?.status == EventStatus::Cancelled {
                         // A cancelled event sells nothing: free the place, then report the payment.
                         self.release(&r, Why::Cancelled).await?;
@@ -775,7 +767,7 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                 self.close_if_sold_out(id).await?;
                 Ok(Some(outcome))
             }
-            Err(err) if retry(&err) => {
+            Err(err) if err.is_retryable() => {
                 self.pause().await;
                 Ok(None)
             }
@@ -893,7 +885,7 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
             match self.store.transact(ops, None).await {
                 Ok(()) => closed += 1,
                 Err(StoreError::TransactionCancelled { .. }) => {}
-                Err(err) if retry(&err) => self.pause().await,
+                Err(err) if err.is_retryable() => self.pause().await,
                 Err(err) => return Err(err.into()),
             }
         }
@@ -921,10 +913,6 @@ enum Head {
     Moved,
 }
 
-fn retry(err: &StoreError) -> bool {
-    err.is_retryable()
-}
-
 fn at(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, 0).unwrap_or_default()
 }
@@ -942,11 +930,11 @@ fn confirmed(payment: &str, n: i64, late: bool) -> Vec<Update> {
     u
 }
 
-fn hold_item(id: &EventId, hold_until: i64, r: &Reservation) -> Item {
-    let mut item = ev::hold_key(id, hold_until, &r.reservation_id).item();
+fn hold_item(id: &EventId, hold_until: i64, user: &UserId, rid: &ReservationId) -> Item {
+    let mut item = ev::hold_key(id, hold_until, rid).item();
     item.insert(HOLD_UNTIL.into(), hold_until.into());
-    item.insert("user_id".into(), r.user_id.as_str().into());
-    item.insert("reservation_id".into(), r.reservation_id.as_str().into());
+    item.insert("user_id".into(), user.as_str().into());
+    item.insert("reservation_id".into(), rid.as_str().into());
     item
 }
 
@@ -1022,18 +1010,4 @@ pub async fn removal_refusals<S: Store + ?Sized>(
 /// The JSON of a reservation as the API answers it.
 pub fn reservation_json(r: &Reservation) -> Value {
     serde_json::to_value(r).unwrap_or(Value::Null)
-}
-
-/// Shared handles for the long-lived parts (the API, the scheduler).
-#[derive(Clone)]
-pub struct EventsHandle<S> {
-    pub store: S,
-    pub clock: Arc<dyn Clock>,
-    pub ids: Arc<dyn IdGen>,
-}
-
-impl<S: Store> EventsHandle<S> {
-    pub fn events(&self) -> Events<'_, S> {
-        Events::new(&self.store, self.clock.as_ref(), self.ids.as_ref())
-    }
 }

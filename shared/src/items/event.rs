@@ -87,12 +87,6 @@ pub fn refunds(event: &EventId) -> Query {
     Query::partition(format!("EVENT#{event}#REFUNDS"))
 }
 
-/// The events of every campaign are found through the campaigns; this lists the events'
-/// items of one campaign.
-pub fn event_keys(campaign: &Campaign) -> Vec<Key> {
-    campaign.events.iter().map(|e| event_key(&e.id)).collect()
-}
-
 /// An event item as read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventState {
