@@ -212,3 +212,27 @@ async fn claims_log_the_shopper_masked() {
     assert!(text.contains(&format!("user={masked}")), "the claim is logged, masked: {text}");
     assert!(!text.contains(user), "the shopper's id is in the logs:\n{text}");
 }
+
+/// Idempotency keys are scoped to their shopper unambiguously: user `x` with key `y:z` and
+/// user `x:y` with key `z` are two requests, and the second is not replayed the first's coupon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idempotency_keys_of_different_shoppers_never_meet() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(at("2026-11-25T12:00:00Z")));
+    let (platform, running) = boot(dir.path(), clock.clone()).await;
+    campaigns::deploy(&*platform.store, &*clock, &support::example_campaign()).await.unwrap();
+    let url = format!("http://{}/v1/campaigns/black-friday-2026/claims", running.addr);
+    let claim = |user: &str, key: &str| {
+        reqwest::Client::new().post(url.clone()).bearer_auth(token(user, clock.now())).header("idempotency-key", key)
+    };
+    let first = claim("x", "y:z").send().await.unwrap();
+    assert_eq!(first.status().as_u16(), 201);
+    let first: Value = first.json().await.unwrap();
+    let second = claim("x:y", "z").send().await.unwrap();
+    assert_eq!(second.status().as_u16(), 201);
+    assert!(second.headers().get("idempotent-replayed").is_none(), "not a replay of another shopper's claim");
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(second["user_id"], "x:y", "{second}");
+    assert_ne!(second["code"], first["code"]);
+    running.shutdown().await.unwrap();
+}

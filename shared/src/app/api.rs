@@ -174,7 +174,7 @@ impl<S: Store> Api<S> {
     /// A reservation under the client's idempotency key: made at most once per (shopper, key);
     /// a retry gets the first answer (its status code too).
     async fn reserve_once(&self, event: &EventId, shopper: &UserId, key: &str) -> Result<Response, ApiError> {
-        let record = format!("reserve:{shopper}:{key}");
+        let record = idempotency::scoped_key("reserve", &[shopper.as_str(), key]);
         let payload = hex::encode(Sha256::digest(format!("event:{event}").as_bytes()));
         let run = || async {
             let r = self.events().reserve(event, shopper).await.map_err(ReserveOnce::Event)?;
@@ -206,7 +206,7 @@ impl<S: Store> Api<S> {
 
     /// A claim under the client's idempotency key: claimed at most once per (shopper, key).
     async fn claim_once(&self, campaign: &CampaignId, shopper: &UserId, key: &str) -> Result<Response, ApiError> {
-        let record = format!("claim:{shopper}:{key}");
+        let record = idempotency::scoped_key("claim", &[shopper.as_str(), key]);
         let payload = hex::encode(Sha256::digest(campaign.as_str().as_bytes()));
         let run = || async {
             let claimed = self.claimer.claim(campaign, shopper).await.map_err(OnceError::Claim)?;

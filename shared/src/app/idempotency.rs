@@ -26,6 +26,18 @@ use thiserror::Error;
 use crate::items::idempotency::{Record, STATUS_COMPLETED, STATUS_IN_PROGRESS, from_item, record_key, to_item};
 use crate::ports::store::{Cond, Store, StoreError, Update};
 
+/// The record key of a client's idempotency key within `scope` (e.g. `claim`) and the parts
+/// that own it (the shopper): each part prefixed by its length, so no two different tuples
+/// meet — user `x` with key `y:z` and user `x:y` with key `z` are different records, though
+/// `:` is allowed in both.
+pub fn scoped_key(scope: &str, parts: &[&str]) -> String {
+    let mut key = scope.to_string();
+    for part in parts {
+        key.push_str(&format!(":{}:{part}", part.len()));
+    }
+    key
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct IdempotencyConfig {
     /// How long a completed record answers replays (longer than any sender's retry span).
@@ -263,6 +275,15 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn scoped_keys_of_different_owners_never_meet() {
+        let a = super::scoped_key("claim", &["x", "y:z"]);
+        let b = super::scoped_key("claim", &["x:y", "z"]);
+        assert_ne!(a, b, "user `x` with key `y:z` and user `x:y` with key `z`");
+        assert_eq!(a, "claim:1:x:3:y:z");
+        assert_ne!(super::scoped_key("claim", &["x", "k"]), super::scoped_key("reserve", &["x", "k"]));
+    }
+
     use super::*;
     use crate::testing::at;
 
