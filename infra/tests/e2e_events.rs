@@ -179,3 +179,47 @@ async fn shoppers_reserve_wait_cancel_pay_and_are_promoted() {
     );
     running.shutdown().await.unwrap();
 }
+
+/// A limited event's notices never go to an address on the suppression list (it unsubscribed,
+/// bounced or complained); the others are mailed as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn notices_skip_suppressed_addresses() {
+    use promo_shared::items::suppression::{self, Reason, Suppression};
+    use promo_shared::ports::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(at("2026-11-20T10:00:00Z")));
+    let (platform, running) = boot(dir.path(), clock.clone()).await;
+    let campaign =
+        campaign_file::check(&CAMPAIGN.replace("stock = 2", "stock = 1"), Path::new("drops.toml"), clock.now())
+            .unwrap();
+    campaigns::deploy(&*platform.store, &*clock, &campaign).await.unwrap();
+    let member = |user: &str| Member {
+        user_id: UserId::parse(user).unwrap(),
+        email: EmailAddress::parse(&format!("{user}@example.com")).unwrap(),
+        opted_in: true,
+        attributes: [].into(),
+    };
+    support::put_members(&*platform.store, [member("carol"), member("erin")]).await;
+    let gone = Suppression { reason: Reason::Unsubscribed, at: clock.now(), campaign_id: None, user_id: None };
+    platform.store.put(suppression::to_item(&member("carol").email, &gone).unwrap(), None).await.unwrap();
+    let reserve_url = format!("http://{}/v1/events/signed-100/reservations", running.addr);
+    let who = |u: &str| token(u, clock.now());
+    let (_, alice, _) = call("POST", reserve_url.clone(), Some(&who("alice")), None).await;
+    let (_, carol, _) = call("POST", reserve_url.clone(), Some(&who("carol")), None).await;
+    let (status, _, _) = call("POST", reserve_url.clone(), Some(&who("erin")), None).await;
+    assert_eq!(status, 202);
+    // Alice cancels: carol is promoted, but her address unsubscribed.
+    let alice_url = format!("{reserve_url}/{}", alice["reservation_id"].as_str().unwrap());
+    assert_eq!(call("DELETE", alice_url, Some(&who("alice")), None).await.0, 200);
+    let report = platform.tick_events().await.unwrap();
+    assert_eq!((report.notified, report.suppressed), (0, 1), "{report:?}");
+    // Carol cancels: erin is promoted and mailed.
+    let carol_url = format!("{reserve_url}/{}", carol["reservation_id"].as_str().unwrap());
+    assert_eq!(call("DELETE", carol_url, Some(&who("carol")), None).await.0, 200);
+    let report = platform.tick_events().await.unwrap();
+    assert_eq!((report.notified, report.suppressed), (1, 0), "{report:?}");
+    let outbox = support::outbox_by_address(&dir.path().join("outbox"));
+    assert_eq!(outbox.get("carol@example.com"), None, "{outbox:?}");
+    assert_eq!(outbox.get("erin@example.com"), Some(&1), "{outbox:?}");
+    running.shutdown().await.unwrap();
+}

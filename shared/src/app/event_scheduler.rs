@@ -20,8 +20,8 @@ use crate::app::events::{EventError, Events, Released, Why};
 use crate::domain::email::EmailAddress;
 use crate::domain::ids::{ReservationId, UserId};
 use crate::domain::limited_event::ReservationStatus;
-use crate::items::audience;
 use crate::items::event::{DUE_SHARDS, Due, DueEntry, Notice, due_shard};
+use crate::items::{audience, suppression};
 use crate::ports::mail::{Mailer, OutgoingEmail};
 use crate::ports::store::{Cond, Key, Store, StoreError, Update};
 
@@ -60,6 +60,9 @@ pub struct TickReport {
     pub promoted: usize,
     pub waitlist_closed: usize,
     pub notified: usize,
+    /// Notices not mailed: the address is on the suppression list (unsubscribed, bounced,
+    /// complained).
+    pub suppressed: usize,
     /// Due entries read and settled (done, or found to be stale).
     pub settled: usize,
     /// Due work was left for the next tick (the budget ran out, or a notice waits to be retried).
@@ -75,6 +78,7 @@ impl TickReport {
         self.promoted += other.promoted;
         self.waitlist_closed += other.waitlist_closed;
         self.notified += other.notified;
+        self.suppressed += other.suppressed;
         self.settled += other.settled;
         self.due_left |= other.due_left;
     }
@@ -231,6 +235,14 @@ async fn notify<S: Store + ?Sized>(
         tracing::info!(user = %user.masked(), reservation = %rid, ?what, "no address known for the shopper: notice not mailed");
         return Ok(true);
     };
+    // Reservation notices need no marketing opt-in, but an address that unsubscribed, bounced
+    // or complained is never mailed.
+    if let Some(found) = events.store.get(&suppression::key(&to)).await? {
+        let reason = suppression::from_item(&found).map_or("suppressed", |s| s.reason.as_str());
+        tracing::info!(to = %to.masked(), reservation = %rid, ?what, reason, "address suppressed: notice not mailed");
+        report.suppressed += 1;
+        return Ok(true);
+    }
     let name = events.read(&r.event_id).await?.map(|e| e.spec.name).unwrap_or_else(|| r.event_id.to_string());
     let (subject, text) = match what {
         Notice::Promoted => (
