@@ -399,9 +399,11 @@ async fn poison_jobs_go_to_the_dead_letters_and_the_send_finishes() {
     assert!(!outbox(l.dir.path()).contains_key("x@example.com"));
 }
 
-/// An SNS notification of an SES event, as the feedback Lambda receives it.
+/// An SNS notification of an SES event, as the feedback Lambda receives it (SNS gives each
+/// notification an id and keeps it when it delivers the notification again).
 fn sns(event: serde_json::Value) -> serde_json::Value {
-    serde_json::json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Message": event.to_string()}}]})
+    let id = uuid::Uuid::new_v4().to_string();
+    serde_json::json!({"Records": [{"EventSource": "aws:sns", "Sns": {"MessageId": id, "Message": event.to_string()}}]})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -421,8 +423,13 @@ async fn bounces_past_two_percent_pause_the_send_and_suppress_their_addresses() 
             "bouncedRecipients": [{"emailAddress": address(u)}]}, "mail": {"tags": {"campaign": [id.as_str()]}}}))
     };
     let at_limit = (sent * 2 / 100) as usize;
-    for u in &selected[..at_limit] {
-        promo_lambdas::entry::feedback(&*l.store, &SystemClock, bounce(u, "Permanent")).await.unwrap();
+    let notifications: Vec<_> = selected[..at_limit].iter().map(|u| bounce(u, "Permanent")).collect();
+    for n in &notifications {
+        promo_lambdas::entry::feedback(&*l.store, &SystemClock, n.clone()).await.unwrap();
+    }
+    // SNS delivers every notification again: each bounce still counts once.
+    for n in &notifications {
+        promo_lambdas::entry::feedback(&*l.store, &SystemClock, n.clone()).await.unwrap();
     }
     promo_lambdas::entry::feedback(&*l.store, &SystemClock, bounce(&selected[at_limit], "Transient")).await.unwrap();
     let delivery = sns(serde_json::json!({"eventType": "Delivery", "mail": {}}));

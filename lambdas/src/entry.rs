@@ -416,7 +416,11 @@ pub async fn feedback<S: Store + ?Sized>(
             continue;
         };
         match crate::ses_events::parse(message, clock.now()) {
-            Ok(Some(f)) => {
+            Ok(Some(mut f)) => {
+                // Without SES's feedback id, the notification's own id: SNS keeps it on redelivery.
+                if f.id.is_none() {
+                    f.id = r.pointer("/Sns/MessageId").and_then(Value::as_str).map(str::to_string);
+                }
                 let done = promo_shared::app::email_feedback::record(store, clock, &f)
                     .await
                     .map_err(|e| EntryError::Transient(e.to_string()))?;

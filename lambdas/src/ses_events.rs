@@ -24,6 +24,7 @@ struct Event {
 #[serde(rename_all = "camelCase")]
 struct Bounce {
     bounce_type: Option<String>,
+    feedback_id: Option<String>,
     #[serde(default)]
     bounced_recipients: Vec<Recipient>,
     timestamp: Option<DateTime<Utc>>,
@@ -32,6 +33,7 @@ struct Bounce {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Complaint {
+    feedback_id: Option<String>,
     #[serde(default)]
     complained_recipients: Vec<Recipient>,
     timestamp: Option<DateTime<Utc>>,
@@ -70,6 +72,7 @@ pub fn parse(message: &str, now: DateTime<Utc>) -> Result<Option<Feedback>, Stri
                 recipients: addresses(&b.bounced_recipients),
                 campaign,
                 at: b.timestamp.unwrap_or(now),
+                id: b.feedback_id,
             }))
         }
         "Complaint" => {
@@ -80,6 +83,7 @@ pub fn parse(message: &str, now: DateTime<Utc>) -> Result<Option<Feedback>, Stri
                 recipients: addresses(&c.complained_recipients),
                 campaign,
                 at: c.timestamp.unwrap_or(now),
+                id: c.feedback_id,
             }))
         }
         _ => Ok(None),
@@ -93,13 +97,14 @@ mod tests {
     #[test]
     fn bounces_and_complaints_name_their_recipients_and_campaign() {
         let now = Utc::now();
-        let bounce = r#"{"eventType":"Bounce","bounce":{"bounceType":"Permanent","bounceSubType":"General",
+        let bounce = r#"{"eventType":"Bounce","bounce":{"bounceType":"Permanent","bounceSubType":"General","feedbackId":"fb-1",
             "bouncedRecipients":[{"emailAddress":"gone@example.com","status":"5.1.1"}],"timestamp":"2026-12-04T10:00:00Z"},
             "mail":{"timestamp":"2026-12-04T09:59:59Z","tags":{"campaign":["bf-2026"],"ses:configuration-set":["promo"]}}}"#;
         let f = parse(bounce, now).unwrap().unwrap();
         assert_eq!((f.kind, f.permanent), (Reason::Bounced, true));
         assert_eq!(f.recipients[0].expose(), "gone@example.com");
         assert_eq!(f.campaign.unwrap().as_str(), "bf-2026");
+        assert_eq!(f.id.as_deref(), Some("fb-1"), "SES's feedback id names the event");
         let transient = bounce.replace("\"Permanent\"", "\"Transient\"");
         assert!(!parse(&transient, now).unwrap().unwrap().permanent);
         let complaint = r#"{"notificationType":"Complaint","complaint":{"complainedRecipients":[{"emailAddress":"angry@example.com"}]},"mail":{}}"#;

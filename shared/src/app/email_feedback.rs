@@ -2,7 +2,7 @@
 //! the suppression list, and a campaign whose bounce rate passes 2 % or complaint rate
 //! 0.08 % pauses its own email (measured once it has sent [`MIN_SAMPLE`] messages).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::app::email_send;
 use crate::domain::email::EmailAddress;
@@ -10,7 +10,7 @@ use crate::domain::ids::CampaignId;
 use crate::items::email_send::{self as item, SendState};
 use crate::items::suppression::{self, Reason, Suppression};
 use crate::ports::clock::Clock;
-use crate::ports::store::{Store, StoreError, Update};
+use crate::ports::store::{Cond, Store, StoreError, TxOp, Update};
 
 /// Bounces above this share of the sends pause the campaign's email (in basis points: 2 %).
 pub const MAX_BOUNCE_BP: u64 = 200;
@@ -18,6 +18,8 @@ pub const MAX_BOUNCE_BP: u64 = 200;
 pub const MAX_COMPLAINT_BP: u64 = 8;
 /// Sends before the rates are judged (a first bounce is not 100 %).
 pub const MIN_SAMPLE: u64 = 500;
+/// How long a feedback event's marker is kept (SNS retries for far less).
+pub const FEEDBACK_SEEN_DAYS: i64 = 14;
 
 /// A bounce or complaint event, as the feedback Lambda parsed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +30,9 @@ pub struct Feedback {
     pub recipients: Vec<EmailAddress>,
     pub campaign: Option<CampaignId>,
     pub at: DateTime<Utc>,
+    /// The event's identity (SES's `feedbackId`, else the notification's message id): a
+    /// redelivered notification is counted once.
+    pub id: Option<String>,
 }
 
 /// What recording an event did.
@@ -52,7 +57,27 @@ pub async fn record<S: Store + ?Sized>(store: &S, clock: &dyn Clock, f: &Feedbac
     let Some(campaign) = &f.campaign else { return Ok(out) };
     let attr = if f.kind == Reason::Complained { "complained" } else { "bounced" };
     let n = i64::try_from(f.recipients.len()).unwrap_or(i64::MAX);
-    let it = store.update(&item::feedback_key(campaign), &[Update::Add(attr.into(), n)], None).await?;
+    let count =
+        TxOp::Update { key: item::feedback_key(campaign), updates: vec![Update::Add(attr.into(), n)], cond: None };
+    let mut ops = vec![count];
+    match &f.id {
+        // The event's marker and the count in one transaction: a redelivery finds the marker
+        // and counts nothing.
+        Some(id) => ops.push(TxOp::Put {
+            item: item::feedback_seen(campaign, id, f.at + Duration::days(FEEDBACK_SEEN_DAYS)),
+            cond: Some(Cond::NotExists),
+        }),
+        None => tracing::warn!(campaign = %campaign, "feedback event without an id: counted without de-duplication"),
+    }
+    match store.transact(ops, None).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCancelled { .. }) => {
+            tracing::info!(campaign = %campaign, "feedback event seen before: not counted again");
+            return Ok(out);
+        }
+        Err(e) => return Err(e),
+    }
+    let it = store.get(&item::feedback_key(campaign)).await?.unwrap_or_default();
     let (sent, bounced, complained) = item::read_feedback(&it);
     let why = if sent < MIN_SAMPLE {
         None

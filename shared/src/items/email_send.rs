@@ -179,6 +179,14 @@ pub fn feedback_key(campaign: &CampaignId) -> Key {
     Key::new(partition(campaign), "FEEDBACK")
 }
 
+/// The marker of one feedback event (bounce or complaint) counted for `campaign`, kept until
+/// `expires` (the table's TTL).
+pub fn feedback_seen(campaign: &CampaignId, id: &str, expires: DateTime<Utc>) -> Item {
+    let mut item = Key::new(format!("{}#FEEDBACK", partition(campaign)), id).item();
+    item.insert("expires_at".into(), expires.timestamp().into());
+    item
+}
+
 /// The provider's feedback counts: (sent, bounced, complained).
 pub fn read_feedback(item: &Item) -> (u64, u64, u64) {
     let n = |a: &str| item.i64_attr(a).and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
