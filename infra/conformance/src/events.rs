@@ -22,10 +22,13 @@ use chrono::Duration;
 use futures::future::join_all;
 use promo_shared::app::campaigns;
 use promo_shared::app::event_scheduler::{self, Budget, TickReport};
-use promo_shared::app::events::{EventError, Events, Paid};
+use promo_shared::app::events::{EventError, Events, Paid, PlacePayment, Released};
+use promo_shared::app::issuer::Issuer;
 use promo_shared::domain::campaign::Campaign;
-use promo_shared::domain::ids::{EventId, UserId};
+use promo_shared::domain::ids::{EventId, PaymentId, UserId};
 use promo_shared::domain::limited_event::{EventStatus, ReservationStatus};
+use promo_shared::domain::money::{Currency, Money};
+use promo_shared::domain::payment::PaymentEvent;
 use promo_shared::items::event::{self as ev, DUE_SHARDS, EventState, Reservation};
 use promo_shared::ports::clock::{Clock, ManualClock};
 use promo_shared::ports::store::{Cond, Item, ItemExt, Key, Page, Query, Store, StoreError, TxOp, Update, query_all};
@@ -48,6 +51,16 @@ pub fn event_campaign(id: &str, stock: u32, hold: &str, per_user_limit: u32) -> 
                     "stock": stock, "hold": hold, "per_user_limit": per_user_limit, "price": 50000}]
     }))
     .unwrap()
+}
+
+/// A payment `id` of the event's price (50,000 KRW), without lines.
+pub fn paid_in_full(id: &str) -> PlacePayment {
+    paid(id, 50_000, "KRW")
+}
+
+pub fn paid(id: &str, minor: i64, currency: &str) -> PlacePayment {
+    let amount = Money::new(minor, Currency::parse(currency).unwrap()).unwrap();
+    PlacePayment::new(PaymentId::parse(id).unwrap(), amount)
 }
 
 /// One case's world: the store, a clock it drives, ids, and its deployed event.
@@ -200,7 +213,7 @@ pub async fn events_bad_input_is_refused_and_writes_nothing(s: DynStore) {
     events.cancel_event(&w.event, "test").await.unwrap();
     let err = events.reserve(&w.event, &w.user(2)).await.unwrap_err();
     assert!(matches!(err, EventError::NotActive { status: EventStatus::Cancelled, .. }), "{err:?}");
-    let paid = events.pay(&w.user(0), &first.reservation_id, "pay-after-cancel").await.unwrap();
+    let paid = events.pay(&w.user(0), &first.reservation_id, &paid_in_full("pay-after-cancel")).await.unwrap();
     assert!(matches!(paid, Paid::RefundDue(_)), "{paid:?}");
     let r = events.reservation(&w.user(0), &first.reservation_id).await.unwrap().unwrap();
     assert_eq!(r.status, ReservationStatus::RefundDue);
@@ -278,7 +291,7 @@ pub async fn events_concurrent_cancellations_payments_and_expiries_stay_exact(s:
                     }
                     1 | 2 => {
                         let pay = format!("pay-{}", r.reservation_id);
-                        events.pay(&r.user_id, &r.reservation_id, &pay).await.unwrap();
+                        events.pay(&r.user_id, &r.reservation_id, &paid_in_full(&pay)).await.unwrap();
                     }
                     _ => {}
                 }
@@ -347,7 +360,7 @@ pub async fn events_a_tick_after_a_day_of_downtime(s: DynStore) {
     // A payment of an expired hold after the end: refund, no place.
     let rs = w.reservations(6).await;
     let held = rs.iter().find(|r| r.status == ReservationStatus::Reserved).unwrap();
-    let paid = events.pay(&held.user_id, &held.reservation_id, "late-pay").await.unwrap();
+    let paid = events.pay(&held.user_id, &held.reservation_id, &paid_in_full("late-pay")).await.unwrap();
     assert!(matches!(paid, Paid::RefundDue(_)), "{paid:?}");
     let report = w.tick().await;
     assert_eq!(report.promoted, 0, "nobody promoted after the end: {report:?}");
@@ -425,7 +438,7 @@ pub async fn events_a_payment_racing_its_own_expiry(s: DynStore) {
         let (w, clock) = (w.clone(), payer_clock.clone());
         tasks.push(tokio::spawn(async move {
             let events = Events::new(&*w.store, &*clock, &*w.ids);
-            events.pay(&r.user_id, &r.reservation_id, &format!("p-{}", r.reservation_id)).await.unwrap()
+            events.pay(&r.user_id, &r.reservation_id, &paid_in_full(&format!("p-{}", r.reservation_id))).await.unwrap()
         }));
     }
     let ticks: Vec<_> = (0..4)
@@ -463,8 +476,12 @@ pub async fn events_time_is_in_the_conditions(s: DynStore) {
     // At the deadline exactly: not confirmed in time; the place is free (nobody waits), so
     // the late payment takes it.
     w.clock.set(r.hold_until.unwrap());
-    assert_eq!(events.pay(&w.user(0), &r.reservation_id, "p0").await.unwrap(), Paid::ConfirmedLate);
-    assert_eq!(events.pay(&w.user(0), &r.reservation_id, "p0").await.unwrap(), Paid::AlreadyConfirmed, "redelivered");
+    assert_eq!(events.pay(&w.user(0), &r.reservation_id, &paid_in_full("p0")).await.unwrap(), Paid::ConfirmedLate);
+    assert_eq!(
+        events.pay(&w.user(0), &r.reservation_id, &paid_in_full("p0")).await.unwrap(),
+        Paid::AlreadyConfirmed,
+        "redelivered"
+    );
     let e = w.state().await;
     assert_eq!((e.taken, e.confirmed, e.sold_out()), (1, 1, true));
     // Sold out: the next shopper is told so, not queued.
@@ -532,6 +549,155 @@ pub async fn events_a_stale_read_cannot_reserve_after_the_end(s: DynStore) {
     assert_eq!(w.state().await.taken, 0);
 }
 
+/// A payment must cover the place: a short payment, one in another currency, or one whose
+/// line for the event is short takes nothing and is listed for refund, the hold left as it
+/// was; the full price (or more) confirms.
+pub async fn events_a_payment_must_cover_the_place(s: DynStore) {
+    let w = World::new(s, "ev-price", 2).await;
+    let events = w.events();
+    let r = events.reserve(&w.event, &w.user(0)).await.unwrap();
+    let short = events.pay(&w.user(0), &r.reservation_id, &paid("short-1", 100, "KRW")).await.unwrap();
+    assert!(matches!(&short, Paid::RefundDue(why) if why.contains("priced KRW 50000")), "{short:?}");
+    let usd = events.pay(&w.user(0), &r.reservation_id, &paid("usd-1", 50_000, "USD")).await.unwrap();
+    assert!(matches!(&usd, Paid::RefundDue(why) if why.contains("USD")), "{usd:?}");
+    let mut line = paid_in_full("line-1");
+    line.lines = vec![(w.event.as_str().to_string(), 100), ("p-other".into(), 49_900)];
+    let by_line = events.pay(&w.user(0), &r.reservation_id, &line).await.unwrap();
+    assert!(matches!(&by_line, Paid::RefundDue(why) if why.contains("paid KRW 100")), "{by_line:?}");
+    let still = events.reservation(&w.user(0), &r.reservation_id).await.unwrap().unwrap();
+    assert_eq!(
+        (still.status, still.hold_until),
+        (ReservationStatus::Reserved, r.hold_until),
+        "the hold is left as it was"
+    );
+    assert_eq!(w.state().await.confirmed, 0, "no place taken by a short payment");
+    let reported: BTreeSet<String> = query_all(&*w.store, ev::refunds(&w.event))
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|i| i.str_attr("sk").map(str::to_string))
+        .collect();
+    assert_eq!(reported, ["line-1", "short-1", "usd-1"].map(String::from).into(), "listed for refund");
+    assert_eq!(events.pay(&w.user(0), &r.reservation_id, &paid_in_full("full-1")).await.unwrap(), Paid::Confirmed);
+    let r1 = events.reserve(&w.event, &w.user(1)).await.unwrap();
+    let more = events.pay(&w.user(1), &r1.reservation_id, &paid("more-1", 60_000, "KRW")).await.unwrap();
+    assert_eq!(more, Paid::Confirmed, "paying more than the price confirms");
+    let e = w.state().await;
+    assert_eq!((e.taken, e.confirmed), (2, 2));
+    w.check(2).await;
+}
+
+/// A payment after the event's end takes no place even while the scheduler is behind (the
+/// end is in the confirmation's condition), and a payment for a reservation nobody has is
+/// reported for refund.
+pub async fn events_a_payment_after_the_end_or_for_nobody_is_refunded(s: DynStore) {
+    let w = World::new(s, "ev-late-end", 2).await;
+    w.clock.set(at(ENDS) - Duration::minutes(5));
+    let r = w.events().reserve(&w.event, &w.user(0)).await.unwrap();
+    assert!(r.hold_until.unwrap() > at(ENDS), "the hold runs past the end");
+    // The read finds the event open, the end moves to now before the write.
+    let racing =
+        EndsBeforeFirstWrite { inner: w.store.clone(), event: w.event.clone(), at: w.clock.now(), done: false.into() };
+    let paid = Events::new(&racing, &*w.clock, &*w.ids)
+        .pay(&w.user(0), &r.reservation_id, &paid_in_full("after-end-1"))
+        .await
+        .unwrap();
+    assert!(matches!(&paid, Paid::RefundDue(why) if why.contains("ended")), "{paid:?}");
+    assert_eq!(w.state().await.confirmed, 0, "nothing confirmed after the end");
+    // With the scheduler behind (still ACTIVE) past the end.
+    let w = World::new(w.store.clone(), "ev-late-end2", 2).await;
+    w.clock.set(at(ENDS) - Duration::minutes(5));
+    let r = w.events().reserve(&w.event, &w.user(0)).await.unwrap();
+    w.clock.set(at(ENDS) + Duration::minutes(1));
+    assert_eq!(w.state().await.status, EventStatus::Active, "no tick yet");
+    let paid = w.events().pay(&w.user(0), &r.reservation_id, &paid_in_full("after-end-2")).await.unwrap();
+    assert!(matches!(&paid, Paid::RefundDue(why) if why.contains("ended")), "{paid:?}");
+    assert_eq!(w.state().await.confirmed, 0);
+    assert_eq!(query_all(&*w.store, ev::refunds(&w.event)).await.unwrap().len(), 1, "listed for refund");
+    // A reservation nobody has.
+    let nobody = promo_shared::domain::ids::ReservationId::parse(format!("{}-nope", w.prefix)).unwrap();
+    let paid = w.events().pay(&w.user(1), &nobody, &paid_in_full(&format!("{}-unmatched", w.prefix))).await.unwrap();
+    assert_eq!(paid, Paid::UnknownReservation);
+    let unmatched = query_all(&*w.store, ev::unmatched_refunds()).await.unwrap();
+    let mine: Vec<_> =
+        unmatched.iter().filter(|i| i.str_attr("sk") == Some(&format!("{}-unmatched", w.prefix))).collect();
+    assert_eq!(mine.len(), 1, "reported for refund");
+    assert_eq!(mine[0].str_attr("reservation_id"), Some(nobody.as_str()));
+}
+
+/// A payment event for `user` of the event's price carrying reservation `rid`.
+fn payment_event(
+    kind: &str,
+    id: &str,
+    user: &UserId,
+    rid: &str,
+    amount: i64,
+    paid_amount: Option<i64>,
+) -> PaymentEvent {
+    let mut v = json!({"type": kind, "payment_id": id, "order_id": format!("o-{id}"), "user_id": user.as_str(),
+        "amount": amount, "currency": "KRW", "occurred_at": OPENS, "reservation_id": rid});
+    if let Some(p) = paid_amount {
+        v["paid_amount"] = json!(p);
+    }
+    serde_json::from_value(v).unwrap()
+}
+
+/// A full refund or cancellation of a place's payment frees the place at once — the next in
+/// line is promoted into it — and the counts add up; a partial refund keeps it; a refund that
+/// lands before its payment leaves the payment nothing to confirm.
+pub async fn events_a_refunded_payment_frees_its_place(s: DynStore) {
+    let w = World::new(s, "ev-refund", 2).await;
+    let issuer = Issuer::new(w.store.clone(), w.clock.clone(), w.ids.clone());
+    let events = w.events();
+    let a = events.reserve(&w.event, &w.user(0)).await.unwrap();
+    let b = events.reserve(&w.event, &w.user(1)).await.unwrap();
+    let waiting = events.reserve(&w.event, &w.user(2)).await.unwrap();
+    assert_eq!(waiting.status, ReservationStatus::Waiting);
+    let (pa, pb) = (format!("{}-pa", w.prefix), format!("{}-pb", w.prefix));
+    let a_rid = a.reservation_id.as_str();
+    let out = issuer.handle_payment(&payment_event("paid", &pa, &w.user(0), a_rid, 50_000, None)).await.unwrap();
+    assert_eq!(out.reservation.unwrap().outcome, "confirmed");
+    let b_rid = b.reservation_id.as_str();
+    issuer.handle_payment(&payment_event("paid", &pb, &w.user(1), b_rid, 50_000, None)).await.unwrap();
+    // A partial refund keeps the place.
+    let partial = payment_event("refunded", &pb, &w.user(1), b_rid, 1_000, Some(50_000));
+    assert_eq!(issuer.handle_payment(&partial).await.unwrap().reservation, None);
+    assert_eq!(w.state().await.confirmed, 2);
+    // A full refund frees it: the waiting shopper is promoted into it.
+    let refund = payment_event("refunded", &pa, &w.user(0), a_rid, 50_000, None);
+    let out = issuer.handle_payment(&refund).await.unwrap();
+    assert_eq!(out.reservation.unwrap().outcome, "place_released");
+    let a_now = events.reservation(&w.user(0), &a.reservation_id).await.unwrap().unwrap();
+    assert_eq!(a_now.status, ReservationStatus::Refunded);
+    let promoted = events.reservation(&w.user(2), &waiting.reservation_id).await.unwrap().unwrap();
+    assert_eq!(promoted.status, ReservationStatus::Reserved, "the next in line holds the place");
+    let e = w.state().await;
+    assert_eq!((e.taken, e.confirmed, e.waiting), (2, 1, 0));
+    let reports = query_all(&*w.store, ev::refunds(&w.event)).await.unwrap();
+    assert!(reports.iter().any(|r| r.str_attr("sk") == Some(pa.as_str())), "listed in the event's refunds");
+    // Again (a redelivery): nothing more moves.
+    let out = issuer.handle_payment(&refund).await.unwrap();
+    assert_eq!(out.reservation.unwrap().outcome, "already_released");
+    assert_eq!(w.state().await.taken, 2);
+    // A cancellation with nobody waiting gives the place back to stock.
+    let cancel = payment_event("cancelled", &pb, &w.user(1), b_rid, 50_000, None);
+    assert_eq!(issuer.handle_payment(&cancel).await.unwrap().reservation.unwrap().outcome, "place_released");
+    let e = w.state().await;
+    assert_eq!((e.taken, e.confirmed), (1, 0));
+    // A refund that lands before its payment: the payment confirms nothing.
+    let d = events.reserve(&w.event, &w.user(3)).await.unwrap();
+    let pd = format!("{}-pd", w.prefix);
+    let d_rid = d.reservation_id.as_str();
+    issuer.handle_payment(&payment_event("cancelled", &pd, &w.user(3), d_rid, 50_000, None)).await.unwrap();
+    let out = issuer.handle_payment(&payment_event("paid", &pd, &w.user(3), d_rid, 50_000, None)).await.unwrap();
+    assert_eq!(out.reservation.unwrap().outcome, "payment_cancelled");
+    let d_now = events.reservation(&w.user(3), &d.reservation_id).await.unwrap().unwrap();
+    assert_eq!(d_now.status, ReservationStatus::Reserved, "the hold is left as it was");
+    assert_eq!(w.state().await.confirmed, 0);
+    assert!(matches!(events.release(&d_now, promo_shared::app::events::Why::Cancelled).await, Ok(Released::ToStock)));
+    w.check(4).await;
+}
+
 /// Deploys: a new event is INACTIVE with its due entries; the same file again writes
 /// nothing; a stock below the places taken and an id another campaign owns are refused.
 pub async fn events_deploys_create_redefine_and_refuse(s: DynStore) {
@@ -577,7 +743,8 @@ macro_rules! events_conformance_tests {
             events_eight_concurrent_ticks_change_nothing_more_than_one, events_a_tick_after_a_day_of_downtime,
             events_a_tick_stops_at_its_budget_and_the_next_continues, events_a_stale_read_cannot_reserve_after_the_end,
             events_a_payment_racing_its_own_expiry, events_time_is_in_the_conditions,
-            events_deploys_create_redefine_and_refuse);
+            events_deploys_create_redefine_and_refuse, events_a_payment_must_cover_the_place,
+            events_a_payment_after_the_end_or_for_nobody_is_refunded, events_a_refunded_payment_frees_its_place);
     };
     (@scaled $factory:path, $scale:expr, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::events_conformance_tests!(@one_scaled $factory, $scale, $attrs, $case); )*

@@ -18,8 +18,11 @@ use crate::commands::{TargetArgs, rfc3339};
 pub enum EventCommand {
     /// Every limited event: status now, places reserved, confirmed and available, waiting.
     List(List),
-    /// One event: its definition, places, waitlist and the late payments to refund.
+    /// One event: its definition, places, waitlist and the payments to refund.
     Show(Show),
+    /// Every payment to refund: those that took no place (short, another currency, after the
+    /// hold or the end, for a cancelled event) and those for a reservation nobody has.
+    Refunds(List),
     /// Cancel an event (INACTIVE or ACTIVE): no more reservations; those waiting are told;
     /// paid places stay paid (refund them).
     Cancel(Show),
@@ -30,6 +33,7 @@ impl EventCommand {
         match self {
             EventCommand::List(c) => c.run(target).await,
             EventCommand::Show(c) => c.run(target).await,
+            EventCommand::Refunds(c) => c.refunds(target).await,
             EventCommand::Cancel(c) => c.cancel(target).await,
         }
     }
@@ -87,6 +91,62 @@ impl List {
     }
 }
 
+/// A refund report as printed: the payment, its reservation, why, and whether the provider
+/// already refunded it (the place it paid for was freed) or it is still to refund.
+fn refund_json(r: &promo_shared::ports::store::Item) -> Value {
+    let refunded = r.get("refunded").and_then(Value::as_bool).unwrap_or(false);
+    json!({
+        "payment_id": r.str_attr("sk"),
+        "reservation_id": r.str_attr("reservation_id"),
+        "reason": r.str_attr("reason"),
+        "state": if refunded { "refunded" } else { "to_refund" },
+    })
+}
+
+fn print_refund(r: &Value) {
+    let state = if r["state"] == "refunded" { "refunded" } else { "TO REFUND" };
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    println!(
+        "    {state:<9}  {} (reservation {}): {}",
+        text(&r["payment_id"]),
+        text(&r["reservation_id"]),
+        text(&r["reason"])
+    );
+}
+
+impl List {
+    async fn refunds(self, target: &TargetArgs) -> anyhow::Result<()> {
+        let target = target.open().await?;
+        let store: &dyn Store = &*target.store;
+        let mut by_event = serde_json::Map::new();
+        for c in campaigns::list(store).await? {
+            for e in &c.events {
+                let rs: Vec<Value> = query_all(store, ev::refunds(&e.id)).await?.iter().map(refund_json).collect();
+                if !rs.is_empty() {
+                    by_event.insert(e.id.to_string(), json!(rs));
+                }
+            }
+        }
+        let unmatched: Vec<Value> = query_all(store, ev::unmatched_refunds()).await?.iter().map(refund_json).collect();
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&json!({"events": by_event, "unmatched": unmatched}))?);
+            return Ok(());
+        }
+        if by_event.is_empty() && unmatched.is_empty() {
+            println!("no payments to refund");
+        }
+        for (event, rs) in &by_event {
+            println!("event `{event}`:");
+            rs.as_array().into_iter().flatten().for_each(print_refund);
+        }
+        if !unmatched.is_empty() {
+            println!("payments for reservations nobody has:");
+            unmatched.iter().for_each(print_refund);
+        }
+        Ok(())
+    }
+}
+
 #[derive(Args)]
 pub struct Show {
     /// The event's id.
@@ -102,17 +162,7 @@ impl Show {
         let target = target.open().await?;
         let store: &dyn Store = &*target.store;
         let e = current(store, &id).await?;
-        let refunds: Vec<Value> = query_all(store, ev::refunds(&id))
-            .await?
-            .iter()
-            .map(|r| {
-                json!({
-                    "payment_id": r.str_attr("sk"),
-                    "reservation_id": r.str_attr("reservation_id"),
-                    "reason": r.str_attr("reason"),
-                })
-            })
-            .collect();
+        let refunds: Vec<Value> = query_all(store, ev::refunds(&id)).await?.iter().map(refund_json).collect();
         let mut view = e.view();
         view["hold"] = json!(e.spec.hold.to_string());
         view["waitlist"] = json!({"next_position": e.head, "last_position": e.tail, "closed": e.waitlist_closed});
@@ -148,9 +198,9 @@ impl Show {
         if refunds.is_empty() {
             println!("  refunds    none due");
         } else {
-            println!("  refunds    {} payment(s) to refund:", refunds.len());
+            println!("  refunds    {} payment(s):", refunds.len());
             for r in &refunds {
-                println!("    {} (reservation {}): {}", r["payment_id"], r["reservation_id"], r["reason"]);
+                print_refund(r);
             }
         }
         Ok(())

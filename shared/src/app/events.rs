@@ -23,9 +23,17 @@
 //!   `now`: `taken` unchanged) or gives the place back (`taken − 1` under `head` and `tail`
 //!   as read: nobody is waiting). A hold is never extended: a retried reservation finds the
 //!   shopper's marker and gets the same reservation back.
-//! - **Confirm** (a payment carrying the reservation): under `hold_until > now`; a payment
-//!   after its hold expired takes a place only if one is free and nobody waits for it,
-//!   otherwise the reservation becomes REFUND_DUE and a refund item reports it.
+//! - **Confirm** (a payment carrying the reservation): only a payment that covers the place's
+//!   price in the event's currency, under `hold_until > now` and `ends_at > now`, and while
+//!   the payment is not cancelled or refunded (a check on its state item, so a refund that
+//!   lands first wins); the confirmation records which place the payment paid for. A payment
+//!   after its hold expired takes a place only if one is free, nobody waits for it and the
+//!   event has not ended. Any other payment — short, in another currency, after the end, for
+//!   a place no longer there, for a reservation nobody has — takes nothing and is reported
+//!   for refund (the hold left as it was).
+//! - **Refund** (the place's payment cancelled or fully refunded): the place is freed like a
+//!   cancelled hold — the head of the waitlist is promoted into it, or it goes back to stock
+//!   — and `confirmed − 1` in the same transaction.
 //!
 //! So `0 <= taken <= stock`, `confirmed <= taken` and positions are promoted in order, at
 //! most once, only while the event is open — by construction of the conditions, whatever
@@ -40,12 +48,15 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::domain::campaign::Campaign;
-use crate::domain::ids::{EventId, ReservationId, UserId};
+use crate::domain::ids::{EventId, PaymentId, ReservationId, UserId};
 use crate::domain::limited_event::{EventSpec, EventStatus, ReservationStatus, hold_expired};
+use crate::domain::money::Money;
+use crate::domain::payment::PaymentEvent;
 use crate::items::event::{
     self as ev, ACTIVE, BOUGHT, CONFIRMED, Due, DueEntry, EventState, HEAD, HOLD_UNTIL, Notice, Reservation, STATUS,
     TAIL, TAKEN, WAITING, WAITLIST_CLOSED,
 };
+use crate::items::payment as payment_state;
 use crate::ports::clock::Clock;
 use crate::ports::ids::IdGen;
 use crate::ports::store::{Cond, Item, ItemExt, Key, Store, StoreError, Tx, TxOp, Update, query_all};
@@ -97,11 +108,68 @@ pub enum Released {
     AlreadyDone,
 }
 
-/// Why a hold ends.
+/// Why a place is released.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Why {
+    /// A hold not paid in time.
     Expired,
+    /// A hold its shopper (or the event's cancellation) gave up.
     Cancelled,
+    /// A paid place whose payment was cancelled or fully refunded.
+    Refunded,
+}
+
+/// What a payment brings to a place: its id, its total and its lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlacePayment {
+    pub payment_id: PaymentId,
+    /// The payment's total, in its currency.
+    pub amount: Money,
+    /// Its lines as (product id, unit price × quantity), when it carries any.
+    pub lines: Vec<(String, i64)>,
+}
+
+impl PlacePayment {
+    /// A payment of `amount` without lines.
+    pub fn new(payment_id: PaymentId, amount: Money) -> PlacePayment {
+        PlacePayment { payment_id, amount, lines: Vec::new() }
+    }
+
+    pub fn of(event: &PaymentEvent) -> PlacePayment {
+        PlacePayment {
+            payment_id: event.payment_id.clone(),
+            amount: event.amount,
+            lines: event
+                .items
+                .iter()
+                .map(|i| {
+                    (i.product_id.as_str().to_string(), i.unit_price.minor().saturating_mul(i64::from(i.quantity)))
+                })
+                .collect(),
+        }
+    }
+
+    /// Why this payment does not pay for a place of `e`, if it does not: it must be in the
+    /// event's currency and cover the price of the place — by the event's line where the
+    /// payment carries one (its product id is the event id), else by its total.
+    pub fn shortfall(&self, e: &EventState) -> Option<String> {
+        if self.amount.currency.code() != e.currency {
+            return Some(format!("paid in {} for a place priced in {}", self.amount.currency.code(), e.currency));
+        }
+        let price = e.spec.price.minor();
+        let line: Option<i64> = self
+            .lines
+            .iter()
+            .filter(|(product, _)| product == e.id().as_str())
+            .map(|(_, total)| *total)
+            .reduce(i64::saturating_add);
+        let paid = line.unwrap_or(self.amount.amount.minor());
+        (paid < price).then(|| {
+            let price = Money { amount: e.spec.price, currency: self.amount.currency };
+            let paid = Money::new(paid, self.amount.currency).map_or_else(|_| paid.to_string(), |m| m.display());
+            format!("paid {paid} for a place priced {}", price.display())
+        })
+    }
 }
 
 /// What a payment carrying a reservation did.
@@ -113,10 +181,12 @@ pub enum Paid {
     AlreadyConfirmed,
     /// Paid after the hold expired, and a place was free: confirmed.
     ConfirmedLate,
-    /// No place for it: marked for refund and reported.
+    /// No place for it (late, short, after the end, no place left): reported for refund.
     RefundDue(String),
     /// No such reservation of this shopper: reported for refund.
     UnknownReservation,
+    /// The payment was cancelled or refunded before it could confirm: nothing taken.
+    PaymentCancelled,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -447,11 +517,13 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
         query_all(self.store, ev::reservations_of(user)).await?.iter().map(Reservation::from_item).collect()
     }
 
-    /// Ends RESERVED `r` (expired at now, or cancelled) and hands its place to the head of
-    /// the waitlist, or back to stock; see the module docs.
+    /// Ends RESERVED `r` (expired at now, or cancelled) — or CONFIRMED `r` whose payment was
+    /// refunded — and hands its place to the head of the waitlist, or back to stock; see the
+    /// module docs.
     pub async fn release(&self, r: &Reservation, why: Why) -> Result<Released, EventError> {
         let id = &r.event_id;
         let hold_until = r.hold_until.map_or(0, secs);
+        let refunded = why == Why::Refunded;
         for _ in 0..ATTEMPTS {
             let e = self.read_some(id).await?;
             let now = self.clock.now();
@@ -459,30 +531,53 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
             if why == Why::Expired && r.hold_until.is_some_and(|h| !hold_expired(h, now)) {
                 return Ok(Released::AlreadyDone);
             }
-            let (status, time) = match why {
-                Why::Expired => (ReservationStatus::Expired, Some(Cond::Le(HOLD_UNTIL.into(), n))),
-                Why::Cancelled => (ReservationStatus::Cancelled, None),
+            let (from, to, also) = match why {
+                Why::Expired => {
+                    (ReservationStatus::Reserved, ReservationStatus::Expired, Some(Cond::Le(HOLD_UNTIL.into(), n)))
+                }
+                Why::Cancelled => (ReservationStatus::Reserved, ReservationStatus::Cancelled, None),
+                Why::Refunded => (
+                    ReservationStatus::Confirmed,
+                    ReservationStatus::Refunded,
+                    Some(Cond::eq("payment_id", r.payment_id.as_deref().unwrap_or_default())),
+                ),
             };
-            let mut end_cond = vec![Cond::eq(STATUS, ReservationStatus::Reserved.as_str())];
-            end_cond.extend(time);
+            let mut end_cond = vec![Cond::eq(STATUS, from.as_str())];
+            end_cond.extend(also);
+            // A paid place counts in `bought` and `confirmed`; a hold in the shopper's `active`.
+            let marker = if refunded {
+                TxOp::Update {
+                    key: ev::shopper_key(id, &r.user_id),
+                    updates: vec![Update::Add(BOUGHT.into(), -1)],
+                    cond: Some(Cond::Ge(BOUGHT.into(), 1)),
+                }
+            } else {
+                TxOp::Update {
+                    key: ev::shopper_key(id, &r.user_id),
+                    updates: vec![Update::Remove(ACTIVE.into())],
+                    cond: Some(Cond::eq(ACTIVE, r.reservation_id.as_str())),
+                }
+            };
+            let unconfirm = refunded.then(|| Update::Add(CONFIRMED.into(), -1));
             let mut tx = Tx::new()
                 .with(
                     Slot::Reservation,
                     TxOp::Update {
                         key: r.key(),
-                        updates: vec![Update::set(STATUS, status.as_str()), Update::set("ended_at", n)],
+                        updates: vec![Update::set(STATUS, to.as_str()), Update::set("ended_at", n)],
                         cond: Some(Cond::And(end_cond)),
                     },
                 )
-                .with(
-                    Slot::Marker,
-                    TxOp::Update {
-                        key: ev::shopper_key(id, &r.user_id),
-                        updates: vec![Update::Remove(ACTIVE.into())],
-                        cond: Some(Cond::eq(ACTIVE, r.reservation_id.as_str())),
-                    },
-                )
-                .with(Slot::Other, TxOp::Delete { key: ev::hold_key(id, hold_until, &r.reservation_id), cond: None });
+                .with(Slot::Marker, marker);
+            if refunded {
+                let payment = r.payment_id.as_deref().unwrap_or_default();
+                let why = "the payment was cancelled or refunded: the place was freed";
+                let mut report = refund_report(ev::refund_key(id, payment), &r.user_id, &r.reservation_id, why, n);
+                report.insert("refunded".into(), true.into());
+                tx.push(Slot::Other, TxOp::Put { item: report, cond: None });
+            } else {
+                tx.push(Slot::Other, TxOp::Delete { key: ev::hold_key(id, hold_until, &r.reservation_id), cond: None });
+            }
             let promotable = e.status == EventStatus::Active && now < e.spec.ends_at && !e.waitlist_closed;
             let outcome = if promotable && e.head <= e.tail {
                 match self.head_entry(&e).await? {
@@ -513,7 +608,10 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                             Slot::Event,
                             TxOp::Update {
                                 key: ev::event_key(id),
-                                updates: vec![Update::set(HEAD, e.head + 1), Update::Add(WAITING.into(), -1)],
+                                updates: [Update::set(HEAD, e.head + 1), Update::Add(WAITING.into(), -1)]
+                                    .into_iter()
+                                    .chain(unconfirm.clone())
+                                    .collect(),
                                 cond: Some(Cond::And(vec![
                                     Cond::eq(HEAD, e.head),
                                     ev::open_at(n),
@@ -539,7 +637,7 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                     Slot::Event,
                     TxOp::Update {
                         key: ev::event_key(id),
-                        updates: vec![Update::Add(TAKEN.into(), -1)],
+                        updates: [Update::Add(TAKEN.into(), -1)].into_iter().chain(unconfirm.clone()).collect(),
                         cond: Some(Cond::And(vec![
                             Cond::eq(HEAD, e.head),
                             Cond::eq(TAIL, e.tail),
@@ -556,7 +654,7 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
             let (ops, slots) = tx.split();
             match self.store.transact(ops, None).await {
                 Ok(()) => {
-                    tracing::info!(event = %id, reservation = %r.reservation_id, ?why, outcome = ?outcome, "hold released");
+                    tracing::info!(event = %id, reservation = %r.reservation_id, ?why, outcome = ?outcome, "place released");
                     // The due entry of the ended hold is dropped by the scheduler when it comes up.
                     return Ok(outcome);
                 }
@@ -668,35 +766,45 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
         Err(EventError::Busy(id.to_string()))
     }
 
-    /// A paid payment carrying reservation `rid` of `user`: confirms it within its hold; after
-    /// it, takes a free place if there is one, otherwise marks it for refund (reported).
-    pub async fn pay(&self, user: &UserId, rid: &ReservationId, payment: &str) -> Result<Paid, EventError> {
+    /// A paid payment carrying reservation `rid` of `user`: confirms it within its hold when it
+    /// covers the place's price (see [`PlacePayment::shortfall`]) and the event has not ended;
+    /// after the hold, takes a free place if there is one; otherwise reports the payment for
+    /// refund, the hold left as it was.
+    pub async fn pay(&self, user: &UserId, rid: &ReservationId, payment: &PlacePayment) -> Result<Paid, EventError> {
+        let id_of_payment = &payment.payment_id;
+        let pid = id_of_payment.as_str();
         for _ in 0..ATTEMPTS {
             let Some(r) = self.reservation(user, rid).await? else {
-                tracing::warn!(reservation = %rid, user = %user.masked(), payment, "payment for an unknown reservation: refund it");
-                return Ok(Paid::UnknownReservation);
+                return self.unmatched(user, rid, pid).await;
             };
             let id = &r.event_id;
             let now = self.clock.now();
             let n = secs(now);
             match r.status {
-                ReservationStatus::Confirmed if r.payment_id.as_deref() == Some(payment) => {
+                ReservationStatus::Confirmed if r.payment_id.as_deref() == Some(pid) => {
                     return Ok(Paid::AlreadyConfirmed);
                 }
-                ReservationStatus::RefundDue if r.payment_id.as_deref() == Some(payment) => {
+                ReservationStatus::RefundDue if r.payment_id.as_deref() == Some(pid) => {
                     return Ok(Paid::RefundDue("already marked for refund".into()));
                 }
                 ReservationStatus::Reserved if r.hold_until.is_some_and(|h| !hold_expired(h, now)) => {
-                    if self.read_some(id).await?.status == EventStatus::Cancelled {
+                    let e = self.read_some(id).await?;
+                    if e.status == EventStatus::Cancelled {
                         // A cancelled event sells nothing: free the place, then report the payment.
                         self.release(&r, Why::Cancelled).await?;
                         continue;
+                    }
+                    if let Some(why) = payment.shortfall(&e) {
+                        return self.refund_due(&r, pid, &why).await;
+                    }
+                    if now >= e.spec.ends_at {
+                        return self.refund_due(&r, pid, "paid after the event ended").await;
                     }
                     let hold_until = r.hold_until.map_or(0, secs);
                     let ops = vec![
                         TxOp::Update {
                             key: r.key(),
-                            updates: confirmed(payment, n, false),
+                            updates: confirmed(pid, n, false),
                             cond: Some(Cond::And(vec![
                                 Cond::eq(STATUS, ReservationStatus::Reserved.as_str()),
                                 Cond::Gt(HOLD_UNTIL.into(), n),
@@ -706,11 +814,16 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                         TxOp::Update {
                             key: ev::event_key(id),
                             updates: vec![Update::Add(CONFIRMED.into(), 1)],
-                            cond: Some(Cond::Ne(STATUS.into(), EventStatus::Cancelled.as_str().into())),
+                            cond: Some(Cond::And(vec![
+                                Cond::Ne(STATUS.into(), EventStatus::Cancelled.as_str().into()),
+                                Cond::Gt(ev::ENDS_AT.into(), n),
+                            ])),
                         },
                         TxOp::Delete { key: ev::hold_key(id, hold_until, rid), cond: None },
+                        not_revoked(id_of_payment),
+                        paid_place(&r, id_of_payment),
                     ];
-                    if let Some(paid) = self.commit_payment(id, ops, Paid::Confirmed).await? {
+                    if let Some(paid) = self.commit_payment(id, id_of_payment, ops, Paid::Confirmed).await? {
                         return Ok(paid);
                     }
                 }
@@ -719,14 +832,17 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                 }
                 ReservationStatus::Expired => {
                     let e = self.read_some(id).await?;
-                    let free = e.taken < e.stock() && e.head > e.tail && !e.status.is_final();
+                    if let Some(why) = payment.shortfall(&e) {
+                        return self.refund_due(&r, pid, &why).await;
+                    }
+                    let free = e.taken < e.stock() && e.head > e.tail && !e.status.is_final() && now < e.spec.ends_at;
                     if !free {
-                        return self.refund_due(&r, payment, "paid after the hold expired; no place left").await;
+                        return self.refund_due(&r, pid, "paid after the hold expired; no place left").await;
                     }
                     let ops = vec![
                         TxOp::Update {
                             key: r.key(),
-                            updates: confirmed(payment, n, true),
+                            updates: confirmed(pid, n, true),
                             cond: Some(Cond::eq(STATUS, ReservationStatus::Expired.as_str())),
                         },
                         TxOp::Update {
@@ -742,17 +858,20 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                                 Cond::eq(HEAD, e.head),
                                 Cond::eq(TAIL, e.tail),
                                 Cond::eq(STATUS, e.status.as_str()),
+                                Cond::Gt(ev::ENDS_AT.into(), n),
                             ])),
                         },
+                        not_revoked(id_of_payment),
+                        paid_place(&r, id_of_payment),
                     ];
-                    if let Some(paid) = self.commit_payment(id, ops, Paid::ConfirmedLate).await? {
+                    if let Some(paid) = self.commit_payment(id, id_of_payment, ops, Paid::ConfirmedLate).await? {
                         tracing::info!(event = %id, reservation = %rid, "late payment took a free place");
                         return Ok(paid);
                     }
                 }
                 status => {
                     let why = format!("paid for a {} reservation", status.as_str());
-                    return self.refund_due(&r, payment, &why).await;
+                    return self.refund_due(&r, pid, &why).await;
                 }
             }
         }
@@ -760,8 +879,15 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
     }
 
     /// Commits a payment's transaction: `Some(outcome)` once written (the waitlist closed if
-    /// that sold the event out), `None` to read again (the reservation or the event moved).
-    async fn commit_payment(&self, id: &EventId, ops: Vec<TxOp>, outcome: Paid) -> Result<Option<Paid>, EventError> {
+    /// that sold the event out), `Some(PaymentCancelled)` when the payment was cancelled or
+    /// refunded first, `None` to read again (the reservation or the event moved).
+    async fn commit_payment(
+        &self,
+        id: &EventId,
+        payment: &PaymentId,
+        ops: Vec<TxOp>,
+        outcome: Paid,
+    ) -> Result<Option<Paid>, EventError> {
         match self.store.transact(ops, None).await {
             Ok(()) => {
                 self.close_if_sold_out(id).await?;
@@ -771,9 +897,33 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                 self.pause().await;
                 Ok(None)
             }
-            Err(StoreError::TransactionCancelled { .. }) => Ok(None),
+            Err(StoreError::TransactionCancelled { .. }) => {
+                let state = self.store.get(&payment_state::key(payment)).await?;
+                if state.as_ref().map(payment_state::PaymentState::from_item).is_some_and(|s| s.is_full()) {
+                    tracing::warn!(event = %id, payment = %payment, "payment cancelled or refunded before it confirmed its place");
+                    return Ok(Some(Paid::PaymentCancelled));
+                }
+                Ok(None)
+            }
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// The place `payment` paid for, freed because the payment was cancelled or fully
+    /// refunded: promoted to the head of the waitlist or back to stock (see [`Self::release`]),
+    /// and reported in the event's refunds. `None` when the payment paid for no place.
+    pub async fn payment_refunded(&self, payment: &PaymentId) -> Result<Option<(ReservationId, Released)>, EventError> {
+        let Some(place) = self.store.get(&ev::paid_place_key(payment)).await? else { return Ok(None) };
+        let bad = |what: &str| StoreError::Invalid(format!("paid place of {payment}: {what}"));
+        let user = UserId::parse(place.str_attr("user_id").unwrap_or_default()).map_err(|_| bad("user_id"))?;
+        let rid = ReservationId::parse(place.str_attr("reservation_id").unwrap_or_default())
+            .map_err(|_| bad("reservation"))?;
+        let Some(r) = self.reservation(&user, &rid).await? else { return Ok(None) };
+        if r.status != ReservationStatus::Confirmed || r.payment_id.as_deref() != Some(payment.as_str()) {
+            return Ok(Some((rid, Released::AlreadyDone)));
+        }
+        let released = self.release(&r, Why::Refunded).await?;
+        Ok(Some((rid, released)))
     }
 
     fn bought(&self, r: &Reservation) -> TxOp {
@@ -784,15 +934,10 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
         }
     }
 
-    /// Marks `r` for refund (an EXPIRED one becomes REFUND_DUE) and reports the payment.
+    /// Marks `r` for refund (an ended one becomes REFUND_DUE) and reports the payment.
     async fn refund_due(&self, r: &Reservation, payment: &str, why: &str) -> Result<Paid, EventError> {
         let n = secs(self.clock.now());
-        let mut report = ev::refund_key(&r.event_id, payment).item();
-        report.insert("type".into(), "event_refund".into());
-        report.insert("reservation_id".into(), r.reservation_id.as_str().into());
-        report.insert("user_id".into(), r.user_id.as_str().into());
-        report.insert("reason".into(), why.into());
-        report.insert("at".into(), n.into());
+        let report = refund_report(ev::refund_key(&r.event_id, payment), &r.user_id, &r.reservation_id, why, n);
         let mut ops = vec![TxOp::Put { item: report, cond: Some(Cond::NotExists) }];
         // An ended reservation says it was paid and is to be refunded; an active or confirmed
         // one stays as it is (the report alone says this payment is to be refunded).
@@ -815,6 +960,19 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
             Err(err) => return Err(err.into()),
         }
         Ok(Paid::RefundDue(why.to_string()))
+    }
+
+    /// Reports a payment for a reservation `user` does not have (`REFUNDS#UNMATCHED`).
+    async fn unmatched(&self, user: &UserId, rid: &ReservationId, payment: &str) -> Result<Paid, EventError> {
+        let n = secs(self.clock.now());
+        let why = "paid for a reservation that does not exist";
+        let report = refund_report(ev::unmatched_refund_key(payment), user, rid, why, n);
+        match self.store.put(report, Some(Cond::NotExists)).await {
+            Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+            Err(err) => return Err(err.into()),
+        }
+        tracing::warn!(reservation = %rid, user = %user.masked(), payment, "payment for an unknown reservation: refund it");
+        Ok(Paid::UnknownReservation)
     }
 
     /// Schedules the closing of the waitlist once every place is paid for.
@@ -928,6 +1086,32 @@ fn confirmed(payment: &str, n: i64, late: bool) -> Vec<Update> {
         u.push(Update::set("late", true));
     }
     u
+}
+
+/// The confirmation's check that `payment` was not cancelled or refunded before it.
+fn not_revoked(payment: &PaymentId) -> TxOp {
+    TxOp::Check { key: payment_state::key(payment), cond: payment_state::not_fully_refunded() }
+}
+
+/// The record of which place `payment` paid for (read when it is refunded).
+fn paid_place(r: &Reservation, payment: &PaymentId) -> TxOp {
+    let mut item = ev::paid_place_key(payment).item();
+    item.insert("type".into(), "paid_place".into());
+    item.insert("event_id".into(), r.event_id.as_str().into());
+    item.insert("user_id".into(), r.user_id.as_str().into());
+    item.insert("reservation_id".into(), r.reservation_id.as_str().into());
+    TxOp::Put { item, cond: None }
+}
+
+/// A refund report: which payment, for which reservation of whom, why, when.
+fn refund_report(key: Key, user: &UserId, rid: &ReservationId, why: &str, n: i64) -> Item {
+    let mut report = key.item();
+    report.insert("type".into(), "event_refund".into());
+    report.insert("reservation_id".into(), rid.as_str().into());
+    report.insert("user_id".into(), user.as_str().into());
+    report.insert("reason".into(), why.into());
+    report.insert("at".into(), n.into());
+    report
 }
 
 fn hold_item(id: &EventId, hold_until: i64, user: &UserId, rid: &ReservationId) -> Item {

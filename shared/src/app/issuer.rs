@@ -41,7 +41,7 @@
 
 use std::sync::Arc;
 
-use crate::app::events::{EventError, Events, Paid};
+use crate::app::events::{EventError, Events, Paid, PlacePayment, Released};
 use crate::domain::ids::ReservationId;
 use std::time::Duration;
 
@@ -106,7 +106,10 @@ pub struct PaymentOutcome {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ReservationPaid {
     pub reservation_id: ReservationId,
-    /// `confirmed`, `already_confirmed`, `confirmed_late`, `refund_due` or `unknown_reservation`.
+    /// What paying did: `confirmed`, `already_confirmed`, `confirmed_late`, `refund_due`,
+    /// `unknown_reservation` or `payment_cancelled`; what a cancellation or full refund did to
+    /// the place it had paid for: `place_released` (to the next in line, or back to stock) or
+    /// `already_released`.
     pub outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -120,8 +123,17 @@ impl ReservationPaid {
             Paid::ConfirmedLate => ("confirmed_late", None),
             Paid::RefundDue(why) => ("refund_due", Some(why)),
             Paid::UnknownReservation => ("unknown_reservation", None),
+            Paid::PaymentCancelled => ("payment_cancelled", None),
         };
         ReservationPaid { reservation_id, outcome, reason }
+    }
+
+    fn released(reservation_id: ReservationId, released: &Released) -> ReservationPaid {
+        let outcome = match released {
+            Released::AlreadyDone => "already_released",
+            Released::Promoted(_) | Released::ToStock => "place_released",
+        };
+        ReservationPaid { reservation_id, outcome, reason: None }
     }
 }
 
@@ -148,6 +160,14 @@ pub enum RevocationOutcome {
     AlreadyRevoked,
     /// The shopper already used it: reported, not revoked.
     Used,
+}
+
+fn event_error(e: EventError) -> IssueError {
+    match e {
+        EventError::Store(e) => IssueError::from(e),
+        EventError::Busy(what) => IssueError::Transient(StoreError::Throttled(format!("{what} is busy"))),
+        other => IssueError::Permanent(other.to_string()),
+    }
 }
 
 /// A reward coupon without `valid_days` is valid until its campaign ends, and in any case for
@@ -242,15 +262,8 @@ impl<S: Store> Issuer<S> {
             PaymentKind::Paid => {
                 let mut outcome = PaymentOutcome::default();
                 if let Some(rid) = &event.reservation_id {
-                    let events = Events::new(&self.store, self.clock.as_ref(), self.ids.as_ref());
                     let paid =
-                        events.pay(&event.user_id, rid, event.payment_id.as_str()).await.map_err(|e| match e {
-                            EventError::Store(e) => IssueError::from(e),
-                            EventError::Busy(what) => {
-                                IssueError::Transient(StoreError::Throttled(format!("{what} is busy")))
-                            }
-                            other => IssueError::Permanent(other.to_string()),
-                        })?;
+                        self.events().pay(&event.user_id, rid, &PlacePayment::of(event)).await.map_err(event_error)?;
                     outcome.reservation = Some(ReservationPaid::of(rid.clone(), paid));
                 }
                 for deployed in self.deployed_campaigns().await?.iter() {
@@ -274,9 +287,24 @@ impl<S: Store> Issuer<S> {
                 Ok(outcome)
             }
             PaymentKind::Cancelled | PaymentKind::Refunded => {
-                Ok(PaymentOutcome { revocations: self.revoke(event).await?, ..PaymentOutcome::default() })
+                let mut outcome =
+                    PaymentOutcome { revocations: self.revoke(event).await?, ..PaymentOutcome::default() };
+                // A full cancellation or refund (marked by `revoke` first, so a confirmation
+                // racing it either landed before and is found here, or fails its check) frees
+                // the place the payment paid for; a partial refund keeps it.
+                if event.still_paid().is_none()
+                    && let Some((rid, released)) =
+                        self.events().payment_refunded(&event.payment_id).await.map_err(event_error)?
+                {
+                    outcome.reservation = Some(ReservationPaid::released(rid, &released));
+                }
+                Ok(outcome)
             }
         }
+    }
+
+    fn events(&self) -> Events<'_, S> {
+        Events::new(&self.store, self.clock.as_ref(), self.ids.as_ref())
     }
 
     async fn revoke(&self, event: &PaymentEvent) -> Result<Vec<Revocation>, IssueError> {

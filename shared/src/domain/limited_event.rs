@@ -196,6 +196,9 @@ pub enum ReservationStatus {
     Closed,
     /// Paid after the hold expired with no place left: the payment is to be refunded.
     RefundDue,
+    /// Paid, then the payment was cancelled or fully refunded: the place went to the next in
+    /// line (or back to stock).
+    Refunded,
 }
 
 impl ReservationStatus {
@@ -208,12 +211,15 @@ impl ReservationStatus {
             ReservationStatus::Cancelled => "CANCELLED",
             ReservationStatus::Closed => "CLOSED",
             ReservationStatus::RefundDue => "REFUND_DUE",
+            ReservationStatus::Refunded => "REFUNDED",
         }
     }
 
     pub fn parse(s: &str) -> Option<ReservationStatus> {
         use ReservationStatus::*;
-        [Reserved, Waiting, Confirmed, Expired, Cancelled, Closed, RefundDue].into_iter().find(|x| x.as_str() == s)
+        [Reserved, Waiting, Confirmed, Expired, Cancelled, Closed, RefundDue, Refunded]
+            .into_iter()
+            .find(|x| x.as_str() == s)
     }
 
     pub fn is_active(self) -> bool {

@@ -10,7 +10,9 @@
 //! | open hold (for the request path to find expired ones) | `EVENT#<event>#HOLDS` | `<hold_until, 11 digits>#<reservation>` |
 //! | reservation | `USER#<user>#RESERVATIONS` | `<reservation>` |
 //! | due work | `DUE#<shard, 2 digits>` | `<at, 11 digits>#<kind>#<what>` |
-//! | late payment to refund | `EVENT#<event>#REFUNDS` | `<payment>` |
+//! | payment to refund (late, short, after the end), or refunded (its place freed) | `EVENT#<event>#REFUNDS` | `<payment>` |
+//! | payment for a reservation that does not exist, to refund | `REFUNDS#UNMATCHED` | `<payment>` |
+//! | the place a payment paid for (found again when it is refunded) | `PAYMENT#<payment>` | `RESERVATION` |
 //!
 //! The event item's counters: `taken` (places held or paid: `taken <= stock` always),
 //! `confirmed` (paid), `tail` (the last waitlist position handed out), `head` (the next
@@ -22,7 +24,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::domain::campaign::Campaign;
-use crate::domain::ids::{EventId, ReservationId, UserId};
+use crate::domain::ids::{EventId, PaymentId, ReservationId, UserId};
 use crate::domain::limited_event::{EventSpec, EventStatus, ReservationStatus};
 use crate::ports::store::{Cond, Item, ItemExt, Key, Query, StoreError, TxOp, Update};
 
@@ -85,6 +87,21 @@ pub fn refund_key(event: &EventId, payment: &str) -> Key {
 
 pub fn refunds(event: &EventId) -> Query {
     Query::partition(format!("EVENT#{event}#REFUNDS"))
+}
+
+/// A payment that named a reservation nobody has: to refund.
+pub fn unmatched_refund_key(payment: &str) -> Key {
+    Key::new("REFUNDS#UNMATCHED", payment)
+}
+
+pub fn unmatched_refunds() -> Query {
+    Query::partition("REFUNDS#UNMATCHED")
+}
+
+/// The place `payment` paid for: written with the confirmation, read when the payment is
+/// cancelled or refunded (beside the payment's reward markers and state).
+pub fn paid_place_key(payment: &PaymentId) -> Key {
+    Key::new(super::reward::partition(payment), "RESERVATION")
 }
 
 /// An event item as read.
