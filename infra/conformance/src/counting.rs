@@ -14,12 +14,10 @@ use promo_shared::ports::store::StoreError;
 use promo_shared::ports::store::TxOp;
 use promo_shared::ports::store::Update;
 
-use crate::store::DynStore;
-
 /// Counts round trips to the store (campaign-list queries, reads, puts, transactions);
 /// everything passes through.
 pub struct Counting {
-    inner: DynStore,
+    inner: Arc<dyn Store>,
     pub campaign_queries: AtomicUsize,
     /// Every query, whatever its partition.
     pub queries: AtomicUsize,
@@ -31,7 +29,7 @@ pub struct Counting {
 }
 
 impl Counting {
-    pub fn over(s: &DynStore) -> Arc<Counting> {
+    pub fn over(s: &Arc<dyn Store>) -> Arc<Counting> {
         let zero = AtomicUsize::new;
         Arc::new(Counting {
             inner: s.clone(),

@@ -11,7 +11,6 @@ use crate::domain::money::Money;
 use crate::domain::payment::PaymentEvent;
 use crate::domain::payment::PaymentKind;
 use chrono::{DateTime, TimeZone, Utc};
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::http::ApiError;
@@ -72,41 +71,7 @@ pub fn portone(body: &Value) -> Result<Normalized, ApiError> {
     Ok(Normalized::Lookup { payment_id: PaymentId::parse(payment_id).map_err(invalid)? })
 }
 
-/// A payment as PortOne's `GET /payments/{paymentId}` describes it (the fields we use).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PortOnePayment {
-    pub status: String,
-    pub id: String,
-    pub currency: String,
-    pub amount: PortOneAmount,
-    #[serde(default)]
-    pub customer: Option<PortOneCustomer>,
-    /// JSON string the shop attached at checkout, e.g. `{"order_id": "..."}`.
-    #[serde(default)]
-    pub custom_data: Option<String>,
-    #[serde(default)]
-    pub paid_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub cancelled_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub requested_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct PortOneAmount {
-    pub total: i64,
-    #[serde(default)]
-    pub paid: i64,
-    #[serde(default)]
-    pub cancelled: i64,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct PortOneCustomer {
-    #[serde(default)]
-    pub id: Option<String>,
-}
+pub use crate::ports::lookup::{PortOneAmount, PortOneCustomer, PortOnePayment};
 
 /// Derives the event from PortOne's own record of the payment — never from what a client
 /// or a webhook body claims. A `PAID` payment must be paid in full. `PARTIAL_CANCELLED` is a
