@@ -273,6 +273,7 @@ async fn change<S: Store + ?Sized>(
             at: now,
             by: by.to_string(),
             changes: if action == ChangeAction::Deploy { lines.clone() } else { vec![] },
+            deployed: (action == ChangeAction::Deploy).then(|| deployed.campaign.clone()),
         };
         let mut tx = Tx::new().with(DeploySlot::Campaign, deployed.put()?).with(DeploySlot::History, history.put()?);
         for op in shards {
@@ -339,6 +340,15 @@ fn event_refusals(campaign: &Campaign, e: &StoreError) -> Vec<String> {
 /// A campaign's history of changes, oldest first.
 pub async fn history<S: Store + ?Sized>(store: &S, id: &CampaignId) -> Result<Vec<campaign_item::Change>, StoreError> {
     query_all(store, campaign_item::history(id)).await?.iter().map(campaign_item::Change::from_item).collect()
+}
+
+/// Version `version` of campaign `id`'s history, if there is one.
+pub async fn version<S: Store + ?Sized>(
+    store: &S,
+    id: &CampaignId,
+    version: i64,
+) -> Result<Option<campaign_item::Change>, StoreError> {
+    store.get(&campaign_item::change_key(id, version)).await?.map(|i| campaign_item::Change::from_item(&i)).transpose()
 }
 
 pub async fn get<S: Store + ?Sized>(store: &S, id: &CampaignId) -> Result<Option<Campaign>, StoreError> {

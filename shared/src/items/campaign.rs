@@ -79,6 +79,10 @@ pub struct Change {
     /// What a deploy changed, one line per difference (empty for other actions).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<String>,
+    /// The campaign as a deploy wrote it, so it can be deployed again (`campaign rollback`);
+    /// none for other actions and for history written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed: Option<Campaign>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

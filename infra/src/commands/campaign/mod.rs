@@ -5,6 +5,7 @@ mod control;
 mod deploy;
 mod diff;
 mod email;
+mod history;
 mod list;
 mod show;
 mod validate;
@@ -28,6 +29,12 @@ pub enum CampaignCommand {
     List(list::List),
     /// One deployed campaign: its status, stock, rules and history of changes.
     Show(show::Show),
+    /// The versions of a campaign: who deployed, paused, resumed or ended it, when, and what
+    /// each deploy changed.
+    History(history::History),
+    /// Deploy an earlier version again (`--to N`), through the normal deploy: the diff is
+    /// shown first, and what a deploy refuses (a stock below what is issued) is refused.
+    Rollback(history::Rollback),
     /// Pause a campaign: no claims, no rewards, no promotion on product pages, and no email
     /// sent, until resumed (`--email-only`: only its email).
     Pause(control::Id),
@@ -54,6 +61,8 @@ impl CampaignCommand {
             CampaignCommand::Deploy(c) => c.run(target).await,
             CampaignCommand::List(c) => c.run(target).await,
             CampaignCommand::Show(c) => c.run(target).await,
+            CampaignCommand::History(c) => c.run(target).await,
+            CampaignCommand::Rollback(c) => c.run(target).await,
             CampaignCommand::Pause(c) => c.run(target, promo_shared::app::campaigns::Control::Pause).await,
             CampaignCommand::Resume(c) => c.run(target, promo_shared::app::campaigns::Control::Resume).await,
             CampaignCommand::End(c) => c.run(target, promo_shared::app::campaigns::Control::End).await,
