@@ -15,7 +15,7 @@
 //! | `PROMO_ENV` | `local` | the target of every command: `local` or `prod` (`--env`) |
 //! | `PROMO_TABLE_NAME` | (required with `--env prod`) | the production DynamoDB table (the stack's `PromoTableName` output) |
 //! | `PROMO_DYNAMODB_ENDPOINT` | AWS | a DynamoDB stand-in instead of AWS (`--env prod`) |
-//! | `PROMO_CF_ACCOUNT_ID`, `PROMO_CF_KV_NAMESPACE_ID`, `PROMO_CF_API_TOKEN` | unset (required with `--env prod`) | the Worker's KV namespace; `PROMO_CF_API_BASE` for a stand-in |
+//! | `PROMO_CF_ACCOUNT_ID`, `PROMO_CF_KV_NAMESPACE_ID`, `PROMO_CF_API_TOKEN` | unset (required with `--env prod`) | the Worker's KV namespace, written with `--env prod` only (ignored locally); `PROMO_CF_API_BASE` for a stand-in |
 //! | `PROMO_OPERATOR` | `$USER` | who a deploy, pause, resume or end is recorded as |
 //! | `PROMO_PAYMENT_QUEUE_URL`, `PROMO_PAYMENT_DLQ_URL`, `PROMO_EMAIL_QUEUE_URL`, `PROMO_EMAIL_DLQ_URL` | unset | `dlq` with `--env prod`: the stack's queues |
 //! | `PROMO_SQS_ENDPOINT` | AWS | an SQS stand-in instead of AWS (`--env prod`) |
@@ -234,12 +234,20 @@ pub fn price_settings() -> anyhow::Result<PriceSettings> {
     })
 }
 
-/// The edge's KV namespace, written by `campaign deploy` and `products publish` when all of
-/// `PROMO_CF_ACCOUNT_ID`, `PROMO_CF_KV_NAMESPACE_ID` and `PROMO_CF_API_TOKEN` are set
+/// The Worker's KV namespace, written by `campaign deploy|pause|resume|end` and `products
+/// publish` with `--env prod` (only: the local target never reads this), from
+/// `PROMO_CF_ACCOUNT_ID`, `PROMO_CF_KV_NAMESPACE_ID` and `PROMO_CF_API_TOKEN`
 /// (`PROMO_CF_API_BASE`, default `https://api.cloudflare.com/client/v4`). A partial setting
 /// is an error, not a silent skip.
 pub fn edge_kv() -> anyhow::Result<Option<crate::edge_kv::EdgeKv>> {
     Ok(crate::edge_kv::EdgeKv::from_vars(env)?)
+}
+
+/// Whether any of the KV namespace's variables is set (a local command says it ignores them).
+pub fn edge_kv_configured() -> bool {
+    ["PROMO_CF_ACCOUNT_ID", "PROMO_CF_KV_NAMESPACE_ID", "PROMO_CF_API_TOKEN"]
+        .iter()
+        .any(|name| env(name).is_some_and(|v| !v.trim().is_empty()))
 }
 
 /// The production table `promoctl --env prod` writes (the Lambdas' own variables).

@@ -1,7 +1,8 @@
 //! Where promoctl's commands read and write (`--env`, `PROMO_ENV`):
 //!
 //! - `local` (the default): the local platform's store under the data directory, what
-//!   `promoctl dev` serves; the edge's KV too when `PROMO_CF_*` is set;
+//!   `promoctl dev` serves; never the Worker's KV, whatever `PROMO_CF_*` says (those are
+//!   production's variables: a local try-out must not overwrite production's prices);
 //! - `prod`: the production DynamoDB table the Lambdas read (`PROMO_TABLE_NAME`, credentials
 //!   and region from the AWS SDK's usual chain and `AWS_PROFILE`; `PROMO_DYNAMODB_ENDPOINT`
 //!   for a stand-in) and the Worker's KV namespace (`PROMO_CF_*`, required). Built with the
@@ -90,18 +91,27 @@ async fn prod_email() -> anyhow::Result<EmailPorts> {
 }
 
 impl Target {
-    /// Opens `env`'s store (the configuration is checked before anything is written).
+    /// Opens `env`'s store (the configuration is checked before anything is written). Only
+    /// `prod` gets the Worker's KV: `PROMO_CF_*` is production's namespace, and a local target
+    /// never publishes there, whatever the environment says.
     pub async fn open(env: Env, data_dir: &Path) -> anyhow::Result<Target> {
-        let edge = config::edge_kv()?; // a partial setting fails before anything is written
         match env {
-            Env::Local => Ok(Target {
-                env,
-                store: runtime::open_store(data_dir)?,
-                edge,
-                description: format!("local store {}", data_dir.display()),
-                data_dir: data_dir.to_path_buf(),
-            }),
-            Env::Prod => open_prod(edge).await,
+            Env::Local => {
+                if config::edge_kv_configured() {
+                    eprintln!(
+                        "note: PROMO_CF_* is set, but --env local never writes the Worker's KV (that is --env prod)"
+                    );
+                }
+                Ok(Target {
+                    env,
+                    store: runtime::open_store(data_dir)?,
+                    edge: None,
+                    description: format!("local store {}", data_dir.display()),
+                    data_dir: data_dir.to_path_buf(),
+                })
+            }
+            // A partial setting fails before anything is written.
+            Env::Prod => open_prod(config::edge_kv()?).await,
         }
     }
 }

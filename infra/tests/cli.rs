@@ -536,3 +536,68 @@ fn event_list_show_and_cancel() {
     std::fs::write(&without, &text_of[..text_of.find("[[events]]").unwrap()]).unwrap();
     assert!(ok(&["campaign", "deploy", without.to_str().unwrap()]).contains("version 2"));
 }
+
+/// A stand-in for Cloudflare's API that answers nothing and counts every connection made to
+/// it: any request at all, whatever its path or method.
+fn connection_counter() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            drop(conn); // a closed connection: the client fails loudly if it ever connects
+        }
+    });
+    (format!("http://{addr}/client/v4"), count)
+}
+
+/// `--env local` with production's `PROMO_CF_*` exported (as docs/marketers tells marketers
+/// to) never writes the Worker's KV: deploy, products publish, pause, resume and end all work
+/// on the local store only, and say that they ignore the variables (issue 25, item 16).
+#[test]
+fn the_local_target_never_publishes_to_the_workers_kv() {
+    use std::sync::atomic::Ordering;
+    let (api, connections) = connection_counter();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/black-friday.toml");
+    let products = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/products.json");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_promoctl"))
+            .args(["--env", "local"])
+            .args(args)
+            .env("PROMO_DATA_DIR", &data)
+            .env("PROMO_CF_API_BASE", &api)
+            .env("PROMO_CF_ACCOUNT_ID", "acct-prod")
+            .env("PROMO_CF_KV_NAMESPACE_ID", "ns-prod")
+            .env("PROMO_CF_API_TOKEN", "cf-prod-token")
+            .env("PROMO_OPERATOR", "mina")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("never writes the Worker's KV"), "{args:?}: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(!stdout.contains("edge's KV"), "{args:?}: {stdout}");
+        stdout
+    };
+    assert!(run(&["campaign", "deploy", example]).contains("deployed campaign `black-friday` version 1"));
+    assert!(run(&["products", "publish", products]).contains("to the local store"));
+    run(&["campaign", "pause", "black-friday"]);
+    run(&["campaign", "resume", "black-friday"]);
+    run(&["campaign", "end", "black-friday"]);
+    // A partial setting is production's problem, not a local one's.
+    let partial = Command::new(env!("CARGO_BIN_EXE_promoctl"))
+        .args(["campaign", "list"])
+        .env("PROMO_DATA_DIR", &data)
+        .env_remove("PROMO_ENV")
+        .env("PROMO_CF_ACCOUNT_ID", "acct-prod")
+        .env_remove("PROMO_CF_API_TOKEN")
+        .output()
+        .unwrap();
+    assert!(partial.status.success(), "{}", text(&partial.stderr));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(connections.load(Ordering::SeqCst), 0, "no request reached the Worker's KV API");
+}

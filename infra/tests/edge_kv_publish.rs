@@ -1,34 +1,33 @@
-//! `promoctl campaign deploy` and `products publish` write the edge's KV through Cloudflare's
-//! bulk API (here a local stand-in that records what it receives): the price book on
-//! deploy, each product on publish, with the API token as bearer; a partial configuration
-//! is refused before anything is written.
+//! `promoctl --env prod campaign deploy` and `products publish` write the edge's KV through
+//! Cloudflare's bulk API (here a local stand-in that records what it receives): the price
+//! book on deploy, each product on publish, with the API token as bearer; a partial
+//! configuration is refused before anything is written. Only the production target writes
+//! the KV: `--env local` never does (infra/tests/cli.rs, issue 25 item 16).
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use std::process::Command;
+mod support;
+
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use promo_conformance::cloudflare_kv::serve as fake_cloudflare;
 
-fn promoctl(args: &[&str], dir: &std::path::Path, api: &str, with_token: bool) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_promoctl"));
-    cmd.args(args)
-        .env("PROMO_DATA_DIR", dir)
-        .env("PROMO_CF_API_BASE", api)
-        .env("PROMO_CF_ACCOUNT_ID", "acct-1")
-        .env("PROMO_CF_KV_NAMESPACE_ID", "ns-1");
-    if with_token {
-        cmd.env("PROMO_CF_API_TOKEN", "cf-token");
-    } else {
-        cmd.env_remove("PROMO_CF_API_TOKEN");
-    }
-    cmd.output().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the DynamoDB stand-in (moto): infra/test.sh runs it with --include-ignored"]
 async fn deploys_and_product_publishes_reach_the_edges_kv() {
+    if !cfg!(feature = "prod") {
+        panic!("this test runs promoctl --env prod: run it with `--features prod` (infra/test.sh does)");
+    }
+    let endpoint = std::env::var("PROMO_TEST_DYNAMODB_ENDPOINT")
+        .expect("PROMO_TEST_DYNAMODB_ENDPOINT is not set: run infra/test.sh (or source its env file)");
+    let table = format!("promo-kv-{}", uuid::Uuid::now_v7().simple());
+    #[cfg(feature = "prod")]
+    {
+        let store = promo_lambdas::dynamodb::DynamoStore::from_env(table.clone(), Some(&endpoint)).await;
+        promo_lambdas::dynamodb::create_table(store.client(), &table).await.unwrap();
+    }
     let (api, seen) = fake_cloudflare().await;
     let dir = tempfile::tempdir().unwrap();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -44,23 +43,27 @@ async fn deploys_and_product_publishes_reach_the_edges_kv() {
     .unwrap();
     assert!(std::fs::read_to_string(&campaign).unwrap().contains("2099-01-01"), "the window was replaced");
     let campaign = campaign.to_str().unwrap();
+    let promoctl = |args: &[&str], with_token: bool| {
+        let mut cmd = support::prod_promoctl(&table, &endpoint, &api, dir.path());
+        if !with_token {
+            cmd.env_remove("PROMO_CF_API_TOKEN");
+        }
+        cmd.args(args).output().unwrap()
+    };
 
-    let partial = promoctl(&["campaign", "deploy", campaign], dir.path(), &api, false);
+    let partial = promoctl(&["campaign", "deploy", campaign], false);
     assert_eq!(partial.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&partial.stderr).contains("PROMO_CF_API_TOKEN"));
     assert!(seen.lock().unwrap().is_empty());
-    let listed = Command::new(env!("CARGO_BIN_EXE_promoctl"))
-        .args(["campaign", "list", "--json"])
-        .env("PROMO_DATA_DIR", dir.path())
-        .output()
-        .unwrap();
+    let listed = promoctl(&["campaign", "list", "--json"], true);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
     assert_eq!(serde_json::from_slice::<Value>(&listed.stdout).unwrap(), json!([]), "nothing was deployed");
 
-    let deployed = promoctl(&["campaign", "deploy", campaign], dir.path(), &api, true);
+    let deployed = promoctl(&["campaign", "deploy", campaign], true);
     assert!(deployed.status.success(), "{}", String::from_utf8_lossy(&deployed.stderr));
-    let published =
-        promoctl(&["products", "publish", &format!("{root}/examples/products.json")], dir.path(), &api, true);
+    let published = promoctl(&["products", "publish", &format!("{root}/examples/products.json")], true);
     assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+    assert!(!dir.path().join("no-local-store").exists(), "--env prod never touches the local store");
 
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 2);
