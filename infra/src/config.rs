@@ -19,7 +19,7 @@
 //! | `PROMO_OPERATOR` | `$USER` | who a deploy, pause, resume or end is recorded as |
 //! | `PROMO_PAYMENT_QUEUE_URL`, `PROMO_PAYMENT_DLQ_URL`, `PROMO_EMAIL_QUEUE_URL`, `PROMO_EMAIL_DLQ_URL` | unset | `dlq` with `--env prod`: the stack's queues |
 //! | `PROMO_SQS_ENDPOINT` | AWS | an SQS stand-in instead of AWS (`--env prod`) |
-//! | `PROMO_PUBLIC_URL` | `http://<PROMO_LISTEN>` | the shop's public origin: campaign email links to `<it>/v1/unsubscribe` |
+//! | `PROMO_PUBLIC_URL` | `http://<PROMO_LISTEN>` (`promoctl dev --listen`'s address) | the shop's public origin: campaign email links to `<it>/v1/unsubscribe` |
 //! | `PROMO_UNSUBSCRIBE_SECRETS` | `promoctl dev`: [`DEV_UNSUBSCRIBE_SECRET`] | comma-separated secrets (≥ 32 bytes) of unsubscribe links; the first signs |
 //! | `PROMO_EMAIL_RATE` | `0` (no limit) locally | campaign email messages per second (the SES account's `MaxSendRate` where `GetAccount` answers) |
 //! | `PROMO_EMAIL_CONSUMERS` | `2` | in-process senders of campaign email jobs (0: queue only) |
@@ -74,7 +74,7 @@ pub fn email_settings(dev_defaults: bool) -> anyhow::Result<EmailSettings> {
     let refs: Vec<&[u8]> = secrets.iter().map(|s| s.as_bytes()).collect();
     let keys = promo_shared::app::unsubscribe::UnsubscribeKeys::new(&refs)
         .map_err(|e| anyhow::anyhow!("PROMO_UNSUBSCRIBE_SECRETS: {e}"))?;
-    let public = set("PROMO_PUBLIC_URL")
+    let public = public_url()
         .unwrap_or_else(|| format!("http://{}", set("PROMO_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.into())));
     let rate = match set("PROMO_EMAIL_RATE") {
         None => None,
@@ -91,13 +91,23 @@ pub fn email_settings(dev_defaults: bool) -> anyhow::Result<EmailSettings> {
     let events_from = set("PROMO_EVENTS_MAIL_FROM").unwrap_or_else(|| DEV_EVENTS_MAIL_FROM.into());
     let events_from = promo_shared::domain::email::EmailAddress::parse(&events_from)
         .map_err(|e| anyhow::anyhow!("PROMO_EVENTS_MAIL_FROM: {e}"))?;
-    Ok(EmailSettings {
-        keys,
-        unsubscribe_url: format!("{}/v1/unsubscribe", public.trim_end_matches('/')),
-        rate,
-        consumers,
-        events_from,
-    })
+    Ok(EmailSettings { keys, unsubscribe_url: unsubscribe_url(&public), rate, consumers, events_from })
+}
+
+/// `PROMO_PUBLIC_URL`, when set.
+pub fn public_url() -> Option<String> {
+    env("PROMO_PUBLIC_URL").filter(|v| !v.trim().is_empty())
+}
+
+/// The unsubscribe route under the public origin `public`.
+pub fn unsubscribe_url(public: &str) -> String {
+    format!("{}/v1/unsubscribe", public.trim_end_matches('/'))
+}
+
+/// The unsubscribe links of a platform served on `listen` when `PROMO_PUBLIC_URL` is not set
+/// (`promoctl dev --listen` overrides `PROMO_LISTEN`, so the links follow the flag).
+pub fn unsubscribe_url_on(listen: std::net::SocketAddr) -> Option<String> {
+    public_url().is_none().then(|| unsubscribe_url(&format!("http://{listen}")))
 }
 
 fn env(name: &str) -> Option<String> {

@@ -5,7 +5,6 @@ mod commands;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use promoctl::config;
 
 /// mimalloc: per-thread heaps, where glibc's malloc showed lock contention between the
@@ -14,7 +13,7 @@ use promoctl::config;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = commands::Cli::parse();
+    let cli = commands::parse();
     init_logging();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod support;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -600,4 +602,137 @@ fn the_local_target_never_publishes_to_the_workers_kv() {
     assert!(partial.status.success(), "{}", text(&partial.stderr));
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert_eq!(connections.load(Ordering::SeqCst), 0, "no request reached the Worker's KV API");
+}
+
+/// `--env prod webhook trigger` posts to production's `PROMO_URL` (or `--url`), and without one
+/// refuses, naming the variable: never silently to the local platform (issue 25, item 17).
+#[test]
+fn a_production_webhook_goes_to_the_configured_url_or_nowhere() {
+    use std::sync::atomic::Ordering;
+    let run = |args: &[&str], url: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_promoctl"));
+        cmd.args(args).env_remove("PROMO_ENV").env_remove("PROMO_URL");
+        if let Some(url) = url {
+            cmd.env("PROMO_URL", url);
+        }
+        cmd.stdin(Stdio::null()).output().unwrap()
+    };
+    let trigger = ["--env", "prod", "webhook", "trigger", "paid", "--secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"];
+    let refused = run(&trigger, None);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("set PROMO_URL"), "{}", text(&refused.stderr));
+    let (api, connections) = connection_counter();
+    let base = api.trim_end_matches("/client/v4");
+    // The counter closes each connection unanswered: the send fails, after reaching it.
+    let sent = run(&trigger, Some(base));
+    assert_eq!(sent.status.code(), Some(1));
+    assert!(text(&sent.stderr).contains(&format!("POST {base}/v1/webhooks/standard")), "{}", text(&sent.stderr));
+    assert_eq!(connections.load(Ordering::SeqCst), 1, "the configured URL got the webhook");
+    let flag = run(&[&trigger[..], &["--url", base]].concat(), None);
+    assert!(text(&flag.stderr).contains(&format!("POST {base}/v1/webhooks/standard")), "{}", text(&flag.stderr));
+    let send = run(&["--env", "prod", "webhook", "send"], None);
+    assert_eq!(send.status.code(), Some(1));
+    assert!(text(&send.stderr).contains("set PROMO_URL"), "{}", text(&send.stderr));
+    // Printing needs no platform.
+    let printed = run(&[&trigger[..], &["--print"]].concat(), None);
+    assert!(printed.status.success(), "{}", text(&printed.stderr));
+}
+
+/// The global target flags are offered only where a command uses them: `--help` of a command
+/// that ignores them does not show them, and giving them there is a usage error (exit 2);
+/// `PROMO_ENV` in the environment stays harmless (issue 25, item 17).
+#[test]
+fn target_flags_are_offered_only_where_they_do_something() {
+    let help = |args: &[&str]| {
+        let out = promoctl(&[args, &["--help"]].concat(), "");
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    for args in [&["quote"][..], &["token"], &["completions"], &["webhook", "sign"], &["campaign", "validate"]] {
+        let shown = help(args);
+        assert!(!shown.contains("--env") && !shown.contains("--data-dir"), "{args:?} offers a target:\n{shown}");
+    }
+    for args in [&["webhook", "trigger"][..], &["webhook", "send"], &["webhook"]] {
+        let shown = help(args);
+        assert!(!shown.contains("--data-dir"), "{args:?} offers --data-dir:\n{shown}");
+    }
+    assert!(help(&["webhook", "trigger"]).contains("--env"), "trigger chooses the platform");
+    for args in [&["campaign", "deploy"][..], &["dlq", "list"], &["coupons", "list"], &["event", "list"], &["dev"]] {
+        let shown = help(args);
+        assert!(shown.contains("--data-dir"), "{args:?}:\n{shown}");
+    }
+    assert!(help(&["campaign", "deploy"]).contains("--env"));
+    for args in [
+        &["quote", "--env", "prod"][..],
+        &["--env", "prod", "quote"],
+        &["quote", "--data-dir", "x"],
+        &["token", "--user", "u-1", "--env", "local"],
+        &["webhook", "trigger", "paid", "--print", "--data-dir", "x"],
+        &["campaign", "validate", "x.toml", "--env", "prod"],
+    ] {
+        let out = promoctl(args, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("does not use --"), "{args:?}: {}", text(&out.stderr));
+    }
+    let quoted = Command::new(env!("CARGO_BIN_EXE_promoctl"))
+        .args(["quote", "--compact"])
+        .env("PROMO_ENV", "prod")
+        .env("PROMO_DATA_DIR", "/nonexistent")
+        .stdin(std::fs::File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/quote-request.json")).unwrap())
+        .output()
+        .unwrap();
+    assert!(quoted.status.success(), "{}", text(&quoted.stderr));
+}
+
+/// `end` has no `--email-only` (it only ever failed there); `pause` and `resume` keep it. A
+/// dead-letter queue that does not exist is a usage error naming the queues (issue 25, item 17).
+#[test]
+fn end_has_no_email_only_and_dlq_knows_its_queues() {
+    let end = promoctl(&["campaign", "end", "--help"], "");
+    assert!(end.status.success());
+    assert!(!text(&end.stdout).contains("--email-only"), "{}", text(&end.stdout));
+    let refused = promoctl(&["campaign", "end", "black-friday", "--email-only"], "");
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    for verb in ["pause", "resume"] {
+        let help = promoctl(&["campaign", verb, "--help"], "");
+        assert!(text(&help.stdout).contains("--email-only"), "{verb}: {}", text(&help.stdout));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    for verb in ["list", "replay"] {
+        let typo = promoctl(&["--data-dir", data, "dlq", verb, "typo-queue"], "");
+        assert_eq!(typo.status.code(), Some(2), "dlq {verb}: {}", text(&typo.stderr));
+        let err = text(&typo.stderr);
+        assert!(err.contains("payment-events") && err.contains("email"), "dlq {verb}: {err}");
+    }
+}
+
+/// `promoctl dev --listen ADDR` without `PROMO_PUBLIC_URL`: campaign email's unsubscribe links
+/// point at ADDR, where the platform is (issue 25, item 17).
+#[test]
+fn dev_listen_sets_the_unsubscribe_links_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut dev = support::promoctl_in(&data);
+    dev.env("PROMO_LISTEN", "127.0.0.1:1").env("PROMO_TICK_SECONDS", "1").stdout(Stdio::null()).stderr(Stdio::null());
+    let dev = support::DevProcess::start(dev);
+    let cli = |args: &[&str]| {
+        let out = support::promoctl_in(&data).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    };
+    let campaign = support::email_campaign_file(dir.path());
+    cli(&["audience", "import", concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/audience.csv")]);
+    cli(&["campaign", "deploy", campaign.to_str().unwrap()]);
+    cli(&["campaign", "trigger", "black-friday", "--detach"]);
+    let messages = support::wait_for_outbox(&data.join("outbox"), 2);
+    for m in &messages {
+        let unfolded = m.replace("\r\n ", " ").replace("\r\n\t", " ").replace("\n ", " ");
+        let header = unfolded.lines().find_map(|l| l.strip_prefix("List-Unsubscribe: ")).unwrap();
+        assert!(
+            header.starts_with(&format!("<{}/v1/unsubscribe?t=", dev.url())),
+            "the link follows --listen {}: {header}",
+            dev.url()
+        );
+    }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use promo_shared::app::catalog;
+use promo_shared::app::email_sender::{Sender, SenderConfig};
 use promoctl::config::{self, DEFAULT_LISTEN};
 use promoctl::runtime::{self, Platform, RunOptions};
 
@@ -28,7 +29,11 @@ impl Dev {
         let tick = config::tick()?;
         let consumers = config::consumers()?;
         let (_, dev_shopper_secret) = config::shopper_jwt_secret(true)?;
-        let platform = Arc::new(Platform::open(&data_dir, edge_config)?);
+        let mut platform = Platform::open(&data_dir, edge_config)?;
+        if let Some(url) = config::unsubscribe_url_on(self.listen) {
+            link_unsubscribe_to(&mut platform, url);
+        }
+        let platform = Arc::new(platform);
         // Campaigns may have ended or been deployed by an older build since the last run.
         let s = &platform.prices;
         catalog::publish_price_book(&*platform.store, platform.clock.now(), s.rounding_unit, Some(s.mileage))
@@ -61,6 +66,22 @@ impl Dev {
         eprintln!("promoctl dev: stopped");
         Ok(())
     }
+}
+
+/// Campaign email links to `url` (the address actually served) instead of the environment's
+/// default.
+fn link_unsubscribe_to(platform: &mut Platform, url: String) {
+    let s = &platform.sender;
+    platform.sender = Arc::new(Sender {
+        store: s.store.clone(),
+        mailer: s.mailer.clone(),
+        rate: s.rate.clone(),
+        clock: s.clock.clone(),
+        ids: s.ids.clone(),
+        keys: s.keys.clone(),
+        config: SenderConfig { unsubscribe_url: url.clone(), ..s.config.clone() },
+    });
+    platform.email.unsubscribe_url = url;
 }
 
 /// Ctrl-C or SIGTERM.

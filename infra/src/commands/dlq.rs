@@ -4,6 +4,7 @@
 //! dead-letter queues (`promo_lambdas::sqs`).
 
 use clap::{Args, Subcommand};
+use promo_shared::app::email_sender::EMAIL_JOBS_QUEUE;
 use promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE;
 use promoctl::embedded::{QueueConfig, SqliteQueue};
 use promoctl::target::Env;
@@ -19,9 +20,15 @@ pub enum DlqCommand {
     Replay(Replay),
 }
 
+/// The platform's queues: a dead letter is in one of these (any other name is a usage error).
+fn queue_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new([PAYMENT_EVENTS_QUEUE, EMAIL_JOBS_QUEUE])
+}
+
 #[derive(Args)]
 pub struct List {
-    #[arg(default_value = PAYMENT_EVENTS_QUEUE)]
+    /// The queue: the payment events or the campaign email jobs.
+    #[arg(default_value = PAYMENT_EVENTS_QUEUE, value_parser = queue_names())]
     queue: String,
     /// Print JSON: `[{"id", "attempts", "reason", "body"}]` (production: `[{"id", "receives", "body"}]`).
     #[arg(long)]
@@ -33,7 +40,8 @@ pub struct List {
 
 #[derive(Args)]
 pub struct Replay {
-    #[arg(default_value = PAYMENT_EVENTS_QUEUE)]
+    /// The queue: the payment events or the campaign email jobs.
+    #[arg(default_value = PAYMENT_EVENTS_QUEUE, value_parser = queue_names())]
     queue: String,
 }
 

@@ -15,7 +15,8 @@ mod webhook;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use promoctl::config::DEFAULT_DATA_DIR;
 use promoctl::target::{Env, Target};
 
@@ -88,18 +89,81 @@ impl Cli {
             Command::Coupons(c) => c.run(t).await,
             Command::Dlq(c) => c.run(t).await,
             Command::Event(c) => c.run(t).await,
-            Command::Webhook(c) => c.run().await,
+            Command::Webhook(c) => c.run(t.env).await,
             Command::Products(c) => c.run(t).await,
             Command::Mileage(c) => c.run(t).await,
             Command::Quote(c) => c.run(),
             Command::Token(c) => c.run(),
             Command::Completions { shell } => {
-                use clap::CommandFactory;
-                clap_complete::generate(shell, &mut Cli::command(), "promoctl", &mut std::io::stdout());
+                clap_complete::generate(shell, &mut command(), "promoctl", &mut std::io::stdout());
                 Ok(())
             }
         }
     }
+}
+
+/// The commands that have no target (`--env` and `--data-dir` would do nothing there), and
+/// those that choose a platform but keep nothing in a data directory: there the flags are not
+/// shown, and given on the command line they are a usage error.
+const NO_TARGET: [&[&str]; 5] =
+    [&["quote"], &["token"], &["completions"], &["webhook", "sign"], &["campaign", "validate"]];
+const NO_DATA_DIR: [&[&str]; 3] = [&["webhook"], &["webhook", "send"], &["webhook", "trigger"]];
+const TARGET_ARGS: [&str; 2] = ["env", "data_dir"];
+
+/// promoctl's command line: the derived one, with the global target flags hidden where a
+/// command ignores them (a hidden copy on the command itself: clap propagates a global flag
+/// only to subcommands that do not have their own).
+pub fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    let hidden: Vec<clap::Arg> = TARGET_ARGS
+        .iter()
+        .filter_map(|id| cmd.get_arguments().find(|a| a.get_id() == *id).cloned())
+        .map(|a| a.hide(true))
+        .collect();
+    for path in NO_TARGET {
+        cmd = add_in(cmd, path, &hidden);
+    }
+    for path in NO_DATA_DIR {
+        cmd = add_in(cmd, path, &hidden[1..]);
+    }
+    cmd
+}
+
+fn add_in(cmd: clap::Command, path: &[&str], args: &[clap::Arg]) -> clap::Command {
+    match path {
+        [] => cmd.args(args.iter().cloned()),
+        [first, rest @ ..] => cmd.mut_subcommand(*first, |sub| add_in(sub, rest, args)),
+    }
+}
+
+/// Parses the command line (exit 2 on wrong usage, as clap does): a target flag given to a
+/// command that ignores it is wrong usage too.
+pub fn parse() -> Cli {
+    let mut cmd = command();
+    let matches = cmd.clone().get_matches();
+    if let Some(msg) = ignored_flag(&matches) {
+        cmd.error(clap::error::ErrorKind::ArgumentConflict, msg).exit();
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
+}
+
+/// The message for a target flag given on the command line to a command that ignores it.
+fn ignored_flag(matches: &ArgMatches) -> Option<String> {
+    let mut path = Vec::new();
+    let mut leaf = matches;
+    while let Some((name, sub)) = leaf.subcommand() {
+        path.push(name);
+        leaf = sub;
+    }
+    let ignored: &[&str] = if NO_TARGET.contains(&path.as_slice()) {
+        &TARGET_ARGS
+    } else if NO_DATA_DIR.contains(&path.as_slice()) {
+        &TARGET_ARGS[1..]
+    } else {
+        &[]
+    };
+    let flag = ignored.iter().find(|a| leaf.value_source(a) == Some(ValueSource::CommandLine))?;
+    Some(format!("`promoctl {}` does not use --{}", path.join(" "), flag.replace('_', "-")))
 }
 
 /// Which platform the commands work on: every command, reading or writing, uses the same.

@@ -7,6 +7,7 @@ use promo_shared::app::webhooks::{standard, stripe};
 use promo_shared::ports::clock::Clock;
 use promoctl::config;
 use promoctl::embedded::SystemClock;
+use promoctl::target::Env;
 use promoctl::webhook_events::{self, Kind, Payment};
 
 #[derive(Subcommand)]
@@ -20,9 +21,10 @@ pub enum WebhookCommand {
     Send {
         #[command(flatten)]
         sign: SignArgs,
-        /// Base URL of the platform.
-        #[arg(long, env = "PROMO_URL", default_value = "http://127.0.0.1:8787")]
-        url: String,
+        /// Base URL of the platform (`--env local` default: http://127.0.0.1:8787; `--env prod`:
+        /// required).
+        #[arg(long, env = "PROMO_URL")]
+        url: Option<String>,
     },
     /// Build a correct event of the provider (no JSON to write), sign it and POST it: `paid`,
     /// `cancelled` or `refunded` (`--refunded N` for a partial refund). A PortOne webhook only
@@ -57,9 +59,26 @@ pub struct Trigger {
     /// Print the body and headers instead of sending them.
     #[arg(long)]
     print: bool,
-    /// Base URL of the platform.
-    #[arg(long, env = "PROMO_URL", default_value = "http://127.0.0.1:8787")]
-    url: String,
+    /// Base URL of the platform (`--env local` default: http://127.0.0.1:8787; `--env prod`:
+    /// required).
+    #[arg(long, env = "PROMO_URL")]
+    url: Option<String>,
+}
+
+/// The local platform `promoctl dev` serves by default.
+const LOCAL_URL: &str = "http://127.0.0.1:8787";
+
+/// Where a webhook goes: `--url`/`PROMO_URL`, else the local platform; production has no
+/// default (never silently localhost).
+fn platform_url(url: Option<String>, env: Env) -> anyhow::Result<String> {
+    match (url.filter(|u| !u.trim().is_empty()), env) {
+        (Some(url), _) => Ok(url),
+        (None, Env::Local) => Ok(LOCAL_URL.to_string()),
+        (None, Env::Prod) => anyhow::bail!(
+            "--env prod sends the webhook to production: set PROMO_URL (or pass --url) to the platform's public \
+             origin, e.g. https://shop.example"
+        ),
+    }
 }
 
 #[derive(Args)]
@@ -80,7 +99,7 @@ pub struct SignArgs {
 }
 
 impl WebhookCommand {
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub async fn run(self, env: Env) -> anyhow::Result<()> {
         match self {
             WebhookCommand::Sign { sign } => {
                 let body = with_stripe_id(&sign, read_stdin()?)?;
@@ -93,16 +112,17 @@ impl WebhookCommand {
                 Ok(())
             }
             WebhookCommand::Send { sign, url } => {
+                let url = platform_url(url, env)?;
                 let body = read_stdin()?;
                 send(&url, &sign, body).await
             }
-            WebhookCommand::Trigger(t) => t.run().await,
+            WebhookCommand::Trigger(t) => t.run(env).await,
         }
     }
 }
 
 impl Trigger {
-    async fn run(self) -> anyhow::Result<()> {
+    async fn run(self, env: Env) -> anyhow::Result<()> {
         let payment_id = self.payment_id.unwrap_or_else(|| format!("pay_{}", uuid::Uuid::now_v7().simple()));
         let payment = Payment {
             provider: self.sign.provider.clone(),
@@ -124,8 +144,9 @@ impl Trigger {
             println!("\n{}", String::from_utf8_lossy(&body));
             return Ok(());
         }
+        let url = platform_url(self.url, env)?;
         eprintln!("{} {:?} of payment {} by {}", sign.provider, self.kind, payment.payment_id, payment.user_id);
-        send(&self.url, &sign, body).await
+        send(&url, &sign, body).await
     }
 }
 

@@ -209,3 +209,89 @@ pub fn outbox_by_address(dir: &std::path::Path) -> std::collections::HashMap<Str
     }
     out
 }
+
+/// `promoctl` (this build) with no `PROMO_*` variable of the caller's environment, working on
+/// the local platform in `data_dir`.
+pub fn promoctl_in(data_dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_promoctl"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("PROMO_")) {
+        cmd.env_remove(k);
+    }
+    cmd.env("PROMO_DATA_DIR", data_dir);
+    cmd
+}
+
+/// A `promoctl dev` subprocess, stopped (SIGTERM, then killed) when dropped.
+pub struct DevProcess {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+impl DevProcess {
+    /// Starts `cmd` (a [`promoctl_in`] with `dev --listen 127.0.0.1:<a free port>` added) and
+    /// waits until it listens.
+    pub fn start(mut cmd: std::process::Command) -> DevProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = cmd.args(["dev", "--listen", &format!("127.0.0.1:{port}")]).spawn().unwrap();
+        let mut dev = DevProcess { child, port };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(dev.child.try_wait().unwrap().is_none(), "promoctl dev exited");
+            assert!(std::time::Instant::now() < deadline, "promoctl dev did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        dev
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops it as Ctrl-C would (SIGTERM: a clean shutdown that flushes its logs).
+    pub fn stop(&mut self) {
+        if self.child.try_wait().unwrap().is_none() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while self.child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for DevProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `examples/black-friday.toml` with its email sent at any hour, written into `dir`.
+pub fn email_campaign_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/black-friday.toml");
+    let text = std::fs::read_to_string(example).unwrap();
+    let file = dir.join("black-friday.toml");
+    std::fs::write(&file, text.lines().filter(|l| !l.starts_with("send_window")).collect::<Vec<_>>().join("\n"))
+        .unwrap();
+    file
+}
+
+/// The `.eml` files of an outbox directory once there are `n` of them (within 60 s).
+pub fn wait_for_outbox(dir: &std::path::Path, n: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let messages: Vec<String> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect();
+        if messages.len() >= n {
+            return messages;
+        }
+        assert!(std::time::Instant::now() < deadline, "{} of {n} messages in {}", messages.len(), dir.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -8,6 +8,7 @@ use promo_shared::domain::ids::CampaignId;
 use promo_shared::items::email_send::SendState;
 use promoctl::config;
 use promoctl::embedded::SystemClock;
+use promoctl::target::Target;
 
 use super::deploy::republish;
 use crate::commands::TargetArgs;
@@ -16,46 +17,64 @@ use crate::commands::TargetArgs;
 pub struct Id {
     /// The campaign's id.
     id: String,
-    /// Pause or resume only the campaign's email, not its offers (pause/resume only).
+}
+
+/// `pause` and `resume`: the campaign, or with `--email-only` only its email.
+#[derive(Args)]
+pub struct EmailControl {
+    /// The campaign's id.
+    id: String,
+    /// Pause or resume only the campaign's email, not its offers.
     #[arg(long)]
     email_only: bool,
 }
 
 impl Id {
+    /// `end`: the campaign's end becomes now (its email stops with it).
+    pub async fn run(self, target: &TargetArgs) -> anyhow::Result<()> {
+        let id = CampaignId::parse(self.id)?;
+        let target = target.open().await?;
+        control(&target, &id, Control::End, &config::operator()).await
+    }
+}
+
+impl EmailControl {
     pub async fn run(self, target: &TargetArgs, what: Control) -> anyhow::Result<()> {
         let id = CampaignId::parse(self.id)?;
         let target = target.open().await?;
         let by = config::operator();
-        let email_to = match what {
-            Control::Pause => Some(SendState::Paused),
-            Control::Resume => Some(SendState::Sending),
-            Control::End => None,
+        let to = match what {
+            Control::Pause => SendState::Paused,
+            Control::Resume => SendState::Sending,
+            Control::End => anyhow::bail!("`end` is not an email control"),
         };
-        anyhow::ensure!(email_to.is_some() || !self.email_only, "--email-only goes with pause and resume");
-        if let Some(to) = email_to {
-            match super::email::control(&target, &id, to, &by).await? {
-                Some(msg) => println!("campaign `{id}`: {msg}"),
-                None if self.email_only => anyhow::bail!("the email of campaign `{id}` has not been triggered"),
-                None => {}
-            }
-            if self.email_only {
-                return Ok(());
-            }
+        match super::email::control(&target, &id, to, &by).await? {
+            Some(msg) => println!("campaign `{id}`: {msg}"),
+            None if self.email_only => anyhow::bail!("the email of campaign `{id}` has not been triggered"),
+            None => {}
         }
-        let done = campaigns::control(&*target.store, &SystemClock, &id, what, &by)
-            .await
-            .with_context(|| format!("campaign `{id}`"))?;
-        let verb = match what {
-            Control::Pause => "paused",
-            Control::Resume => "resumed",
-            Control::End => "ended",
-        };
-        if done.unchanged() {
-            println!("no changes: campaign `{id}` is already {verb} (version {})", done.version);
-        } else {
-            println!("campaign `{id}` {verb} by {by}: version {}", done.version);
+        if self.email_only {
+            return Ok(());
         }
-        println!("{}", republish(&target).await?);
-        Ok(())
+        control(&target, &id, what, &by).await
     }
+}
+
+/// Records the operator's change, then republishes the price book.
+async fn control(target: &Target, id: &CampaignId, what: Control, by: &str) -> anyhow::Result<()> {
+    let done = campaigns::control(&*target.store, &SystemClock, id, what, by)
+        .await
+        .with_context(|| format!("campaign `{id}`"))?;
+    let verb = match what {
+        Control::Pause => "paused",
+        Control::Resume => "resumed",
+        Control::End => "ended",
+    };
+    if done.unchanged() {
+        println!("no changes: campaign `{id}` is already {verb} (version {})", done.version);
+    } else {
+        println!("campaign `{id}` {verb} by {by}: version {}", done.version);
+    }
+    println!("{}", republish(target).await?);
+    Ok(())
 }

@@ -37,9 +37,9 @@ pub enum CampaignCommand {
     Rollback(history::Rollback),
     /// Pause a campaign: no claims, no rewards, no promotion on product pages, and no email
     /// sent, until resumed (`--email-only`: only its email).
-    Pause(control::Id),
+    Pause(control::EmailControl),
     /// Resume a paused campaign and its email (`--email-only`: only its email).
-    Resume(control::Id),
+    Resume(control::EmailControl),
     /// End a campaign now (its end becomes now).
     End(control::Id),
     /// Send the campaign's email to its audience and follow the send: once, however often
@@ -65,7 +65,7 @@ impl CampaignCommand {
             CampaignCommand::Rollback(c) => c.run(target).await,
             CampaignCommand::Pause(c) => c.run(target, promo_shared::app::campaigns::Control::Pause).await,
             CampaignCommand::Resume(c) => c.run(target, promo_shared::app::campaigns::Control::Resume).await,
-            CampaignCommand::End(c) => c.run(target, promo_shared::app::campaigns::Control::End).await,
+            CampaignCommand::End(c) => c.run(target).await,
             CampaignCommand::Trigger(c) => c.run(target).await,
             CampaignCommand::Status(c) => c.run(target).await,
             CampaignCommand::Cancel(c) => c.run(target).await,
