@@ -59,8 +59,8 @@ async fn prod_dead_letters_are_listed_without_consuming_and_replayed_to_their_qu
     for n in 0..13 {
         sqs(&endpoint, "SendMessage", json!({"QueueUrl": dlq, "MessageBody": format!("{{\"n\":{n}}}")})).await;
     }
-    let promoctl = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_promoctl"))
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_promoctl"))
             .args(["--env", "prod", "dlq"])
             .args(args)
             .env("PROMO_PAYMENT_QUEUE_URL", &source)
@@ -70,7 +70,10 @@ async fn prod_dead_letters_are_listed_without_consuming_and_replayed_to_their_qu
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", "us-east-1")
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    let promoctl = |args: &[&str]| {
+        let out = run(args);
         assert!(out.status.success(), "dlq {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
@@ -82,7 +85,16 @@ async fn prod_dead_letters_are_listed_without_consuming_and_replayed_to_their_qu
     assert_eq!(depth(&endpoint, &dlq).await, 13, "listing consumed nothing");
     // The listed messages are invisible for a few seconds; the replay waits them out.
     tokio::time::sleep(std::time::Duration::from_secs(21)).await;
-    let replayed = promoctl(&["replay"]);
+    // Production asks first: without a terminal and without --yes, nothing moves.
+    let refused = run(&["replay"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("pass --yes"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(depth(&endpoint, &dlq).await, 13, "a refused replay moves nothing");
+    let replayed = promoctl(&["replay", "--yes"]);
     assert!(replayed.contains("moved 13 dead letters back to `payment-events`"), "{replayed}");
     assert_eq!(depth(&endpoint, &dlq).await, 0);
     assert_eq!(depth(&endpoint, &source).await, 13);

@@ -43,6 +43,8 @@ pub struct Replay {
     /// The queue: the payment events or the campaign email jobs.
     #[arg(default_value = PAYMENT_EVENTS_QUEUE, value_parser = queue_names())]
     queue: String,
+    #[command(flatten)]
+    confirm: crate::commands::Confirm,
 }
 
 impl DlqCommand {
@@ -106,7 +108,9 @@ impl DlqCommand {
                 }
                 Ok(())
             }
-            DlqCommand::Replay(_) => {
+            DlqCommand::Replay(r) => {
+                let what = format!("move the dead letters of `{name}` back to their queue");
+                r.confirm.check(Env::Prod, &format!("SQS queue {name}"), &what)?;
                 let n = dead.replay().await?;
                 println!("moved {n} dead letters back to `{name}`");
                 Ok(())

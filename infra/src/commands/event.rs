@@ -12,7 +12,7 @@ use promoctl::config;
 use promoctl::embedded::SystemClock;
 use serde_json::{Value, json};
 
-use crate::commands::{TargetArgs, rfc3339};
+use crate::commands::{Confirm, TargetArgs, rfc3339};
 
 #[derive(Subcommand)]
 pub enum EventCommand {
@@ -25,7 +25,7 @@ pub enum EventCommand {
     Refunds(List),
     /// Cancel an event (INACTIVE or ACTIVE): no more reservations; those waiting are told;
     /// paid places stay paid (refund them).
-    Cancel(Show),
+    Cancel(CancelEvent),
 }
 
 impl EventCommand {
@@ -148,6 +148,14 @@ impl List {
 }
 
 #[derive(Args)]
+pub struct CancelEvent {
+    #[command(flatten)]
+    event: Show,
+    #[command(flatten)]
+    confirm: Confirm,
+}
+
+#[derive(Args)]
 pub struct Show {
     /// The event's id.
     id: String,
@@ -205,10 +213,13 @@ impl Show {
         }
         Ok(())
     }
+}
 
+impl CancelEvent {
     async fn cancel(self, target: &TargetArgs) -> anyhow::Result<()> {
-        let id = EventId::parse(&self.id)?;
+        let id = EventId::parse(&self.event.id)?;
         let target = target.open().await?;
+        self.confirm.check(target.env, &target.description, &format!("cancel event `{id}`"))?;
         let store: &dyn Store = &*target.store;
         let by = config::operator();
         let ids = promoctl::embedded::OsIds;
@@ -216,7 +227,7 @@ impl Show {
             .cancel_event(&id, &by)
             .await
             .with_context(|| format!("event `{id}`"))?;
-        if self.json {
+        if self.event.json {
             println!("{}", serde_json::to_string_pretty(&e.view())?);
         } else {
             println!(

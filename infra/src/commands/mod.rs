@@ -179,8 +179,43 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
+    /// Opens the target; on production, says so on stderr before anything is done.
     async fn open(&self) -> anyhow::Result<Target> {
-        Target::open(self.env, &self.data_dir).await
+        let target = Target::open(self.env, &self.data_dir).await?;
+        if target.env == Env::Prod {
+            eprintln!("promoctl → PRODUCTION: {}", target.description);
+        }
+        Ok(target)
+    }
+}
+
+/// What `--yes` means on a destructive command.
+#[derive(Args, Clone, Copy, Debug, Default)]
+pub struct Confirm {
+    /// Do not ask for confirmation (production asks before this change; without a terminal it
+    /// is refused unless --yes).
+    #[arg(long)]
+    yes: bool,
+}
+
+impl Confirm {
+    /// Before `what` on `env` (described as `target`): nothing to ask locally; on production
+    /// the change is named and the operator types `yes`, or passes `--yes`. Without a terminal
+    /// to ask on, it is refused.
+    pub fn check(self, env: Env, target: &str, what: &str) -> anyhow::Result<()> {
+        use std::io::{BufRead, IsTerminal, Write};
+        if env == Env::Local || self.yes {
+            return Ok(());
+        }
+        if !std::io::stdin().is_terminal() {
+            anyhow::bail!("refusing to {what} on production ({target}) without confirmation: pass --yes");
+        }
+        eprint!("{what} on PRODUCTION ({target})? type `yes` to go on: ");
+        std::io::stderr().flush().ok();
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        anyhow::ensure!(answer.trim() == "yes", "not confirmed: nothing changed");
+        Ok(())
     }
 }
 

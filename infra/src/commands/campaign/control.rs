@@ -11,12 +11,14 @@ use promoctl::embedded::SystemClock;
 use promoctl::target::Target;
 
 use super::deploy::republish;
-use crate::commands::TargetArgs;
+use crate::commands::{Confirm, TargetArgs};
 
 #[derive(Args)]
 pub struct Id {
     /// The campaign's id.
     id: String,
+    #[command(flatten)]
+    confirm: Confirm,
 }
 
 /// `pause` and `resume`: the campaign, or with `--email-only` only its email.
@@ -34,6 +36,7 @@ impl Id {
     pub async fn run(self, target: &TargetArgs) -> anyhow::Result<()> {
         let id = CampaignId::parse(self.id)?;
         let target = target.open().await?;
+        self.confirm.check(target.env, &target.description, &format!("end campaign `{id}` now"))?;
         control(&target, &id, Control::End, &config::operator()).await
     }
 }
