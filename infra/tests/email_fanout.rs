@@ -564,3 +564,106 @@ async fn the_sender_lambda_reports_sqs_partial_failures_and_amazon_mq_retries() 
     assert!(mail.values().all(|v| v.len() == 1));
     assert_eq!(mail.len(), 6 + 3 + 2, "and the paused SQS job's two wait in SQS");
 }
+
+/// Answers every bulk call as `answer` says (by call number, from 0) and counts how often
+/// each recipient was in a call; a call it lets through goes to the outbox.
+struct Scripted {
+    inner: Arc<OutboxMailer>,
+    answer: fn(u64) -> Option<MailError>,
+    calls: AtomicU64,
+    seen: std::sync::Mutex<BTreeMap<String, u32>>,
+}
+
+impl Scripted {
+    fn new(inner: Arc<OutboxMailer>, answer: fn(u64) -> Option<MailError>) -> Arc<Scripted> {
+        Arc::new(Scripted { inner, answer, calls: AtomicU64::new(0), seen: Default::default() })
+    }
+    fn times(&self, who: &str) -> u32 {
+        self.seen.lock().unwrap().get(who).copied().unwrap_or(0)
+    }
+}
+
+#[async_trait]
+impl BulkMailer for Scripted {
+    async fn put_template(&self, t: &Template) -> Result<(), MailError> {
+        self.inner.put_template(t).await
+    }
+    async fn send_bulk(
+        &self,
+        from: &str,
+        template: &str,
+        entries: &[BulkEntry],
+        tags: &[(String, String)],
+    ) -> Result<Vec<Result<String, MailError>>, MailError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        for e in entries {
+            *self.seen.lock().unwrap().entry(e.to.expose().to_string()).or_default() += 1;
+        }
+        match (self.answer)(n) {
+            Some(e) => Err(e),
+            None => self.inner.send_bulk(from, template, entries, tags).await,
+        }
+    }
+}
+
+/// One job of the selected users `users`, as the publisher makes it.
+fn job_of(id: &CampaignId, users: &[UserId]) -> Vec<u8> {
+    use promo_shared::app::email_send::{Job, Recipient};
+    let recipients = users
+        .iter()
+        .map(|u| Recipient { email: EmailAddress::parse(&address(u)).unwrap(), user_id: u.clone(), data: Default::default() })
+        .collect();
+    serde_json::to_vec(&Job { campaign_id: id.clone(), bucket: 0, recipients }).unwrap()
+}
+
+/// (issue 25, item 6) An answer that may mean "sent" (a timeout after the request went out,
+/// a 5xx) settles its recipients UNCERTAIN at once: the call is made once, nobody is sent
+/// again on their own, the status reports them, and only the marketer's resend sends them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ambiguous_answer_settles_its_recipients_uncertain_and_never_resends_them() {
+    use promo_shared::app::email_sender::Outcome;
+    let l = local();
+    let id = deploy(&l.store, "bf-ambiguous").await;
+    let selected = import(&l.store, 100).await;
+    let users = &selected[..20];
+    let mailer = Scripted::new(l.outbox.clone(), |_| Some(MailError::Ambiguous("timed out after sending".into())));
+    email_send::trigger(&*l.store, &*mailer, &SystemClock, &OsIds, &id, "ana").await.unwrap();
+    let s = sender(&l, mailer.clone());
+    let body = job_of(&id, users);
+    let Outcome::Done(tally) = s.handle(&body).await else { panic!("an ambiguous answer is not retried") };
+    assert_eq!((tally.sent, tally.uncertain, tally.failed), (0, 20, 0), "{tally:?}");
+    // The same job delivered again (the queue's at-least-once) sends nobody either.
+    let Outcome::Done(again) = s.handle(&body).await else { panic!() };
+    assert_eq!((again.already, again.uncertain), (20, 0), "{again:?}");
+    assert_eq!(mailer.calls.load(Ordering::SeqCst), 1, "one call, never resent");
+    for u in users {
+        assert_eq!(mailer.times(&address(u)), 1, "{u}");
+    }
+    let p = email_send::progress(&*l.store, &id, chrono::Utc::now()).await.unwrap();
+    assert_eq!((p.sent, p.uncertain, p.in_flight), (0, 20, 0), "reported uncertain at once: {p:?}");
+    let uncertain = email_delivery::uncertain(&*l.store, &id, chrono::Utc::now()).await.unwrap();
+    assert_eq!(uncertain.len(), 20);
+    // The marketer's explicit resend publishes them again, and a sender sends them.
+    let n = email_send::resend_uncertain(&*l.store, &*l.queue, EMAIL_JOBS_QUEUE, &SystemClock, &id).await.unwrap();
+    assert_eq!(n, 20);
+    let p = drain(&l, sender(&l, l.outbox.clone()), &id, 1, |p| p.uncertain == 0 && p.sent == 20).await;
+    assert_eq!((p.sent, p.uncertain), (20, 0), "{p:?}");
+}
+
+/// (issue 25, item 6) An answer that certainly means "not sent" (throttled) is retried: the
+/// recipients are sent by the next call, none uncertain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_answer_is_retried_and_sends() {
+    use promo_shared::app::email_sender::Outcome;
+    let l = local();
+    let id = deploy(&l.store, "bf-throttled-once").await;
+    let selected = import(&l.store, 100).await;
+    let users = &selected[..20];
+    let mailer = Scripted::new(l.outbox.clone(), |n| (n == 0).then(|| MailError::Throttled("slow down".into())));
+    email_send::trigger(&*l.store, &*mailer, &SystemClock, &OsIds, &id, "ana").await.unwrap();
+    let Outcome::Done(tally) = sender(&l, mailer.clone()).handle(&job_of(&id, users)).await else { panic!() };
+    assert_eq!((tally.sent, tally.uncertain), (20, 0), "{tally:?}");
+    assert_eq!(mailer.calls.load(Ordering::SeqCst), 2);
+    let mail = outbox(l.dir.path());
+    assert!(users.iter().all(|u| mail.get(&address(u)).map_or(0, Vec::len) == 1));
+}

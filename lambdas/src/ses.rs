@@ -16,14 +16,26 @@
 //! `ACCOUNT_THROTTLED` and `ACCOUNT_DAILY_QUOTA_EXCEEDED` are [`MailError::Throttled`],
 //! `TRANSIENT_FAILURE` is [`MailError::Unavailable`] (both retried later); every other status
 //! — including the catch-all `FAILED`, the paused and suspended account, an unknown new
-//! status — is [`MailError::Rejected`] with SES's reason. A call that fails as a whole
-//! (`classify`): throttling (`TooManyRequestsException`, `LimitExceededException`, HTTP
-//! 429) is `Throttled`; timeouts, connection failures, unreadable answers and 5xx are
-//! `Unavailable`; the request's own faults (`BadRequestException`, `MessageRejected`,
-//! `NotFoundException`, `MailFromDomainNotVerifiedException`, `AccountSuspendedException`,
-//! `SendingPausedException`, any other 4xx) are `Rejected`. The SDK's standard retries (3
-//! attempts, backoff) run first. SES has no idempotency token for sends: a timeout after the
-//! request went out may have sent it.
+//! status — is [`MailError::Rejected`] with SES's reason.
+//!
+//! SES has no idempotency token for sends, so a call that fails as a whole (`classify`) is
+//! told apart by whether it may have been sent:
+//!
+//! - certainly not sent, retried later: throttling (`TooManyRequestsException`,
+//!   `LimitExceededException`, HTTP 429) is `Throttled`; a connection that was never made
+//!   (refused, DNS, the connect or TLS handshake failing) is `Unavailable`;
+//! - certainly not sent, never accepted: the request's own faults (`BadRequestException`,
+//!   `MessageRejected`, `NotFoundException`, `MailFromDomainNotVerifiedException`,
+//!   `AccountSuspendedException`, `SendingPausedException`, any other 4xx) are `Rejected`;
+//! - maybe sent: a timeout, a connection lost after the request may have gone, an
+//!   unreadable answer, a 5xx are [`MailError::Ambiguous`] — the sender settles those
+//!   recipients UNCERTAIN instead of sending them again.
+//!
+//! `SendBulkEmail` is made once: the SDK's own retries are off for it (they would resend a
+//! maybe-sent batch); the sender retries what certainly was not sent. The other calls keep
+//! the SDK's standard retries. The events' notices (`SendEmail`, [`Mailer`]) are retried on
+//! an ambiguous answer as before (`Unavailable`): a notice mailed twice beats one never
+//! mailed.
 //!
 //! # Addresses
 //!
@@ -32,6 +44,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_sesv2::Client;
+use aws_sdk_sesv2::config::retry::RetryConfig;
 use aws_sdk_sesv2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::operation::create_email_template::CreateEmailTemplateError;
 use aws_sdk_sesv2::types::{
@@ -112,7 +125,10 @@ impl Mailer for SesMailer {
             .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await
-            .map_err(|e| classify(&e))?;
+            .map_err(|e| match classify(&e) {
+                MailError::Ambiguous(m) => MailError::Unavailable(m),
+                other => other,
+            })?;
         Ok(out.message_id().unwrap_or_default().to_string())
     }
 }
@@ -173,6 +189,9 @@ impl BulkMailer for SesMailer {
             .set_bulk_email_entries(Some(bulk_entries))
             .set_default_email_tags((!tags.is_empty()).then_some(tags))
             .set_configuration_set_name(self.configuration_set.clone())
+            // One attempt: a retried batch that had gone out would mail its recipients twice.
+            .customize()
+            .config_override(aws_sdk_sesv2::config::Builder::default().retry_config(RetryConfig::disabled()))
             .send()
             .await
             .map_err(|e| classify(&e))?;
@@ -249,11 +268,38 @@ where
 {
     let message = redact(&DisplayErrorContext(e).to_string());
     match e {
+        // Never sent: the request could not be built.
         SdkError::ConstructionFailure(_) => MailError::Rejected(message),
         SdkError::ServiceError(se) => by_code(se.err().code(), se.raw().status().as_u16(), message),
-        // Timeouts, connection failures, unreadable answers.
-        _ => MailError::Unavailable(message),
+        // The connection was never made: nothing left this process.
+        SdkError::DispatchFailure(d) if d.is_user() || never_connected(e) => MailError::Unavailable(message),
+        // A timeout, a connection lost mid-call, an unreadable answer: it may have been sent.
+        _ => MailError::Ambiguous(message),
     }
+}
+
+/// Whether a dispatch failure happened while connecting (refused, DNS, the connect or TLS
+/// handshake), before any byte of the request could be sent: the connection pool's error
+/// says `Connect` (hyper-util's "client error (Connect)"), or the I/O error is a refused or
+/// unreachable address.
+fn never_connected(e: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind;
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err.to_string().contains("client error (Connect)") {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused | ErrorKind::AddrNotAvailable | ErrorKind::NetworkUnreachable | ErrorKind::HostUnreachable
+            )
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
 
 /// A service error by its code, else by its HTTP status (the stand-in `aws-ses-v2-local`
@@ -275,7 +321,8 @@ fn by_code(code: Option<&str>, status: u16, message: String) -> MailError {
         _ => match status {
             429 => MailError::Throttled(message),
             400..=499 => MailError::Rejected(message),
-            _ => MailError::Unavailable(message),
+            // A server error: the request arrived, and may have been acted on.
+            _ => MailError::Ambiguous(message),
         },
     }
 }
@@ -288,6 +335,8 @@ where
 {
     match (e.as_service_error().and_then(|se| se.code()), classify(e)) {
         (Some("LimitExceededException"), MailError::Throttled(m)) => MailError::Rejected(m),
+        // Storing a template again is harmless: worth retrying.
+        (_, MailError::Ambiguous(m)) => MailError::Unavailable(m),
         (_, mapped) => mapped,
     }
 }
@@ -397,8 +446,8 @@ mod tests {
         assert_eq!(by_code(None, 429, m()), MailError::Throttled(m()));
         assert_eq!(by_code(None, 400, m()), MailError::Rejected(m()));
         assert_eq!(by_code(None, 404, m()), MailError::Rejected(m()));
-        assert_eq!(by_code(Some("InternalFailure"), 500, m()), MailError::Unavailable(m()));
-        assert_eq!(by_code(None, 503, m()), MailError::Unavailable(m()));
+        assert_eq!(by_code(Some("InternalFailure"), 500, m()), MailError::Ambiguous(m()));
+        assert_eq!(by_code(None, 503, m()), MailError::Ambiguous(m()));
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Never twice: before a sender sends a campaign email to a recipient it claims the pair
 //! (campaign, recipient) with a conditional create; only the claiming run may settle it, and
 //! only once, to SENT (with the provider's message id), SKIPPED (unsubscribed, suppressed) or
-//! FAILED (permanent, with the reason). A claim never settled — the process died between the
-//! claim and the provider's answer — is UNCERTAIN once its lease has passed: reported, and
-//! never sent again unless the marketer asks for it explicitly.
+//! FAILED (permanent, with the reason), or UNCERTAIN when the provider's answer may mean
+//! "sent" (a timeout after the request went out, an unreadable answer, a 5xx). A claim never
+//! settled — the process died between the claim and the provider's answer — counts as
+//! uncertain too once its lease has passed. Uncertain recipients are reported, and never sent
+//! again unless the marketer asks for it explicitly.
 
 use std::collections::BTreeMap;
 
@@ -79,8 +81,9 @@ pub async fn release<S: Store + ?Sized>(
     }
 }
 
-/// The recipients whose claim is older than the lease and was never settled (the sends that
-/// may or may not have gone out), and those already requeued but not yet claimed again.
+/// The recipients whose send may or may not have gone out — claims older than the lease and
+/// never settled, and claims settled UNCERTAIN — and those already requeued but not yet
+/// claimed again.
 pub async fn uncertain<S: Store + ?Sized>(
     store: &S,
     campaign: &CampaignId,
@@ -91,7 +94,7 @@ pub async fn uncertain<S: Store + ?Sized>(
         for it in query_all(store, item::bucket_query(campaign, b)).await? {
             let due = match item::read(&it) {
                 Some((Status::Claimed, Some(at))) => now - at >= LEASE,
-                Some((Status::Requeued, _)) => true,
+                Some((Status::Uncertain | Status::Requeued, _)) => true,
                 _ => false,
             };
             {
@@ -128,7 +131,8 @@ pub async fn requeue<S: Store + ?Sized>(store: &S, campaign: &CampaignId, u: &Un
 }
 
 /// A campaign's deliveries by state at `now`: `sent`, `skipped`, `failed`, `in_flight`
-/// (claimed within the lease), `uncertain` (claimed longer ago, never settled) and `requeued`
+/// (claimed within the lease), `uncertain` (settled UNCERTAIN, or claimed longer ago and never
+/// settled) and `requeued`
 /// (uncertain ones the marketer chose to send again, waiting for a sender).
 pub async fn counts<S: Store + ?Sized>(
     store: &S,
@@ -148,6 +152,7 @@ pub async fn counts<S: Store + ?Sized>(
                 Some((Status::Failed, _)) => "failed",
                 Some((Status::Claimed, Some(at))) if now - at < LEASE => "in_flight",
                 Some((Status::Requeued, _)) => "requeued",
+                Some((Status::Uncertain, _)) => "uncertain",
                 _ => "uncertain",
             };
             *out.entry(name).or_default() += 1;

@@ -7,8 +7,11 @@
 //! conditional write; the claimed ones go out in one bulk call (smaller ones under a slow
 //! rate), each let go by the rate right before it is made; each entry's answer settles its
 //! recipient (SENT with the message id, FAILED with the reason).
-//! Throttling and outages are retried with backoff and never counted as failures: claims
-//! not sent are given back before the job is retried.
+//! Throttling and outages the provider certainly did not send are retried with backoff and
+//! never counted as failures: claims not sent are given back before the job is retried. An
+//! answer that may mean "sent" (a timeout after the request went out, an unreadable answer,
+//! a 5xx: [`MailError::Ambiguous`]) settles its recipients UNCERTAIN, and they are never sent
+//! again unless the marketer asks (`campaign resend --uncertain`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,6 +104,8 @@ pub struct Tally {
     pub sent: u64,
     pub skipped: u64,
     pub failed: u64,
+    /// Settled UNCERTAIN: the provider's answer may mean "sent"; not sent again on its own.
+    pub uncertain: u64,
     /// Already claimed by an earlier delivery of the job (or another job): left alone.
     pub already: u64,
 }
@@ -111,6 +116,7 @@ impl Tally {
         self.sent += other.sent;
         self.skipped += other.skipped;
         self.failed += other.failed;
+        self.uncertain += other.uncertain;
         self.already += other.already;
     }
 }
@@ -187,7 +193,8 @@ impl Sender {
                             match result {
                                 Ok(message_id) => settles.push((r, Status::Sent, message_id)),
                                 Err(MailError::Rejected(why)) => settles.push((r, Status::Failed, why)),
-                                Err(_) => again.push(r),
+                                Err(MailError::Ambiguous(why)) => settles.push((r, Status::Uncertain, why)),
+                                Err(MailError::Throttled(_) | MailError::Unavailable(_)) => again.push(r),
                             }
                         }
                         self.settle_all(id, &run, settles, &mut tally).await?;
@@ -197,9 +204,18 @@ impl Sender {
                             .then(|| Outcome::Later(self.backoff(attempt), "entries throttled".into()))
                     }
                     Ok(results) => {
-                        // An answer that does not match the request: nothing can be settled.
+                        // An answer that does not match the request: the call was accepted and
+                        // any of them may have been sent — uncertain, never sent again blindly.
                         tracing::error!(campaign = %id, asked = pending.len(), answered = results.len(), "bulk answer mismatch");
-                        Some(Outcome::Poison("the provider's answer does not match".into()))
+                        let why = format!("the provider answered {} results for {}", results.len(), pending.len());
+                        self.settle_uncertain(id, &run, std::mem::take(&mut pending), &why, &mut tally).await?;
+                        None
+                    }
+                    Err(MailError::Ambiguous(why)) => {
+                        // Maybe sent: settled UNCERTAIN at once (reported; the marketer decides).
+                        tracing::error!(campaign = %id, recipients = pending.len(), %why, "bulk send answer ambiguous: recipients uncertain");
+                        self.settle_uncertain(id, &run, std::mem::take(&mut pending), &why, &mut tally).await?;
+                        None
                     }
                     Err(MailError::Rejected(why)) => {
                         tracing::error!(campaign = %id, %why, "bulk send rejected as a whole");
@@ -312,10 +328,24 @@ impl Sender {
             match r? {
                 Status::Sent => tally.sent += 1,
                 Status::Failed => tally.failed += 1,
+                Status::Uncertain => tally.uncertain += 1,
                 _ => tally.skipped += 1,
             }
         }
         Ok(())
+    }
+
+    /// Settles recipients whose send may have gone out UNCERTAIN.
+    async fn settle_uncertain(
+        &self,
+        id: &CampaignId,
+        run: &str,
+        recipients: Vec<Recipient>,
+        why: &str,
+        tally: &mut Tally,
+    ) -> Result<(), StoreError> {
+        let settles = recipients.into_iter().map(|r| (r, Status::Uncertain, why.to_string())).collect();
+        self.settle_all(id, run, settles, tally).await
     }
 
     /// Settles every recipient SKIPPED (a cancelled send).

@@ -22,6 +22,10 @@ pub enum Status {
     Sent,
     Skipped,
     Failed,
+    /// The provider's answer to the send was ambiguous (a timeout after the request went out,
+    /// an unreadable answer, a 5xx): it may have been mailed. Reported with the claims never
+    /// settled, and sent again only when the marketer asks (`resend --uncertain`).
+    Uncertain,
     /// An uncertain claim the marketer chose to send again (`resend --uncertain`): it may be
     /// claimed anew.
     Requeued,
@@ -34,12 +38,13 @@ impl Status {
             Status::Sent => "SENT",
             Status::Skipped => "SKIPPED",
             Status::Failed => "FAILED",
+            Status::Uncertain => "UNCERTAIN",
             Status::Requeued => "REQUEUED",
         }
     }
 
     pub fn parse(s: &str) -> Option<Status> {
-        [Status::Claimed, Status::Sent, Status::Skipped, Status::Failed, Status::Requeued]
+        [Status::Claimed, Status::Sent, Status::Skipped, Status::Failed, Status::Uncertain, Status::Requeued]
             .into_iter()
             .find(|st| st.as_str() == s)
     }
@@ -99,11 +104,11 @@ pub fn release(campaign: &CampaignId, user: &UserId, run: &str) -> (Key, Cond) {
 }
 
 /// An uncertain claim given up for a new attempt: only while it is still the same unsettled
-/// claim. The record stays (REQUEUED) until a sender claims it again, so a recipient is never
+/// claim, or the same claim settled UNCERTAIN (an ambiguous answer). The record stays (REQUEUED) until a sender claims it again, so a recipient is never
 /// both unrecorded and unqueued.
 pub fn requeue(campaign: &CampaignId, user: &UserId, run: &str, claimed_at: &str) -> (Key, Vec<Update>, Cond) {
     let cond = Cond::And(vec![
-        Cond::eq(STATUS, Status::Claimed.as_str()),
+        Cond::Or(vec![Cond::eq(STATUS, Status::Claimed.as_str()), Cond::eq(STATUS, Status::Uncertain.as_str())]),
         Cond::eq(RUN, run),
         Cond::eq("claimed_at", claimed_at),
     ]);

@@ -25,13 +25,22 @@ pub enum MailError {
     Rejected(String),
     #[error("mailer throttled: {0}")]
     Throttled(String),
+    /// Certainly not sent (the provider said so before accepting, or the request never
+    /// left): safe to send again later.
     #[error("mailer unavailable: {0}")]
     Unavailable(String),
+    /// The request may have gone out and been accepted — a timeout after it was sent, a
+    /// connection lost mid-call, an answer that cannot be read, a 5xx. Never sent again on its
+    /// own: its recipients are reported uncertain, and only the marketer resends them.
+    #[error("mailer answer ambiguous, the message may have been sent: {0}")]
+    Ambiguous(String),
 }
 
 impl MailError {
+    /// Whether sending the same message again is safe and may succeed (throttled, or certainly
+    /// not sent). A rejection never succeeds; an ambiguous answer may already have been sent.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, MailError::Rejected(_))
+        matches!(self, MailError::Throttled(_) | MailError::Unavailable(_))
     }
 }
 
@@ -68,8 +77,9 @@ pub trait BulkMailer: Send + Sync {
     /// Creates or updates a stored template.
     async fn put_template(&self, template: &Template) -> Result<(), MailError>;
     /// Sends `template` to each entry (at most [`MAX_BULK`]); one result per entry, in order,
-    /// since a bulk call can partly succeed. `Err` when the call as a whole failed (throttled,
-    /// unavailable): then nothing was sent. `tags` travel with each message and come back in
+    /// since a bulk call can partly succeed. `Err` when the call as a whole failed: throttled
+    /// or unavailable — then nothing was sent — or [`MailError::Ambiguous`] when it may have
+    /// been (implementations make one attempt, never retrying such a call themselves). `tags` travel with each message and come back in
     /// the provider's bounce and complaint events.
     async fn send_bulk(
         &self,

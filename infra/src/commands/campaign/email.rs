@@ -56,8 +56,9 @@ pub struct Cancel {
 pub struct Resend {
     /// The campaign's id.
     id: String,
-    /// Send again to the UNCERTAIN recipients (claimed, never confirmed: they may have been
-    /// mailed already). Required: it is the marketer's explicit choice.
+    /// Send again to the UNCERTAIN recipients (claimed and never confirmed, or whose send got
+    /// an ambiguous answer from the provider: they may have been mailed already). Required:
+    /// it is the marketer's explicit choice.
     #[arg(long, required = true)]
     uncertain: bool,
 }
