@@ -611,7 +611,11 @@ fn job_of(id: &CampaignId, users: &[UserId]) -> Vec<u8> {
     use promo_shared::app::email_send::{Job, Recipient};
     let recipients = users
         .iter()
-        .map(|u| Recipient { email: EmailAddress::parse(&address(u)).unwrap(), user_id: u.clone(), data: Default::default() })
+        .map(|u| Recipient {
+            email: EmailAddress::parse(&address(u)).unwrap(),
+            user_id: u.clone(),
+            data: Default::default(),
+        })
         .collect();
     serde_json::to_vec(&Job { campaign_id: id.clone(), bucket: 0, recipients }).unwrap()
 }
@@ -666,4 +670,207 @@ async fn a_throttled_answer_is_retried_and_sends() {
     assert_eq!(mailer.calls.load(Ordering::SeqCst), 2);
     let mail = outbox(l.dir.path());
     assert!(users.iter().all(|u| mail.get(&address(u)).map_or(0, Vec::len) == 1));
+}
+
+/// A rate that sends `self.0` recipients a call and never waits.
+struct Chunks(usize);
+
+#[async_trait]
+impl promo_shared::ports::mail::SendRate for Chunks {
+    async fn acquire(&self, _n: u32) {}
+    fn max_batch(&self) -> usize {
+        self.0
+    }
+}
+
+/// Sends into the outbox; from call `hang_at` on (counted from 0) never answers (the
+/// process is killed meanwhile); each call moves `clock` on by `step`, if any.
+struct Stalling {
+    inner: Arc<OutboxMailer>,
+    calls: AtomicU64,
+    hang_at: u64,
+    clock: Option<(Arc<promo_shared::ports::clock::ManualClock>, chrono::Duration)>,
+}
+
+#[async_trait]
+impl BulkMailer for Stalling {
+    async fn put_template(&self, t: &Template) -> Result<(), MailError> {
+        self.inner.put_template(t).await
+    }
+    async fn send_bulk(
+        &self,
+        from: &str,
+        template: &str,
+        entries: &[BulkEntry],
+        tags: &[(String, String)],
+    ) -> Result<Vec<Result<String, MailError>>, MailError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if n >= self.hang_at {
+            return std::future::pending().await;
+        }
+        if let Some((clock, step)) = &self.clock {
+            clock.advance(*step);
+        }
+        self.inner.send_bulk(from, template, entries, tags).await
+    }
+}
+
+fn chunked_sender(
+    l: &Local,
+    mailer: Arc<dyn BulkMailer>,
+    clock: Arc<dyn promo_shared::ports::clock::Clock>,
+    chunk: usize,
+) -> Sender {
+    Sender {
+        store: l.store.clone(),
+        mailer,
+        rate: Arc::new(Chunks(chunk)),
+        clock,
+        ids: Arc::new(OsIds),
+        keys: keys(),
+        config: SenderConfig {
+            unsubscribe_url: "https://shop.example/v1/unsubscribe".into(),
+            backoff: Duration::from_millis(5),
+            ..SenderConfig::default()
+        },
+    }
+}
+
+/// (issue 25, item 4) A job of 50 sent 10 a call, killed during its 3rd call: only that
+/// call's 10 recipients are claimed and unsettled (UNCERTAIN after the lease); the 20 not
+/// reached are unclaimed, and the job's redelivery sends them — nobody twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_mid_job_strands_only_the_call_in_flight() {
+    use promo_shared::app::email_sender::Outcome;
+    let l = local();
+    let id = deploy(&l.store, "bf-kill-chunk").await;
+    let selected = import(&l.store, 200).await;
+    let users = &selected[..50];
+    let stalling = Arc::new(Stalling { inner: l.outbox.clone(), calls: AtomicU64::new(0), hang_at: 2, clock: None });
+    email_send::trigger(&*l.store, &*stalling, &SystemClock, &OsIds, &id, "ana").await.unwrap();
+    let body = job_of(&id, users);
+    let s = chunked_sender(&l, stalling.clone(), Arc::new(SystemClock), 10);
+    // The kill: the job's future is dropped while its 3rd call waits for an answer.
+    let killed = tokio::time::timeout(Duration::from_secs(2), s.handle(&body)).await;
+    assert!(killed.is_err(), "the 3rd call never answers");
+    assert_eq!(stalling.calls.load(Ordering::SeqCst), 3);
+    let counts = email_delivery::counts(&*l.store, &id, chrono::Utc::now()).await.unwrap();
+    assert_eq!((counts["sent"], counts["in_flight"]), (20, 10), "only the call in flight is claimed: {counts:?}");
+    // Redelivered after the crash: the 20 never claimed are sent; the 10 stay unsettled.
+    let s = chunked_sender(&l, l.outbox.clone(), Arc::new(SystemClock), 10);
+    let Outcome::Done(t) = s.handle(&body).await else { panic!() };
+    assert_eq!((t.sent, t.already), (20, 30), "{t:?}");
+    let later = chrono::Utc::now() + email_delivery::LEASE;
+    let counts = email_delivery::counts(&*l.store, &id, later).await.unwrap();
+    assert_eq!((counts["sent"], counts["uncertain"]), (40, 10), "{counts:?}");
+    let mail = outbox(l.dir.path());
+    assert_eq!(mail.len(), 40);
+    assert!(mail.values().all(|v| v.len() == 1), "nobody twice");
+}
+
+/// (issue 25, item 4) A deadline reached after two calls of a job of 50 (10 a call): the
+/// job stops with no claim left unsettled and goes back; its redelivery sends the other 30,
+/// each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_hands_the_rest_back_unclaimed() {
+    use promo_shared::app::email_sender::Outcome;
+    use promo_shared::ports::clock::{Clock, ManualClock};
+    let l = local();
+    let id = deploy(&l.store, "bf-deadline").await;
+    let selected = import(&l.store, 200).await;
+    let users = &selected[..50];
+    let t0 = chrono::Utc::now();
+    let clock = Arc::new(ManualClock::new(t0));
+    let mailer = Arc::new(Stalling {
+        inner: l.outbox.clone(),
+        calls: AtomicU64::new(0),
+        hang_at: u64::MAX,
+        clock: Some((clock.clone(), chrono::Duration::seconds(1))),
+    });
+    email_send::trigger(&*l.store, &*mailer, &SystemClock, &OsIds, &id, "ana").await.unwrap();
+    let body = job_of(&id, users);
+    let s = chunked_sender(&l, mailer.clone(), clock.clone(), 10);
+    let deadline = t0 + chrono::Duration::milliseconds(1500);
+    let Outcome::Unfinished(t) = s.handle_until(&body, Some(deadline)).await else { panic!("the rest goes back") };
+    assert_eq!(t.sent, 20, "{t:?}");
+    assert_eq!(mailer.calls.load(Ordering::SeqCst), 2);
+    let counts = email_delivery::counts(&*l.store, &id, clock.now() + email_delivery::LEASE).await.unwrap();
+    assert_eq!((counts["sent"], counts["uncertain"], counts["in_flight"]), (20, 0, 0), "no claim held: {counts:?}");
+    // The job goes back (the local queue: at once, not a failed attempt) and comes back.
+    let Outcome::Done(t) = s.handle(&body).await else { panic!() };
+    assert_eq!((t.sent, t.already), (30, 20), "{t:?}");
+    assert_eq!(mailer.calls.load(Ordering::SeqCst), 5);
+    let mail = outbox(l.dir.path());
+    assert_eq!(mail.len(), 50);
+    assert!(mail.values().all(|v| v.len() == 1), "each of the 30 exactly once");
+}
+
+/// (issue 25, items 5 and 4) The sender Lambda on an SQS batch holding a paused send's job
+/// and a job its deadline leaves unfinished: neither is a failed item (a paused job would use
+/// up a receive and, paused overnight, reach the dead-letter queue); each goes back to the
+/// queue as a copy — the paused one delayed by the pause's wait, the unfinished one at once —
+/// and the original is deleted, so the copies come back as first receives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs services: run infra/test.sh"]
+async fn the_sender_lambda_puts_held_jobs_back_not_failed() {
+    use promo_lambdas::sqs::{SqsConfig, SqsQueue};
+    use promo_shared::ports::queue::Queue;
+    let endpoint = std::env::var("PROMO_TEST_DYNAMODB_ENDPOINT").expect("PROMO_TEST_DYNAMODB_ENDPOINT (moto)");
+    let sqs = SqsQueue::from_env(
+        Some(&endpoint),
+        SqsConfig { max_attempts: 3, visibility: Duration::from_secs(30), create_missing: true },
+    )
+    .await;
+    let name = format!("email-held-{}", uuid::Uuid::now_v7().simple());
+    let l = local();
+    let paused = deploy(&l.store, "bf-held").await;
+    let sending = deploy(&l.store, "bf-held-late").await;
+    let selected = import(&l.store, 100).await;
+    for id in [&paused, &sending] {
+        email_send::trigger(&*l.store, &*l.outbox, &SystemClock, &OsIds, id, "ana").await.unwrap();
+    }
+    email_send::control(&*l.store, &SystemClock, &paused, SendState::Paused, Some("test")).await.unwrap();
+    let held = job_of(&paused, &selected[..5]);
+    let late = job_of(&sending, &selected[5..10]);
+    sqs.publish_batch(&name, &[held.clone(), late.clone()]).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        got.extend(sqs.receive(&name, 2, Duration::from_secs(5)).await.unwrap());
+    }
+    let records: Vec<serde_json::Value> = got
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            serde_json::json!({"messageId": format!("m-{i}"), "receiptHandle": d.receipt,
+                "body": String::from_utf8(d.body.clone()).unwrap(), "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"})
+        })
+        .collect();
+    let s = Sender {
+        store: l.store.clone(),
+        mailer: l.outbox.clone(),
+        rate: Arc::new(Unlimited),
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(OsIds),
+        keys: keys(),
+        config: SenderConfig { paused_retry: Duration::from_secs(4), ..SenderConfig::default() },
+    };
+    let requeue = promo_lambdas::entry::Requeue { queue: &sqs, name: &name };
+    // The invocation's deadline has already come: the sending job starts nothing.
+    let deadline = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let event = serde_json::json!({ "Records": records });
+    let out = promo_lambdas::entry::sender_until(&s, event, 4, Some(deadline), Some(requeue)).await.unwrap();
+    assert_eq!(out["batchItemFailures"], serde_json::json!([]), "a held job is not a failure: {out}");
+    // The unfinished job is back at once, as a first receive; the paused one is delayed.
+    let back = sqs.receive(&name, 10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(back.len(), 1, "{back:?}");
+    assert_eq!((back[0].attempt, &back[0].body), (1, &late));
+    sqs.ack(&name, &back[0]).await.unwrap();
+    let back = sqs.receive(&name, 10, Duration::from_secs(15)).await.unwrap();
+    assert_eq!(back.len(), 1, "{back:?}");
+    assert_eq!((back[0].attempt, &back[0].body), (1, &held));
+    assert!(outbox(l.dir.path()).is_empty(), "nothing sent while paused or past the deadline");
+    let counts = email_delivery::counts(&*l.store, &sending, chrono::Utc::now() + email_delivery::LEASE).await.unwrap();
+    assert_eq!(counts.values().sum::<u64>(), 0, "no claim held by the unfinished job: {counts:?}");
 }

@@ -16,6 +16,10 @@
 //! | `PROMO_SENDER_CONCURRENCY` | sender (default 1) | the sender's reserved concurrency: each instance takes this share of the account's rate |
 //! | `PROMO_SENDER_PARALLEL` | sender (default 8) | jobs one invocation sends at once |
 //! | `PROMO_SES_ENDPOINT` | sender (optional) | an SES v2 stand-in instead of AWS |
+//! | `PROMO_EMAIL_QUEUE_URL` | sender (optional) | the email queue's URL: a held job (paused, outside its send window, cut by the deadline) goes back there as a delayed copy instead of a failed receive |
+//! | `PROMO_SQS_ENDPOINT` | sender (optional) | an SQS stand-in instead of AWS |
+//! | `PROMO_SENDER_DEADLINE_MARGIN_SECONDS` | sender (default 10) | time kept before the invocation's deadline: no bulk call starts later |
+//! | `PROMO_SENDER_PAUSED_RETRY_SECONDS` | sender (default 300, at most 900) | how soon a paused send's job looks again (a resume is seen then) |
 //! | `PROMO_EVENTS_MAIL_FROM` | scheduler (optional) | the sender of the events' notices (promoted, waitlist closed); without it no notice is mailed |
 //! | `PROMO_SES_CONFIGURATION_SET` | sender (optional) | the SES configuration set of every send (bounces and complaints to the feedback Lambda) |
 //! | `RUST_LOG` | all | log filter (JSON logs to CloudWatch) |
@@ -72,6 +76,13 @@ pub struct EmailConfig {
     pub parallel: usize,
     pub ses_endpoint: Option<String>,
     pub configuration_set: Option<String>,
+    /// The email queue's URL (`PROMO_EMAIL_QUEUE_URL`), where held jobs are put back.
+    pub queue_url: Option<String>,
+    pub sqs_endpoint: Option<String>,
+    /// Seconds kept before the invocation's deadline.
+    pub deadline_margin: u32,
+    /// Seconds before a paused send's job looks again.
+    pub paused_retry: u32,
 }
 
 impl EmailConfig {
@@ -136,6 +147,10 @@ impl LambdaConfig {
                 parallel: whole(&var, "PROMO_SENDER_PARALLEL", 8)? as usize,
                 ses_endpoint: var("PROMO_SES_ENDPOINT"),
                 configuration_set: var("PROMO_SES_CONFIGURATION_SET"),
+                queue_url: var("PROMO_EMAIL_QUEUE_URL"),
+                sqs_endpoint: var("PROMO_SQS_ENDPOINT"),
+                deadline_margin: whole(&var, "PROMO_SENDER_DEADLINE_MARGIN_SECONDS", 10)?,
+                paused_retry: whole(&var, "PROMO_SENDER_PAUSED_RETRY_SECONDS", 300)?.min(900),
             },
             events_mail_from: var("PROMO_EVENTS_MAIL_FROM"),
         })

@@ -298,24 +298,55 @@ async fn rabbitmq<S: Store>(
     Ok(json!({"handled": handled}))
 }
 
-/// The campaign email sender Lambda: fan-out jobs from SQS or Amazon MQ, each sent by
-/// [`Sender::handle`]; `parallel` jobs at once (Amazon MQ gives one concurrent invocation
-/// per event source, so an invocation must not send one job after another).
-///
-/// - **SQS**: a job that is done is deleted; a paused, throttled or failed job is returned
-///   in `batchItemFailures` (redelivered after the visibility timeout; after the queue's
-///   `maxReceiveCount` it is dead-lettered — a send paused longer than that is replayed with
-///   `promoctl dlq replay email`); a malformed job too, so it lands in the dead-letter queue.
-/// - **Amazon MQ**: no partial failures: a job to retry fails the invocation (the batch comes
-///   back; recipients already settled are not sent again), a malformed one is logged and
-///   skipped.
+/// Where the sender Lambda puts back an SQS job it holds (a paused send's, one outside its
+/// send window, one the deadline left unfinished): the email queue, through the queue port's
+/// `defer` — a copy with `DelaySeconds` and the original deleted — so holding a job never
+/// counts a receive toward the queue's `maxReceiveCount`.
+#[derive(Clone, Copy)]
+pub struct Requeue<'a> {
+    pub queue: &'a dyn promo_shared::ports::queue::Queue,
+    /// The port queue name the adapter maps to the email queue's URL.
+    pub name: &'a str,
+}
+
+/// [`sender_until`] without a deadline or a queue to put jobs back in.
 #[cfg(feature = "aws")]
 pub async fn sender(sender: &Sender, event: Value, parallel: usize) -> Result<Value, EntryError> {
+    sender_until(sender, event, parallel, None, None).await
+}
+
+/// The campaign email sender Lambda: fan-out jobs from SQS or Amazon MQ, each sent by
+/// [`Sender::handle_until`] before `deadline` (the invocation's deadline less a margin);
+/// `parallel` jobs at once (Amazon MQ gives one concurrent invocation per event source, so an
+/// invocation must not send one job after another).
+///
+/// - **SQS**: a job that is done is deleted. A job held — its send paused, outside its send
+///   window, or left unfinished by the deadline (nothing of its rest claimed) — goes back
+///   through `requeue` as a delayed copy (the wait, at most 15 minutes; at once for an
+///   unfinished one) and the original is deleted: never a failed receive, so a send waiting
+///   overnight for its window is not dead-lettered. Without `requeue`, or when putting it back
+///   fails, it is returned in `batchItemFailures` like a throttled or failed job (redelivered
+///   after the visibility timeout; after the queue's `maxReceiveCount` dead-lettered). A
+///   malformed job is returned too, so it lands in the dead-letter queue.
+/// - **Amazon MQ**: no partial failures, and the event source has no delayed redelivery: a job
+///   to retry, held or unfinished fails the invocation (the batch comes back; recipients
+///   already settled are not sent again), a malformed one is logged and skipped. A send
+///   paused or outside its window for long is better paused at the source (see
+///   docs/operators).
+#[cfg(feature = "aws")]
+pub async fn sender_until(
+    sender: &Sender,
+    event: Value,
+    parallel: usize,
+    deadline: Option<chrono::DateTime<chrono::Utc>>,
+    requeue: Option<Requeue<'_>>,
+) -> Result<Value, EntryError> {
+    use promo_shared::ports::queue::Delivery;
     if event.pointer("/Records/0/eventSource").and_then(Value::as_str) == Some("aws:sqs")
         || event.get("Records").is_some_and(|r| r.as_array().is_some_and(Vec::is_empty))
     {
         let batch: SqsEvent = serde_json::from_value(event).map_err(|_| EntryError::Unrecognised)?;
-        let results: Vec<(String, Outcome)> = futures::stream::iter(batch.records)
+        let results: Vec<(String, bool, Outcome)> = futures::stream::iter(batch.records)
             .map(|record| async move {
                 let id = record.message_id.clone().unwrap_or_default();
                 let encoding = record
@@ -323,20 +354,55 @@ pub async fn sender(sender: &Sender, event: Value, parallel: usize) -> Result<Va
                     .get(crate::sqs::ENCODING_ATTRIBUTE)
                     .and_then(|a| a.string_value.as_deref());
                 let text = record.body.as_deref().unwrap_or_default();
-                match crate::sqs::decode_body(text, encoding) {
-                    Ok(body) => (id, sender.handle(&body).await),
-                    Err(e) => (id, Outcome::Poison(format!("undecodable SQS body: {e}"))),
+                let body = match crate::sqs::decode_body(text, encoding) {
+                    Ok(body) => body,
+                    Err(e) => return (id, false, Outcome::Poison(format!("undecodable SQS body: {e}"))),
+                };
+                let outcome = sender.handle_until(&body, deadline).await;
+                let wait = match &outcome {
+                    Outcome::Paused(wait) => Some(*wait),
+                    Outcome::Unfinished(_) => Some(std::time::Duration::ZERO),
+                    _ => None,
+                };
+                let mut put_back = false;
+                if let (Some(wait), Some(r)) = (wait, requeue) {
+                    let attempt = record
+                        .attributes
+                        .get("ApproximateReceiveCount")
+                        .and_then(|n| n.parse::<u32>().ok())
+                        .unwrap_or(1);
+                    let delivery =
+                        Delivery { receipt: record.receipt_handle.clone().unwrap_or_default(), body, attempt };
+                    match r.queue.defer(r.name, &delivery, wait).await {
+                        Ok(()) => put_back = true,
+                        Err(e) => {
+                            tracing::warn!(message_id = %id, error = %e, "could not put an email job back: returned")
+                        }
+                    }
                 }
+                (id, put_back, outcome)
             })
             .buffer_unordered(parallel.max(1))
             .collect()
             .await;
         let mut response = SqsBatchResponse::default();
         let mut tally = Tally::default();
-        for (id, outcome) in results {
+        let mut held = 0;
+        for (id, put_back, outcome) in results {
             match outcome {
                 Outcome::Done(t) => tally.add(&t),
+                Outcome::Unfinished(t) if put_back => {
+                    tally.add(&t);
+                    held += 1;
+                }
+                Outcome::Paused(wait) if put_back => {
+                    tracing::info!(message_id = %id, wait_s = wait.as_secs(), "email job held: put back with a delay");
+                    held += 1;
+                }
                 other => {
+                    if let Outcome::Unfinished(t) = &other {
+                        tally.add(t);
+                    }
                     tracing::warn!(message_id = %id, outcome = ?other, "email job returned to the queue");
                     let mut failure = BatchItemFailure::default();
                     failure.item_identifier = id;
@@ -344,7 +410,7 @@ pub async fn sender(sender: &Sender, event: Value, parallel: usize) -> Result<Va
                 }
             }
         }
-        emit_email_metrics(&tally, response.batch_item_failures.len());
+        emit_email_metrics(&tally, response.batch_item_failures.len(), held);
         return Ok(serde_json::to_value(response).unwrap_or(Value::Null));
     }
     if event.get("rmqMessagesByQueue").is_some() {
@@ -362,7 +428,7 @@ pub async fn sender(sender: &Sender, event: Value, parallel: usize) -> Result<Va
             })
             .collect();
         let outcomes: Vec<Outcome> = futures::stream::iter(bodies.iter())
-            .map(|b| sender.handle(b))
+            .map(|b| sender.handle_until(b, deadline))
             .buffer_unordered(parallel.max(1))
             .collect()
             .await;
@@ -375,26 +441,32 @@ pub async fn sender(sender: &Sender, event: Value, parallel: usize) -> Result<Va
                     tracing::error!(reason = %why, "Amazon MQ email job that cannot succeed: skipped")
                 }
                 Outcome::Paused(_) => retry = retry.or(Some("the send is paused".to_string())),
+                Outcome::Unfinished(t) => {
+                    tally.add(&t);
+                    retry = retry.or(Some("the invocation's deadline came before the job was done".to_string()));
+                }
                 Outcome::Later(_, why) => retry = retry.or(Some(why)),
             }
         }
-        emit_email_metrics(&tally, usize::from(retry.is_some()));
+        emit_email_metrics(&tally, usize::from(retry.is_some()), 0);
         return match retry {
             Some(why) => Err(EntryError::Transient(why)),
-            None => Ok(json!({"sent": tally.sent, "skipped": tally.skipped, "failed": tally.failed})),
+            None => Ok(json!({"sent": tally.sent, "skipped": tally.skipped, "failed": tally.failed,
+                "uncertain": tally.uncertain})),
         };
     }
     Err(EntryError::Unrecognised)
 }
 
-fn emit_email_metrics(t: &Tally, returned: usize) {
+fn emit_email_metrics(t: &Tally, returned: usize, held: usize) {
     let line = json!({
         "_aws": {"Timestamp": chrono::Utc::now().timestamp_millis(), "CloudWatchMetrics": [{
             "Namespace": "Promo", "Dimensions": [["Function"]],
             "Metrics": [{"Name": "EmailsSent", "Unit": "Count"}, {"Name": "EmailsSkipped", "Unit": "Count"},
-                        {"Name": "EmailsFailed", "Unit": "Count"}, {"Name": "EmailJobsReturned", "Unit": "Count"}]}]},
+                        {"Name": "EmailsFailed", "Unit": "Count"}, {"Name": "EmailsUncertain", "Unit": "Count"},
+                        {"Name": "EmailJobsReturned", "Unit": "Count"}, {"Name": "EmailJobsHeld", "Unit": "Count"}]}]},
         "Function": "sender", "EmailsSent": t.sent, "EmailsSkipped": t.skipped, "EmailsFailed": t.failed,
-        "EmailJobsReturned": returned,
+        "EmailsUncertain": t.uncertain, "EmailJobsReturned": returned, "EmailJobsHeld": held,
     });
     println!("{line}");
 }

@@ -3,10 +3,13 @@
 //! MQ) and as `promoctl dev`'s consumer.
 //!
 //! Per job: the send's state decides first (paused → later, cancelled → every recipient
-//! SKIPPED); each recipient is checked against the suppression list and claimed with a
-//! conditional write; the claimed ones go out in one bulk call (smaller ones under a slow
-//! rate), each let go by the rate right before it is made; each entry's answer settles its
-//! recipient (SENT with the message id, FAILED with the reason).
+//! SKIPPED); then chunk by chunk — the whole job in one bulk call, smaller ones under a slow
+//! rate — each recipient of the chunk is checked against the suppression list and claimed
+//! with a conditional write, right before the chunk's call; the call is let go by the rate
+//! right before it is made; each entry's answer settles its recipient (SENT with the message
+//! id, FAILED with the reason). Claiming chunk by chunk bounds what a crash leaves UNCERTAIN
+//! to the chunk in hand; a deadline ([`Sender::handle_until`]) stops between chunks and
+//! hands the rest back unclaimed.
 //! Throttling and outages the provider certainly did not send are retried with backoff and
 //! never counted as failures: claims not sent are given back before the job is retried. An
 //! answer that may mean "sent" (a timeout after the request went out, an unreadable answer,
@@ -16,6 +19,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use crate::app::email_delivery::{self, Claim};
@@ -35,8 +39,9 @@ use crate::ports::store::{Store, StoreError, Update};
 /// The queue of fan-out jobs.
 pub const EMAIL_JOBS_QUEUE: &str = "email";
 
-/// Settles a job's delivery by what became of it: acked when done, held when paused, given
-/// back with its delay when it should be tried again, dead-lettered when it never can be.
+/// Settles a job's delivery by what became of it: acked when done, held when paused, put
+/// back at once when unfinished, given back with its delay when it should be tried again,
+/// dead-lettered when it never can be.
 pub async fn settle_delivery(
     queue: &dyn Queue,
     name: &str,
@@ -46,6 +51,7 @@ pub async fn settle_delivery(
     match outcome {
         Outcome::Done(_) => queue.ack(name, delivery).await,
         Outcome::Paused(after) => queue.defer(name, delivery, *after).await,
+        Outcome::Unfinished(_) => queue.defer(name, delivery, Duration::ZERO).await,
         Outcome::Later(after, why) => {
             tracing::warn!(attempt = delivery.attempt, reason = %why, "fan-out job will be retried");
             queue.nack(name, delivery, *after).await
@@ -91,6 +97,10 @@ pub enum Outcome {
     Done(Tally),
     /// The send is paused: hold the job (not a failed attempt) and look again after this long.
     Paused(Duration),
+    /// Stopped before the deadline with recipients left, none of them claimed: put the job
+    /// back at once, not as a failed attempt (its settled recipients are skipped when it
+    /// comes back). The tally is what this run did.
+    Unfinished(Tally),
     /// Try the whole job again after this long (throttled, provider or store down).
     Later(Duration, String),
     /// It can never succeed (malformed, unknown campaign, rejected by the provider as a
@@ -134,6 +144,14 @@ pub struct Sender {
 impl Sender {
     /// Handles one job's body.
     pub async fn handle(&self, body: &[u8]) -> Outcome {
+        self.handle_until(body, None).await
+    }
+
+    /// Handles one job's body, stopping before `deadline` (a Lambda's invocation deadline less
+    /// a margin): no chunk is claimed and no bulk call made once it has come, and a wait for
+    /// the rate or a backoff it would cut short gives its chunk's claims back. What is left
+    /// goes back as [`Outcome::Unfinished`], with no claim held.
+    pub async fn handle_until(&self, body: &[u8], deadline: Option<DateTime<Utc>>) -> Outcome {
         let job: Job = match serde_json::from_slice(body) {
             Ok(j) => j,
             Err(e) => return Outcome::Poison(format!("not a fan-out job: {e}")),
@@ -141,14 +159,14 @@ impl Sender {
         if job.recipients.is_empty() || job.recipients.len() > MAX_BULK {
             return Outcome::Poison(format!("a job carries 1..={MAX_BULK} recipients, not {}", job.recipients.len()));
         }
-        match self.run(&job).await {
+        match self.run(&job, deadline).await {
             Ok(o) => o,
             Err(e) if !e.is_retryable() => Outcome::Poison(format!("store: {e}")),
             Err(e) => Outcome::Later(self.config.backoff * 4, format!("store: {e}")),
         }
     }
 
-    async fn run(&self, job: &Job) -> Result<Outcome, StoreError> {
+    async fn run(&self, job: &Job, deadline: Option<DateTime<Utc>>) -> Result<Outcome, StoreError> {
         let id = &job.campaign_id;
         let (send, email, campaign_name) = match email_send::load(&*self.store, id).await {
             Ok(s) => s,
@@ -167,24 +185,36 @@ impl Sender {
         }
         let run = self.ids.new_id();
         let mut tally = Tally::default();
-        let claimed = self.claim_all(job, &run, &mut tally).await?;
-        if claimed.is_empty() {
-            return Ok(Outcome::Done(tally));
-        }
         let ctx = Ctx { id, email: &email, campaign_name: &campaign_name, template: &send.template };
         // One bulk call per chunk the rate allows at once (all of a job on a fast account).
+        // Each chunk is claimed right before its call, never the whole job up front: a crash
+        // strands (UNCERTAIN) at most the chunk in hand, and what was not claimed yet is sent
+        // by the job's redelivery.
         let chunk = self.rate.max_batch().clamp(1, MAX_BULK);
-        let mut unsent: std::collections::VecDeque<Recipient> = claimed.into();
-        while !unsent.is_empty() {
-            let mut pending: Vec<Recipient> = unsent.drain(..chunk.min(unsent.len())).collect();
+        let mut todo: std::collections::VecDeque<Recipient> = job.recipients.iter().cloned().collect();
+        while !todo.is_empty() {
+            if self.past(deadline) {
+                // Out of time before this chunk: nothing of the rest is claimed, the job goes
+                // back whole (what is settled is skipped by its claims when it comes back).
+                tracing::info!(campaign = %id, left = todo.len(), "the deadline is near: the rest of the job goes back");
+                return self.finish(id, tally, Outcome::Unfinished).await;
+            }
+            let batch: Vec<Recipient> = todo.drain(..chunk.min(todo.len())).collect();
+            let mut pending = self.claim_all(id, batch, &run, &mut tally).await?;
             let mut attempt = 0;
             while !pending.is_empty() {
                 attempt += 1;
                 let entries: Vec<BulkEntry> = pending.iter().map(|r| self.entry(&ctx, r)).collect();
                 let tags = vec![("campaign".to_string(), tag_value(id))];
                 // The rate right before the call, nothing in between: the moment the limit
-                // counts is the moment the call goes.
-                self.rate.acquire(pending.len() as u32).await;
+                // counts is the moment the call goes. So the chunk is claimed before the wait
+                // (claims are quick store writes; a wait for the rate may not be): the claims
+                // held while waiting are this one chunk's, and a deadline reached while waiting
+                // gives them back.
+                if !self.acquire_before(pending.len() as u32, deadline).await {
+                    self.release_all(id, &run, &pending).await;
+                    return self.finish(id, tally, Outcome::Unfinished).await;
+                }
                 let failure = match self.mailer.send_bulk(&email.from, ctx.template, &entries, &tags).await {
                     Ok(results) if results.len() == pending.len() => {
                         let mut again = Vec::new();
@@ -227,20 +257,60 @@ impl Sender {
                     }
                 };
                 if let Some(outcome) = failure {
-                    // This chunk's rest and the chunks not sent yet go back unsent.
-                    pending.extend(unsent.drain(..));
-                    return self.give_back(id, &run, &pending, outcome).await;
+                    // This chunk's rest goes back unsent; the chunks not claimed yet need nothing.
+                    self.release_all(id, &run, &pending).await;
+                    return self.finish(id, tally, |_| outcome).await;
                 }
                 if !pending.is_empty() {
-                    self.clock.sleep(self.backoff(attempt)).await;
+                    let pause = self.backoff(attempt);
+                    // A backoff that would end past the deadline: this chunk's claims go back.
+                    let wakes = chrono::Duration::from_std(pause).ok().map(|p| self.clock.now() + p);
+                    if deadline.is_some_and(|d| wakes.is_none_or(|w| w >= d)) {
+                        self.release_all(id, &run, &pending).await;
+                        return self.finish(id, tally, Outcome::Unfinished).await;
+                    }
+                    self.clock.sleep(pause).await;
                 }
             }
         }
+        self.finish(id, tally, Outcome::Done).await
+    }
+
+    /// Records what this run sent (the bounce and complaint rates are measured against it),
+    /// then gives the outcome.
+    async fn finish(
+        &self,
+        id: &CampaignId,
+        tally: Tally,
+        outcome: impl FnOnce(Tally) -> Outcome,
+    ) -> Result<Outcome, StoreError> {
         if tally.sent > 0 {
             let updates = [Update::Add("sent".into(), tally.sent as i64)];
             self.store.update(&send_item::feedback_key(id), &updates, None).await?;
         }
-        Ok(Outcome::Done(tally))
+        Ok(outcome(tally))
+    }
+
+    /// Whether `deadline` has come.
+    fn past(&self, deadline: Option<DateTime<Utc>>) -> bool {
+        deadline.is_some_and(|d| self.clock.now() >= d)
+    }
+
+    /// Waits for the rate to let `n` messages go; `false` when `deadline` comes first (the
+    /// wait is given up: nothing was taken from the rate).
+    async fn acquire_before(&self, n: u32, deadline: Option<DateTime<Utc>>) -> bool {
+        let Some(deadline) = deadline else {
+            self.rate.acquire(n).await;
+            return true;
+        };
+        let left = (deadline - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
+        if left.is_zero() {
+            return false;
+        }
+        let acquire = self.rate.acquire(n);
+        let timeout = self.clock.sleep(left);
+        futures::pin_mut!(acquire, timeout);
+        matches!(futures::future::select(acquire, timeout).await, futures::future::Either::Left(_))
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
@@ -270,12 +340,18 @@ impl Sender {
         }
     }
 
-    /// Claims each recipient not suppressed; suppressed ones are claimed and settled SKIPPED.
-    async fn claim_all(&self, job: &Job, run: &str, tally: &mut Tally) -> Result<Vec<Recipient>, StoreError> {
-        let id = &job.campaign_id;
+    /// Claims each recipient of a chunk not suppressed; suppressed ones are claimed and
+    /// settled SKIPPED.
+    async fn claim_all(
+        &self,
+        id: &CampaignId,
+        chunk: Vec<Recipient>,
+        run: &str,
+        tally: &mut Tally,
+    ) -> Result<Vec<Recipient>, StoreError> {
         let now = self.clock.now();
         type Claimed = (Recipient, Claim, Option<&'static str>);
-        let results: Vec<Result<Claimed, StoreError>> = futures::stream::iter(job.recipients.iter().cloned())
+        let results: Vec<Result<Claimed, StoreError>> = futures::stream::iter(chunk)
             .map(|r| async move {
                 let suppressed = self.store.get(&suppression::key(&r.email)).await?;
                 let reason = suppressed
@@ -371,17 +447,6 @@ impl Sender {
                 tracing::error!(campaign = %id, user = %r.user_id, error = %e, "could not give a claim back");
             }
         }
-    }
-
-    async fn give_back(
-        &self,
-        id: &CampaignId,
-        run: &str,
-        recipients: &[Recipient],
-        outcome: Outcome,
-    ) -> Result<Outcome, StoreError> {
-        self.release_all(id, run, recipients).await;
-        Ok(outcome)
     }
 }
 
