@@ -874,3 +874,35 @@ async fn the_sender_lambda_puts_held_jobs_back_not_failed() {
     let counts = email_delivery::counts(&*l.store, &sending, chrono::Utc::now() + email_delivery::LEASE).await.unwrap();
     assert_eq!(counts.values().sum::<u64>(), 0, "no claim held by the unfinished job: {counts:?}");
 }
+
+/// (issue 25, item 5) Outside its send window a send's jobs are held, not failed: the local
+/// consumer defers them without using up attempts, and `status` says until when it waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_the_send_window_jobs_wait_and_status_says_until_when() {
+    use promo_shared::domain::email::SendWindow;
+    use promo_shared::ports::store::Update;
+    let l = local();
+    let id = deploy(&l.store, "bf-window").await;
+    import(&l.store, 200).await;
+    email_send::trigger(&*l.store, &*l.outbox, &SystemClock, &OsIds, &id, "ana").await.unwrap();
+    // The window opens in two hours (UTC) and lasts one.
+    let now = chrono::Utc::now();
+    let opens = now + chrono::Duration::hours(2);
+    let hhmm = |t: chrono::DateTime<chrono::Utc>| t.format("%H:%M").to_string();
+    let (_, mut email, _) = email_send::load(&*l.store, &id).await.unwrap();
+    email.send_window = Some(SendWindow {
+        from: hhmm(opens),
+        to: hhmm(opens + chrono::Duration::hours(1)),
+        utc_offset: "+00:00".into(),
+    });
+    let key = promo_shared::items::email_send::state_key(&id);
+    l.store.update(&key, &[Update::set("email", serde_json::to_value(&email).unwrap())], None).await.unwrap();
+    email_send::publish(&*l.store, &*l.queue, EMAIL_JOBS_QUEUE, &SystemClock, "pub", &id).await.unwrap();
+    let p = drain(&l, sender(&l, l.outbox.clone()), &id, 2, |_| true).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(p.sent, 0);
+    assert!(l.queue.dead_letters(EMAIL_JOBS_QUEUE).await.unwrap().is_empty(), "held, never dead-lettered");
+    let p = email_send::progress(&*l.store, &id, now).await.unwrap();
+    let expected = opens.format("%Y-%m-%dT%H:%M:00Z").to_string().parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    assert_eq!(p.window_opens_at, Some(expected), "{p:?}");
+}

@@ -344,6 +344,10 @@ pub struct Progress {
     /// A publisher holds a bucket now. Sending, not every bucket published and nobody
     /// publishing: the publisher stopped (its terminal closed) — a trigger resumes it.
     pub publishing: bool,
+    /// Sending, not finished, and outside the email's send window: when it opens. Until then
+    /// the queued jobs wait (held, not failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_opens_at: Option<DateTime<Utc>>,
 }
 
 pub async fn progress<S: Store + ?Sized>(
@@ -353,12 +357,18 @@ pub async fn progress<S: Store + ?Sized>(
 ) -> Result<Progress, SendError> {
     let mut p = Progress { campaign_id: id.to_string(), ..Progress::default() };
     let items = query_all(store, item::send_query(id)).await?;
+    let mut window = None;
     for it in &items {
         match it.str_attr("sk") {
             Some("STATE") => {
                 let send = item::from_item(it)?;
                 p.state = Some(send.state);
                 p.reason = send.reason;
+                window = it
+                    .get("email")
+                    .cloned()
+                    .and_then(|e| serde_json::from_value::<EmailSpec>(e).ok())
+                    .and_then(|e| e.send_window);
             }
             Some("FEEDBACK") => (_, p.bounced, p.complained) = item::read_feedback(it),
             _ => {
@@ -379,6 +389,10 @@ pub async fn progress<S: Store + ?Sized>(
     p.audience = p.enqueued.max(recorded);
     p.pending = p.audience - (p.sent + p.skipped + p.failed + p.uncertain);
     p.finished = p.state.is_some() && p.buckets_published == BUCKETS && p.pending == 0;
+    if p.state == Some(SendState::Sending) && !p.finished {
+        let wait = window.as_ref().and_then(|w| w.wait(now));
+        p.window_opens_at = wait.and_then(|w| chrono::Duration::from_std(w).ok()).map(|w| now + w);
+    }
     Ok(p)
 }
 

@@ -207,6 +207,9 @@ fn table(p: &Progress) -> String {
     if let Some(r) = &p.reason {
         out.push_str(&format!("reason     {r}\n"));
     }
+    if let Some(line) = waiting(p) {
+        out.push_str(&format!("waiting    {line}\n"));
+    }
     if p.state == Some(SendState::Sending) && p.buckets_published < 32 && !p.publishing {
         out.push_str(&format!(
             "hint       publishing stopped before the whole audience was enqueued; `promoctl campaign trigger {}` resumes it\n",
@@ -220,6 +223,25 @@ fn table(p: &Progress) -> String {
         ));
     }
     out
+}
+
+/// What the queued jobs of an unfinished send wait for, and until when: a pause (until a
+/// resume) or the send window (until it opens). Held jobs are not failed attempts: they are
+/// never dead-lettered for waiting.
+fn waiting(p: &Progress) -> Option<String> {
+    if p.finished {
+        return None;
+    }
+    match (p.state, p.window_opens_at) {
+        (Some(SendState::Paused), _) => {
+            Some(format!("paused: jobs are held until `promoctl campaign resume {} --email-only`", p.campaign_id))
+        }
+        (Some(SendState::Sending), Some(at)) => Some(format!(
+            "for the send window: it opens at {}; jobs are held until then",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )),
+        _ => None,
+    }
 }
 
 /// Shows progress: a bar on a terminal, JSON lines with `--json`.
@@ -278,5 +300,36 @@ impl Follow {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (issue 25, item 5) `status` says what a held send waits for, and until when.
+    #[test]
+    fn status_says_what_a_held_send_waits_for() {
+        let p = Progress {
+            campaign_id: "bf".into(),
+            state: Some(SendState::Sending),
+            audience: 10,
+            pending: 10,
+            window_opens_at: Some("2026-12-07T00:00:00Z".parse().unwrap()),
+            ..Progress::default()
+        };
+        let text = table(&p);
+        assert!(
+            text.contains("waiting    for the send window: it opens at 2026-12-07T00:00:00Z; jobs are held until then"),
+            "{text}"
+        );
+        let paused = Progress { state: Some(SendState::Paused), window_opens_at: None, ..p.clone() };
+        let text = table(&paused);
+        assert!(
+            text.contains("waiting    paused: jobs are held until `promoctl campaign resume bf --email-only`"),
+            "{text}"
+        );
+        let sending = Progress { window_opens_at: None, ..p };
+        assert!(!table(&sending).contains("waiting"), "a send going out waits for nothing");
     }
 }
