@@ -48,11 +48,8 @@ fn mailer(endpoint: &str) -> SesMailer {
 }
 
 async fn send(endpoint: &str) -> Result<Vec<Result<String, MailError>>, MailError> {
-    let entry = BulkEntry {
-        to: EmailAddress::parse("jane@example.com").unwrap(),
-        data: Default::default(),
-        headers: vec![],
-    };
+    let entry =
+        BulkEntry { to: EmailAddress::parse("jane@example.com").unwrap(), data: Default::default(), headers: vec![] };
     mailer(endpoint).send_bulk("Shop <news@shop.example>", "promo-t", &[entry], &[]).await
 }
 
