@@ -51,7 +51,7 @@ use aws_sdk_sesv2::types::{
     Body, BulkEmailContent, BulkEmailEntry, BulkEmailEntryResult, BulkEmailStatus, Content, Destination, EmailContent,
     EmailTemplateContent, Message, MessageHeader, MessageTag, ReplacementEmailContent, ReplacementTemplate,
 };
-use promo_shared::domain::email::mask;
+use promo_shared::domain::email::{from_header, mask};
 use promo_shared::ports::mail::{BulkEntry, BulkMailer, MAX_BULK, MailError, Mailer, OutgoingEmail, Template};
 
 use crate::dynamodb::sdk_config;
@@ -184,7 +184,8 @@ impl BulkMailer for SesMailer {
         let out = self
             .client
             .send_bulk_email()
-            .from_email_address(from)
+            // A non-ASCII display name goes RFC 2047 encoded, as SES requires.
+            .from_email_address(from_header(from))
             .default_content(default_content)
             .set_bulk_email_entries(Some(bulk_entries))
             .set_default_email_tags((!tags.is_empty()).then_some(tags))
@@ -292,7 +293,10 @@ fn never_connected(e: &(dyn std::error::Error + 'static)) -> bool {
         if let Some(io) = err.downcast_ref::<std::io::Error>()
             && matches!(
                 io.kind(),
-                ErrorKind::ConnectionRefused | ErrorKind::AddrNotAvailable | ErrorKind::NetworkUnreachable | ErrorKind::HostUnreachable
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::AddrNotAvailable
+                    | ErrorKind::NetworkUnreachable
+                    | ErrorKind::HostUnreachable
             )
         {
             return true;

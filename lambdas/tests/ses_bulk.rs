@@ -144,3 +144,31 @@ async fn max_send_rate_is_none_where_get_account_fails() {
     // The stand-in answers GetAccount with 400 (it has no account configured).
     assert_eq!(mailer().await.max_send_rate().await, None);
 }
+
+/// (issue 25, item 9) A Korean display name goes to SES RFC 2047 encoded (`FromEmailAddress`
+/// must be ASCII), and decodes back to the name.
+#[tokio::test]
+async fn a_korean_display_name_goes_rfc_2047_encoded() {
+    use base64::Engine;
+    let mailer = mailer().await;
+    let name = unique("tpl");
+    mailer.put_template(&template(&name, "Offer for {{name}}")).await.unwrap();
+    let to = format!("{}@example.com", unique("kr"));
+    let entry = BulkEntry {
+        to: EmailAddress::parse(&to).unwrap(),
+        data: BTreeMap::from([("name".to_string(), "지민".to_string()), ("code".to_string(), "C".to_string())]),
+        headers: vec![],
+    };
+    let results = mailer.send_bulk("홍길동 상점 <sender@promo.example>", &name, &[entry], &[]).await.unwrap();
+    let id = results[0].clone().unwrap();
+    let store = store().await;
+    let sent = store["emails"].as_array().unwrap().iter().find(|e| e["messageId"] == id.as_str()).unwrap().clone();
+    let from = sent["from"].as_str().unwrap();
+    assert!(from.is_ascii(), "{from}");
+    let (word, address) = from.split_once(' ').unwrap();
+    assert_eq!(address, "<sender@promo.example>");
+    let b64 = word.strip_prefix("=?UTF-8?B?").and_then(|w| w.strip_suffix("?=")).unwrap_or_else(|| panic!("{from}"));
+    let decoded = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap();
+    assert_eq!(decoded, "홍길동 상점");
+    assert_eq!(sent["subject"], "Offer for 지민");
+}

@@ -50,10 +50,18 @@ fn mailbox(addr: &str) -> Result<Mailbox, MailError> {
 #[async_trait]
 impl Mailer for OutboxMailer {
     async fn send(&self, email: &OutgoingEmail) -> Result<String, MailError> {
+        self.write(mailbox(email.from.expose())?, email).await
+    }
+}
+
+impl OutboxMailer {
+    /// Writes `email` from `from` (a mailbox with its display name: lettre encodes a
+    /// non-ASCII one as RFC 2047 words).
+    async fn write(&self, from: Mailbox, email: &OutgoingEmail) -> Result<String, MailError> {
         let path = self.path_for(&email.idempotency_key);
         let message_id = format!("<{}@promo.local>", uuid::Uuid::new_v4());
         let mut builder = Message::builder()
-            .from(mailbox(email.from.expose())?)
+            .from(from)
             .to(mailbox(email.to.expose())?)
             .subject(email.subject.clone())
             .message_id(Some(message_id.clone()));
@@ -136,12 +144,10 @@ impl BulkMailer for OutboxMailer {
             serde_json::from_slice(&stored).map_err(|e| MailError::Unavailable(format!("template: {e}")))?;
         let part = |name: &str| t.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_string();
         let (subject, html, text) = (part("subject"), part("html"), part("text"));
-        let address = match from.rsplit_once('<') {
-            Some((_, rest)) => rest.trim_end().trim_end_matches('>'),
-            None => from,
-        };
-        let from = promo_shared::domain::email::EmailAddress::parse(address)
+        let (name, address) = promo_shared::domain::email::split_from(from);
+        let from = promo_shared::domain::email::EmailAddress::parse(&address)
             .map_err(|e| MailError::Rejected(format!("from: {}", e.message)))?;
+        let sender = Mailbox::new(name, mailbox(from.expose())?.email);
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
             let mut headers = e.headers.clone();
@@ -155,7 +161,7 @@ impl BulkMailer for OutboxMailer {
                 headers,
                 idempotency_key: format!("bulk-{template}-{}", uuid::Uuid::new_v4()),
             };
-            out.push(self.send(&email).await);
+            out.push(self.write(sender.clone(), &email).await);
         }
         Ok(out)
     }
@@ -245,6 +251,63 @@ mod tests {
             .collect();
         assert_eq!(names.len(), 11, "one file per key, no temporary left: {names:?}");
         assert!(names.iter().all(|n| n.ends_with(".eml")));
+    }
+
+    /// The text of RFC 2047 `B` words (`=?utf-8?b?…?=`, any case), whitespace between
+    /// words dropped; other text as is.
+    fn decode_words(header: &str) -> String {
+        use base64::Engine;
+        let mut out = String::new();
+        for part in header.split_whitespace() {
+            let lower = part.to_ascii_lowercase();
+            match lower.strip_prefix("=?utf-8?b?").and_then(|_| part.get(10..part.len() - 2)) {
+                Some(b64) if lower.ends_with("?=") => {
+                    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+                    out.push_str(&String::from_utf8(bytes).unwrap());
+                }
+                _ => {
+                    if !out.is_empty() {
+                        out.push(' ');
+                    }
+                    out.push_str(part);
+                }
+            }
+        }
+        out
+    }
+
+    /// (issue 25, item 9) A Korean display name reaches the `.eml` RFC 2047 encoded (the
+    /// header stays ASCII) and decodes back to the name.
+    #[tokio::test]
+    async fn a_korean_display_name_is_encoded_in_the_from_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = OutboxMailer::open(&dir.path().join("outbox")).unwrap();
+        let t = Template {
+            name: "t".into(),
+            subject: "{{first_name}}님, 10%".into(),
+            html: "<p>hi</p>".into(),
+            text: "hi".into(),
+        };
+        mailer.put_template(&t).await.unwrap();
+        let entry = BulkEntry {
+            to: EmailAddress::parse("jane@example.com").unwrap(),
+            data: [("first_name".to_string(), "지민".to_string())].into(),
+            headers: vec![],
+        };
+        let out = mailer.send_bulk("홍길동 상점 <news@shop.example>", "t", &[entry], &[]).await.unwrap();
+        assert!(out[0].is_ok(), "{out:?}");
+        let file = std::fs::read_dir(mailer.dir())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "eml"))
+            .unwrap();
+        let text = std::fs::read_to_string(file).unwrap();
+        let from = text.lines().find_map(|l| l.strip_prefix("From: ")).unwrap();
+        assert!(from.is_ascii() && from.to_ascii_lowercase().contains("=?utf-8?b?"), "{from}");
+        assert_eq!(decode_words(from), "홍길동 상점 <news@shop.example>", "{from}");
+        let subject = text.lines().find_map(|l| l.strip_prefix("Subject: ")).unwrap();
+        assert!(subject.is_ascii(), "{subject}");
+        assert_eq!(decode_words(subject).replace(' ', ""), "지민님,10%", "{subject}");
     }
 
     #[test]

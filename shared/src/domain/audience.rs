@@ -65,6 +65,13 @@ impl Header {
                 "email" => email = Some(EmailAddress::parse(value).map_err(|e| e.message)?),
                 "opted_in" => opted_in = Some(consent(value)?),
                 _ => {
+                    // A value may go into a subject (a header): one line, no control character.
+                    if crate::domain::email::has_control(value) {
+                        return Err(format!(
+                            "{name}: the value contains a line break or a control character; an attribute is one \
+                             line (it may go into an email's subject)"
+                        ));
+                    }
                     attributes.insert(name.clone(), value.to_string());
                 }
             }
@@ -103,6 +110,19 @@ mod tests {
         assert!(h.member(&strings(&["a@b.co", "u 3", "gold", "yes"])).unwrap_err().starts_with("user_id:"));
         assert!(h.member(&strings(&["a@b.co", "u-4", "gold", "maybe"])).unwrap_err().contains("opted_in"));
         assert!(h.member(&strings(&["a@b.co", "u-5"])).unwrap_err().contains("2 fields where the header has 4"));
+    }
+
+    /// (issue 25, item 9) An attribute value with a line break could inject a header into
+    /// the subjects it fills: the row is refused, saying which column and why.
+    #[test]
+    fn attribute_values_with_line_breaks_are_refused() {
+        let h = Header::parse(&strings(&["email", "user_id", "first_name", "opted_in"])).unwrap();
+        for bad in ["Jane\r\nBcc: all@example.com", "Jane\nX", "Jane\rX", "Ja\u{0}ne"] {
+            let err = h.member(&strings(&["a@b.co", "u-1", bad, "yes"])).unwrap_err();
+            assert!(err.starts_with("first_name: ") && err.contains("line break"), "{err}");
+        }
+        let m = h.member(&strings(&["a@b.co", "u-1", "지민", "yes"])).unwrap();
+        assert_eq!(m.attributes["first_name"], "지민");
     }
 
     #[test]

@@ -93,6 +93,69 @@ mod tests {
     }
 }
 
+/// A campaign's sender as its file writes it — `news@shop.example`, `Shop <news@shop.example>`,
+/// `"Shop, Inc." <news@shop.example>`, `홍길동 상점 <news@shop.example>` — as its display
+/// name (unquoted; `None` when there is none) and its address (unchecked).
+pub fn split_from(from: &str) -> (Option<String>, String) {
+    let from = from.trim();
+    match from.rsplit_once('<') {
+        Some((name, rest)) => {
+            let address = rest.trim_end().strip_suffix('>').unwrap_or(rest).trim().to_string();
+            let name = name.trim();
+            let name = match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+                Some(quoted) => quoted.replace("\\\"", "\"").replace("\\\\", "\\"),
+                None => name.to_string(),
+            };
+            ((!name.is_empty()).then_some(name), address)
+        }
+        None => (None, from.to_string()),
+    }
+}
+
+/// The sender as a `From:` header's mailbox (RFC 5322): a display name of printable ASCII
+/// goes as is, or quoted when it holds a special character; any other name is encoded as
+/// RFC 2047 words (`=?UTF-8?B?…?=`, each at most 75 characters), which SES requires of a
+/// non-ASCII name in `FromEmailAddress` and mail clients decode. Validation refuses a sender
+/// with a line break or a control character, so none reaches here from a valid campaign.
+pub fn from_header(from: &str) -> String {
+    let (name, address) = split_from(from);
+    let Some(name) = name else { return address };
+    if name.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+        let special = name.chars().any(|c| "()<>[]:;@\\,.\"".contains(c));
+        if !special {
+            return format!("{name} <{address}>");
+        }
+        let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");
+        return format!("\"{escaped}\" <{address}>");
+    }
+    format!("{} <{address}>", encoded_words(&name))
+}
+
+/// `text` as RFC 2047 `B` encoded words of UTF-8, split between characters so that each word
+/// stays within 75 characters (45 bytes of text: 60 of base64).
+pub fn encoded_words(text: &str) -> String {
+    use base64::Engine;
+    let encode = |chunk: &str| format!("=?UTF-8?B?{}?=", base64::engine::general_purpose::STANDARD.encode(chunk));
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in text.chars() {
+        if chunk.len() + c.len_utf8() > 45 {
+            words.push(encode(&chunk));
+            chunk.clear();
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() {
+        words.push(encode(&chunk));
+    }
+    words.join(" ")
+}
+
+/// Whether `s` holds a line break or another control character (a header injection).
+pub fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
 /// The variables every campaign email may use besides its declared attributes.
 pub const BUILTIN_VARIABLES: [&str; 4] = ["email", "user_id", "campaign_name", "unsubscribe_url"];
 
@@ -229,9 +292,12 @@ impl EmailSpec {
         &self,
         member: &crate::domain::audience::Member,
     ) -> std::collections::BTreeMap<String, String> {
+        // A value is one line (it may go into a subject): an import refuses line breaks, and
+        // any control character left from an older import becomes a space.
+        let one_line = |v: &str| v.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>();
         self.attributes
             .iter()
-            .map(|(name, default)| (name.clone(), member.attributes.get(name).unwrap_or(default).clone()))
+            .map(|(name, default)| (name.clone(), one_line(member.attributes.get(name).unwrap_or(default))))
             .collect()
     }
 
@@ -242,14 +308,31 @@ impl EmailSpec {
             Some((_, rest)) => rest.trim_end().strip_suffix('>').unwrap_or("").to_string(),
             None => self.from.clone(),
         };
-        if let Err(e) = EmailAddress::parse(&address) {
+        if has_control(&self.from) {
+            errors.push(ValidationError::new(
+                "email.from",
+                "contains a line break or a control character: the sender is one line",
+            ));
+        } else if let Err(e) = EmailAddress::parse(&address) {
             errors.push(ValidationError::new("email.from", e.message));
         }
-        for name in self.attributes.keys() {
+        if has_control(&self.subject) {
+            errors.push(ValidationError::new(
+                "email.subject",
+                "contains a line break or a control character: a subject is one line",
+            ));
+        }
+        for (name, default) in &self.attributes {
             if BUILTIN_VARIABLES.contains(&name.as_str()) {
                 errors.push(ValidationError::new(
                     format!("email.attributes.{name}"),
                     format!("`{name}` is a built-in variable, not an attribute"),
+                ));
+            }
+            if has_control(default) {
+                errors.push(ValidationError::new(
+                    format!("email.attributes.{name}"),
+                    "the default contains a line break or a control character: a value is one line",
                 ));
             }
         }
@@ -355,6 +438,50 @@ mod spec_tests {
         assert_eq!(render("Hi {{ first_name }}, {{missing}}!", &data, false), "Hi <Jo & Al>, !");
         assert_eq!(render("<p>{{first_name}}</p>", &data, true), "<p>&lt;Jo &amp; Al&gt;</p>");
         assert_eq!(render("no vars {{ unclosed", &data, true), "no vars {{ unclosed");
+    }
+
+    /// (issue 25, item 9) A non-ASCII display name goes as RFC 2047 words; an ASCII one as
+    /// is or quoted; line breaks in the sender, the subject or a default are refused.
+    #[test]
+    fn senders_are_encoded_and_line_breaks_refused() {
+        use base64::Engine;
+        assert_eq!(from_header("news@shop.example"), "news@shop.example");
+        assert_eq!(from_header("Shop <news@shop.example>"), "Shop <news@shop.example>");
+        assert_eq!(from_header("\"Shop, Inc.\" <news@shop.example>"), "\"Shop, Inc.\" <news@shop.example>");
+        assert_eq!(from_header("Shop, Inc. <news@shop.example>"), "\"Shop, Inc.\" <news@shop.example>");
+        let korean = from_header("홍길동 상점 <news@shop.example>");
+        assert_eq!(
+            korean,
+            format!(
+                "=?UTF-8?B?{}?= <news@shop.example>",
+                base64::engine::general_purpose::STANDARD.encode("홍길동 상점")
+            )
+        );
+        assert!(korean.is_ascii());
+        // A long name: several words, each within 75 characters, splitting no character.
+        let long = "가".repeat(40);
+        let header = from_header(&format!("{long} <news@shop.example>"));
+        let words: Vec<&str> = header.trim_end_matches(" <news@shop.example>").split(' ').collect();
+        assert!(words.len() > 1 && words.iter().all(|w| w.len() <= 75), "{header}");
+        let decoded: String = words
+            .iter()
+            .map(|w| {
+                let b64 = w.strip_prefix("=?UTF-8?B?").unwrap().strip_suffix("?=").unwrap();
+                String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
+            })
+            .collect();
+        assert_eq!(decoded, long);
+
+        let mut s = spec();
+        s.from = "Shop\r\nBcc: all@example.com <news@shop.example>".into();
+        s.subject = "Hi\r\nBcc: all@example.com".into();
+        s.attributes.insert("city".into(), "Seoul\nX-Evil: 1".into());
+        let errs = s.validate();
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["email.from", "email.subject", "email.attributes.city"], "{errs:?}");
+        assert!(errs.iter().all(|e| e.message.contains("line break")), "{errs:?}");
+        let ok = EmailSpec { from: "홍길동 상점 <news@shop.example>".into(), ..spec() };
+        assert_eq!(ok.validate(), vec![], "a Korean display name is valid");
     }
 
     #[test]
