@@ -20,7 +20,7 @@ use promoctl::config;
 use promoctl::embedded::{OsIds, SystemClock};
 use promoctl::target::Target;
 
-use crate::commands::TargetArgs;
+use crate::commands::{Confirm, TargetArgs};
 
 #[derive(Args)]
 pub struct Trigger {
@@ -50,6 +50,8 @@ pub struct Status {
 pub struct Cancel {
     /// The campaign's id.
     id: String,
+    #[command(flatten)]
+    confirm: Confirm,
 }
 
 #[derive(Args)]
@@ -146,6 +148,7 @@ impl Cancel {
     pub async fn run(self, target: &TargetArgs) -> anyhow::Result<()> {
         let id = CampaignId::parse(self.id)?;
         let target = target.open().await?;
+        self.confirm.check(target.env, &target.description, &format!("cancel the email of campaign `{id}`"))?;
         let by = config::operator();
         let reason = format!("cancelled by {by}");
         match email_send::control(&*target.store, &SystemClock, &id, SendState::Cancelled, Some(&reason))
