@@ -27,6 +27,10 @@ fn main() -> ExitCode {
         Err(e) if e.is::<commands::Silent>() => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e:#}");
+            // A script that asked for JSON gets its error as JSON too, on stdout.
+            if std::env::args().any(|a| a == "--json") {
+                println!("{}", serde_json::json!({"error": {"code": "failed", "message": format!("{e:#}")}}));
+            }
             ExitCode::FAILURE
         }
     }

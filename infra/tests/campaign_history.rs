@@ -109,3 +109,14 @@ async fn history_lists_versions_and_rollback_redeploys_one_through_the_normal_de
     assert_eq!(history.as_array().unwrap().len(), 6);
     assert_eq!(history[5]["by"], "ana (rollback to v2)");
 }
+
+/// A script that asks for `--json` gets its errors as JSON on stdout too (exit 1).
+#[test]
+fn json_errors_are_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = promoctl(&dir.path().join(".promo"), &["campaign", "history", "nope", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["error"]["code"], "failed");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("never deployed"), "{answer}");
+}
