@@ -24,6 +24,9 @@ pub struct Payment {
     /// For a refund: how much of `amount` is refunded (default: all of it).
     pub refunded: Option<i64>,
     pub at: DateTime<Utc>,
+    /// The limited-event reservation the payment pays for (Stripe's `metadata`, the standard
+    /// event's field; PortOne keeps it in the payment's `customData`, not in the webhook).
+    pub reservation_id: Option<String>,
 }
 
 /// The body of `kind` for `payment` in its provider's shape, and the delivery (event) id:
@@ -53,6 +56,9 @@ pub fn body(kind: Kind, p: &Payment, id: Option<&str>) -> (Value, String) {
             let mut object = object;
             object["currency"] = json!(p.currency.to_ascii_lowercase());
             object["metadata"] = json!({"user_id": p.user_id, "order_id": p.order_id});
+            if let Some(rid) = &p.reservation_id {
+                object["metadata"]["reservation_id"] = json!(rid);
+            }
             json!({"id": id, "object": "event", "type": event_type, "created": p.at.timestamp(),
                 "livemode": false, "data": {"object": object}})
         }
@@ -76,6 +82,9 @@ pub fn body(kind: Kind, p: &Payment, id: Option<&str>) -> (Value, String) {
             });
             if kind == Kind::Refunded {
                 event["paid_amount"] = json!(p.amount);
+            }
+            if let Some(rid) = &p.reservation_id {
+                event["reservation_id"] = json!(rid);
             }
             event
         }
@@ -102,7 +111,21 @@ mod tests {
             currency: "KRW".into(),
             refunded: None,
             at: "2031-01-02T03:04:05Z".parse().unwrap(),
+            reservation_id: None,
         }
+    }
+
+    /// `--reservation-id` pays a limited event's place: the standard event's field and
+    /// Stripe's metadata carry it, and the platform's parsers find it there.
+    #[test]
+    fn a_reservation_id_reaches_the_payment_event() {
+        let with = |provider: &str| Payment { reservation_id: Some("r-1".into()), ..payment(provider) };
+        let (b, _) = body(Kind::Paid, &with("standard"), None);
+        let e: PaymentEvent = serde_json::from_value(b).unwrap();
+        assert_eq!(e.reservation_id.map(|r| r.to_string()).as_deref(), Some("r-1"));
+        let (b, _) = body(Kind::Paid, &with("stripe"), None);
+        let (_, Normalized::Event(e)) = providers::stripe(&b).unwrap() else { panic!("{b}") };
+        assert_eq!(e.reservation_id.map(|r| r.to_string()).as_deref(), Some("r-1"));
     }
 
     /// What the platform's own parsers make of the bodies: the same payment, kind and amounts.

@@ -56,6 +56,10 @@ pub struct Trigger {
     /// For `refunded`: the amount refunded (default: all of it).
     #[arg(long)]
     refunded: Option<i64>,
+    /// The limited-event reservation the payment pays for (`standard` and `stripe`; a PortOne
+    /// payment carries it in its `customData` at PortOne).
+    #[arg(long)]
+    reservation_id: Option<String>,
     /// Print the body and headers instead of sending them.
     #[arg(long)]
     print: bool,
@@ -124,6 +128,11 @@ impl WebhookCommand {
 impl Trigger {
     async fn run(self, env: Env) -> anyhow::Result<()> {
         let payment_id = self.payment_id.unwrap_or_else(|| format!("pay_{}", uuid::Uuid::now_v7().simple()));
+        anyhow::ensure!(
+            self.reservation_id.is_none() || self.sign.provider != "portone",
+            "a PortOne webhook only names the payment: the reservation goes in the payment's customData at PortOne \
+             (use --provider standard or stripe to pay a reservation here)"
+        );
         let payment = Payment {
             provider: self.sign.provider.clone(),
             order_id: self.order_id.unwrap_or_else(|| format!("order-{payment_id}")),
@@ -133,6 +142,7 @@ impl Trigger {
             currency: self.currency,
             refunded: self.refunded,
             at: SystemClock.now(),
+            reservation_id: self.reservation_id,
         };
         let (body, id) = webhook_events::body(self.kind, &payment, self.sign.id.as_deref());
         let sign = SignArgs { id: Some(id), ..self.sign };
