@@ -9,6 +9,11 @@ import { BASE, json, startWorker } from "./helpers.mjs";
 
 const SHOP = "https://shop.example";
 
+/** Waits until just past a second boundary: a burst of requests then falls in one second. */
+async function startOfSecond() {
+  await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20));
+}
+
 describe("one origin: the shoppers' routes through the Worker, with CORS", () => {
   let mf, api;
   const received = [];
@@ -73,6 +78,7 @@ describe("one origin: the shoppers' routes through the Worker, with CORS", () =>
     assert.equal(received[0].headers["idempotency-key"], "k-2");
     // A crowd refreshing the event page: the API is asked once a second, not per request.
     received.length = 0;
+    await startOfSecond();
     const first = await mf.dispatchFetch(`${BASE}/v1/events/drop-1`);
     assert.equal(first.status, 200);
     assert.deepEqual(await json(first), { from: "api", path: "/v1/events/drop-1" });
@@ -86,6 +92,22 @@ describe("one origin: the shoppers' routes through the Worker, with CORS", () =>
     await new Promise((r) => setTimeout(r, 2100));
     await (await mf.dispatchFetch(`${BASE}/v1/events/drop-1`)).arrayBuffer();
     assert.equal(received.length, 2, "read again once the second has passed");
+  });
+
+  it("never keeps a HEAD's empty answer as an event's view", async () => {
+    // `curl -I` once a second must not blank the event page for everyone.
+    received.length = 0;
+    await startOfSecond();
+    const head = await mf.dispatchFetch(`${BASE}/v1/events/drop-2`, { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal(await head.text(), "");
+    const get = await mf.dispatchFetch(`${BASE}/v1/events/drop-2`);
+    assert.equal(get.status, 200);
+    assert.deepEqual(await json(get), { from: "api", path: "/v1/events/drop-2" });
+    const again = await mf.dispatchFetch(`${BASE}/v1/events/drop-2`);
+    assert.deepEqual(await json(again), { from: "api", path: "/v1/events/drop-2" });
+    assert.deepEqual(received.map((r) => `${r.method} ${r.url}`), ["HEAD /v1/events/drop-2", "GET /v1/events/drop-2"],
+      "the GET after the HEAD reads the API; the next GET is the stored view");
   });
 
   it("passes wallets and tokened price reads; a personal answer is never cacheable", async () => {

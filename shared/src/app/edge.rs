@@ -160,7 +160,9 @@ impl Edge {
             return Ok(resp.into());
         }
         let answer = self.shoppers.forward(req).await?;
-        if answer.status == 200 {
+        // Only a GET's answer has the view: a HEAD's is empty, and storing it would blank the
+        // page for everyone for the second.
+        if answer.status == 200 && req.method == "GET" && !answer.body.is_empty() {
             let entry = crate::ports::price_cache::CachedPrice {
                 body: String::from_utf8_lossy(&answer.body).into_owned(),
                 etag: String::new(),
@@ -202,6 +204,132 @@ mod tests {
         let line = webhook_line("stripe", &Request::new("POST", "/v1/webhooks/stripe"), &rejected);
         assert_eq!((line["outcome"].as_str(), line["reason"].as_str()), (Some("rejected"), Some("invalid_signature")));
         assert_eq!(line["request_id"], serde_json::Value::Null);
+    }
+
+    /// The edge over fakes: the shoppers' API answers every request with its method and path
+    /// (no body for a HEAD, as an HTTP server answers one) and counts them; the cache is a map.
+    mod fakes {
+        use std::collections::HashMap;
+        use std::sync::Mutex;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use super::*;
+        use crate::app::providers::PortOnePayment;
+        use crate::domain::ids::PaymentId;
+        use crate::domain::payment::PaymentEvent;
+        use crate::domain::price_book::{CatalogProduct, PriceBook};
+        use crate::ports::ledger::{Recorded, Taken};
+        use crate::ports::price_cache::CachedPrice;
+        use crate::ports::rate_limit::Unlimited;
+
+        #[derive(Default)]
+        pub struct Fakes {
+            pub forwarded: AtomicUsize,
+            pub cache: Mutex<HashMap<String, CachedPrice>>,
+        }
+
+        pub struct Shared(pub Arc<Fakes>);
+
+        #[async_trait::async_trait]
+        impl ShopperApi for Shared {
+            async fn forward(&self, req: &Request) -> Result<Response, ApiError> {
+                self.0.forwarded.fetch_add(1, Ordering::SeqCst);
+                let mut answer = Response::json(200, &json!({"method": req.method, "path": req.path}));
+                if req.method == "HEAD" {
+                    answer.body.clear();
+                }
+                Ok(answer)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl PriceCache for Shared {
+            async fn get(&self, key: &str) -> Option<CachedPrice> {
+                self.0.cache.lock().unwrap().get(key).cloned()
+            }
+            async fn put(&self, key: &str, entry: CachedPrice) {
+                self.0.cache.lock().unwrap().insert(key.into(), entry);
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl Catalog for Shared {
+            async fn product(&self, _id: &str) -> Result<Option<CatalogProduct>, ApiError> {
+                Ok(None)
+            }
+            async fn price_book(&self) -> Result<Arc<PriceBook>, ApiError> {
+                Err(ApiError::Unavailable("no catalog in this test".into()))
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl DeliveryLedger for Shared {
+            async fn begin(&self, _key: &str, _hash: &str, _now: DateTime<Utc>) -> Result<Taken, ApiError> {
+                Ok(Taken::Run { lease: "l".into() })
+            }
+            async fn complete(
+                &self,
+                _key: &str,
+                _lease: &str,
+                _answer: &serde_json::Value,
+                _now: DateTime<Utc>,
+                _keep: chrono::Duration,
+            ) -> Result<Recorded, ApiError> {
+                Ok(Recorded::Yes)
+            }
+            async fn release(&self, _key: &str, _lease: &str) -> Result<(), ApiError> {
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl HandOff for Shared {
+            async fn hand_off(&self, _event: &PaymentEvent, _request_id: Option<&str>) -> Result<(), ApiError> {
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl PaymentLookup for Shared {
+            async fn portone_payment(&self, _id: &PaymentId) -> Result<Option<PortOnePayment>, ApiError> {
+                Ok(None)
+            }
+        }
+
+        /// The edge over `fakes`, with this limiter.
+        pub fn edge_with(fakes: &Arc<Fakes>, limiter: Box<dyn RateLimiter>) -> Edge {
+            Edge {
+                config: EdgeConfig::from_lookup(|_| None).unwrap(),
+                ledger: Box::new(Shared(fakes.clone())),
+                handoff: Box::new(Shared(fakes.clone())),
+                lookup: Box::new(Shared(fakes.clone())),
+                limiter,
+                catalog: Arc::new(Shared(fakes.clone())),
+                cache: Arc::new(Shared(fakes.clone())),
+                shoppers: Box::new(Shared(fakes.clone())),
+                prices: CachePolicy::default(),
+            }
+        }
+
+        pub fn edge(fakes: &Arc<Fakes>) -> Edge {
+            edge_with(fakes, Box::new(Unlimited))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_head_of_an_event_never_blanks_its_cached_view() {
+        use std::sync::atomic::Ordering;
+        let fakes = Arc::new(fakes::Fakes::default());
+        let edge = fakes::edge(&fakes);
+        let now = crate::testing::at("2026-11-27T09:00:00Z");
+        let head = edge.respond(&Request::new("HEAD", "/v1/events/drop-1"), now).await.response;
+        assert_eq!((head.status, head.body.len()), (200, 0));
+        let get = edge.respond(&Request::new("GET", "/v1/events/drop-1"), now).await.response;
+        assert_eq!(get.json_body(), json!({"method": "GET", "path": "/v1/events/drop-1"}), "the GET's own answer");
+        let again = edge.respond(&Request::new("GET", "/v1/events/drop-1"), now).await.response;
+        assert_eq!(again.json_body(), json!({"method": "GET", "path": "/v1/events/drop-1"}), "the stored view");
+        assert_eq!(again.header("cache-control"), Some("public, max-age=1"));
+        assert_eq!(fakes.forwarded.load(Ordering::SeqCst), 2, "the HEAD and the first GET; the second GET is a hit");
     }
 
     #[test]
