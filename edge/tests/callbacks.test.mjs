@@ -164,3 +164,40 @@ describe("client callbacks with the shop's tokens in workerd", () => {
     assert.equal(s.handedOff.length, 1);
   });
 });
+
+describe("client callbacks without the rate limiting bindings in workerd", () => {
+  let mf, s;
+  const logs = [];
+  before(async () => {
+    s = await standIns();
+    mf = await startWorker({
+      PROMO_ISSUER_URL: `${s.base}/issue`,
+      PROMO_ISSUER_SECRET: ISSUER_SECRET,
+      PROMO_PORTONE_API_BASE: s.base,
+      PROMO_PORTONE_API_SECRET: PORTONE_API_SECRET,
+    }, {}, {}, { rateLimits: false, logs });
+  });
+
+  after(async () => {
+    await mf?.dispose();
+    await new Promise((r) => s?.server.close(r));
+  });
+
+  it("answers 503, never lets callbacks through unlimited, and says why in the log once", async () => {
+    const id = `po_nolimit_${randomUUID()}`;
+    s.payments.set(id, paid(id, "u-nolimit"));
+    for (const headers of [{}, { "cf-connecting-ip": "203.0.113.20" }, {}]) {
+      const res = await mf.dispatchFetch(`${BASE}/v1/payments/${id}/complete`, { method: "POST", headers, body: "{}" });
+      assert.equal(res.status, 503);
+      assertError(await json(res), "unavailable");
+      assert.equal(res.headers.get("retry-after"), "5");
+    }
+    assert.equal(s.asked.length, 0, "no look-up at PortOne");
+    assert.equal(s.handedOff.length, 0, "nothing handed off");
+    // Structured logs may arrive just after the answer.
+    await new Promise((r) => setTimeout(r, 200));
+    const missing = logs.filter((l) => /rate limiting binding .* is missing/.test(l.message));
+    assert.equal(missing.length, 1, `one loud line per isolate: ${JSON.stringify(logs)}`);
+    assert.equal(missing[0].level, "error");
+  });
+});

@@ -44,9 +44,11 @@ export function assertError(body, code) {
 
 /**
  * A Miniflare instance running the built worker with the production bindings; `listen`
- * (`{host, port}`) also serves it over HTTP there, for a browser.
+ * (`{host, port}`) also serves it over HTTP there, for a browser. `opts.rateLimits: false`
+ * leaves the rate limiting bindings out (a misconfigured deployment); `opts.logs`, an array,
+ * collects what the worker logs (`{level, message}`).
  */
-export async function startWorker(extraBindings = {}, limits = {}, listen = {}) {
+export async function startWorker(extraBindings = {}, limits = {}, listen = {}, opts = {}) {
   if (!existsSync(SHIM)) {
     throw new Error(`${SHIM} is missing: build the worker first with (cd edge && worker-build --release)`);
   }
@@ -63,10 +65,13 @@ export async function startWorker(extraBindings = {}, limits = {}, listen = {}) 
     kvNamespaces: ["PROMO_KV"],
     durableObjects: { WEBHOOK_DEDUPE: { className: "WebhookDedupe", useSQLite: true } },
     // As wrangler.toml binds them, with the limits a test asks for.
-    ratelimits: {
-      CALLBACK_CLIENT_LIMITER: { simple: { limit: limits.client ?? 60, period: 60 } },
-      CALLBACK_PAYMENT_LIMITER: { simple: { limit: limits.payment ?? 10, period: 60 } },
-    },
+    ...(opts.rateLimits === false ? {} : {
+      ratelimits: {
+        CALLBACK_CLIENT_LIMITER: { simple: { limit: limits.client ?? 60, period: 60 } },
+        CALLBACK_PAYMENT_LIMITER: { simple: { limit: limits.payment ?? 10, period: 60 } },
+      },
+    }),
+    ...(opts.logs ? { handleStructuredLogs: ({ level, message }) => { opts.logs.push({ level, message }); } } : {}),
     bindings: {
       PROMO_WEBHOOK_SECRET_STANDARD: STANDARD_SECRET,
       PROMO_WEBHOOK_TOLERANCE_SECONDS: "300",

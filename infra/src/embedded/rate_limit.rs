@@ -5,8 +5,7 @@ use std::num::NonZeroU32;
 
 use async_trait::async_trait;
 use governor::{DefaultKeyedRateLimiter, Quota};
-use promo_shared::ports::rate_limit::LimitScope;
-use promo_shared::ports::rate_limit::RateLimiter;
+use promo_shared::ports::rate_limit::{LimitScope, LimiterUnavailable, RateLimiter};
 
 /// Keys kept before the limiters forget the ones that are back to full allowance.
 const PRUNE_AT: usize = 100_000;
@@ -29,7 +28,8 @@ impl KeyedLimits {
 
 #[async_trait]
 impl RateLimiter for KeyedLimits {
-    async fn allow(&self, scope: LimitScope, key: &str) -> bool {
+    /// Never unavailable: the limiters are in this process.
+    async fn allow(&self, scope: LimitScope, key: &str) -> Result<bool, LimiterUnavailable> {
         let limiter = match scope {
             LimitScope::CallbackClient => &self.client,
             LimitScope::CallbackPayment => &self.payment,
@@ -37,7 +37,7 @@ impl RateLimiter for KeyedLimits {
         if limiter.len() > PRUNE_AT {
             limiter.retain_recent();
         }
-        limiter.check_key(&key.to_string()).is_ok()
+        Ok(limiter.check_key(&key.to_string()).is_ok())
     }
 }
 
@@ -48,12 +48,12 @@ mod tests {
     #[tokio::test]
     async fn each_key_has_its_own_allowance() {
         let limits = KeyedLimits::per_minute(2, 1);
-        assert!(limits.allow(LimitScope::CallbackClient, "10.0.0.1").await);
-        assert!(limits.allow(LimitScope::CallbackClient, "10.0.0.1").await);
-        assert!(!limits.allow(LimitScope::CallbackClient, "10.0.0.1").await, "over 2 a minute");
-        assert!(limits.allow(LimitScope::CallbackClient, "10.0.0.2").await, "another client");
-        assert!(limits.allow(LimitScope::CallbackPayment, "pay-1").await);
-        assert!(!limits.allow(LimitScope::CallbackPayment, "pay-1").await);
-        assert!(limits.allow(LimitScope::CallbackPayment, "pay-2").await);
+        assert!(limits.allow(LimitScope::CallbackClient, "10.0.0.1").await.unwrap());
+        assert!(limits.allow(LimitScope::CallbackClient, "10.0.0.1").await.unwrap());
+        assert!(!limits.allow(LimitScope::CallbackClient, "10.0.0.1").await.unwrap(), "over 2 a minute");
+        assert!(limits.allow(LimitScope::CallbackClient, "10.0.0.2").await.unwrap(), "another client");
+        assert!(limits.allow(LimitScope::CallbackPayment, "pay-1").await.unwrap());
+        assert!(!limits.allow(LimitScope::CallbackPayment, "pay-1").await.unwrap());
+        assert!(limits.allow(LimitScope::CallbackPayment, "pay-2").await.unwrap());
     }
 }

@@ -332,6 +332,34 @@ mod tests {
         assert_eq!(fakes.forwarded.load(Ordering::SeqCst), 2, "the HEAD and the first GET; the second GET is a hit");
     }
 
+    /// A limiter whose binding is missing.
+    struct NoBinding;
+
+    #[async_trait::async_trait]
+    impl RateLimiter for NoBinding {
+        async fn allow(
+            &self,
+            _scope: crate::ports::rate_limit::LimitScope,
+            _key: &str,
+        ) -> Result<bool, crate::ports::rate_limit::LimiterUnavailable> {
+            Err(crate::ports::rate_limit::LimiterUnavailable("binding CALLBACK_PAYMENT_LIMITER is missing".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_callback_whose_limiter_cannot_count_is_503_never_let_through() {
+        let fakes = Arc::new(fakes::Fakes::default());
+        let edge = fakes::edge_with(&fakes, Box::new(NoBinding));
+        let now = crate::testing::at("2026-11-27T09:00:00Z");
+        for client in [None, Some("203.0.113.9")] {
+            let mut req = Request::new("POST", "/v1/payments/po_1/complete").body("{}");
+            req.client = client.map(str::to_string);
+            let resp = edge.respond(&req, now).await.response;
+            assert_eq!((resp.status, resp.json_body()["error"]["code"].as_str()), (503, Some("unavailable")));
+            assert_eq!(resp.header("retry-after"), Some("5"));
+        }
+    }
+
     #[test]
     fn only_a_plausible_request_id_is_used() {
         let with = |id: &str| Request::new("GET", "/healthz").header("x-request-id", id);

@@ -26,7 +26,7 @@ use crate::app::webhooks::stripe;
 use crate::ports::handoff::HandOff;
 use crate::ports::ledger::{DeliveryLedger, Taken};
 use crate::ports::lookup::PaymentLookup;
-use crate::ports::rate_limit::{LimitScope, RateLimiter};
+use crate::ports::rate_limit::{LimitScope, LimiterUnavailable, RateLimiter};
 
 /// The queue the gateway hands payment events to, and the issuer consumes.
 pub const PAYMENT_EVENTS_QUEUE: &str = "payment-events";
@@ -122,7 +122,9 @@ where
 /// `PROMO_CALLBACK_TOKENS` set it needs one of the shop's tokens; every callback counts
 /// against a limit per client and per payment; and an answer that a payment is unknown or
 /// not final is remembered for `cfg.callback_recheck`, so repeating the call does not repeat
-/// the look-up. The webhook has its own delivery key, so none of this delays it.
+/// the look-up. The webhook has its own delivery key, so none of this delays it. A limiter
+/// that cannot count (at the edge: a missing or failing binding) makes the callback 503
+/// `unavailable`: the limits fail closed.
 pub async fn handle_callback<L, H, P, R>(
     cfg: &EdgeConfig,
     ports: Ports<'_, L, H, P, R>,
@@ -139,12 +141,14 @@ where
     check_size(cfg, req)?;
     let payment_id = PaymentId::parse(payment_id).map_err(|e| ApiError::InvalidId(e.to_string()))?;
     check_shop_token(cfg, req)?;
+    // A limiter that cannot count refuses the callback (503): it never lets it through.
+    let unlimited = |e: LimiterUnavailable| ApiError::Unavailable(e.to_string());
     if let Some(client) = req.client.as_deref()
-        && !ports.limiter.allow(LimitScope::CallbackClient, client).await
+        && !ports.limiter.allow(LimitScope::CallbackClient, client).await.map_err(unlimited)?
     {
         return Err(ApiError::RateLimited("too many payment callbacks from this client; retry later".into()));
     }
-    if !ports.limiter.allow(LimitScope::CallbackPayment, payment_id.as_str()).await {
+    if !ports.limiter.allow(LimitScope::CallbackPayment, payment_id.as_str()).await.map_err(unlimited)? {
         return Err(ApiError::RateLimited(format!("too many callbacks for payment `{payment_id}`; retry later")));
     }
     let key = format!("callback:portone:{payment_id}");
