@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
+use futures::StreamExt;
 use promo_shared::app::config::EdgeConfig;
 use promo_shared::app::edge::Edge;
 use promo_shared::http::{self, ApiError};
@@ -45,7 +46,13 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     }
     // Set by Cloudflare for every request it forwards; a client cannot choose it.
     let client = headers.iter().find(|(k, _)| k == "cf-connecting-ip").map(|(_, v)| v.clone());
-    let body = req.bytes().await;
+    let body = match read_body(&mut req, cfg.max_body_bytes).await {
+        Ok(body) => Ok(body),
+        Err(BodyError::TooLarge) => {
+            return to_worker(ApiError::PayloadTooLarge { limit: cfg.max_body_bytes }.into_response());
+        }
+        Err(BodyError::Read(e)) => Err(e),
+    };
     let query = req.url().ok().and_then(|u| u.query().map(str::to_string)).unwrap_or_default();
     let request = match http::Request::received(req.method().as_ref(), &req.path(), headers, body, client) {
         Ok(r) => r.with_query(&query),
@@ -64,6 +71,32 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         ctx.wait_until(async move { edge.refresh(&product, now()).await });
     }
     to_worker(served.response)
+}
+
+/// Why a body was not read.
+enum BodyError {
+    /// Past the limit: reading stopped there.
+    TooLarge,
+    /// The stream failed.
+    Read(worker::Error),
+}
+
+/// The request's body, read as a stream and bounded on every route: past `limit` bytes the
+/// reading stops (413), whatever the request declared (a chunked upload declares nothing, so
+/// the `content-length` check alone does not bound it).
+async fn read_body(req: &mut Request, limit: usize) -> std::result::Result<Vec<u8>, BodyError> {
+    // No body at all (a GET): nothing to read.
+    let Ok(stream) = req.stream() else { return Ok(Vec::new()) };
+    let mut stream = std::pin::pin!(stream);
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(BodyError::Read)?;
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The edge application over this request's bindings.

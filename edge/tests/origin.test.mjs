@@ -5,9 +5,36 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { after, before, describe, it } from "node:test";
 
-import { BASE, json, startWorker } from "./helpers.mjs";
+import { BASE, assertError, json, startWorker } from "./helpers.mjs";
 
 const SHOP = "https://shop.example";
+
+/**
+ * A body of `bytes` spaces sent as a stream: chunked, with no content-length. With `hold`, the
+ * stream stays open after its bytes until `release()` (or `hold` ms): a server that answers
+ * once past its limit answers while the upload is still open, and the client reads that
+ * answer instead of racing the server's close with its last chunks.
+ */
+function streamed(bytes, { chunk = 16 * 1024, hold = 0 } = {}) {
+  let sent = 0;
+  let release;
+  const held = new Promise((r) => {
+    release = r;
+    if (hold) setTimeout(r, hold).unref?.();
+  });
+  const stream = new ReadableStream({
+    async pull(controller) {
+      if (sent >= bytes) {
+        if (hold) await held;
+        return controller.close();
+      }
+      const n = Math.min(chunk, bytes - sent);
+      controller.enqueue(new Uint8Array(n).fill(0x20));
+      sent += n;
+    },
+  });
+  return { stream, release: () => release() };
+}
 
 /** Waits until just past a second boundary: a burst of requests then falls in one second. */
 async function startOfSecond() {
@@ -108,6 +135,27 @@ describe("one origin: the shoppers' routes through the Worker, with CORS", () =>
     assert.deepEqual(await json(again), { from: "api", path: "/v1/events/drop-2" });
     assert.deepEqual(received.map((r) => `${r.method} ${r.url}`), ["HEAD /v1/events/drop-2", "GET /v1/events/drop-2"],
       "the GET after the HEAD reads the API; the next GET is the stored view");
+  });
+
+  it("bounds a streamed body without content-length on every route (413), passing nothing on", async () => {
+    received.length = 0;
+    const small = await mf.dispatchFetch(`${BASE}/v1/campaigns/bf/claims`, {
+      method: "POST", headers: { authorization: "Bearer t" }, body: streamed(100).stream, duplex: "half",
+    });
+    assert.equal(small.status, 201, "a streamed body under the limit goes through");
+    assert.equal(received[0].body, " ".repeat(100));
+    received.length = 0;
+    for (const path of ["/v1/quotes", "/v1/campaigns/bf/claims", "/v1/payments/po_1/complete", "/v1/webhooks/standard"]) {
+      // Past the 64 KiB limit, then held open (2 s at most: a worker that reads on answers then).
+      const body = streamed(80 * 1024, { hold: 2000 });
+      const res = await mf.dispatchFetch(`${BASE}${path}`, {
+        method: "POST", headers: { authorization: "Bearer t" }, body: body.stream, duplex: "half",
+      });
+      body.release();
+      assert.equal(res.status, 413, path);
+      assertError(await json(res), "payload_too_large");
+    }
+    assert.equal(received.length, 0, "nothing reached the API");
   });
 
   it("passes wallets and tokened price reads; a personal answer is never cacheable", async () => {
