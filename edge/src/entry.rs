@@ -27,10 +27,8 @@ pub fn now() -> DateTime<Utc> {
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let cfg = match config::read(|k| env.var(k).ok().map(|v| v.to_string())) {
-        Ok(c) => c,
-        Err(e) => return to_worker(e.into_response()),
-    };
+    // The core's warnings and errors (the detail behind a 5xx answer) reach Workers Logs.
+    crate::log::init();
     let mut headers: Vec<(String, String)> =
         req.headers().entries().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
     // One id per request, carried into the Lambdas' logs: Cloudflare's ray id unless the
@@ -40,27 +38,32 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     {
         headers.push(("x-request-id".into(), ray));
     }
+    // Answers before the request is whole name it too.
+    let request_id = http::request_id_in(&headers).map(str::to_string);
+    let fail = |e: ApiError| to_worker(e.respond(request_id.as_deref()));
+    let cfg = match config::read(|k| env.var(k).ok().map(|v| v.to_string())) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
     let declared = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > cfg.max_body_bytes) {
-        return to_worker(ApiError::PayloadTooLarge { limit: cfg.max_body_bytes }.into_response());
+        return fail(ApiError::PayloadTooLarge { limit: cfg.max_body_bytes });
     }
     // Set by Cloudflare for every request it forwards; a client cannot choose it.
     let client = headers.iter().find(|(k, _)| k == "cf-connecting-ip").map(|(_, v)| v.clone());
     let body = match read_body(&mut req, cfg.max_body_bytes).await {
         Ok(body) => Ok(body),
-        Err(BodyError::TooLarge) => {
-            return to_worker(ApiError::PayloadTooLarge { limit: cfg.max_body_bytes }.into_response());
-        }
+        Err(BodyError::TooLarge) => return fail(ApiError::PayloadTooLarge { limit: cfg.max_body_bytes }),
         Err(BodyError::Read(e)) => Err(e),
     };
     let query = req.url().ok().and_then(|u| u.query().map(str::to_string)).unwrap_or_default();
     let request = match http::Request::received(req.method().as_ref(), &req.path(), headers, body, client) {
         Ok(r) => r.with_query(&query),
-        Err(e) => return to_worker(e.into_response()),
+        Err(e) => return fail(e),
     };
     let edge = match edge(&env, cfg) {
         Ok(e) => e,
-        Err(e) => return to_worker(ApiError::Internal(format!("misconfigured worker: {e}")).into_response()),
+        Err(e) => return fail(ApiError::Internal(format!("misconfigured worker: {e}"))),
     };
     let served = edge.respond(&request, now()).await;
     if let Some(line) = &served.webhook {

@@ -12,6 +12,7 @@
 //! | rate limits | the Workers Rate Limiting bindings (`rate_limit`) |
 //! | catalog | KV (`kv`) |
 //! | price cache | the Cache API (`cache`) |
+//! | the core's log (`tracing`) | the console, kept by Workers Logs (`log`) |
 //!
 //! The environment is read in one place, [`config`]. What does not need the Worker's
 //! runtime ([`config`], [`ledger`], [`sqs`]'s signing) builds and is tested on the host.
@@ -30,5 +31,7 @@ mod entry;
 mod fetch;
 #[cfg(target_arch = "wasm32")]
 mod kv;
+#[cfg(target_arch = "wasm32")]
+mod log;
 #[cfg(target_arch = "wasm32")]
 mod rate_limit;

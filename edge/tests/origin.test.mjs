@@ -190,3 +190,42 @@ describe("one origin: the shoppers' routes through the Worker, with CORS", () =>
     assert.match(quote.headers.get("vary") ?? "", /Origin/);
   });
 });
+
+describe("a shoppers' API that cannot be reached, in workerd", () => {
+  let mf, port;
+  const logs = [];
+
+  before(async () => {
+    // A loopback port nothing listens on.
+    const probe = createServer();
+    await new Promise((r) => probe.listen(0, "127.0.0.1", r));
+    port = probe.address().port;
+    await new Promise((r) => probe.close(r));
+    mf = await startWorker({ PROMO_API_URL: `http://127.0.0.1:${port}` }, {}, {}, { logs });
+  });
+
+  after(async () => {
+    await mf?.dispose();
+  });
+
+  it("answers 503 in words for the shop with the request id; the fetch error goes to the log only", async () => {
+    const res = await mf.dispatchFetch(`${BASE}/v1/campaigns/bf/claims`, {
+      method: "POST", headers: { authorization: "Bearer t", "x-request-id": "mf-req-12" }, body: "{}",
+    });
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("x-request-id"), "mf-req-12");
+    const text = await res.text();
+    const body = JSON.parse(text);
+    assertError(body, "unavailable");
+    assert.equal(body.error.message, "a service this request needs is unavailable right now; retry shortly");
+    assert.equal(body.error.request_id, "mf-req-12");
+    for (const detail of ["127.0.0.1", String(port), "API:", "TypeError", "fetch", "Error"]) {
+      assert.ok(!text.includes(detail), `the answer shows "${detail}": ${text}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const line = logs.find((l) => l.message.includes("mf-req-12"));
+    assert.ok(line, `no log line names the request: ${JSON.stringify(logs)}`);
+    assert.match(line.message, /unavailable/);
+    assert.match(line.message, /API/, "the detail is in the log");
+  });
+});

@@ -94,14 +94,22 @@ describe("the hand-off to the payment events queue (SQS)", () => {
     }
   });
 
-  it("refuses to start half-configured: a queue without its key is a 500 naming the variable", async () => {
-    const half = await startWorker({ PROMO_PAYMENT_QUEUE_URL: queueUrl });
+  it("refuses to start half-configured: a queue without its key is a 500, the variable named in the log", async () => {
+    // The answer says what failed in words for the shop and carries the request id; the
+    // detail (which variable) is for the operator's log only (issue 25, item 12).
+    const logs = [];
+    const half = await startWorker({ PROMO_PAYMENT_QUEUE_URL: queueUrl }, {}, {}, { logs });
     try {
-      const res = await half.dispatchFetch(`${BASE}/healthz`);
+      const res = await half.dispatchFetch(`${BASE}/healthz`, { headers: { "x-request-id": "mf-half-1" } });
       assert.equal(res.status, 500);
       const body = await json(res);
       assertError(body, "internal");
-      assert.match(body.error.message, /PROMO_AWS_ACCESS_KEY_ID/);
+      assert.doesNotMatch(body.error.message, /PROMO_AWS_ACCESS_KEY_ID/);
+      assert.equal(body.error.request_id, "mf-half-1");
+      await new Promise((r) => setTimeout(r, 200));
+      const line = logs.find((l) => l.message.includes("mf-half-1"));
+      assert.ok(line, `no log line names the request: ${JSON.stringify(logs)}`);
+      assert.match(line.message, /PROMO_AWS_ACCESS_KEY_ID/);
     } finally {
       await half.dispose();
     }

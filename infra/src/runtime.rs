@@ -292,10 +292,19 @@ async fn serve(
     req: axum::extract::Request,
 ) -> axum::response::Response {
     let started = std::time::Instant::now();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let limit = platform.edge.config.max_body_bytes;
+    // One id per request, as the Worker takes Cloudflare's ray id: the caller's, else a new
+    // one. An answer that fails before the request is whole names it too.
+    if !parts.headers.contains_key("x-request-id")
+        && let Ok(id) = HeaderValue::try_from(uuid::Uuid::now_v7().to_string())
+    {
+        parts.headers.insert("x-request-id", id);
+    }
+    let request_id =
+        parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string).unwrap_or_default();
     let resp = match received(&parts, body, limit, peer).await {
-        Err(e) => e.into_response(),
+        Err(e) => e.respond(Some(request_id.as_str()).filter(|id| promo_shared::http::plausible_request_id(id))),
         Ok(req) => {
             let served = platform.edge.respond(&req, platform.clock.now()).await;
             if let Some(line) = &served.webhook {
@@ -333,9 +342,6 @@ async fn received(
         Err(e) if is_over_limit(&e) => return Err(ApiError::PayloadTooLarge { limit }),
         Err(e) => Err(e),
     };
-    if !headers.iter().any(|(k, _)| k == "x-request-id") {
-        headers.push(("x-request-id".to_string(), uuid::Uuid::now_v7().to_string()));
-    }
     promo_shared::http::Request::received(
         parts.method.as_str(),
         parts.uri.path(),

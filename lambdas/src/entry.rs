@@ -123,7 +123,14 @@ pub async fn api<S: Store>(api: &Api<S>, event: Value) -> Result<Value, EntryErr
     request.client = req.request_context.http.source_ip.clone();
     let mut counts = Counts::default();
     let resp = match url_headers(&req.headers) {
-        Ok(headers) => {
+        Ok(mut headers) => {
+            // Called directly (not through the Worker, which sends its id): the invocation's
+            // id names the request in the answer of a 5xx and in the log.
+            if !headers.iter().any(|(k, _)| k == "x-request-id")
+                && let Some(id) = &req.request_context.request_id
+            {
+                headers.push(("x-request-id".into(), id.clone()));
+            }
             request.headers = headers;
             match promo_shared::http::Route::of(&request.method, &request.path) {
                 Ok(route) => {

@@ -67,10 +67,12 @@ impl<S: Store> Api<S> {
 
     /// Serves `route`. Never fails: errors become their HTTP answer.
     pub async fn handle(&self, route: Route<'_>, req: &Request) -> Response {
+        let request_id = crate::http::request_id(req);
         let mut resp = match self.serve(route, req).await {
             Ok(r) => r,
-            Err(e) => e.into_response(),
+            Err(e) => e.respond(request_id),
         };
+        crate::http::stamp_request_id(&mut resp, request_id);
         if resp.header("cache-control").is_none() {
             resp.headers.push(("cache-control".into(), "no-store".into()));
         }

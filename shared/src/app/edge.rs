@@ -77,13 +77,16 @@ impl Edge {
         if let Some(preflight) = self.config.cors.preflight(req) {
             return preflight.into();
         }
+        let request_id = crate::http::request_id(req);
         let route = match Route::of(&req.method, &req.path) {
             Ok(route) => route,
-            Err(e) => return e.into_response().into(),
+            Err(e) => return e.respond(request_id).into(),
         };
         let mut served = self.handle(route, req, now).await;
         self.config.cors.decorate(req, Some(&route), &mut served.response);
-        if let Some(id) = crate::http::request_id(req) {
+        // A 5xx says which request failed (an answer built without the request at hand).
+        crate::http::stamp_request_id(&mut served.response, request_id);
+        if let Some(id) = request_id {
             served.response.headers.push(("x-request-id".into(), id.to_string()));
         }
         if let Route::Webhook { provider } = route {
@@ -95,7 +98,7 @@ impl Edge {
     pub async fn handle(&self, route: Route<'_>, req: &Request, now: DateTime<Utc>) -> Served {
         match self.serve(route, req, now).await {
             Ok(served) => served,
-            Err(e) => e.into_response().into(),
+            Err(e) => e.respond(crate::http::request_id(req)).into(),
         }
     }
 
@@ -226,6 +229,8 @@ mod tests {
         pub struct Fakes {
             pub forwarded: AtomicUsize,
             pub cache: Mutex<HashMap<String, CachedPrice>>,
+            /// The shoppers' API fails with this `Unavailable` detail.
+            pub down: Option<String>,
         }
 
         pub struct Shared(pub Arc<Fakes>);
@@ -234,6 +239,9 @@ mod tests {
         impl ShopperApi for Shared {
             async fn forward(&self, req: &Request) -> Result<Response, ApiError> {
                 self.0.forwarded.fetch_add(1, Ordering::SeqCst);
+                if let Some(detail) = &self.0.down {
+                    return Err(ApiError::Unavailable(detail.clone()));
+                }
                 let mut answer = Response::json(200, &json!({"method": req.method, "path": req.path}));
                 if req.method == "HEAD" {
                     answer.body.clear();
@@ -330,6 +338,27 @@ mod tests {
         assert_eq!(again.json_body(), json!({"method": "GET", "path": "/v1/events/drop-1"}), "the stored view");
         assert_eq!(again.header("cache-control"), Some("public, max-age=1"));
         assert_eq!(fakes.forwarded.load(Ordering::SeqCst), 2, "the HEAD and the first GET; the second GET is a hit");
+    }
+
+    #[tokio::test]
+    async fn a_failed_dependency_is_answered_in_words_with_the_request_id() {
+        let arn = "arn:aws:iam::123456789012:role/promo-prod-ApiRole";
+        let fakes = Arc::new(fakes::Fakes {
+            down: Some(format!("API: AccessDenied: User: {arn} is not authorized")),
+            ..Default::default()
+        });
+        let edge = fakes::edge(&fakes);
+        let req = Request::new("POST", "/v1/campaigns/bf/claims").header("x-request-id", "req-12");
+        let resp = edge.respond(&req, crate::testing::at("2026-11-27T09:00:00Z")).await.response;
+        let text = String::from_utf8(resp.body.clone()).unwrap();
+        assert_eq!(resp.status, 503);
+        assert!(
+            !text.contains("123456789012") && !text.contains("arn:aws") && !text.contains("AccessDenied"),
+            "{text}"
+        );
+        assert_eq!(resp.json_body()["error"]["request_id"], "req-12", "{text}");
+        assert_eq!(resp.json_body()["error"]["message"], crate::http::UNAVAILABLE_MESSAGE);
+        assert_eq!(resp.header("x-request-id"), Some("req-12"));
     }
 
     /// A limiter whose binding is missing.

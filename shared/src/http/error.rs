@@ -1,9 +1,38 @@
 //! Every way an edge request can fail, and its one mapping to an HTTP status and the JSON
-//! body `{"error": {"code", "message"}}`.
+//! body `{"error": {"code", "message"}}`, for every runtime.
+//!
+//! A server-side failure (500 `internal`, 503 `unavailable`) answers in fixed words for the
+//! shop: its detail — an AWS SDK message can name a role ARN or an account id, a fetch error
+//! an internal address — goes to the log only, with the request id, which the answer carries
+//! as `error.request_id` so the shop can quote it.
 
 use thiserror::Error;
 
 use super::Response;
+
+/// What a 500 `internal` answer says.
+pub const INTERNAL_MESSAGE: &str =
+    "something went wrong on our side; retry later, and quote the request id if it persists";
+/// What a 503 `unavailable` answer says.
+pub const UNAVAILABLE_MESSAGE: &str = "a service this request needs is unavailable right now; retry shortly";
+
+/// Adds `error.request_id` to a 5xx error answer that has none (one built without the
+/// request at hand); other answers are left as they are.
+pub fn stamp_request_id(resp: &mut Response, request_id: Option<&str>) {
+    let Some(id) = request_id else { return };
+    if resp.status < 500 {
+        return;
+    }
+    let mut body = resp.json_body();
+    let Some(error) = body.get_mut("error").and_then(serde_json::Value::as_object_mut) else { return };
+    if error.contains_key("request_id") {
+        return;
+    }
+    error.insert("request_id".into(), id.into());
+    if let Ok(bytes) = serde_json::to_vec(&body) {
+        resp.body = bytes;
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ApiError {
@@ -155,10 +184,40 @@ impl ApiError {
         }
     }
 
-    /// The HTTP response for this error.
+    /// What the answer says: the error's own words, except for a server-side failure
+    /// (`Internal`, `Unavailable`), whose detail is never shown, only logged.
+    pub fn public_message(&self) -> String {
+        match self {
+            ApiError::Internal(_) => INTERNAL_MESSAGE.into(),
+            ApiError::Unavailable(_) => UNAVAILABLE_MESSAGE.into(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The HTTP response for this error, for a request whose id is not known (see
+    /// [`ApiError::respond`]).
     pub fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}});
-        let mut resp = Response::json(self.status(), &body);
+        self.respond(None)
+    }
+
+    /// The HTTP response for this error to the request `request_id`: a 5xx carries the id as
+    /// `error.request_id`, and the detail of a server-side failure is logged with it (an
+    /// error for `internal`, a warning for `unavailable`) instead of being answered.
+    pub fn respond(self, request_id: Option<&str>) -> Response {
+        match &self {
+            ApiError::Internal(detail) => {
+                tracing::error!(code = self.code(), request_id = request_id.unwrap_or("-"), detail = %detail, "internal error");
+            }
+            ApiError::Unavailable(detail) => {
+                tracing::warn!(code = self.code(), request_id = request_id.unwrap_or("-"), detail = %detail, "unavailable");
+            }
+            _ => {}
+        }
+        let mut error = serde_json::json!({"code": self.code(), "message": self.public_message()});
+        if let (true, Some(id)) = (self.status() >= 500, request_id) {
+            error["request_id"] = id.into();
+        }
+        let mut resp = Response::json(self.status(), &serde_json::json!({ "error": error }));
         match &self {
             ApiError::MethodNotAllowed { allow, .. } => resp.headers.push(("allow".into(), (*allow).into())),
             ApiError::Unauthorized(_) => resp.headers.push(("www-authenticate".into(), "Bearer".into())),
@@ -170,5 +229,59 @@ impl ApiError {
             _ => {}
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:iam::123456789012:role/promo-prod-ApiRole";
+
+    #[test]
+    fn a_server_side_failure_answers_in_words_for_the_shop_with_the_request_id() {
+        let e = ApiError::Unavailable(format!("dispatch failure: AccessDenied: User: {ARN} is not authorized"));
+        let resp = e.respond(Some("req-42"));
+        let text = String::from_utf8(resp.body.clone()).unwrap();
+        assert!(!text.contains("arn:aws") && !text.contains("123456789012"), "{text}");
+        assert!(!text.contains("AccessDenied") && !text.contains("dispatch failure"), "{text}");
+        assert_eq!(resp.status, 503);
+        assert_eq!(resp.header("retry-after"), Some("5"));
+        let body = resp.json_body();
+        assert_eq!(body["error"]["code"], "unavailable");
+        assert_eq!(body["error"]["message"], UNAVAILABLE_MESSAGE);
+        assert_eq!(body["error"]["request_id"], "req-42");
+
+        let resp = ApiError::Internal(format!("store: {ARN}")).respond(Some("req-43"));
+        let text = String::from_utf8(resp.body.clone()).unwrap();
+        assert!(!text.contains("arn:aws") && !text.contains("123456789012"), "{text}");
+        assert_eq!((resp.status, resp.json_body()["error"]["request_id"].as_str()), (500, Some("req-43")));
+        assert_eq!(resp.json_body()["error"]["message"], INTERNAL_MESSAGE);
+    }
+
+    #[test]
+    fn client_errors_and_a_missing_provider_secret_keep_their_words_and_no_request_id() {
+        let resp = ApiError::InvalidBody("body is not JSON: expected value".into()).respond(Some("req-1"));
+        let body = resp.json_body();
+        assert_eq!(body["error"]["message"], "body is not JSON: expected value");
+        assert!(body["error"].get("request_id").is_none());
+        let resp = ApiError::ProviderNotConfigured("stripe".into()).respond(Some("req-2"));
+        let body = resp.json_body();
+        assert_eq!(body["error"]["message"], "webhook provider `stripe` has no secret configured");
+        assert_eq!(body["error"]["request_id"], "req-2", "every 5xx carries the id");
+    }
+
+    #[test]
+    fn a_5xx_answer_built_without_the_request_is_stamped_with_its_id() {
+        let mut resp = ApiError::Internal("not a replay".into()).into_response();
+        assert!(resp.json_body()["error"].get("request_id").is_none());
+        stamp_request_id(&mut resp, Some("req-7"));
+        assert_eq!(resp.json_body()["error"]["request_id"], "req-7");
+        let mut stamped = ApiError::Unavailable("x".into()).respond(Some("req-8"));
+        stamp_request_id(&mut stamped, Some("req-9"));
+        assert_eq!(stamped.json_body()["error"]["request_id"], "req-8", "an id already there stays");
+        let mut ok = Response::json(200, &serde_json::json!({"error": {}}));
+        stamp_request_id(&mut ok, Some("req-10"));
+        assert!(ok.json_body()["error"].get("request_id").is_none(), "only 5xx answers");
     }
 }

@@ -10,7 +10,7 @@ mod routes;
 use serde::Serialize;
 
 pub use cors::Cors;
-pub use error::ApiError;
+pub use error::{ApiError, INTERNAL_MESSAGE, UNAVAILABLE_MESSAGE, stamp_request_id};
 pub use routes::Route;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,11 +47,19 @@ pub fn valid_header_value(v: &str) -> bool {
 /// handed on with an accepted payment event, so the edge's and the Lambdas' logs name the
 /// same request.
 pub fn request_id(req: &Request) -> Option<&str> {
-    req.header_values("x-request-id").next().filter(|id| {
-        !id.is_empty()
-            && id.len() <= 128
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-    })
+    request_id_in(&req.headers)
+}
+
+/// [`request_id`] of a request's headers (names in lower case), before the request is whole.
+pub fn request_id_in(headers: &[(String, String)]) -> Option<&str> {
+    header_values(headers, "x-request-id").next().filter(|id| plausible_request_id(id))
+}
+
+/// Whether `id` is used as a request id: 1 to 128 letters, digits, `-`, `_`, `.`, `:`.
+pub fn plausible_request_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 /// The 400 every runtime answers for a header value that is not valid.
