@@ -35,6 +35,8 @@ pub struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the whole platform in one process on embedded adapters (no services needed).
