@@ -1,4 +1,5 @@
-//! A corpus of malformed requests against every route of the local platform, sent byte for
+//! A corpus of malformed requests against every route of the local platform (the limited
+//! events' and the unsubscribe links' too), sent byte for
 //! byte as written (no client library normalising paths or refusing header bytes): each is
 //! answered by a 4xx with the error body `{"error": {"code", "message"}}`, none writes
 //! anything (the store, the queue and the outbox are the same before and after), and a valid
@@ -35,6 +36,8 @@ const PORTONE: &str = "whsec_cG9ydG9uZS1jb3JwdXMtc2VjcmV0LWZvci10ZXN0cw==";
 const STRIPE: &str = "whsec_stripe_corpus_secret";
 const SHOPPER_SECRET: &str = "corpus-shopper-secret-0123456789abcdef";
 const CAMPAIGN: &str = "black-friday-2026";
+/// The limited event of `examples/drop.toml`.
+const EVENT: &str = "signed-100";
 
 /// One request as it goes on the wire.
 #[derive(Clone)]
@@ -125,6 +128,15 @@ async fn every_route_refuses_malformed_requests_clearly_and_writes_nothing() {
             .unwrap(),
     );
     campaigns::deploy(&*platform.store, &*clock, &support::example_campaign()).await.unwrap();
+    let drop = promoctl::campaign_file::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/drop.toml"),
+        clock.now(),
+    )
+    .unwrap();
+    campaigns::deploy(&*platform.store, &*clock, &drop).await.unwrap();
+    // The event opens now: its due transition is worked here, not by the runtime's first
+    // tick racing the corpus's "nothing written" snapshot.
+    platform.tick_events().await.unwrap();
     let product: promo_shared::domain::price_book::CatalogProduct = serde_json::from_value(json!({"id": "p-1",
         "brand": "b-1", "category": "c-1", "currency": "KRW", "list_price": 59000, "sale_price": 52000}))
     .unwrap();
@@ -485,6 +497,167 @@ async fn every_route_refuses_malformed_requests_clearly_and_writes_nothing() {
     }
     corpus.insert("GET /v1/products/{id}/max-benefit-price", c);
 
+    // The routes added since (issue 25): unsubscribe, events, reservations, and the shoppers'
+    // reservations. Two reservations exist before the corpus runs: the corpus shopper's and
+    // another shopper's.
+    let event_path = format!("/v1/events/{EVENT}");
+    let reservations_path = format!("{event_path}/reservations");
+    let events = platform.api.events();
+    let event_id = promo_shared::domain::ids::EventId::parse(EVENT).unwrap();
+    let theirs = events.reserve(&event_id, &UserId::parse("other-shopper").unwrap()).await.unwrap();
+    let mine = events.reserve(&event_id, &UserId::parse("corpus-shopper").unwrap()).await.unwrap();
+    let (theirs, mine) = (theirs.reservation_id.to_string(), mine.reservation_id.to_string());
+
+    // GET|POST /v1/unsubscribe?t=<token>. u-2 is an opted-in member: a forged link naming
+    // them must not unsubscribe them.
+    support::put_members(
+        &*platform.store,
+        [promo_shared::domain::audience::Member {
+            user_id: UserId::parse("u-2").unwrap(),
+            email: promo_shared::domain::email::EmailAddress::parse("u2@shop.example").unwrap(),
+            opted_in: true,
+            attributes: Default::default(),
+        }],
+    )
+    .await;
+    let keys = platform.email.keys.clone();
+    let campaign_id = promo_shared::domain::ids::CampaignId::parse(CAMPAIGN).unwrap();
+    // A recipient outside the audience: a valid link that has nothing left to change.
+    let link = keys.sign(&campaign_id, &UserId::parse("not-a-member").unwrap(), now);
+    let (payload, mac) = link.split_once('.').unwrap();
+    let b64 = |s: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+    };
+    let other_keys =
+        promo_shared::app::unsubscribe::UnsubscribeKeys::new(&[b"another-unsubscribe-secret-of-32-bytes".as_slice()])
+            .unwrap();
+    let bad_links: Vec<(&str, String)> = vec![
+        ("no token", String::new()),
+        ("an empty token", "t=".into()),
+        ("a token that is not base64", "t=%25%25%25.%25%25".into()),
+        ("a token without its MAC", format!("t={payload}")),
+        ("a truncated MAC", format!("t={payload}.{}", &mac[..mac.len() / 2])),
+        ("a truncated payload", format!("t={}.{mac}", &payload[1..])),
+        (
+            "a token signed with another secret",
+            format!("t={}", other_keys.sign(&campaign_id, &UserId::parse("u-1").unwrap(), now)),
+        ),
+        ("another recipient under the same MAC", format!("t={}.{mac}", b64(&format!("{CAMPAIGN}\nu-2\n{ts}")))),
+        (
+            "an extra field under the same MAC",
+            format!("t={}.{mac}", b64(&format!("{CAMPAIGN}\nnot-a-member\n{ts}\nx"))),
+        ),
+        ("a token of 8 KiB", format!("t={}.{mac}", "A".repeat(8 * 1024))),
+        ("a token of 8 KiB after a valid one's MAC", format!("t={link}{}", "A".repeat(8 * 1024))),
+        ("a token of 48 KiB", format!("t={}", "A".repeat(48 * 1024))),
+        ("a token in the wrong parameter", format!("token={link}")),
+        ("a percent-encoded byte that is not UTF-8", "t=%FF%FE".into()),
+    ];
+    for method in ["GET", "POST"] {
+        let valid = Raw::new("valid", method, &format!("/v1/unsubscribe?t={link}"));
+        let mut c = common(method, "/v1/unsubscribe", &valid);
+        for (kind, query) in &bad_links {
+            let path =
+                if query.is_empty() { "/v1/unsubscribe".to_string() } else { format!("/v1/unsubscribe?{query}") };
+            c.push(Raw::new(kind, method, &path).body(if method == "POST" {
+                "List-Unsubscribe=One-Click"
+            } else {
+                ""
+            }));
+        }
+        corpus.insert(if method == "GET" { "GET /v1/unsubscribe" } else { "POST /v1/unsubscribe" }, c);
+    }
+
+    // GET /v1/events/{id}
+    let mut c = common("GET", &event_path, &Raw::new("valid", "GET", &event_path));
+    let odd_ids = [".", "..", "%2E", "a%23b", "a%20b", "%C3%A9", "a*b", "a'b", "a,b", "~tilde", "no-such-event"];
+    let long_event = "e".repeat(129);
+    for id in odd_ids.iter().copied().chain([long_event.as_str()]) {
+        c.push(Raw::new(&format!("event {id:?}"), "GET", &format!("/v1/events/{id}")));
+    }
+    corpus.insert("GET /v1/events/{id}", c);
+
+    // POST /v1/events/{id}/reservations
+    let reserve = Raw::new("valid", "POST", &reservations_path).header("authorization", bearer(token("corpus-late")));
+    let mut c = common("POST", &reservations_path, &reserve);
+    for (kind, value) in &bad_tokens {
+        c.push(with_token(Raw::new("", "POST", &reservations_path), kind, value));
+    }
+    for id in odd_ids.iter().copied().chain([long_event.as_str()]) {
+        let path = format!("/v1/events/{id}/reservations");
+        c.push(Raw::new(&format!("event {id:?}"), "POST", &path).header("authorization", bearer(token("corpus-late"))));
+    }
+    c.push(
+        Raw::new("a second reservation over the limit", "POST", &reservations_path)
+            .header("authorization", bearer(token("corpus-shopper"))),
+    );
+    for (kind, key) in [
+        ("an empty Idempotency-Key", b"".to_vec()),
+        ("an Idempotency-Key of 256 characters", vec![b'k'; 256]),
+        ("a Latin-1 Idempotency-Key", b"key-\xe9".to_vec()),
+        ("a UTF-8 Idempotency-Key", "key-€".as_bytes().to_vec()),
+        ("an Idempotency-Key with a space", b"key 1".to_vec()),
+    ] {
+        c.push(reserve.clone().header("idempotency-key", key).kind(kind));
+    }
+    c.push(reserve.clone().header("idempotency-key", "a").header("idempotency-key", "b").kind("two Idempotency-Keys"));
+    corpus.insert("POST /v1/events/{id}/reservations", c);
+
+    // DELETE /v1/events/{id}/reservations/{reservation}
+    let cancel_path = |event: &str, rid: &str| format!("/v1/events/{event}/reservations/{rid}");
+    let cancel = Raw::new("valid", "DELETE", &cancel_path(EVENT, &mine))
+        .header("authorization", bearer(token("corpus-shopper")));
+    let mut c = common("DELETE", &cancel_path(EVENT, &mine), &cancel);
+    for (kind, value) in &bad_tokens {
+        c.push(with_token(Raw::new("", "DELETE", &cancel_path(EVENT, &mine)), kind, value));
+    }
+    c.push(
+        Raw::new("another shopper's reservation", "DELETE", &cancel_path(EVENT, &theirs))
+            .header("authorization", bearer(token("corpus-shopper"))),
+    );
+    c.push(
+        Raw::new("one's reservation under another event", "DELETE", &cancel_path("no-such-event", &mine))
+            .header("authorization", bearer(token("corpus-shopper"))),
+    );
+    // A reservation id that can never be valid is a 404 `reservation_not_found`, where the
+    // route table's rule (and an event id here) says 400 `invalid_id`: `Events::cancel`
+    // (shared/src/app/events.rs) maps its parse error to not-found. A clean 4xx still, so it
+    // stays in the corpus; reported for the owner of events.rs/api.rs (issue 25).
+    let long_rid = "r".repeat(129);
+    for rid in odd_ids.iter().copied().chain([long_rid.as_str(), "no-such-reservation"]) {
+        c.push(
+            Raw::new(&format!("reservation {rid:?}"), "DELETE", &cancel_path(EVENT, rid))
+                .header("authorization", bearer(token("corpus-shopper"))),
+        );
+    }
+    for id in [".", "%2E", long_event.as_str()] {
+        c.push(
+            Raw::new(&format!("event {id:?}"), "DELETE", &cancel_path(id, &mine))
+                .header("authorization", bearer(token("corpus-shopper"))),
+        );
+    }
+    corpus.insert("DELETE /v1/events/{id}/reservations/{rid}", c);
+
+    // GET /v1/users/{id}/reservations
+    let listing = Raw::new("valid", "GET", "/v1/users/corpus-shopper/reservations")
+        .header("authorization", bearer(token("corpus-shopper")));
+    let mut c = common("GET", "/v1/users/corpus-shopper/reservations", &listing);
+    for (kind, value) in &bad_tokens {
+        c.push(with_token(Raw::new("", "GET", "/v1/users/corpus-shopper/reservations"), kind, value));
+    }
+    c.push(
+        Raw::new("another shopper's reservations", "GET", "/v1/users/other-shopper/reservations")
+            .header("authorization", bearer(token("corpus-shopper"))),
+    );
+    for id in [".", "%2E", "a%20b", &"u".repeat(129)] {
+        let path = format!("/v1/users/{id}/reservations");
+        c.push(
+            Raw::new(&format!("user {id:?}"), "GET", &path).header("authorization", bearer(token("corpus-shopper"))),
+        );
+    }
+    corpus.insert("GET /v1/users/{id}/reservations", c);
+
     // Everything, and nothing written.
     let store_before = items(dir.path());
     let outbox_before = std::fs::read_dir(dir.path().join("outbox")).unwrap().count();
@@ -507,8 +680,22 @@ async fn every_route_refuses_malformed_requests_clearly_and_writes_nothing() {
             }
         }
     }
+    // KNOWN DEFECT, kept out of the corpus's assertion (issue 25, reported): a request line
+    // over hyper's buffer (here a 512 KiB unsubscribe token) is answered 431 by hyper itself,
+    // with no `{"error"}` body; the fix belongs in the runtime's server (infra/src/runtime.rs),
+    // not this helper's. Checked here: still a 4xx, and the server keeps serving (below).
+    let huge = Raw::new("a token of 512 KiB", "POST", &format!("/v1/unsubscribe?t={}", "A".repeat(512 * 1024)));
+    let answer = huge.send(addr).await;
+    assert!((400..500).contains(&answer.status), "{}: {}", huge.kind, answer.status);
+
     assert!(failures.is_empty(), "answers that are not a 4xx with the error body:\n{}", failures.join("\n"));
-    assert_eq!(items(dir.path()), store_before, "a malformed request wrote to the store");
+    let store_after = items(dir.path());
+    let changed: Vec<_> = store_after.iter().filter(|i| !store_before.contains(i)).collect();
+    let gone: Vec<_> = store_before.iter().filter(|i| !store_after.contains(i)).collect();
+    assert!(
+        changed.is_empty() && gone.is_empty(),
+        "a malformed request wrote to the store: {changed:?}, gone: {gone:?}"
+    );
     assert_eq!(
         platform.queue.depth(promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE).await.unwrap(),
         0,
@@ -525,6 +712,12 @@ async fn every_route_refuses_malformed_requests_clearly_and_writes_nothing() {
         ("claim", claim, 201),
         ("wallet", wallet, 200),
         ("price", Raw::new("valid", "GET", price_path), 200),
+        ("event", Raw::new("valid", "GET", &event_path), 200),
+        ("reservations", listing, 200),
+        ("cancel", cancel, 200),
+        ("reserve", reserve, 201),
+        ("unsubscribe page", Raw::new("valid", "GET", &format!("/v1/unsubscribe?t={link}")), 200),
+        ("unsubscribe", Raw::new("valid", "POST", &format!("/v1/unsubscribe?t={link}")), 200),
     ];
     for (what, raw, status) in served {
         let answer = raw.send(addr).await;
