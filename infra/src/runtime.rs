@@ -318,10 +318,21 @@ async fn serve(
         }
     };
     tracing::info!(
-        method = %parts.method, path = %parts.uri.path(), status = resp.status,
+        method = %parts.method, path = %logged_path(parts.uri.path()), status = resp.status,
         micros = started.elapsed().as_micros() as u64, "request"
     );
     to_axum(resp)
+}
+
+/// A request's path as the logs show it: a shopper's id (`/v1/users/{id}/…`) masked.
+fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let Some(rest) = path.strip_prefix("/v1/users/") else { return path.into() };
+    let (user, tail) = rest.split_once('/').map_or((rest, None), |(u, t)| (u, Some(t)));
+    let user = promo_shared::domain::ids::UserId::parse(user).map_or_else(|_| "***".to_string(), |u| u.masked());
+    match tail {
+        Some(tail) => format!("/v1/users/{user}/{tail}").into(),
+        None => format!("/v1/users/{user}").into(),
+    }
 }
 
 /// The runtime-neutral request of what axum received: a header value that is not valid is a

@@ -444,7 +444,7 @@ impl Sender {
         for r in recipients {
             if let Err(e) = email_delivery::release(&*self.store, id, &r.user_id, run).await {
                 // The claim stays: it turns UNCERTAIN after the lease, never sent silently.
-                tracing::error!(campaign = %id, user = %r.user_id, error = %e, "could not give a claim back");
+                tracing::error!(campaign = %id, user = %r.user_id.masked(), error = %e, "could not give a claim back");
             }
         }
     }

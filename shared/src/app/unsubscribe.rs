@@ -116,7 +116,7 @@ pub async fn unsubscribe<S: crate::ports::store::Store + ?Sized>(
         member.opted_in = false;
         store.put(audience::to_item(&member)?, None).await?;
     }
-    tracing::info!(campaign = %campaign, user = %user, address = %member.email, "unsubscribed");
+    tracing::info!(campaign = %campaign, user = %user.masked(), address = %member.email.masked(), "unsubscribed");
     Ok(Unsubscribed { campaign, user, changed: !already || was_opted_in })
 }
 
