@@ -158,6 +158,11 @@ pub fn shopper_auth(dev_defaults: bool) -> anyhow::Result<(promo_lambdas::auth::
 
 /// The secret `promoctl webhook sign|send` signs with for a provider: the first of
 /// `PROMO_WEBHOOK_SECRET_<PROVIDER>`, else for `standard` the development secret.
+/// Whether `PROMO_WEBHOOK_SECRET_<PROVIDER>` is set (no development fallback).
+pub fn webhook_secret_configured(provider: &str) -> bool {
+    env(&format!("PROMO_WEBHOOK_SECRET_{}", provider.to_ascii_uppercase())).is_some_and(|v| !v.trim().is_empty())
+}
+
 pub fn webhook_signing_secret(provider: &str) -> Option<String> {
     let var = format!("PROMO_WEBHOOK_SECRET_{}", provider.to_ascii_uppercase());
     env(&var)

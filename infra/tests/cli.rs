@@ -611,7 +611,7 @@ fn a_production_webhook_goes_to_the_configured_url_or_nowhere() {
     use std::sync::atomic::Ordering;
     let run = |args: &[&str], url: Option<&str>| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_promoctl"));
-        cmd.args(args).env_remove("PROMO_ENV").env_remove("PROMO_URL");
+        cmd.args(args).env_remove("PROMO_ENV").env_remove("PROMO_URL").env_remove("PROMO_WEBHOOK_SECRET_STANDARD");
         if let Some(url) = url {
             cmd.env("PROMO_URL", url);
         }
@@ -633,6 +633,12 @@ fn a_production_webhook_goes_to_the_configured_url_or_nowhere() {
     let send = run(&["--env", "prod", "webhook", "send"], None);
     assert_eq!(send.status.code(), Some(1));
     assert!(text(&send.stderr).contains("set PROMO_URL"), "{}", text(&send.stderr));
+    // Production verifies with its own secret: the development one is not used there.
+    let before = connections.load(Ordering::SeqCst);
+    let dev_secret = run(&["--env", "prod", "webhook", "trigger", "paid"], Some(base));
+    assert_eq!(dev_secret.status.code(), Some(1));
+    assert!(text(&dev_secret.stderr).contains("set PROMO_WEBHOOK_SECRET_STANDARD"), "{}", text(&dev_secret.stderr));
+    assert_eq!(connections.load(Ordering::SeqCst), before, "nothing was sent");
     // Printing needs no platform.
     let printed = run(&[&trigger[..], &["--print"]].concat(), None);
     assert!(printed.status.success(), "{}", text(&printed.stderr));

@@ -134,6 +134,7 @@ async fn shoppers_reserve_wait_cancel_pay_and_are_promoted() {
     let cases = [
         ("DELETE", format!("{reserve_url}/{bob_rid}"), Some(who("alice")), 404, "reservation_not_found"),
         ("DELETE", format!("{reserve_url}/nope"), Some(who("bob")), 404, "reservation_not_found"),
+        ("DELETE", format!("{reserve_url}/bad%20id"), Some(who("bob")), 400, "invalid_id"),
         ("POST", format!("{base}/v1/events/no-such/reservations"), Some(who("erin")), 404, "event_not_found"),
         ("POST", format!("{base}/v1/events/bad%20id/reservations"), Some(who("erin")), 400, "invalid_id"),
         ("POST", reserve_url.clone(), None, 401, "unauthorized"),

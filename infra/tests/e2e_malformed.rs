@@ -620,10 +620,8 @@ async fn every_route_refuses_malformed_requests_clearly_and_writes_nothing() {
         Raw::new("one's reservation under another event", "DELETE", &cancel_path("no-such-event", &mine))
             .header("authorization", bearer(token("corpus-shopper"))),
     );
-    // A reservation id that can never be valid is a 404 `reservation_not_found`, where the
-    // route table's rule (and an event id here) says 400 `invalid_id`: `Events::cancel`
-    // (shared/src/app/events.rs) maps its parse error to not-found. A clean 4xx still, so it
-    // stays in the corpus; reported for the owner of events.rs/api.rs (issue 25).
+    // A reservation id that can never be valid is 400 `invalid_id`, as every malformed id in
+    // a path; a well-formed one nobody has is 404 `reservation_not_found`.
     let long_rid = "r".repeat(129);
     for rid in odd_ids.iter().copied().chain([long_rid.as_str(), "no-such-reservation"]) {
         c.push(

@@ -117,10 +117,14 @@ impl WebhookCommand {
             }
             WebhookCommand::Send { sign, url } => {
                 let url = platform_url(url, env)?;
+                production_secret(&sign, env)?;
                 let body = read_stdin()?;
                 send(&url, &sign, body).await
             }
-            WebhookCommand::Trigger(t) => t.run(env).await,
+            WebhookCommand::Trigger(t) => {
+                production_secret(&t.sign, env)?;
+                t.run(env).await
+            }
         }
     }
 }
@@ -201,6 +205,19 @@ fn read_stdin() -> anyhow::Result<Vec<u8>> {
 }
 
 /// The headers the provider would send with `body`.
+/// Production verifies with its own secret: the development one would only be refused there.
+fn production_secret(sign: &SignArgs, env: Env) -> anyhow::Result<()> {
+    if env == Env::Prod && sign.secret.is_none() && !config::webhook_secret_configured(&sign.provider) {
+        anyhow::bail!(
+            "--env prod: production verifies `{}` webhooks with its own secret, not the development one: set \
+             PROMO_WEBHOOK_SECRET_{} (or pass --secret)",
+            sign.provider,
+            sign.provider.to_ascii_uppercase()
+        );
+    }
+    Ok(())
+}
+
 fn headers(sign: &SignArgs, body: &[u8]) -> anyhow::Result<Vec<(&'static str, String)>> {
     let secret = match &sign.secret {
         Some(s) => s.clone(),

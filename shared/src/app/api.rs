@@ -32,6 +32,7 @@ use crate::app::idempotency::IdempotencyConfig;
 use crate::app::idempotency::IdempotencyError;
 use crate::domain::ids::CampaignId;
 use crate::domain::ids::EventId;
+use crate::domain::ids::ReservationId;
 use crate::domain::ids::UserId;
 use crate::http::ApiError;
 use crate::http::Request;
@@ -151,6 +152,8 @@ impl<S: Store> Api<S> {
             Route::CancelReservation { event, reservation } => {
                 let shopper = self.shopper(req)?;
                 let event = EventId::parse(event).map_err(|e| ApiError::InvalidId(e.to_string()))?;
+                // A malformed id is the caller's mistake (400), as for every id in a path.
+                ReservationId::parse(reservation).map_err(|e| ApiError::InvalidId(e.to_string()))?;
                 let r = self.events().cancel(&event, &shopper, reservation).await.map_err(event_error)?;
                 Ok(Response::json(200, &events::reservation_json(&r)))
             }
