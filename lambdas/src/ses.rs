@@ -56,16 +56,29 @@ use promo_shared::ports::mail::{BulkEntry, BulkMailer, MAX_BULK, MailError, Mail
 
 use crate::dynamodb::sdk_config;
 
+/// How long a pooled connection may sit idle and still carry a `SendBulkEmail`: shorter than
+/// servers' keep-alive timeouts (Node's 5 s, the stand-in's), so a batch is never written
+/// onto a connection the server is closing at that moment — a failure that would look like a
+/// maybe-sent batch (ambiguous) though nothing was read.
+pub const BULK_POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The bulk mailer on SES v2.
 #[derive(Clone, Debug)]
 pub struct SesMailer {
     client: Client,
     configuration_set: Option<String>,
+    /// `SendBulkEmail`'s own HTTPS client (see [`BULK_POOL_IDLE`]).
+    bulk_http: aws_sdk_sesv2::config::SharedHttpClient,
 }
 
 impl SesMailer {
     pub fn new(client: Client) -> SesMailer {
-        SesMailer { client, configuration_set: None }
+        use aws_smithy_http_client::tls;
+        let bulk_http = aws_smithy_http_client::Builder::new()
+            .pool_idle_timeout(BULK_POOL_IDLE)
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+            .build_https();
+        SesMailer { client, configuration_set: None, bulk_http }
     }
 
     /// A mailer on an SDK configuration (e.g. one shared with the other clients).
@@ -192,7 +205,11 @@ impl BulkMailer for SesMailer {
             .set_configuration_set_name(self.configuration_set.clone())
             // One attempt: a retried batch that had gone out would mail its recipients twice.
             .customize()
-            .config_override(aws_sdk_sesv2::config::Builder::default().retry_config(RetryConfig::disabled()))
+            .config_override(
+                aws_sdk_sesv2::config::Builder::default()
+                    .retry_config(RetryConfig::disabled())
+                    .http_client(self.bulk_http.clone()),
+            )
             .send()
             .await
             .map_err(|e| classify(&e))?;
