@@ -56,7 +56,7 @@ pub enum EntryError {
 /// Handles one invocation's event, writes its metrics, and returns the Lambda's answer.
 pub async fn handle<S: Store>(issuer: &Issuer<S>, secrets: &[Secret], event: Value) -> Result<Value, EntryError> {
     let (answer, counts) = handle_counted(issuer, secrets, event).await;
-    counts.emit("issuer");
+    counts.emit("issuer", issuer.clock.now());
     answer
 }
 
@@ -147,7 +147,7 @@ pub async fn api<S: Store>(api: &Api<S>, event: Value) -> Result<Value, EntryErr
         }
         Err(e) => e.into_response(),
     };
-    counts.emit("api");
+    counts.emit("api", api.claimer.clock.now());
     let mut headers = serde_json::Map::new();
     for (name, value) in resp.headers {
         headers.insert(name, Value::String(value));
@@ -417,7 +417,7 @@ pub async fn sender_until(
                 }
             }
         }
-        emit_email_metrics(&tally, response.batch_item_failures.len(), held);
+        emit_email_metrics(sender, &tally, response.batch_item_failures.len(), held);
         return Ok(serde_json::to_value(response).unwrap_or(Value::Null));
     }
     if event.get("rmqMessagesByQueue").is_some() {
@@ -455,7 +455,7 @@ pub async fn sender_until(
                 Outcome::Later(_, why) => retry = retry.or(Some(why)),
             }
         }
-        emit_email_metrics(&tally, usize::from(retry.is_some()), 0);
+        emit_email_metrics(sender, &tally, usize::from(retry.is_some()), 0);
         return match retry {
             Some(why) => Err(EntryError::Transient(why)),
             None => Ok(json!({"sent": tally.sent, "skipped": tally.skipped, "failed": tally.failed,
@@ -465,17 +465,24 @@ pub async fn sender_until(
     Err(EntryError::Unrecognised)
 }
 
-fn emit_email_metrics(t: &Tally, returned: usize, held: usize) {
-    let line = json!({
-        "_aws": {"Timestamp": chrono::Utc::now().timestamp_millis(), "CloudWatchMetrics": [{
-            "Namespace": "Promo", "Dimensions": [["Function"]],
-            "Metrics": [{"Name": "EmailsSent", "Unit": "Count"}, {"Name": "EmailsSkipped", "Unit": "Count"},
-                        {"Name": "EmailsFailed", "Unit": "Count"}, {"Name": "EmailsUncertain", "Unit": "Count"},
-                        {"Name": "EmailJobsReturned", "Unit": "Count"}, {"Name": "EmailJobsHeld", "Unit": "Count"}]}]},
-        "Function": "sender", "EmailsSent": t.sent, "EmailsSkipped": t.skipped, "EmailsFailed": t.failed,
-        "EmailsUncertain": t.uncertain, "EmailJobsReturned": returned, "EmailJobsHeld": held,
-    });
-    println!("{line}");
+fn emit_email_metrics(sender: &Sender, t: &Tally, returned: usize, held: usize) {
+    let mut counts = Counts::default();
+    counts.email(t, returned, held);
+    counts.emit("sender", sender.clock.now());
+}
+
+/// The deadline an invocation works to: the runtime's (`deadline_ms`, epoch milliseconds)
+/// less `margin`, or `fallback` from now when the runtime gave none.
+pub fn invocation_deadline(
+    deadline_ms: u64,
+    margin: chrono::Duration,
+    fallback: chrono::Duration,
+    clock: &dyn promo_shared::ports::clock::Clock,
+) -> chrono::DateTime<chrono::Utc> {
+    i64::try_from(deadline_ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or_else(|| clock.now() + fallback, |d| d - margin)
 }
 
 /// The feedback Lambda: SES bounce and complaint events through SNS. Each suppresses its

@@ -4,7 +4,11 @@
 //! returned: the issuer's `issued`, `duplicates`, `revoked`, `sold_out`, `failed`,
 //! `throttled` and `dead_lettered` (a record that can never succeed, or that failed its last
 //! delivery: SQS moves it to the dead-letter queue); the API's `claimed`,
-//! `sold_out`, `claim_limit_reached`, `claim_rejected` and `throttled`.
+//! `sold_out`, `claim_limit_reached`, `claim_rejected` and `throttled`; the sender's
+//! `EmailsSent`, `EmailsSkipped`, `EmailsFailed`, `EmailsUncertain`, `EmailJobsReturned` and
+//! `EmailJobsHeld`. A metric with nothing to count is left out of the line (CloudWatch shows
+//! no datapoint, which alarms and dashboards read as zero). The line's timestamp is the
+//! caller's clock's.
 //!
 //! The line is built with serde_json here: the format is one JSON object, and a metrics
 //! crate (`metrics` with an EMF recorder) would add a process-wide recorder for what is one
@@ -12,6 +16,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+use promo_shared::app::email_sender::Tally;
 use promo_shared::app::handlers::HandlerError;
 use promo_shared::app::issuer::{IssueError, PaymentOutcome};
 use promo_shared::ports::store::StoreError;
@@ -47,6 +53,17 @@ impl Counts {
         self.add("sold_out", outcome.out_of_stock.len() as u64);
     }
 
+    /// What one sender invocation did: its jobs' tally, the jobs returned to the queue (to
+    /// retry) and those held (paused, or waiting for the send window).
+    pub fn email(&mut self, t: &Tally, returned: usize, held: usize) {
+        self.add("EmailsSent", t.sent);
+        self.add("EmailsSkipped", t.skipped);
+        self.add("EmailsFailed", t.failed);
+        self.add("EmailsUncertain", t.uncertain);
+        self.add("EmailJobsReturned", returned as u64);
+        self.add("EmailJobsHeld", held as u64);
+    }
+
     /// A payment event that failed, on its `receives`-th delivery when known.
     pub fn failure(&mut self, e: &HandlerError, receives: Option<u32>) {
         self.add("failed", 1);
@@ -77,9 +94,10 @@ impl Counts {
         Some(line)
     }
 
-    /// Writes the EMF line to stdout, where the Lambda runtime sends it to CloudWatch Logs.
-    pub fn emit(&self, function: &str) {
-        if let Some(line) = self.emf(function, chrono::Utc::now().timestamp_millis()) {
+    /// Writes the EMF line, stamped `now`, to stdout, where the Lambda runtime sends it to
+    /// CloudWatch Logs.
+    pub fn emit(&self, function: &str, now: DateTime<Utc>) {
+        if let Some(line) = self.emf(function, now.timestamp_millis()) {
             println!("{line}");
         }
     }
@@ -88,6 +106,18 @@ impl Counts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_senders_invocation_is_one_emf_document_without_its_zeros() {
+        let mut c = Counts::default();
+        let tally = Tally { sent: 48, skipped: 2, failed: 0, uncertain: 0, already: 5 };
+        c.email(&tally, 1, 0);
+        let line = c.emf("sender", 7).unwrap();
+        assert_eq!((line["Function"].as_str(), line["_aws"]["Timestamp"].as_i64()), (Some("sender"), Some(7)));
+        assert_eq!((line["EmailsSent"].as_u64(), line["EmailsSkipped"].as_u64()), (Some(48), Some(2)));
+        assert_eq!(line["EmailJobsReturned"].as_u64(), Some(1));
+        assert!(line.get("EmailsFailed").is_none() && line.get("EmailJobsHeld").is_none(), "zeros left out: {line}");
+    }
 
     #[test]
     fn an_invocations_counts_are_one_emf_document() {

@@ -36,8 +36,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (store, mailer, from) = (store.clone(), mailer.clone(), from.clone());
         async move {
-            let deadline = chrono::DateTime::from_timestamp_millis(event.context.deadline as i64)
-                .map_or_else(|| chrono::Utc::now() + chrono::Duration::seconds(50), |d| d - MARGIN);
+            let deadline =
+                entry::invocation_deadline(event.context.deadline, MARGIN, chrono::Duration::seconds(50), &SystemClock);
             let events = Events::new(&*store, &SystemClock, &OsIds);
             let notices = mailer.as_ref().zip(from).map(|(m, from)| Notices { mailer: &**m, from });
             entry::scheduler(&events, notices.as_ref(), deadline).await.map_err(Error::from)

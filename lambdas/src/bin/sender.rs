@@ -72,8 +72,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (sender, queue) = (sender.clone(), queue.clone());
         async move {
-            let deadline = chrono::DateTime::from_timestamp_millis(event.context.deadline as i64)
-                .map_or_else(|| chrono::Utc::now() + chrono::Duration::seconds(50), |d| d - margin);
+            let deadline =
+                entry::invocation_deadline(event.context.deadline, margin, chrono::Duration::seconds(50), &SystemClock);
             let requeue = queue.as_deref().map(|q| entry::Requeue { queue: q, name: EMAIL_JOBS_QUEUE });
             entry::sender_until(&sender, event.payload, parallel, Some(deadline), requeue).await.map_err(Error::from)
         }

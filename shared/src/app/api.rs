@@ -204,11 +204,6 @@ impl<S: Store> Api<S> {
         Ok(reservation_response(&answer, replayed))
     }
 
-    /// A personal product-page read (the edge hands those here).
-    pub async fn personal_price(&self, product: &str, req: &Request) -> Response {
-        self.handle(Route::MaxBenefitPrice { product }, req).await
-    }
-
     /// A claim under the client's idempotency key: claimed at most once per (shopper, key).
     async fn claim_once(&self, campaign: &CampaignId, shopper: &UserId, key: &str) -> Result<Response, ApiError> {
         let record = idempotency::scoped_key("claim", &[shopper.as_str(), key]);
