@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use promo_shared::ports::price_cache::{CachedPrice, PriceCache};
 use worker::{Headers, Response};
 
+use crate::clock::now;
 use crate::config::PRICE_CACHE_ORIGIN;
-use crate::entry::now;
 
 pub struct EdgeCache;
 

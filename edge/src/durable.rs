@@ -20,7 +20,7 @@ use worker::{
     durable_object,
 };
 
-use crate::entry::now;
+use crate::clock::now;
 use crate::ledger::{
     KEY_HEADER, LedgerCommand, LedgerReply, SWEEP_LIMIT, Write, apply, expiry_of, index_key, key_of_index, record_key,
     shard_of, swept_until,

@@ -4,26 +4,20 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeZone, Utc};
 use futures::StreamExt;
 use promo_shared::app::config::EdgeConfig;
 use promo_shared::app::edge::Edge;
 use promo_shared::http::{self, ApiError};
-use worker::{Context, Date, Env, Headers, Request, Response, Result, event};
+use worker::{Context, Env, Headers, Request, Response, Result, event};
 
 use crate::cache::EdgeCache;
+use crate::clock::now;
 use crate::config::{self, CLIENT_LIMITER_BINDING, DEDUPE_BINDING, PAYMENT_LIMITER_BINDING};
 use crate::durable::DurableObjectLedger;
 use crate::fetch::{FetchHandOff, FetchLookup, FetchShopperApi};
 use crate::kv::KvCatalog;
 use crate::rate_limit::BindingLimiter;
 use crate::sqs::SqsHandOff;
-
-/// The time, read once per use (the Worker's clock).
-pub fn now() -> DateTime<Utc> {
-    let ms = i64::try_from(Date::now().as_millis()).unwrap_or(0);
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {

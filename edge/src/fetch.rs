@@ -15,7 +15,7 @@ use promo_shared::ports::shopper_api::ShopperApi;
 use serde_json::json;
 use worker::{Headers, Method, Request, RequestInit};
 
-use crate::entry::now;
+use crate::clock::now;
 
 fn unavailable(what: &'static str) -> impl Fn(worker::Error) -> ApiError {
     move |e| ApiError::Unavailable(format!("{what}: {e}"))

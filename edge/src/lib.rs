@@ -5,7 +5,7 @@
 //!
 //! | port | adapter |
 //! | --- | --- |
-//! | delivery ledger | a Durable Object per delivery (`durable`), deciding by [`ledger`] |
+//! | delivery ledger | Durable Objects, deliveries hashed over 64 of them (`durable`), deciding by [`ledger`] |
 //! | hand-off | `SendMessage` to the payment events queue, signed with SigV4 ([`sqs`]); or, without a queue, a signed `fetch` to the issuer's function URL (`fetch`) |
 //! | payment look-up | `fetch` to PortOne's API (`fetch`) |
 //! | personal prices | `fetch` to the API Lambda (`fetch`) |
@@ -23,6 +23,8 @@ pub mod sqs;
 
 #[cfg(target_arch = "wasm32")]
 mod cache;
+#[cfg(target_arch = "wasm32")]
+mod clock;
 #[cfg(target_arch = "wasm32")]
 mod durable;
 #[cfg(target_arch = "wasm32")]

@@ -92,7 +92,7 @@ mod worker_adapter {
     use promo_shared::ports::handoff::HandOff;
     use worker::{Headers, Method, Request, RequestInit};
 
-    use crate::entry::now;
+    use crate::clock::now;
 
     /// Enqueues accepted events to SQS.
     pub struct SqsHandOff {

@@ -2,7 +2,7 @@
 //! (`src/bin/`, a `main` of a few lines), the glue from each AWS event shape to the core's
 //! use cases ([`entry`]), the adapters — DynamoDB ([`dynamodb`]), RabbitMQ ([`rabbitmq`]),
 //! the Worker's KV as the price book's publisher ([`edge_kv`]), shoppers' JWTs ([`auth`]),
-//! SES v2 as the bulk mailer ([`ses`]), the account's send rate as a token bucket
+//! SES v2 as the bulk mailer ([`ses`]), the account's send rate as a sliding one-second window
 //! ([`send_rate`]), the system clock and randomness ([`system`]) — and the configuration the
 //! binaries read ([`config`]).
 

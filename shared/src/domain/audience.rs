@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::email::EmailAddress;
+use crate::domain::address::EmailAddress;
 use crate::domain::ids::UserId;
 
 /// One shopper of the audience.

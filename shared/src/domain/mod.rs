@@ -1,5 +1,6 @@
 //! The domain: pure types and rules, no ports.
 
+pub mod address;
 pub mod audience;
 pub mod campaign;
 pub mod campaign_diff;

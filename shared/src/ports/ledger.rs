@@ -1,6 +1,6 @@
 //! The delivery ledger port: a strongly consistent record of webhook deliveries and client
-//! callbacks (a Durable Object per delivery at the edge, idempotency records in the store
-//! locally), with the rules of `app::idempotency`.
+//! callbacks (Durable Objects at the edge, deliveries hashed over 64 of them; idempotency
+//! records in the store locally), with the rules of `app::idempotency`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
