@@ -1,9 +1,13 @@
-//! `promoctl campaign history` and `campaign rollback` as a marketer runs them on the local
-//! target: versions listed with who and what; a rollback shows its diff, goes through the
+//! The marketer's safety net as a marketer runs it on the local target: `campaign history`
+//! lists versions with who and what; `campaign rollback` shows its diff, goes through the
 //! normal deploy (idempotent, and refused where a deploy is refused: a stock below what is
-//! already issued), and writes nothing on a dry run or a refusal.
+//! already issued), and writes nothing on a dry run or a refusal; `campaign preview` prints
+//! the email as the recipient gets it (a Korean sender name and subject encoded), and
+//! `campaign test-send` mails a seed list without touching the campaign's delivery records.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod support;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -119,4 +123,48 @@ fn json_errors_are_json() {
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answer["error"]["code"], "failed");
     assert!(answer["error"]["message"].as_str().unwrap().contains("never deployed"), "{answer}");
+}
+
+/// Preview and test send of an email with a Korean sender name and subject.
+#[test]
+fn preview_prints_the_email_as_sent_and_test_send_leaves_the_send_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join(".promo");
+    let file = support::email_campaign_file(dir.path());
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("from = \"Shop <news@shop.example>\"", "from = \"홍길동 상점 <news@shop.example>\"")
+        .replace(
+            "subject = \"{{first_name}}, Black Friday starts now\"",
+            "subject = \"{{first_name}}님, 블랙프라이데이\"",
+        );
+    assert!(
+        text.contains("홍길동 상점") && text.contains("블랙프라이데이"),
+        "the example's sender and subject were replaced"
+    );
+    std::fs::write(&file, text).unwrap();
+    ok(promoctl(&data, &["campaign", "deploy", file.to_str().unwrap()]));
+
+    let preview = ok(promoctl(
+        &data,
+        &["campaign", "preview", "black-friday", "--to", "jane@example.com", "--attr", "first_name=지수"],
+    ));
+    assert!(preview.contains("From: =?utf-8?b?7ZmN6ri464+ZIOyDgeygkA==?= <news@shop.example>"), "{preview}");
+    assert!(preview.contains("To: jane@example.com"), "{preview}");
+    // "지수님, 블랙프라이데이" as RFC 2047 words.
+    assert!(preview.contains("Subject: =?utf-8?b?7KeA7IiY64uYLCDruJTrnpntlITrnbzsnbTrjbDsnbQ=?="), "{preview}");
+    assert!(preview.contains("List-Unsubscribe: <http://127.0.0.1:8787/v1/unsubscribe?t="), "{preview}");
+    assert!(preview.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), "{preview}");
+    assert!(preview.contains("Hi =EC=A7=80=EC=88=98,"), "the attribute filled the body: {preview}");
+    let bad = promoctl(&data, &["campaign", "preview", "black-friday", "--to", "not-an-address"]);
+    assert_eq!(bad.status.code(), Some(1));
+
+    let before = support::items(&data);
+    let sent = ok(promoctl(&data, &["campaign", "test-send", "black-friday", "--to", "a@example.com,b@example.com"]));
+    assert!(sent.contains("sent to a@example.com") && sent.contains("sent to b@example.com"), "{sent}");
+    let mailed = std::fs::read_dir(data.join("outbox"))
+        .unwrap()
+        .filter(|f| f.as_ref().unwrap().path().extension().is_some_and(|e| e == "eml"));
+    assert_eq!(mailed.count(), 2, "one message per seed address in the outbox");
+    assert_eq!(support::items(&data), before, "no delivery record, no count, no send state written");
 }

@@ -205,7 +205,7 @@ impl Sender {
             while !pending.is_empty() {
                 attempt += 1;
                 let entries: Vec<BulkEntry> = pending.iter().map(|r| self.entry(&ctx, r)).collect();
-                let tags = vec![("campaign".to_string(), tag_value(id))];
+                let tags = vec![campaign_tag(id)];
                 // The rate right before the call, nothing in between: the moment the limit
                 // counts is the moment the call goes. So the chunk is claimed before the wait
                 // (claims are quick store writes; a wait for the rate may not be): the claims
@@ -320,24 +320,7 @@ impl Sender {
     }
 
     fn entry(&self, ctx: &Ctx<'_>, r: &Recipient) -> BulkEntry {
-        let token = self.keys.sign(ctx.id, &r.user_id, self.clock.now());
-        let url = format!("{}?t={token}", self.config.unsubscribe_url);
-        let mut data = r.data.clone();
-        data.insert("email".into(), r.email.expose().to_string());
-        data.insert("user_id".into(), r.user_id.to_string());
-        data.insert("campaign_name".into(), ctx.campaign_name.to_string());
-        data.insert("unsubscribe_url".into(), url.clone());
-        for name in ctx.email.attributes.keys() {
-            data.entry(name.clone()).or_default();
-        }
-        BulkEntry {
-            to: r.email.clone(),
-            data,
-            headers: vec![
-                ("List-Unsubscribe".into(), format!("<{url}>")),
-                ("List-Unsubscribe-Post".into(), "List-Unsubscribe=One-Click".into()),
-            ],
-        }
+        recipient_entry(&self.keys, &self.config.unsubscribe_url, ctx, r, self.clock.now())
     }
 
     /// Claims each recipient of a chunk not suppressed; suppressed ones are claimed and
@@ -450,11 +433,49 @@ impl Sender {
     }
 }
 
-struct Ctx<'a> {
-    id: &'a CampaignId,
-    email: &'a EmailSpec,
-    campaign_name: &'a str,
-    template: &'a str,
+/// What every entry of a campaign's send shares: the campaign, its email and the stored
+/// template's name.
+pub struct Ctx<'a> {
+    pub id: &'a CampaignId,
+    pub email: &'a EmailSpec,
+    pub campaign_name: &'a str,
+    pub template: &'a str,
+}
+
+/// The bulk entry of one recipient as the sender sends it: their template data (the
+/// declared attributes with their defaults, and the built-in variables) and their one-click
+/// unsubscribe link signed at `now`. The marketer's preview and test send build it alike.
+pub fn recipient_entry(
+    keys: &UnsubscribeKeys,
+    unsubscribe_url: &str,
+    ctx: &Ctx<'_>,
+    r: &Recipient,
+    now: chrono::DateTime<chrono::Utc>,
+) -> BulkEntry {
+    let token = keys.sign(ctx.id, &r.user_id, now);
+    let url = format!("{unsubscribe_url}?t={token}");
+    let mut data = r.data.clone();
+    data.insert("email".into(), r.email.expose().to_string());
+    data.insert("user_id".into(), r.user_id.to_string());
+    data.insert("campaign_name".into(), ctx.campaign_name.to_string());
+    data.insert("unsubscribe_url".into(), url.clone());
+    for name in ctx.email.attributes.keys() {
+        data.entry(name.clone()).or_default();
+    }
+    BulkEntry {
+        to: r.email.clone(),
+        data,
+        headers: vec![
+            ("List-Unsubscribe".into(), format!("<{url}>")),
+            ("List-Unsubscribe-Post".into(), "List-Unsubscribe=One-Click".into()),
+        ],
+    }
+}
+
+/// The message tag every campaign email carries, which brings its bounces and complaints
+/// back to the campaign.
+pub fn campaign_tag(id: &CampaignId) -> (String, String) {
+    ("campaign".to_string(), tag_value(id))
 }
 
 /// A campaign id as an SES message tag value (letters, digits, `_`, `-`, `.`, `@`).

@@ -7,6 +7,7 @@ mod diff;
 mod email;
 mod history;
 mod list;
+mod preview;
 mod show;
 mod validate;
 
@@ -42,6 +43,12 @@ pub enum CampaignCommand {
     Resume(control::EmailControl),
     /// End a campaign now (its end becomes now).
     End(control::Id),
+    /// Print the campaign's email as one recipient gets it, headers included (`--user` takes an
+    /// audience member's attributes, `--attr NAME=VALUE` sets one); sends nothing.
+    Preview(preview::Preview),
+    /// Send the campaign's email to a seed list (`--to a@x,b@y`) through the target's mailer,
+    /// leaving the campaign's delivery records and counts alone.
+    TestSend(preview::TestSend),
     /// Send the campaign's email to its audience and follow the send: once, however often
     /// it is triggered; again to resume publishing after an interruption.
     Trigger(email::Trigger),
@@ -66,6 +73,8 @@ impl CampaignCommand {
             CampaignCommand::Pause(c) => c.run(target, promo_shared::app::campaigns::Control::Pause).await,
             CampaignCommand::Resume(c) => c.run(target, promo_shared::app::campaigns::Control::Resume).await,
             CampaignCommand::End(c) => c.run(target).await,
+            CampaignCommand::Preview(c) => c.run(target).await,
+            CampaignCommand::TestSend(c) => c.run(target).await,
             CampaignCommand::Trigger(c) => c.run(target).await,
             CampaignCommand::Status(c) => c.run(target).await,
             CampaignCommand::Cancel(c) => c.run(target).await,
