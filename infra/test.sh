@@ -205,6 +205,20 @@ build_worker() {
     (cd "$ROOT/edge" && worker-build --release)
 }
 
+# Each stage's Worker as `wrangler deploy` would upload it (offline: --dry-run builds and
+# bundles, checks wrangler.toml's environment, uploads nothing).
+wrangler_dry_runs() {
+    local env log
+    for env in staging prod; do
+        log="$LOGDIR/wrangler-dry-run-$env.log"
+        (cd "$ROOT" && "$ROOT/edge/node_modules/.bin/wrangler" deploy --dry-run --env "$env" \
+            --outdir "$PROMO_TEST_STATE/wrangler-$env") >"$log" 2>&1 ||
+            die "wrangler deploy --dry-run --env $env failed; log: $log"
+        grep -q -- "--dry-run: exiting now" "$log" || die "wrangler deploy --dry-run --env $env did not finish; log: $log"
+        log "wrangler deploy --dry-run --env $env: ok"
+    done
+}
+
 ensure_all_tools() {
     ensure_python_tools
     ensure_sam_cli
@@ -270,9 +284,11 @@ fi
 if ((QUICK)); then
     skip_step "worker build: (cd edge && worker-build --release)"
     skip_step "Miniflare tests: (cd edge && node --test tests/) (they need the worker build)"
+    skip_step "wrangler deploy --dry-run --env staging|prod"
 else
     run_step "worker build: (cd edge && worker-build --release)" build_worker
     run_step "Miniflare tests: (cd edge && node --test tests/)" node_tests
+    run_step "wrangler deploy --dry-run --env staging|prod" wrangler_dry_runs
 fi
 
 run_step "cfn-lint template.yaml" cfn-lint template.yaml
