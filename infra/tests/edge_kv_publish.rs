@@ -17,17 +17,7 @@ use promo_conformance::cloudflare_kv::serve as fake_cloudflare;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the DynamoDB stand-in (moto): infra/test.sh runs it with --include-ignored"]
 async fn deploys_and_product_publishes_reach_the_edges_kv() {
-    if !cfg!(feature = "prod") {
-        panic!("this test runs promoctl --env prod: run it with `--features prod` (infra/test.sh does)");
-    }
-    let endpoint = std::env::var("PROMO_TEST_DYNAMODB_ENDPOINT")
-        .expect("PROMO_TEST_DYNAMODB_ENDPOINT is not set: run infra/test.sh (or source its env file)");
-    let table = format!("promo-kv-{}", uuid::Uuid::now_v7().simple());
-    #[cfg(feature = "prod")]
-    {
-        let store = promo_lambdas::dynamodb::DynamoStore::from_env(table.clone(), Some(&endpoint)).await;
-        promo_lambdas::dynamodb::create_table(store.client(), &table).await.unwrap();
-    }
+    let (table, endpoint) = support::prod_table("promo-kv").await;
     let (api, seen) = fake_cloudflare().await;
     let dir = tempfile::tempdir().unwrap();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");

@@ -17,17 +17,7 @@ fn text(b: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the DynamoDB stand-in (moto): infra/test.sh runs it with --include-ignored"]
 async fn production_names_itself_and_destructive_changes_need_confirmation() {
-    if !cfg!(feature = "prod") {
-        panic!("this test runs promoctl --env prod: run it with `--features prod` (infra/test.sh does)");
-    }
-    let endpoint = std::env::var("PROMO_TEST_DYNAMODB_ENDPOINT")
-        .expect("PROMO_TEST_DYNAMODB_ENDPOINT is not set: run infra/test.sh (or source its env file)");
-    let table = format!("promo-safety-{}", uuid::Uuid::now_v7().simple());
-    #[cfg(feature = "prod")]
-    {
-        let store = promo_lambdas::dynamodb::DynamoStore::from_env(table.clone(), Some(&endpoint)).await;
-        promo_lambdas::dynamodb::create_table(store.client(), &table).await.unwrap();
-    }
+    let (table, endpoint) = support::prod_table("promo-safety").await;
     let (api, _seen) = fake_cloudflare().await;
     let dir = tempfile::tempdir().unwrap();
     let drop = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/drop.toml");

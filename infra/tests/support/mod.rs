@@ -58,6 +58,22 @@ pub fn prod_promoctl(table: &str, endpoint: &str, kv_api: &str, dir: &std::path:
     cmd
 }
 
+/// A fresh table on the DynamoDB stand-in (moto, `PROMO_TEST_DYNAMODB_ENDPOINT`) for
+/// `promoctl --env prod`: its name (`<prefix>-<uuid>`) and the stand-in's endpoint.
+pub async fn prod_table(prefix: &str) -> (String, String) {
+    #[cfg(not(feature = "prod"))]
+    panic!("{prefix}: this test runs promoctl --env prod: run it with `--features prod` (infra/test.sh does)");
+    #[cfg(feature = "prod")]
+    {
+        let endpoint = std::env::var("PROMO_TEST_DYNAMODB_ENDPOINT")
+            .expect("PROMO_TEST_DYNAMODB_ENDPOINT is not set: run infra/test.sh (or source its env file)");
+        let table = format!("{prefix}-{}", uuid::Uuid::now_v7().simple());
+        let store = promo_lambdas::dynamodb::DynamoStore::from_env(table.clone(), Some(&endpoint)).await;
+        promo_lambdas::dynamodb::create_table(store.client(), &table).await.unwrap();
+        (table, endpoint)
+    }
+}
+
 /// Starts `platform`'s runtime (HTTP API, schedules every `tick`, `consumers` payment
 /// consumers) on a free loopback port.
 pub async fn serve(platform: Arc<Platform>, tick: Duration, consumers: usize) -> Running {
