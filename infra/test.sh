@@ -146,14 +146,23 @@ count_cargo_results() {
 
 # The test that runs `cargo lambda watch` builds with cargo in the same target directory,
 # so it runs as its own step (lambda_tests), not inside the workspace run.
-LAMBDA_WATCH_TEST=issuer_and_api_serve_sample_events_under_cargo_lambda_watch
+LAMBDA_WATCH_TEST=cargo_lambda_watch::issuer_and_api_serve_sample_events_under_cargo_lambda_watch
+# The tests that restart RabbitMQ run after the others, one at a time: in one test binary they
+# would pull the broker from under the tests that share it.
+BROKER_RESTART_TESTS=(
+    email_broker_restart::a_broker_restart_mid_fan_out_mails_nobody_twice_and_nobody_is_left_out
+    rabbitmq_durability::persistent_messages_survive_a_broker_restart
+)
 
 cargo_tests() {
-    local log="$LOGDIR/cargo-test.log" rc
+    local log="$LOGDIR/cargo-test.log" rc skips=() t
+    for t in "$LAMBDA_WATCH_TEST" "${BROKER_RESTART_TESTS[@]}"; do skips+=(--skip "$t"); done
     set +e
-    # The durability test restarts the broker; cargo runs test binaries one at a time.
-    PROMO_TEST_RABBITMQ_RESTART=1 cargo test --workspace --features promoctl/prod -- --include-ignored --skip "$LAMBDA_WATCH_TEST" 2>&1 |
-        tee "$log"
+    {
+        cargo test --workspace --features promoctl/prod -- --include-ignored "${skips[@]}" &&
+            PROMO_TEST_RABBITMQ_RESTART=1 cargo test --workspace --features promoctl/prod --test it -- \
+                --ignored --exact --test-threads=1 "${BROKER_RESTART_TESTS[@]}"
+    } 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     set -e
     count_cargo_results "cargo test" "$log" "$rc"
@@ -171,7 +180,7 @@ lambda_tests() {
             die "$out/$fn/bootstrap is not an arm64 ELF binary"
     done
     set +e
-    cargo test -p promoctl --features prod --test cargo_lambda_watch -- --ignored --exact "$LAMBDA_WATCH_TEST" 2>&1 | tee "$log"
+    cargo test -p promoctl --features prod --test it -- --ignored --exact "$LAMBDA_WATCH_TEST" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     set -e
     count_cargo_results "cargo lambda watch/invoke" "$log" "$rc"
