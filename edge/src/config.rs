@@ -1,8 +1,8 @@
 //! The Worker's environment, read in one place: its vars and secrets through the core's
-//! configuration (`promo_shared::app::config::EdgeConfig`, which names every variable and its
+//! configuration (`promo_shared::config::EdgeConfig`, which names every variable and its
 //! default), and the names of its bindings (`wrangler.toml`).
 
-use promo_shared::app::config::EdgeConfig;
+use promo_shared::config::EdgeConfig;
 use promo_shared::http::ApiError;
 
 /// The Durable Object namespace of the delivery ledger.

@@ -10,9 +10,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use promo_shared::app::idempotency::IdempotencyConfig;
 use promo_shared::http::ApiError;
-use promo_shared::items::idempotency::Record;
+use promo_shared::idempotency::IdempotencyConfig;
+use promo_shared::idempotency::items::Record;
 use promo_shared::ports::ledger::{DeliveryLedger, Recorded, Taken};
 use serde_json::Value;
 use worker::{

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use promo_shared::app::config::EdgeConfig;
-use promo_shared::app::edge::Edge;
+use promo_shared::config::EdgeConfig;
 use promo_shared::http::{self, ApiError};
+use promo_shared::serve::edge::Edge;
 use worker::{Context, Env, Headers, Request, Response, Result, event};
 
 use crate::cache::EdgeCache;

@@ -3,12 +3,12 @@
 //! payment look-ups at PortOne's API, and the shoppers' routes passed to the API Lambda.
 
 use async_trait::async_trait;
-use promo_shared::app::providers::PortOnePayment;
-use promo_shared::app::webhooks::standard::Secret;
 use promo_shared::domain::ids::PaymentId;
 use promo_shared::domain::payment::PaymentEvent;
 use promo_shared::domain::secret::SecretString;
 use promo_shared::http::{self, ApiError};
+use promo_shared::payments::providers::PortOnePayment;
+use promo_shared::payments::webhooks::standard::Secret;
 use promo_shared::ports::handoff::HandOff;
 use promo_shared::ports::lookup::PaymentLookup;
 use promo_shared::ports::shopper_api::ShopperApi;

@@ -1,11 +1,11 @@
 //! The delivery ledger's Durable Object protocol: the commands the Worker sends to a
 //! delivery's object and what the object does with its one record — the rules of
-//! `promo_shared::app::idempotency` (the same decisions the store's records make by
+//! `promo_shared::idempotency` (the same decisions the store's records make by
 //! condition), applied by [`apply`]. Plain code, tested on the host; `durable` runs it.
 
 use chrono::{DateTime, TimeZone, Utc};
-use promo_shared::app::idempotency::{self, BeginDecision, IdempotencyConfig};
-use promo_shared::items::idempotency::Record;
+use promo_shared::idempotency::items::Record;
+use promo_shared::idempotency::{self, BeginDecision, IdempotencyConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

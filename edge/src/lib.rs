@@ -1,6 +1,6 @@
 //! The Cloudflare Worker: a thin entry (`entry`) that converts a `worker::Request` into the
 //! core's request, serves it with the core's edge application
-//! (`promo_shared::app::edge::Edge`), and converts the answer back; and the Cloudflare
+//! (`promo_shared::serve::edge::Edge`), and converts the answer back; and the Cloudflare
 //! adapters of that application's ports:
 //!
 //! | port | adapter |

@@ -13,7 +13,7 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use chrono::{DateTime, Utc};
-use promo_shared::app::config::QueueTarget;
+use promo_shared::config::QueueTarget;
 use promo_shared::http::ApiError;
 use serde_json::json;
 
@@ -86,7 +86,7 @@ pub use worker_adapter::SqsHandOff;
 #[cfg(target_arch = "wasm32")]
 mod worker_adapter {
     use async_trait::async_trait;
-    use promo_shared::app::config::QueueTarget;
+    use promo_shared::config::QueueTarget;
     use promo_shared::domain::payment::PaymentEvent;
     use promo_shared::http::ApiError;
     use promo_shared::ports::handoff::HandOff;

@@ -1,4 +1,4 @@
-//! Campaign email fan-out, publishing side: the publisher (`app::email_send::publish`: the
+//! Campaign email fan-out, publishing side: the publisher (`email::send::publish`: the
 //! audience paged bucket by bucket from the store, jobs of up to 50 recipients, published to
 //! RabbitMQ with publisher confirms awaited per window, a checkpoint per page) against the
 //! obvious publisher (one message per recipient, each confirm awaited before the next),
@@ -27,13 +27,13 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use promo_lambdas::rabbitmq::{RabbitConfig, RabbitQueue};
-use promo_shared::app::campaigns;
-use promo_shared::app::email_send::{self, Job, Recipient};
+use promo_shared::campaigns;
 use promo_shared::domain::audience::Member;
 use promo_shared::domain::campaign::Campaign;
 use promo_shared::domain::email::{EmailAddress, OneOrMany};
 use promo_shared::domain::ids::{CampaignId, UserId};
-use promo_shared::items::audience::{self as audience_item, BUCKETS};
+use promo_shared::email::items::audience::{self as audience_item, BUCKETS};
+use promo_shared::email::send::{self as email_send, Job, Recipient};
 use promo_shared::ports::queue::Queue;
 use promo_shared::ports::store::{Store, TxOp, query_all};
 use promoctl::embedded::{OsIds, OutboxMailer, SqliteStore, SystemClock};

@@ -36,16 +36,16 @@ use std::time::{Duration, Instant};
 use promo_lambdas::dynamodb::DynamoStore;
 
 use promo_lambdas::dynamodb::create_table;
-use promo_shared::app::campaigns;
-use promo_shared::app::issuer;
-use promo_shared::app::issuer::Issuer;
+use promo_shared::campaigns;
 use promo_shared::domain::campaign::Campaign;
 use promo_shared::domain::coupon::CouponCode;
 use promo_shared::domain::coupon::CouponStatus;
 use promo_shared::domain::coupon::IssueSource;
 use promo_shared::domain::coupon::IssuedCoupon;
 use promo_shared::domain::ids::UserId;
-use promo_shared::items;
+use promo_shared::payments::issuer;
+use promo_shared::payments::issuer::Issuer;
+use promo_shared::{payments, wallet};
 
 use promo_shared::ports::clock::ManualClock;
 use promo_shared::ports::ids::IdGen;
@@ -105,7 +105,7 @@ fn wallet_item(
         starts_at: now,
         ends_at: now + chrono::Duration::days(30),
     };
-    items::wallet::coupon_item(&coupon).unwrap()
+    wallet::items::coupon_item(&coupon).unwrap()
 }
 
 async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: usize, total: usize) -> Vec<Row> {
@@ -152,11 +152,11 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
                 let wallet = wallet_item(&campaign, &OsIds, &payment, at("2026-11-25T12:00:00Z"));
                 let code = wallet.get("code").and_then(|c| c.as_str()).unwrap_or_default().to_string();
                 let pid = promo_shared::domain::ids::PaymentId::parse(payment.as_str()).unwrap();
-                let mut marker = items::reward::key(&pid, &campaign.id, &campaign.rewards[0].id).item();
+                let mut marker = payments::items::reward::key(&pid, &campaign.id, &campaign.rewards[0].id).item();
                 marker.insert("code".into(), code.clone().into());
                 marker.insert("user_id".into(), "u-1".into());
                 let code_item =
-                    items::wallet::code_item(&CouponCode::parse(&code).unwrap(), &UserId::parse("u-1").unwrap());
+                    wallet::items::code_item(&CouponCode::parse(&code).unwrap(), &UserId::parse("u-1").unwrap());
                 let cond = || (step >= Machinery::Conditions).then_some(Cond::NotExists);
                 let mut ops = vec![
                     TxOp::Put { item: marker, cond: cond() },
@@ -164,7 +164,7 @@ async fn bench_store(name: &'static str, store: Arc<dyn Store>, run: &str, seq: 
                     TxOp::Put { item: code_item, cond: cond() },
                 ];
                 if step >= Machinery::Check {
-                    ops.push(items::payment::still_earns(&pid, 0));
+                    ops.push(payments::items::payment::still_earns(&pid, 0));
                 }
                 // The issuer's own check and token: the last step is its transaction.
                 let rule = &campaign.rewards[0].id;

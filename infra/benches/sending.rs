@@ -1,5 +1,5 @@
 //! Campaign email, sending side, on real components: the audience in the embedded store,
-//! jobs through real RabbitMQ, four senders (`app::email_sender::Sender`, what the sender
+//! jobs through real RabbitMQ, four senders (`email::sender::Sender`, what the sender
 //! Lambda runs) sending through the real AWS SDK to the SES v2 stand-in.
 //!
 //! 1. **Rate accuracy**: the account's rate set to `RATE`/s (a `RateWindow` shared by the
@@ -35,15 +35,15 @@ use async_trait::async_trait;
 use promo_lambdas::rabbitmq::{RabbitConfig, RabbitQueue};
 use promo_lambdas::send_rate::RateWindow;
 use promo_lambdas::ses::SesMailer;
-use promo_shared::app::campaigns;
-use promo_shared::app::email_send;
-use promo_shared::app::email_sender::{Sender, SenderConfig};
-use promo_shared::app::unsubscribe::UnsubscribeKeys;
+use promo_shared::campaigns;
 use promo_shared::domain::audience::Member;
 use promo_shared::domain::campaign::Campaign;
 use promo_shared::domain::email::EmailAddress;
 use promo_shared::domain::ids::{CampaignId, UserId};
-use promo_shared::items::audience as audience_item;
+use promo_shared::email::items::audience as audience_item;
+use promo_shared::email::send as email_send;
+use promo_shared::email::sender::{Sender, SenderConfig};
+use promo_shared::email::unsubscribe::UnsubscribeKeys;
 use promo_shared::ports::mail::{BulkEntry, BulkMailer, MailError, SendRate, Template, Unlimited};
 use promo_shared::ports::store::{Cond, Item, Key, Page, Query, Store, StoreError, TxOp, Update};
 use promoctl::embedded::{OsIds, SqliteStore, SystemClock};
@@ -296,8 +296,8 @@ async fn sender_memory(n: u64) -> (u64, u64, Duration) {
     }
     loop {
         // Cheap to read: the feedback item's `sent`, added by the senders per job.
-        let fb = store.get(&promo_shared::items::email_send::feedback_key(&id)).await.unwrap();
-        let sent = fb.map(|it| promo_shared::items::email_send::read_feedback(&it).0).unwrap_or(0);
+        let fb = store.get(&promo_shared::email::items::send::feedback_key(&id)).await.unwrap();
+        let sent = fb.map(|it| promo_shared::email::items::send::read_feedback(&it).0).unwrap_or(0);
         if sent >= n {
             break;
         }

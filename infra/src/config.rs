@@ -9,7 +9,7 @@
 //! | `PROMO_CONSUMERS` | `2` | in-process issuer consumers of the payment event queue (0: accept only) |
 //! | `PROMO_LOG` | `info` | log filter (`tracing` env-filter syntax) |
 //! | `PROMO_LOG_FORMAT` | `text` | `text` or `json` |
-//! | `PROMO_WEBHOOK_*` | see `promo_shared::app::config` | webhook secrets, tolerance, body limit |
+//! | `PROMO_WEBHOOK_*` | see `promo_shared::config` | webhook secrets, tolerance, body limit |
 //! | `PROMO_SHOPPER_JWT_SECRET` | `promoctl dev`/`token`: [`DEV_SHOPPER_JWT_SECRET`] | HS256 secret of shoppers' bearer tokens (≥ 32 bytes) |
 //! | `PROMO_SHOPPER_JWT_ISSUER` / `_AUDIENCE` | `shop` / `promo-platform` | the `iss` and `aud` shopper tokens must carry (and `promoctl token` writes) |
 //! | `PROMO_ENV` | `local` | the target of every command: `local` or `prod` (`--env`) |
@@ -29,8 +29,8 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use promo_shared::app::config::EdgeConfig;
-use promo_shared::app::config::Provider;
+use promo_shared::config::EdgeConfig;
+use promo_shared::config::Provider;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 pub const DEFAULT_DATA_DIR: &str = ".promo";
@@ -52,7 +52,7 @@ pub const DEV_EVENTS_MAIL_FROM: &str = "events@shop.example";
 /// How campaign email is sent locally, and how its links are signed.
 #[derive(Clone, Debug)]
 pub struct EmailSettings {
-    pub keys: promo_shared::app::unsubscribe::UnsubscribeKeys,
+    pub keys: promo_shared::email::unsubscribe::UnsubscribeKeys,
     /// `<PROMO_PUBLIC_URL>/v1/unsubscribe`.
     pub unsubscribe_url: String,
     /// Messages per second; `None`: no limit.
@@ -72,7 +72,7 @@ pub fn email_settings(dev_defaults: bool) -> anyhow::Result<EmailSettings> {
         None => anyhow::bail!("PROMO_UNSUBSCRIBE_SECRETS is not set"),
     };
     let refs: Vec<&[u8]> = secrets.iter().map(|s| s.as_bytes()).collect();
-    let keys = promo_shared::app::unsubscribe::UnsubscribeKeys::new(&refs)
+    let keys = promo_shared::email::unsubscribe::UnsubscribeKeys::new(&refs)
         .map_err(|e| anyhow::anyhow!("PROMO_UNSUBSCRIBE_SECRETS: {e}"))?;
     let public = public_url()
         .unwrap_or_else(|| format!("http://{}", set("PROMO_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.into())));
@@ -215,7 +215,7 @@ fn whole(name: &str, default: i64, min: i64) -> anyhow::Result<i64> {
 pub struct PriceSettings {
     pub rounding_unit: i64,
     pub mileage: promo_shared::domain::price_book::MileagePolicy,
-    pub policy: promo_shared::app::prices::CachePolicy,
+    pub policy: promo_shared::pricing::prices::CachePolicy,
     pub cache_entries: usize,
 }
 
@@ -241,7 +241,7 @@ pub fn price_settings() -> anyhow::Result<PriceSettings> {
     Ok(PriceSettings {
         rounding_unit: whole("PROMO_PRICE_ROUNDING_UNIT", 1, 1)?,
         mileage,
-        policy: promo_shared::app::prices::CachePolicy {
+        policy: promo_shared::pricing::prices::CachePolicy {
             ttl: chrono::Duration::seconds(whole("PROMO_PRICE_CACHE_TTL_SECONDS", 60, 1)?),
             stale: chrono::Duration::seconds(whole("PROMO_PRICE_CACHE_STALE_SECONDS", 300, 0)?),
         },

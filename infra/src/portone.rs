@@ -2,10 +2,10 @@
 //! `GET {base}/payments/{paymentId}` with `Authorization: PortOne {secret}`.
 
 use async_trait::async_trait;
-use promo_shared::app::providers::PortOnePayment;
 use promo_shared::domain::ids::PaymentId;
 use promo_shared::domain::secret::SecretString;
 use promo_shared::http::ApiError;
+use promo_shared::payments::providers::PortOnePayment;
 use promo_shared::ports::lookup::PaymentLookup;
 
 #[derive(Debug)]

@@ -14,23 +14,23 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use promo_lambdas::auth::ShopperAuth;
-use promo_shared::app::api::Api;
-use promo_shared::app::claims::Claimer;
-use promo_shared::app::config::EdgeConfig;
-use promo_shared::app::edge::Edge;
-use promo_shared::app::email_sender::{self, EMAIL_JOBS_QUEUE, Sender, SenderConfig};
-use promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE;
-use promo_shared::app::handlers;
-use promo_shared::app::idempotency::IdempotencyConfig;
-use promo_shared::app::issuer::Issuer;
-use promo_shared::app::retry::backoff;
-use promo_shared::app::sell_out::Republisher;
+use promo_shared::claims::Claimer;
+use promo_shared::claims::sell_out::Republisher;
+use promo_shared::config::EdgeConfig;
+use promo_shared::email::sender::{self as email_sender, EMAIL_JOBS_QUEUE, Sender, SenderConfig};
 use promo_shared::http::ApiError;
+use promo_shared::idempotency::IdempotencyConfig;
+use promo_shared::payments::gateway::PAYMENT_EVENTS_QUEUE;
+use promo_shared::payments::handlers;
+use promo_shared::payments::issuer::Issuer;
 use promo_shared::ports::clock::Clock;
 use promo_shared::ports::ids::IdGen;
 use promo_shared::ports::mail::{SendRate, Unlimited};
 use promo_shared::ports::queue::{Delivery, Queue};
 use promo_shared::ports::store::Store;
+use promo_shared::retry::backoff;
+use promo_shared::serve::api::Api;
+use promo_shared::serve::edge::Edge;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -67,9 +67,9 @@ impl Platform {
     /// One tick of the limited events' scheduler, as the scheduler Lambda runs it.
     pub async fn tick_events(
         &self,
-    ) -> Result<promo_shared::app::event_scheduler::TickReport, promo_shared::app::events::EventError> {
-        use promo_shared::app::event_scheduler::{Budget, Notices, tick};
-        let events = promo_shared::app::events::Events::new(&*self.store, &*self.clock, &*self.ids);
+    ) -> Result<promo_shared::events::scheduler::TickReport, promo_shared::events::EventError> {
+        use promo_shared::events::scheduler::{Budget, Notices, tick};
+        let events = promo_shared::events::Events::new(&*self.store, &*self.clock, &*self.ids);
         let notices = Notices { mailer: &*self.mailer, from: self.email.events_from.clone() };
         tick(&events, Some(&notices), Budget::default()).await
     }

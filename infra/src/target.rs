@@ -77,7 +77,7 @@ async fn prod_email() -> anyhow::Result<EmailPorts> {
         create_missing: false,
     };
     let queue = promo_lambdas::sqs::SqsQueue::from_env(q.endpoint.as_deref(), config).await.with_queue(
-        promo_shared::app::email_sender::EMAIL_JOBS_QUEUE,
+        promo_shared::email::sender::EMAIL_JOBS_QUEUE,
         &q.url,
         &q.dlq_url,
     );

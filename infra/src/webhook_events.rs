@@ -96,8 +96,8 @@ pub fn body(kind: Kind, p: &Payment, id: Option<&str>) -> (Value, String) {
 mod tests {
     #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-    use promo_shared::app::providers::{self, Normalized};
     use promo_shared::domain::payment::{PaymentEvent, PaymentKind};
+    use promo_shared::payments::providers::{self, Normalized};
 
     use super::*;
 

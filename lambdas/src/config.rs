@@ -27,8 +27,8 @@
 //! The AWS SDK reads its usual variables (region, credentials) itself. Every secret is held in
 //! a type whose `Debug` masks it, so the whole configuration may be logged.
 
-use promo_shared::app::webhooks::standard::Secret;
 use promo_shared::domain::secret::SecretString;
+use promo_shared::payments::webhooks::standard::Secret;
 use thiserror::Error;
 
 use crate::auth::DEFAULT_AUDIENCE;
@@ -87,12 +87,12 @@ pub struct EmailConfig {
 
 impl EmailConfig {
     /// The unsubscribe link signer (the sender and the unsubscribe route need one).
-    pub fn unsubscribe_keys(&self) -> Result<promo_shared::app::unsubscribe::UnsubscribeKeys, ConfigError> {
+    pub fn unsubscribe_keys(&self) -> Result<promo_shared::email::unsubscribe::UnsubscribeKeys, ConfigError> {
         let secrets: Vec<&[u8]> = self.unsubscribe_secrets.iter().map(|s| s.expose().as_bytes()).collect();
         if secrets.is_empty() {
             return Err(ConfigError::Missing("PROMO_UNSUBSCRIBE_SECRETS"));
         }
-        promo_shared::app::unsubscribe::UnsubscribeKeys::new(&secrets)
+        promo_shared::email::unsubscribe::UnsubscribeKeys::new(&secrets)
             .map_err(|e| ConfigError::Invalid("PROMO_UNSUBSCRIBE_SECRETS", e))
     }
 

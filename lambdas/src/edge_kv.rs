@@ -1,7 +1,7 @@
 //! Publishing to the edge: writes the price book and products into the Worker's KV namespace
 //! through Cloudflare's API (`PUT .../storage/kv/namespaces/{ns}/bulk`, https through rustls).
 //! `promoctl campaign deploy` and `products publish` use it, and so does the API Lambda when a
-//! claim campaign sells out ([`promo_shared::app::sell_out`]), so product pages stop offering a coupon
+//! claim campaign sells out ([`promo_shared::claims::sell_out`]), so product pages stop offering a coupon
 //! nobody can download any more.
 //!
 //! Configured by `PROMO_CF_ACCOUNT_ID`, `PROMO_CF_KV_NAMESPACE_ID` and `PROMO_CF_API_TOKEN`

@@ -25,8 +25,8 @@ use aws_lambda_events::event::rabbitmq::RabbitMqEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use promo_shared::app::webhooks::standard;
-use promo_shared::app::webhooks::standard::Secret;
+use promo_shared::payments::webhooks::standard;
+use promo_shared::payments::webhooks::standard::Secret;
 use promo_shared::ports::store::Store;
 use serde_json::{Value, json};
 use thiserror::Error;
@@ -35,11 +35,11 @@ use tracing::Instrument;
 use crate::metrics::Counts;
 
 use futures::StreamExt;
-use promo_shared::app::api::Api;
-use promo_shared::app::email_sender::{Outcome, Sender, Tally};
-use promo_shared::app::handlers;
-use promo_shared::app::handlers::HandlerError;
-use promo_shared::app::issuer::Issuer;
+use promo_shared::email::sender::{Outcome, Sender, Tally};
+use promo_shared::payments::handlers;
+use promo_shared::payments::handlers::HandlerError;
+use promo_shared::payments::issuer::Issuer;
+use promo_shared::serve::api::Api;
 
 /// Allowed clock difference for the signed hand-off.
 pub const HANDOFF_TOLERANCE_SECONDS: i64 = 300;
@@ -507,7 +507,7 @@ pub async fn feedback<S: Store + ?Sized>(
                 if f.id.is_none() {
                     f.id = r.pointer("/Sns/MessageId").and_then(Value::as_str).map(str::to_string);
                 }
-                let done = promo_shared::app::email_feedback::record(store, clock, &f)
+                let done = promo_shared::email::feedback::record(store, clock, &f)
                     .await
                     .map_err(|e| EntryError::Transient(e.to_string()))?;
                 suppressed += done.suppressed;
@@ -525,11 +525,11 @@ pub async fn feedback<S: Store + ?Sized>(
 /// the due index for the next run, never cut by a timeout midway. The payload is ignored:
 /// a run does what is due at its own clock.
 pub async fn scheduler<S: Store + ?Sized>(
-    events: &promo_shared::app::events::Events<'_, S>,
-    notices: Option<&promo_shared::app::event_scheduler::Notices<'_>>,
+    events: &promo_shared::events::Events<'_, S>,
+    notices: Option<&promo_shared::events::scheduler::Notices<'_>>,
     deadline: chrono::DateTime<chrono::Utc>,
 ) -> Result<Value, EntryError> {
-    use promo_shared::app::event_scheduler::{Budget, TickReport, tick};
+    use promo_shared::events::scheduler::{Budget, TickReport, tick};
     let mut total = TickReport::default();
     let mut ticks = 0;
     loop {

@@ -17,9 +17,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use promo_shared::app::email_sender::Tally;
-use promo_shared::app::handlers::HandlerError;
-use promo_shared::app::issuer::{IssueError, PaymentOutcome};
+use promo_shared::email::sender::Tally;
+use promo_shared::payments::handlers::HandlerError;
+use promo_shared::payments::issuer::{IssueError, PaymentOutcome};
 use promo_shared::ports::store::StoreError;
 use serde_json::{Value, json};
 

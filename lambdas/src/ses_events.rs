@@ -3,10 +3,10 @@
 //! message tag `campaign` the sender set on every bulk send.
 
 use chrono::{DateTime, Utc};
-use promo_shared::app::email_feedback::Feedback;
 use promo_shared::domain::email::EmailAddress;
 use promo_shared::domain::ids::CampaignId;
-use promo_shared::items::suppression::Reason;
+use promo_shared::email::feedback::Feedback;
+use promo_shared::email::items::suppression::Reason;
 use serde::Deserialize;
 
 #[derive(Deserialize)]

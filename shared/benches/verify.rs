@@ -5,9 +5,9 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use promo_shared::app::webhooks::standard;
-use promo_shared::app::webhooks::standard::Secret;
 use promo_shared::http::Request;
+use promo_shared::payments::webhooks::standard;
+use promo_shared::payments::webhooks::standard::Secret;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 

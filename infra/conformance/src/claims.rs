@@ -1,5 +1,5 @@
 //! First-come-first-served claims against a real store adapter: the claimer of
-//! `promo_shared::app::claims` over every store (embedded SQLite, DynamoDB through the SDK), so
+//! `promo_shared::claims` over every store (embedded SQLite, DynamoDB through the SDK), so
 //! the stock and per-user invariants are shown under real races, not assumed.
 //!
 //! ```ignore
@@ -18,15 +18,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::join_all;
-use promo_shared::app::campaigns;
-use promo_shared::app::claims;
-use promo_shared::app::claims::ClaimError;
-use promo_shared::app::claims::Claimed;
-use promo_shared::app::claims::Claimer;
-use promo_shared::app::claims::SoldOutHook;
-use promo_shared::app::retry::RetryPolicy;
-use promo_shared::app::sell_out::Republished;
-use promo_shared::app::sell_out::Republisher;
+use promo_shared::campaigns;
+use promo_shared::claims;
+use promo_shared::claims::ClaimError;
+use promo_shared::claims::Claimed;
+use promo_shared::claims::Claimer;
+use promo_shared::claims::SoldOutHook;
+use promo_shared::claims::sell_out::Republished;
+use promo_shared::claims::sell_out::Republisher;
 use promo_shared::domain::campaign::Campaign;
 use promo_shared::domain::campaign::CampaignStatus;
 use promo_shared::domain::coupon::IssueSource;
@@ -44,6 +43,7 @@ use promo_shared::ports::store::Store;
 use promo_shared::ports::store::StoreError;
 use promo_shared::ports::store::TxOp;
 use promo_shared::ports::store::Update;
+use promo_shared::retry::RetryPolicy;
 use promo_shared::testing::at;
 use serde_json::json;
 
@@ -107,7 +107,7 @@ async fn deploy(s: &DynStore, c: &Campaign) {
 }
 
 async fn wallet_len(s: &DynStore, user: &UserId) -> usize {
-    promo_shared::app::wallet::list(&**s, user).await.unwrap().len()
+    promo_shared::wallet::list(&**s, user).await.unwrap().len()
 }
 
 /// 1,000 concurrent claims (400 shoppers, 2–3 attempts each, over 4 claimer instances) on a
@@ -189,7 +189,7 @@ impl SoldOutHook for Recording {
 
 /// Whether the stored price book offers `campaign`'s claimable coupon.
 async fn book_offers(s: &DynStore, campaign: &CampaignId) -> bool {
-    let item = s.get(&promo_shared::items::catalog::price_book_key()).await.unwrap().unwrap();
+    let item = s.get(&promo_shared::pricing::items::price_book_key()).await.unwrap().unwrap();
     let book: promo_shared::domain::price_book::PriceBook = serde_json::from_value(item["book"].clone()).unwrap();
     book.coupons.iter().any(|c| c.campaign_id == campaign.as_str())
 }
@@ -204,7 +204,7 @@ pub async fn claims_sell_out_republishes_the_price_book_once(s: DynStore) {
     let campaign = claim_campaign(&p, 20, 1, 4);
     deploy(&s, &campaign).await;
     let clock = during();
-    promo_shared::app::catalog::publish_price_book(&*s, clock.now(), 10, None).await.unwrap();
+    promo_shared::pricing::catalog::publish_price_book(&*s, clock.now(), 10, None).await.unwrap();
     assert!(book_offers(&s, &campaign.id).await, "in stock: offered");
 
     let outcomes = Arc::new(Mutex::new(Vec::new()));
@@ -235,7 +235,7 @@ pub async fn claims_sell_out_republishes_the_price_book_once(s: DynStore) {
     let others = outcomes.len() - published.len();
     assert_eq!(published.len(), 1, "exactly one publication ({others} calls did not publish)");
     assert!(!book_offers(&s, &campaign.id).await, "sold out: no longer offered");
-    let marker = s.get(&promo_shared::items::sold_out::key(&campaign.id)).await.unwrap().unwrap();
+    let marker = s.get(&promo_shared::claims::sold_out::key(&campaign.id)).await.unwrap().unwrap();
     assert!(marker.contains_key("published_at"));
 }
 
@@ -247,10 +247,10 @@ pub async fn claims_an_unfinished_republication_is_taken_over_after_its_lease(s:
     let campaign = claim_campaign(&p, 1, 1, 1);
     deploy(&s, &campaign).await;
     let clock = during();
-    promo_shared::app::catalog::publish_price_book(&*s, clock.now(), 10, None).await.unwrap();
+    promo_shared::pricing::catalog::publish_price_book(&*s, clock.now(), 10, None).await.unwrap();
     claimer(&s, clock.clone()).claim(&campaign.id, &UserId::parse(format!("{p}-u")).unwrap()).await.unwrap();
     // What a publisher that crashed right after winning the marker leaves behind.
-    let mut marker = promo_shared::items::sold_out::key(&campaign.id).item();
+    let mut marker = promo_shared::claims::sold_out::key(&campaign.id).item();
     marker.insert("marked_at".into(), clock.now().timestamp_millis().into());
     s.put(marker, None).await.unwrap();
 
@@ -351,14 +351,14 @@ pub async fn claims_a_sell_out_during_a_republication_is_caught(s: DynStore) {
     deploy(&s, &first).await;
     deploy(&s, &second).await;
     let clock = during();
-    promo_shared::app::catalog::publish_price_book(&*s, clock.now(), 10, None).await.unwrap();
+    promo_shared::pricing::catalog::publish_price_book(&*s, clock.now(), 10, None).await.unwrap();
     claimer(&s, clock.clone()).claim(&first.id, &UserId::parse(format!("{p}-u")).unwrap()).await.unwrap();
 
     // The other campaign's last unit goes just before the first price-book write.
-    let shard = promo_shared::items::stock::claim_key(&second.id, 0);
+    let shard = promo_shared::campaigns::stock::claim_key(&second.id, 0);
     let racing = BeforeFirstWrite::over(
         &s,
-        |write, key| write == Write::Put && *key == promo_shared::items::catalog::price_book_key(),
+        |write, key| write == Write::Put && *key == promo_shared::pricing::items::price_book_key(),
         Box::new(move |s| {
             Box::pin(async move {
                 s.update(&shard, &[Update::set("remaining", 0)], None).await.unwrap();
@@ -387,10 +387,10 @@ pub async fn claims_a_personal_read_is_one_query(s: DynStore) {
     let user = UserId::parse(format!("{p}-u")).unwrap();
     let claimer = claimer(&s, during());
     let coupon = claimer.claim(&campaign.id, &user).await.unwrap().coupon;
-    promo_shared::app::catalog::set_mileage(&*s, &user, 3000).await.unwrap();
+    promo_shared::pricing::catalog::set_mileage(&*s, &user, 3000).await.unwrap();
 
     let counting = crate::counting::Counting::over(&s);
-    let personal = promo_shared::app::catalog::personal(&*counting, &user).await.unwrap();
+    let personal = promo_shared::pricing::catalog::personal(&*counting, &user).await.unwrap();
     assert_eq!(personal.coupons, [coupon]);
     assert_eq!(personal.claims, [(campaign.id.to_string(), 1)].into());
     assert_eq!(personal.mileage_balance, 3000);
@@ -487,7 +487,7 @@ pub async fn claims_a_code_collision_is_retried_with_a_fresh_code(s: DynStore) {
     let second = c.claim(&campaign.id, &u2).await.unwrap();
     assert_ne!(second.coupon.code, code);
     assert_eq!(second.attempts, 2, "one refused attempt, then the fresh code");
-    let owner = s.get(&promo_shared::items::wallet::code_key(&code)).await.unwrap().unwrap();
+    let owner = s.get(&promo_shared::wallet::items::code_key(&code)).await.unwrap().unwrap();
     assert_eq!(owner.get("user_id"), Some(&json!(u1.as_str())), "the code item still names the first owner");
     assert_eq!((wallet_len(&s, &u1).await, wallet_len(&s, &u2).await), (1, 1));
     assert_eq!(claims::stock_left(&*s, &campaign).await.unwrap(), [8]);
@@ -532,7 +532,7 @@ async fn deploy_racing_an_end(
     ended.ends_at = at("2026-11-10T00:00:00Z");
     let ended = Campaign::new(ended).unwrap();
     let other = ended.clone();
-    let campaign_key = promo_shared::items::campaign::key(&campaign.id);
+    let campaign_key = promo_shared::campaigns::items::key(&campaign.id);
     let racing = BeforeFirstWrite::over(
         s,
         move |w, key: &Key| w == write && *key == campaign_key,
@@ -787,7 +787,7 @@ async fn redeploy(
 
 /// What every claim shard key of a campaign up to `slots` holds (absent: 0).
 async fn shard_left(s: &DynStore, campaign: &Campaign, slots: u16) -> Vec<i64> {
-    let keys: Vec<Key> = (0..slots).map(|n| promo_shared::items::stock::claim_key(&campaign.id, n)).collect();
+    let keys: Vec<Key> = (0..slots).map(|n| promo_shared::campaigns::stock::claim_key(&campaign.id, n)).collect();
     campaigns::remaining(&**s, &keys).await.unwrap()
 }
 
@@ -926,7 +926,10 @@ pub async fn claims_a_sold_out_campaign_given_more_stock_sells_again(s: DynStore
     assert!(matches!(outcomes.lock().unwrap().as_slice(), [Republished::Published { .. }]));
     assert!(!book_offers(&s, &campaign.id).await);
     let more = redeploy(&s, &campaign, 5, 1).await.unwrap();
-    assert!(s.get(&promo_shared::items::sold_out::key(&campaign.id)).await.unwrap().is_none(), "the marker is cleared");
+    assert!(
+        s.get(&promo_shared::claims::sold_out::key(&campaign.id)).await.unwrap().is_none(),
+        "the marker is cleared"
+    );
     // A republisher that saw the first sell-out is a new instance here (its memory is per instance).
     let outcomes = Arc::new(Mutex::new(Vec::new()));
     let recording = Recording { republisher: Republisher::new(s.clone(), during(), None), outcomes: outcomes.clone() };

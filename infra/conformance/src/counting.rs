@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use promo_shared::items;
+use promo_shared::campaigns;
 use promo_shared::ports::store::Cond;
 use promo_shared::ports::store::Item;
 use promo_shared::ports::store::Key;
@@ -89,7 +89,7 @@ impl Store for Counting {
     }
     async fn query(&self, q: &Query) -> Result<Page, StoreError> {
         self.queries.fetch_add(1, Ordering::SeqCst);
-        if q.pk == items::campaign::PARTITION {
+        if q.pk == campaigns::items::PARTITION {
             self.campaign_queries.fetch_add(1, Ordering::SeqCst);
         }
         self.inner.query(q).await

@@ -1,5 +1,5 @@
 //! Limited events against a real store adapter: reservations, the waitlist, expiry and
-//! promotion, payments and the scheduler's ticks (`promo_shared::app::events` and
+//! promotion, payments and the scheduler's ticks (`promo_shared::events` and
 //! `event_scheduler`), with the clock driven explicitly. The invariants are checked against
 //! every reservation item after each race, not against the counters alone:
 //!
@@ -20,16 +20,16 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use futures::future::join_all;
-use promo_shared::app::campaigns;
-use promo_shared::app::event_scheduler::{self, Budget, TickReport};
-use promo_shared::app::events::{EventError, Events, Paid, PlacePayment, Released};
-use promo_shared::app::issuer::Issuer;
+use promo_shared::campaigns;
 use promo_shared::domain::campaign::Campaign;
 use promo_shared::domain::ids::{EventId, PaymentId, UserId};
 use promo_shared::domain::limited_event::{EventStatus, ReservationStatus};
 use promo_shared::domain::money::{Currency, Money};
 use promo_shared::domain::payment::PaymentEvent;
-use promo_shared::items::event::{self as ev, DUE_SHARDS, EventState, Reservation};
+use promo_shared::events::items::{self as ev, DUE_SHARDS, EventState, Reservation};
+use promo_shared::events::scheduler::{self as event_scheduler, Budget, TickReport};
+use promo_shared::events::{EventError, Events, Paid, PlacePayment, Released};
+use promo_shared::payments::issuer::Issuer;
 use promo_shared::ports::clock::{Clock, ManualClock};
 use promo_shared::ports::store::{Cond, Item, ItemExt, Key, Page, Query, Store, StoreError, TxOp, Update, query_all};
 use promo_shared::testing::at;
@@ -694,7 +694,7 @@ pub async fn events_a_refunded_payment_frees_its_place(s: DynStore) {
     let d_now = events.reservation(&w.user(3), &d.reservation_id).await.unwrap().unwrap();
     assert_eq!(d_now.status, ReservationStatus::Reserved, "the hold is left as it was");
     assert_eq!(w.state().await.confirmed, 0);
-    assert!(matches!(events.release(&d_now, promo_shared::app::events::Why::Cancelled).await, Ok(Released::ToStock)));
+    assert!(matches!(events.release(&d_now, promo_shared::events::Why::Cancelled).await, Ok(Released::ToStock)));
     w.check(4).await;
 }
 

@@ -8,20 +8,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::future::join_all;
-use promo_shared::app::campaigns;
-use promo_shared::app::issuer;
-use promo_shared::app::issuer::Issuer;
-use promo_shared::app::issuer::PaymentOutcome;
-use promo_shared::app::issuer::RevocationOutcome;
-use promo_shared::app::issuer::RuleRef;
-use promo_shared::app::wallet;
+use promo_shared::campaigns;
 use promo_shared::domain::campaign::Campaign;
 use promo_shared::domain::coupon::CouponStatus;
 use promo_shared::domain::ids::UserId;
 use promo_shared::domain::money::Currency;
 use promo_shared::domain::payment::PaymentEvent;
 use promo_shared::domain::payment::PaymentKind;
-use promo_shared::items;
+use promo_shared::payments::issuer;
+use promo_shared::payments::issuer::Issuer;
+use promo_shared::payments::issuer::PaymentOutcome;
+use promo_shared::payments::issuer::RevocationOutcome;
+use promo_shared::payments::issuer::RuleRef;
 use promo_shared::ports::clock::Clock;
 use promo_shared::ports::clock::ManualClock;
 use promo_shared::ports::ids::IdGen;
@@ -30,6 +28,7 @@ use promo_shared::ports::store::Update;
 use promo_shared::testing::at;
 use promo_shared::testing::campaign_json;
 use promo_shared::testing::paid_event;
+use promo_shared::wallet;
 use serde_json::json;
 
 use crate::counting::Counting;
@@ -261,7 +260,7 @@ pub async fn used_coupons_are_reported_not_revoked(s: DynStore) {
     let (pay, user) = (ns("payu"), ns("useru"));
     let out = issuer.handle_payment(&event(&pay, &user, PaymentKind::Paid)).await.unwrap();
     let reward = out.rewards.iter().find(|r| r.campaign_id == campaign.id).unwrap().clone();
-    let key = items::wallet::key(&UserId::parse(&user).unwrap(), &reward.code);
+    let key = wallet::items::key(&UserId::parse(&user).unwrap(), &reward.code);
     s.update(&key, &[Update::set("status", json!(CouponStatus::Used))], None).await.unwrap();
     for kind in [PaymentKind::Refunded, PaymentKind::Cancelled] {
         let out = issuer.handle_payment(&event(&pay, &user, kind)).await.unwrap();
@@ -391,7 +390,7 @@ pub async fn a_used_limited_reward_keeps_its_unit(s: DynStore) {
     let pay = |n: u32, kind| event_in(cur, &format!("{p}-{n}"), &format!("{p}-u{n}"), kind);
     let first = issuer.handle_payment(&pay(1, PaymentKind::Paid)).await.unwrap();
     let code = mine(&first, &campaign).0[0].code.clone();
-    let key = items::wallet::key(&UserId::parse(format!("{p}-u1")).unwrap(), &code);
+    let key = wallet::items::key(&UserId::parse(format!("{p}-u1")).unwrap(), &code);
     s.update(&key, &[Update::set("status", json!(CouponStatus::Used))], None).await.unwrap();
     let undo = issuer.handle_payment(&pay(1, PaymentKind::Cancelled)).await.unwrap();
     assert_eq!(undo.revocations.iter().find(|r| r.code == code).unwrap().outcome, RevocationOutcome::Used);
@@ -424,7 +423,7 @@ pub async fn the_issuer_retries_and_a_lost_answer_issues_once(s: DynStore) {
     let flaky = Flaky::over(&s);
     let clock = Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z")));
     let issuer = Issuer::new(flaky.clone() as DynStore, clock, Arc::new(TestIds::default()))
-        .with_retry(promo_shared::app::retry::RetryPolicy { retries: 8, base: Duration::ZERO, cap: Duration::ZERO });
+        .with_retry(promo_shared::retry::RetryPolicy { retries: 8, base: Duration::ZERO, cap: Duration::ZERO });
     let p = ns("payr");
     let pay = |n: u32, kind| event_in(cur, &format!("{p}-{n}"), &format!("{p}-u{n}"), kind);
 
@@ -467,7 +466,7 @@ pub const HANDOFF_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// checks the timestamp against its own clock).
 pub fn hand_off(id: &str, body: &str, secret: &str, signed_at: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
     let ts = signed_at.timestamp();
-    let sig = promo_shared::app::webhooks::standard::Secret::parse(secret).unwrap().sign(id, ts, body.as_bytes());
+    let sig = promo_shared::payments::webhooks::standard::Secret::parse(secret).unwrap().sign(id, ts, body.as_bytes());
     json!({
         "version": "2.0", "rawPath": "/", "rawQueryString": "",
         "headers": {"content-type": "application/json", "webhook-id": id,
@@ -507,7 +506,7 @@ pub fn delivery(way: usize, payment: &str, body: &str, at: chrono::DateTime<chro
 pub async fn payments_delivered_through_every_entry_issue_once(s: DynStore) {
     let _alone = BIG_RACE.lock().await;
     let (campaign, issuer) = setup(&s, "entries").await;
-    let secrets = Arc::new(vec![promo_shared::app::webhooks::standard::Secret::parse(HANDOFF_SECRET).unwrap()]);
+    let secrets = Arc::new(vec![promo_shared::payments::webhooks::standard::Secret::parse(HANDOFF_SECRET).unwrap()]);
     let p = ns("paye");
     let tasks = (0..100).flat_map(|n| {
         let (issuer, secrets, p) = (issuer.clone(), secrets.clone(), p.clone());
@@ -575,7 +574,7 @@ pub async fn a_code_collision_is_retried_with_a_fresh_code(s: DynStore) {
     let held = coupons_of(&s, &format!("{p}-u1"), &campaign).await;
     assert_eq!((held.len(), &held[0].code, held[0].status), (1, &code, CouponStatus::Issued));
     assert_eq!(coupons_of(&s, &format!("{p}-u2"), &campaign).await.len(), 1);
-    let owner = s.get(&items::wallet::code_key(&code)).await.unwrap().unwrap();
+    let owner = s.get(&wallet::items::code_key(&code)).await.unwrap().unwrap();
     assert_eq!(owner.get("user_id"), Some(&json!(format!("{p}-u1"))), "the code item still names the first owner");
 }
 
@@ -773,7 +772,8 @@ pub async fn reward_stock_redeploys_racing_payments_and_refunds(s: DynStore) {
     }
     let stored = campaigns::get(&*s, &campaign.id).await.unwrap().unwrap();
     let (in_force, layout) = (i64::from(stored.rewards[0].stock.unwrap()), usize::from(stored.rewards[0].shards));
-    let slots: Vec<_> = (0..8).map(|n| items::stock::reward_key(&campaign.id, &campaign.rewards[0].id, n)).collect();
+    let slots: Vec<_> =
+        (0..8).map(|n| campaigns::stock::reward_key(&campaign.id, &campaign.rewards[0].id, n)).collect();
     let left = campaigns::remaining(&*s, &slots).await.unwrap();
     assert!(left[layout..].iter().all(|l| *l == 0), "stranded beyond {layout} shards: {left:?}");
     let mut held = 0i64;
@@ -823,7 +823,8 @@ pub async fn a_unit_given_back_after_a_reshard_lands_in_the_layout_in_force(s: D
         let out = stale.handle_payment(&pay(n, PaymentKind::Cancelled)).await.unwrap();
         assert_eq!(out.revocations.len(), 1);
     }
-    let slots: Vec<_> = (0..4).map(|n| items::stock::reward_key(&campaign.id, &campaign.rewards[0].id, n)).collect();
+    let slots: Vec<_> =
+        (0..4).map(|n| campaigns::stock::reward_key(&campaign.id, &campaign.rewards[0].id, n)).collect();
     assert_eq!(campaigns::remaining(&*s, &slots).await.unwrap(), [8, 0, 0, 0], "no unit stranded");
     let fresh =
         Issuer::new(s.clone(), Arc::new(ManualClock::new(at("2026-11-22T12:00:00Z"))), Arc::new(TestIds::default()));

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use futures::future::join_all;
-use promo_shared::app::idempotency;
-use promo_shared::app::idempotency::IdempotencyConfig;
+use promo_shared::idempotency;
+use promo_shared::idempotency::IdempotencyConfig;
 
 use crate::counting::Counting;
 use promo_shared::ports::store::CancelReason;
@@ -341,9 +341,9 @@ pub async fn race_put_if_absent(s: DynStore) {
 /// once and exactly one may send; only it can settle the record, once; a claim never settled
 /// counts as UNCERTAIN after its lease, and the counts add up.
 pub async fn email_deliveries_are_claimed_once_and_settled_once(s: DynStore) {
-    use promo_shared::app::email_delivery::{self, Claim, LEASE};
     use promo_shared::domain::ids::{CampaignId, UserId};
-    use promo_shared::items::email_delivery::Status;
+    use promo_shared::email::delivery::{self as email_delivery, Claim, LEASE};
+    use promo_shared::email::items::delivery::Status;
 
     let campaign = CampaignId::parse(ns("mail")).unwrap();
     let user = UserId::parse("u-racing").unwrap();

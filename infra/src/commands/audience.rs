@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use promo_shared::app::audience;
 use promo_shared::domain::audience::Header;
+use promo_shared::email::audience;
 use serde_json::json;
 
 use super::TargetArgs;

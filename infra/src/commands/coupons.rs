@@ -1,8 +1,8 @@
 //! `promoctl coupons list --user U`: a shopper's wallet.
 
 use clap::{Args, Subcommand};
-use promo_shared::app::wallet;
 use promo_shared::domain::ids::UserId;
+use promo_shared::wallet;
 
 use super::{TargetArgs, rfc3339};
 

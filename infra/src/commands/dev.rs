@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use promo_shared::app::catalog;
-use promo_shared::app::email_sender::{Sender, SenderConfig};
+use promo_shared::email::sender::{Sender, SenderConfig};
+use promo_shared::pricing::catalog;
 use promoctl::config::{self, DEFAULT_LISTEN};
 use promoctl::runtime::{self, Platform, RunOptions};
 

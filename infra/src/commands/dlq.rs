@@ -4,8 +4,8 @@
 //! dead-letter queues (`promo_lambdas::sqs`).
 
 use clap::{Args, Subcommand};
-use promo_shared::app::email_sender::EMAIL_JOBS_QUEUE;
-use promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE;
+use promo_shared::email::sender::EMAIL_JOBS_QUEUE;
+use promo_shared::payments::gateway::PAYMENT_EVENTS_QUEUE;
 use promoctl::embedded::{QueueConfig, SqliteQueue};
 use promoctl::target::Env;
 use serde_json::json;

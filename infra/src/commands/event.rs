@@ -3,10 +3,10 @@
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use promo_shared::app::campaigns;
-use promo_shared::app::events::Events;
+use promo_shared::campaigns;
 use promo_shared::domain::ids::EventId;
-use promo_shared::items::event::{self as ev, EventState};
+use promo_shared::events::Events;
+use promo_shared::events::items::{self as ev, EventState};
 use promo_shared::ports::store::{ItemExt, Store, query_all};
 use promoctl::config;
 use promoctl::embedded::SystemClock;

@@ -1,8 +1,8 @@
 //! `promoctl mileage set --user U --balance N`.
 
 use clap::{Args, Subcommand};
-use promo_shared::app::catalog;
 use promo_shared::domain::ids::UserId;
+use promo_shared::pricing::catalog;
 
 use super::TargetArgs;
 

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use promo_shared::app::catalog;
 use promo_shared::domain::price_book::CatalogProduct;
+use promo_shared::pricing::catalog;
 
 use super::TargetArgs;
 

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use promo_shared::app::webhooks::{standard, stripe};
+use promo_shared::payments::webhooks::{standard, stripe};
 use promo_shared::ports::clock::Clock;
 use promoctl::config;
 use promoctl::embedded::SystemClock;

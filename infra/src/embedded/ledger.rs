@@ -1,23 +1,23 @@
 //! The local runtime's delivery ledger and hand-off, over the store and queue ports: the
 //! edge application's ports as `promoctl dev` serves them (the Worker has its own in
-//! `edge/`). The ledger's records follow `promo_shared::app::idempotency`.
+//! `edge/`). The ledger's records follow `promo_shared::idempotency`.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use promo_shared::app::idempotency;
-use promo_shared::app::idempotency::Begin;
-use promo_shared::app::idempotency::IdempotencyConfig;
-use promo_shared::app::idempotency::IdempotencyError;
 use promo_shared::domain::payment::PaymentEvent;
+use promo_shared::idempotency;
+use promo_shared::idempotency::Begin;
+use promo_shared::idempotency::IdempotencyConfig;
+use promo_shared::idempotency::IdempotencyError;
 use promo_shared::ports::ids::IdGen;
 use promo_shared::ports::queue::Queue;
 use promo_shared::ports::store::Store;
 use serde_json::Value;
 
-use promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE;
 use promo_shared::http::ApiError;
+use promo_shared::payments::gateway::PAYMENT_EVENTS_QUEUE;
 use promo_shared::ports::handoff::HandOff;
 use promo_shared::ports::ledger::DeliveryLedger;
 use promo_shared::ports::ledger::Recorded;

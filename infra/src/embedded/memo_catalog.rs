@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use promo_shared::app::catalog::StoreCatalog;
 use promo_shared::domain::price_book::{CatalogProduct, PriceBook, public_cache_key};
 use promo_shared::http::ApiError;
 use promo_shared::ports::catalog::{Catalog, Priced};
 use promo_shared::ports::clock::Clock;
 use promo_shared::ports::store::Store;
+use promo_shared::pricing::catalog::StoreCatalog;
 
 /// [`StoreCatalog`] with the price book and products kept in memory for `ttl`: a cached
 /// price read then costs no store round trip. A deploy or a product publish is seen within
@@ -108,8 +108,8 @@ mod tests {
     #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
     use super::*;
-    use promo_shared::app::catalog;
     use promo_shared::ports::clock::ManualClock;
+    use promo_shared::pricing::catalog;
     use promo_shared::testing::at;
 
     fn product(sale: i64) -> CatalogProduct {

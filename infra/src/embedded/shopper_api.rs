@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use promo_shared::app::api::Api;
 use promo_shared::http::{ApiError, Request, Response, Route};
 use promo_shared::ports::shopper_api::ShopperApi;
 use promo_shared::ports::store::Store;
+use promo_shared::serve::api::Api;
 
 pub struct InProcessApi<S>(pub Arc<Api<S>>);
 

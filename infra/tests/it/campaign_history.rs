@@ -11,8 +11,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use promo_shared::app::{campaigns, claims::Claimer};
 use promo_shared::domain::ids::{CampaignId, UserId};
+use promo_shared::{campaigns, claims::Claimer};
 use promoctl::embedded::{OsIds, SqliteStore, SystemClock};
 
 fn promoctl(data: &Path, args: &[&str]) -> Output {

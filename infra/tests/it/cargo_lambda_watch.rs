@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use promo_lambdas::auth::ShopperAuth;
 use promo_lambdas::dynamodb::DynamoStore;
 use promo_lambdas::dynamodb::create_table;
-use promo_shared::app::webhooks::standard::Secret;
 use promo_shared::domain::ids::UserId;
+use promo_shared::payments::webhooks::standard::Secret;
 use serde_json::{Value, json};
 
 const ISSUER_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

@@ -98,7 +98,7 @@ fn campaign_validate_lists_every_problem_and_fails() {
 async fn coupons_list_prints_a_shoppers_wallet() {
     use std::sync::Arc;
 
-    use promo_shared::app::issuer::Issuer;
+    use promo_shared::payments::issuer::Issuer;
     use promo_shared::ports::clock::ManualClock;
     use promo_shared::testing::at;
     use promo_shared::testing::paid_event;
@@ -150,8 +150,8 @@ async fn coupons_list_prints_a_shoppers_wallet() {
 /// unknown field) is named by its position and nothing at all is written.
 #[tokio::test]
 async fn products_publish_refuses_an_invalid_product_and_writes_nothing() {
-    use promo_shared::items::catalog::all_products;
     use promo_shared::ports::store::query_all;
+    use promo_shared::pricing::items::all_products;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     let good = serde_json::json!({"id": "p-1", "currency": "KRW", "list_price": 59000, "sale_price": 52000});

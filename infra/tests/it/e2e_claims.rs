@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use promo_lambdas::auth::ShopperAuth;
-use promo_shared::app::campaigns;
-use promo_shared::app::claims;
+use promo_shared::campaigns;
+use promo_shared::claims;
 use promo_shared::domain::ids::CampaignId;
 use promo_shared::domain::ids::UserId;
 use promo_shared::ports::clock::Clock;

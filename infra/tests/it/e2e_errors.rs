@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use promo_shared::app::config::EdgeConfig;
+use promo_shared::config::EdgeConfig;
 use promo_shared::http::UNAVAILABLE_MESSAGE;
 use promoctl::runtime::Platform;
 use serde_json::Value;

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use promo_shared::app::campaigns;
+use promo_shared::campaigns;
 use promo_shared::domain::audience::Member;
 use promo_shared::domain::email::EmailAddress;
 use promo_shared::domain::ids::{ReservationId, UserId};
@@ -183,7 +183,7 @@ async fn shoppers_reserve_wait_cancel_pay_and_are_promoted() {
 /// bounced or complained); the others are mailed as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn notices_skip_suppressed_addresses() {
-    use promo_shared::items::suppression::{self, Reason, Suppression};
+    use promo_shared::email::items::suppression::{self, Reason, Suppression};
     use promo_shared::ports::store::Store;
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(at("2026-11-20T10:00:00Z")));

@@ -15,14 +15,14 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use promo_lambdas::auth::DEFAULT_AUDIENCE;
 use promo_lambdas::auth::DEFAULT_ISSUER;
 use promo_lambdas::auth::ShopperAuth;
-use promo_shared::app::campaigns;
-use promo_shared::app::catalog;
-use promo_shared::app::config::EdgeConfig;
-use promo_shared::app::webhooks::standard;
-use promo_shared::app::webhooks::stripe;
+use promo_shared::campaigns;
+use promo_shared::config::EdgeConfig;
 use promo_shared::domain::ids::UserId;
+use promo_shared::payments::webhooks::standard;
+use promo_shared::payments::webhooks::stripe;
 use promo_shared::ports::clock::Clock;
 use promo_shared::ports::clock::ManualClock;
+use promo_shared::pricing::catalog;
 use promo_shared::testing::at;
 use promoctl::embedded::OsIds;
 use promoctl::runtime::Platform;
@@ -528,7 +528,7 @@ async fn every_route_refuses_malformed_requests_clearly_and_writes_nothing() {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
     };
     let other_keys =
-        promo_shared::app::unsubscribe::UnsubscribeKeys::new(&[b"another-unsubscribe-secret-of-32-bytes".as_slice()])
+        promo_shared::email::unsubscribe::UnsubscribeKeys::new(&[b"another-unsubscribe-secret-of-32-bytes".as_slice()])
             .unwrap();
     let bad_links: Vec<(&str, String)> = vec![
         ("no token", String::new()),
@@ -693,7 +693,7 @@ async fn every_route_refuses_malformed_requests_clearly_and_writes_nothing() {
         "a malformed request wrote to the store: {changed:?}, gone: {gone:?}"
     );
     assert_eq!(
-        platform.queue.depth(promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE).await.unwrap(),
+        platform.queue.depth(promo_shared::payments::gateway::PAYMENT_EVENTS_QUEUE).await.unwrap(),
         0,
         "one was handed off"
     );
@@ -722,7 +722,7 @@ async fn every_route_refuses_malformed_requests_clearly_and_writes_nothing() {
     // PortOne is not reachable here: the valid webhook and callback get as far as the look-up.
     assert_eq!(po_valid.send(addr).await.status, 503, "a well-formed PortOne webhook reaches the look-up");
     assert_eq!(cb("po-corpus").send(addr).await.status, 503, "a well-formed callback reaches the look-up");
-    assert_eq!(platform.queue.depth(promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE).await.unwrap(), 2);
+    assert_eq!(platform.queue.depth(promo_shared::payments::gateway::PAYMENT_EVENTS_QUEUE).await.unwrap(), 2);
     running.shutdown().await.unwrap();
 }
 

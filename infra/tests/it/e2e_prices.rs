@@ -13,9 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use promo_lambdas::auth::ShopperAuth;
-use promo_shared::app::campaigns;
-use promo_shared::app::catalog;
-use promo_shared::app::config::EdgeConfig;
+use promo_shared::campaigns;
+use promo_shared::config::EdgeConfig;
 use promo_shared::domain::campaign::Campaign;
 use promo_shared::domain::ids::{ProductId, UserId};
 use promo_shared::domain::money::{Amount, Currency};
@@ -24,6 +23,7 @@ use promo_shared::domain::price_book::MileagePolicy;
 use promo_shared::ports::clock::Clock;
 use promo_shared::ports::clock::ManualClock;
 use promo_shared::ports::store::Store;
+use promo_shared::pricing::catalog;
 use promo_shared::testing::at;
 use promoctl::embedded::OsIds;
 use promoctl::runtime::{Platform, Running};
@@ -219,7 +219,7 @@ async fn a_coupon_nobody_can_download_any_more_is_not_priced() {
     let (_, ann, _) = get(&running, "p-1", &[("authorization", &bearer("ann"))]).await;
     assert_eq!(ann["final_price"], 40500, "her own coupon prices it: {ann}");
     let code = promo_shared::domain::coupon::CouponCode::parse(coupon["code"].as_str().unwrap()).unwrap();
-    let key = promo_shared::items::wallet::key(&UserId::parse("ann").unwrap(), &code);
+    let key = promo_shared::wallet::items::key(&UserId::parse("ann").unwrap(), &code);
     let used = [promo_shared::ports::store::Update::set("status", "USED")];
     platform.store.update(&key, &used, None).await.unwrap();
     let (_, ann, _) = get(&running, "p-1", &[("authorization", &bearer("ann"))]).await;

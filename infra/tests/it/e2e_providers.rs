@@ -12,12 +12,12 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
-use promo_shared::app::campaigns;
-use promo_shared::app::config::EdgeConfig;
-use promo_shared::app::wallet;
-use promo_shared::app::webhooks::standard;
-use promo_shared::app::webhooks::stripe;
+use promo_shared::campaigns;
+use promo_shared::config::EdgeConfig;
 use promo_shared::domain::ids::UserId;
+use promo_shared::payments::webhooks::standard;
+use promo_shared::payments::webhooks::stripe;
+use promo_shared::wallet;
 use promoctl::runtime::{Platform, Running};
 use serde_json::{Value, json};
 
@@ -138,7 +138,7 @@ async fn callback_with(running: &Running, payment: &str, headers: Vec<(&str, Str
 
 async fn coupons(platform: &Platform, user: &str) -> usize {
     for _ in 0..200 {
-        if platform.queue.depth(promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE).await.unwrap() == 0 {
+        if platform.queue.depth(promo_shared::payments::gateway::PAYMENT_EVENTS_QUEUE).await.unwrap() == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

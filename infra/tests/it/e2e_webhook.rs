@@ -9,12 +9,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use promo_shared::app::campaigns;
-use promo_shared::app::config::EdgeConfig;
-use promo_shared::app::wallet;
-use promo_shared::app::webhooks::standard::Secret;
+use promo_shared::campaigns;
+use promo_shared::config::EdgeConfig;
 use promo_shared::domain::coupon::CouponStatus;
 use promo_shared::domain::ids::UserId;
+use promo_shared::payments::webhooks::standard::Secret;
+use promo_shared::wallet;
 use promoctl::runtime::{Platform, Running};
 use serde_json::{Value, json};
 
@@ -68,7 +68,7 @@ async fn deliver(addr: std::net::SocketAddr, delivery_id: &str, body: &str, secr
 /// Waits (bounded) until the payment queue is drained; the assertion is on what is stored.
 async fn drained(platform: &Platform) {
     for _ in 0..200 {
-        if platform.queue.depth(promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE).await.unwrap() == 0 {
+        if platform.queue.depth(promo_shared::payments::gateway::PAYMENT_EVENTS_QUEUE).await.unwrap() == 0 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -232,7 +232,7 @@ async fn bad_deliveries_are_rejected_and_change_nothing() {
     assert_eq!(v["error"]["code"], "payload_too_large");
     let health = client.get(format!("http://{}/healthz", running.addr)).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
-    assert_eq!(platform.queue.depth(promo_shared::app::gateway::PAYMENT_EVENTS_QUEUE).await.unwrap(), 0);
+    assert_eq!(platform.queue.depth(promo_shared::payments::gateway::PAYMENT_EVENTS_QUEUE).await.unwrap(), 0);
     // The same delivery id, correctly signed, is still fresh: the rejected attempt stored nothing.
     assert_eq!(deliver(running.addr, "msg_bad", &body, SECRET).await.0, 200);
     running.shutdown().await.unwrap();

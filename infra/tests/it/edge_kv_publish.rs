@@ -71,14 +71,14 @@ async fn deploys_and_product_publishes_reach_the_edges_kv() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sell_out_republishes_the_price_book_to_the_edges_kv() {
     use promo_lambdas::edge_kv::EdgeKv;
-    use promo_shared::app::campaigns;
-    use promo_shared::app::catalog;
-    use promo_shared::app::claims::ClaimError;
-    use promo_shared::app::claims::Claimer;
-    use promo_shared::app::sell_out::Republisher;
+    use promo_shared::campaigns;
+    use promo_shared::claims::ClaimError;
+    use promo_shared::claims::Claimer;
+    use promo_shared::claims::sell_out::Republisher;
     use promo_shared::domain::ids::UserId;
     use promo_shared::ports::clock::Clock;
     use promo_shared::ports::clock::ManualClock;
+    use promo_shared::pricing::catalog;
     use promoctl::embedded::{OsIds, SqliteStore};
 
     let (api, seen) = fake_cloudflare().await;

@@ -23,12 +23,12 @@ use tokio::sync::Notify;
 
 use promo_lambdas::rabbitmq::{RabbitConfig, RabbitQueue};
 use promo_lambdas::send_rate::RateWindow;
-use promo_shared::app::email_send;
-use promo_shared::app::email_sender::{Sender, SenderConfig};
-use promo_shared::app::unsubscribe::UnsubscribeKeys;
 use promo_shared::domain::audience::Member;
 use promo_shared::domain::email::EmailAddress;
 use promo_shared::domain::ids::UserId;
+use promo_shared::email::send as email_send;
+use promo_shared::email::sender::{Sender, SenderConfig};
+use promo_shared::email::unsubscribe::UnsubscribeKeys;
 use promoctl::embedded::{OsIds, OutboxMailer, SqliteStore, SystemClock};
 use promoctl::runtime::consume_email;
 use tokio::sync::watch;

@@ -13,9 +13,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use promo_shared::app::email_delivery::LEASE;
-use promo_shared::app::email_send::{self, Progress};
 use promo_shared::domain::ids::CampaignId;
+use promo_shared::email::delivery::LEASE;
+use promo_shared::email::send::{self as email_send, Progress};
 use promoctl::embedded::SqliteStore;
 
 const N: usize = 12_000;

@@ -12,18 +12,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use promo_shared::app::audience;
-use promo_shared::app::campaigns;
-use promo_shared::app::email_delivery;
-use promo_shared::app::email_send::{self, Progress, SendError};
-use promo_shared::app::email_sender::{EMAIL_JOBS_QUEUE, Sender, SenderConfig};
-use promo_shared::app::unsubscribe::{self, UnsubscribeKeys};
+use promo_shared::campaigns;
 use promo_shared::domain::audience::Member;
 use promo_shared::domain::campaign::Campaign;
 use promo_shared::domain::email::EmailAddress;
 use promo_shared::domain::ids::{CampaignId, UserId};
-use promo_shared::items::email_send::SendState;
-use promo_shared::items::suppression::{self, Reason, Suppression};
+use promo_shared::email::audience;
+use promo_shared::email::delivery as email_delivery;
+use promo_shared::email::items::send::SendState;
+use promo_shared::email::items::suppression::{self, Reason, Suppression};
+use promo_shared::email::send::{self as email_send, Progress, SendError};
+use promo_shared::email::sender::{EMAIL_JOBS_QUEUE, Sender, SenderConfig};
+use promo_shared::email::unsubscribe::{self, UnsubscribeKeys};
 use promo_shared::ports::mail::{BulkEntry, BulkMailer, MailError, Template, Unlimited};
 use promo_shared::ports::store::Store;
 use promoctl::embedded::{OsIds, OutboxMailer, QueueConfig, SqliteQueue, SqliteStore, SystemClock};
@@ -238,10 +238,10 @@ async fn a_paused_send_holds_its_jobs_and_a_resumed_one_finishes() {
     let p = email_send::progress(&*l.store, &id, chrono::Utc::now()).await.unwrap();
     assert_eq!((p.buckets_published, p.publishing), (0, false));
     let now = chrono::Utc::now().timestamp_millis();
-    let (key, updates, cond) = promo_shared::items::email_send::lease(&id, 3, "elsewhere", now, now + 60_000);
+    let (key, updates, cond) = promo_shared::email::items::send::lease(&id, 3, "elsewhere", now, now + 60_000);
     l.store.update(&key, &updates, Some(cond)).await.unwrap();
     assert!(email_send::progress(&*l.store, &id, chrono::Utc::now()).await.unwrap().publishing, "a live lease");
-    let (key, updates, cond) = promo_shared::items::email_send::release(&id, 3, "elsewhere");
+    let (key, updates, cond) = promo_shared::email::items::send::release(&id, 3, "elsewhere");
     l.store.update(&key, &updates, Some(cond)).await.unwrap();
     email_send::control(&*l.store, &SystemClock, &id, SendState::Paused, Some("test")).await.unwrap().unwrap();
     // Publishing stops at once while paused; the trigger refuses to start anything.
@@ -491,7 +491,7 @@ async fn bad_triggers_are_clear_errors_and_enqueue_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_sender_lambda_reports_sqs_partial_failures_and_amazon_mq_retries() {
     use base64::Engine;
-    use promo_shared::app::email_send::{Job, Recipient};
+    use promo_shared::email::send::{Job, Recipient};
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let l = local();
     let sending = deploy(&l.store, "bf-lambda").await;
@@ -606,7 +606,7 @@ impl BulkMailer for Scripted {
 
 /// One job of the selected users `users`, as the publisher makes it.
 fn job_of(id: &CampaignId, users: &[UserId]) -> Vec<u8> {
-    use promo_shared::app::email_send::{Job, Recipient};
+    use promo_shared::email::send::{Job, Recipient};
     let recipients = users
         .iter()
         .map(|u| Recipient {
@@ -623,7 +623,7 @@ fn job_of(id: &CampaignId, users: &[UserId]) -> Vec<u8> {
 /// again on their own, the status reports them, and only the marketer's resend sends them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ambiguous_answer_settles_its_recipients_uncertain_and_never_resends_them() {
-    use promo_shared::app::email_sender::Outcome;
+    use promo_shared::email::sender::Outcome;
     let l = local();
     let id = deploy(&l.store, "bf-ambiguous").await;
     let selected = import(&l.store, 100).await;
@@ -656,7 +656,7 @@ async fn an_ambiguous_answer_settles_its_recipients_uncertain_and_never_resends_
 /// recipients are sent by the next call, none uncertain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_answer_is_retried_and_sends() {
-    use promo_shared::app::email_sender::Outcome;
+    use promo_shared::email::sender::Outcome;
     let l = local();
     let id = deploy(&l.store, "bf-throttled-once").await;
     let selected = import(&l.store, 100).await;
@@ -739,7 +739,7 @@ fn chunked_sender(
 /// reached are unclaimed, and the job's redelivery sends them — nobody twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_mid_job_strands_only_the_call_in_flight() {
-    use promo_shared::app::email_sender::Outcome;
+    use promo_shared::email::sender::Outcome;
     let l = local();
     let id = deploy(&l.store, "bf-kill-chunk").await;
     let selected = import(&l.store, 200).await;
@@ -771,7 +771,7 @@ async fn a_kill_mid_job_strands_only_the_call_in_flight() {
 /// each once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deadline_hands_the_rest_back_unclaimed() {
-    use promo_shared::app::email_sender::Outcome;
+    use promo_shared::email::sender::Outcome;
     use promo_shared::ports::clock::{Clock, ManualClock};
     let l = local();
     let id = deploy(&l.store, "bf-deadline").await;
@@ -893,7 +893,7 @@ async fn outside_the_send_window_jobs_wait_and_status_says_until_when() {
         to: hhmm(opens + chrono::Duration::hours(1)),
         utc_offset: "+00:00".into(),
     });
-    let key = promo_shared::items::email_send::state_key(&id);
+    let key = promo_shared::email::items::send::state_key(&id);
     l.store.update(&key, &[Update::set("email", serde_json::to_value(&email).unwrap())], None).await.unwrap();
     email_send::publish(&*l.store, &*l.queue, EMAIL_JOBS_QUEUE, &SystemClock, "pub", &id).await.unwrap();
     let p = drain(&l, sender(&l, l.outbox.clone()), &id, 2, |_| true).await;

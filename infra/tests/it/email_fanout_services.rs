@@ -17,13 +17,13 @@ use std::time::Duration;
 
 use promo_lambdas::rabbitmq::{RabbitConfig, RabbitQueue};
 use promo_lambdas::ses::SesMailer;
-use promo_shared::app::email_send;
-use promo_shared::app::email_sender::{Sender, SenderConfig};
-use promo_shared::app::unsubscribe::{self, UnsubscribeKeys};
 use promo_shared::domain::audience::Member;
 use promo_shared::domain::email::EmailAddress;
 use promo_shared::domain::ids::UserId;
-use promo_shared::items::suppression::{self, Reason, Suppression};
+use promo_shared::email::items::suppression::{self, Reason, Suppression};
+use promo_shared::email::send as email_send;
+use promo_shared::email::sender::{Sender, SenderConfig};
+use promo_shared::email::unsubscribe::{self, UnsubscribeKeys};
 use promo_shared::ports::mail::Unlimited;
 use promo_shared::ports::store::Store;
 use promoctl::embedded::{OsIds, SqliteStore, SystemClock};

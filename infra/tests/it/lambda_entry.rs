@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use base64::Engine;
 use promo_lambdas::entry;
-use promo_shared::app::campaigns;
-use promo_shared::app::issuer::Issuer;
-use promo_shared::app::wallet;
-use promo_shared::app::webhooks::standard::Secret;
+use promo_shared::campaigns;
 use promo_shared::domain::ids::UserId;
+use promo_shared::payments::issuer::Issuer;
+use promo_shared::payments::webhooks::standard::Secret;
 use promo_shared::ports::store::Store;
+use promo_shared::wallet;
 use promoctl::embedded::{OsIds, SqliteStore, SystemClock};
 use serde_json::{Value, json};
 
@@ -143,7 +143,7 @@ async fn transient_store_failures_are_retryable_on_every_way_in() {
     let flaky = promo_conformance::flaky::Flaky::over(&store);
     flaky.throttle_transacts.store(usize::MAX / 2, Ordering::SeqCst);
     let issuer = Issuer::new(flaky.clone() as Arc<dyn Store>, Arc::new(SystemClock), Arc::new(OsIds)).with_retry(
-        promo_shared::app::retry::RetryPolicy {
+        promo_shared::retry::RetryPolicy {
             retries: 8,
             base: std::time::Duration::ZERO,
             cap: std::time::Duration::ZERO,
@@ -186,11 +186,11 @@ fn during_campaign() -> chrono::DateTime<chrono::Utc> {
     promo_shared::testing::at("2026-11-25T12:00:00Z")
 }
 
-async fn api(dir: &Path) -> promo_shared::app::api::Api<Arc<dyn Store>> {
+async fn api(dir: &Path) -> promo_shared::serve::api::Api<Arc<dyn Store>> {
     let issuer = issuer(dir).await; // deploys the example campaign
     let clock = Arc::new(promo_shared::ports::clock::ManualClock::new(during_campaign()));
-    let claimer = promo_shared::app::claims::Claimer::new(issuer.store.clone(), clock, Arc::new(OsIds));
-    promo_shared::app::api::Api::new(claimer, promo_lambdas::auth::ShopperAuth::new(JWT_SECRET).unwrap())
+    let claimer = promo_shared::claims::Claimer::new(issuer.store.clone(), clock, Arc::new(OsIds));
+    promo_shared::serve::api::Api::new(claimer, promo_lambdas::auth::ShopperAuth::new(JWT_SECRET).unwrap())
 }
 
 fn bearer(user: &str) -> String {
@@ -243,14 +243,14 @@ async fn api_claims_retry_a_throttled_store_then_answer_503() {
     let flaky = promo_conformance::flaky::Flaky::over(&store);
     flaky.throttle_transacts.store(usize::MAX / 2, Ordering::SeqCst);
     let clock = Arc::new(promo_shared::ports::clock::ManualClock::new(during_campaign()));
-    let retry = promo_shared::app::retry::RetryPolicy {
+    let retry = promo_shared::retry::RetryPolicy {
         retries: 3,
         base: std::time::Duration::ZERO,
         cap: std::time::Duration::ZERO,
     };
-    let claimer = promo_shared::app::claims::Claimer::new(flaky.clone() as Arc<dyn Store>, clock, Arc::new(OsIds))
-        .with_retry(retry);
-    let api = promo_shared::app::api::Api::new(claimer, promo_lambdas::auth::ShopperAuth::new(JWT_SECRET).unwrap());
+    let claimer =
+        promo_shared::claims::Claimer::new(flaky.clone() as Arc<dyn Store>, clock, Arc::new(OsIds)).with_retry(retry);
+    let api = promo_shared::serve::api::Api::new(claimer, promo_lambdas::auth::ShopperAuth::new(JWT_SECRET).unwrap());
     let claim = || {
         url_request("POST", "/v1/campaigns/black-friday-2026/claims", json!({"authorization": bearer("api-9")}), None)
     };
@@ -266,7 +266,7 @@ async fn api_claims_retry_a_throttled_store_then_answer_503() {
     assert_eq!(wallet_len_of(&api, "api-9").await, 1);
 }
 
-async fn wallet_len_of(api: &promo_shared::app::api::Api<Arc<dyn Store>>, user: &str) -> usize {
+async fn wallet_len_of(api: &promo_shared::serve::api::Api<Arc<dyn Store>>, user: &str) -> usize {
     wallet::list(&*api.claimer.store, &UserId::parse(user).unwrap()).await.unwrap().len()
 }
 

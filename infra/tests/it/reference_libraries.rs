@@ -12,9 +12,9 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use promo_shared::app::webhooks::standard;
-use promo_shared::app::webhooks::stripe;
 use promo_shared::http::Request;
+use promo_shared::payments::webhooks::standard;
+use promo_shared::payments::webhooks::stripe;
 
 const STRIPE_SECRET: &str = "whsec_test_secret";
 const STANDARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -161,7 +161,7 @@ fn stripe_verify(
     r: &promo_shared::http::Request,
     now: i64,
     tolerance: i64,
-) -> Result<i64, promo_shared::app::webhooks::SignatureError> {
+) -> Result<i64, promo_shared::payments::webhooks::SignatureError> {
     stripe::verify(secrets, &r.headers, &r.body, now, tolerance)
 }
 
@@ -170,6 +170,6 @@ fn standard_verify(
     r: &promo_shared::http::Request,
     now: i64,
     tolerance: i64,
-) -> Result<standard::Verified, promo_shared::app::webhooks::SignatureError> {
+) -> Result<standard::Verified, promo_shared::payments::webhooks::SignatureError> {
     standard::verify(secrets, &r.headers, &r.body, now, tolerance)
 }

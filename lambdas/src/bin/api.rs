@@ -1,6 +1,6 @@
 //! The shoppers' API Lambda behind a function URL: FCFS claims and the wallet
-//! (`promo_shared::app::api`); a claim that finds its campaign sold out republishes the price
-//! book (`promo_shared::app::sell_out`). Builds its clients once; configuration: `promo_lambdas::config`.
+//! (`promo_shared::serve::api`); a claim that finds its campaign sold out republishes the price
+//! book (`promo_shared::claims::sell_out`). Builds its clients once; configuration: `promo_lambdas::config`.
 
 use std::sync::Arc;
 
@@ -10,9 +10,9 @@ use promo_lambdas::dynamodb::DynamoStore;
 use promo_lambdas::entry;
 use promo_lambdas::system::OsIds;
 use promo_lambdas::system::SystemClock;
-use promo_shared::app::api::Api;
-use promo_shared::app::claims::Claimer;
-use promo_shared::app::sell_out::Republisher;
+use promo_shared::claims::Claimer;
+use promo_shared::claims::sell_out::Republisher;
+use promo_shared::serve::api::Api;
 use serde_json::Value;
 
 #[tokio::main]

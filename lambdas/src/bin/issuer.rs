@@ -10,7 +10,7 @@ use promo_lambdas::dynamodb::DynamoStore;
 use promo_lambdas::entry;
 use promo_lambdas::system::OsIds;
 use promo_lambdas::system::SystemClock;
-use promo_shared::app::issuer::Issuer;
+use promo_shared::payments::issuer::Issuer;
 use serde_json::Value;
 
 #[tokio::main]

@@ -1,6 +1,6 @@
 //! The events' scheduler Lambda (EventBridge, every minute): opens and closes limited events,
 //! expires holds and promotes the next in line, closes waitlists and mails the shoppers
-//! concerned (see `promo_shared::app::event_scheduler` and `promo_lambdas::entry::scheduler`).
+//! concerned (see `promo_shared::events::scheduler` and `promo_lambdas::entry::scheduler`).
 
 use std::sync::Arc;
 
@@ -10,8 +10,8 @@ use promo_lambdas::dynamodb::DynamoStore;
 use promo_lambdas::entry;
 use promo_lambdas::ses::SesMailer;
 use promo_lambdas::system::{OsIds, SystemClock};
-use promo_shared::app::event_scheduler::Notices;
-use promo_shared::app::events::Events;
+use promo_shared::events::Events;
+use promo_shared::events::scheduler::Notices;
 use serde_json::Value;
 
 /// Time a run keeps for itself before the invocation's deadline.

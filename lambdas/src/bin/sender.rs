@@ -21,7 +21,7 @@ use promo_lambdas::send_rate::RateWindow;
 use promo_lambdas::ses::SesMailer;
 use promo_lambdas::sqs::{SqsConfig, SqsQueue};
 use promo_lambdas::system::{OsIds, SystemClock};
-use promo_shared::app::email_sender::{EMAIL_JOBS_QUEUE, Sender, SenderConfig};
+use promo_shared::email::sender::{EMAIL_JOBS_QUEUE, Sender, SenderConfig};
 use promo_shared::ports::mail::{SendRate, Unlimited};
 use serde_json::Value;
 

@@ -9,10 +9,10 @@ use chrono::Duration;
 use promo_conformance::events::World;
 use promo_lambdas::entry;
 use promo_lambdas::ses::SesMailer;
-use promo_shared::app::event_scheduler::Notices;
 use promo_shared::domain::audience::Member;
 use promo_shared::domain::email::EmailAddress;
 use promo_shared::domain::limited_event::ReservationStatus;
+use promo_shared::events::scheduler::Notices;
 use promo_shared::ports::clock::Clock;
 use promo_shared::ports::store::{Store, TxOp};
 use serde_json::Value;
@@ -42,7 +42,10 @@ async fn a_run_expires_promotes_and_mails_through_ses_then_finds_nothing_more() 
         attributes: Default::default(),
     };
     w.store
-        .transact(vec![TxOp::Put { item: promo_shared::items::audience::to_item(&member).unwrap(), cond: None }], None)
+        .transact(
+            vec![TxOp::Put { item: promo_shared::email::items::audience::to_item(&member).unwrap(), cond: None }],
+            None,
+        )
         .await
         .unwrap();
     let events = w.events();

@@ -4,9 +4,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use promo_shared::http::Request;
-use promo_shared::app::providers;
-use promo_shared::app::webhooks::standard;
-use promo_shared::app::webhooks::stripe;
+use promo_shared::payments::providers;
+use promo_shared::payments::webhooks::standard;
+use promo_shared::payments::webhooks::stripe;
 
 fuzz_target!(|data: &[u8]| {
     // Layout: header values separated by 0x00, then the body after a 0x01.

@@ -71,6 +71,11 @@ impl<'de> Deserialize<'de> for EmailAddress {
     }
 }
 
+/// Whether `s` holds a line break or another control character (a header injection).
+pub fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,7 +66,7 @@ impl Header {
                 "opted_in" => opted_in = Some(consent(value)?),
                 _ => {
                     // A value may go into a subject (a header): one line, no control character.
-                    if crate::domain::email::has_control(value) {
+                    if crate::domain::address::has_control(value) {
                         return Err(format!(
                             "{name}: the value contains a line break or a control character; an attribute is one \
                              line (it may go into an email's subject)"

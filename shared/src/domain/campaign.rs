@@ -144,7 +144,7 @@ pub struct CampaignSpec {
 ///
 /// Besides its spec (what the file says), a deployed campaign carries one operational flag,
 /// `paused`, that operators set and that never comes from a file: it is stored beside the
-/// campaign (`items::campaign::Deployed`) and not serialized with it.
+/// campaign (`campaigns::items::Deployed`) and not serialized with it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "CampaignSpec", into = "CampaignSpec")]
 pub struct Campaign {

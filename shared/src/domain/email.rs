@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::address::has_control;
 pub use crate::domain::address::{EmailAddress, mask};
 use crate::domain::error::ValidationError;
 
@@ -62,11 +63,6 @@ pub fn encoded_words(text: &str) -> String {
         words.push(encode(&chunk));
     }
     words.join(" ")
-}
-
-/// Whether `s` holds a line break or another control character (a header injection).
-pub fn has_control(s: &str) -> bool {
-    s.chars().any(char::is_control)
 }
 
 /// The variables every campaign email may use besides its declared attributes.

@@ -5,7 +5,7 @@
 //!
 //! This module holds the rules that need no store: what a campaign file may say about an
 //! event, which transition is due at an instant, and when a hold has expired. The store's
-//! side — every write conditioned on the current time — is `app::events`.
+//! side — every write conditioned on the current time — is `events`.
 
 use std::time::Duration as StdDuration;
 
@@ -21,7 +21,7 @@ pub const MAX_EVENTS_PER_CAMPAIGN: usize = 16;
 /// The shortest and longest hold a marketer may give.
 pub const MIN_HOLD: StdDuration = StdDuration::from_secs(10);
 pub const MAX_HOLD: StdDuration = StdDuration::from_secs(24 * 3600);
-/// The largest stock of one event (its counters live on one item, see `app::events`).
+/// The largest stock of one event (its counters live on one item, see `events`).
 pub const MAX_STOCK: u32 = 1_000_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

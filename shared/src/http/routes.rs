@@ -1,6 +1,6 @@
 //! The one route table: every route the platform serves, in every runtime. A runtime entry
 //! matches a request here once, then hands the route to the application that serves it
-//! (`app::edge::Edge` for the public routes, `app::api::Api` for the shoppers').
+//! (`serve::edge::Edge` for the public routes, `serve::api::Api` for the shoppers').
 
 use super::ApiError;
 
@@ -74,7 +74,7 @@ impl<'a> Route<'a> {
         }
     }
 
-    /// A route of the shoppers' API (`app::api`): a bearer token names the shopper, and the
+    /// A route of the shoppers' API (`serve::api`): a bearer token names the shopper, and the
     /// answer is theirs alone.
     pub fn is_shoppers(&self) -> bool {
         matches!(

@@ -1,31 +1,32 @@
-//! The store's single-table layout: every item the platform writes, each in its module with
-//! its key builder, its attributes and the conditions and updates that concern it, so the
-//! use cases read and write typed items rather than string-keyed maps.
+//! The store's single-table layout: every item the platform writes, each in the `items` module
+//! of its feature with its key builder, its attributes and the conditions and updates that
+//! concern it, so the use cases read and write typed items rather than string-keyed maps. This
+//! module holds the table and the codec they share.
 //!
 //! | item | module | pk | sk |
 //! | --- | --- | --- | --- |
-//! | campaign | [`campaign`] | `CAMPAIGNS` | `CAMPAIGN#<campaign>` |
-//! | claim stock shard | [`stock`] | `CAMPAIGN#<campaign>#STOCK#<shard>` | `STOCK` |
-//! | reward rule stock shard | [`stock`] | `CAMPAIGN#<campaign>#REWARD#<rule>#STOCK#<shard>` | `STOCK` |
-//! | claim campaign sold out | [`sold_out`] | `CAMPAIGN#<campaign>#SOLDOUT` | `SOLDOUT` |
-//! | a shopper's claims of a campaign | [`claims`] | `USER#<user>` | `CLAIMS#<campaign>` |
-//! | wallet coupon | [`wallet`] | `USER#<user>` | `COUPON#<code>` |
-//! | coupon code (uniqueness) | [`wallet`] | `CODE#<code>` | `CODE` |
-//! | mileage balance | [`catalog`] | `USER#<user>` | `MILEAGE` |
-//! | payment reward marker | [`reward`] | `PAYMENT#<payment>` | `REWARD#<campaign>#<rule>` |
-//! | payment state | [`payment`] | `PAYMENT#<payment>` | `STATE` |
-//! | idempotency record | [`idempotency`] | `IDEMP#<key>` | `IDEMP` |
-//! | catalog product | [`catalog`] | `PRODUCTS` | `PRODUCT#<product>` |
-//! | price book | [`catalog`] | `PRICEBOOK` | `CURRENT` |
-//! | audience member | [`audience`] | `AUDIENCE#<bucket>` | `MEMBER#<user>` |
-//! | campaign email delivery | [`email_delivery`] | `EMAILREC#<campaign>#<bucket>` | `U#<user>` |
-//! | campaign email send | [`email_send`] | `EMAILSEND#<campaign>` | `STATE` |
-//! | send publisher checkpoint | [`email_send`] | `EMAILSEND#<campaign>` | `BUCKET#<bucket>` |
-//! | send feedback counts | [`email_send`] | `EMAILSEND#<campaign>` | `FEEDBACK` |
-//! | suppressed address | [`suppression`] | `SUPPRESS#<address>` | `SUPPRESS` |
-//! | limited event, its shoppers, waitlist, open holds, refunds | [`event`] | `EVENT#<event>[#SHOPPER\|#WAIT\|#HOLDS\|#REFUNDS]` | see [`event`] |
-//! | reservation | [`event`] | `USER#<user>#RESERVATIONS` | `<reservation>` |
-//! | due work of the scheduler | [`event`] | `DUE#<shard>` | `<at>#<kind>#<what>` |
+//! | campaign | [`campaigns::items`](crate::campaigns::items) | `CAMPAIGNS` | `CAMPAIGN#<campaign>` |
+//! | claim stock shard | [`campaigns::stock`](crate::campaigns::stock) | `CAMPAIGN#<campaign>#STOCK#<shard>` | `STOCK` |
+//! | reward rule stock shard | [`campaigns::stock`](crate::campaigns::stock) | `CAMPAIGN#<campaign>#REWARD#<rule>#STOCK#<shard>` | `STOCK` |
+//! | claim campaign sold out | [`claims::sold_out`](mod@crate::claims::sold_out) | `CAMPAIGN#<campaign>#SOLDOUT` | `SOLDOUT` |
+//! | a shopper's claims of a campaign | [`claims::items`](crate::claims::items) | `USER#<user>` | `CLAIMS#<campaign>` |
+//! | wallet coupon | [`wallet::items`](crate::wallet::items) | `USER#<user>` | `COUPON#<code>` |
+//! | coupon code (uniqueness) | [`wallet::items`](crate::wallet::items) | `CODE#<code>` | `CODE` |
+//! | mileage balance | [`pricing::items`](crate::pricing::items) | `USER#<user>` | `MILEAGE` |
+//! | payment reward marker | [`payments::items::reward`](crate::payments::items::reward) | `PAYMENT#<payment>` | `REWARD#<campaign>#<rule>` |
+//! | payment state | [`payments::items::payment`](crate::payments::items::payment) | `PAYMENT#<payment>` | `STATE` |
+//! | idempotency record | [`idempotency::items`](crate::idempotency::items) | `IDEMP#<key>` | `IDEMP` |
+//! | catalog product | [`pricing::items`](crate::pricing::items) | `PRODUCTS` | `PRODUCT#<product>` |
+//! | price book | [`pricing::items`](crate::pricing::items) | `PRICEBOOK` | `CURRENT` |
+//! | audience member | [`email::items::audience`](crate::email::items::audience) | `AUDIENCE#<bucket>` | `MEMBER#<user>` |
+//! | campaign email delivery | [`email::items::delivery`](crate::email::items::delivery) | `EMAILREC#<campaign>#<bucket>` | `U#<user>` |
+//! | campaign email send | [`email::items::send`](crate::email::items::send) | `EMAILSEND#<campaign>` | `STATE` |
+//! | send publisher checkpoint | [`email::items::send`](crate::email::items::send) | `EMAILSEND#<campaign>` | `BUCKET#<bucket>` |
+//! | send feedback counts | [`email::items::send`](crate::email::items::send) | `EMAILSEND#<campaign>` | `FEEDBACK` |
+//! | suppressed address | [`email::items::suppression`](crate::email::items::suppression) | `SUPPRESS#<address>` | `SUPPRESS` |
+//! | limited event, its shoppers, waitlist, open holds, refunds | [`events::items`](crate::events::items) | `EVENT#<event>[#SHOPPER\|#WAIT\|#HOLDS\|#REFUNDS]` | see [`events::items`](crate::events::items) |
+//! | reservation | [`events::items`](crate::events::items) | `USER#<user>#RESERVATIONS` | `<reservation>` |
+//! | due work of the scheduler | [`events::items`](crate::events::items) | `DUE#<shard>` | `<at>#<kind>#<what>` |
 //!
 //! The DynamoDB adapter adds one item of its own inside transactions that carry a client
 //! token: `TXTOKEN#<token>` / `TXTOKEN`.
@@ -34,21 +35,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ports::store::{Item, Key, StoreError};
-
-pub mod audience;
-pub mod campaign;
-pub mod catalog;
-pub mod claims;
-pub mod email_delivery;
-pub mod email_send;
-pub mod event;
-pub mod idempotency;
-pub mod payment;
-pub mod reward;
-pub mod sold_out;
-pub mod stock;
-pub mod suppression;
-pub mod wallet;
 
 /// The item of `fields` (a struct serialising to an object) under `key`, of type `kind`.
 pub(crate) fn to_item<T: Serialize>(key: &Key, kind: &str, fields: &T) -> Result<Item, StoreError> {

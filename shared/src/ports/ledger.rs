@@ -1,6 +1,6 @@
 //! The delivery ledger port: a strongly consistent record of webhook deliveries and client
 //! callbacks (Durable Objects at the edge, deliveries hashed over 64 of them; idempotency
-//! records in the store locally), with the rules of `app::idempotency`.
+//! records in the store locally), with the rules of `idempotency`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -26,7 +26,7 @@ pub enum Recorded {
 }
 
 /// Strongly consistent record of deliveries (a Durable Object at the edge, the store locally),
-/// with the rules of `crate::app::idempotency`.
+/// with the rules of `crate::idempotency`.
 #[cfg_attr(target_arch = "wasm32", async_trait(?Send))]
 #[cfg_attr(not(target_arch = "wasm32"), async_trait)]
 pub trait DeliveryLedger: super::MaybeSend {

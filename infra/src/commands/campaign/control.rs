@@ -3,9 +3,9 @@
 
 use anyhow::Context;
 use clap::Args;
-use promo_shared::app::campaigns::{self, Control};
+use promo_shared::campaigns::{self, Control};
 use promo_shared::domain::ids::CampaignId;
-use promo_shared::items::email_send::SendState;
+use promo_shared::email::items::send::SendState;
 use promoctl::config;
 use promoctl::embedded::SystemClock;
 use promoctl::target::Target;

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use promo_shared::app::{campaigns, catalog};
+use promo_shared::campaigns;
 use promo_shared::ports::clock::Clock;
+use promo_shared::pricing::catalog;
 use promoctl::embedded::SystemClock;
 use promoctl::target::Target;
 use promoctl::{campaign_file, config};

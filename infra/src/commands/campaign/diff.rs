@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Args;
-use promo_shared::app::{campaigns, claims};
 use promo_shared::domain::campaign::Campaign;
 use promo_shared::domain::campaign_diff;
 use promo_shared::domain::price_book::PriceBook;
 use promo_shared::ports::clock::Clock;
 use promo_shared::ports::store::Store;
+use promo_shared::{campaigns, claims};
 use promoctl::campaign_file::{self, CampaignFile};
 use promoctl::embedded::SystemClock;
 use serde::Serialize;

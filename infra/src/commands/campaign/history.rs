@@ -5,9 +5,9 @@
 
 use anyhow::{Context, bail};
 use clap::Args;
-use promo_shared::app::campaigns;
+use promo_shared::campaigns;
+use promo_shared::campaigns::items::ChangeAction;
 use promo_shared::domain::ids::CampaignId;
-use promo_shared::items::campaign::ChangeAction;
 use promoctl::campaign_file::CampaignFile;
 use promoctl::config;
 use promoctl::embedded::SystemClock;

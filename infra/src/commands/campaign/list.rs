@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 
 use clap::Args;
-use promo_shared::app::{campaigns, claims, issuer};
 use promo_shared::domain::campaign::Campaign;
+use promo_shared::payments::issuer;
 use promo_shared::ports::clock::Clock;
 use promo_shared::ports::store::Store;
+use promo_shared::{campaigns, claims};
 use promoctl::embedded::SystemClock;
 use serde_json::{Value, json};
 

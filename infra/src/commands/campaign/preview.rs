@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use promo_shared::app::campaigns;
-use promo_shared::app::email_send::{self, Recipient};
-use promo_shared::app::email_sender::{Ctx, campaign_tag, recipient_entry};
+use promo_shared::campaigns;
 use promo_shared::domain::audience::Member;
 use promo_shared::domain::campaign::Campaign;
 use promo_shared::domain::email::EmailAddress;
 use promo_shared::domain::ids::{CampaignId, UserId};
-use promo_shared::items::audience;
+use promo_shared::email::items::audience;
+use promo_shared::email::send::{self as email_send, Recipient};
+use promo_shared::email::sender::{Ctx, campaign_tag, recipient_entry};
 use promo_shared::ports::clock::Clock;
 use promo_shared::ports::mail::{BulkEntry, BulkMailer};
 use promo_shared::ports::store::Store;
@@ -66,7 +66,7 @@ fn attributes(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
         .iter()
         .map(|p| {
             let (k, v) = p.split_once('=').with_context(|| format!("`{p}` is not NAME=VALUE"))?;
-            anyhow::ensure!(!promo_shared::domain::email::has_control(v), "`{k}`: a value is one line");
+            anyhow::ensure!(!promo_shared::domain::address::has_control(v), "`{k}`: a value is one line");
             Ok((k.trim().to_string(), v.to_string()))
         })
         .collect()

@@ -1,7 +1,7 @@
 //! `promoctl campaign show ID [--json]`: one deployed campaign, its stock and its history.
 
 use clap::Args;
-use promo_shared::app::campaigns;
+use promo_shared::campaigns;
 use promo_shared::domain::ids::CampaignId;
 use promo_shared::ports::clock::Clock;
 use promoctl::embedded::SystemClock;

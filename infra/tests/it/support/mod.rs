@@ -22,7 +22,7 @@ pub const SHOPPER_SECRET: &str = "e2e-shopper-secret-0123456789abcdef";
 
 /// A local platform in `dir` on `clock`, verifying shoppers' tokens signed with [`SHOPPER_SECRET`].
 pub fn shoppers_platform(dir: &std::path::Path, clock: Arc<dyn promo_shared::ports::clock::Clock>) -> Arc<Platform> {
-    let edge = promo_shared::app::config::EdgeConfig::from_lookup(|_| None).unwrap();
+    let edge = promo_shared::config::EdgeConfig::from_lookup(|_| None).unwrap();
     let platform = Platform::open_with(dir, edge, clock, Arc::new(promoctl::embedded::OsIds)).unwrap();
     Arc::new(platform.with_shopper_secret(SHOPPER_SECRET).unwrap())
 }
@@ -180,7 +180,7 @@ pub async fn email_campaign(
     spec.starts_at = now - chrono::Duration::days(1);
     spec.ends_at = now + chrono::Duration::days(7);
     let campaign = Campaign::new(spec).unwrap();
-    promo_shared::app::campaigns::deploy(store, &promoctl::embedded::SystemClock, &campaign).await.unwrap();
+    promo_shared::campaigns::deploy(store, &promoctl::embedded::SystemClock, &campaign).await.unwrap();
     campaign.id.clone()
 }
 
@@ -193,7 +193,7 @@ pub async fn put_members(
     use promo_shared::ports::store::TxOp;
     let mut ops = Vec::new();
     for m in members {
-        ops.push(TxOp::Put { item: promo_shared::items::audience::to_item(&m).unwrap(), cond: None });
+        ops.push(TxOp::Put { item: promo_shared::email::items::audience::to_item(&m).unwrap(), cond: None });
         if ops.len() == 100 {
             store.transact(std::mem::take(&mut ops), None).await.unwrap();
         }
