@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use promo_shared::http::{ApiError, Request, Response, Route};
+use promo_shared::http::{ApiError, Request, Response};
 use promo_shared::ports::shopper_api::ShopperApi;
 use promo_shared::ports::store::Store;
 use promo_shared::serve::api::Api;
@@ -14,7 +14,6 @@ pub struct InProcessApi<S>(pub Arc<Api<S>>);
 #[async_trait]
 impl<S: Store + 'static> ShopperApi for InProcessApi<S> {
     async fn forward(&self, req: &Request) -> Result<Response, ApiError> {
-        let route = Route::of(&req.method, &req.path)?;
-        Ok(self.0.handle(route, req).await)
+        Ok(self.0.respond(req).await)
     }
 }

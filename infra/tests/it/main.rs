@@ -7,6 +7,7 @@
 
 mod support;
 
+mod architecture_names;
 mod campaign_history;
 mod cargo_lambda_watch;
 mod claims_conformance;

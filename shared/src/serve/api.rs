@@ -66,7 +66,16 @@ impl<S: Store> Api<S> {
         self
     }
 
-    /// Serves `route`. Never fails: errors become their HTTP answer.
+    /// Serves `req` whole, as [`crate::serve::edge::Edge::respond`] does on the other side:
+    /// the route table, then the route's handler. Never fails: errors become their answer.
+    pub async fn respond(&self, req: &Request) -> Response {
+        match Route::of(&req.method, &req.path) {
+            Ok(route) => self.handle(route, req).await,
+            Err(e) => e.respond(crate::http::request_id(req)),
+        }
+    }
+
+    /// Serves `route`, matched by the caller. Never fails: errors become their HTTP answer.
     pub async fn handle(&self, route: Route<'_>, req: &Request) -> Response {
         let request_id = crate::http::request_id(req);
         let mut resp = match self.serve(route, req).await {

@@ -71,7 +71,6 @@ pub fn webhook_line(provider: &str, req: &Request, response: &Response) -> serde
 }
 
 impl Edge {
-    /// Serves `route`. Never fails: errors become their HTTP answer.
     /// Serves `req` whole: a CORS preflight, the route table, the route's handler, and the
     /// CORS headers of the answer (the one place the shop's origins are applied).
     pub async fn respond(&self, req: &Request, now: DateTime<Utc>) -> Served {
@@ -96,6 +95,7 @@ impl Edge {
         served
     }
 
+    /// Serves `route`, matched by the caller. Never fails: errors become their HTTP answer.
     pub async fn handle(&self, route: Route<'_>, req: &Request, now: DateTime<Utc>) -> Served {
         match self.serve(route, req, now).await {
             Ok(served) => served,
