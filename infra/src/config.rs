@@ -1,5 +1,7 @@
 //! Configuration of the local runtime: the one place that reads environment variables
-//! (command-line flags override them; clap reads the flags' variables).
+//! (command-line flags override them; clap reads the flags' variables). On a deployed stage
+//! (`--env staging|prod`) a variable that is not set falls back to the stage's profile, as
+//! `promoctl env add` recorded it from the stack's outputs ([`crate::stages`]).
 //!
 //! | variable | default | meaning |
 //! | --- | --- | --- |
@@ -12,8 +14,9 @@
 //! | `PROMO_WEBHOOK_*` | see `promo_shared::config` | webhook secrets, tolerance, body limit |
 //! | `PROMO_SHOPPER_JWT_SECRET` | `promoctl dev`/`token`: [`DEV_SHOPPER_JWT_SECRET`] | HS256 secret of shoppers' bearer tokens (≥ 32 bytes) |
 //! | `PROMO_SHOPPER_JWT_ISSUER` / `_AUDIENCE` | `shop` / `promo-platform` | the `iss` and `aud` shopper tokens must carry (and `promoctl token` writes) |
-//! | `PROMO_ENV` | `local` | the target of every command: `local` or `prod` (`--env`) |
-//! | `PROMO_TABLE_NAME` | (required with `--env prod`) | the production DynamoDB table (the stack's `PromoTableName` output) |
+//! | `PROMO_ENV` | `local` | the target of every command: `local`, `staging` or `prod` (`--env`) |
+//! | `PROMO_STAGES_FILE` | `$XDG_CONFIG_HOME/promoctl/stages.toml` | the stages' profiles `promoctl env add` writes |
+//! | `PROMO_TABLE_NAME` | (the stage's profile; required with `--env staging|prod`) | the stage's DynamoDB table (the stack's `PromoTableName` output) |
 //! | `PROMO_DYNAMODB_ENDPOINT` | AWS | a DynamoDB stand-in instead of AWS (`--env prod`) |
 //! | `PROMO_CF_ACCOUNT_ID`, `PROMO_CF_KV_NAMESPACE_ID`, `PROMO_CF_API_TOKEN` | unset (required with `--env prod`) | the Worker's KV namespace, written with `--env prod` only (ignored locally); `PROMO_CF_API_BASE` for a stand-in |
 //! | `PROMO_OPERATOR` | `$USER` | who a deploy, pause, resume or end is recorded as |
@@ -110,8 +113,20 @@ pub fn unsubscribe_url_on(listen: std::net::SocketAddr) -> Option<String> {
     public_url().is_none().then(|| unsubscribe_url(&format!("http://{listen}")))
 }
 
+/// The recorded profile of the deployed stage this run works on (`--env staging|prod`).
+static STAGE_VARS: std::sync::OnceLock<std::collections::BTreeMap<String, String>> = std::sync::OnceLock::new();
+
+/// Makes `vars` (a stage's profile) the fallback of every variable read here; once per run.
+pub fn use_stage_vars(vars: std::collections::BTreeMap<String, String>) {
+    let _ = STAGE_VARS.set(vars);
+}
+
+/// A variable: the environment's when set and not blank, else the stage's profile's.
 fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Some(v),
+        set => STAGE_VARS.get().and_then(|vars| vars.get(name).cloned()).or(set.ok()),
+    }
 }
 
 /// The edge's configuration from the environment. With `dev_defaults`, a provider without
@@ -271,13 +286,16 @@ pub struct ProdStore {
     pub endpoint: Option<String>,
 }
 
-pub fn prod_store() -> anyhow::Result<ProdStore> {
+pub fn prod_store(stage: &str) -> anyhow::Result<ProdStore> {
     let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
     Ok(ProdStore {
-        table: var("PROMO_TABLE_NAME").context(
-            "--env prod needs PROMO_TABLE_NAME: the stack's table (`aws cloudformation describe-stacks --query \
-             \"Stacks[0].Outputs[?OutputKey=='PromoTableName'].OutputValue\" --output text`)",
-        )?,
+        table: var("PROMO_TABLE_NAME").with_context(|| {
+            format!(
+                "--env {stage} needs the stage's table: run `promoctl env add {stage} --stack {}` once (it reads the \
+                 stack's outputs), or set PROMO_TABLE_NAME",
+                crate::stages::stack_name(stage)
+            )
+        })?,
         endpoint: var("PROMO_DYNAMODB_ENDPOINT"),
     })
 }
@@ -301,7 +319,11 @@ pub fn prod_queue(queue: &str) -> anyhow::Result<ProdQueue> {
     };
     let need = |suffix: &str| {
         let name = format!("{prefix}_{suffix}");
-        var(&name).with_context(|| format!("--env prod dlq {queue} needs {name} (a stack output)"))
+        var(&name).with_context(|| {
+            format!(
+                "dlq {queue} on a deployed stage needs {name}: `promoctl env add <stage>` records it from the stack"
+            )
+        })
     };
     Ok(ProdQueue { url: need("QUEUE_URL")?, dlq_url: need("DLQ_URL")?, endpoint: var("PROMO_SQS_ENDPOINT") })
 }

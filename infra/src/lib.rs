@@ -7,5 +7,6 @@ pub use promo_lambdas::edge_kv;
 pub mod embedded;
 pub mod portone;
 pub mod runtime;
+pub mod stages;
 pub mod target;
 pub mod webhook_events;

@@ -2,10 +2,12 @@
 //!
 //! - `local` (the default): the local platform's store under the data directory, what
 //!   `promoctl dev` serves; never the Worker's KV, whatever `PROMO_CF_*` says (those are
-//!   production's variables: a local try-out must not overwrite production's prices);
-//! - `prod`: the production DynamoDB table the Lambdas read (`PROMO_TABLE_NAME`, credentials
-//!   and region from the AWS SDK's usual chain and `AWS_PROFILE`; `PROMO_DYNAMODB_ENDPOINT`
-//!   for a stand-in) and the Worker's KV namespace (`PROMO_CF_*`, required). Built with the
+//!   a deployed stage's variables: a local try-out must not overwrite production's prices);
+//! - `staging`, `prod` (the deployed stages, [`crate::stages::STAGES`]): the stage's DynamoDB
+//!   table the Lambdas read and the Worker's KV namespace, as `promoctl env add <stage>`
+//!   recorded them from the stack's outputs ([`crate::stages`]), each overridden by its
+//!   variable (`PROMO_TABLE_NAME`, `PROMO_CF_*`...; credentials and region from the AWS SDK's
+//!   usual chain and `AWS_PROFILE`; `PROMO_DYNAMODB_ENDPOINT` for a stand-in). Built with the
 //!   cargo feature `prod`, so `promoctl dev`'s build stays free of the AWS SDK.
 //!
 //! The store is the one source of truth; the KV namespace is a projection of it, written by
@@ -28,8 +30,47 @@ pub enum Env {
     /// The local platform (`promoctl dev`'s store).
     #[default]
     Local,
+    /// The staging stage: its DynamoDB table and its Worker's KV namespace.
+    Staging,
     /// Production: the DynamoDB table and the Worker's KV namespace.
     Prod,
+}
+
+impl Env {
+    /// The deployed stage this is (one of [`crate::stages::STAGES`]); `None` for `local`.
+    pub fn stage(self) -> Option<&'static str> {
+        match self {
+            Env::Local => None,
+            Env::Staging => Some("staging"),
+            Env::Prod => Some("prod"),
+        }
+    }
+
+    /// A deployed stage (banners, confirmations, the AWS adapters), not the local platform.
+    pub fn is_remote(self) -> bool {
+        self.stage().is_some()
+    }
+
+    /// How messages name it: "production", "staging", "local".
+    pub fn human(self) -> &'static str {
+        match self {
+            Env::Local => "local",
+            Env::Staging => "staging",
+            Env::Prod => "production",
+        }
+    }
+}
+
+/// Makes `env`'s recorded profile (`promoctl env add`) the fallback of every `PROMO_*`
+/// variable the configuration reads; the variables themselves still win. Nothing for `local`,
+/// or for a stage without a profile (its variables then say everything, as before).
+pub fn select_stage(env: Env) -> anyhow::Result<Option<crate::stages::Profile>> {
+    let Some(stage) = env.stage() else { return Ok(None) };
+    let profile = crate::stages::load(stage)?;
+    if let Some(p) = &profile {
+        config::use_stage_vars(p.vars.clone());
+    }
+    Ok(profile)
 }
 
 /// The store a command works on and the edge's KV namespace it publishes to, if any.
@@ -62,7 +103,7 @@ impl Target {
                 let mailer = crate::embedded::OutboxMailer::open(&self.data_dir.join("outbox"))?;
                 Ok(EmailPorts { queue: Arc::new(queue), mailer: Arc::new(mailer) })
             }
-            Env::Prod => prod_email().await,
+            Env::Staging | Env::Prod => prod_email().await,
         }
     }
 }
@@ -111,30 +152,51 @@ impl Target {
                 })
             }
             // A partial setting fails before anything is written.
-            Env::Prod => open_prod(config::edge_kv()?).await,
+            Env::Staging | Env::Prod => open_prod(env).await,
         }
     }
 }
 
 #[cfg(feature = "prod")]
-async fn open_prod(edge: Option<EdgeKv>) -> anyhow::Result<Target> {
-    let prod = config::prod_store()?;
-    let edge = edge.ok_or_else(|| {
+async fn open_prod(env: Env) -> anyhow::Result<Target> {
+    let stage = env.stage().unwrap_or("prod");
+    // The table first: without it (no `env add`) that is the one thing to say.
+    let prod = config::prod_store(stage)?;
+    let edge = config::edge_kv()?.ok_or_else(|| {
         anyhow::anyhow!(
-            "--env prod publishes to the Worker's KV namespace: set PROMO_CF_ACCOUNT_ID, PROMO_CF_KV_NAMESPACE_ID and \
-             PROMO_CF_API_TOKEN"
+            "--env {stage} publishes to the Worker's KV namespace: set PROMO_CF_API_TOKEN (and PROMO_CF_ACCOUNT_ID, \
+             PROMO_CF_KV_NAMESPACE_ID unless `promoctl env add {stage}` recorded them from a stack deployed with the \
+             Cloudflare parameters)"
         )
     })?;
+    check_region(env, prod.endpoint.as_deref()).await?;
     let store = promo_lambdas::dynamodb::DynamoStore::from_env(&prod.table, prod.endpoint.as_deref()).await;
     let description = match &prod.endpoint {
         Some(url) => format!("DynamoDB table {} at {url}", prod.table),
         None => format!("DynamoDB table {}", prod.table),
     };
-    Ok(Target { env: Env::Prod, store: Arc::new(store), edge: Some(edge), description, data_dir: Default::default() })
+    Ok(Target { env, store: Arc::new(store), edge: Some(edge), description, data_dir: Default::default() })
+}
+
+/// A stage recorded in another region than the SDK's would read another account's (or no)
+/// table: say which region to use instead.
+#[cfg(feature = "prod")]
+async fn check_region(env: Env, endpoint: Option<&str>) -> anyhow::Result<()> {
+    let Some(stage) = env.stage() else { return Ok(()) };
+    let Some(want) = crate::stages::load(stage)?.and_then(|p| p.region) else { return Ok(()) };
+    let config = promo_lambdas::dynamodb::sdk_config(endpoint).await;
+    let have = config.region().map(|r| r.to_string());
+    anyhow::ensure!(
+        have.as_deref() == Some(want.as_str()),
+        "stage {stage} is in region {want} (its stack, `promoctl env add`), but the AWS SDK's region is {}: set \
+         AWS_REGION={want} (or an AWS_PROFILE in that region)",
+        have.as_deref().unwrap_or("unset")
+    );
+    Ok(())
 }
 
 #[cfg(not(feature = "prod"))]
-async fn open_prod(_edge: Option<EdgeKv>) -> anyhow::Result<Target> {
+async fn open_prod(_env: Env) -> anyhow::Result<Target> {
     anyhow::bail!(
         "this promoctl was built without the production target; install it with `cargo install --locked --path infra \
          --features prod`"

@@ -49,8 +49,8 @@ pub struct Replay {
 
 impl DlqCommand {
     pub async fn run(self, target: &TargetArgs) -> anyhow::Result<()> {
-        if target.env == Env::Prod {
-            return self.run_prod().await;
+        if target.env.is_remote() {
+            return self.run_prod(target.env).await;
         }
         let path = target.data_dir.join("queue.db");
         anyhow::ensure!(path.exists(), "no local queue at {}: has `promoctl dev` run here?", path.display());
@@ -86,7 +86,7 @@ impl DlqCommand {
     }
 
     #[cfg(feature = "prod")]
-    async fn run_prod(self) -> anyhow::Result<()> {
+    async fn run_prod(self, env: Env) -> anyhow::Result<()> {
         use promo_lambdas::sqs::DeadLetters;
         let name = match &self {
             DlqCommand::List(l) => l.queue.clone(),
@@ -110,7 +110,7 @@ impl DlqCommand {
             }
             DlqCommand::Replay(r) => {
                 let what = format!("move the dead letters of `{name}` back to their queue");
-                r.confirm.check(Env::Prod, &format!("SQS queue {name}"), &what)?;
+                r.confirm.check(env, &format!("SQS queue {name}"), &what)?;
                 let n = dead.replay().await?;
                 println!("moved {n} dead letters back to `{name}`");
                 Ok(())
@@ -119,7 +119,7 @@ impl DlqCommand {
     }
 
     #[cfg(not(feature = "prod"))]
-    async fn run_prod(self) -> anyhow::Result<()> {
+    async fn run_prod(self, _env: Env) -> anyhow::Result<()> {
         anyhow::bail!(
             "this promoctl was built without the production target; install it with `cargo install --locked --path infra \
              --features prod`"

@@ -6,6 +6,7 @@ mod campaign;
 mod coupons;
 mod dev;
 mod dlq;
+mod env;
 mod event;
 mod mileage;
 mod products;
@@ -44,6 +45,9 @@ enum Command {
     /// The audience of campaign email: import it from CSV, count it.
     #[command(subcommand)]
     Audience(audience::AudienceCommand),
+    /// The deployed stages promoctl knows: add one from its CloudFormation stack's outputs.
+    #[command(name = "env", subcommand)]
+    Stages(env::EnvCommand),
     /// Validate, deploy and list campaigns.
     #[command(subcommand)]
     Campaign(campaign::CampaignCommand),
@@ -84,7 +88,10 @@ enum Command {
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         let t = &self.target;
+        // A deployed stage's recorded profile backs the variables of every command below.
+        promoctl::target::select_stage(t.env)?;
         match self.command {
+            Command::Stages(c) => c.run().await,
             Command::Dev(c) => c.run(t).await,
             Command::Audience(c) => c.run(t).await,
             Command::Campaign(c) => c.run(t).await,
@@ -107,8 +114,15 @@ impl Cli {
 /// The commands that have no target (`--env` and `--data-dir` would do nothing there), and
 /// those that choose a platform but keep nothing in a data directory: there the flags are not
 /// shown, and given on the command line they are a usage error.
-const NO_TARGET: [&[&str]; 5] =
-    [&["quote"], &["token"], &["completions"], &["webhook", "sign"], &["campaign", "validate"]];
+const NO_TARGET: [&[&str]; 7] = [
+    &["quote"],
+    &["token"],
+    &["completions"],
+    &["webhook", "sign"],
+    &["campaign", "validate"],
+    &["env", "add"],
+    &["env", "show"],
+];
 const NO_DATA_DIR: [&[&str]; 3] = [&["webhook"], &["webhook", "send"], &["webhook", "trigger"]];
 const TARGET_ARGS: [&str; 2] = ["env", "data_dir"];
 
@@ -171,8 +185,9 @@ fn ignored_flag(matches: &ArgMatches) -> Option<String> {
 /// Which platform the commands work on: every command, reading or writing, uses the same.
 #[derive(Args)]
 pub struct TargetArgs {
-    /// `local`: the local platform (`promoctl dev`'s store); `prod`: the production DynamoDB
-    /// table (PROMO_TABLE_NAME) and the Worker's KV namespace (PROMO_CF_*).
+    /// `local`: the local platform (`promoctl dev`'s store); `staging`, `prod`: that stage's
+    /// DynamoDB table and Worker's KV namespace, as `promoctl env add` recorded them from its
+    /// stack (PROMO_TABLE_NAME, PROMO_CF_* ... override).
     #[arg(long, global = true, env = "PROMO_ENV", value_enum, default_value_t = Env::Local)]
     env: Env,
     /// Directory of the local platform's store, queue and outbox.
@@ -184,8 +199,8 @@ impl TargetArgs {
     /// Opens the target; on production, says so on stderr before anything is done.
     async fn open(&self) -> anyhow::Result<Target> {
         let target = Target::open(self.env, &self.data_dir).await?;
-        if target.env == Env::Prod {
-            eprintln!("promoctl → PRODUCTION: {}", target.description);
+        if target.env.is_remote() {
+            eprintln!("promoctl → {}: {}", target.env.human().to_uppercase(), target.description);
         }
         Ok(target)
     }
@@ -206,13 +221,14 @@ impl Confirm {
     /// to ask on, it is refused.
     pub fn check(self, env: Env, target: &str, what: &str) -> anyhow::Result<()> {
         use std::io::{BufRead, IsTerminal, Write};
-        if env == Env::Local || self.yes {
+        if !env.is_remote() || self.yes {
             return Ok(());
         }
+        let stage = env.human();
         if !std::io::stdin().is_terminal() {
-            anyhow::bail!("refusing to {what} on production ({target}) without confirmation: pass --yes");
+            anyhow::bail!("refusing to {what} on {stage} ({target}) without confirmation: pass --yes");
         }
-        eprint!("{what} on PRODUCTION ({target})? type `yes` to go on: ");
+        eprint!("{what} on {} ({target})? type `yes` to go on: ", stage.to_uppercase());
         std::io::stderr().flush().ok();
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;

@@ -78,10 +78,15 @@ fn platform_url(url: Option<String>, env: Env) -> anyhow::Result<String> {
     match (url.filter(|u| !u.trim().is_empty()), env) {
         (Some(url), _) => Ok(url),
         (None, Env::Local) => Ok(LOCAL_URL.to_string()),
-        (None, Env::Prod) => anyhow::bail!(
-            "--env prod sends the webhook to production: set PROMO_URL (or pass --url) to the platform's public \
-             origin, e.g. https://shop.example"
-        ),
+        // A deployed stage's public origin, as `promoctl env add` recorded it (PROMO_PUBLIC_URL).
+        (None, env) => config::public_url().ok_or_else(|| {
+            anyhow::anyhow!(
+                "--env {0} sends the webhook to {1}: set PROMO_URL (or pass --url) to the platform's public origin, \
+                 e.g. https://shop.example (`promoctl env add {0}` records it from the stack)",
+                env.stage().unwrap_or("prod"),
+                env.human()
+            )
+        }),
     }
 }
 
@@ -207,7 +212,7 @@ fn read_stdin() -> anyhow::Result<Vec<u8>> {
 /// The headers the provider would send with `body`.
 /// Production verifies with its own secret: the development one would only be refused there.
 fn production_secret(sign: &SignArgs, env: Env) -> anyhow::Result<()> {
-    if env == Env::Prod && sign.secret.is_none() && !config::webhook_secret_configured(&sign.provider) {
+    if env.is_remote() && sign.secret.is_none() && !config::webhook_secret_configured(&sign.provider) {
         anyhow::bail!(
             "--env prod: production verifies `{}` webhooks with its own secret, not the development one: set \
              PROMO_WEBHOOK_SECRET_{} (or pass --secret)",

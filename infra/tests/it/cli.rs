@@ -324,7 +324,11 @@ fn the_target_is_chosen_with_env() {
     assert_eq!(dev.status.code(), Some(1));
     let err = text(&dev.stderr);
     assert!(err.contains("promoctl dev runs the local platform only"), "{err}");
-    let bad = promoctl(&["--env", "staging", "campaign", "list"], "");
+    let staging = promoctl(&["--env", "staging", "dev"], "");
+    assert_eq!(staging.status.code(), Some(1), "staging is a deployed stage too");
+    assert!(text(&staging.stderr).contains("promoctl dev runs the local platform only"), "{}", text(&staging.stderr));
+    // The stages are `staging` and `prod` (issue 27): anything else is a usage error.
+    let bad = promoctl(&["--env", "production", "campaign", "list"], "");
     assert_eq!(bad.status.code(), Some(2), "an unknown target is a usage error");
 }
 
