@@ -303,6 +303,11 @@ fi
 run_step "cfn-lint template.yaml" cfn-lint template.yaml
 run_step "sam validate --lint --template template.yaml" \
     env SAM_CLI_TELEMETRY=0 "$PROMO_SAM" validate --lint --template template.yaml
+# template.yaml translated to CloudFormation and created on moto's CloudFormation (what moto
+# cannot create checked on the translated template); `promoctl env add` reads the stack's
+# outputs with the promoctl the cargo tests built (--features prod).
+run_step "CloudFormation rehearsal: infra/rehearsal.sh (translate, create on moto, promoctl env add)" \
+    env PROMOCTL_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/promoctl" "$ROOT/infra/rehearsal.sh"
 
 print_summary
 prune_target_dir
