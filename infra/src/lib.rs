@@ -6,6 +6,7 @@ pub mod config;
 pub use promo_lambdas::edge_kv;
 pub mod embedded;
 pub mod portone;
+pub mod portone_standin;
 pub mod runtime;
 pub mod stages;
 pub mod target;

@@ -233,6 +233,16 @@ impl Running {
 /// spreads connections over them), so a request is read, answered and written on one
 /// thread, without waking another.
 pub async fn start(platform: Arc<Platform>, listen: SocketAddr, opts: RunOptions) -> anyhow::Result<Running> {
+    start_with(platform, listen, opts, Router::new()).await
+}
+
+/// [`start`], with `extra`'s routes served before the platform's (`promoctl dev`'s stand-ins).
+pub async fn start_with(
+    platform: Arc<Platform>,
+    listen: SocketAddr,
+    opts: RunOptions,
+    extra: Router,
+) -> anyhow::Result<Running> {
     let first = reuse_port_listener(listen).with_context(|| format!("cannot listen on {listen}"))?;
     let addr = first.local_addr()?;
     // Without SO_REUSEPORT (not unix) one socket, one thread.
@@ -244,7 +254,7 @@ pub async fn start(platform: Arc<Platform>, listen: SocketAddr, opts: RunOptions
     }
     let (stop, stopped) = watch::channel(false);
 
-    let app = Router::new().fallback(serve).with_state(platform.clone());
+    let app = extra.merge(Router::new().fallback(serve).with_state(platform.clone()));
     let mut servers = Vec::with_capacity(listeners.len());
     for listener in listeners {
         let (app, mut on_stop) = (app.clone(), stopped.clone());

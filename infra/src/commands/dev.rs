@@ -8,6 +8,7 @@ use clap::Args;
 use promo_shared::email::sender::{Sender, SenderConfig};
 use promo_shared::pricing::catalog;
 use promoctl::config::{self, DEFAULT_LISTEN};
+use promoctl::portone_standin;
 use promoctl::runtime::{self, Platform, RunOptions};
 
 use promoctl::target::Env;
@@ -25,7 +26,14 @@ impl Dev {
     pub async fn run(self, target: &TargetArgs) -> anyhow::Result<()> {
         anyhow::ensure!(target.env == Env::Local, "promoctl dev runs the local platform only (--env local)");
         let data_dir = target.data_dir.clone();
-        let (edge_config, dev_secret) = config::edge_config(true)?;
+        let (mut edge_config, dev_secret) = config::edge_config(true)?;
+        // PortOne's payment API: the stand-in on this address unless a real one is configured.
+        let portone = portone_standin_base(self.listen);
+        if let Some(base) = &portone {
+            edge_config.portone_api_base = base.clone();
+            edge_config.portone_api_secret =
+                Some(promo_shared::domain::secret::SecretString::new(portone_standin::DEV_PORTONE_API_SECRET));
+        }
         let tick = config::tick()?;
         let consumers = config::consumers()?;
         let (_, dev_shopper_secret) = config::shopper_jwt_secret(true)?;
@@ -40,7 +48,14 @@ impl Dev {
             .await
             .context("publishing the price book")?;
         let email_consumers = platform.email.consumers;
-        let running = runtime::start(platform, self.listen, RunOptions { tick, consumers, email_consumers }).await?;
+        let extra = match &portone {
+            Some(_) => {
+                axum::Router::new().nest(portone_standin::PATH, portone_standin::router(&data_dir.join("portone")))
+            }
+            None => axum::Router::new(),
+        };
+        let opts = RunOptions { tick, consumers, email_consumers };
+        let running = runtime::start_with(platform, self.listen, opts, extra).await?;
         eprintln!("promoctl dev: serving http://{} (data in {})", running.addr, data_dir.display());
         if dev_secret {
             eprintln!(
@@ -59,6 +74,18 @@ impl Dev {
             );
         }
         eprintln!("  email: campaign email goes to {}/outbox/", data_dir.display());
+        match &portone {
+            Some(base) => eprintln!(
+                "  payments: PortOne's API stands in at {base} (the payments of `promoctl webhook trigger --provider \
+                 portone`); set PROMO_PORTONE_API_SECRET to use PortOne's"
+            ),
+            None if self.listen.port() == 0 => {
+                eprintln!(
+                    "  payments: no PortOne stand-in on port 0 (its address must be known first): --listen a port"
+                )
+            }
+            None => {}
+        }
         eprintln!("  press Ctrl-C to stop (queued work is kept and resumed on the next start)");
         shutdown_signal().await;
         eprintln!("promoctl dev: stopping...");
@@ -66,6 +93,17 @@ impl Dev {
         eprintln!("promoctl dev: stopped");
         Ok(())
     }
+}
+
+/// The PortOne stand-in's base on `listen`, unless PortOne's API is configured
+/// (`PROMO_PORTONE_API_SECRET` or `PROMO_PORTONE_API_BASE`) or the port is not known yet.
+fn portone_standin_base(listen: SocketAddr) -> Option<String> {
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+    if set("PROMO_PORTONE_API_SECRET") || set("PROMO_PORTONE_API_BASE") || listen.port() == 0 {
+        return None;
+    }
+    let host = if listen.ip().is_unspecified() { std::net::Ipv4Addr::LOCALHOST.into() } else { listen.ip() };
+    Some(format!("http://{}{}", SocketAddr::new(host, listen.port()), portone_standin::PATH))
 }
 
 /// Campaign email links to `url` (the address actually served) instead of the environment's

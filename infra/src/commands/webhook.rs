@@ -28,7 +28,8 @@ pub enum WebhookCommand {
     },
     /// Build a correct event of the provider (no JSON to write), sign it and POST it: `paid`,
     /// `cancelled` or `refunded` (`--refunded N` for a partial refund). A PortOne webhook only
-    /// names the payment: the platform then looks it up at PortOne's API.
+    /// names the payment: the platform then looks it up at PortOne's API (locally at `promoctl
+    /// dev`'s stand-in, where the payment is recorded first).
     Trigger(Trigger),
 }
 
@@ -56,8 +57,8 @@ pub struct Trigger {
     /// For `refunded`: the amount refunded (default: all of it).
     #[arg(long)]
     refunded: Option<i64>,
-    /// The limited-event reservation the payment pays for (`standard` and `stripe`; a PortOne
-    /// payment carries it in its `customData` at PortOne).
+    /// The limited-event reservation the payment pays for (`standard` and `stripe`; locally
+    /// `portone` too, in the stand-in payment's `customData`: at PortOne the shop sets it).
     #[arg(long)]
     reservation_id: Option<String>,
     /// Print the body and headers instead of sending them.
@@ -138,7 +139,7 @@ impl Trigger {
     async fn run(self, env: Env) -> anyhow::Result<()> {
         let payment_id = self.payment_id.unwrap_or_else(|| format!("pay_{}", uuid::Uuid::now_v7().simple()));
         anyhow::ensure!(
-            self.reservation_id.is_none() || self.sign.provider != "portone",
+            self.reservation_id.is_none() || self.sign.provider != "portone" || !env.is_remote(),
             "a PortOne webhook only names the payment: the reservation goes in the payment's customData at PortOne \
              (use --provider standard or stripe to pay a reservation here)"
         );
@@ -164,8 +165,36 @@ impl Trigger {
             return Ok(());
         }
         let url = platform_url(self.url, env)?;
+        if sign.provider == "portone" && !env.is_remote() {
+            record_at_standin(&url, self.kind, &payment).await?;
+        }
         eprintln!("{} {:?} of payment {} by {}", sign.provider, self.kind, payment.payment_id, payment.user_id);
         send(&url, &sign, body).await
+    }
+}
+
+/// A PortOne webhook only names the payment: the local platform looks it up at `promoctl
+/// dev`'s PortOne stand-in, where the payment is recorded first (as PortOne would have it).
+async fn record_at_standin(url: &str, kind: Kind, payment: &Payment) -> anyhow::Result<()> {
+    use promoctl::portone_standin;
+    let target = format!(
+        "{}{}/payments/{}",
+        url.trim_end_matches('/'),
+        portone_standin::PATH,
+        promo_shared::http::encode_path_segment(&payment.payment_id)
+    );
+    let body = portone_standin::payment_json(kind, payment);
+    let resp = reqwest::Client::new().put(&target).json(&body).send().await.with_context(|| format!("PUT {target}"))?;
+    match resp.status().as_u16() {
+        200..=299 => Ok(()),
+        404 | 405 => {
+            eprintln!(
+                "note: the platform at {url} has no PortOne stand-in (PROMO_PORTONE_API_SECRET set?): it looks the \
+                 payment up at PortOne"
+            );
+            Ok(())
+        }
+        s => anyhow::bail!("the PortOne stand-in refused the payment ({s}): {}", resp.text().await.unwrap_or_default()),
     }
 }
 
