@@ -186,6 +186,25 @@ lambda_tests() {
     count_cargo_results "cargo lambda watch/invoke" "$log" "$rc"
 }
 
+# sam build as a deploy runs it, reusing the arm64 artifacts lambda_tests just built: SAM's
+# rust-cargolambda build method runs `cargo lambda build --release --arm64 --bin <fn>` in
+# lambdas/ on the same target directory (nothing left to compile), then copies
+# target/lambda/<fn>/bootstrap into the build directory; each must be that very binary.
+sam_build() {
+    local out="$PROMO_TEST_STATE/sam-build" target="${CARGO_TARGET_DIR:-$ROOT/target}" fn bin
+    rm -rf "$out"
+    (cd "$ROOT" && SAM_CLI_TELEMETRY=0 CARGO_TARGET_DIR="$target" "$PROMO_SAM" build \
+        --template-file template.yaml --build-dir "$out" --cache-dir "$PROMO_TEST_STATE/sam-cache") ||
+        die "sam build failed"
+    for fn in Issuer:issuer Api:api Sender:sender Feedback:feedback Scheduler:scheduler; do
+        bin="$out/${fn%%:*}Function/bootstrap"
+        [[ -s $bin ]] || die "sam build left no $bin"
+        cmp -s "$bin" "$target/lambda/${fn##*:}/bootstrap" ||
+            die "sam build's $bin is not the arm64 binary cargo lambda built ($target/lambda/${fn##*:}/bootstrap)"
+    done
+    log "sam build: 5 functions, the arm64 binaries of the cargo lambda build step"
+}
+
 node_tests() {
     local log="$LOGDIR/node-test.log" rc p f c
     compgen -G "$ROOT/edge/tests/*.test.mjs" >/dev/null || die "no edge/tests/*.test.mjs files"
@@ -286,8 +305,10 @@ run_step "cargo test --workspace --features promoctl/prod -- --include-ignored" 
 
 if ((QUICK)); then
     skip_step "cargo lambda build --release --arm64, then cargo lambda watch + invoke"
+    skip_step "sam build (reusing the cargo lambda build's arm64 artifacts)"
 else
     run_step "cargo lambda build --release --arm64, then cargo lambda watch + invoke" lambda_tests
+    run_step "sam build (reusing the cargo lambda build's arm64 artifacts)" sam_build
 fi
 
 if ((QUICK)); then
