@@ -46,7 +46,8 @@ fn the_stages_are_one_list_in_promoctl_the_template_and_wrangler() {
     assert!(!stage.split("\n  ").next().unwrap().contains("Default:"), "a deploy names its stage: no default");
     // wrangler.toml's environments.
     let wrangler: toml::Table = std::fs::read_to_string(format!("{root}/wrangler.toml")).unwrap().parse().unwrap();
-    let envs: Vec<&str> = wrangler["env"].as_table().unwrap().keys().map(String::as_str).collect();
+    let mut envs: Vec<&str> = wrangler["env"].as_table().unwrap().keys().map(String::as_str).collect();
+    envs.sort_unstable();
     let mut want = STAGES.to_vec();
     want.sort_unstable();
     assert_eq!(envs, want, "wrangler.toml's [env.*]");
