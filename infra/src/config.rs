@@ -16,7 +16,7 @@
 //! | `PROMO_SHOPPER_JWT_ISSUER` / `_AUDIENCE` | `shop` / `promo-platform` | the `iss` and `aud` shopper tokens must carry (and `promoctl token` writes) |
 //! | `PROMO_ENV` | `local` | the target of every command: `local`, `staging` or `prod` (`--env`) |
 //! | `PROMO_STAGES_FILE` | `$XDG_CONFIG_HOME/promoctl/stages.toml` | the stages' profiles `promoctl env add` writes |
-//! | `PROMO_TABLE_NAME` | (the stage's profile; required with `--env staging|prod`) | the stage's DynamoDB table (the stack's `PromoTableName` output) |
+//! | `PROMO_TABLE_NAME` | (the stage's profile; required with `--env staging` or `prod`) | the stage's DynamoDB table (the stack's `PromoTableName` output) |
 //! | `PROMO_DYNAMODB_ENDPOINT` | AWS | a DynamoDB stand-in instead of AWS (`--env prod`) |
 //! | `PROMO_CF_ACCOUNT_ID`, `PROMO_CF_KV_NAMESPACE_ID`, `PROMO_CF_API_TOKEN` | unset (required with `--env prod`) | the Worker's KV namespace, written with `--env prod` only (ignored locally); `PROMO_CF_API_BASE` for a stand-in |
 //! | `PROMO_OPERATOR` | `$USER` | who a deploy, pause, resume or end is recorded as |
