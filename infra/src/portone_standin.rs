@@ -112,7 +112,7 @@ async fn record(State(dir): State<PathBuf>, UrlPath(id): UrlPath<String>, body: 
         Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", format!("not JSON: {e}")),
     };
     // What the platform's client will read must parse as PortOne's payment.
-    if let Err(e) = serde_json::from_value::<promo_shared::app::providers::PortOnePayment>(payment.clone()) {
+    if let Err(e) = serde_json::from_value::<promo_shared::payments::providers::PortOnePayment>(payment.clone()) {
         return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", format!("not a PortOne payment: {e}"));
     }
     if payment.get("id").and_then(Value::as_str) != Some(id.as_str()) {
@@ -134,7 +134,7 @@ async fn record(State(dir): State<PathBuf>, UrlPath(id): UrlPath<String>, body: 
 mod tests {
     #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-    use promo_shared::app::providers::{self, Normalized};
+    use promo_shared::payments::providers::{self, Normalized};
     use promo_shared::domain::payment::PaymentKind;
 
     use super::*;

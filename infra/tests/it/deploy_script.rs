@@ -3,8 +3,6 @@
 //! are stand-ins here that record any call); a missing prerequisite (a tool, a parameter,
 //! credentials) stops it with a clear message before anything changes.
 
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 

@@ -4,12 +4,10 @@
 //! the Worker's KV), and a rollback that would lower the stock below what is already issued is
 //! refused as the deploy refuses it, writing nothing.
 
-#![allow(clippy::unwrap_used)]
-// tests: a failed unwrap is a failed test
 // promoctl's production store needs the `prod` feature (infra/test.sh builds with it).
 #![cfg(feature = "prod")]
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Output;
@@ -44,7 +42,7 @@ async fn history_and_rollback_on_the_production_store() {
     {
         use std::sync::Arc;
 
-        use promo_shared::app::{campaigns, claims::Claimer};
+        use promo_shared::{campaigns, claims::Claimer};
         use promo_shared::domain::ids::{CampaignId, UserId};
         use promoctl::embedded::{OsIds, SystemClock};
 

@@ -4,9 +4,7 @@
 //! (`POST /v1/payments/{id}/complete`) look it up over HTTP as in production; a payment
 //! nobody made is not found, and the stand-in wants PortOne's `Authorization` header.
 
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
-
-mod support;
+use crate::support;
 
 use promoctl::portone_standin::{DEV_PORTONE_API_SECRET, PATH};
 
