@@ -7,6 +7,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use promo_shared::config::EdgeConfig;
 use promo_shared::http::{self, ApiError};
+use promo_shared::payments::portone::PortOneApi;
 use promo_shared::serve::edge::Edge;
 use worker::{Context, Env, Headers, Request, Response, Result, event};
 
@@ -14,7 +15,7 @@ use crate::cache::EdgeCache;
 use crate::clock::now;
 use crate::config::{self, CLIENT_LIMITER_BINDING, DEDUPE_BINDING, PAYMENT_LIMITER_BINDING};
 use crate::durable::DurableObjectLedger;
-use crate::fetch::{FetchHandOff, FetchLookup, FetchShopperApi};
+use crate::fetch::{FetchClient, FetchHandOff, FetchShopperApi};
 use crate::kv::KvCatalog;
 use crate::rate_limit::BindingLimiter;
 use crate::sqs::SqsHandOff;
@@ -104,7 +105,7 @@ fn edge(env: &Env, cfg: EdgeConfig) -> Result<Edge> {
             Some(queue) => Box::new(SqsHandOff { queue: queue.clone() }),
             None => Box::new(FetchHandOff { url: cfg.issuer_url.clone(), secret: cfg.issuer_secret.clone() }),
         },
-        lookup: Box::new(FetchLookup { base: cfg.portone_api_base.clone(), secret: cfg.portone_api_secret.clone() }),
+        lookup: Box::new(PortOneApi::new(&cfg.portone_api_base, cfg.portone_api_secret.clone(), FetchClient)),
         limiter: Box::new(BindingLimiter {
             client: env.rate_limiter(CLIENT_LIMITER_BINDING).ok(),
             payment: env.rate_limiter(PAYMENT_LIMITER_BINDING).ok(),

@@ -1,16 +1,14 @@
 //! The edge's ports that are another service over `fetch`: the hand-off to the issuer's
 //! function URL (signed with Standard Webhooks, so the issuer verifies it like any webhook),
-//! payment look-ups at PortOne's API, and the shoppers' routes passed to the API Lambda.
+//! the outbound HTTP port (PortOne's payment API), and the shoppers' routes passed to the API
+//! Lambda.
 
 use async_trait::async_trait;
-use promo_shared::domain::ids::PaymentId;
 use promo_shared::domain::payment::PaymentEvent;
-use promo_shared::domain::secret::SecretString;
 use promo_shared::http::{self, ApiError};
-use promo_shared::payments::providers::PortOnePayment;
 use promo_shared::payments::webhooks::standard::Secret;
 use promo_shared::ports::handoff::HandOff;
-use promo_shared::ports::lookup::PaymentLookup;
+use promo_shared::ports::http_client::{HttpClient, OutboundRequest, OutboundResponse, SendError};
 use promo_shared::ports::shopper_api::ShopperApi;
 use serde_json::json;
 use worker::{Headers, Method, Request, RequestInit};
@@ -58,31 +56,28 @@ impl HandOff for FetchHandOff {
     }
 }
 
-/// PortOne V2 payment look-ups.
-pub struct FetchLookup {
-    pub base: String,
-    pub secret: Option<SecretString>,
-}
+/// The outbound HTTP port over the Worker's `fetch` (PortOne's payment API goes through it).
+pub struct FetchClient;
 
 #[async_trait(?Send)]
-impl PaymentLookup for FetchLookup {
-    async fn portone_payment(&self, payment_id: &PaymentId) -> Result<Option<PortOnePayment>, ApiError> {
-        let Some(secret) = &self.secret else {
-            return Err(ApiError::Unavailable("PortOne look-ups are not configured (PROMO_PORTONE_API_SECRET)".into()));
-        };
-        let unavailable = unavailable("PortOne API");
+impl HttpClient for FetchClient {
+    async fn send(&self, req: OutboundRequest) -> Result<OutboundResponse, SendError> {
+        let failed = |e: worker::Error| SendError(e.to_string());
         let headers = Headers::new();
-        headers.set("authorization", &format!("PortOne {}", secret.expose())).map_err(&unavailable)?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Get).with_headers(headers);
-        let url = format!("{}/payments/{}", self.base, http::encode_path_segment(payment_id.as_str()));
-        let req = Request::new_with_init(&url, &init).map_err(&unavailable)?;
-        let mut resp = worker::Fetch::Request(req).send().await.map_err(&unavailable)?;
-        match resp.status_code() {
-            404 => Ok(None),
-            200..=299 => resp.json::<PortOnePayment>().await.map(Some).map_err(&unavailable),
-            s => Err(ApiError::Unavailable(format!("PortOne API answered {s}"))),
+        for (name, value) in &req.headers {
+            headers.set(name, value).map_err(failed)?;
         }
+        let method = Method::from(req.method.to_string());
+        let mut init = RequestInit::new();
+        init.with_method(method).with_headers(headers);
+        if !req.body.is_empty() {
+            init.with_body(Some(js_sys_bytes(&req.body)));
+        }
+        let request = Request::new_with_init(&req.url, &init).map_err(failed)?;
+        let mut resp = worker::Fetch::Request(request).send().await.map_err(failed)?;
+        let status = resp.status_code();
+        let body = resp.bytes().await.map_err(failed)?;
+        Ok(OutboundResponse { status, body })
     }
 }
 

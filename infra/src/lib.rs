@@ -5,7 +5,7 @@ pub mod campaign_file;
 pub mod config;
 pub use promo_lambdas::edge_kv;
 pub mod embedded;
-pub mod portone;
+pub mod http_client;
 pub mod portone_standin;
 pub mod runtime;
 pub mod stages;

@@ -134,8 +134,8 @@ async fn record(State(dir): State<PathBuf>, UrlPath(id): UrlPath<String>, body: 
 mod tests {
     #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-    use promo_shared::payments::providers::{self, Normalized};
     use promo_shared::domain::payment::PaymentKind;
+    use promo_shared::payments::providers::{self, Normalized};
 
     use super::*;
 

@@ -40,7 +40,8 @@ use crate::embedded::shopper_api::InProcessApi;
 use crate::embedded::{
     BoundedPriceCache, KeyedLimits, OsIds, OutboxMailer, QueueConfig, SqliteQueue, SqliteStore, SystemClock,
 };
-use crate::portone::PortOneClient;
+use crate::http_client::ReqwestClient;
+use promo_shared::payments::portone::PortOneApi;
 
 /// Every adapter and handler of the local platform, opened on one data directory.
 pub struct Platform {
@@ -151,7 +152,11 @@ impl Platform {
                 ids: ids.clone(),
             }),
             handoff: Box::new(QueueHandOff { queue: queue.clone() }),
-            lookup: Box::new(PortOneClient::new(&config.portone_api_base, config.portone_api_secret.clone())),
+            lookup: Box::new(PortOneApi::new(
+                &config.portone_api_base,
+                config.portone_api_secret.clone(),
+                ReqwestClient::new(std::time::Duration::from_secs(10)),
+            )),
             limiter: Box::new(KeyedLimits::per_minute(
                 config.callback_limit_per_client,
                 config.callback_limit_per_payment,

@@ -42,8 +42,8 @@ async fn history_and_rollback_on_the_production_store() {
     {
         use std::sync::Arc;
 
-        use promo_shared::{campaigns, claims::Claimer};
         use promo_shared::domain::ids::{CampaignId, UserId};
+        use promo_shared::{campaigns, claims::Claimer};
         use promoctl::embedded::{OsIds, SystemClock};
 
         let (api, seen) = promo_conformance::cloudflare_kv::serve().await;

@@ -7,5 +7,6 @@ pub mod gateway;
 pub mod handlers;
 pub mod issuer;
 pub mod items;
+pub mod portone;
 pub mod providers;
 pub mod webhooks;

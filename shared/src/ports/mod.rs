@@ -7,6 +7,7 @@ pub mod auth;
 pub mod catalog;
 pub mod clock;
 pub mod handoff;
+pub mod http_client;
 pub mod ids;
 pub mod ledger;
 pub mod lookup;
