@@ -86,9 +86,9 @@ impl Cors {
     }
 }
 
-/// The routes a shop's page calls.
+/// The routes a shop's page calls (the route table's `pages`).
 fn for_pages(route: &Route<'_>) -> bool {
-    !matches!(route, Route::Webhook { .. } | Route::Healthz)
+    route.traits().pages
 }
 
 #[cfg(test)]

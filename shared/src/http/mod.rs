@@ -11,7 +11,7 @@ use serde::Serialize;
 
 pub use cors::Cors;
 pub use error::{ApiError, INTERNAL_MESSAGE, UNAVAILABLE_MESSAGE, stamp_request_id};
-pub use routes::Route;
+pub use routes::{Route, ServedBy, Traits};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {

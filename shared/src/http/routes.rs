@@ -74,18 +74,48 @@ impl<'a> Route<'a> {
         }
     }
 
-    /// A route of the shoppers' API (`serve::api`): a bearer token names the shopper, and the
-    /// answer is theirs alone.
-    pub fn is_shoppers(&self) -> bool {
-        matches!(
-            self,
-            Route::Claim { .. }
-                | Route::Wallet { .. }
-                | Route::Reserve { .. }
-                | Route::CancelReservation { .. }
-                | Route::Reservations { .. }
-        )
+    /// How the platform serves this route: the one table of who answers it, whether its
+    /// public answer is kept in the shared cache, and whether shops' pages may call it (CORS).
+    pub fn traits(&self) -> Traits {
+        use ServedBy::{Edge, EdgeThenShoppers, Shoppers};
+        let (served_by, cached, pages) = match self {
+            Route::Healthz => (Edge, false, false),
+            Route::Webhook { .. } => (Edge, false, false),
+            Route::PaymentComplete { .. } => (Edge, false, true),
+            Route::Quote => (Edge, false, true),
+            Route::MaxBenefitPrice { .. } => (EdgeThenShoppers, true, true),
+            Route::Event { .. } => (EdgeThenShoppers, true, true),
+            Route::Unsubscribe => (Shoppers, false, true),
+            Route::Claim { .. } => (Shoppers, false, true),
+            Route::Wallet { .. } => (Shoppers, false, true),
+            Route::Reserve { .. } => (Shoppers, false, true),
+            Route::CancelReservation { .. } => (Shoppers, false, true),
+            Route::Reservations { .. } => (Shoppers, false, true),
+        };
+        Traits { served_by, cached, pages }
     }
+}
+
+/// Who answers a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServedBy {
+    /// The edge itself (`serve::edge::Edge`).
+    Edge,
+    /// The edge for its public answer (cached), the shoppers' API for what needs the store or
+    /// a shopper (a personal price read, an event's view on a cache miss).
+    EdgeThenShoppers,
+    /// Passed to the shoppers' API (`serve::api::Api`) as it came.
+    Shoppers,
+}
+
+/// A row of the route table: see [`Route::traits`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Traits {
+    pub served_by: ServedBy,
+    /// Its public answer is kept in the shared cache.
+    pub cached: bool,
+    /// Shops' pages call it: CORS for the shop's origins, `Vary: Origin`.
+    pub pages: bool,
 }
 
 fn not_found(method: &str, path: &str) -> ApiError {
@@ -113,7 +143,9 @@ mod tests {
             (ok("GET", "/v1/unsubscribe"), ok("POST", "/v1/unsubscribe/")),
             (Route::Unsubscribe, Route::Unsubscribe)
         );
-        assert!(ok("POST", "/v1/campaigns/c/claims").is_shoppers() && !ok("POST", "/v1/quotes").is_shoppers());
+        let served_by = |m, p| ok(m, p).traits().served_by;
+        assert_eq!(served_by("POST", "/v1/campaigns/c/claims"), ServedBy::Shoppers);
+        assert_eq!(served_by("POST", "/v1/quotes"), ServedBy::Edge);
         assert_eq!(ok("GET", "/v1/events/e-1"), Route::Event { event: "e-1" });
         assert_eq!(ok("POST", "/v1/events/e-1/reservations"), Route::Reserve { event: "e-1" });
         assert_eq!(
@@ -121,7 +153,12 @@ mod tests {
             Route::CancelReservation { event: "e-1", reservation: "r-1" }
         );
         assert_eq!(ok("GET", "/v1/users/u/reservations"), Route::Reservations { user: "u" });
-        assert!(ok("POST", "/v1/events/e/reservations").is_shoppers() && !ok("GET", "/v1/events/e").is_shoppers());
+        assert_eq!(served_by("POST", "/v1/events/e/reservations"), ServedBy::Shoppers);
+        assert_eq!(served_by("GET", "/v1/events/e"), ServedBy::EdgeThenShoppers);
+        assert!(
+            ok("GET", "/v1/products/p/max-benefit-price").traits().cached && !ok("POST", "/v1/quotes").traits().cached
+        );
+        assert!(!ok("POST", "/v1/webhooks/stripe").traits().pages && ok("POST", "/v1/quotes").traits().pages);
         assert_eq!(Route::of("GET", "/v1/events/e/reservations").unwrap_err().status(), 405);
     }
 

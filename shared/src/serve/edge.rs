@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::config::EdgeConfig;
-use crate::http::{ApiError, Request, Response, Route};
+use crate::http::{ApiError, Request, Response, Route, ServedBy};
 use crate::payments::gateway;
 use crate::ports::catalog::Catalog;
 use crate::ports::handoff::HandOff;
@@ -112,6 +112,9 @@ impl Edge {
             limiter: &*self.limiter,
             request_id: crate::http::request_id(req),
         };
+        if route.traits().served_by == ServedBy::Shoppers {
+            return Ok(self.shoppers.forward(req).await?.into());
+        }
         let response = match route {
             Route::Healthz => Response::json(200, &json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})),
             Route::Webhook { provider } => gateway::handle_webhook(&self.config, ports, provider, req, now).await?,
@@ -135,12 +138,13 @@ impl Edge {
                 });
             }
             Route::Event { event } => return self.event(event, req, now).await,
+            // The route table passes them on above.
             Route::Claim { .. }
             | Route::Wallet { .. }
             | Route::Unsubscribe
             | Route::Reserve { .. }
             | Route::CancelReservation { .. }
-            | Route::Reservations { .. } => self.shoppers.forward(req).await?,
+            | Route::Reservations { .. } => unreachable_route(route)?,
         };
         Ok(response.into())
     }
@@ -183,6 +187,12 @@ impl Edge {
     pub async fn refresh(&self, product: &str, now: DateTime<Utc>) {
         prices::refresh(&*self.catalog, &*self.cache, product, now, self.prices).await;
     }
+}
+
+/// A route the table passes to the shoppers' API reached the edge's own match: a table that
+/// disagrees with the match is a bug, answered as one.
+fn unreachable_route(route: Route<'_>) -> Result<Response, ApiError> {
+    Err(ApiError::Internal(format!("{route:?} is the shoppers' API's, not the edge's")))
 }
 
 #[cfg(test)]
