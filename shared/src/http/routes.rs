@@ -22,6 +22,13 @@ pub enum Route<'a> {
     Wallet { user: &'a str },
     /// `GET /v1/products/{product}/max-benefit-price` (public; personal with a bearer token)
     MaxBenefitPrice { product: &'a str },
+    /// `GET /v1/products/{product}/max-benefit-price.html`: the public answer as an HTML
+    /// fragment (`pricing::fragment`), cached with the JSON.
+    MaxBenefitPriceHtml { product: &'a str },
+    /// `GET /v1/embed.js`: the shoppers' pages' script (`serve::embed`), briefly cached.
+    EmbedScript,
+    /// `GET /v1/embed/{file}`: the script under its content hash (`<hash>.js`), immutable.
+    EmbedVersioned { file: &'a str },
     /// `GET|POST /v1/unsubscribe?t=<token>`: a campaign email's one-click unsubscribe (POST)
     /// and the page a link scanner or a shopper's browser sees (GET).
     Unsubscribe,
@@ -57,6 +64,9 @@ impl<'a> Route<'a> {
             ["v1", "campaigns", campaign, "claims"] => (Route::Claim { campaign }, "POST"),
             ["v1", "users", user, "coupons"] => (Route::Wallet { user }, "GET"),
             ["v1", "products", product, "max-benefit-price"] => (Route::MaxBenefitPrice { product }, "GET"),
+            ["v1", "products", product, "max-benefit-price.html"] => (Route::MaxBenefitPriceHtml { product }, "GET"),
+            ["v1", "embed.js"] => (Route::EmbedScript, "GET"),
+            ["v1", "embed", file] => (Route::EmbedVersioned { file }, "GET"),
             ["v1", "unsubscribe"] => (Route::Unsubscribe, "GET, POST"),
             ["v1", "events", event] => (Route::Event { event }, "GET"),
             ["v1", "events", event, "reservations"] => (Route::Reserve { event }, "POST"),
@@ -84,6 +94,9 @@ impl<'a> Route<'a> {
             Route::PaymentComplete { .. } => (Edge, false, true),
             Route::Quote => (Edge, false, true),
             Route::MaxBenefitPrice { .. } => (EdgeThenShoppers, true, true),
+            Route::MaxBenefitPriceHtml { .. } => (Edge, true, true),
+            Route::EmbedScript => (Edge, false, true),
+            Route::EmbedVersioned { .. } => (Edge, false, true),
             Route::Event { .. } => (EdgeThenShoppers, true, true),
             Route::Unsubscribe => (Shoppers, false, true),
             Route::Claim { .. } => (Shoppers, false, true),
@@ -159,6 +172,10 @@ mod tests {
             ok("GET", "/v1/products/p/max-benefit-price").traits().cached && !ok("POST", "/v1/quotes").traits().cached
         );
         assert!(!ok("POST", "/v1/webhooks/stripe").traits().pages && ok("POST", "/v1/quotes").traits().pages);
+        assert_eq!(ok("GET", "/v1/products/p/max-benefit-price.html"), Route::MaxBenefitPriceHtml { product: "p" });
+        assert_eq!(ok("GET", "/v1/embed.js"), Route::EmbedScript);
+        assert_eq!(ok("HEAD", "/v1/embed/0a1b.js"), Route::EmbedVersioned { file: "0a1b.js" });
+        assert_eq!(Route::of("POST", "/v1/embed.js").unwrap_err().status(), 405);
         assert_eq!(Route::of("GET", "/v1/events/e/reservations").unwrap_err().status(), 405);
     }
 

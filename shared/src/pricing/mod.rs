@@ -3,6 +3,7 @@
 //! pure and lives in `domain::pricing`.
 
 pub mod catalog;
+pub mod fragment;
 pub mod items;
 pub mod prices;
 pub mod quotes;

@@ -137,6 +137,18 @@ impl Edge {
                     webhook: None,
                 });
             }
+            Route::MaxBenefitPriceHtml { product } => {
+                let read =
+                    crate::pricing::fragment::read(&*self.catalog, &*self.cache, req, product, now, self.prices)
+                        .await?;
+                return Ok(Served {
+                    response: read.response,
+                    refresh: read.revalidate.map(|_| product.to_string()),
+                    webhook: None,
+                });
+            }
+            Route::EmbedScript => crate::serve::embed::latest(req),
+            Route::EmbedVersioned { file } => crate::serve::embed::versioned(req, file)?,
             Route::Event { event } => return self.event(event, req, now).await,
             // The route table passes them on above.
             Route::Claim { .. }
