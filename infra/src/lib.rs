@@ -3,6 +3,7 @@
 
 pub mod campaign_file;
 pub mod config;
+pub mod demo;
 pub use promo_lambdas::edge_kv;
 pub mod embedded;
 pub mod http_client;

@@ -241,7 +241,8 @@ pub async fn start(platform: Arc<Platform>, listen: SocketAddr, opts: RunOptions
     start_with(platform, listen, opts, Router::new()).await
 }
 
-/// [`start`], with `extra`'s routes served before the platform's (`promoctl dev`'s stand-ins).
+/// [`start`], with `extra`'s routes served before the platform's (`promoctl dev`'s stand-ins
+/// and demo shop).
 pub async fn start_with(
     platform: Arc<Platform>,
     listen: SocketAddr,

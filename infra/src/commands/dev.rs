@@ -48,15 +48,16 @@ impl Dev {
             .await
             .context("publishing the price book")?;
         let email_consumers = platform.email.consumers;
-        let extra = match &portone {
-            Some(_) => {
-                axum::Router::new().nest(portone_standin::PATH, portone_standin::router(&data_dir.join("portone")))
-            }
-            None => axum::Router::new(),
-        };
+        let (demo_auth, _) = config::shopper_auth(true)?;
+        let mut extra = promoctl::demo::router(platform.clone(), demo_auth);
+        if portone.is_some() {
+            extra = extra
+                .nest(portone_standin::PATH, portone_standin::router(&data_dir.join("portone")));
+        }
         let opts = RunOptions { tick, consumers, email_consumers };
         let running = runtime::start_with(platform, self.listen, opts, extra).await?;
         eprintln!("promoctl dev: serving http://{} (data in {})", running.addr, data_dir.display());
+        eprintln!("  demo shop: http://{}/demo (open it in your browser)", running.addr);
         if dev_secret {
             eprintln!(
                 "  webhooks: PROMO_WEBHOOK_SECRET_STANDARD is unset; using the development secret {}",
