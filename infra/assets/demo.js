@@ -26,6 +26,7 @@ async function use(user) {
 }
 
 const initial = new URLSearchParams(location.search).get("user") || "";
+if (initial && ![...select.options].some((o) => o.value === initial)) select.add(new Option(initial, initial));
 select.value = initial;
 if (initial) use(initial);
 select.addEventListener("change", () => use(select.value));

@@ -11,7 +11,7 @@ const urlTokens = new Map();
 const CSS = `
 :host{display:block;font:inherit;color:inherit;--promo-accent:#c2255c;--promo-muted:#595959;--promo-bg:transparent;--promo-radius:8px}
 :host([hidden]){display:none}
-.box{background:var(--promo-bg);border-radius:var(--promo-radius)}
+.box{display:flow-root;background:var(--promo-bg);border-radius:var(--promo-radius)}
 .row{display:flex;flex-wrap:wrap;align-items:baseline;gap:.5em}
 .list{color:var(--promo-muted)}
 .final{font-size:1.4em;font-weight:700;color:var(--promo-accent)}
@@ -26,6 +26,7 @@ button.alt{background:transparent;color:var(--promo-accent)}
 button:disabled{opacity:.6;cursor:default}
 button:focus-visible,summary:focus-visible{outline:3px solid var(--promo-accent);outline-offset:2px}
 .err{color:#a61b1b;margin:.3em 0}
+.err:empty{display:none}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .count{font-variant-numeric:tabular-nums;font-weight:700}
 `;
@@ -131,12 +132,18 @@ class Base extends HTMLElement {
     super();
     this.root = this.attachShadow({ mode: "open" });
     styles(this.root);
+    // What the page shows until the data arrives: the element's own content (a fragment).
+    this.root.innerHTML = `<div class="box"><slot></slot></div>`;
     this.timers = [];
   }
   connectedCallback() {
     live.add(this);
-    // Space reserved before the data arrives: no layout shift when it does.
-    if (!this.style.minHeight) this.style.minHeight = this.reserve;
+    // Space reserved before the data arrives, and kept: no layout shift when it does. A
+    // server-rendered fragment inside keeps the height it was painted with.
+    if (!this.style.minHeight) {
+      const painted = this.childElementCount ? this.getBoundingClientRect().height : 0;
+      this.style.minHeight = `max(${this.reserve}, ${painted}px)`;
+    }
     this.load();
   }
   disconnectedCallback() {
@@ -242,7 +249,6 @@ ${items ? `<details><summary id="sum">How to get this price</summary><ul>${items
 </div>`;
     });
     for (const b of this.root.querySelectorAll("button[data-coupon]")) b.addEventListener("click", () => this.claim(b));
-    this.style.minHeight = "";
   }
   async claim(button) {
     const coupon = button.dataset.coupon;

@@ -68,7 +68,7 @@ pub fn render(product: &str, answer: &Answer) -> String {
     if let Some(v) = answer.valid_until {
         html.push_str(&format!(" data-valid-until=\"{}\"", escape(&v.to_rfc3339())));
     }
-    html.push_str("><div class=\"promo-price\"><p class=\"promo-price-row\">");
+    html.push_str("><div class=\"promo-price\"><div class=\"promo-price-row\">");
     if answer.list_total > answer.final_price {
         html.push_str(&format!(
             "<s class=\"promo-price-list\"><span class=\"promo-sr\">List price </span>{}</s> ",
@@ -76,7 +76,7 @@ pub fn render(product: &str, answer: &Answer) -> String {
         ));
     }
     html.push_str(&format!(
-        "<strong class=\"promo-price-final\"><span class=\"promo-sr\">Best price </span>{}</strong></p>",
+        "<strong class=\"promo-price-final\"><span class=\"promo-sr\">Best price </span>{}</strong></div>",
         m(answer.final_price)
     ));
     let benefits: Vec<String> = answer
