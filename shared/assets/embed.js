@@ -196,13 +196,17 @@ class PromoPrice extends Base {
     if (!id) return this.showError({ code: "invalid_request", message: "No product given." });
     try {
       const token = await tokenFor(this);
-      const { body } = await api("GET", `/v1/products/${encodeURIComponent(id)}/max-benefit-price`, token);
+      const q = this.quantity;
+      const query = q > 1 ? `?quantity=${q}` : "";
+      const { body } = await api("GET", `/v1/products/${encodeURIComponent(id)}/max-benefit-price${query}`, token);
       if (seq !== this.seq) return;
       this.answer = body;
       this.token = token;
       this.render();
       this.emit("promo:ready", { product: id, answer: body, personal: !!token });
-      if (body.valid_until) this.later(Date.parse(body.valid_until) - Date.now() + 500, () => this.load());
+      // Re-read when the answer expires (not sooner than 2 s: a clock ahead of the server's
+      // would otherwise re-read in a loop until the server's clock catches up).
+      if (body.valid_until) this.later(Math.max(2000, Date.parse(body.valid_until) - Date.now() + 500), () => this.load());
     } catch (e) {
       if (seq !== this.seq) return;
       this.showError(e);
@@ -213,9 +217,12 @@ class PromoPrice extends Base {
     this.answer = null;
     this.root.innerHTML = `<div class="box" role="alert"><p class="err">${esc(e.message)}</p></div>`;
   }
+  get quantity() {
+    return Math.min(99, Math.max(1, parseInt(this.getAttribute("quantity") || "1", 10) || 1));
+  }
   render() {
     const a = this.answer;
-    const q = Math.max(1, parseInt(this.getAttribute("quantity") || "1", 10) || 1);
+    const q = this.quantity;
     const m = (n) => money(n, a.currency, this.locale);
     const off = a.list_total > a.final_price ? Math.floor(((a.list_total - a.final_price) * 100) / a.list_total) : 0;
     const labels = {
@@ -237,7 +244,7 @@ class PromoPrice extends Base {
         return `<li><span>${esc(labels[b.kind])}${name ? ` <b>${esc(name)}</b>` : ""}</span>${btn}<span class="amt">−${m(b.amount)}</span></li>`;
       })
       .join("");
-    const total = q > 1 ? `<span class="muted">× ${q} = ${m(a.final_price * q)}</span>` : "";
+    const total = q > 1 ? `<span class="muted">for ${q}</span>` : "";
     this.focusKept(() => {
       this.root.innerHTML = `<div class="box" part="box">
 <div class="row" aria-live="polite" aria-atomic="true">
@@ -294,10 +301,16 @@ class PromoDrop extends Base {
     const id = this.getAttribute("event");
     if (!id) return this.showError({ message: "No event given." });
     try {
-      this.token = await tokenFor(this);
+      const token = await tokenFor(this);
+      if (token !== this.token) this.mineNow = undefined;
+      this.token = token;
       const { body } = await api("GET", `/v1/events/${encodeURIComponent(id)}`, null);
       this.view = body;
-      if (this.token) await this.mine(id);
+      // The shopper's own reservation: read once, then only while it may change by itself
+      // (a waiting shopper promoted, a hold run out).
+      const r = this.mineNow;
+      const due = r === undefined || r?.status === "WAITING" || (r?.hold_until && Date.parse(r.hold_until) <= Date.now());
+      if (token && due) await this.mine(id);
       this.render();
       if (!this.ready) {
         this.ready = true;
@@ -310,6 +323,11 @@ class PromoDrop extends Base {
     const poll = parseInt(this.getAttribute("poll-seconds") || "2", 10) || 2;
     this.later(poll * 1000, () => this.isConnected && this.load());
     this.tick();
+  }
+  countdowns() {
+    for (const el of this.root.querySelectorAll("[data-until]")) {
+      el.textContent = span(Date.parse(el.dataset.until) - Date.now());
+    }
   }
   async mine(id) {
     const user = jwtSub(this.token);
@@ -329,13 +347,12 @@ class PromoDrop extends Base {
   tick() {
     const t = setInterval(() => {
       if (!this.isConnected) return clearInterval(t);
-      for (const el of this.root.querySelectorAll("[data-until]")) {
-        el.textContent = span(Date.parse(el.dataset.until) - Date.now());
-      }
+      this.countdowns();
     }, 1000);
     this.timers.push(t);
   }
   showError(e) {
+    this.shown = null;
     this.root.innerHTML = `<div class="box" role="alert"><p class="err">${esc(e.message)}</p></div>`;
   }
   render() {
@@ -347,7 +364,7 @@ class PromoDrop extends Base {
     let action = "";
     const ended = v.status === "ENDED" || v.status === "CANCELLED" || Date.parse(v.ends_at) <= now;
     if (r && r.status === "RESERVED") {
-      state = `<p><b>A place is held for you.</b> Pay within <span class="count" data-until="${esc(r.hold_until)}">${span(Date.parse(r.hold_until) - now)}</span>.</p>`;
+      state = `<p><b>A place is held for you.</b> Pay within <span class="count" role="timer" data-until="${esc(r.hold_until)}"></span>.</p>`;
       action = `<button id="cancel" class="alt">Cancel reservation</button>`;
     } else if (r && r.status === "WAITING") {
       state = `<p><b>You are on the waitlist: position ${esc(r.position)}.</b> <span class="muted">A place freed is yours in turn.</span></p>`;
@@ -355,7 +372,7 @@ class PromoDrop extends Base {
     } else if (ended) {
       state = `<p><b>This drop has ended.</b></p>`;
     } else if (v.status === "INACTIVE" || Date.parse(v.starts_at) > now) {
-      state = `<p>Starts in <span class="count" data-until="${esc(v.starts_at)}">${span(Date.parse(v.starts_at) - now)}</span></p>`;
+      state = `<p>Starts in <span class="count" role="timer" data-until="${esc(v.starts_at)}"></span></p>`;
     } else if (v.sold_out || (v.available === 0 && !v.waitlist_open)) {
       state = `<p><b>Sold out.</b></p>`;
     } else {
@@ -365,14 +382,19 @@ class PromoDrop extends Base {
         ? `<button id="reserve">${wait ? "Join the waitlist" : "Reserve"}</button>`
         : `<span class="muted">Sign in to reserve.</span>`;
     }
-    this.focusKept(() => {
-      this.root.innerHTML = `<div class="box" part="box">
+    const html = `<div class="box" part="box">
 <div class="row"><b>${esc(v.name)}</b><span class="muted">${price}</span></div>
 <div aria-live="polite">${state}</div>
 ${action}
 <p class="err" role="alert" id="msg">${esc(this.message || "")}</p>
 </div>`;
+    // Unchanged: the DOM stays (no re-announcement, focus and buttons kept).
+    if (html === this.shown && this.root.querySelector(".box")) return;
+    this.shown = html;
+    this.focusKept(() => {
+      this.root.innerHTML = html;
     });
+    this.countdowns();
     this.root.getElementById("reserve")?.addEventListener("click", (e) => this.reserve_(e.target));
     this.root.getElementById("cancel")?.addEventListener("click", (e) => this.cancel(e.target));
   }

@@ -266,6 +266,18 @@ pub fn quote_request(
     now: DateTime<Utc>,
     personal: Option<&Personal>,
 ) -> QuoteRequest {
+    quote_request_for(product, book, now, personal, 1)
+}
+
+/// [`quote_request`] for `quantity` units of `product` (a product page's quantity picker):
+/// the discounts' caps and minimums apply to the line as a whole.
+pub fn quote_request_for(
+    product: &CatalogProduct,
+    book: &PriceBook,
+    now: DateTime<Utc>,
+    personal: Option<&Personal>,
+    quantity: u32,
+) -> QuoteRequest {
     let owned: Vec<&IssuedCoupon> = personal
         .map(|p| {
             p.coupons
@@ -313,7 +325,7 @@ pub fn quote_request(
         currency: product.currency.code().to_string(),
         now: now.to_rfc3339(),
         rounding_unit: Some(book.rounding_unit),
-        quantity: Some(1),
+        quantity: Some(i64::from(quantity.max(1))),
         product: Some(ProductSpec {
             id: product.id.as_str().to_string(),
             brand: product.brand.clone(),

@@ -18,7 +18,7 @@
 use crate::domain::price_book::CatalogProduct;
 use crate::domain::price_book::Personal;
 use crate::domain::price_book::PriceBook;
-use crate::domain::price_book::quote_request;
+use crate::domain::price_book::quote_request_for;
 use crate::domain::pricing;
 use crate::domain::pricing::ValidQuote;
 use chrono::{DateTime, Duration, Utc};
@@ -52,6 +52,31 @@ pub struct PriceRead {
     pub revalidate: Option<String>,
 }
 
+/// The most units one read prices (`?quantity=`): a product page's quantity picker.
+pub const MAX_QUANTITY: u32 = 99;
+
+/// The read's `?quantity=` (1 when absent): 1 to [`MAX_QUANTITY`], else 422 `invalid_quote`.
+pub fn quantity(req: &Request) -> Result<u32, ApiError> {
+    match req.query_param("quantity") {
+        None => Ok(1),
+        Some(q) => q.parse::<u32>().ok().filter(|q| (1..=MAX_QUANTITY).contains(q)).ok_or_else(|| {
+            ApiError::InvalidQuote(format!("quantity must be a whole number from 1 to {MAX_QUANTITY}, not `{q}`"))
+        }),
+    }
+}
+
+/// The shared-cache key of `quantity` units under a product's public key (one unit keeps the
+/// product's own key).
+fn keyed(public_key: &str, quantity: u32) -> std::borrow::Cow<'_, str> {
+    if quantity == 1 { public_key.into() } else { format!("{public_key}-q{quantity}").into() }
+}
+
+/// What a stale read asks the runtime to recompute: the product, and `?quantity=` when not 1
+/// (product ids never hold a `?`); [`refresh`] reads it back.
+pub fn refresh_target(product_id: &str, quantity: u32) -> String {
+    if quantity == 1 { product_id.to_string() } else { format!("{product_id}?quantity={quantity}") }
+}
+
 /// Computes a product's answer and its cache entry.
 pub fn compute(
     product: &CatalogProduct,
@@ -60,7 +85,19 @@ pub fn compute(
     now: DateTime<Utc>,
     policy: CachePolicy,
 ) -> Result<CachedPrice, ApiError> {
-    let quote = ValidQuote::try_from(quote_request(product, book, now, personal))
+    compute_for(product, book, personal, now, policy, 1)
+}
+
+/// [`compute`] for `quantity` units.
+pub fn compute_for(
+    product: &CatalogProduct,
+    book: &PriceBook,
+    personal: Option<&Personal>,
+    now: DateTime<Utc>,
+    policy: CachePolicy,
+    quantity: u32,
+) -> Result<CachedPrice, ApiError> {
+    let quote = ValidQuote::try_from(quote_request_for(product, book, now, personal, quantity))
         .map_err(|e| ApiError::Internal(format!("the published catalog does not make a valid quote: {e}")))?;
     let answer = pricing::quote(&quote);
     let body = serde_json::to_string(&answer).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -88,24 +125,25 @@ where
     K: PriceCache + ?Sized,
 {
     crate::domain::ids::ProductId::parse(product_id).map_err(|e| ApiError::InvalidId(e.to_string()))?;
+    let quantity = quantity(req)?;
     let not_found = || ApiError::NotFound(format!("product `{product_id}` is not in the catalog"));
     if let Some(personal) = personal {
         let product = catalog.product(product_id).await?.ok_or_else(not_found)?;
         let book = catalog.price_book().await?;
-        let entry = compute(&product, &book, Some(personal), now, policy)?;
+        let entry = compute_for(&product, &book, Some(personal), now, policy, quantity)?;
         let resp = answer(req, entry, now, "private, no-store".into(), None);
         return Ok(PriceRead { response: resp, revalidate: None });
     }
     // A hit costs the catalog's look-up (the key comes with it), the cache's, and the
     // stored bytes: nothing is recomputed.
     let priced = catalog.priced(product_id).await?.ok_or_else(not_found)?;
-    let key = &*priced.public_key;
+    let key = &*keyed(&priced.public_key, quantity);
     let now_s = now.timestamp();
     let (entry, state, revalidate) = match cache.get(key).await {
         Some(e) if now_s < e.fresh_until => (e, "HIT", None),
-        Some(e) if now_s < e.stale_until => (e, "STALE", Some(key.to_string())),
+        Some(e) if now_s < e.stale_until => (e, "STALE", Some(refresh_target(product_id, quantity))),
         _ => {
-            let e = compute(&priced.product, &priced.book, None, now, policy)?;
+            let e = compute_for(&priced.product, &priced.book, None, now, policy, quantity)?;
             cache.put(key, e.clone()).await;
             (e, "MISS", None)
         }
@@ -117,15 +155,20 @@ where
     Ok(PriceRead { response: resp, revalidate })
 }
 
-/// Recomputes the public entry of `product_id` (after a stale read).
-pub async fn refresh<C, K>(catalog: &C, cache: &K, product_id: &str, now: DateTime<Utc>, policy: CachePolicy)
+/// Recomputes the public entry of `target` (after a stale read): a product id, or what
+/// [`refresh_target`] made of a product and a quantity.
+pub async fn refresh<C, K>(catalog: &C, cache: &K, target: &str, now: DateTime<Utc>, policy: CachePolicy)
 where
     C: Catalog + ?Sized,
     K: PriceCache + ?Sized,
 {
+    let (product_id, quantity) = match target.split_once("?quantity=") {
+        Some((p, q)) => (p, q.parse::<u32>().unwrap_or(1).clamp(1, MAX_QUANTITY)),
+        None => (target, 1),
+    };
     let Ok(Some(priced)) = catalog.priced(product_id).await else { return };
-    if let Ok(e) = compute(&priced.product, &priced.book, None, now, policy) {
-        cache.put(&priced.public_key, e).await;
+    if let Ok(e) = compute_for(&priced.product, &priced.book, None, now, policy, quantity) {
+        cache.put(&keyed(&priced.public_key, quantity), e).await;
     }
 }
 
@@ -246,6 +289,38 @@ mod tests {
         assert!(stale.revalidate.is_some());
         let expired = get(&c, &k, None, "2026-11-22T12:07:00Z").await.response;
         assert_eq!(expired.header("x-cache"), Some("MISS"));
+    }
+
+    #[tokio::test]
+    async fn a_quantity_is_priced_as_one_line_and_cached_under_its_own_key() {
+        let (c, k) = (catalog(), Map::default());
+        let now = "2026-11-22T12:00:00Z";
+        let one = read_at(&c, &k, "", now).await.response;
+        let three = read_at(&c, &k, "quantity=3", now).await.response;
+        assert_eq!((three.status, three.header("x-cache")), (200, Some("MISS")), "not the one unit's entry");
+        let answer = three.json_body();
+        assert_eq!(answer["lines"][0]["quantity"], 3);
+        assert_eq!(answer["base"], 150000);
+        assert_eq!(answer["final_price"], 135000, "10% of the line");
+        assert_eq!(one.json_body()["final_price"], 45000);
+        assert_eq!(read_at(&c, &k, "quantity=3", now).await.response.header("x-cache"), Some("HIT"));
+        assert_eq!(read_at(&c, &k, "quantity=1", now).await.response.header("x-cache"), Some("HIT"), "one unit's key");
+        for bad in ["quantity=0", "quantity=100", "quantity=x", "quantity=-1"] {
+            let req = Request::new("GET", "/v1/products/p-1/max-benefit-price").with_query(bad);
+            let refused = read(&c, &k, &req, "p-1", None, at(now), CachePolicy::default()).await;
+            assert_eq!(refused.err().map(|e| e.status()), Some(422), "{bad}");
+        }
+        // A stale entry of three units is recomputed under its own key.
+        let stale = read_at(&c, &k, "quantity=3", "2026-11-22T12:02:00Z").await;
+        assert_eq!(stale.revalidate.as_deref(), Some("p-1?quantity=3"));
+        refresh(&c, &k, "p-1?quantity=3", at("2026-11-22T12:02:00Z"), CachePolicy::default()).await;
+        let after = read_at(&c, &k, "quantity=3", "2026-11-22T12:02:30Z").await.response;
+        assert_eq!((after.header("x-cache"), after.header("age")), (Some("HIT"), Some("30")));
+    }
+
+    async fn read_at(c: &Fixed, k: &Map, q: &str, now: &str) -> PriceRead {
+        let req = Request::new("GET", "/v1/products/p-1/max-benefit-price").with_query(q);
+        read(c, k, &req, "p-1", None, at(now), CachePolicy::default()).await.unwrap()
     }
 
     #[tokio::test]

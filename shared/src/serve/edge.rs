@@ -131,21 +131,13 @@ impl Edge {
                     return Ok(answer.into());
                 }
                 let read = prices::read(&*self.catalog, &*self.cache, req, product, None, now, self.prices).await?;
-                return Ok(Served {
-                    response: read.response,
-                    refresh: read.revalidate.map(|_| product.to_string()),
-                    webhook: None,
-                });
+                return Ok(Served { response: read.response, refresh: read.revalidate, webhook: None });
             }
             Route::MaxBenefitPriceHtml { product } => {
                 let read =
                     crate::pricing::fragment::read(&*self.catalog, &*self.cache, req, product, now, self.prices)
                         .await?;
-                return Ok(Served {
-                    response: read.response,
-                    refresh: read.revalidate.map(|_| product.to_string()),
-                    webhook: None,
-                });
+                return Ok(Served { response: read.response, refresh: read.revalidate, webhook: None });
             }
             Route::EmbedScript => crate::serve::embed::latest(req),
             Route::EmbedVersioned { file } => crate::serve::embed::versioned(req, file)?,
@@ -195,7 +187,8 @@ impl Edge {
         Ok(answer.into())
     }
 
-    /// Recomputes the public price of `product` (after a stale answer was served).
+    /// Recomputes the public price of `product` (after a stale answer was served): what
+    /// [`Served::refresh`] named ([`prices::refresh_target`]).
     pub async fn refresh(&self, product: &str, now: DateTime<Utc>) {
         prices::refresh(&*self.catalog, &*self.cache, product, now, self.prices).await;
     }
