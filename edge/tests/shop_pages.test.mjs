@@ -73,7 +73,7 @@ name = "Drops"
 currency = "KRW"
 starts_at = "now"
 ends_at = "+30d"
-${drop("drop-dev")}${drop("drop-worker")}${drop("drop-later", "+2h")}`;
+${drop("drop-dev")}${drop("drop-worker")}${drop("drop-later", "+2h")}${drop("drop-short").replace('ends_at = "+7d"', `ends_at = "+${FLASH_SECONDS}s"`)}`;
 
 async function freePort() {
   const srv = createServer();
@@ -188,6 +188,20 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
     // The shop (another origin): the demo shop's pages with the Worker's script, under a
     // CSP that allows the Worker's origin for scripts and calls, and nothing inline.
     shop = createHttpServer(async (req, res) => {
+      // The shop's own backend: its signed-in shopper's token, for `token-url`.
+      if (req.url === "/shop/token") {
+        res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+        return res.end(JSON.stringify({ token: token("u-token-url") }));
+      }
+      if (req.url === "/shop/token-url") {
+        res.writeHead(200, {
+          "content-type": "text/html; charset=utf-8",
+          "content-security-policy": `default-src 'none'; script-src ${workerUrl}; connect-src 'self' ${workerUrl}`,
+        });
+        return res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>token-url</title>
+<script type="module" src="${workerUrl}/v1/embed.js"></script></head><body><main><h1>Product p-1</h1>
+<promo-price product="p-1" locale="en-US" token-url="/shop/token"></promo-price></main></body></html>`);
+      }
       const upstream = await fetch(devUrl + req.url);
       let body = Buffer.from(await upstream.arrayBuffer());
       const type = upstream.headers.get("content-type") ?? "text/plain";
@@ -263,7 +277,7 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
     }
   });
 
-  it("refreshes an answer when it expires (valid_until)", async () => {
+  it("refreshes an answer when it expires (valid_until), and a drop's panel when it ends", async () => {
     const pages = [];
     for (const rt of runtimes()) {
       const page = await open(`${rt.pages}/demo/products/p-3?locale=ko-KR`);
@@ -273,12 +287,18 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
       assert.equal((await shadowText(page, "promo-price", ".final")).replace("Best price ", ""), "27,000원", "during the sale");
       pages.push(page);
     }
+    const ended = await open(`${devUrl}/demo/events/drop-short?user=u-amy`);
+    await waitFor("the short drop open", async () => (await shadowText(ended, "promo-drop", "#reserve")) === "Reserve");
     for (const page of pages) {
       await waitFor("the price after the flash sale", async () =>
         (await shadowText(page, "promo-price", ".final"))?.includes("30,000원"), (FLASH_SECONDS + 15) * 1000);
       assert.ok((await events(page, "promo:ready")).length >= 2, "a second answer was read");
       await page.context().close();
     }
+    await waitFor("the drop ended", async () =>
+      (await shadowText(ended, "promo-drop", ".box"))?.includes("This drop has ended."), 10_000);
+    assert.equal(await shadowText(ended, "promo-drop", "#reserve"), null, "no reserve button once it ended");
+    await ended.context().close();
   });
 
   it("shows the JSON answer's final_price for several products and locales, with no layout shift", async () => {
@@ -298,17 +318,28 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
           await page.waitForTimeout(300);
           assert.equal(await page.evaluate(() => window.__cls), 0, `${rt.name} ${product} ${locale}: CLS`);
           if (product === "p-1") await shot(page, `price-${rt.name}-${locale}`);
+          if (product === "p-1" && locale === "en-US") {
+            await page.evaluate(() => {
+              document.querySelector("promo-price").shadowRoot.querySelector("details").open = true;
+            });
+            await page.locator("section.product").screenshot({ path: join(ARTIFACTS, `embed-price-${rt.name}.png`) });
+          }
           await page.context().close();
         }
       }
-      if (rt.name === "dev") {
-        const page = await open(`${rt.pages}/demo/products/p-1?locale=ko-KR`);
-        await waitFor("rendered", () => shadowText(page, "promo-price", ".final"));
-        await page.evaluate(() => document.querySelector("promo-price").setAttribute("product", "p-usd"));
-        await waitFor("the variant re-rendered", async () =>
-          (await shadowText(page, "promo-price", ".final"))?.includes("US$"));
-        await page.context().close();
-      }
+      // Attribute changes re-render: a quantity (priced as one line), then a variant.
+      const page = await open(`${rt.pages}/demo/products/p-1?locale=ko-KR`);
+      await waitFor("rendered", () => shadowText(page, "promo-price", ".final"));
+      const three = await (await fetch(`${rt.api}/v1/products/p-1/max-benefit-price?quantity=3`)).json();
+      assert.equal(three.lines[0].quantity, 3);
+      await page.evaluate(() => document.querySelector("promo-price").setAttribute("quantity", "3"));
+      await waitFor(`${rt.name}: three units`, async () =>
+        (await shadowText(page, "promo-price", ".final")) === `Best price ${shown(three.final_price, "KRW", "ko-KR")}`);
+      assert.equal(await shadowText(page, "promo-price", ".row .muted"), "for 3");
+      await page.evaluate(() => document.querySelector("promo-price").setAttribute("product", "p-usd"));
+      await waitFor("the variant re-rendered", async () =>
+        (await shadowText(page, "promo-price", ".final"))?.includes("US$"));
+      await page.context().close();
     }
     assert.deepEqual(csp, [], "no CSP violation, no page error");
   });
@@ -370,6 +401,7 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
       assert.match(count1, /^00:(09|10):\d\d$/);
       await waitFor("the countdown ticks", async () => (await shadowText(pageA, "promo-drop", "[data-until]")) !== count1, 5000);
       await shot(pageA, `drop-held-${rt.name}`);
+      await pageA.locator("section.drop").screenshot({ path: join(ARTIFACTS, `embed-drop-${rt.name}.png`) });
 
       const pageB = await open(`${rt.pages}/demo/events/${rt.drop}?user=${b}`);
       await waitFor("the waitlist button", async () =>
@@ -396,6 +428,19 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
     await waitFor("the countdown to the start", async () =>
       /Starts in 0[12]:\d\d:\d\d/.test((await shadowText(later, "promo-drop", ".box")) ?? ""));
     await later.context().close();
+  });
+
+  it("takes the shopper's token from token-url (the shop's backend), in memory only", async () => {
+    const page = await open(`${shopUrl}/shop/token-url`);
+    await waitFor("the personal answer", async () => {
+      const ready = await events(page, "promo:ready");
+      return ready.some((e) => e.detail.personal);
+    });
+    assert.equal(await shadowText(page, "promo-price", "button[data-coupon]"), "Download coupon welcome-10pct");
+    assert.deepEqual(await page.context().cookies(), [], "no cookie");
+    assert.equal(await page.evaluate(() => localStorage.length + sessionStorage.length), 0, "nothing stored");
+    await page.context().close();
+    assert.deepEqual(csp, [], "no CSP violation, no page error");
   });
 
   it("shows an API error in words, with its code in promo:error", async () => {

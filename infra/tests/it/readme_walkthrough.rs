@@ -84,6 +84,7 @@ fn the_readme_walkthrough_works_today() {
         "\"final_price\": 37800", // `promoctl quote`: the example's answer
         "imported 4 members",     // the audience import
         "state      SENDING",     // the email send, triggered
+        "<promo-price locale=",   // the demo shop's page: the fragment, for the embed to upgrade
     ] {
         assert!(stdout.to_lowercase().contains(&expected.to_lowercase()), "{expected:?} missing in:\n{stdout}");
     }
