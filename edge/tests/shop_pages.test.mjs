@@ -121,9 +121,10 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
     { name: "worker", pages: shopUrl, api: workerUrl, drop: "drop-worker", users: ["u-kim", "u-lee", "u-park"] },
   ];
 
-  async function open(url, { bypassCSP = false } = {}) {
+  async function open(url, { bypassCSP = false, route } = {}) {
     const context = await browser.newContext({ bypassCSP, viewport: { width: 800, height: 700 } });
     const page = await context.newPage();
+    if (route) await page.route(...route);
     page.on("console", (m) => {
       if (/Content Security Policy/i.test(m.text())) csp.push(`${url}: ${m.text()}`);
     });
@@ -387,7 +388,7 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
   it("runs a drop: reserve → hold countdown → another shopper waits with a position → cancel promotes them", async () => {
     for (const rt of runtimes()) {
       const [a, b] = rt.users.slice(1);
-      const pageA = await open(`${rt.pages}/demo/events/${rt.drop}?user=${a}`);
+      const pageA = await open(`${rt.pages}/demo/events/${rt.drop}?user=${a}&locale=en-US`);
       await waitFor(`${rt.name}: the reserve button`, () => shadowText(pageA, "promo-drop", "#reserve"));
       assert.match(await shadowText(pageA, "promo-drop", ".box"), /1 of 1 available · 0 waiting/);
       // Keyboard: focus the button and press Enter.
@@ -443,7 +444,7 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
     assert.deepEqual(csp, [], "no CSP violation, no page error");
   });
 
-  it("shows an API error in words, with its code in promo:error", async () => {
+  it("shows API and network errors in words, with their code in promo:error; a sold-out drop says so", async () => {
     for (const rt of runtimes()) {
       const page = await open(`${rt.pages}/demo/products/no-such-product`);
       await waitFor("the error", () => shadowText(page, "promo-price", ".err"));
@@ -453,6 +454,24 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
       assert.equal(await page.evaluate(() => window.__cls), 0);
       await page.context().close();
     }
+    // The platform unreachable: words, and the code `network`.
+    const down = await open(`${devUrl}/demo/products/p-1`, {
+      route: ["**/v1/products/p-1/max-benefit-price", (r) => r.abort("connectionrefused")],
+    });
+    await waitFor("the network error", () => shadowText(down, "promo-price", ".err"));
+    assert.equal(await shadowText(down, "promo-price", ".err"), "The price service cannot be reached. Please try again.");
+    assert.equal((await events(down, "promo:error"))[0].detail.code, "network");
+    await down.context().close();
+    // A sold-out drop (every place paid for): the view says so, and nothing is offered.
+    const view = await (await fetch(`${devUrl}/v1/events/drop-later`)).json();
+    const soldOut = { ...view, starts_at: new Date(Date.now() - 60_000).toISOString(), status: "ACTIVE",
+      available: 0, confirmed: view.stock, sold_out: true, waitlist_open: false };
+    const sold = await open(`${devUrl}/demo/events/drop-later?user=u-amy&locale=en-US`, {
+      route: ["**/v1/events/drop-later", (r) => r.fulfill({ json: soldOut, headers: { "cache-control": "no-store" } })],
+    });
+    await waitFor("sold out", async () => (await shadowText(sold, "promo-drop", ".box"))?.includes("Sold out."));
+    assert.equal(await shadowText(sold, "promo-drop", "button"), null, "no reserve or waitlist button");
+    await sold.context().close();
   });
 
   it("has no accessibility violations (axe-core), shadow roots included", async () => {

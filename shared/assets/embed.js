@@ -248,7 +248,7 @@ class PromoPrice extends Base {
     this.focusKept(() => {
       this.root.innerHTML = `<div class="box" part="box">
 <div class="row" aria-live="polite" aria-atomic="true">
-${off ? `<s class="list"><span class="sr">List price </span>${m(a.list_total)}</s><span class="off">${off}%</span>` : ""}
+${off ? `<s class="list"><span class="sr">List price </span>${m(a.list_total)}</s><span class="off">${off}% off</span>` : ""}
 <strong class="final"><span class="sr">Best price </span>${m(a.final_price)}</strong>${total}
 </div>
 ${items ? `<details><summary id="sum">How to get this price</summary><ul>${items}</ul></details>` : ""}
