@@ -205,6 +205,55 @@ mod tests {
         assert!(!html.contains("style="), "no inline style: strict CSPs show it");
     }
 
+    #[tokio::test]
+    async fn the_fragment_is_read_through_the_jsons_cache_entry() {
+        use crate::pricing::prices::tests::{Map, book, catalog};
+        use crate::testing::at;
+        let (c, k) = (catalog(), Map::default());
+        let get = |etag: Option<&str>| {
+            let mut req = Request::new("GET", "/v1/products/p-1/max-benefit-price.html");
+            if let Some(t) = etag {
+                req = req.header("if-none-match", t);
+            }
+            req
+        };
+        let html = |req: Request, now: &'static str| {
+            let (c, k) = (&c, &k);
+            async move { read(c, k, &req, "p-1", at(now), CachePolicy::default()).await.unwrap().response }
+        };
+        let json = crate::pricing::prices::read(
+            &c,
+            &k,
+            &Request::new("GET", "/v1/products/p-1/max-benefit-price"),
+            "p-1",
+            None,
+            at("2026-11-22T12:00:00Z"),
+            CachePolicy::default(),
+        )
+        .await
+        .unwrap()
+        .response;
+        assert_eq!(json.header("x-cache"), Some("MISS"));
+        let first = html(get(None), "2026-11-22T12:00:10Z").await;
+        assert_eq!(first.header("x-cache"), Some("HIT"), "the JSON's entry");
+        assert_eq!(first.header("content-type"), Some("text/html; charset=utf-8"));
+        assert_eq!(first.header("age"), Some("10"));
+        assert_eq!(first.header("cache-control"), Some("public, max-age=50, stale-while-revalidate=300"));
+        let body = String::from_utf8(first.body.clone()).unwrap();
+        assert!(body.contains("data-final-price=\"45000\""), "{body}");
+        let etag = first.header("etag").unwrap().to_string();
+        assert_eq!(etag, format!("{}-html\"", json.header("etag").unwrap().trim_end_matches('"')));
+        let same = html(get(Some(&etag)), "2026-11-22T12:00:20Z").await;
+        assert_eq!((same.status, same.body.len()), (304, 0));
+        let json_tag = html(get(json.header("etag")), "2026-11-22T12:00:20Z").await;
+        assert_eq!(json_tag.status, 200, "the JSON's validator is not the fragment's");
+        // A deploy that changes the offers: a miss at once, the new price.
+        *c.0.lock().unwrap() = book(20);
+        let after = html(get(Some(&etag)), "2026-11-22T12:00:30Z").await;
+        assert_eq!((after.status, after.header("x-cache")), (200, Some("MISS")));
+        assert!(String::from_utf8(after.body).unwrap().contains("data-final-price=\"40000\""));
+    }
+
     #[test]
     fn text_from_the_answer_is_escaped() {
         let mut a = sample();

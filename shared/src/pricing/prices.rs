@@ -197,7 +197,7 @@ fn answer(req: &Request, e: CachedPrice, now: DateTime<Utc>, control: String, st
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use std::collections::HashMap;
@@ -213,7 +213,8 @@ mod tests {
 
     use super::*;
 
-    struct Fixed(Mutex<PriceBook>, CatalogProduct);
+    /// A catalog of one product (p-1, 50,000 KRW, brandless) and a swappable price book.
+    pub(crate) struct Fixed(pub(crate) Mutex<PriceBook>, CatalogProduct);
     #[async_trait]
     impl Catalog for Fixed {
         async fn product(&self, id: &str) -> Result<Option<CatalogProduct>, ApiError> {
@@ -224,7 +225,7 @@ mod tests {
         }
     }
     #[derive(Default)]
-    struct Map(Mutex<HashMap<String, CachedPrice>>);
+    pub(crate) struct Map(Mutex<HashMap<String, CachedPrice>>);
     #[async_trait]
     impl PriceCache for Map {
         async fn get(&self, key: &str) -> Option<CachedPrice> {
@@ -235,7 +236,8 @@ mod tests {
         }
     }
 
-    fn book(percent: u8) -> PriceBook {
+    /// A campaign's claimable coupon of `percent`% off every product.
+    pub(crate) fn book(percent: u8) -> PriceBook {
         let c = Campaign::new(
             serde_json::from_value(serde_json::json!({
                 "id": "nov", "name": "November", "currency": "KRW",
@@ -249,7 +251,7 @@ mod tests {
         PriceBook::from_campaigns(&[c], &[], at("2026-11-22T00:00:00Z"), 10, None)
     }
 
-    fn catalog() -> Fixed {
+    pub(crate) fn catalog() -> Fixed {
         Fixed(
             Mutex::new(book(10)),
             CatalogProduct {
