@@ -12,8 +12,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::pricing::prices::{self, CachePolicy, PriceRead};
+use serde_json::Value;
+
 use crate::domain::money::Currency;
-use crate::domain::pricing::answer::{Answer, BreakdownKind};
 use crate::http::{ApiError, Request, Response};
 use crate::ports::catalog::Catalog;
 use crate::ports::price_cache::PriceCache;
@@ -56,60 +57,67 @@ pub fn money(minor: i64, currency: Currency) -> String {
     }
 }
 
-/// The fragment of `answer` for `product`.
-pub fn render(product: &str, answer: &Answer) -> String {
-    let m = |a: crate::domain::money::Amount| money(a.minor(), answer.currency);
+/// The fragment of `answer` (the JSON answer, [`crate::domain::pricing::Answer`]'s form) for
+/// `product`. Read as JSON, not as the typed answer: the Worker then carries no second
+/// deserializer of it (its wasm is size-bound).
+pub fn render(product: &str, answer: &Value) -> Result<String, ApiError> {
+    let int = |v: &Value| v.as_i64().unwrap_or(0);
+    let code = answer["currency"].as_str().unwrap_or_default();
+    let currency = Currency::parse(code)
+        .map_err(|e| ApiError::Internal(format!("a price answer's currency `{code}` is not valid: {e}")))?;
+    let m = |v: &Value| money(int(v), currency);
+    let (list, fin) = (&answer["list_total"], &answer["final_price"]);
     let mut html = format!(
         "<promo-price product=\"{}\" data-final-price=\"{}\" data-currency=\"{}\"",
         escape(product),
-        answer.final_price.minor(),
-        answer.currency.code()
+        int(fin),
+        currency.code()
     );
-    if let Some(v) = answer.valid_until {
-        html.push_str(&format!(" data-valid-until=\"{}\"", escape(&v.to_rfc3339())));
+    if let Some(v) = answer["valid_until"].as_str() {
+        html.push_str(&format!(" data-valid-until=\"{}\"", escape(v)));
     }
     html.push_str("><div class=\"promo-price\"><div class=\"promo-price-row\">");
-    if answer.list_total > answer.final_price {
+    if int(list) > int(fin) {
         html.push_str(&format!(
             "<s class=\"promo-price-list\"><span class=\"promo-sr\">List price </span>{}</s> ",
-            m(answer.list_total)
+            m(list)
         ));
     }
     html.push_str(&format!(
         "<strong class=\"promo-price-final\"><span class=\"promo-sr\">Best price </span>{}</strong></div>",
-        m(answer.final_price)
+        m(fin)
     ));
-    let benefits: Vec<String> = answer
-        .breakdown
-        .iter()
-        .filter_map(|b| {
-            let label = match b.kind {
-                BreakdownKind::ProductCoupon => "Coupon".to_string(),
-                BreakdownKind::CartCoupon => "Order coupon".to_string(),
-                BreakdownKind::Mileage => "Mileage".to_string(),
-                BreakdownKind::PaymentPromotion => {
-                    format!("Pay with {}", answer.payment_method.as_deref().unwrap_or("the promoted method"))
-                }
-                BreakdownKind::Base | BreakdownKind::FinalPrice => return None,
-            };
-            let name = b.id.as_ref().map(|id| id.as_str().rsplit(':').next().unwrap_or_default().to_string());
-            let download = b.id.as_ref().is_some_and(|id| answer.to_download.contains(id));
-            Some(format!(
-                "<li>{}{}{}: −{}</li>",
-                escape(&label),
-                name.map(|n| format!(" <b>{}</b>", escape(&n))).unwrap_or_default(),
-                if download { " (download the coupon)" } else { "" },
-                m(b.amount)
-            ))
-        })
-        .collect();
+    let to_download: Vec<&str> =
+        answer["to_download"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let mut benefits = String::new();
+    for b in answer["breakdown"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let label = match b["kind"].as_str().unwrap_or_default() {
+            "product_coupon" => "Coupon".to_string(),
+            "cart_coupon" => "Order coupon".to_string(),
+            "mileage" => "Mileage".to_string(),
+            "payment_promotion" => {
+                format!("Pay with {}", answer["payment_method"].as_str().unwrap_or("the promoted method"))
+            }
+            _ => continue,
+        };
+        let id = b["id"].as_str();
+        let name = id.map(|id| format!(" <b>{}</b>", escape(id.rsplit(':').next().unwrap_or_default())));
+        let download = id.is_some_and(|id| to_download.contains(&id));
+        benefits.push_str(&format!(
+            "<li>{}{}{}: −{}</li>",
+            escape(&label),
+            name.unwrap_or_default(),
+            if download { " (download the coupon)" } else { "" },
+            m(&b["amount"])
+        ));
+    }
     if !benefits.is_empty() {
         html.push_str("<details class=\"promo-price-benefits\"><summary>How to get this price</summary><ul>");
-        html.push_str(&benefits.concat());
+        html.push_str(&benefits);
         html.push_str("</ul></details>");
     }
     html.push_str("</div></promo-price>\n");
-    html
+    Ok(html)
 }
 
 /// Serves the fragment of `product`'s public answer (a bearer token is ignored: a fragment
@@ -133,7 +141,7 @@ where
         .retain(|(k, _)| !k.eq_ignore_ascii_case("if-none-match") && !k.eq_ignore_ascii_case("authorization"));
     let read = prices::read(catalog, cache, &json_req, product, None, now, policy).await?;
     let json = read.response;
-    let answer: Answer = serde_json::from_slice(&json.body)
+    let answer: Value = serde_json::from_slice(&json.body)
         .map_err(|e| ApiError::Internal(format!("a cached price answer does not parse: {e}")))?;
     let etag = json.header("etag").map(|t| format!("{}-html\"", t.trim_end_matches('"'))).unwrap_or_default();
     let not_modified = req.header_values("if-none-match").flat_map(|v| v.split(',')).any(|t| {
@@ -146,7 +154,7 @@ where
         Response {
             status: 200,
             headers: vec![("content-type".into(), "text/html; charset=utf-8".into())],
-            body: render(product, &answer).into_bytes(),
+            body: render(product, &answer)?.into_bytes(),
         }
     };
     resp.headers.push(("etag".into(), etag));
@@ -162,12 +170,9 @@ where
 mod tests {
     use super::*;
 
-    fn answer(json: serde_json::Value) -> Answer {
-        serde_json::from_value(json).unwrap()
-    }
-
-    fn sample() -> Answer {
-        answer(serde_json::json!({"currency":"KRW","list_total":59000,"base":52000,"final_price":37800,
+    fn sample() -> Value {
+        // Checked against the typed answer: the fragment reads what the engine writes.
+        let typed: crate::domain::pricing::Answer = serde_json::from_value(serde_json::json!({"currency":"KRW","list_total":59000,"base":52000,"final_price":37800,
             "product_coupon":"nov:welcome","cart_coupon":null,"payment_promotion":"nov:card-x","payment_method":"card:x",
             "mileage_used":3000,"to_download":["nov:welcome"],
             "lines":[{"product":"p-1","quantity":1,"base":52000,"product_coupon":"nov:welcome","product_discount":7000}],
@@ -177,6 +182,8 @@ mod tests {
                 {"kind":"payment_promotion","id":"nov:card-x","amount":4200},
                 {"kind":"final_price","id":null,"amount":37800}],
             "valid_until":"2026-12-01T00:00:00Z"}))
+        .unwrap();
+        serde_json::to_value(typed).unwrap()
     }
 
     #[test]
@@ -192,10 +199,10 @@ mod tests {
 
     #[test]
     fn the_fragment_is_the_element_with_the_answer_inside() {
-        let html = render("p-1", &sample());
+        let html = render("p-1", &sample()).unwrap();
         assert!(html.starts_with(
             "<promo-price product=\"p-1\" data-final-price=\"37800\" data-currency=\"KRW\" \
-             data-valid-until=\"2026-12-01T00:00:00+00:00\">"
+             data-valid-until=\"2026-12-01T00:00:00Z\">"
         ));
         assert!(html.contains("<s class=\"promo-price-list\"><span class=\"promo-sr\">List price </span>59,000원</s>"));
         assert!(html.contains("<span class=\"promo-sr\">Best price </span>37,800원</strong>"));
@@ -257,8 +264,8 @@ mod tests {
     #[test]
     fn text_from_the_answer_is_escaped() {
         let mut a = sample();
-        a.payment_method = Some("<img src=x onerror=alert(1)>\"&'".into());
-        let html = render("p-\"1", &a);
+        a["payment_method"] = "<img src=x onerror=alert(1)>\"&'".into();
+        let html = render("p-\"1", &a).unwrap();
         assert!(html.contains("Pay with &lt;img src=x onerror=alert(1)&gt;&quot;&amp;&#39;"), "{html}");
         assert!(html.starts_with("<promo-price product=\"p-&quot;1\""));
         assert!(!html.contains("<img"));
