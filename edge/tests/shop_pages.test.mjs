@@ -391,8 +391,12 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
       const pageA = await open(`${rt.pages}/demo/events/${rt.drop}?user=${a}&locale=en-US`);
       await waitFor(`${rt.name}: the reserve button`, () => shadowText(pageA, "promo-drop", "#reserve"));
       assert.match(await shadowText(pageA, "promo-drop", ".box"), /1 of 1 available · 0 waiting/);
-      // Keyboard: focus the button and press Enter.
-      await pageA.evaluate(() => document.querySelector("promo-drop").shadowRoot.getElementById("reserve").focus());
+      // Keyboard only: Tab from the page's last control reaches the button, Enter presses it.
+      await pageA.focus("#shopper");
+      await pageA.keyboard.press("Tab");
+      const focusedA = () =>
+        pageA.evaluate(() => document.querySelector("promo-drop").shadowRoot.activeElement?.id ?? null);
+      assert.equal(await focusedA(), "reserve", `${rt.name}: Tab reaches Reserve`);
       await pageA.keyboard.press("Enter");
       await waitFor("the hold", async () => (await shadowText(pageA, "promo-drop", ".box"))?.includes("held for you"));
       const [reserved] = await events(pageA, "promo:reserved");
@@ -414,7 +418,9 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
       assert.equal(waiting.detail.status, "WAITING");
       await shot(pageB, `drop-waiting-${rt.name}`);
 
-      await pageA.evaluate(() => document.querySelector("promo-drop").shadowRoot.getElementById("cancel").click());
+      // Focus moved to the cancel button with the hold; Enter cancels.
+      assert.equal(await focusedA(), "cancel", `${rt.name}: focus on Cancel after reserving`);
+      await pageA.keyboard.press("Enter");
       await waitFor("A's cancel", async () => (await events(pageA, "promo:cancelled")).length === 1);
       await waitFor(`${rt.name}: B promoted`, async () =>
         (await shadowText(pageB, "promo-drop", ".box"))?.includes("held for you"), 10_000);
