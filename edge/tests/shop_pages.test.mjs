@@ -391,6 +391,7 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
       const pageA = await open(`${rt.pages}/demo/events/${rt.drop}?user=${a}&locale=en-US`);
       await waitFor(`${rt.name}: the reserve button`, () => shadowText(pageA, "promo-drop", "#reserve"));
       assert.match(await shadowText(pageA, "promo-drop", ".box"), /1 of 1 available · 0 waiting/);
+      assert.equal(await pageA.evaluate(() => window.__cls), 0, `${rt.name}: the drop's CLS`);
       // Keyboard only: Tab from the page's last control reaches the button, Enter presses it.
       await pageA.focus("#shopper");
       await pageA.keyboard.press("Tab");
@@ -431,6 +432,7 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
       await pageA.context().close();
       await pageB.context().close();
     }
+    assert.deepEqual(csp, [], "no CSP violation, no page error");
     const later = await open(`${devUrl}/demo/events/drop-later`);
     await waitFor("the countdown to the start", async () =>
       /Starts in 0[12]:\d\d:\d\d/.test((await shadowText(later, "promo-drop", ".box")) ?? ""));
