@@ -55,6 +55,16 @@ stackable = true
 coupon = "flash-3000"
 stock = 100
 per_user_limit = 1
+
+[[events]]
+id = "drop-short"
+name = "Short drop"
+starts_at = "now"
+ends_at = "+${FLASH_SECONDS}s"
+stock = 1
+hold = "10m"
+per_user_limit = 1
+price = 50000
 `;
 
 const drop = (id, startsAt = "now") => `
@@ -73,7 +83,7 @@ name = "Drops"
 currency = "KRW"
 starts_at = "now"
 ends_at = "+30d"
-${drop("drop-dev")}${drop("drop-worker")}${drop("drop-later", "+2h")}${drop("drop-short").replace('ends_at = "+7d"', `ends_at = "+${FLASH_SECONDS}s"`)}`;
+${drop("drop-dev")}${drop("drop-worker")}${drop("drop-later", "+2h")}`;
 
 async function freePort() {
   const srv = createServer();
@@ -109,7 +119,11 @@ const shadowText = (page, host, selector) =>
   );
 
 describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
-  let dir, dev, mf, browser, env, devUrl, workerUrl, shopUrl, shop;
+  let dir, dev, mf, kv, browser, env, devUrl, workerUrl, shopUrl, shop;
+  // What `promoctl products export-kv` prints, put in the Worker's KV (as `wrangler kv bulk put`).
+  const publishToWorker = async () => {
+    for (const { key, value } of JSON.parse(promoctl("products", "export-kv"))) await kv.put(key, value);
+  };
   const csp = [];
   const promoctl = (...args) => execFileSync(PROMOCTL, args, { env, encoding: "utf8" });
   const token = (user) => promoctl("token", "--user", user).trim();
@@ -166,7 +180,6 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
     writeFileSync(join(dir, "drops.toml"), DROPS);
     writeFileSync(join(dir, "products.json"), JSON.stringify(PRODUCTS));
     promoctl("campaign", "deploy", join(ROOT, "examples/black-friday.toml"));
-    promoctl("campaign", "deploy", join(dir, "flash.toml"));
     promoctl("campaign", "deploy", join(dir, "drops.toml"));
     promoctl("products", "publish", join(dir, "products.json"));
     dev = spawn(PROMOCTL, ["dev"], { env, stdio: ["ignore", "ignore", "inherit"] });
@@ -184,8 +197,8 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
       {},
       { host: "127.0.0.1", port: workerPort },
     );
-    const kv = await mf.getKVNamespace("PROMO_KV");
-    for (const { key, value } of JSON.parse(promoctl("products", "export-kv"))) await kv.put(key, value);
+    kv = await mf.getKVNamespace("PROMO_KV");
+    await publishToWorker();
     // The shop (another origin): the demo shop's pages with the Worker's script, under a
     // CSP that allows the Worker's origin for scripts and calls, and nothing inline.
     shop = createHttpServer(async (req, res) => {
@@ -279,6 +292,14 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
   });
 
   it("refreshes an answer when it expires (valid_until), and a drop's panel when it ends", async () => {
+    // A flash sale of FLASH_SECONDS from now (and a drop as short), in both runtimes.
+    promoctl("campaign", "deploy", join(dir, "flash.toml"));
+    await publishToWorker();
+    // Each runtime keeps the catalog it read for a moment (promoctl dev: a second).
+    for (const rt of runtimes()) {
+      await waitFor(`${rt.name} prices the flash sale`, async () =>
+        (await (await fetch(`${rt.api}/v1/products/p-3/max-benefit-price`)).json()).final_price === 27000, 10_000);
+    }
     const pages = [];
     for (const rt of runtimes()) {
       const page = await open(`${rt.pages}/demo/products/p-3?locale=ko-KR`);
