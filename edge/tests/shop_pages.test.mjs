@@ -271,6 +271,11 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
     assert.deepEqual(bodies[1], source, "the Worker serves the same bytes");
     const cors = await fetch(`${workerUrl}/v1/embed.js`, { headers: { origin: shopUrl } });
     assert.equal(cors.headers.get("access-control-allow-origin"), shopUrl, "a module script from the shop's page");
+    // The demo shop and its token switcher are promoctl dev's only.
+    assert.equal((await fetch(`${devUrl}/demo/token?user=u-x`)).status, 200);
+    for (const path of ["/demo/token?user=u-x", "/demo/products/p-1"]) {
+      assert.equal((await fetch(workerUrl + path)).status, 404, `the Worker has no ${path}`);
+    }
   });
 
   it("serves the HTML fragment from the JSON's cache entry: a HIT on the second read in both runtimes", async () => {
