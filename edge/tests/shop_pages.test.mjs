@@ -192,6 +192,7 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
     });
     // The Worker: the same catalog in its KV, the local platform as its API, the shop's
     // origin allowed to call it.
+    console.log("# starting the Worker (Miniflare)");
     mf = await startWorker(
       { PROMO_API_URL: devUrl, PROMO_CORS_ORIGINS: shopUrl },
       {},
@@ -231,12 +232,14 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
       res.end(body);
     });
     await new Promise((r) => shop.listen(shopPort, "127.0.0.1", r));
+    console.log("# launching chromium");
     browser = await chromium.launch({
+      timeout: 60_000,
       executablePath: CHROMIUM,
       args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"],
     });
-  });
+  }, { timeout: 180_000 });
 
   after(async () => {
     await browser?.close();
@@ -486,6 +489,20 @@ describe("shoppers' pages in a browser: promoctl dev and the Worker", () => {
       const [error] = await events(page, "promo:error");
       assert.equal(error.detail.code, "not_found");
       assert.equal(await page.evaluate(() => window.__cls), 0);
+      await page.context().close();
+    }
+    // A token the platform refuses: reported, and the public price shown rather than none.
+    for (const rt of runtimes()) {
+      const page = await open(`${rt.pages}/demo/products/p-1?locale=en-US`);
+      await waitFor("rendered", () => shadowText(page, "promo-price", ".final"));
+      const before = await shadowText(page, "promo-price", ".final");
+      await page.evaluate(() => window.PromoEmbed.setToken(async () => "not-a-token"));
+      await waitFor(`${rt.name}: the refused token reported`, async () =>
+        (await events(page, "promo:error")).some((e) => e.detail.where === "token"));
+      const [refused] = await events(page, "promo:error");
+      assert.equal(refused.detail.status, 401, JSON.stringify(refused.detail));
+      await waitFor("the public price again", async () => (await events(page, "promo:ready")).length === 2);
+      assert.equal(await shadowText(page, "promo-price", ".final"), before);
       await page.context().close();
     }
     // The platform unreachable: words, and the code `network`.

@@ -195,10 +195,19 @@ class PromoPrice extends Base {
     }
     if (!id) return this.showError({ code: "invalid_request", message: "No product given." });
     try {
-      const token = await tokenFor(this);
+      let token = await tokenFor(this);
       const q = this.quantity;
-      const query = q > 1 ? `?quantity=${q}` : "";
-      const { body } = await api("GET", `/v1/products/${encodeURIComponent(id)}/max-benefit-price${query}`, token);
+      const path = `/v1/products/${encodeURIComponent(id)}/max-benefit-price${q > 1 ? `?quantity=${q}` : ""}`;
+      let body;
+      try {
+        ({ body } = await api("GET", path, token));
+      } catch (e) {
+        // A token refused (expired, revoked): the public price rather than none.
+        if (!token || e.status !== 401) throw e;
+        this.fail(e, "token");
+        token = null;
+        ({ body } = await api("GET", path, null));
+      }
       if (seq !== this.seq) return;
       this.answer = body;
       this.token = token;
@@ -310,7 +319,10 @@ class PromoDrop extends Base {
       // (a waiting shopper promoted, a hold run out).
       const r = this.mineNow;
       const due = r === undefined || r?.status === "WAITING" || (r?.hold_until && Date.parse(r.hold_until) <= Date.now());
-      if (token && due) await this.mine(id);
+      if (token && due) {
+        // The shopper's reservation unreadable (a refused token): the public panel still shows.
+        await this.mine(id).catch((e) => this.fail(e, "reservations"));
+      }
       this.render();
       if (!this.ready) {
         this.ready = true;
