@@ -12,8 +12,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use promo_lambdas::auth::ShopperAuth;
-use promo_shared::pricing::fragment::escape;
 use promo_shared::domain::ids::UserId;
+use promo_shared::pricing::fragment::escape;
 use serde::Deserialize;
 
 use crate::runtime::Platform;

@@ -51,8 +51,7 @@ impl Dev {
         let (demo_auth, _) = config::shopper_auth(true)?;
         let mut extra = promoctl::demo::router(platform.clone(), demo_auth);
         if portone.is_some() {
-            extra = extra
-                .nest(portone_standin::PATH, portone_standin::router(&data_dir.join("portone")));
+            extra = extra.nest(portone_standin::PATH, portone_standin::router(&data_dir.join("portone")));
         }
         let opts = RunOptions { tick, consumers, email_consumers };
         let running = runtime::start_with(platform, self.listen, opts, extra).await?;

@@ -34,7 +34,19 @@ async fn queue() -> Arc<dyn Queue> {
     Arc::new(connect().await)
 }
 
-promo_conformance::queue_conformance_tests!(queue, #[ignore = "needs services: run infra/test.sh"]);
+/// The race's queue: a lease of a minute, not the suite's two seconds. The stand-in serves
+/// DynamoDB and SQS behind one lock, so while another test of this binary races DynamoDB, an
+/// ack can wait longer than two seconds, and SQS then rightly delivers the message again.
+async fn queue_for_the_race() -> Arc<dyn Queue> {
+    let config = SqsConfig { visibility: Duration::from_secs(60), ..config(true) };
+    Arc::new(SqsQueue::from_env(Some(&endpoint()), config).await)
+}
+
+promo_conformance::queue_conformance_tests!(
+    queue,
+    race = queue_for_the_race,
+    #[ignore = "needs services: run infra/test.sh"]
+);
 
 /// Long enough for anything that should arrive.
 const ARRIVES: Duration = Duration::from_secs(20);

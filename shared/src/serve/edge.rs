@@ -134,9 +134,8 @@ impl Edge {
                 return Ok(Served { response: read.response, refresh: read.revalidate, webhook: None });
             }
             Route::MaxBenefitPriceHtml { product } => {
-                let read =
-                    crate::pricing::fragment::read(&*self.catalog, &*self.cache, req, product, now, self.prices)
-                        .await?;
+                let read = crate::pricing::fragment::read(&*self.catalog, &*self.cache, req, product, now, self.prices)
+                    .await?;
                 return Ok(Served { response: read.response, refresh: read.revalidate, webhook: None });
             }
             Route::EmbedScript => crate::serve::embed::latest(req),
