@@ -75,7 +75,7 @@ run() {
 }
 
 # The stages: template.yaml's Stage parameter (AllowedValues), which promoctl's --env and
-# wrangler.toml's environments repeat (infra/tests/env_add.rs holds the three together).
+# wrangler.toml's environments repeat (infra/tests/it/env_add.rs holds the three together).
 mapfile -t STAGES < <(awk '/^  Stage:/ {s=1} s && /AllowedValues:/ {gsub(/.*\[|\].*/, ""); gsub(/, */, "\n"); print; exit}' template.yaml)
 ((${#STAGES[@]})) || die "template.yaml has no Stage parameter with AllowedValues"
 [[ -n $STAGE ]] || die "--stage is required: one of ${STAGES[*]}"
