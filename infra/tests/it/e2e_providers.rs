@@ -148,6 +148,7 @@ async fn coupons(platform: &Platform, user: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn portone_webhooks_and_client_callbacks_racing_issue_one_coupon_per_payment() {
+    let logs = support::captured_logs();
     let dir = tempfile::tempdir().unwrap();
     let (api, payments) = fake_portone().await;
     let (platform, running) = boot(dir.path(), &api).await;
@@ -178,7 +179,12 @@ async fn portone_webhooks_and_client_callbacks_racing_issue_one_coupon_per_payme
     }
     for t in tasks {
         let (status, answer) = t.await.unwrap();
-        assert!(status == 200 || (status == 409 && answer["error"]["code"] == "in_progress"), "{status} {answer}");
+        if !(status == 200 || (status == 409 && answer["error"]["code"] == "in_progress")) {
+            // What the platform logged about this request: the failed dependency's detail.
+            let id = answer["error"]["request_id"].as_str().unwrap_or("-").to_string();
+            let logged: Vec<String> = logs.text().lines().filter(|l| l.contains(&id)).map(str::to_string).collect();
+            panic!("{status} {answer}\nlogged for {id}:\n{}", logged.join("\n"));
+        }
     }
     for p in 0..n {
         assert_eq!(coupons(&platform, &format!("po-user-{p}")).await, 1, "payment {p}");
