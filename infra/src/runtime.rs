@@ -309,11 +309,18 @@ async fn serve(
 ) -> axum::response::Response {
     let started = std::time::Instant::now();
     let (mut parts, body) = req.into_parts();
+    if let Some(resp) = ready_price(&platform, &parts).await {
+        tracing::info!(
+            method = %parts.method, path = %parts.uri.path(), status = resp.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64, "request"
+        );
+        return resp;
+    }
     let limit = platform.edge.config.max_body_bytes;
     // One id per request, as the Worker takes Cloudflare's ray id: the caller's, else a new
     // one. An answer that fails before the request is whole names it too.
     if !parts.headers.contains_key("x-request-id")
-        && let Ok(id) = HeaderValue::try_from(uuid::Uuid::now_v7().to_string())
+        && let Ok(id) = HeaderValue::from_str(new_request_id(&mut uuid::Uuid::encode_buffer()))
     {
         parts.headers.insert("x-request-id", id);
     }
@@ -338,6 +345,69 @@ async fn serve(
         micros = started.elapsed().as_micros() as u64, "request"
     );
     to_axum(resp)
+}
+
+/// A fresh public price answer written from the cache's ready entry (stored bytes and header
+/// values, nothing recomputed or copied), for a request the edge says may be answered so
+/// ([`Edge::plain_public_price`]): the same answer `Edge::respond` gives a `HIT`, headers
+/// and their order included. Anything else (`None`) takes the whole pipeline.
+async fn ready_price(platform: &Platform, parts: &axum::http::request::Parts) -> Option<axum::response::Response> {
+    use promo_shared::pricing::prices::{self, Freshness};
+    // The request's few headers, looked at by name (no hashing).
+    let has = |name: &str| parts.headers.keys().any(|k| k.as_str() == name);
+    let product = Edge::plain_public_price(parts.method.as_str(), parts.uri.path(), parts.uri.query(), has)?;
+    // A header value that is not valid is the pipeline's 400.
+    if parts.headers.values().any(|v| v.to_str().is_err()) {
+        return None;
+    }
+    let key = platform.edge.public_price_key(product).await?;
+    let entry = platform.price_cache.ready(&key)?;
+    let now_s = platform.clock.now().timestamp();
+    if prices::freshness(&entry.price, now_s) != Freshness::Fresh {
+        return None;
+    }
+    let mut out = axum::response::Response::new(Body::from(entry.body.clone()));
+    *out.headers_mut() = entry.hit_headers(now_s)?;
+    // The caller's id when it is plausible (none when it is not), else a new one.
+    let x_request_id = HeaderName::from_static("x-request-id");
+    match parts.headers.iter().find(|(k, _)| **k == x_request_id) {
+        Some((_, id)) if id.to_str().is_ok_and(promo_shared::http::plausible_request_id) => {
+            out.headers_mut().append(x_request_id, id.clone());
+        }
+        Some(_) => {}
+        None => {
+            let id = HeaderValue::from_str(new_request_id(&mut uuid::Uuid::encode_buffer())).ok()?;
+            out.headers_mut().append(x_request_id, id);
+        }
+    }
+    Some(out)
+}
+
+/// A new request id, as the Worker takes Cloudflare's ray id: a UUIDv7 (the time in
+/// milliseconds, then random bits) written into `buf`. The random bits come from a generator
+/// of the thread, seeded once from the OS, not from a system call per request (an id is no
+/// secret; it only has to be unique in the logs).
+fn new_request_id(buf: &mut [u8; uuid::fmt::Urn::LENGTH]) -> &str {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().unwrap_or_default()));
+    }
+    // splitmix64
+    let next = || {
+        STATE.with(|s| {
+            let x = s.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+            s.set(x);
+            let z = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        })
+    };
+    let (a, b) = (next().to_le_bytes(), next().to_le_bytes());
+    let random = [a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], b[0], b[1]];
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid().hyphenated().encode_lower(buf)
 }
 
 /// A request's path as the logs show it: a shopper's id (`/v1/users/{id}/…`) masked.

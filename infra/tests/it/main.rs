@@ -22,6 +22,7 @@ mod e2e_log_masking;
 mod e2e_malformed;
 mod e2e_payment_consumer;
 mod e2e_prices;
+mod e2e_prices_ready;
 mod e2e_providers;
 mod e2e_webhook;
 mod edge_kv_publish;

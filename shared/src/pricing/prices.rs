@@ -139,20 +139,61 @@ where
     let priced = catalog.priced(product_id).await?.ok_or_else(not_found)?;
     let key = &*keyed(&priced.public_key, quantity);
     let now_s = now.timestamp();
-    let (entry, state, revalidate) = match cache.get(key).await {
-        Some(e) if now_s < e.fresh_until => (e, "HIT", None),
-        Some(e) if now_s < e.stale_until => (e, "STALE", Some(refresh_target(product_id, quantity))),
-        _ => {
+    let cached = cache.get(key).await;
+    let (entry, state, revalidate) = match cached.as_ref().map(|e| freshness(e, now_s)) {
+        Some(Freshness::Fresh) => (cached, HIT, None),
+        Some(Freshness::Stale) => (cached, "STALE", Some(refresh_target(product_id, quantity))),
+        _ => (None, "MISS", None),
+    };
+    let entry = match entry {
+        Some(e) => e,
+        None => {
             let e = compute_for(&priced.product, &priced.book, None, now, policy, quantity)?;
             cache.put(key, e.clone()).await;
-            (e, "MISS", None)
+            e
         }
     };
-    let max_age = (entry.fresh_until - now_s).max(0);
-    let swr = (entry.stale_until - entry.fresh_until.max(now_s)).max(0);
-    let control = format!("public, max-age={max_age}, stale-while-revalidate={swr}");
+    let control = public_cache_control(&entry, now_s);
     let resp = answer(req, entry, now, control, Some(state));
     Ok(PriceRead { response: resp, revalidate })
+}
+
+/// `X-Cache` of a public answer served fresh from the cache.
+pub const HIT: &str = "HIT";
+/// `Vary` of every price answer: a personal read (with `Authorization`) is another answer.
+pub const VARY: &str = "Authorization";
+
+/// How a stored public answer may be served at `now_s` (epoch seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freshness {
+    /// As it is (`X-Cache: HIT`).
+    Fresh,
+    /// As it is while it is recomputed in the background (`X-Cache: STALE`).
+    Stale,
+    /// Not any more: recomputed first (`X-Cache: MISS`).
+    Expired,
+}
+
+pub fn freshness(e: &CachedPrice, now_s: i64) -> Freshness {
+    if now_s < e.fresh_until {
+        Freshness::Fresh
+    } else if now_s < e.stale_until {
+        Freshness::Stale
+    } else {
+        Freshness::Expired
+    }
+}
+
+/// The `Cache-Control` of a public answer served from `e` at `now_s`.
+pub fn public_cache_control(e: &CachedPrice, now_s: i64) -> String {
+    let max_age = (e.fresh_until - now_s).max(0);
+    let swr = (e.stale_until - e.fresh_until.max(now_s)).max(0);
+    format!("public, max-age={max_age}, stale-while-revalidate={swr}")
+}
+
+/// The `Age` of an answer served from `e` at `now_s`.
+pub fn age(e: &CachedPrice, now_s: i64) -> i64 {
+    (now_s - e.computed_at).max(0)
 }
 
 /// Recomputes the public entry of `target` (after a stale read): a product id, or what
@@ -173,6 +214,7 @@ where
 }
 
 fn answer(req: &Request, e: CachedPrice, now: DateTime<Utc>, control: String, state: Option<&str>) -> Response {
+    let age = age(&e, now.timestamp());
     let not_modified = req.header_values("if-none-match").flat_map(|v| v.split(',')).any(|t| {
         let t = t.trim();
         t == "*" || t == e.etag || t.strip_prefix("W/") == Some(e.etag.as_str())
@@ -188,8 +230,8 @@ fn answer(req: &Request, e: CachedPrice, now: DateTime<Utc>, control: String, st
     };
     resp.headers.push(("etag".into(), e.etag));
     resp.headers.push(("cache-control".into(), control));
-    resp.headers.push(("age".into(), (now.timestamp() - e.computed_at).max(0).to_string()));
-    resp.headers.push(("vary".into(), "Authorization".into()));
+    resp.headers.push(("age".into(), age.to_string()));
+    resp.headers.push(("vary".into(), VARY.into()));
     if let Some(state) = state {
         resp.headers.push(("x-cache".into(), state.into()));
     }

@@ -186,6 +186,39 @@ impl Edge {
         Ok(answer.into())
     }
 
+    /// The product of a request a runtime may answer from stored bytes alone, without
+    /// [`Edge::respond`]: a plain public `GET` of a product's max-benefit price — no query
+    /// (`?quantity=` is another answer), no `Authorization` (personal), `Origin` (CORS),
+    /// `If-None-Match` (maybe a 304) or body —
+    /// whose answer is then exactly the public answer's, CORS adding only `Vary: Origin`.
+    /// `has_header` says whether the request carries a header (lower-case name). The runtime
+    /// still answers through `respond` unless the stored answer is fresh
+    /// ([`prices::freshness`]).
+    pub fn plain_public_price<'a>(
+        method: &str,
+        path: &'a str,
+        query: Option<&str>,
+        has_header: impl Fn(&str) -> bool,
+    ) -> Option<&'a str> {
+        const NOT_PLAIN: [&str; 5] =
+            ["authorization", "origin", "if-none-match", "content-length", "transfer-encoding"];
+        if method != "GET" || query.is_some() || NOT_PLAIN.iter().any(|h| has_header(h)) {
+            return None;
+        }
+        match Route::of(method, path) {
+            Ok(Route::MaxBenefitPrice { product }) if crate::domain::ids::ProductId::parse(product).is_ok() => {
+                Some(product)
+            }
+            _ => None,
+        }
+    }
+
+    /// The key the public price answer of `product` is cached under, when the catalog has the
+    /// product (the catalog's memo: no store read on a hit).
+    pub async fn public_price_key(&self, product: &str) -> Option<Arc<str>> {
+        self.catalog.priced(product).await.ok().flatten().map(|p| p.public_key)
+    }
+
     /// Recomputes the public price of `product` (after a stale answer was served): what
     /// [`Served::refresh`] named ([`prices::refresh_target`]).
     pub async fn refresh(&self, product: &str, now: DateTime<Utc>) {
