@@ -18,8 +18,11 @@ use promo_shared::pricing::prices;
 
 pub struct BoundedPriceCache {
     capacity: usize,
-    inner: Mutex<(HashMap<String, Arc<Ready>>, VecDeque<String>)>,
+    inner: Mutex<Entries>,
 }
+
+/// The entries by key, and their keys oldest first.
+type Entries = (HashMap<String, Arc<Ready>>, VecDeque<String>);
 
 /// A stored answer, ready to be written.
 pub struct Ready {

@@ -13,7 +13,6 @@ use promo_shared::domain::campaign::Campaign;
 use promo_shared::domain::ids::ProductId;
 use promo_shared::domain::money::{Amount, Currency};
 use promo_shared::domain::price_book::CatalogProduct;
-use promo_shared::ports::clock::Clock;
 use promo_shared::ports::clock::ManualClock;
 use promo_shared::pricing::catalog;
 use promo_shared::testing::at;
