@@ -134,3 +134,26 @@ async fn a_hit_from_the_ready_entry_is_the_pipelines_hit() {
     assert!(stale.contains(&("x-cache".into(), "STALE".into())), "{stale:?}");
     running.shutdown().await.unwrap();
 }
+
+/// `?quantity=` is another answer (another cache key): with the one-unit answer fresh in the
+/// cache, a read of two units is priced for two, never served from the one-unit entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quantity_read_is_never_the_plain_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(at("2026-11-20T12:00:00Z")));
+    let (_platform, running) = boot(dir.path(), clock).await;
+    let read = |q: &'static str| {
+        let url = format!("http://{}/v1/products/p-1/max-benefit-price{q}", running.addr);
+        async move {
+            let resp = reqwest::get(url).await.unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let one = read("").await;
+    let one_again = read("").await;
+    assert_eq!(one, one_again, "the second plain read is the cached one");
+    let two = read("?quantity=2").await;
+    assert_ne!(two["final_price"], one["final_price"], "two units are priced as two: {two} vs {one}");
+    running.shutdown().await.unwrap();
+}
