@@ -381,6 +381,11 @@ pub async fn email_deliveries_are_claimed_once_and_settled_once(s: DynStore) {
     let later = email_delivery::counts(&*s, &campaign, now + LEASE + chrono::Duration::seconds(1)).await.unwrap();
     assert_eq!((later["in_flight"], later["uncertain"]), (0, 1), "a claim never settled is uncertain, not resent");
     assert_eq!(later.values().sum::<u64>(), 4, "every recipient is counted once");
+    // The tallies `status` reads moved with the records (issue 29, item 2).
+    use promo_shared::email::tally as email_tally;
+    assert_eq!(email_tally::counts(&*s, &campaign, now).await.unwrap(), counts, "tallies now");
+    let later_at = now + LEASE + chrono::Duration::seconds(1);
+    assert_eq!(email_tally::counts(&*s, &campaign, later_at).await.unwrap(), later, "tallies after the lease");
 }
 
 /// Hundreds of claimers race transactions of "decrement stock, record my claim": exactly

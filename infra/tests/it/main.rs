@@ -30,6 +30,7 @@ mod email_broker_restart;
 mod email_chaos;
 mod email_fanout;
 mod email_fanout_services;
+mod email_tally;
 mod env_add;
 mod events_conformance;
 mod issuer_races;

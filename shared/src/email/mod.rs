@@ -1,6 +1,7 @@
 //! Campaign email: the audience (`audience`), publishing a send's jobs (`send`), sending them
 //! (`sender`), the delivery ledger (`delivery`), the provider's feedback (`feedback`) and
-//! unsubscribing (`unsubscribe`), and the items they write.
+//! unsubscribing (`unsubscribe`), the counts `status` reads (`tally`), and the items they
+//! write.
 
 pub mod audience;
 pub mod delivery;
@@ -8,4 +9,5 @@ pub mod feedback;
 pub mod items;
 pub mod send;
 pub mod sender;
+pub mod tally;
 pub mod unsubscribe;

@@ -25,7 +25,7 @@ use futures::StreamExt;
 use crate::domain::email::EmailSpec;
 use crate::domain::ids::CampaignId;
 use crate::email::delivery::{self as email_delivery, Claim};
-use crate::email::items::delivery::Status;
+use crate::email::items::delivery::{self as delivery_item, Status};
 use crate::email::items::send::{self as send_item, SendState};
 use crate::email::items::suppression;
 use crate::email::send::{self as email_send, Job, Recipient};
@@ -200,7 +200,7 @@ impl Sender {
                 return self.finish(id, tally, Outcome::Unfinished).await;
             }
             let batch: Vec<Recipient> = todo.drain(..chunk.min(todo.len())).collect();
-            let mut pending = self.claim_all(id, batch, &run, &mut tally).await?;
+            let (mut pending, at) = self.claim_all(id, batch, &run, &mut tally).await?;
             let mut attempt = 0;
             while !pending.is_empty() {
                 attempt += 1;
@@ -212,7 +212,7 @@ impl Sender {
                 // held while waiting are this one chunk's, and a deadline reached while waiting
                 // gives them back.
                 if !self.acquire_before(pending.len() as u32, deadline).await {
-                    self.release_all(id, &run, &pending).await;
+                    self.release_all(id, &run, &at, &pending).await;
                     return self.finish(id, tally, Outcome::Unfinished).await;
                 }
                 let failure = match self.mailer.send_bulk(&email.from, ctx.template, &entries, &tags).await {
@@ -227,7 +227,7 @@ impl Sender {
                                 Err(MailError::Throttled(_) | MailError::Unavailable(_)) => again.push(r),
                             }
                         }
-                        self.settle_all(id, &run, settles, &mut tally).await?;
+                        self.settle_all(id, &run, &at, settles, &mut tally).await?;
                         pending = again;
                         // Entries the provider keeps refusing for now: the job comes back later.
                         (!pending.is_empty() && attempt >= self.config.attempts)
@@ -238,13 +238,13 @@ impl Sender {
                         // any of them may have been sent — uncertain, never sent again blindly.
                         tracing::error!(campaign = %id, asked = pending.len(), answered = results.len(), "bulk answer mismatch");
                         let why = format!("the provider answered {} results for {}", results.len(), pending.len());
-                        self.settle_uncertain(id, &run, std::mem::take(&mut pending), &why, &mut tally).await?;
+                        self.settle_uncertain(id, &run, &at, std::mem::take(&mut pending), &why, &mut tally).await?;
                         None
                     }
                     Err(MailError::Ambiguous(why)) => {
                         // Maybe sent: settled UNCERTAIN at once (reported; the marketer decides).
                         tracing::error!(campaign = %id, recipients = pending.len(), %why, "bulk send answer ambiguous: recipients uncertain");
-                        self.settle_uncertain(id, &run, std::mem::take(&mut pending), &why, &mut tally).await?;
+                        self.settle_uncertain(id, &run, &at, std::mem::take(&mut pending), &why, &mut tally).await?;
                         None
                     }
                     Err(MailError::Rejected(why)) => {
@@ -258,7 +258,7 @@ impl Sender {
                 };
                 if let Some(outcome) = failure {
                     // This chunk's rest goes back unsent; the chunks not claimed yet need nothing.
-                    self.release_all(id, &run, &pending).await;
+                    self.release_all(id, &run, &at, &pending).await;
                     return self.finish(id, tally, |_| outcome).await;
                 }
                 if !pending.is_empty() {
@@ -266,7 +266,7 @@ impl Sender {
                     // A backoff that would end past the deadline: this chunk's claims go back.
                     let wakes = chrono::Duration::from_std(pause).ok().map(|p| self.clock.now() + p);
                     if deadline.is_some_and(|d| wakes.is_none_or(|w| w >= d)) {
-                        self.release_all(id, &run, &pending).await;
+                        self.release_all(id, &run, &at, &pending).await;
                         return self.finish(id, tally, Outcome::Unfinished).await;
                     }
                     self.clock.sleep(pause).await;
@@ -323,68 +323,64 @@ impl Sender {
         recipient_entry(&self.keys, &self.config.unsubscribe_url, ctx, r, self.clock.now())
     }
 
-    /// Claims each recipient of a chunk not suppressed; suppressed ones are claimed and
-    /// settled SKIPPED.
+    /// Claims each recipient of a chunk (one transaction per bucket with its tallies: a job
+    /// is one bucket's); suppressed ones are claimed and settled SKIPPED. Returns the claimed
+    /// ones to send and the claim time (their claim batch's).
     async fn claim_all(
         &self,
         id: &CampaignId,
         chunk: Vec<Recipient>,
         run: &str,
         tally: &mut Tally,
-    ) -> Result<Vec<Recipient>, StoreError> {
+    ) -> Result<(Vec<Recipient>, String), StoreError> {
         let now = self.clock.now();
-        type Claimed = (Recipient, Claim, Option<&'static str>);
-        let results: Vec<Result<Claimed, StoreError>> = futures::stream::iter(chunk)
-            .map(|r| async move {
-                let suppressed = self.store.get(&suppression::key(&r.email)).await?;
-                let reason = suppressed
-                    .as_ref()
-                    .map(|it| suppression::from_item(it).map_or("suppressed", |s| s.reason.as_str()));
-                let claim = email_delivery::claim(&*self.store, id, &r.user_id, run, now).await?;
-                Ok((r, claim, reason))
+        let at = delivery_item::claimed_at(now);
+        let emails: Vec<_> = chunk.iter().map(|r| r.email.clone()).collect();
+        let reasons: Vec<Result<Option<&'static str>, StoreError>> = futures::stream::iter(emails)
+            .map(|email| async move {
+                let suppressed = self.store.get(&suppression::key(&email)).await?;
+                Ok(suppressed.as_ref().map(|it| suppression::from_item(it).map_or("suppressed", |s| s.reason.as_str())))
             })
-            .buffer_unordered(self.config.parallel.max(1))
+            .buffered(self.config.parallel.max(1))
             .collect()
             .await;
+        let reasons: Vec<Option<&'static str>> = reasons.into_iter().collect::<Result<_, _>>()?;
+        let users: Vec<_> = chunk.iter().map(|r| r.user_id.clone()).collect();
+        let claims = email_delivery::claim_many(&*self.store, id, &users, run, now).await?;
         let mut out = Vec::new();
         let mut skips = Vec::new();
-        let mut first_error = None;
-        for res in results {
-            match res {
-                Ok((_, Claim::Taken(_), _)) => tally.already += 1,
-                Ok((r, Claim::Claimed, Some(reason))) => skips.push((r, Status::Skipped, reason.to_string())),
-                Ok((r, Claim::Claimed, None)) => out.push(r),
-                Err(e) => first_error = first_error.or(Some(e)),
+        for ((r, claim), reason) in chunk.into_iter().zip(claims).zip(reasons) {
+            match (claim, reason) {
+                (Claim::Taken(_), _) => tally.already += 1,
+                (Claim::Claimed, Some(reason)) => skips.push((r, Status::Skipped, reason.to_string())),
+                (Claim::Claimed, None) => out.push(r),
             }
         }
-        if let Some(e) = first_error {
+        if let Err(e) = self.settle_all(id, run, &at, skips.clone(), tally).await {
             // Give back what this run claimed, so the retried job finds them free.
             let held: Vec<Recipient> = out.into_iter().chain(skips.into_iter().map(|(r, _, _)| r)).collect();
-            self.release_all(id, run, &held).await;
+            self.release_all(id, run, &at, &held).await;
             return Err(e);
         }
-        self.settle_all(id, run, skips, tally).await?;
-        Ok(out)
+        Ok((out, at))
     }
 
     async fn settle_all(
         &self,
         id: &CampaignId,
         run: &str,
+        at: &str,
         settles: Vec<(Recipient, Status, String)>,
         tally: &mut Tally,
     ) -> Result<(), StoreError> {
+        if settles.is_empty() {
+            return Ok(());
+        }
         let now = self.clock.now();
-        let results: Vec<Result<Status, StoreError>> = futures::stream::iter(settles)
-            .map(|(r, status, detail)| async move {
-                email_delivery::settle(&*self.store, id, &r.user_id, run, status, &detail, now).await?;
-                Ok(status)
-            })
-            .buffer_unordered(self.config.parallel.max(1))
-            .collect()
-            .await;
-        for r in results {
-            match r? {
+        let moves: Vec<_> = settles.into_iter().map(|(r, status, detail)| (r.user_id, status, detail)).collect();
+        email_delivery::settle_many(&*self.store, id, run, at, &moves, now).await?;
+        for (_, status, _) in &moves {
+            match status {
                 Status::Sent => tally.sent += 1,
                 Status::Failed => tally.failed += 1,
                 Status::Uncertain => tally.uncertain += 1,
@@ -399,12 +395,13 @@ impl Sender {
         &self,
         id: &CampaignId,
         run: &str,
+        at: &str,
         recipients: Vec<Recipient>,
         why: &str,
         tally: &mut Tally,
     ) -> Result<(), StoreError> {
         let settles = recipients.into_iter().map(|r| (r, Status::Uncertain, why.to_string())).collect();
-        self.settle_all(id, run, settles, tally).await
+        self.settle_all(id, run, at, settles, tally).await
     }
 
     /// Settles every recipient SKIPPED (a cancelled send).
@@ -412,23 +409,28 @@ impl Sender {
         let run = self.ids.new_id();
         let mut tally = Tally::default();
         let now = self.clock.now();
+        let at = delivery_item::claimed_at(now);
+        let users: Vec<_> = job.recipients.iter().map(|r| r.user_id.clone()).collect();
+        let claims = email_delivery::claim_many(&*self.store, &job.campaign_id, &users, &run, now).await?;
         let mut skips = Vec::new();
-        for r in &job.recipients {
-            match email_delivery::claim(&*self.store, &job.campaign_id, &r.user_id, &run, now).await? {
+        for (r, claim) in job.recipients.iter().zip(claims) {
+            match claim {
                 Claim::Claimed => skips.push((r.clone(), Status::Skipped, why.to_string())),
                 Claim::Taken(_) => tally.already += 1,
             }
         }
-        self.settle_all(&job.campaign_id, &run, skips, &mut tally).await?;
+        self.settle_all(&job.campaign_id, &run, &at, skips, &mut tally).await?;
         Ok(tally)
     }
 
-    async fn release_all(&self, id: &CampaignId, run: &str, recipients: &[Recipient]) {
-        for r in recipients {
-            if let Err(e) = email_delivery::release(&*self.store, id, &r.user_id, run).await {
-                // The claim stays: it turns UNCERTAIN after the lease, never sent silently.
-                tracing::error!(campaign = %id, user = %r.user_id.masked(), error = %e, "could not give a claim back");
-            }
+    async fn release_all(&self, id: &CampaignId, run: &str, at: &str, recipients: &[Recipient]) {
+        if recipients.is_empty() {
+            return;
+        }
+        let users: Vec<_> = recipients.iter().map(|r| r.user_id.clone()).collect();
+        if let Err(e) = email_delivery::release_many(&*self.store, id, run, at, &users).await {
+            // The claims stay: they turn UNCERTAIN after the lease, never sent silently.
+            tracing::error!(campaign = %id, recipients = users.len(), error = %e, "could not give claims back");
         }
     }
 }

@@ -20,6 +20,7 @@
 //! | price book | [`pricing::items`](crate::pricing::items) | `PRICEBOOK` | `CURRENT` |
 //! | audience member | [`email::items::audience`](crate::email::items::audience) | `AUDIENCE#<bucket>` | `MEMBER#<user>` |
 //! | campaign email delivery | [`email::items::delivery`](crate::email::items::delivery) | `EMAILREC#<campaign>#<bucket>` | `U#<user>` |
+//! | campaign email delivery tallies | [`email::items::tally`](crate::email::items::tally) | `EMAILREC#<campaign>#<bucket>` | `TALLY`, `TALLY#<claimed_at>#<run>` |
 //! | campaign email send | [`email::items::send`](crate::email::items::send) | `EMAILSEND#<campaign>` | `STATE` |
 //! | send publisher checkpoint | [`email::items::send`](crate::email::items::send) | `EMAILSEND#<campaign>` | `BUCKET#<bucket>` |
 //! | send feedback counts | [`email::items::send`](crate::email::items::send) | `EMAILSEND#<campaign>` | `FEEDBACK` |

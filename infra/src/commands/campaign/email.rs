@@ -14,6 +14,7 @@ use promo_shared::domain::ids::CampaignId;
 use promo_shared::email::items::send::SendState;
 use promo_shared::email::send::{self as email_send, Progress, SendError};
 use promo_shared::email::sender::EMAIL_JOBS_QUEUE;
+use promo_shared::email::tally as email_tally;
 use promo_shared::ports::clock::Clock;
 use promo_shared::ports::ids::IdGen;
 use promoctl::config;
@@ -44,6 +45,10 @@ pub struct Status {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Recount the deliveries from every record and rewrite the send's tallies (a repair, or a
+    /// send triggered before tallies were kept; reads the whole send once).
+    #[arg(long)]
+    recount: bool,
 }
 
 #[derive(Args)]
@@ -127,9 +132,16 @@ impl Status {
     pub async fn run(self, target: &TargetArgs) -> anyhow::Result<()> {
         let id = CampaignId::parse(self.id)?;
         let target = target.open().await?;
-        let p = email_send::progress(&*target.store, &id, SystemClock.now()).await.map_err(explain)?;
+        let mut p = email_send::progress(&*target.store, &id, SystemClock.now()).await.map_err(explain)?;
         if p.state.is_none() {
             anyhow::bail!("the email of campaign `{id}` has not been triggered on the {}", target.description);
+        }
+        if self.recount {
+            email_tally::recount(&*target.store, &id, SystemClock.now())
+                .await
+                .with_context(|| format!("recounting the email of campaign `{id}`"))?;
+            eprintln!("campaign `{id}`: deliveries recounted from the records; tallies rewritten");
+            p = email_send::progress(&*target.store, &id, SystemClock.now()).await.map_err(explain)?;
         }
         if self.watch {
             let follow = Follow::new(self.json);

@@ -12,6 +12,7 @@ use crate::ports::store::{Cond, Item, ItemExt, Key, Query, Update};
 
 pub const STATUS: &str = "status";
 pub const RUN: &str = "run";
+pub const CLAIMED_AT: &str = "claimed_at";
 
 /// Where a recipient's email is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -50,6 +51,11 @@ impl Status {
     }
 }
 
+/// A claim time as records and claim batches hold it.
+pub fn claimed_at(now: DateTime<Utc>) -> String {
+    now.to_rfc3339()
+}
+
 fn partition(campaign: &CampaignId, user: &UserId) -> String {
     format!("EMAILREC#{campaign}#{:02}", bucket(user))
 }
@@ -64,13 +70,13 @@ pub fn bucket_query(campaign: &CampaignId, bucket: u32) -> Query {
 }
 
 /// The claim: the item is created CLAIMED by `run`, only if there is none (or the marketer
-/// requeued it).
+/// requeued it). The claim time is stored as [`claimed_at`] gives it.
 pub fn claim(campaign: &CampaignId, user: &UserId, run: &str, now: DateTime<Utc>) -> (Key, Vec<Update>, Cond) {
     let updates = vec![
         Update::set("type", "email_delivery"),
         Update::set(STATUS, Status::Claimed.as_str()),
         Update::set(RUN, run),
-        Update::set("claimed_at", now.to_rfc3339()),
+        Update::set(CLAIMED_AT, claimed_at(now)),
         Update::set("campaign_id", campaign.as_str()),
         Update::set("user_id", user.as_str()),
     ];
@@ -78,11 +84,13 @@ pub fn claim(campaign: &CampaignId, user: &UserId, run: &str, now: DateTime<Utc>
     (key(campaign, user), updates, cond)
 }
 
-/// The outcome of a claimed send, by the run that claimed it, once.
+/// The outcome of a claimed send, by the run that claimed it (at `claimed_at`), once.
+#[allow(clippy::too_many_arguments)] // one record's fields, each named at the call
 pub fn settle(
     campaign: &CampaignId,
     user: &UserId,
     run: &str,
+    claimed_at: &str,
     status: Status,
     detail: &str,
     now: DateTime<Utc>,
@@ -92,15 +100,18 @@ pub fn settle(
         Update::set("detail", detail),
         Update::set("settled_at", now.to_rfc3339()),
     ];
-    let cond = Cond::And(vec![Cond::eq(STATUS, Status::Claimed.as_str()), Cond::eq(RUN, run)]);
-    (key(campaign, user), updates, cond)
+    (key(campaign, user), updates, owned(run, claimed_at))
 }
 
 /// Gives a claim back unsent (the provider throttled or was down): only the claiming run,
 /// only while nothing was settled, so the recipient can be claimed again.
-pub fn release(campaign: &CampaignId, user: &UserId, run: &str) -> (Key, Cond) {
-    let cond = Cond::And(vec![Cond::eq(STATUS, Status::Claimed.as_str()), Cond::eq(RUN, run)]);
-    (key(campaign, user), cond)
+pub fn release(campaign: &CampaignId, user: &UserId, run: &str, claimed_at: &str) -> (Key, Cond) {
+    (key(campaign, user), owned(run, claimed_at))
+}
+
+/// Still the unsettled claim `run` made at `claimed_at` (the claim batch its tally counts).
+fn owned(run: &str, claimed_at: &str) -> Cond {
+    Cond::And(vec![Cond::eq(STATUS, Status::Claimed.as_str()), Cond::eq(RUN, run), Cond::eq(CLAIMED_AT, claimed_at)])
 }
 
 /// An uncertain claim given up for a new attempt: only while it is still the same unsettled

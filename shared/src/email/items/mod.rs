@@ -5,3 +5,4 @@ pub mod audience;
 pub mod delivery;
 pub mod send;
 pub mod suppression;
+pub mod tally;
