@@ -359,7 +359,10 @@ pub async fn progress<S: Store + ?Sized>(
     now: DateTime<Utc>,
 ) -> Result<Progress, SendError> {
     let mut p = Progress { campaign_id: id.to_string(), ..Progress::default() };
-    let items = query_all(store, item::send_query(id)).await?;
+    // The send's partition and its tallies at once (one round trip's time, not two); the
+    // tallies are used only if the send is tallied.
+    let (items, tallies) =
+        futures::future::try_join(query_all(store, item::send_query(id)), email_tally::counts(store, id, now)).await?;
     let mut window = None;
     let mut tallied = false;
     for it in &items {
@@ -387,11 +390,7 @@ pub async fn progress<S: Store + ?Sized>(
     }
     // Tallied: 32 small queries whatever the audience; else (a send triggered before the
     // tallies, until `campaign status --recount`) every record is read.
-    let counts = if tallied {
-        email_tally::counts(store, id, now).await?
-    } else {
-        email_delivery::counts(store, id, now).await?
-    };
+    let counts = if tallied { tallies } else { email_delivery::counts(store, id, now).await? };
     (p.sent, p.skipped, p.failed, p.in_flight, p.uncertain) =
         (counts["sent"], counts["skipped"], counts["failed"], counts["in_flight"], counts["uncertain"]);
     let recorded = p.sent + p.skipped + p.failed + p.in_flight + p.uncertain + counts["requeued"];
