@@ -276,3 +276,23 @@ async fn bench_status_of_a_large_send_on_dynamodb() {
     let store = Arc::new(promo_lambdas::dynamodb::DynamoStore::from_env(table, Some(&endpoint)).await);
     status_both_ways(store, "dynamodb stand-in", bench_size(20_000)).await;
 }
+
+/// `promoctl campaign status ID --recount`: rebuilds the tallies and prints the status.
+#[test]
+fn status_recount_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cli = |args: &[&str]| {
+        let out = support::promoctl_in(&data).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    };
+    let campaign = support::email_campaign_file(dir.path());
+    cli(&["audience", "import", concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/audience.csv")]);
+    cli(&["campaign", "deploy", campaign.to_str().unwrap()]);
+    cli(&["campaign", "trigger", "black-friday", "--detach"]);
+    let out = cli(&["campaign", "status", "black-friday", "--recount", "--json"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("recounted"), "{}", String::from_utf8_lossy(&out.stderr));
+    let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(p["audience"].as_u64().unwrap() > 0 && p["pending"] == p["audience"], "{p}");
+}
