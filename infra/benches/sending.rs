@@ -33,8 +33,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use promo_lambdas::rabbitmq::{RabbitConfig, RabbitQueue};
-use promo_lambdas::send_rate::RateWindow;
 use promo_lambdas::ses::SesMailer;
+use promo_lambdas::ses::send_rate::RateWindow;
 use promo_shared::campaigns;
 use promo_shared::domain::audience::Member;
 use promo_shared::domain::campaign::Campaign;

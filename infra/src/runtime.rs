@@ -189,7 +189,7 @@ impl Platform {
 pub fn send_rate(rate: Option<f64>) -> anyhow::Result<Arc<dyn SendRate>> {
     match rate {
         None => Ok(Arc::new(Unlimited)),
-        Some(r) => Ok(Arc::new(promo_lambdas::send_rate::RateWindow::per_second(r)?)),
+        Some(r) => Ok(Arc::new(promo_lambdas::ses::send_rate::RateWindow::per_second(r)?)),
     }
 }
 

@@ -2,8 +2,8 @@
 //! (`src/bin/`, a `main` of a few lines), the glue from each AWS event shape to the core's
 //! use cases ([`entry`]), the adapters — DynamoDB ([`dynamodb`]), RabbitMQ ([`rabbitmq`]),
 //! the Worker's KV as the price book's publisher ([`edge_kv`]), shoppers' JWTs ([`auth`]),
-//! SES v2 as the bulk mailer ([`ses`]), the account's send rate as a sliding one-second window
-//! ([`send_rate`]), the system clock and randomness ([`system`]) — and the configuration the
+//! SES v2 ([`ses`]: the bulk mailer, its bounce and complaint events, the account's send rate
+//! as a sliding one-second window), the system clock and randomness ([`system`]) — and the configuration the
 //! binaries read ([`config`]).
 
 pub mod auth;
@@ -18,10 +18,7 @@ pub mod entry;
 pub mod metrics;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
-pub mod send_rate;
-#[cfg(feature = "aws")]
 pub mod ses;
-pub mod ses_events;
 #[cfg(feature = "aws")]
 pub mod sqs;
 pub mod system;

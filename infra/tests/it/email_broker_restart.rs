@@ -22,7 +22,7 @@ use promo_shared::ports::queue::{Delivery, Queue, QueueError};
 use tokio::sync::Notify;
 
 use promo_lambdas::rabbitmq::{RabbitConfig, RabbitQueue};
-use promo_lambdas::send_rate::RateWindow;
+use promo_lambdas::ses::send_rate::RateWindow;
 use promo_shared::domain::audience::Member;
 use promo_shared::domain::email::EmailAddress;
 use promo_shared::domain::ids::UserId;

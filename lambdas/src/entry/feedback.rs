@@ -21,7 +21,7 @@ pub async fn feedback<S: Store + ?Sized>(
             tracing::error!("an SNS record without a message: skipped");
             continue;
         };
-        match crate::ses_events::parse(message, clock.now()) {
+        match crate::ses::events::parse(message, clock.now()) {
             Ok(Some(mut f)) => {
                 // Without SES's feedback id, the notification's own id: SNS keeps it on redelivery.
                 if f.id.is_none() {
