@@ -27,6 +27,7 @@ use promo_shared::domain::limited_event::{EventStatus, ReservationStatus};
 use promo_shared::domain::money::{Currency, Money};
 use promo_shared::domain::payment::PaymentEvent;
 use promo_shared::events::items::{self as ev, DUE_SHARDS, EventState, Reservation};
+use promo_shared::events::lines::{self, Lines};
 use promo_shared::events::scheduler::{self as event_scheduler, Budget, TickReport};
 use promo_shared::events::{EventError, Events, Paid, PlacePayment, Released};
 use promo_shared::payments::issuer::Issuer;
@@ -36,6 +37,7 @@ use promo_shared::testing::at;
 use serde_json::json;
 
 use crate::claims::SeededIds;
+pub use crate::events_lines::*;
 use crate::store::{DynStore, ns};
 
 /// The event's window: 2026-11-20 10:00 to 12:00 UTC.
@@ -44,11 +46,17 @@ pub const ENDS: &str = "2026-11-20T12:00:00Z";
 
 /// A campaign `id` with one event `<id>-drop` of `stock` places held `hold`.
 pub fn event_campaign(id: &str, stock: u32, hold: &str, per_user_limit: u32) -> Campaign {
+    event_campaign_in_lines(id, stock, hold, per_user_limit, 1)
+}
+
+/// The same, its waitlist split over `lines` lines (`events::lines`).
+pub fn event_campaign_in_lines(id: &str, stock: u32, hold: &str, per_user_limit: u32, lines: u32) -> Campaign {
     serde_json::from_value(json!({
         "id": id, "name": "Drops", "currency": "KRW",
         "starts_at": "2026-11-01T00:00:00Z", "ends_at": "2026-12-01T00:00:00Z",
         "events": [{"id": format!("{id}-drop"), "name": "Signed edition", "starts_at": OPENS, "ends_at": ENDS,
-                    "stock": stock, "hold": hold, "per_user_limit": per_user_limit, "price": 50000}]
+                    "stock": stock, "hold": hold, "per_user_limit": per_user_limit, "price": 50000,
+                    "waitlist_lines": lines}]
     }))
     .unwrap()
 }
@@ -79,8 +87,13 @@ impl World {
     }
 
     pub async fn with(store: DynStore, case: &str, stock: u32, hold: &str, limit: u32) -> World {
+        World::in_lines(store, case, stock, hold, limit, 1).await
+    }
+
+    /// An event whose waitlist is split over `lines` lines.
+    pub async fn in_lines(store: DynStore, case: &str, stock: u32, hold: &str, limit: u32, lines: u32) -> World {
         let prefix = ns(case);
-        let campaign = event_campaign(&prefix, stock, hold, limit);
+        let campaign = event_campaign_in_lines(&prefix, stock, hold, limit, lines);
         campaigns::deploy(&*store, &ManualClock::new(at("2026-11-10T00:00:00Z")), &campaign).await.unwrap();
         let w = World {
             store,
@@ -101,8 +114,17 @@ impl World {
         UserId::parse(format!("{}-u{n}", self.prefix)).unwrap()
     }
 
+    /// The event item as stored, `waiting` counted over every line.
     pub async fn state(&self) -> EventState {
-        self.events().read(&self.event).await.unwrap().unwrap()
+        let mut e = self.events().read(&self.event).await.unwrap().unwrap();
+        e.waiting = Lines::read(&*self.store, &e).await.unwrap().waiting();
+        e
+    }
+
+    /// The waitlist's lines as stored.
+    pub async fn lines(&self) -> Lines {
+        let e = self.events().read(&self.event).await.unwrap().unwrap();
+        Lines::read(&*self.store, &e).await.unwrap()
     }
 
     pub async fn tick(&self) -> TickReport {
@@ -147,11 +169,16 @@ impl World {
             rs.iter().filter(|r| r.status == ReservationStatus::Waiting).filter_map(|r| r.position).collect();
         let distinct: BTreeSet<i64> = waiting.iter().copied().collect();
         assert_eq!(distinct.len(), waiting.len(), "waiting positions are distinct");
-        if let Some(first_waiting) = distinct.first() {
-            for r in rs.iter().filter(|r| r.promoted_at.is_some()) {
+        // Each line is served in order: every promoted position of a line is ahead of every
+        // position still waiting in it, and none waits behind its line's head.
+        for line in &self.lines().await.lines {
+            let of_line = |p: &i64| lines::line_of(*p, e.lines) == line.index;
+            let Some(first_waiting) = distinct.iter().find(|p| of_line(p)) else { continue };
+            for r in rs.iter().filter(|r| r.promoted_at.is_some() && r.position.as_ref().is_some_and(of_line)) {
                 assert!(r.position.unwrap() < *first_waiting, "promoted {:?} behind a waiting position", r.position);
             }
-            assert!(*first_waiting >= e.head, "a waiting position behind the head");
+            let head = lines::position(line.head, line.index, e.lines);
+            assert!(*first_waiting >= head, "a waiting position behind the head of line {}", line.index);
         }
         by
     }
@@ -165,9 +192,19 @@ fn count(by: &BTreeMap<ReservationStatus, usize>, s: ReservationStatus) -> usize
 /// WAITING at positions 1..=rest, distinct and gap-free. `scale` divides the sizes (10,000 on
 /// 1,000 at 1).
 pub async fn events_reservations_race_fill_stock_then_waitlist(s: DynStore, scale: usize) {
+    let (w, shoppers, stock, positions) = race_fill(s, scale, 1).await;
+    assert_eq!(positions, (1..=(shoppers - stock) as i64).collect::<Vec<_>>(), "positions 1..=N, no gap, no twin");
+    let e = w.state().await;
+    assert_eq!((e.taken, e.tail, e.head), (stock as i64, (shoppers - stock) as i64, 1));
+}
+
+/// The race of [`events_reservations_race_fill_stock_then_waitlist`] on an event whose
+/// waitlist has `lines` lines: exactly `stock` RESERVED; returns the world, the sizes and the
+/// waiting positions, sorted.
+pub(crate) async fn race_fill(s: DynStore, scale: usize, lines: u32) -> (Arc<World>, usize, usize, Vec<i64>) {
     let _alone = crate::claims::exclusive().await;
     let (shoppers, stock) = (10_000 / scale, 1_000 / scale);
-    let w = Arc::new(World::new(s, "ev-race", stock as u32).await);
+    let w = Arc::new(World::in_lines(s, "ev-race", stock as u32, "10m", 1, lines).await);
     let tasks = (0..shoppers).map(|n| {
         let w = w.clone();
         tokio::spawn(async move { w.events().reserve(&w.event, &w.user(n)).await })
@@ -178,11 +215,9 @@ pub async fn events_reservations_race_fill_stock_then_waitlist(s: DynStore, scal
         results.iter().filter(|r| r.status == ReservationStatus::Waiting).map(|r| r.position.unwrap()).collect();
     positions.sort_unstable();
     assert_eq!(held, stock, "exactly the stock is RESERVED");
-    assert_eq!(positions, (1..=(shoppers - stock) as i64).collect::<Vec<_>>(), "positions 1..=N, no gap, no twin");
     let by = w.check(shoppers).await;
     assert_eq!(count(&by, ReservationStatus::Waiting), shoppers - stock);
-    let e = w.state().await;
-    assert_eq!((e.taken, e.tail, e.head), (stock as i64, (shoppers - stock) as i64, 1));
+    (w, shoppers, stock, positions)
 }
 
 /// What must be refused, refused with nothing written.
@@ -264,10 +299,16 @@ pub async fn events_expiry_promotes_the_waitlist_in_order(s: DynStore) {
 /// payments inside and after their holds, and ticks, while the clock passes deadlines — the
 /// invariants hold after every round.
 pub async fn events_concurrent_cancellations_payments_and_expiries_stay_exact(s: DynStore, scale: usize) {
+    mixed(s, scale, 1).await;
+}
+
+/// [`events_concurrent_cancellations_payments_and_expiries_stay_exact`] on an event whose
+/// waitlist has `lines` lines.
+pub(crate) async fn mixed(s: DynStore, scale: usize, lines: u32) {
     let _alone = crate::claims::exclusive().await;
     let shoppers = 1_500 / scale;
     let stock = (100 / scale) as u32;
-    let w = Arc::new(World::with(s, "ev-mixed", stock, "60s", 1).await);
+    let w = Arc::new(World::in_lines(s, "ev-mixed", stock, "60s", 1, lines).await);
     let first: Vec<_> = join_all((0..shoppers).map(|n| {
         let w = w.clone();
         tokio::spawn(async move { w.events().reserve(&w.event, &w.user(n)).await.unwrap() })
@@ -745,6 +786,11 @@ macro_rules! events_conformance_tests {
             events_a_payment_racing_its_own_expiry, events_time_is_in_the_conditions,
             events_deploys_create_redefine_and_refuse, events_a_payment_must_cover_the_place,
             events_a_payment_after_the_end_or_for_nobody_is_refunded, events_a_refunded_payment_frees_its_place);
+        $crate::events_conformance_tests!(@scaled $factory, $scale, [$(#[$attr])*],
+            events_in_lines_race_fill_stock_then_waitlist,
+            events_in_lines_concurrent_cancellations_payments_and_expiries_stay_exact,
+            events_in_lines_nobody_waits_while_a_place_is_free, events_a_hot_drop_under_a_per_item_write_limit);
+        $crate::events_conformance_tests!(@cases $factory, [$(#[$attr])*], events_in_lines_promote_in_arrival_order);
     };
     (@scaled $factory:path, $scale:expr, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::events_conformance_tests!(@one_scaled $factory, $scale, $attrs, $case); )*

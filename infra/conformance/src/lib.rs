@@ -7,6 +7,7 @@ pub mod claims;
 pub mod cloudflare_kv;
 pub mod counting;
 pub mod events;
+pub mod events_lines;
 pub mod flaky;
 pub mod issuer;
 pub mod queue;

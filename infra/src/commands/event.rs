@@ -173,7 +173,10 @@ impl Show {
         let refunds: Vec<Value> = query_all(store, ev::refunds(&id)).await?.iter().map(refund_json).collect();
         let mut view = e.view();
         view["hold"] = json!(e.spec.hold.to_string());
-        view["waitlist"] = json!({"next_position": e.head, "last_position": e.tail, "closed": e.waitlist_closed});
+        view["waitlist"] = match e.lines {
+            ..=1 => json!({"next_position": e.head, "last_position": e.tail, "closed": e.waitlist_closed}),
+            lines => json!({"lines": lines, "closed": e.waitlist_closed}),
+        };
         view["refunds_due"] = json!(refunds);
         if self.json {
             println!("{}", serde_json::to_string_pretty(&view)?);
@@ -196,13 +199,13 @@ impl Show {
             view["available"],
             if e.sold_out() { "   SOLD OUT" } else { "" }
         );
-        println!(
-            "  waitlist   {} waiting   next position {} of {}{}",
-            e.waiting.max(0),
-            e.head,
-            e.tail,
-            if e.waitlist_closed { "   closed" } else { "" }
-        );
+        let closed = if e.waitlist_closed { "   closed" } else { "" };
+        match e.lines {
+            ..=1 => {
+                println!("  waitlist   {} waiting   next position {} of {}{closed}", e.waiting.max(0), e.head, e.tail)
+            }
+            lines => println!("  waitlist   {} waiting in {lines} lines{closed}", e.waiting.max(0)),
+        }
         if refunds.is_empty() {
             println!("  refunds    none due");
         } else {

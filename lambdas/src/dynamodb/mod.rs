@@ -80,6 +80,19 @@ impl std::fmt::Debug for DynamoStore {
 }
 
 impl DynamoStore {
+    async fn get_item(&self, key: &Key, consistent: bool) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(key)))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item.map(from_attrs).transpose()
+    }
+
     pub fn new(client: Client, table_name: impl Into<String>) -> DynamoStore {
         DynamoStore { client, table: table_name.into(), clock: Arc::new(SystemClock) }
     }
@@ -133,16 +146,11 @@ pub fn https_client() -> SharedHttpClient {
 #[async_trait]
 impl Store for DynamoStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item.map(from_attrs).transpose()
+        self.get_item(key, true).await
+    }
+
+    async fn get_eventual(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.get_item(key, false).await
     }
 
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {

@@ -331,6 +331,15 @@ fn event_refusals(campaign: &Campaign, e: &StoreError) -> Vec<String> {
             && i64::from(new.stock) < state.taken
         {
             out.push(format!("event `{id}`: stock {} is below the {} places already taken", new.stock, state.taken));
+        } else if let Some(new) = campaign.events.iter().find(|x| &x.id == id)
+            && i64::from(new.waitlist_lines) != state.lines
+            && state.status != crate::domain::limited_event::EventStatus::Inactive
+        {
+            out.push(format!(
+                "event `{id}` is {}: its waitlist_lines ({}) can change only before it opens",
+                state.status.as_str(),
+                state.lines
+            ));
         } else {
             out.push(format!("event `{id}` is {}: its window can no longer change", state.status.as_str()));
         }

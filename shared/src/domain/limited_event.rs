@@ -23,6 +23,8 @@ pub const MIN_HOLD: StdDuration = StdDuration::from_secs(10);
 pub const MAX_HOLD: StdDuration = StdDuration::from_secs(24 * 3600);
 /// The largest stock of one event (its counters live on one item, see `events`).
 pub const MAX_STOCK: u32 = 1_000_000;
+/// The most waitlist lines one event may have (each takes ~1,000 arrivals/s on DynamoDB).
+pub const MAX_WAITLIST_LINES: u32 = 32;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -135,6 +137,15 @@ pub struct EventSpec {
     pub per_user_limit: u32,
     /// The price of one place, in minor units of the campaign's currency.
     pub price: Amount,
+    /// The lines the waitlist is split over, each its own counter item, for a drop that
+    /// expects more arrivals a second than one item takes (`events::lines`). Fixed once the
+    /// event opens.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub waitlist_lines: u32,
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 impl EventSpec {
@@ -155,6 +166,12 @@ impl EventSpec {
         }
         if self.per_user_limit == 0 {
             errors.push(ValidationError::new("per_user_limit", "must be at least 1"));
+        }
+        if self.waitlist_lines == 0 || self.waitlist_lines > MAX_WAITLIST_LINES {
+            errors.push(ValidationError::new(
+                "waitlist_lines",
+                format!("{} is not within 1..={MAX_WAITLIST_LINES}", self.waitlist_lines),
+            ));
         }
         errors
     }
@@ -248,6 +265,7 @@ mod tests {
             hold: Hold::parse("10m").unwrap(),
             per_user_limit: 1,
             price: Amount::new(50_000).unwrap(),
+            waitlist_lines: 1,
         }
     }
 
@@ -289,8 +307,11 @@ mod tests {
         e.stock = 0;
         e.per_user_limit = 0;
         e.name = " ".into();
+        e.waitlist_lines = 0;
         let fields: Vec<String> = e.validate().into_iter().map(|v| v.field).collect();
-        assert_eq!(fields, ["name", "ends_at", "stock", "per_user_limit"]);
+        assert_eq!(fields, ["name", "ends_at", "stock", "per_user_limit", "waitlist_lines"]);
+        e.waitlist_lines = MAX_WAITLIST_LINES + 1;
+        assert!(e.validate().iter().any(|v| v.field == "waitlist_lines"));
         assert!(event().validate().is_empty());
     }
 

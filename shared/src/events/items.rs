@@ -7,6 +7,7 @@
 //! | event (definition, status, counters) | `EVENT#<event>` | `EVENT` |
 //! | a shopper's place in an event (active reservation, places bought) | `EVENT#<event>#SHOPPER` | `<user>` |
 //! | waitlist entry | `EVENT#<event>#WAIT` | `<position, 10 digits>` |
+//! | waitlist line 1.. (`waitlist_lines` > 1; line 0 is the event item) | `EVENT#<event>#LINES` | `<line, 2 digits>` |
 //! | open hold (for the request path to find expired ones) | `EVENT#<event>#HOLDS` | `<hold_until, 11 digits>#<reservation>` |
 //! | reservation | `USER#<user>#RESERVATIONS` | `<reservation>` |
 //! | due work | `DUE#<shard, 2 digits>` | `<at, 11 digits>#<kind>#<what>` |
@@ -18,7 +19,9 @@
 //! `confirmed` (paid), `tail` (the last waitlist position handed out), `head` (the next
 //! position to promote: positions below it have left the waitlist) and `waiting` (entries
 //! still waiting). Every write that changes them is conditioned on the current time and on
-//! what it read (see `events`).
+//! what it read (see `events`). An event with `waitlist_lines` > 1 keeps line 0's `tail`,
+//! `head` and `waiting` on the event item and those of line `s` on line item `s`, with a
+//! `full` flag (= `taken >= stock`) the writes that move `taken` keep true (`events::lines`).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -45,6 +48,13 @@ pub const CAMPAIGN: &str = "campaign_id";
 pub const HOLD_UNTIL: &str = "hold_until";
 pub const ACTIVE: &str = "active";
 pub const BOUGHT: &str = "bought";
+/// The event's waitlist lines (absent: one).
+pub const LINES: &str = "waitlist_lines";
+/// On a waitlist entry: when its shopper arrived (epoch milliseconds): promotion takes the
+/// earliest arrival at the front of any line.
+pub const ARRIVED_AT: &str = "arrived_at";
+/// On a line item: every place is taken, so an arrival may join the line.
+pub const FULL: &str = "full";
 
 /// Partitions of the due index: each takes a sixteenth of the due writes (holds made,
 /// promotions, notices), far under DynamoDB's ~1,000 writes/s per partition at the rate one
@@ -61,6 +71,11 @@ pub fn shopper_key(event: &EventId, user: &UserId) -> Key {
 
 pub fn wait_key(event: &EventId, position: i64) -> Key {
     Key::new(format!("EVENT#{event}#WAIT"), format!("{position:010}"))
+}
+
+/// Line `line` (1..) of the event's waitlist; line 0 is the event item itself.
+pub fn line_key(event: &EventId, line: i64) -> Key {
+    Key::new(format!("EVENT#{event}#LINES"), format!("{line:02}"))
 }
 
 pub fn hold_key(event: &EventId, hold_until: i64, rid: &ReservationId) -> Key {
@@ -117,6 +132,8 @@ pub struct EventState {
     pub head: i64,
     pub waiting: i64,
     pub waitlist_closed: bool,
+    /// The waitlist's lines (line 0's `tail`, `head` and `waiting` are the fields above).
+    pub lines: i64,
 }
 
 impl EventState {
@@ -136,6 +153,7 @@ impl EventState {
             head: item.i64_attr(HEAD).unwrap_or(1),
             waiting: n(WAITING),
             waitlist_closed: item.get(WAITLIST_CLOSED).is_some(),
+            lines: item.i64_attr(LINES).unwrap_or(1).max(1),
         })
     }
 
@@ -187,6 +205,7 @@ fn definition(event: &EventSpec, campaign: &Campaign) -> Vec<(&'static str, Valu
         (STARTS_AT, event.starts_at.timestamp().into()),
         (ENDS_AT, event.ends_at.timestamp().into()),
         (STOCK, i64::from(event.stock).into()),
+        (LINES, i64::from(event.waitlist_lines).into()),
     ]
 }
 
@@ -209,7 +228,17 @@ pub fn create(event: &EventSpec, campaign: &Campaign) -> TxOp {
 /// covers the places taken and — when the window moved — the event is not over.
 pub fn redefine(event: &EventSpec, campaign: &Campaign, window_moved: bool) -> TxOp {
     let updates = definition(event, campaign).into_iter().map(|(k, v)| Update::Set(k.into(), v)).collect();
-    let mut conds = vec![Cond::eq(CAMPAIGN, campaign.id.as_str()), Cond::Le(TAKEN.into(), i64::from(event.stock))];
+    let lines = i64::from(event.waitlist_lines);
+    let same_lines = match lines {
+        1 => Cond::Or(vec![Cond::AttrNotExists(LINES.into()), Cond::eq(LINES, 1)]),
+        n => Cond::eq(LINES, n),
+    };
+    let mut conds = vec![
+        Cond::eq(CAMPAIGN, campaign.id.as_str()),
+        Cond::Le(TAKEN.into(), i64::from(event.stock)),
+        // Positions name their line (`events::lines`): the count changes only before it opens.
+        Cond::Or(vec![same_lines, is(EventStatus::Inactive)]),
+    ];
     if window_moved {
         conds.push(Cond::Ne(STATUS.into(), EventStatus::Ended.as_str().into()));
         conds.push(Cond::Ne(STATUS.into(), EventStatus::Cancelled.as_str().into()));

@@ -42,6 +42,7 @@
 //! (a reservation on a full event first releases the expired holds it finds).
 
 pub mod items;
+pub mod lines;
 pub mod scheduler;
 
 use std::time::Duration;
@@ -56,9 +57,10 @@ use crate::domain::limited_event::{EventSpec, EventStatus, ReservationStatus, ho
 use crate::domain::money::Money;
 use crate::domain::payment::PaymentEvent;
 use crate::events::items::{
-    self as ev, ACTIVE, BOUGHT, CONFIRMED, Due, DueEntry, EventState, HEAD, HOLD_UNTIL, Notice, Reservation, STATUS,
-    TAIL, TAKEN, WAITING, WAITLIST_CLOSED,
+    self as ev, ACTIVE, ARRIVED_AT, BOUGHT, CONFIRMED, Due, DueEntry, EventState, FULL, HEAD, HOLD_UNTIL, Notice,
+    Reservation, STATUS, TAIL, TAKEN, WAITING, WAITLIST_CLOSED,
 };
+use crate::events::lines::{Line, Lines};
 use crate::payments::items::payment as payment_state;
 use crate::ports::clock::Clock;
 use crate::ports::ids::IdGen;
@@ -67,6 +69,10 @@ use crate::ports::store::{Cond, Item, ItemExt, Key, Store, StoreError, Tx, TxOp,
 /// How often a write that lost a race (another writer moved the event meanwhile) reads and
 /// tries again before answering 503.
 const ATTEMPTS: u32 = 200;
+/// How often a reservation whose write the store throttled (its item past its write capacity)
+/// tries again before answering 503: a hot event is not made hotter by its own retries (the
+/// store's client has retried with backoff already).
+const THROTTLED_ATTEMPTS: u32 = 3;
 
 #[derive(Debug, Error)]
 pub enum EventError {
@@ -229,17 +235,28 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
         }
     }
 
+    async fn read_eventual(&self, id: &EventId) -> Result<EventState, EventError> {
+        match self.store.get_eventual(&ev::event_key(id)).await? {
+            Some(item) => Ok(EventState::from_item(&item)?),
+            None => Err(EventError::NotFound(id.clone())),
+        }
+    }
+
     async fn read_some(&self, id: &EventId) -> Result<EventState, EventError> {
         self.read(id).await?.ok_or_else(|| EventError::NotFound(id.clone()))
     }
 
     /// The event as it stands now, its due status transition applied first (so a late
     /// scheduler never shows a stale status).
+    /// `waiting` counts every line of the waitlist.
     pub async fn get(&self, id: &EventId) -> Result<EventState, EventError> {
-        let e = self.read_some(id).await?;
+        let mut e = self.read_some(id).await?;
         if e.spec.due_transition(e.status, self.clock.now()).is_some() {
             self.advance(&e).await?;
-            return self.read_some(id).await;
+            e = self.read_some(id).await?;
+        }
+        if e.lines > 1 {
+            e.waiting = Lines::read(self.store, &e).await?.waiting();
         }
         Ok(e)
     }
@@ -317,8 +334,18 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
     /// Reserves a place for `user`: RESERVED with `hold_until` while places last, otherwise
     /// WAITING with a position. One active reservation per shopper and event.
     pub async fn reserve(&self, id: &EventId, user: &UserId) -> Result<Reservation, EventError> {
-        for _ in 0..ATTEMPTS {
-            let mut e = self.read_some(id).await?;
+        let mut throttled = 0;
+        for attempt in 0..ATTEMPTS {
+            if throttled >= THROTTLED_ATTEMPTS {
+                break;
+            }
+            // The first read only chooses what to try (a hold or a place in line; the write's
+            // conditions decide), so it may lag: a hot event item serves twice as many such
+            // reads. After a failed try, a consistent one.
+            let mut e = match attempt {
+                0 => self.read_eventual(id).await?,
+                _ => self.read_some(id).await?,
+            };
             let now = self.clock.now();
             if e.spec.due_transition(e.status, now).is_some() {
                 self.advance(&e).await?;
@@ -330,6 +357,10 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                 match self.try_hold(&e, user, now).await? {
                     Attempt::Done(r) => return Ok(r),
                     Attempt::Again => continue,
+                    Attempt::Throttled => {
+                        throttled += 1;
+                        continue;
+                    }
                 }
             }
             // Full. A shopper who may not reserve is told so before taking a position (a
@@ -344,7 +375,8 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
             }
             match self.try_wait(&e, user, now).await? {
                 Attempt::Done(r) => return Ok(r),
-                Attempt::Again => continue,
+                Attempt::Again => {}
+                Attempt::Throttled => throttled += 1,
             }
         }
         Err(EventError::Busy(id.to_string()))
@@ -377,19 +409,33 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
             payment_id: None,
             promoted_at: None,
         };
-        let tx = Tx::new()
+        // With the waitlist in lines, the hold that takes the last place marks every line full
+        // (see `lines`): it is the one that read `taken` one short of the stock and is
+        // conditioned on exactly that; any other leaves the last place alone.
+        let last = e.lines > 1 && e.taken + 1 == e.stock();
+        let taken = match (e.lines > 1, last) {
+            (false, _) => Cond::Lt(TAKEN.into(), e.stock()),
+            (true, true) => Cond::eq(TAKEN, e.taken),
+            (true, false) => Cond::Lt(TAKEN.into(), e.stock() - 1),
+        };
+        let mut tx = Tx::new()
             .with(
                 Slot::Event,
                 TxOp::Update {
                     key: ev::event_key(e.id()),
                     updates: vec![Update::Add(TAKEN.into(), 1)],
-                    cond: Some(Cond::And(vec![ev::open_at(n), Cond::Lt(TAKEN.into(), e.stock())])),
+                    cond: Some(Cond::And(vec![ev::open_at(n), taken])),
                 },
             )
             .with(Slot::Marker, self.take_marker(e, user, &rid))
             .with(Slot::Reservation, TxOp::Put { item: r.to_item(), cond: Some(Cond::NotExists) })
             .with(Slot::Other, TxOp::Put { item: hold_item(e.id(), hold_until, user, &rid), cond: None })
             .with(Slot::Wait, expire_entry(e.id(), user, &rid, hold_until).put());
+        if last {
+            for op in lines::set_full(e, true) {
+                tx.push(Slot::Other, op);
+            }
+        }
         let (ops, slots) = tx.split();
         match self.store.transact(ops, None).await {
             Ok(()) => Ok(Attempt::Done(r)),
@@ -399,6 +445,10 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
             Err(err) if slots.failed(&err, Slot::Event) => {
                 // Full now, or no longer open: read again and decide.
                 Ok(Attempt::Again)
+            }
+            Err(StoreError::Throttled(_)) => {
+                self.pause().await;
+                Ok(Attempt::Throttled)
             }
             Err(err) if err.is_retryable() => {
                 self.pause().await;
@@ -421,22 +471,41 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
         if e.waitlist_closed || e.sold_out() {
             return Err(EventError::SoldOut(e.id().clone()));
         }
+        let line = self.pick_line(e);
+        // One line is the event item, whose own counters say the event is full and open; a
+        // line item's `full` flag is never set while a place is free (see `lines`).
+        let cond = match e.lines {
+            ..=1 => Cond::And(vec![
+                ev::open_at(n),
+                Cond::Ge(TAKEN.into(), e.stock()),
+                Cond::Lt(CONFIRMED.into(), e.stock()),
+                Cond::AttrNotExists(WAITLIST_CLOSED.into()),
+            ]),
+            _ => Cond::And(vec![Cond::eq(FULL, 1), Cond::AttrNotExists(WAITLIST_CLOSED.into())]),
+        };
         let taken = self
             .store
             .update(
-                &ev::event_key(e.id()),
+                &lines::key(e.id(), line, e.lines),
                 &[Update::Add(TAIL.into(), 1), Update::Add(WAITING.into(), 1)],
-                Some(Cond::And(vec![
-                    ev::open_at(n),
-                    Cond::Ge(TAKEN.into(), e.stock()),
-                    Cond::Lt(CONFIRMED.into(), e.stock()),
-                    Cond::AttrNotExists(WAITLIST_CLOSED.into()),
-                ])),
+                Some(cond),
             )
             .await;
         let position = match taken {
-            Ok(item) => item.i64_attr(TAIL).unwrap_or(0),
-            Err(StoreError::ConditionFailed { .. }) => return Ok(Attempt::Again),
+            Ok(item) => lines::position(item.i64_attr(TAIL).unwrap_or(0), line, e.lines),
+            Err(StoreError::ConditionFailed { found }) => {
+                // A line whose flag disagrees with the event read as full (a deploy changed the
+                // stock, or the line was never written): repaired from the event item.
+                let closed = found.as_ref().is_some_and(|i| i.get(WAITLIST_CLOSED).is_some());
+                if e.lines > 1 && !closed {
+                    lines::sync_full(self.store, e).await?;
+                }
+                return Ok(Attempt::Again);
+            }
+            Err(StoreError::Throttled(_)) => {
+                self.pause().await;
+                return Ok(Attempt::Throttled);
+            }
             Err(err) if err.is_retryable() => {
                 self.pause().await;
                 return Ok(Attempt::Again);
@@ -459,6 +528,7 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
         wait.insert(STATUS.into(), "WAITING".into());
         wait.insert("user_id".into(), user.as_str().into());
         wait.insert("reservation_id".into(), rid.as_str().into());
+        wait.insert(ARRIVED_AT.into(), now.timestamp_millis().into());
         let tx = Tx::new()
             .with(Slot::Marker, self.take_marker(e, user, &rid))
             .with(Slot::Reservation, TxOp::Put { item: r.to_item(), cond: Some(Cond::NotExists) })
@@ -479,6 +549,16 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
             }
         }
         Err(EventError::Busy(e.id().to_string()))
+    }
+
+    /// The line an arrival joins: one at random (no read: under a burst every read would see
+    /// the same lines and send everyone to the same one). Promotion follows arrival time
+    /// across lines, so how long each line is does not decide who is served first.
+    fn pick_line(&self, e: &EventState) -> i64 {
+        match e.lines {
+            ..=1 => 0,
+            n => (self.ids.random_u64() % n.unsigned_abs()) as i64,
+        }
     }
 
     /// Releases up to `limit` holds of `e` whose deadline has passed; how many it released.
@@ -582,8 +662,13 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                 tx.push(Slot::Other, TxOp::Delete { key: ev::hold_key(id, hold_until, &r.reservation_id), cond: None });
             }
             let promotable = e.status == EventStatus::Active && now < e.spec.ends_at && !e.waitlist_closed;
-            let outcome = if promotable && e.head <= e.tail {
-                match self.head_entry(&e).await? {
+            let waitlist = Lines::read(self.store, &e).await?;
+            let next = match promotable && !waitlist.is_empty() {
+                true => Some(self.next_in_line(&e, &waitlist).await?),
+                false => None,
+            };
+            let outcome = if let Some((line, next)) = next {
+                match next {
                     Head::Moved => continue,
                     Head::Waiting { user, rid } => {
                         let promoted_until = n + e.spec.hold.seconds();
@@ -602,26 +687,29 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                         tx.push(
                             Slot::Wait,
                             TxOp::Update {
-                                key: ev::wait_key(id, e.head),
+                                key: ev::wait_key(id, lines::position(line.head, line.index, e.lines)),
                                 updates: vec![Update::set(STATUS, "PROMOTED")],
                                 cond: Some(Cond::eq(STATUS, "WAITING")),
                             },
                         );
-                        tx.push(
-                            Slot::Event,
-                            TxOp::Update {
-                                key: ev::event_key(id),
-                                updates: [Update::set(HEAD, e.head + 1), Update::Add(WAITING.into(), -1)]
-                                    .into_iter()
-                                    .chain(unconfirm.clone())
-                                    .collect(),
-                                cond: Some(Cond::And(vec![
-                                    Cond::eq(HEAD, e.head),
-                                    ev::open_at(n),
-                                    Cond::AttrNotExists(WAITLIST_CLOSED.into()),
-                                ])),
-                            },
-                        );
+                        // The event stays open and its waitlist too; `taken` is unchanged (the
+                        // place passes from one shopper to the next).
+                        let open = vec![ev::open_at(n), Cond::AttrNotExists(WAITLIST_CLOSED.into())];
+                        let (line_key, mut moved, line_cond) = line.advance(-1);
+                        if line.on_event() {
+                            moved.extend(unconfirm.clone());
+                            let cond = [line_cond].into_iter().chain(open).collect();
+                            tx.push(
+                                Slot::Event,
+                                TxOp::Update { key: line_key, updates: moved, cond: Some(Cond::And(cond)) },
+                            );
+                        } else {
+                            tx.push(
+                                Slot::Event,
+                                event_write(id, unconfirm.clone().into_iter().collect(), Cond::And(open)),
+                            );
+                            tx.push(Slot::Other, TxOp::Update { key: line_key, updates: moved, cond: Some(line_cond) });
+                        }
                         tx.push(
                             Slot::Other,
                             TxOp::Put { item: hold_item(id, promoted_until, &user, &rid), cond: None },
@@ -652,6 +740,11 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                         ])),
                     },
                 );
+                // A place back in stock: no line is full any more, and none moved since read
+                // (so nobody joined a line while this place was being freed).
+                for op in waitlist.set_full_as_read(false) {
+                    tx.push(Slot::Other, op);
+                }
                 Released::ToStock
             };
             let (ops, slots) = tx.split();
@@ -671,38 +764,72 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
         Err(EventError::Busy(id.to_string()))
     }
 
-    /// The waitlist entry at the head of `e`, skipping (and advancing past) entries that
-    /// left, and voiding a position whose entry never landed.
-    async fn head_entry(&self, e: &EventState) -> Result<Head, EventError> {
-        let id = e.id();
-        let entry = self.store.get(&ev::wait_key(id, e.head)).await?;
-        let advance = |waiting_delta: i64| TxOp::Update {
-            key: ev::event_key(id),
-            updates: if waiting_delta == 0 {
-                vec![Update::set(HEAD, e.head + 1)]
-            } else {
-                vec![Update::set(HEAD, e.head + 1), Update::Add(WAITING.into(), waiting_delta)]
-            },
-            cond: Some(Cond::eq(HEAD, e.head)),
-        };
-        let ops = match entry.as_ref().and_then(|w| w.str_attr(STATUS)) {
+    /// The waitlist entry at the front of `line` of `e`, skipping (and advancing past) entries
+    /// that left, and voiding a position whose entry never landed.
+    async fn head_entry(&self, e: &EventState, line: &Line) -> Result<Head, EventError> {
+        match self.front_entry(e, line).await? {
+            Front::Waiting { user, rid, .. } => Ok(Head::Waiting { user, rid }),
+            other => self.move_past(e, line, other).await,
+        }
+    }
+
+    /// The next shopper to promote: the earliest arrival at the front of any line (positions
+    /// break ties). A front that left is skipped and one that never landed is voided first
+    /// (then `Moved`: read again).
+    async fn next_in_line(&self, e: &EventState, waitlist: &Lines) -> Result<(Line, Head), EventError> {
+        let mut best: Option<((i64, i64), Line, UserId, ReservationId)> = None;
+        for line in waitlist.lines.iter().filter(|l| !l.is_empty()) {
+            match self.front_entry(e, line).await? {
+                Front::Waiting { user, rid, arrived_at } => {
+                    let rank = (arrived_at, lines::position(line.head, line.index, e.lines));
+                    if best.as_ref().is_none_or(|(r, ..)| rank < *r) {
+                        best = Some((rank, line.clone(), user, rid));
+                    }
+                }
+                other => return Ok((line.clone(), self.move_past(e, line, other).await?)),
+            }
+        }
+        match best {
+            Some((_, line, user, rid)) => Ok((line, Head::Waiting { user, rid })),
+            None => Ok((Line::of_event(e), Head::Moved)),
+        }
+    }
+
+    async fn front_entry(&self, e: &EventState, line: &Line) -> Result<Front, EventError> {
+        let at = ev::wait_key(e.id(), lines::position(line.head, line.index, e.lines));
+        let entry = self.store.get(&at).await?;
+        Ok(match entry.as_ref().and_then(|w| w.str_attr(STATUS)) {
             Some("WAITING") => {
                 let w = entry.as_ref().ok_or_else(|| StoreError::Invalid("waitlist entry".into()))?;
                 let user = UserId::parse(w.str_attr("user_id").unwrap_or_default())
                     .map_err(|err| StoreError::Invalid(err.to_string()))?;
                 let rid = ReservationId::parse(w.str_attr("reservation_id").unwrap_or_default())
                     .map_err(|err| StoreError::Invalid(err.to_string()))?;
-                return Ok(Head::Waiting { user, rid });
+                Front::Waiting { user, rid, arrived_at: w.i64_attr(ARRIVED_AT).unwrap_or(0) }
             }
+            None => Front::NeverLanded,
+            Some(_) => Front::Left,
+        })
+    }
+
+    /// Moves `line`'s front past an entry that left, or voids one that never landed.
+    async fn move_past(&self, e: &EventState, line: &Line, front: Front) -> Result<Head, EventError> {
+        let id = e.id();
+        let advance = |waiting_delta: i64| {
+            let (key, updates, cond) = line.advance(waiting_delta);
+            TxOp::Update { key, updates, cond: Some(cond) }
+        };
+        let ops = match front {
+            Front::Waiting { user, rid, .. } => return Ok(Head::Waiting { user, rid }),
             // Never landed (a crash, a duplicate request, or still in flight): void it, so a
             // late landing fails and its shopper starts again.
-            None => {
-                let mut void = ev::wait_key(id, e.head).item();
+            Front::NeverLanded => {
+                let mut void = ev::wait_key(id, lines::position(line.head, line.index, e.lines)).item();
                 void.insert(STATUS.into(), "VOID".into());
                 vec![TxOp::Put { item: void, cond: Some(Cond::NotExists) }, advance(-1)]
             }
             // Left (cancelled), promoted or closed: already counted out of `waiting`.
-            Some(_) => vec![advance(0)],
+            Front::Left => vec![advance(0)],
         };
         match self.store.transact(ops, None).await {
             Ok(()) | Err(StoreError::TransactionCancelled { .. }) => Ok(Head::Moved),
@@ -726,6 +853,7 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                 }
                 ReservationStatus::Waiting => {
                     let pos = r.position.unwrap_or(0);
+                    let lines = self.read_some(id).await?.lines;
                     let ops = vec![
                         TxOp::Update {
                             key: r.key(),
@@ -746,7 +874,7 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                             cond: Some(Cond::eq(ACTIVE, rid.as_str())),
                         },
                         TxOp::Update {
-                            key: ev::event_key(id),
+                            key: lines::key(id, lines::line_of(pos, lines), lines),
                             updates: vec![Update::Add(WAITING.into(), -1)],
                             cond: None,
                         },
@@ -838,11 +966,13 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                     if let Some(why) = payment.shortfall(&e) {
                         return self.refund_due(&r, pid, &why).await;
                     }
-                    let free = e.taken < e.stock() && e.head > e.tail && !e.status.is_final() && now < e.spec.ends_at;
+                    let waitlist = Lines::read(self.store, &e).await?;
+                    let free =
+                        e.taken < e.stock() && waitlist.is_empty() && !e.status.is_final() && now < e.spec.ends_at;
                     if !free {
                         return self.refund_due(&r, pid, "paid after the hold expired; no place left").await;
                     }
-                    let ops = vec![
+                    let mut ops = vec![
                         TxOp::Update {
                             key: r.key(),
                             updates: confirmed(pid, n, true),
@@ -857,7 +987,8 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                             key: ev::event_key(id),
                             updates: vec![Update::Add(TAKEN.into(), 1), Update::Add(CONFIRMED.into(), 1)],
                             cond: Some(Cond::And(vec![
-                                Cond::Lt(TAKEN.into(), e.stock()),
+                                // Exactly as read: the last place marks the lines full.
+                                Cond::eq(TAKEN, e.taken),
                                 Cond::eq(HEAD, e.head),
                                 Cond::eq(TAIL, e.tail),
                                 Cond::eq(STATUS, e.status.as_str()),
@@ -867,6 +998,11 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
                         not_revoked(id_of_payment),
                         paid_place(&r, id_of_payment),
                     ];
+                    // Nobody joined another line meanwhile (they would be waiting for this place).
+                    ops.extend(match e.taken + 1 == e.stock() {
+                        true => waitlist.set_full_as_read(true),
+                        false => waitlist.unmoved(),
+                    });
                     if let Some(paid) = self.commit_payment(id, id_of_payment, ops, Paid::ConfirmedLate).await? {
                         tracing::info!(event = %id, reservation = %rid, "late payment took a free place");
                         return Ok(paid);
@@ -1000,58 +1136,74 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
             return Ok((true, 0));
         }
         if !e.waitlist_closed {
-            let r = self
-                .store
-                .update(
-                    &ev::event_key(id),
-                    &[Update::set(WAITLIST_CLOSED, n)],
-                    Some(Cond::AttrNotExists(WAITLIST_CLOSED.into())),
-                )
-                .await;
-            match r {
-                Ok(_) | Err(StoreError::ConditionFailed { .. }) => {}
+            // The event and every line closed in one write: no arrival joins any line after it.
+            let mut ops = vec![TxOp::Update {
+                key: ev::event_key(id),
+                updates: vec![Update::set(WAITLIST_CLOSED, n)],
+                cond: Some(Cond::AttrNotExists(WAITLIST_CLOSED.into())),
+            }];
+            ops.extend((0..e.lines).filter(|_| e.lines > 1).map(|s| TxOp::Update {
+                key: ev::line_key(id, s),
+                updates: vec![Update::set(WAITLIST_CLOSED, n)],
+                cond: None,
+            }));
+            match self.store.transact(ops, None).await {
+                Ok(()) | Err(StoreError::TransactionCancelled { .. }) => {}
                 Err(err) => return Err(err.into()),
             }
         }
         let mut closed = 0;
-        for _ in 0..budget {
-            let e = self.read_some(id).await?;
-            if e.head > e.tail {
-                return Ok((true, closed));
-            }
-            let Head::Waiting { user, rid } = self.head_entry(&e).await? else { continue };
-            let ops = vec![
-                TxOp::Update {
-                    key: ev::reservation_key(&user, &rid),
-                    updates: vec![Update::set(STATUS, ReservationStatus::Closed.as_str()), Update::set("ended_at", n)],
-                    cond: Some(Cond::eq(STATUS, ReservationStatus::Waiting.as_str())),
-                },
-                TxOp::Update {
-                    key: ev::wait_key(id, e.head),
-                    updates: vec![Update::set(STATUS, "CLOSED")],
-                    cond: Some(Cond::eq(STATUS, "WAITING")),
-                },
-                TxOp::Update {
-                    key: ev::shopper_key(id, &user),
-                    updates: vec![Update::Remove(ACTIVE.into())],
-                    cond: Some(Cond::eq(ACTIVE, rid.as_str())),
-                },
-                TxOp::Update {
-                    key: ev::event_key(id),
-                    updates: vec![Update::set(HEAD, e.head + 1), Update::Add(WAITING.into(), -1)],
-                    cond: Some(Cond::eq(HEAD, e.head)),
-                },
-                DueEntry { at: n, what: Due::Notify { user, rid, what: Notice::Closed } }.put(),
-            ];
-            match self.store.transact(ops, None).await {
-                Ok(()) => closed += 1,
-                Err(StoreError::TransactionCancelled { .. }) => {}
-                Err(err) if err.is_retryable() => self.pause().await,
-                Err(err) => return Err(err.into()),
+        let mut spent = 0;
+        // Line by line (every entry is closed, in whatever order): one read per entry.
+        for s in 0..e.lines {
+            while spent < budget {
+                spent += 1;
+                let line = self.line(&e, s).await?;
+                if line.is_empty() {
+                    break;
+                }
+                let Head::Waiting { user, rid } = self.head_entry(&e, &line).await? else { continue };
+                let (line_key, moved, line_cond) = line.advance(-1);
+                let ops = vec![
+                    TxOp::Update {
+                        key: ev::reservation_key(&user, &rid),
+                        updates: vec![
+                            Update::set(STATUS, ReservationStatus::Closed.as_str()),
+                            Update::set("ended_at", n),
+                        ],
+                        cond: Some(Cond::eq(STATUS, ReservationStatus::Waiting.as_str())),
+                    },
+                    TxOp::Update {
+                        key: ev::wait_key(id, lines::position(line.head, s, e.lines)),
+                        updates: vec![Update::set(STATUS, "CLOSED")],
+                        cond: Some(Cond::eq(STATUS, "WAITING")),
+                    },
+                    TxOp::Update {
+                        key: ev::shopper_key(id, &user),
+                        updates: vec![Update::Remove(ACTIVE.into())],
+                        cond: Some(Cond::eq(ACTIVE, rid.as_str())),
+                    },
+                    TxOp::Update { key: line_key, updates: moved, cond: Some(line_cond) },
+                    DueEntry { at: n, what: Due::Notify { user, rid, what: Notice::Closed } }.put(),
+                ];
+                match self.store.transact(ops, None).await {
+                    Ok(()) => closed += 1,
+                    Err(StoreError::TransactionCancelled { .. }) => {}
+                    Err(err) if err.is_retryable() => self.pause().await,
+                    Err(err) => return Err(err.into()),
+                }
             }
         }
         let e = self.read_some(id).await?;
-        Ok((e.head > e.tail, closed))
+        Ok((Lines::read(self.store, &e).await?.is_empty(), closed))
+    }
+
+    /// Line `s` of `e` as stored now (one line: from a fresh read of the event item).
+    async fn line(&self, e: &EventState, s: i64) -> Result<Line, EventError> {
+        match e.lines {
+            ..=1 => Ok(Line::of_event(&self.read_some(e.id()).await?)),
+            _ => Ok(lines::read_line(self.store, e.id(), s).await?),
+        }
     }
 
     async fn pause(&self) {
@@ -1063,6 +1215,21 @@ impl<'a, S: Store + ?Sized> Events<'a, S> {
 enum Attempt {
     Done(Reservation),
     Again,
+    /// The store refused the write for its rate (an item past its write capacity).
+    Throttled,
+}
+
+/// The entry at the front of a line.
+enum Front {
+    Waiting {
+        user: UserId,
+        rid: ReservationId,
+        arrived_at: i64,
+    },
+    /// Its shopper left, was promoted or closed: the front moves past it.
+    Left,
+    /// Taken and never written (a crash, a refusal after the position, or still in flight).
+    NeverLanded,
 }
 
 enum Head {
@@ -1072,6 +1239,14 @@ enum Head {
     },
     /// The head moved (past an entry that left, or a voided position): read again.
     Moved,
+}
+
+/// A write of `updates` to the event item under `cond`, or a check of `cond` alone.
+fn event_write(id: &EventId, updates: Vec<Update>, cond: Cond) -> TxOp {
+    match updates.is_empty() {
+        true => TxOp::Check { key: ev::event_key(id), cond },
+        false => TxOp::Update { key: ev::event_key(id), updates, cond: Some(cond) },
+    }
 }
 
 fn at(secs: i64) -> DateTime<Utc> {

@@ -25,7 +25,7 @@
 //! | send publisher checkpoint | [`email::items::send`](crate::email::items::send) | `EMAILSEND#<campaign>` | `BUCKET#<bucket>` |
 //! | send feedback counts | [`email::items::send`](crate::email::items::send) | `EMAILSEND#<campaign>` | `FEEDBACK` |
 //! | suppressed address | [`email::items::suppression`](crate::email::items::suppression) | `SUPPRESS#<address>` | `SUPPRESS` |
-//! | limited event, its shoppers, waitlist, open holds, refunds | [`events::items`](crate::events::items) | `EVENT#<event>[#SHOPPER\|#WAIT\|#HOLDS\|#REFUNDS]` | see [`events::items`](crate::events::items) |
+//! | limited event, its shoppers, waitlist and its lines, open holds, refunds | [`events::items`](crate::events::items) | `EVENT#<event>[#SHOPPER\|#WAIT\|#LINES\|#HOLDS\|#REFUNDS]` | see [`events::items`](crate::events::items) |
 //! | reservation | [`events::items`](crate::events::items) | `USER#<user>#RESERVATIONS` | `<reservation>` |
 //! | due work of the scheduler | [`events::items`](crate::events::items) | `DUE#<shard>` | `<at>#<kind>#<what>` |
 //!

@@ -410,6 +410,13 @@ impl StoreError {
 #[async_trait]
 pub trait Store: Send + Sync {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+    /// A read that may miss the last second's writes (DynamoDB's eventually consistent read:
+    /// half the read units, so a hot item serves twice as many). Only for a read that
+    /// chooses what to try, where the write's conditions decide; stores without such a read
+    /// answer a consistent one.
+    async fn get_eventual(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.get(key).await
+    }
     /// Writes the whole item if `cond` holds on the current one.
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError>;
     /// Applies `updates` if `cond` holds (creating the item when absent); returns the new item.
