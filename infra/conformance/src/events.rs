@@ -790,7 +790,9 @@ macro_rules! events_conformance_tests {
             events_in_lines_race_fill_stock_then_waitlist,
             events_in_lines_concurrent_cancellations_payments_and_expiries_stay_exact,
             events_in_lines_nobody_waits_while_a_place_is_free, events_a_hot_drop_under_a_per_item_write_limit);
-        $crate::events_conformance_tests!(@cases $factory, [$(#[$attr])*], events_in_lines_promote_in_arrival_order);
+        $crate::events_conformance_tests!(@cases $factory, [$(#[$attr])*], events_in_lines_promote_in_arrival_order,
+            events_in_lines_a_place_freed_before_joining_a_line_is_taken,
+            events_in_lines_a_shopper_joining_while_a_place_is_given_back_gets_it);
     };
     (@scaled $factory:path, $scale:expr, $attrs:tt, $($case:ident),* $(,)?) => {
         $( $crate::events_conformance_tests!(@one_scaled $factory, $scale, $attrs, $case); )*

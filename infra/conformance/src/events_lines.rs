@@ -4,7 +4,11 @@
 //! under a per-item write limit, against one line in the same run.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+
+use async_trait::async_trait;
 
 use chrono::Duration;
 use futures::future::join_all;
@@ -13,7 +17,7 @@ use promo_shared::domain::limited_event::{EventStatus, ReservationStatus};
 use promo_shared::events::lines;
 use promo_shared::events::{EventError, Events, Released, Why};
 use promo_shared::ports::clock::ManualClock;
-use promo_shared::ports::store::StoreError;
+use promo_shared::ports::store::{Cond, Item, Key, Page, Query, Store, StoreError, TxOp, Update};
 use promo_shared::testing::at;
 
 use crate::claims::ThrottlingStore;
@@ -105,14 +109,114 @@ pub async fn events_in_lines_promote_in_arrival_order(s: DynStore) {
     assert!(err.contains("waitlist_lines"), "{err}");
 }
 
-/// Held places given back while new shoppers arrive, the waitlist in 8 lines: whoever ends up
-/// waiting does so only while every place is taken (the lines' `full` flags and the
-/// unmoved-lines condition of a place given back serialize the two).
+type Hook = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A store that runs `hook` once, just before the first update of a waitlist line (an
+/// arrival joining it) or, with `on_transaction`, the first transaction that writes a line
+/// (a place given back clearing the lines' flags).
+struct BeforeJoining {
+    inner: DynStore,
+    on_transaction: bool,
+    hook: tokio::sync::Mutex<Option<Hook>>,
+}
+
+impl BeforeJoining {
+    async fn run_hook(&self) {
+        let hook = self.hook.lock().await.take();
+        if let Some(hook) = hook {
+            hook.await;
+        }
+    }
+}
+
+#[async_trait]
+impl Store for BeforeJoining {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
+        self.inner.put(item, cond).await
+    }
+    async fn update(&self, key: &Key, updates: &[Update], cond: Option<Cond>) -> Result<Item, StoreError> {
+        if !self.on_transaction && key.pk.ends_with("#LINES") {
+            self.run_hook().await;
+        }
+        self.inner.update(key, updates, cond).await
+    }
+    async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<Option<Item>, StoreError> {
+        self.inner.delete(key, cond).await
+    }
+    async fn transact(&self, ops: Vec<TxOp>, token: Option<&str>) -> Result<(), StoreError> {
+        if self.on_transaction && ops.iter().any(|op| op.key().is_ok_and(|k| k.pk.ends_with("#LINES"))) {
+            self.run_hook().await;
+        }
+        self.inner.transact(ops, token).await
+    }
+    async fn query(&self, q: &Query) -> Result<Page, StoreError> {
+        self.inner.query(q).await
+    }
+}
+
+/// The race a place given back can lose, made to happen: a shopper reads the event full, the
+/// only place is given back before they join a line, and their join must fail (the line is
+/// no longer `full`), so they read again and hold the place instead of waiting for nothing.
+pub async fn events_in_lines_a_place_freed_before_joining_a_line_is_taken(s: DynStore) {
+    let w = World::in_lines(s, "ev-lines-join", 1, "10m", 1, 4).await;
+    let holder = w.events().reserve(&w.event, &w.user(0)).await.unwrap();
+    assert_eq!(holder.status, ReservationStatus::Reserved);
+    let (store, clock, ids, event) = (w.store.clone(), w.clock.clone(), w.ids.clone(), w.event.clone());
+    let give_back = async move {
+        let events = Events::new(&*store, &*clock, &*ids);
+        events.cancel(&event, &holder.user_id, holder.reservation_id.as_str()).await.unwrap();
+    };
+    let gated = BeforeJoining {
+        inner: w.store.clone(),
+        on_transaction: false,
+        hook: tokio::sync::Mutex::new(Some(Box::pin(give_back))),
+    };
+    let late = Events::new(&gated, &*w.clock, &*w.ids).reserve(&w.event, &w.user(1)).await.unwrap();
+    assert!(gated.hook.lock().await.is_none(), "the place was given back between the read and the join");
+    assert_eq!(late.status, ReservationStatus::Reserved, "the freed place is taken, not waited for: {late:?}");
+    let e = w.state().await;
+    assert_eq!((e.taken, e.waiting), (1, 0));
+    w.check(2).await;
+}
+
+/// The other side of that race: a place is being given back (nobody waiting when it read the
+/// lines) and a shopper joins a line before it commits; the give-back must fail (a line
+/// moved), read again and promote that shopper rather than put the place back on sale.
+pub async fn events_in_lines_a_shopper_joining_while_a_place_is_given_back_gets_it(s: DynStore) {
+    let w = World::in_lines(s, "ev-lines-back", 1, "10m", 1, 4).await;
+    let holder = w.events().reserve(&w.event, &w.user(0)).await.unwrap();
+    let (store, clock, ids, event, user) =
+        (w.store.clone(), w.clock.clone(), w.ids.clone(), w.event.clone(), w.user(1));
+    let join = async move {
+        let joined = Events::new(&*store, &*clock, &*ids).reserve(&event, &user).await.unwrap();
+        assert_eq!(joined.status, ReservationStatus::Waiting, "the event was full when they came");
+    };
+    let gated = BeforeJoining {
+        inner: w.store.clone(),
+        on_transaction: true,
+        hook: tokio::sync::Mutex::new(Some(Box::pin(join))),
+    };
+    let released = Events::new(&gated, &*w.clock, &*w.ids).release(&holder, Why::Cancelled).await.unwrap();
+    assert!(gated.hook.lock().await.is_none(), "the shopper joined between the read and the commit");
+    assert!(matches!(released, Released::Promoted(_)), "the place goes to the shopper who joined: {released:?}");
+    let e = w.state().await;
+    assert_eq!((e.taken, e.waiting), (1, 0));
+    w.check(2).await;
+}
+
+/// Held places given back while fewer new shoppers arrive, the waitlist in 8 lines: every
+/// arrival ends up holding a place — one who joined a line is promoted by a later place given
+/// back, and none joins a line after the last (the lines' `full` flags and the unmoved-lines
+/// condition of a place given back serialize the two).
 pub async fn events_in_lines_nobody_waits_while_a_place_is_free(s: DynStore, scale: usize) {
     let _alone = crate::claims::exclusive().await;
-    let (stock, arrivals) = (40 / scale, 200 / scale);
+    // Fewer arrivals than places freed: every one of them must end up holding a place.
+    let (stock, arrivals) = (40 / scale, 20 / scale);
     let w = Arc::new(World::in_lines(s, "ev-lines-free", stock as u32, "10m", 1, LINES).await);
-    for round in 0..3 {
+    for round in 0..6 {
         let base = round * (stock + arrivals);
         // The stock taken by holders of this round (earlier rounds' shoppers cancelled).
         let holders: Vec<_> = join_all((0..stock).map(|n| {
@@ -141,9 +245,11 @@ pub async fn events_in_lines_nobody_waits_while_a_place_is_free(s: DynStore, sca
         join_all(tasks).await.into_iter().for_each(|r| r.unwrap());
         let by = w.check(base + stock + arrivals).await;
         let e = w.state().await;
-        if e.waiting > 0 {
-            assert_eq!(e.taken, e.stock(), "nobody waits while a place is free (round {round}): {by:?}");
-        }
+        assert_eq!(
+            (e.waiting, e.taken),
+            (0, arrivals as i64),
+            "nobody waits while a place is free: each arrival holds one (round {round}): {by:?}"
+        );
         // Clear the event for the next round: everyone active cancels.
         for r in w.reservations(base + stock + arrivals).await.into_iter().filter(|r| r.status.is_active()) {
             w.events().cancel(&w.event, &r.user_id, r.reservation_id.as_str()).await.unwrap();
