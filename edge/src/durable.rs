@@ -7,9 +7,16 @@
 //! most of an accepted webhook's CPU, while a shard's object stays warm. An object keeps each
 //! record under `r:<key>` and an expiry index `e:<expires_at, 12 digits>:<key>`; its alarm,
 //! set to the earliest expiry, deletes what has expired and moves itself to the next.
+//!
+//! An object also keeps the outbox of its deliveries' hand-offs (`crate::outbox`): a message
+//! under `o:<queued at>:<lease>`, written with the record that completes its delivery; its
+//! alarm (then due within [`OUTBOX_WINDOW_MS`]) sends them to SQS in batches.
+
+use std::rc::Rc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use promo_shared::config::QueueTarget;
 use promo_shared::http::ApiError;
 use promo_shared::idempotency::IdempotencyConfig;
 use promo_shared::idempotency::items::Record;
@@ -22,13 +29,29 @@ use worker::{
 
 use crate::clock::now;
 use crate::ledger::{
-    KEY_HEADER, LedgerCommand, LedgerReply, SWEEP_LIMIT, Write, apply, expiry_of, index_key, key_of_index, record_key,
-    shard_of, swept_until,
+    KEY_HEADER, LedgerCommand, LedgerReply, SWEEP_LIMIT, Step, Write, apply, expiry_of, index_key, key_of_index,
+    record_key, shard_of, swept_until,
 };
+use crate::outbox::{Flushed, OUTBOX_PREFIX, OUTBOX_WINDOW_MS, Pending, flush, outbox_key, retry_after_ms};
 
 /// The Worker's side: sends a command to the delivery's object.
 pub struct DurableObjectLedger {
     pub namespace: ObjectNamespace,
+    /// With a payment queue: the request's hand-off state (`crate::outbox`); the run's
+    /// message rides on its `complete`, and a standard or Stripe webhook's `begin` is
+    /// deferred to it (one round trip).
+    pub outbox: Option<Rc<Pending>>,
+}
+
+/// The lease of a begin deferred to the run's `complete` (never an object's lease: those are
+/// `<ms hex>-<random hex>`).
+const DEFERRED: &str = "deferred";
+
+/// Whether a delivery's begin can wait for its `complete`: a webhook whose event is in its
+/// signed body (nothing is looked up before the hand-off, so deferring only moves the
+/// dedupe decision to the same round trip).
+fn deferrable(key: &str) -> bool {
+    key.starts_with("webhook:standard:") || key.starts_with("webhook:stripe:")
 }
 
 impl DurableObjectLedger {
@@ -49,6 +72,10 @@ impl DurableObjectLedger {
 #[async_trait(?Send)]
 impl DeliveryLedger for DurableObjectLedger {
     async fn begin(&self, key: &str, payload_hash: &str, now: DateTime<Utc>) -> std::result::Result<Taken, ApiError> {
+        if let Some(pending) = self.outbox.as_ref().filter(|_| deferrable(key)) {
+            *pending.deferred.borrow_mut() = Some((key.to_string(), payload_hash.to_string()));
+            return Ok(Taken::Run { lease: DEFERRED.into() });
+        }
         match self
             .call(key, &LedgerCommand::Begin { hash: payload_hash.into(), now_ms: now.timestamp_millis() })
             .await?
@@ -72,11 +99,22 @@ impl DeliveryLedger for DurableObjectLedger {
         now: DateTime<Utc>,
         keep: chrono::Duration,
     ) -> std::result::Result<Recorded, ApiError> {
+        let message = self.outbox.as_ref().and_then(|p| p.message.borrow_mut().take());
+        let deferred = self.outbox.as_ref().and_then(|p| p.deferred.borrow_mut().take());
+        if lease == DEFERRED {
+            let Some((_, hash)) = deferred.filter(|(k, _)| k == key) else {
+                return Err(ApiError::Internal("a deferred delivery completed without its begin".into()));
+            };
+            let message = message
+                .ok_or_else(|| ApiError::Internal("a deferred delivery completed without its hand-off".into()))?;
+            return self.accept(key, hash, answer, now, keep, message).await;
+        }
         let cmd = LedgerCommand::Complete {
             lease: lease.into(),
             answer: answer.clone(),
             now_ms: now.timestamp_millis(),
             keep_ms: keep.num_milliseconds(),
+            message,
         };
         match self.call(key, &cmd).await? {
             LedgerReply::LeaseLost => Ok(Recorded::LeaseLost),
@@ -85,8 +123,61 @@ impl DeliveryLedger for DurableObjectLedger {
     }
 
     async fn release(&self, key: &str, lease: &str) -> std::result::Result<(), ApiError> {
+        if let Some(pending) = &self.outbox {
+            // The run failed: its message (if any) is not sent.
+            pending.message.borrow_mut().take();
+            pending.deferred.borrow_mut().take();
+        }
+        if lease == DEFERRED {
+            return Ok(()); // nothing was recorded
+        }
         self.call(key, &LedgerCommand::Release { lease: lease.into() }).await.map(|_| ())
     }
+}
+
+impl DurableObjectLedger {
+    /// The deferred webhook's one round trip: take, record and queue, or learn it is a
+    /// replay (its stored answer is then given instead: `crate::entry`), a conflict, or in
+    /// progress.
+    async fn accept(
+        &self,
+        key: &str,
+        hash: String,
+        answer: &Value,
+        now: DateTime<Utc>,
+        keep: chrono::Duration,
+        message: crate::ledger::Queued,
+    ) -> std::result::Result<Recorded, ApiError> {
+        let cmd = LedgerCommand::Accept {
+            hash,
+            now_ms: now.timestamp_millis(),
+            answer: answer.clone(),
+            keep_ms: keep.num_milliseconds(),
+            message,
+        };
+        match self.call(key, &cmd).await? {
+            LedgerReply::Done => Ok(Recorded::Yes),
+            LedgerReply::Completed { answer } => {
+                if let Some(pending) = &self.outbox {
+                    *pending.replayed.borrow_mut() = Some(answer);
+                }
+                Ok(Recorded::Yes)
+            }
+            LedgerReply::Conflict => {
+                Err(ApiError::Conflict("this delivery id was already used with a different body".into()))
+            }
+            LedgerReply::Started { .. } | LedgerReply::InProgress | LedgerReply::LeaseLost => {
+                Err(ApiError::InProgress(key.into()))
+            }
+        }
+    }
+}
+
+/// The alarm time of epoch milliseconds `ms`. (`set_alarm` reads a bare `i64` as an offset
+/// from now: the expiry alarm set that way fired decades late, so nothing was ever swept.)
+#[allow(clippy::cast_precision_loss)] // epoch ms stay far below 2^53
+fn epoch_ms(ms: i64) -> worker::ScheduledTime {
+    worker::ScheduledTime::new(worker::js_sys::Date::new(&worker::wasm_bindgen::JsValue::from_f64(ms as f64)))
 }
 
 /// A new lease token: unique per run of a delivery (the time, and randomness against two
@@ -104,19 +195,22 @@ pub struct WebhookDedupe {
     /// The alarm as this instance last read or set it (`None` inside: no alarm); read from
     /// storage once per instance.
     alarm_at: std::cell::Cell<Option<Option<i64>>>,
+    /// Where the outbox sends: the Worker's payment queue (its vars reach the object too).
+    queue: Option<QueueTarget>,
+    /// Failed sends in a row (the outbox's backoff).
+    failures: std::cell::Cell<u32>,
 }
 
 impl WebhookDedupe {
-    /// Makes sure the alarm fires by `expires_at` (epoch seconds).
-    async fn alarm_by(&self, expires_at: i64) -> Result<()> {
+    /// Makes sure the alarm fires by `wanted` (epoch ms).
+    async fn alarm_by(&self, wanted: i64) -> Result<()> {
         let storage = self.state.storage();
         let current = match self.alarm_at.get() {
             Some(at) => at,
             None => storage.get_alarm().await?,
         };
-        let wanted = expires_at.saturating_mul(1000);
         if current.is_none_or(|at| at > wanted) {
-            storage.set_alarm(wanted).await?;
+            storage.set_alarm(epoch_ms(wanted)).await?;
             self.alarm_at.set(Some(Some(wanted)));
         } else {
             self.alarm_at.set(Some(current));
@@ -126,8 +220,9 @@ impl WebhookDedupe {
 }
 
 impl DurableObject for WebhookDedupe {
-    fn new(state: State, _env: Env) -> Self {
-        WebhookDedupe { state, alarm_at: std::cell::Cell::new(None) }
+    fn new(state: State, env: Env) -> Self {
+        let queue = crate::config::read(|k| env.var(k).ok().map(|v| v.to_string())).ok().and_then(|c| c.payment_queue);
+        WebhookDedupe { state, alarm_at: std::cell::Cell::new(None), queue, failures: std::cell::Cell::new(0) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -137,16 +232,27 @@ impl DurableObject for WebhookDedupe {
         // A record of an older layout does not parse: it is treated as absent (at most a
         // replay answered afresh, which the issuer dedupes).
         let current: Option<Record> = storage.get(&record_key(&key)).await.ok().flatten();
-        let (reply, write) = apply(cmd, current.as_ref(), new_lease(now()), &IdempotencyConfig::default());
+        let lease = new_lease(now());
+        let Step { reply, write, enqueue } = apply(cmd, current.as_ref(), lease.clone(), &IdempotencyConfig::default());
+        // The record and its message are one write (one `putMultiple`: both or neither), and
+        // the reply leaves only once it is durable (the object's output gate).
+        let mut puts = serde_json::Map::new();
+        let mut alarm_at: Option<i64> = None;
+        if let Some(message) = &enqueue {
+            let at = now().timestamp_millis();
+            puts.insert(outbox_key(at, &lease), serde_json::to_value(message)?);
+            alarm_at = Some(at + OUTBOX_WINDOW_MS);
+        }
         match write {
             Write::Keep => {}
             Write::Put(record) => {
                 if let Some(old) = current.as_ref().filter(|old| old.expires_at != record.expires_at) {
                     storage.delete(&index_key(old.expires_at, &key)).await?;
                 }
-                storage.put(&record_key(&key), &record).await?;
-                storage.put(&index_key(record.expires_at, &key), true).await?;
-                self.alarm_by(record.expires_at).await?;
+                puts.insert(index_key(record.expires_at, &key), Value::Bool(true));
+                let expiry = record.expires_at.saturating_mul(1000);
+                alarm_at = Some(alarm_at.map_or(expiry, |at| at.min(expiry)));
+                puts.insert(record_key(&key), serde_json::to_value(&record)?);
             }
             Write::Delete => {
                 storage.delete(&record_key(&key)).await?;
@@ -155,11 +261,21 @@ impl DurableObject for WebhookDedupe {
                 }
             }
         }
+        if !puts.is_empty() {
+            let object = worker::js_sys::JSON::parse(&Value::Object(puts).to_string())?;
+            storage.put_multiple_raw(object.into()).await?;
+        }
+        if let Some(at) = alarm_at {
+            self.alarm_by(at).await?;
+        }
         Response::from_json(&reply)
     }
 
     async fn alarm(&self) -> Result<Response> {
         let storage = self.state.storage();
+        // A running alarm is no longer set: a message queued while it sends sets its own.
+        self.alarm_at.set(Some(None));
+        let flushed = flush(&storage, self.queue.as_ref(), now()).await?;
         let now_s = now().timestamp();
         let end = swept_until(now_s);
         let due = storage.list_with_options(ListOptions::new().prefix("e:").end(&end).limit(SWEEP_LIMIT)).await?;
@@ -175,7 +291,7 @@ impl DurableObject for WebhookDedupe {
             storage.delete(&index).await?;
             swept += 1;
         }
-        let next = if swept == SWEEP_LIMIT {
+        let next_expiry = if swept == SWEEP_LIMIT {
             Some((now_s + 1).saturating_mul(1000))
         } else {
             let first = storage.list_with_options(ListOptions::new().prefix("e:").limit(1)).await?;
@@ -187,8 +303,27 @@ impl DurableObject for WebhookDedupe {
                 .next()
                 .map(|s| s.saturating_mul(1000))
         };
+        // Listed again after the sends: a message queued while they ran is not left behind
+        // (from here to `set_alarm` only storage runs, so no command comes in between).
+        let now_ms = now().timestamp_millis();
+        let next_send = match flushed {
+            Flushed::Failed => {
+                self.failures.set(self.failures.get().saturating_add(1));
+                Some(now_ms + retry_after_ms(self.failures.get()))
+            }
+            Flushed::More => Some(now_ms),
+            Flushed::Empty => {
+                self.failures.set(0);
+                let queued = storage.list_with_options(ListOptions::new().prefix(OUTBOX_PREFIX).limit(1)).await?;
+                (queued.size() > 0).then_some(now_ms + OUTBOX_WINDOW_MS)
+            }
+        };
+        let next = match (next_send, next_expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if let Some(at) = next {
-            storage.set_alarm(at).await?;
+            storage.set_alarm(epoch_ms(at)).await?;
         }
         self.alarm_at.set(Some(next));
         Response::ok(format!("swept {swept}"))

@@ -2,6 +2,7 @@
 //! application over the Cloudflare adapters, converts the answer back. A stale price answer
 //! is recomputed after the response (`waitUntil`).
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -17,8 +18,8 @@ use crate::config::{self, CLIENT_LIMITER_BINDING, DEDUPE_BINDING, PAYMENT_LIMITE
 use crate::durable::DurableObjectLedger;
 use crate::fetch::{FetchClient, FetchHandOff, FetchShopperApi};
 use crate::kv::KvCatalog;
+use crate::outbox::{OutboxHandOff, Pending};
 use crate::rate_limit::BindingLimiter;
-use crate::sqs::SqsHandOff;
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
@@ -56,11 +57,15 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         Ok(r) => r.with_query(&query),
         Err(e) => return fail(e),
     };
-    let edge = match edge(&env, cfg) {
+    let pending = Rc::new(Pending::default());
+    let edge = match edge(&env, cfg, &pending) {
         Ok(e) => e,
         Err(e) => return fail(ApiError::Internal(format!("misconfigured worker: {e}"))),
     };
-    let served = edge.respond(&request, now()).await;
+    let mut served = edge.respond(&request, now()).await;
+    if let Some(stored) = pending.replayed.borrow_mut().take() {
+        as_replay(&mut served, &stored, &request);
+    }
     if let Some(line) = &served.webhook {
         // Workers Logs (observability in wrangler.toml) count webhooks by outcome and reason.
         worker::console_log!("{line}");
@@ -97,13 +102,36 @@ async fn read_body(req: &mut Request, limit: usize) -> std::result::Result<Vec<u
     Ok(body)
 }
 
-/// The edge application over this request's bindings.
-fn edge(env: &Env, cfg: EdgeConfig) -> Result<Edge> {
+/// A webhook whose one round trip (`crate::outbox`) found it delivered before: the core
+/// built its answer afresh, so it is given as the stored answer, marked
+/// `Idempotent-Replayed: true` (as the core's replay of a begin is), and logged as one.
+fn as_replay(served: &mut promo_shared::serve::edge::Served, stored: &serde_json::Value, request: &http::Request) {
+    let status = stored.get("status").and_then(serde_json::Value::as_u64).and_then(|s| u16::try_from(s).ok());
+    let (Some(status), Some(body)) = (status, stored.get("body")) else { return };
+    let fresh = std::mem::replace(&mut served.response, http::Response::json(status, body));
+    let replay = &mut served.response;
+    replay.headers.extend(fresh.headers.into_iter().filter(|(k, _)| k != "content-type"));
+    replay.headers.push(("idempotent-replayed".into(), "true".into()));
+    let provider = served.webhook.as_ref().and_then(|l| l.get("provider")?.as_str().map(str::to_string));
+    if let Some(provider) = provider {
+        served.webhook = Some(promo_shared::serve::edge::webhook_line(&provider, request, replay));
+    }
+}
+
+/// The edge application over this request's bindings. With a payment queue, the hand-off
+/// goes through the delivery object's outbox (`crate::outbox`), sharing `pending` with the
+/// ledger.
+fn edge(env: &Env, cfg: EdgeConfig, pending: &Rc<Pending>) -> Result<Edge> {
+    let queued = cfg.payment_queue.is_some();
     Ok(Edge {
-        ledger: Box::new(DurableObjectLedger { namespace: env.durable_object(DEDUPE_BINDING)? }),
-        handoff: match &cfg.payment_queue {
-            Some(queue) => Box::new(SqsHandOff { queue: queue.clone() }),
-            None => Box::new(FetchHandOff { url: cfg.issuer_url.clone(), secret: cfg.issuer_secret.clone() }),
+        ledger: Box::new(DurableObjectLedger {
+            namespace: env.durable_object(DEDUPE_BINDING)?,
+            outbox: queued.then(|| pending.clone()),
+        }),
+        handoff: if queued {
+            Box::new(OutboxHandOff { pending: pending.clone() })
+        } else {
+            Box::new(FetchHandOff { url: cfg.issuer_url.clone(), secret: cfg.issuer_secret.clone() })
         },
         lookup: Box::new(PortOneApi::new(&cfg.portone_api_base, cfg.portone_api_secret.clone(), FetchClient)),
         limiter: Box::new(BindingLimiter {

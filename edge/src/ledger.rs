@@ -13,9 +13,44 @@ use serde_json::Value;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum LedgerCommand {
-    Begin { hash: String, now_ms: i64 },
-    Complete { lease: String, answer: Value, now_ms: i64, keep_ms: i64 },
-    Release { lease: String },
+    Begin {
+        hash: String,
+        now_ms: i64,
+    },
+    /// Completes the run; with a `message`, the object also puts it in its outbox, in the
+    /// same write as the completed record (the hand-off of a run that began earlier).
+    Complete {
+        lease: String,
+        answer: Value,
+        now_ms: i64,
+        keep_ms: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<Queued>,
+    },
+    Release {
+        lease: String,
+    },
+    /// Begin, hand-off and complete in one round trip: takes the delivery, records `answer`
+    /// and puts `message` in the outbox, all in one write; or answers as `Begin` would
+    /// (a replay, a conflict, in progress), changing nothing.
+    Accept {
+        hash: String,
+        now_ms: i64,
+        answer: Value,
+        keep_ms: i64,
+        message: Queued,
+    },
+}
+
+/// A message for the payment events queue, kept in its object's outbox until SQS has
+/// acknowledged it (`crate::outbox`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Queued {
+    /// The event as the issuer reads it (`PaymentEvent::to_json`).
+    pub body: String,
+    /// The accepting request's id, sent as the message attribute `request_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// The object's answer.
@@ -28,6 +63,21 @@ pub enum LedgerReply {
     InProgress,
     Done,
     LeaseLost,
+}
+
+/// What a command does: the reply, the record's write, and the message it puts in the
+/// outbox (stored in the same write as the record).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub reply: LedgerReply,
+    pub write: Write,
+    pub enqueue: Option<Queued>,
+}
+
+impl Step {
+    fn new(reply: LedgerReply, write: Write) -> Step {
+        Step { reply, write, enqueue: None }
+    }
 }
 
 /// What the object does with its record.
@@ -90,33 +140,48 @@ fn at(ms: i64) -> DateTime<Utc> {
 
 /// Applies `cmd` to the object's record `current`; `lease` is the token a run taking the
 /// delivery gets (unique per run).
-pub fn apply(
-    cmd: LedgerCommand,
-    current: Option<&Record>,
-    lease: String,
-    cfg: &IdempotencyConfig,
-) -> (LedgerReply, Write) {
+pub fn apply(cmd: LedgerCommand, current: Option<&Record>, lease: String, cfg: &IdempotencyConfig) -> Step {
+    let begun = |decision: BeginDecision, lease: String| match decision {
+        BeginDecision::Take(record) => Step::new(LedgerReply::Started { lease }, Write::Put(record)),
+        BeginDecision::Replay(answer) => Step::new(LedgerReply::Completed { answer }, Write::Keep),
+        BeginDecision::Conflict => Step::new(LedgerReply::Conflict, Write::Keep),
+        BeginDecision::InProgress => Step::new(LedgerReply::InProgress, Write::Keep),
+    };
     match cmd {
         LedgerCommand::Begin { hash, now_ms } => {
-            match idempotency::decide_begin(current, &hash, &lease, at(now_ms), cfg) {
-                BeginDecision::Take(record) => (LedgerReply::Started { lease }, Write::Put(record)),
-                BeginDecision::Replay(answer) => (LedgerReply::Completed { answer }, Write::Keep),
-                BeginDecision::Conflict => (LedgerReply::Conflict, Write::Keep),
-                BeginDecision::InProgress => (LedgerReply::InProgress, Write::Keep),
-            }
+            begun(idempotency::decide_begin(current, &hash, &lease, at(now_ms), cfg), lease)
         }
-        LedgerCommand::Complete { lease, answer, now_ms, keep_ms } => {
+        LedgerCommand::Complete { lease, answer, now_ms, keep_ms, message } => {
             let keep = chrono::Duration::milliseconds(keep_ms);
-            match idempotency::decide_complete(current, &lease, &answer, at(now_ms), keep) {
-                Some(record) => (LedgerReply::Done, Write::Put(record)),
-                None => (LedgerReply::LeaseLost, Write::Keep),
-            }
+            let step = match idempotency::decide_complete(current, &lease, &answer, at(now_ms), keep) {
+                Some(record) => Step::new(LedgerReply::Done, Write::Put(record)),
+                None => Step::new(LedgerReply::LeaseLost, Write::Keep),
+            };
+            // A run that lost its lease still hands its event off, as it did when it sent to
+            // the queue itself before completing (the issuer dedupes by payment).
+            Step { enqueue: message, ..step }
         }
         LedgerCommand::Release { lease } => {
             if idempotency::decide_release(current, &lease) {
-                (LedgerReply::Done, Write::Delete)
+                Step::new(LedgerReply::Done, Write::Delete)
             } else {
-                (LedgerReply::LeaseLost, Write::Keep)
+                Step::new(LedgerReply::LeaseLost, Write::Keep)
+            }
+        }
+        LedgerCommand::Accept { hash, now_ms, answer, keep_ms, message } => {
+            let now = at(now_ms);
+            match idempotency::decide_begin(current, &hash, &lease, now, cfg) {
+                BeginDecision::Take(taken) => {
+                    let keep = chrono::Duration::milliseconds(keep_ms);
+                    match idempotency::decide_complete(Some(&taken), &lease, &answer, now, keep) {
+                        Some(done) => {
+                            Step { reply: LedgerReply::Done, write: Write::Put(done), enqueue: Some(message) }
+                        }
+                        // Unreachable: the run just taken holds its lease.
+                        None => Step::new(LedgerReply::LeaseLost, Write::Keep),
+                    }
+                }
+                other => begun(other, lease),
             }
         }
     }
@@ -152,7 +217,7 @@ mod tests {
         let mut record: Option<Record> = None;
         let mut replies = Vec::new();
         for (cmd, lease) in cmds {
-            let (reply, write) = apply(cmd, record.as_ref(), lease.to_string(), &cfg);
+            let Step { reply, write, .. } = apply(cmd, record.as_ref(), lease.to_string(), &cfg);
             match write {
                 Write::Keep => {}
                 Write::Put(r) => record = Some(r),
@@ -168,7 +233,13 @@ mod tests {
     }
 
     fn complete(lease: &str, n: i64, now_ms: i64) -> LedgerCommand {
-        LedgerCommand::Complete { lease: lease.into(), answer: serde_json::json!({"n": n}), now_ms, keep_ms: 60_000 }
+        LedgerCommand::Complete {
+            lease: lease.into(),
+            answer: serde_json::json!({"n": n}),
+            now_ms,
+            keep_ms: 60_000,
+            message: None,
+        }
     }
 
     #[test]
@@ -213,7 +284,8 @@ mod tests {
         let (replies, _) =
             run(vec![(begin("h", 0), "a"), (LedgerCommand::Release { lease: "a".into() }, ""), (begin("h", 1), "b")]);
         assert_eq!(replies[2], LedgerReply::Started { lease: "b".into() });
-        let short = LedgerCommand::Complete { lease: "a".into(), answer: Value::Null, now_ms: 0, keep_ms: 1000 };
+        let short =
+            LedgerCommand::Complete { lease: "a".into(), answer: Value::Null, now_ms: 0, keep_ms: 1000, message: None };
         let (replies, _) = run(vec![(begin("h", 0), "a"), (short, ""), (begin("h", 2_000), "c")]);
         assert_eq!(replies[2], LedgerReply::Started { lease: "c".into() }, "a short-lived answer expires");
     }
@@ -224,5 +296,69 @@ mod tests {
         assert_eq!(wire, serde_json::json!({"op": "begin", "hash": "h", "now_ms": 5}));
         let reply: LedgerReply = serde_json::from_value(serde_json::json!({"outcome": "lease_lost"})).unwrap();
         assert_eq!(reply, LedgerReply::LeaseLost);
+    }
+
+    fn accept(hash: &str, n: i64, now_ms: i64) -> LedgerCommand {
+        LedgerCommand::Accept {
+            hash: hash.into(),
+            now_ms,
+            answer: serde_json::json!({"n": n}),
+            keep_ms: 60_000,
+            message: Queued { body: format!("event-{n}"), request_id: Some(format!("req-{n}")) },
+        }
+    }
+
+    /// Every step of `cmds` against one object, as its single thread would run them.
+    fn steps(cmds: Vec<(LedgerCommand, &str)>) -> Vec<Step> {
+        let cfg = IdempotencyConfig::default();
+        let mut record: Option<Record> = None;
+        let mut out = Vec::new();
+        for (cmd, lease) in cmds {
+            let step = apply(cmd, record.as_ref(), lease.to_string(), &cfg);
+            match &step.write {
+                Write::Keep => {}
+                Write::Put(r) => record = Some(r.clone()),
+                Write::Delete => record = None,
+            }
+            out.push(step);
+        }
+        out
+    }
+
+    #[test]
+    fn accept_takes_records_and_queues_in_one_step_and_a_redelivery_is_a_replay_never_a_second_message() {
+        let s = steps(vec![(accept("h", 1, 0), "a"), (accept("h", 2, 10), "b"), (accept("other", 3, 10), "c")]);
+        assert_eq!(s[0].reply, LedgerReply::Done);
+        let Write::Put(record) = &s[0].write else { panic!("{:?}", s[0].write) };
+        assert!(record.completed, "recorded as completed in the same write");
+        assert_eq!(record.result, Some(serde_json::json!({"n": 1})));
+        assert_eq!(s[0].enqueue.as_ref().map(|m| m.body.as_str()), Some("event-1"));
+        assert_eq!(s[1], Step::new(LedgerReply::Completed { answer: serde_json::json!({"n": 1}) }, Write::Keep));
+        assert_eq!(s[2], Step::new(LedgerReply::Conflict, Write::Keep));
+        // A run begun the two-step way holds the delivery: an accept meanwhile changes nothing.
+        let s = steps(vec![(begin("h", 0), "a"), (accept("h", 2, 10), "b")]);
+        assert_eq!(s[1], Step::new(LedgerReply::InProgress, Write::Keep));
+    }
+
+    #[test]
+    fn complete_carries_the_runs_message_into_the_outbox() {
+        let queued = Queued { body: "e".into(), request_id: None };
+        let with = |lease: &str, now_ms| LedgerCommand::Complete {
+            lease: lease.into(),
+            answer: Value::Null,
+            now_ms,
+            keep_ms: 60_000,
+            message: Some(queued.clone()),
+        };
+        let after_lease = IdempotencyConfig::default().in_progress_ttl.num_milliseconds() + 1;
+        let s = steps(vec![(begin("h", 0), "a"), (begin("h", after_lease), "b"), (with("a", after_lease), "")]);
+        // As when the run sent to the queue itself before completing: its event still goes.
+        assert_eq!((&s[2].reply, s[2].enqueue.as_ref()), (&LedgerReply::LeaseLost, Some(&queued)));
+        let s = steps(vec![(begin("h", 0), "a"), (with("a", 1), "")]);
+        assert_eq!((&s[1].reply, s[1].enqueue.as_ref()), (&LedgerReply::Done, Some(&queued)));
+        // Its wire form: without a message, as before.
+        let plain =
+            LedgerCommand::Complete { lease: "a".into(), answer: Value::Null, now_ms: 1, keep_ms: 2, message: None };
+        assert!(serde_json::to_value(plain).unwrap().get("message").is_none());
     }
 }

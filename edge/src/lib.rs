@@ -6,7 +6,7 @@
 //! | port | adapter |
 //! | --- | --- |
 //! | delivery ledger | Durable Objects, deliveries hashed over 64 of them (`durable`), deciding by [`ledger`] |
-//! | hand-off | `SendMessage` to the payment events queue, signed with SigV4 ([`sqs`]); or, without a queue, a signed `fetch` to the issuer's function URL (`fetch`) |
+//! | hand-off | the delivery object's outbox, sent on to the payment events queue in `SendMessageBatch`es signed with SigV4 ([`outbox`], [`sqs`]); or, without a queue, a signed `fetch` to the issuer's function URL (`fetch`) |
 //! | payment look-up | `fetch` to PortOne's API (`fetch`) |
 //! | personal prices | `fetch` to the API Lambda (`fetch`) |
 //! | rate limits | the Workers Rate Limiting bindings (`rate_limit`) |
@@ -15,10 +15,11 @@
 //! | the core's log (`tracing`) | the console, kept by Workers Logs (`log`) |
 //!
 //! The environment is read in one place, [`config`]. What does not need the Worker's
-//! runtime ([`config`], [`ledger`], [`sqs`]'s signing) builds and is tested on the host.
+//! runtime ([`config`], [`ledger`], [`outbox`]'s keys, [`sqs`]'s signing) builds and is tested on the host.
 
 pub mod config;
 pub mod ledger;
+pub mod outbox;
 pub mod sqs;
 
 #[cfg(target_arch = "wasm32")]

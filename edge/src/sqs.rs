@@ -1,11 +1,11 @@
-//! The durable hand-off: an accepted payment event is enqueued to the stack's SQS queue
-//! (`SendMessage`, AWS JSON 1.0 protocol) with a request signed by `aws-sigv4`; the issuer
-//! Lambda consumes the queue with partial batch failures. The answer to the provider is 2xx
-//! only once SQS has the message, so a queue outage becomes the provider's retry, and a
-//! Lambda throttle or cold start delays issuance without losing it.
+//! The durable hand-off's queue: accepted payment events are enqueued to the stack's SQS
+//! queue (`SendMessageBatch`, AWS JSON 1.0 protocol) with requests signed by `aws-sigv4`;
+//! the issuer Lambda consumes the queue with partial batch failures. The messages wait in
+//! their delivery object's outbox until SQS acknowledged them (`crate::outbox`), so a queue
+//! outage delays issuance without losing it, as a Lambda throttle or cold start does.
 //!
-//! Building and signing the request needs no Worker runtime and is tested on the host; the
-//! `fetch` that sends it is the Worker's ([`SqsHandOff`]).
+//! Building and signing the requests needs no Worker runtime and is tested on the host; the
+//! `fetch` that sends them is the object's (`crate::outbox`).
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -16,6 +16,8 @@ use chrono::{DateTime, Utc};
 use promo_shared::config::QueueTarget;
 use promo_shared::http::ApiError;
 use serde_json::json;
+
+use crate::ledger::Queued;
 
 /// A request ready to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,21 +34,69 @@ pub fn send_message(
     request_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<SignedRequest, ApiError> {
+    let mut body = json!({"QueueUrl": queue.url, "MessageBody": message});
+    if let Some(rid) = request_id {
+        // The issuer logs it with the event (`lambdas::entry`).
+        body["MessageAttributes"] = attributes(rid);
+    }
+    signed(queue, "AmazonSQS.SendMessage", body.to_string(), now)
+}
+
+/// At most this many messages go in one `SendMessageBatch` (SQS's limit).
+pub const BATCH_MAX: usize = 10;
+
+/// `SendMessageBatch` of `messages` (at most [`BATCH_MAX`]) to `queue`, signed for `now`:
+/// entry `i` has the id `m<i>` ([`batch_outcome`] reads the answer by it).
+pub fn send_message_batch(
+    queue: &QueueTarget,
+    messages: &[&Queued],
+    now: DateTime<Utc>,
+) -> Result<SignedRequest, ApiError> {
+    let entries: Vec<_> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let mut entry = json!({"Id": format!("m{i}"), "MessageBody": m.body});
+            if let Some(rid) = &m.request_id {
+                entry["MessageAttributes"] = attributes(rid);
+            }
+            entry
+        })
+        .collect();
+    let body = json!({"QueueUrl": queue.url, "Entries": entries}).to_string();
+    signed(queue, "AmazonSQS.SendMessageBatch", body, now)
+}
+
+/// Which entries of a `SendMessageBatch` of `count` messages SQS took, by index, from its
+/// 200 answer `body`: only those listed as successful (an entry missing from both lists was
+/// not taken either, and is sent again).
+pub fn batch_outcome(body: &str, count: usize) -> Vec<bool> {
+    let mut taken = vec![false; count];
+    let answer: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let ids = answer.get("Successful").and_then(|s| s.as_array()).into_iter().flatten();
+    for id in ids.filter_map(|e| e.get("Id")?.as_str()) {
+        if let Some(i) = id.strip_prefix('m').and_then(|n| n.parse::<usize>().ok()).filter(|&i| i < count) {
+            taken[i] = true;
+        }
+    }
+    taken
+}
+
+fn attributes(request_id: &str) -> serde_json::Value {
+    json!({"request_id": {"DataType": "String", "StringValue": request_id}})
+}
+
+/// A JSON-protocol request to SQS with `body`, for action `target`, signed for `now`.
+fn signed(queue: &QueueTarget, target: &str, body: String, now: DateTime<Utc>) -> Result<SignedRequest, ApiError> {
     let internal = |e: &dyn std::fmt::Display| ApiError::Internal(format!("signing the queue request: {e}"));
     // The JSON protocol is served at the queue URL's origin; the queue is named in the body.
     let origin = queue.url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
     let url = format!("{origin}/");
-    let mut body = json!({"QueueUrl": queue.url, "MessageBody": message});
-    if let Some(rid) = request_id {
-        // The issuer logs it with the event (`lambdas::entry`).
-        body["MessageAttributes"] = json!({"request_id": {"DataType": "String", "StringValue": rid}});
-    }
-    let body = body.to_string();
     let host = origin.split("://").nth(1).unwrap_or_default().to_string();
     let mut headers = vec![
         ("host".to_string(), host),
         ("content-type".to_string(), "application/x-amz-json-1.0".to_string()),
-        ("x-amz-target".to_string(), "AmazonSQS.SendMessage".to_string()),
+        ("x-amz-target".to_string(), target.to_string()),
     ];
     let identity = Credentials::new(
         queue.access_key_id.clone(),
@@ -78,54 +128,6 @@ pub fn send_message(
     // The Worker's fetch sets Host itself.
     headers.retain(|(k, _)| k != "host");
     Ok(SignedRequest { url, headers, body })
-}
-
-#[cfg(target_arch = "wasm32")]
-pub use worker_adapter::SqsHandOff;
-
-#[cfg(target_arch = "wasm32")]
-mod worker_adapter {
-    use async_trait::async_trait;
-    use promo_shared::config::QueueTarget;
-    use promo_shared::domain::payment::PaymentEvent;
-    use promo_shared::http::ApiError;
-    use promo_shared::ports::handoff::HandOff;
-    use worker::{Headers, Method, Request, RequestInit};
-
-    use crate::clock::now;
-
-    /// Enqueues accepted events to SQS.
-    pub struct SqsHandOff {
-        pub queue: QueueTarget,
-    }
-
-    #[async_trait(?Send)]
-    impl HandOff for SqsHandOff {
-        async fn hand_off(&self, event: &PaymentEvent, request_id: Option<&str>) -> Result<(), ApiError> {
-            let unavailable = |e: worker::Error| ApiError::Unavailable(format!("payment queue: {e}"));
-            let message = String::from_utf8(event.to_json()).map_err(|e| ApiError::Internal(e.to_string()))?;
-            let signed = super::send_message(&self.queue, &message, request_id, now())?;
-            let headers = Headers::new();
-            for (k, v) in &signed.headers {
-                headers.set(k, v).map_err(unavailable)?;
-            }
-            let mut init = RequestInit::new();
-            init.with_method(Method::Post).with_headers(headers).with_body(Some(signed.body.into()));
-            let req = Request::new_with_init(&signed.url, &init).map_err(unavailable)?;
-            let mut resp = worker::Fetch::Request(req).send().await.map_err(unavailable)?;
-            let status = resp.status_code();
-            if (200..300).contains(&status) {
-                return Ok(());
-            }
-            // SQS's error type, never the request (it carries no secret, but keep logs small).
-            let detail = resp.text().await.unwrap_or_default();
-            let kind = serde_json::from_str::<serde_json::Value>(&detail)
-                .ok()
-                .and_then(|v| v.get("__type").and_then(|t| t.as_str()).map(str::to_string))
-                .unwrap_or_default();
-            Err(ApiError::Unavailable(format!("payment queue answered {status} {kind}")))
-        }
-    }
 }
 
 #[cfg(test)]
@@ -165,5 +167,27 @@ mod tests {
         assert_eq!(send_message(&queue(), "{\"type\":\"paid\"}", Some("req-1"), now).unwrap(), r);
         let other = send_message(&queue(), "{\"type\":\"cancelled\"}", Some("req-1"), now).unwrap();
         assert_ne!(other.headers, r.headers);
+    }
+
+    #[test]
+    fn a_batch_names_its_entries_and_only_the_successful_ones_count_as_taken() {
+        let now: DateTime<Utc> = "2031-01-02T03:04:05Z".parse().unwrap();
+        let a = Queued { body: "{\"n\":1}".into(), request_id: Some("req-1".into()) };
+        let b = Queued { body: "{\"n\":2}".into(), request_id: None };
+        let r = send_message_batch(&queue(), &[&a, &b], now).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(body["QueueUrl"], queue().url);
+        assert_eq!(body["Entries"][0]["Id"], "m0");
+        assert_eq!(body["Entries"][0]["MessageBody"], "{\"n\":1}");
+        assert_eq!(body["Entries"][0]["MessageAttributes"]["request_id"]["StringValue"], "req-1");
+        assert_eq!(body["Entries"][1]["Id"], "m1");
+        assert!(body["Entries"][1].get("MessageAttributes").is_none());
+        let header = |name: &str| r.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        assert_eq!(header("x-amz-target"), Some("AmazonSQS.SendMessageBatch"));
+        assert!(header("authorization").is_some_and(|a| a.contains("/sqs/aws4_request")));
+        let answer = r#"{"Successful":[{"Id":"m1","MessageId":"x"}],"Failed":[{"Id":"m0","SenderFault":false,"Code":"InternalError"}]}"#;
+        assert_eq!(batch_outcome(answer, 2), [false, true]);
+        assert_eq!(batch_outcome(r#"{"Successful":[{"Id":"m7"}]}"#, 2), [false, false], "an id it never had");
+        assert_eq!(batch_outcome("not json", 2), [false, false]);
     }
 }
