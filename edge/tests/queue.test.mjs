@@ -1,7 +1,8 @@
-// The durable hand-off in workerd: an accepted webhook is enqueued to SQS (here moto's SQS,
-// the same stand-in server as the DynamoDB one, driven over the AWS JSON protocol), signed
-// with SigV4; the provider gets 2xx only once the queue has the message, a replay enqueues
-// nothing more, and a queue that cannot be reached is a 503 the provider retries.
+// The durable hand-off in workerd: an accepted webhook's message is kept in its delivery
+// object's outbox (written with the delivery's record, before the 2xx) and sent from there
+// to SQS (here moto's SQS, the same stand-in server as the DynamoDB one, driven over the AWS
+// JSON protocol) in SendMessageBatch requests signed with SigV4; a replay enqueues nothing
+// more, and a queue that cannot take the message is retried until it does.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
@@ -24,6 +25,21 @@ async function sqs(action, body) {
   const text = await res.text();
   assert.equal(res.status, 200, `${action}: ${text}`);
   return text ? JSON.parse(text) : {};
+}
+
+/** Messages received from `queueUrl` within `ms` (polling), each deleted once read. */
+async function drain(queueUrl, { ms = 8000, want = 1 } = {}) {
+  const messages = [];
+  const until = Date.now() + ms;
+  while (messages.length < want && Date.now() < until) {
+    const got = await sqs("ReceiveMessage", { QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+      MessageAttributeNames: ["All"] });
+    for (const m of got.Messages ?? []) {
+      messages.push(m);
+      await sqs("DeleteMessage", { QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle });
+    }
+  }
+  return messages;
 }
 
 function paid(paymentId) {
@@ -64,33 +80,66 @@ describe("the hand-off to the payment events queue (SQS)", () => {
     assert.equal((await json(first)).status, "accepted");
     const replay = await post(mf, body, headers);
     assert.equal(replay.headers.get("idempotent-replayed"), "true");
-    const got = await sqs("ReceiveMessage", { QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
-      MessageAttributeNames: ["All"] });
-    assert.equal(got.Messages?.length, 1, JSON.stringify(got));
-    assert.equal(got.Messages[0].MessageAttributes?.request_id?.StringValue, "req-queue-1",
+    const got = await drain(queueUrl);
+    assert.equal(got.length, 1, JSON.stringify(got));
+    assert.equal(got[0].MessageAttributes?.request_id?.StringValue, "req-queue-1",
       "the request id travels to the issuer with the event");
-    const event = JSON.parse(got.Messages[0].Body);
+    const event = JSON.parse(got[0].Body);
     assert.equal(event.payment_id, payment);
     assert.equal(event.type, "paid");
     assert.equal(event.amount, 52000);
-    await sqs("DeleteMessage", { QueueUrl: queueUrl, ReceiptHandle: got.Messages[0].ReceiptHandle });
-    const more = await sqs("ReceiveMessage", { QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 });
-    assert.equal(more.Messages?.length ?? 0, 0, "one message per delivery, replays included");
+    const more = await drain(queueUrl, { ms: 1500 });
+    assert.equal(more.length, 0, "one message per delivery, replays included");
   });
 
-  it("answers 503 when the queue cannot take the message, so the provider retries", async () => {
-    const down = await startWorker({
-      PROMO_PAYMENT_QUEUE_URL: `${MOTO}/123456789012/no-such-queue-${randomUUID()}`,
+  it("sends several deliveries' messages, each once", async () => {
+    const payments = Array.from({ length: 12 }, () => `pay_${randomUUID()}`);
+    const answers = await Promise.all(payments.map((p) => {
+      const body = paid(p);
+      return post(mf, body, standardHeaders(STANDARD_SECRET, body));
+    }));
+    assert.deepEqual(answers.map((a) => a.status), payments.map(() => 200));
+    const got = await drain(queueUrl, { want: payments.length + 1, ms: 8000 });
+    assert.deepEqual(got.map((m) => JSON.parse(m.Body).payment_id).sort(), [...payments].sort());
+  });
+
+  it("answers 2xx once the message is durable, and retries the queue until it takes the message, once", async () => {
+    // The queue does not exist yet: every send fails until it is created. The provider is
+    // answered meanwhile (the message is in the delivery object's storage), and its retry
+    // is a replay, never a second message. (Until issue 29 the queue was sent to in the
+    // request: an unreachable queue was a 503 for the provider to retry.)
+    const name = `promo-payments-late-${randomUUID()}`;
+    const logs = [];
+    const late = await startWorker({
+      PROMO_PAYMENT_QUEUE_URL: `${MOTO}/123456789012/${name}`,
       PROMO_AWS_ACCESS_KEY_ID: "test",
       PROMO_AWS_SECRET_ACCESS_KEY: "test",
-    });
+    }, {}, {}, { logs });
+    let lateUrl;
     try {
-      const body = paid(`pay_${randomUUID()}`);
-      const res = await post(down, body, standardHeaders(STANDARD_SECRET, body));
-      assert.equal(res.status, 503);
-      assertError(await json(res), "unavailable");
+      const payment = `pay_${randomUUID()}`;
+      const body = paid(payment);
+      const headers = standardHeaders(STANDARD_SECRET, body);
+      const res = await post(late, body, headers);
+      assert.equal(res.status, 200);
+      assert.equal((await json(res)).status, "accepted");
+      await new Promise((r) => setTimeout(r, 600));
+      assert.ok(logs.some((l) => /outbox: the payment queue did not take 1 messages/.test(l.message)),
+        `the failed send is logged: ${JSON.stringify(logs)}`);
+      const replay = await post(late, body, headers);
+      assert.equal(replay.status, 200);
+      assert.equal(replay.headers.get("idempotent-replayed"), "true", "a redelivery while queued is a replay");
+      assert.equal((await json(replay)).payment_id, payment);
+      lateUrl = (await sqs("CreateQueue", { QueueName: name })).QueueUrl;
+      assert.equal(lateUrl, `${MOTO}/123456789012/${name}`);
+      const got = await drain(lateUrl, { ms: 10000 });
+      assert.equal(got.length, 1, "sent once the queue takes it");
+      assert.equal(JSON.parse(got[0].Body).payment_id, payment);
+      const more = await drain(lateUrl, { ms: 2500 });
+      assert.equal(more.length, 0, "deleted from the outbox once SQS acknowledged it: never sent twice");
     } finally {
-      await down.dispose();
+      await late.dispose();
+      if (lateUrl) await sqs("DeleteQueue", { QueueUrl: lateUrl });
     }
   });
 
