@@ -10,7 +10,8 @@
 //!
 //! An object also keeps the outbox of its deliveries' hand-offs (`crate::outbox`): a message
 //! under `o:<queued at>:<lease>`, written with the record that completes its delivery; its
-//! alarm (then due within [`OUTBOX_WINDOW_MS`]) sends them to SQS in batches.
+//! alarm (then due within the outbox's window, [`crate::outbox::OUTBOX_WINDOW_MS`] unless set) sends them to
+//! SQS in batches.
 
 use std::rc::Rc;
 
@@ -32,7 +33,7 @@ use crate::ledger::{
     KEY_HEADER, LedgerCommand, LedgerReply, SWEEP_LIMIT, Step, Write, apply, expiry_of, index_key, key_of_index,
     record_key, shard_of, swept_until,
 };
-use crate::outbox::{Flushed, OUTBOX_PREFIX, OUTBOX_WINDOW_MS, Pending, flush, outbox_key, retry_after_ms};
+use crate::outbox::{Flushed, Pending, WINDOW_VAR, flush, outbox_key, retry_after_ms, window_ms};
 
 /// The Worker's side: sends a command to the delivery's object.
 pub struct DurableObjectLedger {
@@ -199,6 +200,14 @@ pub struct WebhookDedupe {
     queue: Option<QueueTarget>,
     /// Failed sends in a row (the outbox's backoff).
     failures: std::cell::Cell<u32>,
+    /// The outbox's window (`PROMO_OUTBOX_WINDOW_MS`).
+    window_ms: i64,
+    /// The earliest expiry in the index (epoch ms; `Some(None)`: none), as this instance
+    /// last listed or wrote it: an alarm for the outbox alone lists no expiries.
+    next_expiry: std::cell::Cell<Option<Option<i64>>>,
+    /// Messages this instance queued since its last alarm began (one queued while the alarm
+    /// sends is then not left behind).
+    queued: std::cell::Cell<u32>,
 }
 
 impl WebhookDedupe {
@@ -217,12 +226,51 @@ impl WebhookDedupe {
         }
         Ok(())
     }
+
+    /// Deletes what has expired; the next expiry (epoch ms) after that.
+    async fn sweep(&self, storage: &worker::Storage) -> Result<Option<i64>> {
+        let now_s = now().timestamp();
+        let end = swept_until(now_s);
+        let due = storage.list_with_options(ListOptions::new().prefix("e:").end(&end).limit(SWEEP_LIMIT)).await?;
+        let mut swept = 0usize;
+        for entry in due.keys() {
+            let Some(index) = entry?.as_string() else { continue };
+            let Some(key) = key_of_index(&index) else { continue };
+            // A record completed again since carries a later expiry (and its own index entry).
+            let record: Option<Record> = storage.get(&record_key(&key)).await.ok().flatten();
+            if record.is_some_and(|r| r.expires_at <= now_s) {
+                storage.delete(&record_key(&key)).await?;
+            }
+            storage.delete(&index).await?;
+            swept += 1;
+        }
+        if swept == SWEEP_LIMIT {
+            return Ok(Some((now_s + 1).saturating_mul(1000)));
+        }
+        let first = storage.list_with_options(ListOptions::new().prefix("e:").limit(1)).await?;
+        Ok(first
+            .keys()
+            .into_iter()
+            .filter_map(|k| k.ok()?.as_string())
+            .filter_map(|k| expiry_of(&k))
+            .next()
+            .map(|s| s.saturating_mul(1000)))
+    }
 }
 
 impl DurableObject for WebhookDedupe {
     fn new(state: State, env: Env) -> Self {
         let queue = crate::config::read(|k| env.var(k).ok().map(|v| v.to_string())).ok().and_then(|c| c.payment_queue);
-        WebhookDedupe { state, alarm_at: std::cell::Cell::new(None), queue, failures: std::cell::Cell::new(0) }
+        let window_ms = window_ms(env.var(WINDOW_VAR).ok().map(|v| v.to_string()).as_deref());
+        WebhookDedupe {
+            state,
+            alarm_at: std::cell::Cell::new(None),
+            queue,
+            failures: std::cell::Cell::new(0),
+            window_ms,
+            next_expiry: std::cell::Cell::new(None),
+            queued: std::cell::Cell::new(0),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -241,7 +289,8 @@ impl DurableObject for WebhookDedupe {
         if let Some(message) = &enqueue {
             let at = now().timestamp_millis();
             puts.insert(outbox_key(at, &lease), serde_json::to_value(message)?);
-            alarm_at = Some(at + OUTBOX_WINDOW_MS);
+            alarm_at = Some(at + self.window_ms);
+            self.queued.set(self.queued.get().saturating_add(1));
         }
         match write {
             Write::Keep => {}
@@ -252,6 +301,9 @@ impl DurableObject for WebhookDedupe {
                 puts.insert(index_key(record.expires_at, &key), Value::Bool(true));
                 let expiry = record.expires_at.saturating_mul(1000);
                 alarm_at = Some(alarm_at.map_or(expiry, |at| at.min(expiry)));
+                if let Some(known) = self.next_expiry.get() {
+                    self.next_expiry.set(Some(Some(known.map_or(expiry, |at| at.min(expiry)))));
+                }
                 puts.insert(record_key(&key), serde_json::to_value(&record)?);
             }
             Write::Delete => {
@@ -275,37 +327,14 @@ impl DurableObject for WebhookDedupe {
         let storage = self.state.storage();
         // A running alarm is no longer set: a message queued while it sends sets its own.
         self.alarm_at.set(Some(None));
+        self.queued.set(0);
         let flushed = flush(&storage, self.queue.as_ref(), now()).await?;
-        let now_s = now().timestamp();
-        let end = swept_until(now_s);
-        let due = storage.list_with_options(ListOptions::new().prefix("e:").end(&end).limit(SWEEP_LIMIT)).await?;
-        let mut swept = 0usize;
-        for entry in due.keys() {
-            let Some(index) = entry?.as_string() else { continue };
-            let Some(key) = key_of_index(&index) else { continue };
-            // A record completed again since carries a later expiry (and its own index entry).
-            let record: Option<Record> = storage.get(&record_key(&key)).await.ok().flatten();
-            if record.is_some_and(|r| r.expires_at <= now_s) {
-                storage.delete(&record_key(&key)).await?;
-            }
-            storage.delete(&index).await?;
-            swept += 1;
-        }
-        let next_expiry = if swept == SWEEP_LIMIT {
-            Some((now_s + 1).saturating_mul(1000))
-        } else {
-            let first = storage.list_with_options(ListOptions::new().prefix("e:").limit(1)).await?;
-            first
-                .keys()
-                .into_iter()
-                .filter_map(|k| k.ok()?.as_string())
-                .filter_map(|k| expiry_of(&k))
-                .next()
-                .map(|s| s.saturating_mul(1000))
-        };
-        // Listed again after the sends: a message queued while they ran is not left behind
-        // (from here to `set_alarm` only storage runs, so no command comes in between).
         let now_ms = now().timestamp_millis();
+        let next_expiry = match self.next_expiry.get() {
+            Some(next) if next.is_none_or(|at| at > now_ms) => next,
+            _ => self.sweep(&storage).await?,
+        };
+        self.next_expiry.set(Some(next_expiry));
         let next_send = match flushed {
             Flushed::Failed => {
                 self.failures.set(self.failures.get().saturating_add(1));
@@ -314,8 +343,7 @@ impl DurableObject for WebhookDedupe {
             Flushed::More => Some(now_ms),
             Flushed::Empty => {
                 self.failures.set(0);
-                let queued = storage.list_with_options(ListOptions::new().prefix(OUTBOX_PREFIX).limit(1)).await?;
-                (queued.size() > 0).then_some(now_ms + OUTBOX_WINDOW_MS)
+                (self.queued.get() > 0).then_some(now_ms + self.window_ms)
             }
         };
         let next = match (next_send, next_expiry) {
@@ -326,6 +354,6 @@ impl DurableObject for WebhookDedupe {
             storage.set_alarm(epoch_ms(at)).await?;
         }
         self.alarm_at.set(Some(next));
-        Response::ok(format!("swept {swept}"))
+        Response::ok("")
     }
 }

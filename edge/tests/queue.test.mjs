@@ -92,6 +92,19 @@ describe("the hand-off to the payment events queue (SQS)", () => {
     assert.equal(more.length, 0, "one message per delivery, replays included");
   });
 
+  it("answers a delivery id reused with another body 409 in the one round trip, and queues nothing for it", async () => {
+    const id = `msg_${randomUUID()}`;
+    const first = paid(`pay_${randomUUID()}`);
+    const res = await post(mf, first, standardHeaders(STANDARD_SECRET, first, { id }));
+    assert.equal(res.status, 200);
+    const other = paid(`pay_${randomUUID()}`);
+    const again = await post(mf, other, standardHeaders(STANDARD_SECRET, other, { id }));
+    assert.equal(again.status, 409);
+    assertError(await json(again), "conflict");
+    const got = await drain(queueUrl, { ms: 2500, want: 2 });
+    assert.deepEqual(got.map((m) => JSON.parse(m.Body).payment_id), [JSON.parse(first).payment_id]);
+  });
+
   it("sends several deliveries' messages, each once", async () => {
     const payments = Array.from({ length: 12 }, () => `pay_${randomUUID()}`);
     const answers = await Promise.all(payments.map((p) => {
@@ -123,9 +136,9 @@ describe("the hand-off to the payment events queue (SQS)", () => {
       const res = await post(late, body, headers);
       assert.equal(res.status, 200);
       assert.equal((await json(res)).status, "accepted");
-      await new Promise((r) => setTimeout(r, 600));
-      assert.ok(logs.some((l) => /outbox: the payment queue did not take 1 messages/.test(l.message)),
-        `the failed send is logged: ${JSON.stringify(logs)}`);
+      const failed = () => logs.some((l) => /outbox: the payment queue did not take 1 messages/.test(l.message));
+      for (let i = 0; i < 50 && !failed(); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(failed(), `the failed send is logged: ${JSON.stringify(logs)}`);
       const replay = await post(late, body, headers);
       assert.equal(replay.status, 200);
       assert.equal(replay.headers.get("idempotent-replayed"), "true", "a redelivery while queued is a replay");
