@@ -64,7 +64,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     };
     let mut served = edge.respond(&request, now()).await;
     if let Some(stored) = pending.replayed.borrow_mut().take() {
-        as_replay(&mut served, &stored, &request);
+        as_replay(&mut served, &stored);
     }
     if let Some(line) = &served.webhook {
         // Workers Logs (observability in wrangler.toml) count webhooks by outcome and reason.
@@ -105,16 +105,16 @@ async fn read_body(req: &mut Request, limit: usize) -> std::result::Result<Vec<u
 /// A webhook whose one round trip (`crate::outbox`) found it delivered before: the core
 /// built its answer afresh, so it is given as the stored answer, marked
 /// `Idempotent-Replayed: true` (as the core's replay of a begin is), and logged as one.
-fn as_replay(served: &mut promo_shared::serve::edge::Served, stored: &serde_json::Value, request: &http::Request) {
+fn as_replay(served: &mut promo_shared::serve::edge::Served, stored: &serde_json::Value) {
     let status = stored.get("status").and_then(serde_json::Value::as_u64).and_then(|s| u16::try_from(s).ok());
     let (Some(status), Some(body)) = (status, stored.get("body")) else { return };
     let fresh = std::mem::replace(&mut served.response, http::Response::json(status, body));
     let replay = &mut served.response;
     replay.headers.extend(fresh.headers.into_iter().filter(|(k, _)| k != "content-type"));
     replay.headers.push(("idempotent-replayed".into(), "true".into()));
-    let provider = served.webhook.as_ref().and_then(|l| l.get("provider")?.as_str().map(str::to_string));
-    if let Some(provider) = provider {
-        served.webhook = Some(promo_shared::serve::edge::webhook_line(&provider, request, replay));
+    if let Some(line) = served.webhook.as_mut() {
+        // As `promo_shared::serve::edge::webhook_line` says of a replayed answer.
+        line["outcome"] = "replayed".into();
     }
 }
 
