@@ -2,9 +2,14 @@
 // the same worker in the same run. Sequential requests, so each number is one request's
 // full path through workerd: wasm + (for accepted webhooks) the Durable Object and the
 // hand-off fetch to a local issuer stand-in.
-// With PROMO_TEST_DYNAMODB_ENDPOINT set (moto, which serves SQS too; infra/test.sh
-// --services-only starts it), a second worker enqueues accepted events to an SQS queue there
-// instead, signed with SigV4: the production hand-off.
+// With a payment queue, an accepted webhook is one round trip to its delivery object, which
+// keeps the message in its outbox and sends it from its alarm (SendMessageBatch, SigV4): the
+// rows of those workers wait until every message of the run reached the queue before reading
+// the CPU time, so the sends are in the figure. They are measured against a local SQS
+// stand-in that answers at once, sequentially and with concurrent requests (batches form
+// only when several messages wait in one of the 64 objects), and, with
+// PROMO_TEST_DYNAMODB_ENDPOINT set (moto, which serves SQS too; infra/test.sh
+// --services-only starts it), against moto's SQS.
 // Run: (cd edge && worker-build --release && node bench/workerd.mjs [N])
 import { createServer } from "node:http";
 import { readFileSync, readdirSync } from "node:fs";
@@ -13,7 +18,20 @@ import { BASE, STANDARD_SECRET, standardHeaders, startWorker } from "../tests/he
 
 const N = Number(process.argv[2] ?? 2000);
 const ISSUER_SECRET = "whsec_" + Buffer.from("issuer-handoff-secret-for-bench!").toString("base64");
-const issuer = createServer((req, res) => { req.resume(); req.on("end", () => res.end("{}")); });
+// The issuer's function URL and an SQS stand-in in one: a SendMessageBatch is answered as SQS
+// does (every entry successful), and its messages counted.
+const sent = { messages: 0, batches: 0 };
+const issuer = createServer((req, res) => {
+  const chunks = [];
+  req.on("data", (c) => chunks.push(c));
+  req.on("end", () => {
+    if (req.headers["x-amz-target"] !== "AmazonSQS.SendMessageBatch") return res.end("{}");
+    const entries = JSON.parse(Buffer.concat(chunks).toString()).Entries;
+    sent.messages += entries.length;
+    sent.batches += 1;
+    res.end(JSON.stringify({ Successful: entries.map((e) => ({ Id: e.Id, MessageId: randomUUID(), MD5OfMessageBody: "" })), Failed: [] }));
+  });
+});
 await new Promise((r) => issuer.listen(0, "127.0.0.1", r));
 const mf = await startWorker({
   PROMO_ISSUER_URL: `http://127.0.0.1:${issuer.address().port}/issue`,
@@ -59,23 +77,44 @@ function workerdCpuMicros(pids) {
   return (ticks * 1e6) / TICKS_PER_SECOND;
 }
 
-async function measure(name, make, worker = mf) {
+/** Until `done()` holds (every message of a run sent), at most 60 s. */
+async function until(done) {
+  const deadline = Date.now() + 60_000;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error("the outbox did not drain within 60 s");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+// `drained(n)`: resolves once `n` more messages than before the run reached the queue (the
+// outbox rows), so the sends' CPU is counted; `concurrency` requests are in flight at once.
+async function measure(name, make, worker = mf, { drained, concurrency = 1 } = {}) {
   for (let i = 0; i < 100; i++) await (await worker.dispatchFetch(...make(-i - 1))).arrayBuffer(); // warm-up
+  if (drained) await drained(0);
   const pids = workerdPids();
+  const batches0 = sent.batches, messages0 = sent.messages;
   const cpu0 = workerdCpuMicros(pids);
   const times = [];
-  for (let i = 0; i < N; i++) {
-    const args = make(i);
-    const t0 = process.hrtime.bigint();
-    const res = await worker.dispatchFetch(...args);
-    await res.arrayBuffer();
-    times.push(Number(process.hrtime.bigint() - t0) / 1e3);
-  }
+  let next = 0;
+  const t00 = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < N) {
+      const args = make(next++);
+      const t0 = process.hrtime.bigint();
+      const res = await worker.dispatchFetch(...args);
+      await res.arrayBuffer();
+      times.push(Number(process.hrtime.bigint() - t0) / 1e3);
+    }
+  }));
+  const wall = Number(process.hrtime.bigint() - t00) / 1e9;
+  if (drained) await drained(N);
   const cpuPerRequest = (workerdCpuMicros(pids) - cpu0) / N;
   times.sort((a, b) => a - b);
   const mean = times.reduce((a, b) => a + b, 0) / N;
   const q = (p) => times[Math.min(N - 1, Math.floor(N * p))];
-  console.log(`${name.padEnd(44)} mean ${mean.toFixed(0).padStart(6)} µs  p50 ${q(0.5).toFixed(0).padStart(6)} µs  p99 ${q(0.99).toFixed(0).padStart(6)} µs  workerd CPU ${cpuPerRequest.toFixed(0).padStart(5)} µs/req`);
+  const batches = sent.batches - batches0;
+  const extra = batches ? `  ${(N / wall).toFixed(0)} req/s, ${sent.messages - messages0} messages in ${batches} batches` : "";
+  console.log(`${name.padEnd(44)} mean ${mean.toFixed(0).padStart(6)} µs  p50 ${q(0.5).toFixed(0).padStart(6)} µs  p99 ${q(0.99).toFixed(0).padStart(6)} µs  workerd CPU ${cpuPerRequest.toFixed(0).padStart(5)} µs/req${extra}`);
 }
 
 console.log(`workerd via Miniflare, ${N} sequential requests each`);
@@ -86,15 +125,39 @@ await measure("POST webhook, bad signature (verify only)", (i) => {
   return [`${BASE}/v1/webhooks/standard`, { method: "POST", headers, body }];
 });
 await measure("POST webhook, accepted (verify+DO+hand-off)", accepted);
-// The same SQS request (signed with SigV4), answered at once by the local stand-in: the
-// Worker's own cost of the queue hand-off, without the SQS stand-in's slowness.
+await measure("POST webhook, accepted, 16 at once (fetch)", accepted, mf, { concurrency: 16 });
+// The production hand-off (the outbox, SendMessageBatch signed with SigV4) against the local
+// stand-in, which answers at once: the Worker's and its objects' own cost. The outbox's window
+// (PROMO_OUTBOX_WINDOW_MS) trades the hand-off's delay for batches; with a window longer than
+// the run, nothing is sent during it: the request path alone.
+const queueAt = `http://127.0.0.1:${issuer.address().port}/123456789012/promo-payments`;
+const signingWorker = (window) => startWorker({ PROMO_PAYMENT_QUEUE_URL: queueAt, PROMO_AWS_ACCESS_KEY_ID: "AKIDEXAMPLE",
+  PROMO_AWS_SECRET_ACCESS_KEY: "bench-secret-key", ...(window === undefined ? {} : { PROMO_OUTBOX_WINDOW_MS: String(window) }) });
+let sentBase = 0;
+const drainedWithin = (window = 50) => async (n) => {
+  if (n === 0) {
+    const quiet = window + 300; // the warm-up's messages are all sent when none came for this long
+    await until(async () => { const s = sent.messages; await new Promise((r) => setTimeout(r, quiet)); return s === sent.messages; });
+    sentBase = sent.messages;
+    return;
+  }
+  await until(() => sent.messages >= sentBase + n);
+};
 {
-  const signed = await startWorker({
-    PROMO_PAYMENT_QUEUE_URL: `http://127.0.0.1:${issuer.address().port}/123456789012/promo-payments`,
-    PROMO_AWS_ACCESS_KEY_ID: "AKIDEXAMPLE", PROMO_AWS_SECRET_ACCESS_KEY: "bench-secret-key",
-  });
+  const signed = await signingWorker();
   await measure("GET /healthz (baseline, signing worker)", () => [`${BASE}/healthz`], signed);
-  await measure("POST webhook, accepted (verify+DO+SigV4 send)", accepted, signed);
+  await measure("POST webhook, replay (signing worker)", () => {
+    const body = paid("replayed-signed");
+    return [`${BASE}/v1/webhooks/standard`, { method: "POST", headers: standardHeaders(STANDARD_SECRET, body, { id: "msg_replayed_signed" }), body }];
+  }, signed);
+  await measure("POST webhook, accepted (outbox, 1 s window)", accepted, signed, { drained: drainedWithin(1000) });
+  await measure("POST webhook, accepted, 16 at once (1 s)", accepted, signed, { drained: drainedWithin(1000), concurrency: 16 });
+  await signed.dispose();
+}
+for (const window of [50, 5000, 60000]) {
+  const signed = await signingWorker(window);
+  const label = window === 60000 ? "request path, sent after the run" : `${window >= 1000 ? `${window / 1000} s` : `${window} ms`} window`;
+  await measure(`POST webhook, accepted (outbox, ${label})`, accepted, signed, window === 60000 ? {} : { drained: drainedWithin(window) });
   await signed.dispose();
 }
 const MOTO = process.env.PROMO_TEST_DYNAMODB_ENDPOINT;
@@ -109,8 +172,15 @@ if (MOTO) {
   const { QueueUrl } = await sqs("CreateQueue", { QueueName: `promo-bench-${randomUUID()}` });
   const queued = await startWorker({ PROMO_PAYMENT_QUEUE_URL: QueueUrl, PROMO_AWS_ACCESS_KEY_ID: "test",
     PROMO_AWS_SECRET_ACCESS_KEY: "test" });
+  const inQueue = async () => Number((await sqs("GetQueueAttributes", { QueueUrl,
+    AttributeNames: ["ApproximateNumberOfMessages"] })).Attributes.ApproximateNumberOfMessages);
+  let base = 0;
+  const drained = async (n) => {
+    if (n === 0) { await until(async () => { const a = await inQueue(); await new Promise((r) => setTimeout(r, 500)); return a === await inQueue(); }); base = await inQueue(); return; }
+    await until(async () => (await inQueue()) >= base + n);
+  };
   await measure("GET /healthz (baseline, queue worker)", () => [`${BASE}/healthz`], queued);
-  await measure("POST webhook, accepted (verify+DO+SQS)", accepted, queued);
+  await measure("POST webhook, accepted (outbox to moto's SQS)", accepted, queued, { drained });
   await queued.dispose();
   await sqs("DeleteQueue", { QueueUrl });
 }
