@@ -4,6 +4,7 @@
 // JSON protocol) in SendMessageBatch requests signed with SigV4; a replay enqueues nothing
 // more, and a queue that cannot take the message is retried until it does.
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 
@@ -175,5 +176,54 @@ describe("the hand-off to the payment events queue (SQS)", () => {
     } finally {
       await half.dispose();
     }
+  });
+});
+
+describe("a client callback's hand-off through the outbox (begin, look-up, complete with the message)", () => {
+  let mf, queueUrl, server;
+  const payments = new Map();
+  const asked = [];
+
+  before(async () => {
+    assert.ok(MOTO, "PROMO_TEST_DYNAMODB_ENDPOINT is not set: run infra/test.sh");
+    server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        asked.push(req.url);
+        const p = payments.get(decodeURIComponent(req.url.slice("/payments/".length)));
+        res.writeHead(p ? 200 : 404, { "content-type": "application/json" });
+        res.end(JSON.stringify(p ?? { type: "PAYMENT_NOT_FOUND" }));
+      });
+    });
+    await new Promise((r) => server.listen(0, "127.0.0.1", r));
+    queueUrl = (await sqs("CreateQueue", { QueueName: `promo-callbacks-${randomUUID()}` })).QueueUrl;
+    mf = await startWorker({
+      PROMO_PAYMENT_QUEUE_URL: queueUrl, PROMO_AWS_ACCESS_KEY_ID: "test", PROMO_AWS_SECRET_ACCESS_KEY: "test",
+      PROMO_OUTBOX_WINDOW_MS: "50",
+      PROMO_PORTONE_API_BASE: `http://127.0.0.1:${server.address().port}`, PROMO_PORTONE_API_SECRET: "portone-api-secret",
+    });
+  });
+
+  after(async () => {
+    await mf?.dispose();
+    server?.close();
+    if (queueUrl) await sqs("DeleteQueue", { QueueUrl: queueUrl });
+  });
+
+  it("queues a paid payment's event once, and an unknown payment's nothing", async () => {
+    const id = `pay_${randomUUID()}`;
+    payments.set(id, { status: "PAID", id, currency: "KRW", amount: { total: 60000, paid: 60000, cancelled: 0 },
+      customer: { id: "u-cb-queue" }, paidAt: "2026-11-27T10:00:00Z" });
+    const complete = (pid) => mf.dispatchFetch(`${BASE}/v1/payments/${pid}/complete`, { method: "POST", body: "{}" });
+    const first = await complete(id);
+    assert.equal(first.status, 200);
+    assert.equal((await json(first)).status, "accepted");
+    const again = await complete(id);
+    assert.equal(again.headers.get("idempotent-replayed"), "true");
+    const unknown = await complete(`pay_${randomUUID()}`);
+    assert.equal(unknown.status, 404);
+    const got = await drain(queueUrl, { ms: 2500, want: 2 });
+    assert.deepEqual(got.map((m) => JSON.parse(m.Body).payment_id), [id], "one message, for the paid payment");
+    assert.equal(asked.filter((p) => p.includes(id)).length, 1, "looked up once: the replay is answered by the object");
   });
 });
