@@ -10,10 +10,12 @@
 //!
 //! An object also keeps the outbox of its deliveries' hand-offs (`crate::outbox`): a message
 //! under `o:<queued at>:<lease>`, written with the record that completes its delivery; its
-//! alarm (then due within the outbox's window, [`crate::outbox::OUTBOX_WINDOW_MS`] unless set) sends them to
-//! SQS in batches.
+//! alarm (then due within the outbox's window, `PROMO_OUTBOX_WINDOW_MS`: 1 s unless set)
+//! sends them to SQS in batches.
 
 use std::rc::Rc;
+
+use promo_shared::config::DEFAULT_OUTBOX_WINDOW_MS;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -33,7 +35,7 @@ use crate::ledger::{
     KEY_HEADER, LedgerCommand, LedgerReply, SWEEP_LIMIT, Step, Write, apply, expiry_of, index_key, key_of_index,
     record_key, shard_of, swept_until,
 };
-use crate::outbox::{Flushed, Pending, WINDOW_VAR, flush, outbox_key, retry_after_ms, window_ms};
+use crate::outbox::{Flushed, Pending, flush, outbox_key, retry_after_ms};
 
 /// The Worker's side: sends a command to the delivery's object.
 pub struct DurableObjectLedger {
@@ -260,8 +262,9 @@ impl WebhookDedupe {
 
 impl DurableObject for WebhookDedupe {
     fn new(state: State, env: Env) -> Self {
-        let queue = crate::config::read(|k| env.var(k).ok().map(|v| v.to_string())).ok().and_then(|c| c.payment_queue);
-        let window_ms = window_ms(env.var(WINDOW_VAR).ok().map(|v| v.to_string()).as_deref());
+        let config = crate::config::read(|k| env.var(k).ok().map(|v| v.to_string())).ok();
+        let window_ms = config.as_ref().map_or(DEFAULT_OUTBOX_WINDOW_MS, |c| c.outbox_window_ms).into();
+        let queue = config.and_then(|c| c.payment_queue);
         WebhookDedupe {
             state,
             alarm_at: std::cell::Cell::new(None),

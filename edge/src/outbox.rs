@@ -18,19 +18,10 @@
 /// sent in that order (the lease is unique per run, so two runs never share a key).
 pub const OUTBOX_PREFIX: &str = "o:";
 
-/// How long after a message is queued its object sends: messages queued meanwhile in the
-/// same object go in the same batch (a send costs about as much Worker CPU as an accepted
-/// webhook: BENCHMARKS.md). Also the most the hand-off to SQS is delayed by it.
-/// `PROMO_OUTBOX_WINDOW_MS` sets another ([`window_ms`]).
-pub const OUTBOX_WINDOW_MS: i64 = 1_000;
-/// The variable setting the outbox's window (milliseconds, at most a minute).
-pub const WINDOW_VAR: &str = "PROMO_OUTBOX_WINDOW_MS";
-
-/// The window `PROMO_OUTBOX_WINDOW_MS` (`value`) asks for: the default when unset or not a
-/// number of milliseconds in 0..=60000.
-pub fn window_ms(value: Option<&str>) -> i64 {
-    value.and_then(|v| v.trim().parse::<i64>().ok()).filter(|w| (0..=60_000).contains(w)).unwrap_or(OUTBOX_WINDOW_MS)
-}
+// How long after a message is queued its object sends (`EdgeConfig::outbox_window_ms`,
+// `PROMO_OUTBOX_WINDOW_MS`, 1 s unless set): messages queued meanwhile in the same object go
+// in the same batch (a send costs about as much Worker CPU as an accepted webhook:
+// BENCHMARKS.md). Also the most the hand-off to SQS is delayed by it.
 
 /// Batches one alarm sends at most; more wait for the next alarm, set at once.
 pub const BATCHES_PER_ALARM: usize = 10;
@@ -197,7 +188,5 @@ mod tests {
             [0, 1, 2, 3, 9, 10, 40].map(retry_after_ms),
             [1_000, 1_000, 2_000, 4_000, 256_000, 300_000, 300_000]
         );
-        assert_eq!([None, Some("x"), Some("-1"), Some("60001")].map(window_ms), [OUTBOX_WINDOW_MS; 4]);
-        assert_eq!([Some("0"), Some(" 2000 ")].map(window_ms), [0, 2_000]);
     }
 }

@@ -20,6 +20,7 @@
 //! | `PROMO_CALLBACK_LIMIT_PER_PAYMENT` | 10 | local runtime: callbacks per minute for one payment (the Worker: `CALLBACK_PAYMENT_LIMITER`) |
 //! | `PROMO_PRICE_CACHE_TTL_SECONDS` / `_STALE_SECONDS` | 60 / 300 | public price answers: fresh for, then served stale while recomputed |
 //! | `PROMO_CORS_ORIGINS` | unset (no page may call) | space-separated origins of the shop's pages (`https://shop.example`) allowed to call price reads, quotes, claims, wallets and the client callback from a browser |
+//! | `PROMO_OUTBOX_WINDOW_MS` | 1000 | edge only: how long an accepted event waits in its Durable Object's outbox before the batch goes to the queue (0–60000) |
 //! | `PROMO_API_URL` | unset (claims, wallets and personal price reads answer 503 at the edge) | the API Lambda's function URL: the Worker passes the shoppers' routes there, so the shop has one origin |
 
 use crate::domain::secret::SecretString;
@@ -104,6 +105,8 @@ pub struct EdgeConfig {
     /// The shoppers' API (the API Lambda's function URL): where the edge sends personal
     /// price reads. `None`: they answer 503 at the edge (the local runtime serves them itself).
     pub api_url: Option<String>,
+    /// Edge only: how long an accepted event waits in its object's outbox (milliseconds).
+    pub outbox_window_ms: u32,
 }
 
 /// An SQS queue and the credentials allowed to send to it.
@@ -190,6 +193,15 @@ impl EdgeConfig {
                 stale: chrono::Duration::seconds(number::<u32>(&get, "PROMO_PRICE_CACHE_STALE_SECONDS", 300)?.into()),
             },
             api_url: get("PROMO_API_URL").filter(|u| !u.trim().is_empty()).map(|u| u.trim().to_string()),
+            outbox_window_ms: match number::<u32>(&get, "PROMO_OUTBOX_WINDOW_MS", DEFAULT_OUTBOX_WINDOW_MS)? {
+                w if w <= MAX_OUTBOX_WINDOW_MS => w,
+                w => {
+                    return Err(ConfigError {
+                        var: "PROMO_OUTBOX_WINDOW_MS".into(),
+                        message: format!("{w} is over {MAX_OUTBOX_WINDOW_MS} (a minute)"),
+                    });
+                }
+            },
         })
     }
 
@@ -217,6 +229,10 @@ fn secrets<T, E: std::fmt::Display>(
         .map_err(|e| ConfigError { var, message: e.to_string() })
 }
 
+/// The outbox's default window and the longest a shop may set (milliseconds).
+pub const DEFAULT_OUTBOX_WINDOW_MS: u32 = 1_000;
+pub const MAX_OUTBOX_WINDOW_MS: u32 = 60_000;
+
 fn number<T: std::str::FromStr>(
     get: &impl Fn(&str) -> Option<String>,
     var: &str,
@@ -235,6 +251,18 @@ fn number<T: std::str::FromStr>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_outbox_window_is_a_minute_at_most() {
+        let with =
+            |v: &'static str| EdgeConfig::from_lookup(move |k| (k == "PROMO_OUTBOX_WINDOW_MS").then(|| v.into()));
+        assert_eq!(EdgeConfig::from_lookup(|_| None).unwrap().outbox_window_ms, 1_000);
+        assert_eq!(with(" 2000 ").unwrap().outbox_window_ms, 2_000);
+        assert_eq!(with("0").unwrap().outbox_window_ms, 0);
+        for bad in ["60001", "-1", "soon"] {
+            assert_eq!(with(bad).unwrap_err().var, "PROMO_OUTBOX_WINDOW_MS", "{bad}");
+        }
+    }
 
     #[test]
     fn defaults_and_overrides() {
