@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { createHmac, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
+import { createServer as createNetServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 
@@ -80,4 +81,24 @@ export async function startWorker(extraBindings = {}, limits = {}, listen = {}, 
   });
   await mf.ready;
   return mf;
+}
+
+/** A free loopback port (for a server a test starts). */
+export async function freePort() {
+  const srv = createNetServer();
+  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** Polls `check` every 100 ms until it answers something truthy (returned), or fails naming `what`. */
+export async function waitFor(what, check, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -12,7 +12,6 @@ import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -21,7 +20,7 @@ import { after, before, describe, it } from "node:test";
 
 import { chromium } from "playwright-core";
 
-import { startWorker } from "./helpers.mjs";
+import { freePort, startWorker, waitFor } from "./helpers.mjs";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const TARGET = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target");
@@ -84,24 +83,6 @@ currency = "KRW"
 starts_at = "now"
 ends_at = "+30d"
 ${drop("drop-dev")}${drop("drop-worker")}${drop("drop-later", "+2h")}`;
-
-async function freePort() {
-  const srv = createServer();
-  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-async function waitFor(what, check, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** What a shopper is shown as `amount` of `currency` in `locale` (ko-KR KRW: "37,800원"). */
 function shown(amount, currency, locale) {

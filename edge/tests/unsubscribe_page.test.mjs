@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,31 +13,13 @@ import { after, before, describe, it } from "node:test";
 
 import { chromium } from "playwright-core";
 
-import { startWorker } from "./helpers.mjs";
+import { freePort, startWorker, waitFor } from "./helpers.mjs";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const TARGET = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target");
 const PROMOCTL = process.env.PROMOCTL_BIN ?? join(TARGET, "debug", "promoctl");
 const CHROMIUM = process.env.PROMO_CHROMIUM ?? "/usr/bin/chromium";
 const SECRET = "browser-test-unsubscribe-secret-0123456789";
-
-async function freePort() {
-  const srv = createServer();
-  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-async function waitFor(what, check, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe("one-click unsubscribe through the Worker, in a browser", () => {
   let dir, dev, mf, browser, env, workerUrl;
