@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
+use axum::serve::IncomingStream;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use promo_lambdas::auth::ShopperAuth;
 use promo_shared::claims::Claimer;
@@ -263,12 +265,17 @@ pub async fn start_with(
     let app = extra.merge(Router::new().fallback(serve).with_state(platform.clone()));
     let mut servers = Vec::with_capacity(listeners.len());
     for listener in listeners {
-        let (app, mut on_stop) = (app.clone(), stopped.clone());
+        let (app, platform, mut on_stop) = (app.clone(), platform.clone(), stopped.clone());
         servers.push(tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener)?;
-                axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                // Each connection: a ready price answered ahead of the router, the rest routed.
+                let connections = tower::service_fn(move |stream: IncomingStream<'_, tokio::net::TcpListener>| {
+                    let conn = ReadyFirst { app: app.clone(), platform: platform.clone(), peer: *stream.remote_addr() };
+                    std::future::ready(Ok::<_, Infallible>(conn))
+                });
+                axum::serve(listener, connections)
                     .with_graceful_shutdown(async move {
                         let _ = on_stop.wait_for(|s| *s).await;
                     })
@@ -309,13 +316,6 @@ async fn serve(
 ) -> axum::response::Response {
     let started = std::time::Instant::now();
     let (mut parts, body) = req.into_parts();
-    if let Some(resp) = ready_price(&platform, &parts).await {
-        tracing::info!(
-            method = %parts.method, path = %parts.uri.path(), status = resp.status().as_u16(),
-            micros = started.elapsed().as_micros() as u64, "request"
-        );
-        return resp;
-    }
     let limit = platform.edge.config.max_body_bytes;
     // One id per request, as the Worker takes Cloudflare's ray id: the caller's, else a new
     // one. An answer that fails before the request is whole names it too.
@@ -345,6 +345,44 @@ async fn serve(
         micros = started.elapsed().as_micros() as u64, "request"
     );
     to_axum(resp)
+}
+
+/// One connection's service: a fresh public price read answered from the cache's ready entry
+/// before any routing ([`ready_price`]), everything else through the router (with the peer's
+/// address, as `into_make_service_with_connect_info` gives it).
+#[derive(Clone)]
+struct ReadyFirst {
+    app: Router,
+    platform: Arc<Platform>,
+    peer: SocketAddr,
+}
+
+impl tower::Service<axum::extract::Request> for ReadyFirst {
+    type Response = axum::response::Response;
+    type Error = Infallible;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::extract::Request) -> Self::Future {
+        let (platform, mut app, peer) = (self.platform.clone(), self.app.clone(), self.peer);
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let (parts, body) = req.into_parts();
+            if let Some(resp) = ready_price(&platform, &parts).await {
+                tracing::info!(
+                    method = %parts.method, path = %parts.uri.path(), status = resp.status().as_u16(),
+                    micros = started.elapsed().as_micros() as u64, "request"
+                );
+                return Ok(resp);
+            }
+            let mut req = axum::extract::Request::from_parts(parts, body);
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            tower::Service::call(&mut app, req).await
+        })
+    }
 }
 
 /// A fresh public price answer written from the cache's ready entry (stored bytes and header
