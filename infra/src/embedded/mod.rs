@@ -17,6 +17,7 @@ pub mod shopper_api;
 pub mod sqlite;
 pub mod store;
 pub mod tokens;
+pub mod wal_checkpointer;
 
 pub use mailer::OutboxMailer;
 pub use price_cache::BoundedPriceCache;

@@ -5,12 +5,17 @@
 //! transaction — so each stays atomic and a failed one rolls back alone — commits once, and
 //! only then answers every caller. Callers never contend for a lock, and one commit (and its
 //! WAL append) serves a whole batch: under load that is what makes the embedded store fast.
+//! The WAL is copied back into the database file by a second connection on its own thread
+//! (`wal_checkpointer`), never by the writer, which only waits for the short restart of a
+//! WAL grown to its cap.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
+
+use super::wal_checkpointer::{Checkpointer, HARD_LIMIT_CAPS, WalPolicy, cap_bytes, restart_if_over};
 
 /// Most operations committed together.
 pub const MAX_BATCH: usize = 256;
@@ -38,21 +43,26 @@ impl std::fmt::Debug for Writer {
 
 impl Writer {
     /// Opens the database (WAL, `synchronous = NORMAL`: durable across a process crash),
-    /// runs `schema`, and starts the writer thread. The thread ends when every `Writer`
-    /// handle is dropped.
+    /// runs `schema`, and starts the writer thread and its checkpointer. The threads end
+    /// when every `Writer` handle is dropped.
     pub fn open(path: &Path, schema: &str) -> rusqlite::Result<Writer> {
+        Writer::open_with(path, schema, WalPolicy::default())
+    }
+
+    /// [`Writer::open`] with the WAL checkpointed by `policy`.
+    pub fn open_with(path: &Path, schema: &str, policy: WalPolicy) -> rusqlite::Result<Writer> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // WAL + NORMAL: a commit survives a crash of the process (not of the OS) without an
-        // fsync per commit; reads through mmap; checkpoints in larger, rarer steps (every
-        // 20,000 pages, 80 MiB of WAL: a checkpoint stalls every writer while it copies pages
-        // back and syncs, and under issuing load one every 4,000 pages cost about a quarter
-        // of the end-to-end rate: issue 29, item 5). Switching
-        // to WAL needs a lock the busy handler does not wait for, so another process (or
-        // thread) opening the file at the same moment is retried here.
+        // fsync per commit; reads through mmap; no checkpoint on this connection (a
+        // checkpoint here stalls every writer while it copies pages back and syncs: with one
+        // every 20,000 pages the webhooks' p99 was ~150 ms, issue 29, item 5): the
+        // checkpointer thread takes them. Switching to WAL needs a lock the busy handler does
+        // not wait for, so another process (or thread) opening the file at the same moment
+        // is retried here.
         let setup = format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;
-             PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 20000; {schema}"
+             PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 0; {schema}"
         );
         let mut attempt = 0;
         while let Err(e) = conn.execute_batch(&setup) {
@@ -66,12 +76,19 @@ impl Writer {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        // A WAL restarted after a spike past the cap is cut back to the cap.
+        let cap = cap_bytes(&conn, policy)?;
+        conn.execute_batch(&format!("PRAGMA journal_size_limit = {cap};"))?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let backstop = (std::path::PathBuf::from(wal), u64::try_from(cap).unwrap_or(u64::MAX) * HARD_LIMIT_CAPS);
         conn.set_prepared_statement_cache_capacity(64);
         let (jobs, rx) = mpsc::channel::<Job>();
         let name = format!("sqlite-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("db"));
+        let checkpointer = Checkpointer::start(path, policy, format!("{name}-ckpt"))?;
         std::thread::Builder::new()
             .name(name)
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, checkpointer, backstop))
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         Ok(Writer { jobs })
     }
@@ -142,7 +159,9 @@ pub fn query_row<T>(
     conn.prepare_cached(sql)?.query_row(params, f)
 }
 
-fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+/// `backstop`: the WAL file and the size past which the writer restarts it itself.
+fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, checkpointer: Checkpointer, backstop: (PathBuf, u64)) {
+    let shared = checkpointer.shared().clone();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -152,6 +171,8 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
             }
         }
         let mut answers = Vec::with_capacity(batch.len());
+        // Between two batches the checkpointer may hold the writer to restart the WAL.
+        let writing = shared.gate.enter();
         let outcome = (|| -> rusqlite::Result<()> {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             if batch.len() == 1 {
@@ -177,6 +198,11 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
             }
             tx.commit()
         })();
+        drop(writing);
+        if outcome.is_ok() {
+            shared.committed();
+            restart_if_over(&conn, &backstop.0, backstop.1);
+        }
         let error = outcome.err().map(|e| e.to_string());
         // Operations never reached (begin failed mid-way) are answered with the error too.
         for job in batch {
@@ -186,6 +212,10 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
             answer(error.clone());
         }
     }
+    // The checkpointer's connection closes first: closing the last connection checkpoints
+    // what is left and removes the WAL.
+    checkpointer.stop();
+    drop(conn);
 }
 
 #[cfg(test)]

@@ -42,4 +42,5 @@ mod prod_safety;
 mod queue_conformance;
 mod readme_walkthrough;
 mod reference_libraries;
+mod sqlite_wal_bounded;
 mod store_conformance;
