@@ -199,9 +199,9 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, checkpointer: Checkpointer
             tx.commit()
         })();
         drop(writing);
-        if outcome.is_ok() {
+        let committed = outcome.is_ok();
+        if committed {
             shared.committed();
-            restart_if_over(&conn, &backstop.0, backstop.1);
         }
         let error = outcome.err().map(|e| e.to_string());
         // Operations never reached (begin failed mid-way) are answered with the error too.
@@ -210,6 +210,10 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, checkpointer: Checkpointer
         }
         for answer in answers {
             answer(error.clone());
+        }
+        if committed {
+            // After the answers: only the next batch waits for this.
+            restart_if_over(&conn, &backstop.0, backstop.1);
         }
     }
     // The checkpointer's connection closes first: closing the last connection checkpoints

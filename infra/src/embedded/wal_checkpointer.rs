@@ -184,6 +184,16 @@ pub fn restart_if_over(conn: &Connection, wal: &Path, hard_limit_bytes: u64) {
     }
 }
 
+impl Drop for Checkpointer {
+    /// Never left running (e.g. the writer thread could not start): asks the thread to end.
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = &self.thread {
+            thread.thread().unpark();
+        }
+    }
+}
+
 /// `PRAGMA wal_checkpoint(mode)`: (frames in the WAL, frames copied back), `None` when
 /// SQLite refused (busy).
 fn checkpoint(conn: &Connection, mode: &str) -> Option<(i64, i64)> {
