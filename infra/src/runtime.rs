@@ -3,9 +3,9 @@
 //! and the schedule is a timer. Shutdown stops accepting requests, lets in-flight work
 //! finish, and leaves anything unprocessed in the durable queue for the next start.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +13,8 @@ use anyhow::Context;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::serve::IncomingStream;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::serve::IncomingStream;
 use promo_lambdas::auth::ShopperAuth;
 use promo_shared::claims::Claimer;
 use promo_shared::claims::sell_out::Republisher;
