@@ -1,4 +1,4 @@
-//! Checkpoints of a SQLite WAL taken off the writer thread (issue 29, item 5).
+//! Checkpoints of a SQLite WAL taken off the writer thread.
 //!
 //! The writer connection runs with `wal_autocheckpoint = 0`: it only appends to the WAL.
 //! A second connection on its own thread copies the WAL back into the database file with
