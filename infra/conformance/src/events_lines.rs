@@ -53,8 +53,8 @@ pub async fn events_in_lines_race_fill_stock_then_waitlist(s: DynStore, scale: u
     // A uniform random choice: each line's count is within a few standard deviations
     // (√(arrivals per line)) of the mean; a spread over 6 of them has odds below one in a
     // million, while a biased choice (all to a few lines) is far beyond it.
-    let mean = (shoppers - stock) as f64 / f64::from(LINES);
-    assert!((spread as f64) <= 6.0 * mean.sqrt(), "the lines stay level: {tails:?}");
+    let mean = (shoppers - stock) as i64 / i64::from(LINES);
+    assert!(spread * spread <= 36 * mean, "the lines stay level: {tails:?}");
 }
 
 /// Reservations, cancellations, payments in and after their holds and ticks at once, the
